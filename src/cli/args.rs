@@ -1,0 +1,108 @@
+//! Flags shared by several subcommands.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use aekit::data::{DataConfig, Scaling};
+
+/// Which data to use; each flag overrides the config file or the run's own data section.
+#[derive(Args, Debug, Clone, Default)]
+pub struct DataFlags {
+    /// Dataset: shapes, mnist, csv:PATH, npy:PATH, npz:PATH, idx:IMAGES[,LABELS].
+    #[arg(long)]
+    pub data: Option<String>,
+    /// Directory with the MNIST files (default: the `aekit data fetch` cache).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Held-out data for csv/npy/npz/idx sources.
+    #[arg(long)]
+    pub test_data: Option<String>,
+    /// CSV label column (header name or zero-based index).
+    #[arg(long)]
+    pub label_column: Option<String>,
+    /// Labels for an npy source (a second .npy).
+    #[arg(long)]
+    pub labels: Option<PathBuf>,
+    /// Use only the first N training samples.
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Use only the first N test samples.
+    #[arg(long)]
+    pub test_limit: Option<usize>,
+}
+
+impl DataFlags {
+    /// Applies the flags to `cfg`. A new `--data` source starts from that source's defaults.
+    pub fn apply(&self, cfg: &mut DataConfig) {
+        if let Some(d) = &self.data
+            && *d != cfg.source
+        {
+            let keep_scale: Scaling = cfg.scale;
+            *cfg = DataConfig {
+                scale: keep_scale,
+                val_fraction: cfg.val_fraction,
+                ..DataConfig::for_source(d)
+            };
+        }
+        if let Some(v) = &self.data_dir {
+            cfg.data_dir = Some(v.clone());
+        }
+        if let Some(v) = &self.test_data {
+            cfg.test_source = Some(v.clone());
+        }
+        if let Some(v) = &self.label_column {
+            cfg.label_column = Some(v.clone());
+        }
+        if let Some(v) = &self.labels {
+            cfg.labels = Some(v.clone());
+        }
+        if let Some(v) = self.limit {
+            cfg.limit = Some(v);
+        }
+        if let Some(v) = self.test_limit {
+            cfg.test_limit = Some(v);
+        }
+    }
+
+    pub fn any(&self) -> bool {
+        self.data.is_some()
+            || self.data_dir.is_some()
+            || self.test_data.is_some()
+            || self.label_column.is_some()
+            || self.labels.is_some()
+            || self.limit.is_some()
+            || self.test_limit.is_some()
+    }
+}
+
+/// Which split to read.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, Default)]
+pub enum SplitArg {
+    Train,
+    #[default]
+    Test,
+}
+
+impl From<SplitArg> for aekit::data::Split {
+    fn from(s: SplitArg) -> Self {
+        match s {
+            SplitArg::Train => aekit::data::Split::Train,
+            SplitArg::Test => aekit::data::Split::Test,
+        }
+    }
+}
+
+/// Loads a run and the data to apply it to (the run's own unless flags say otherwise).
+pub fn open_run_with_data(
+    run_dir: &std::path::Path,
+    flags: &DataFlags,
+    split: SplitArg,
+    device: &burn::tensor::Device,
+) -> aekit::Result<(aekit::Run, aekit::Dataset)> {
+    let run = aekit::Run::open(run_dir, device)?;
+    let mut data_cfg = run.config.data.clone();
+    flags.apply(&mut data_cfg);
+    let data = run.load_data(Some(&data_cfg), split.into())?;
+    Ok((run, data))
+}

@@ -1,0 +1,194 @@
+//! `aekit encode`, `aekit decode`, `aekit reconstruct`.
+
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+
+use aekit::data::{Matrix, csv, npy};
+use aekit::error::{Error, Result};
+use aekit::viz::{ImageGrid, save_png};
+
+use super::args::{DataFlags, SplitArg, open_run_with_data};
+
+fn extension(path: &Path) -> Result<&'static str> {
+    match path.extension().and_then(|e| e.to_str()) {
+        Some("npy") => Ok("npy"),
+        Some("csv") => Ok("csv"),
+        _ => Err(Error::bad_file(path, "output must end in .npy or .csv")),
+    }
+}
+
+fn write_matrix(path: &Path, m: &Matrix, prefix: &str, labels: Option<&[u32]>) -> Result<()> {
+    match extension(path)? {
+        "npy" => npy::write(path, m),
+        _ => csv::write(path, m, prefix, labels),
+    }
+}
+
+fn read_matrix(path: &Path) -> Result<Matrix> {
+    Ok(match extension(path)? {
+        "npy" => npy::read(path, None)?.x,
+        _ => {
+            // Codes written by `aekit encode` may carry a label column: leave it out.
+            let first = std::fs::read_to_string(path)
+                .map_err(|e| Error::io(path, e))?
+                .lines()
+                .next()
+                .unwrap_or("")
+                .to_string();
+            let has_label = first.split(',').any(|f| f.trim() == "label");
+            let opts = csv::CsvOptions {
+                header: None,
+                label_column: has_label.then(|| "label".to_string()),
+            };
+            csv::read(path, &opts)?.x
+        }
+    })
+}
+
+#[derive(Args, Debug)]
+pub struct EncodeArgs {
+    run_dir: PathBuf,
+    #[command(flatten)]
+    data: DataFlags,
+    #[arg(long, value_enum, default_value_t = SplitArg::Test)]
+    split: SplitArg,
+    /// Where to write the codes (.npy or .csv).
+    #[arg(long)]
+    out: PathBuf,
+    /// Also write the labels (.npy or .csv).
+    #[arg(long)]
+    labels_out: Option<PathBuf>,
+}
+
+pub fn encode(args: EncodeArgs, device: &burn::tensor::Device) -> Result<()> {
+    extension(&args.out)?;
+    let (run, data) = open_run_with_data(&args.run_dir, &args.data, args.split, device)?;
+    let codes = run.model.encode(&data.x)?;
+    write_matrix(&args.out, &codes, "z", data.labels.as_deref())?;
+    if let (Some(p), Some(l)) = (&args.labels_out, &data.labels) {
+        match extension(p)? {
+            "npy" => npy::write_labels(p, l)?,
+            _ => {
+                let m = Matrix::new(l.len(), 1, l.iter().map(|&v| v as f32).collect())?;
+                csv::write(p, &m, "label", None)?
+            }
+        }
+    }
+    println!(
+        "{} codes of width {} written to {}",
+        codes.rows,
+        codes.cols,
+        args.out.display()
+    );
+    Ok(())
+}
+
+#[derive(Args, Debug)]
+pub struct DecodeArgs {
+    run_dir: PathBuf,
+    /// Codes to decode (.npy or .csv), one per row.
+    #[arg(long)]
+    codes: PathBuf,
+    /// Where to write the outputs (.npy or .csv).
+    #[arg(long)]
+    out: PathBuf,
+    /// Also draw the outputs as a PNG grid (image data only).
+    #[arg(long)]
+    png: Option<PathBuf>,
+    /// Map outputs back to the raw data scale (undo the run's preprocessing).
+    #[arg(long)]
+    raw: bool,
+}
+
+pub fn decode(args: DecodeArgs, device: &burn::tensor::Device) -> Result<()> {
+    extension(&args.out)?;
+    let run = aekit::Run::open(&args.run_dir, device)?;
+    let codes = read_matrix(&args.codes)?;
+    let out = run
+        .model
+        .decode(&codes)
+        .map_err(|e| Error::bad_file(&args.codes, e.to_string()))?;
+    if let Some(p) = &args.png {
+        let shape = image_shape(&run)?;
+        let mut grid = ImageGrid::new(shape.1, shape.2, shape.0);
+        for chunk in (0..out.rows).collect::<Vec<_>>().chunks(16) {
+            grid.push_row(chunk.iter().map(|&i| out.row(i).to_vec()).collect());
+        }
+        save_png(p, &grid.render())?;
+    }
+    let mut written = out;
+    if args.raw {
+        run.preprocessor.invert(&mut written)?;
+    }
+    write_matrix(&args.out, &written, "x", None)?;
+    println!("{} outputs written to {}", written.rows, args.out.display());
+    Ok(())
+}
+
+/// `(channels, height, width)` of the run's samples, when they are images.
+fn image_shape(run: &aekit::Run) -> Result<(usize, usize, usize)> {
+    match run.model.config().io().input_shape.as_deref() {
+        Some([c, h, w]) => Ok((*c, *h, *w)),
+        _ => Err(Error::invalid(
+            "the run's data are not images, so no PNG grid can be drawn",
+        )),
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct ReconstructArgs {
+    run_dir: PathBuf,
+    #[command(flatten)]
+    data: DataFlags,
+    #[arg(long, value_enum, default_value_t = SplitArg::Test)]
+    split: SplitArg,
+    /// Where to write all reconstructions (.npy or .csv).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// PNG grid of originals above reconstructions (default RUN_DIR/reconstructions.png).
+    #[arg(long)]
+    png: Option<PathBuf>,
+    /// Samples in the grid.
+    #[arg(short, long, default_value_t = 16)]
+    n: usize,
+    /// Map outputs back to the raw data scale.
+    #[arg(long)]
+    raw: bool,
+}
+
+pub fn reconstruct(args: ReconstructArgs, device: &burn::tensor::Device) -> Result<()> {
+    if let Some(o) = &args.out {
+        extension(o)?;
+    }
+    let (run, data) = open_run_with_data(&args.run_dir, &args.data, args.split, device)?;
+    let recon = run.model.reconstruct(&data.x)?;
+    if let Ok((c, h, w)) = image_shape(&run) {
+        let n = args.n.min(data.len()).max(1);
+        let mut grid = ImageGrid::new(h, w, c);
+        grid.push_row((0..n).map(|i| data.x.row(i).to_vec()).collect());
+        grid.push_row((0..n).map(|i| recon.row(i).to_vec()).collect());
+        let png = args
+            .png
+            .clone()
+            .unwrap_or_else(|| run.dir.path.join("reconstructions.png"));
+        save_png(&png, &grid.render())?;
+        println!(
+            "grid of originals (top) and reconstructions (bottom) written to {}",
+            png.display()
+        );
+    }
+    if let Some(o) = &args.out {
+        let mut written = recon;
+        if args.raw {
+            run.preprocessor.invert(&mut written)?;
+        }
+        write_matrix(o, &written, "x", data.labels.as_deref())?;
+        println!(
+            "{} reconstructions written to {}",
+            written.rows,
+            o.display()
+        );
+    }
+    Ok(())
+}

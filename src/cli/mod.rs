@@ -1,0 +1,97 @@
+//! Command-line interface: one file per subcommand, each a thin call into the library.
+
+mod args;
+mod data_cmd;
+mod eval_cmd;
+mod info_cmd;
+mod init_cmd;
+mod io_cmds;
+mod train_cmd;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use aekit::device::DeviceKind;
+
+#[derive(Parser)]
+#[command(
+    name = "aekit",
+    version,
+    about = "Train, evaluate and explore autoencoders",
+    long_about = None
+)]
+struct Cli {
+    /// Compute device.
+    #[arg(long, global = true, value_enum, default_value_t = DeviceKind::Cpu)]
+    device: DeviceKind,
+    /// CPU threads (default: all cores).
+    #[arg(long, global = true)]
+    threads: Option<usize>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Train an autoencoder and write a run directory.
+    Train(train_cmd::TrainArgs),
+    /// Reconstruction error of a trained run on test data.
+    Eval(eval_cmd::EvalArgs),
+    /// Write the codes of a dataset (NPY or CSV, by extension).
+    Encode(io_cmds::EncodeArgs),
+    /// Decode codes (NPY or CSV) into outputs.
+    Decode(io_cmds::DecodeArgs),
+    /// Reconstruct a dataset: outputs to NPY/CSV and a PNG grid of originals above reconstructions.
+    Reconstruct(io_cmds::ReconstructArgs),
+    /// Architecture, parameter count and training summary of a run.
+    Info(info_cmd::InfoArgs),
+    /// Write a commented config template.
+    Init(init_cmd::InitArgs),
+    /// List the presets.
+    Presets,
+    /// Dataset utilities.
+    Data(data_cmd::DataArgs),
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("AEKIT_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .without_time()
+        .with_target(false)
+        .init();
+    let result = (|| -> aekit::Result<()> {
+        if let Some(t) = cli.threads {
+            aekit::device::set_threads(t)?;
+        }
+        let device = cli.device.device()?;
+        match cli.command {
+            Command::Train(a) => train_cmd::run(a, &device),
+            Command::Eval(a) => eval_cmd::run(a, &device),
+            Command::Encode(a) => io_cmds::encode(a, &device),
+            Command::Decode(a) => io_cmds::decode(a, &device),
+            Command::Reconstruct(a) => io_cmds::reconstruct(a, &device),
+            Command::Info(a) => info_cmd::run(a),
+            Command::Init(a) => init_cmd::run(a),
+            Command::Presets => {
+                for (name, what) in aekit::presets::NAMES {
+                    println!("{name:<12} {what}");
+                }
+                Ok(())
+            }
+            Command::Data(a) => data_cmd::run(a),
+        }
+    })();
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(e.exit_code() as u8)
+        }
+    }
+}

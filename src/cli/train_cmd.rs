@@ -1,0 +1,231 @@
+//! `aekit train`
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use clap::Args;
+
+use aekit::config::RunConfig;
+use aekit::data::Scaling;
+use aekit::error::{Error, Result};
+use aekit::model::{Activation, ReconLoss};
+use aekit::train::{FitOptions, OptimizerKind, Schedule};
+
+use super::args::DataFlags;
+
+#[derive(Args, Debug)]
+pub struct TrainArgs {
+    /// TOML config (see `aekit init`); flags override it.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Start from a preset (see `aekit presets`).
+    #[arg(long)]
+    preset: Option<String>,
+    #[command(flatten)]
+    data: DataFlags,
+    /// Input scaling.
+    #[arg(long, value_enum)]
+    scale: Option<Scaling>,
+    /// Fraction of the training data held out for validation.
+    #[arg(long)]
+    val_fraction: Option<f64>,
+
+    /// Encoder hidden widths, comma-separated (e.g. 1000,500,250); "" for none.
+    #[arg(long, value_delimiter = ',', num_args = 0..)]
+    hidden: Option<Vec<usize>>,
+    /// Code width.
+    #[arg(long)]
+    latent: Option<usize>,
+    /// Hidden-layer activation.
+    #[arg(long, value_enum)]
+    activation: Option<Activation>,
+    #[arg(long, value_enum)]
+    code_activation: Option<Activation>,
+    #[arg(long, value_enum)]
+    output_activation: Option<Activation>,
+    /// Reconstruction loss.
+    #[arg(long, value_enum)]
+    loss: Option<ReconLoss>,
+
+    #[arg(long)]
+    epochs: Option<usize>,
+    #[arg(long)]
+    batch_size: Option<usize>,
+    #[arg(long, value_enum)]
+    optimizer: Option<OptimizerKind>,
+    #[arg(long)]
+    lr: Option<f64>,
+    #[arg(long)]
+    momentum: Option<f64>,
+    #[arg(long)]
+    nesterov: bool,
+    #[arg(long)]
+    weight_decay: Option<f64>,
+    #[arg(long, value_enum)]
+    schedule: Option<Schedule>,
+    #[arg(long)]
+    warmup_epochs: Option<f64>,
+    #[arg(long)]
+    min_lr: Option<f64>,
+    /// Clip the global gradient norm to this value.
+    #[arg(long)]
+    clip_grad_norm: Option<f64>,
+    /// Stop after this many epochs without validation improvement.
+    #[arg(long)]
+    early_stopping: Option<usize>,
+    /// Stop after this many minutes of training.
+    #[arg(long)]
+    max_minutes: Option<f64>,
+    #[arg(long)]
+    seed: Option<u64>,
+
+    /// Run directory to write (default: runs/<data>-<model>-<n>).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Continue the run in this directory from its last checkpoint.
+    #[arg(long, conflicts_with_all = ["config", "preset", "out"])]
+    resume: Option<PathBuf>,
+    /// No progress output.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+impl TrainArgs {
+    fn apply(&self, cfg: &mut RunConfig) {
+        self.data.apply(&mut cfg.data);
+        if let Some(v) = self.scale {
+            cfg.data.scale = v;
+        }
+        if let Some(v) = self.val_fraction {
+            cfg.data.val_fraction = v;
+        }
+        let aekit::ModelConfig::Dense { io, arch } = &mut cfg.model;
+        if let Some(v) = &self.hidden {
+            arch.hidden = v.clone();
+            arch.decoder_hidden = None;
+            arch.encoder_activations = None;
+            arch.decoder_activations = None;
+        }
+        if let Some(v) = self.latent {
+            arch.latent = v;
+        }
+        if let Some(v) = self.activation {
+            arch.activation = v;
+        }
+        if let Some(v) = self.code_activation {
+            arch.code_activation = v;
+        }
+        if let Some(v) = self.output_activation {
+            io.output_activation = Some(v);
+        }
+        if let Some(v) = self.loss {
+            io.loss = Some(v);
+        }
+        let t = &mut cfg.train;
+        macro_rules! set {
+            ($($field:ident),*) => { $( if let Some(v) = self.$field { t.$field = v; } )* };
+        }
+        set!(
+            epochs,
+            batch_size,
+            optimizer,
+            lr,
+            weight_decay,
+            schedule,
+            warmup_epochs,
+            min_lr,
+            seed
+        );
+        if self.momentum.is_some() {
+            t.momentum = self.momentum;
+        }
+        if self.nesterov {
+            t.nesterov = true;
+        }
+        if self.clip_grad_norm.is_some() {
+            t.clip_grad_norm = self.clip_grad_norm;
+        }
+        if self.early_stopping.is_some() {
+            t.early_stopping = self.early_stopping;
+        }
+        if self.max_minutes.is_some() {
+            t.max_minutes = self.max_minutes;
+        }
+    }
+}
+
+/// `runs/<data>-<model>-<n>` with the first free `n`.
+fn default_out(cfg: &RunConfig) -> PathBuf {
+    let source: String = cfg
+        .data
+        .source
+        .rsplit(['/', ':'])
+        .next()
+        .unwrap_or("data")
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    let stem = format!("{}-{}", source.trim_matches('-'), cfg.model.kind());
+    (1..)
+        .map(|n| Path::new("runs").join(format!("{stem}-{n}")))
+        .find(|p| !p.exists())
+        .expect("some name is free")
+}
+
+pub fn run(args: TrainArgs, device: &burn::tensor::Device) -> Result<()> {
+    let (cfg, out, resume) = if let Some(dir) = &args.resume {
+        let mut cfg = aekit::RunDir::open(dir)?.config()?;
+        if args.data.any() || args.hidden.is_some() || args.latent.is_some() {
+            return Err(Error::invalid(
+                "--resume continues a run as configured; only --epochs and --max-minutes may change",
+            ));
+        }
+        if let Some(e) = args.epochs {
+            cfg.train.epochs = e;
+        }
+        if args.max_minutes.is_some() {
+            cfg.train.max_minutes = args.max_minutes;
+        }
+        (cfg, dir.clone(), true)
+    } else {
+        let mut cfg = match &args.config {
+            Some(p) => RunConfig::load(p)?,
+            None => RunConfig::default(),
+        };
+        if let Some(p) = &args.preset {
+            cfg = aekit::presets::apply(p, &cfg)?;
+        }
+        args.apply(&mut cfg);
+        let out = args.out.clone().unwrap_or_else(|| default_out(&cfg));
+        (cfg, out, false)
+    };
+
+    let interrupt = Arc::new(AtomicBool::new(false));
+    {
+        let flag = interrupt.clone();
+        // Failing to install the handler only loses the clean Ctrl-C save; training still works.
+        let _ = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst));
+    }
+    let opts = FitOptions {
+        out_dir: out,
+        device: device.clone(),
+        resume,
+        quiet: args.quiet,
+        interrupt: Some(interrupt),
+        stop_after_steps: None,
+    };
+    let fitted = aekit::train(&cfg, &opts)?;
+    let s = &fitted.summary;
+    eprintln!(
+        "done: {} epochs, best validation loss {} at epoch {}, {:.0} samples/s, {:.1}s ({})",
+        s.epochs_completed,
+        s.best_val_loss.map_or("-".into(), |v| format!("{v:.6}")),
+        s.best_epoch.map_or("-".into(), |e| e.to_string()),
+        s.samples_per_sec,
+        s.train_seconds,
+        s.stop_reason
+    );
+    println!("run written to {}", fitted.run_dir.path.display());
+    Ok(())
+}

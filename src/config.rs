@@ -1,0 +1,180 @@
+//! The run config: everything needed to rebuild a model and repeat its training, as one TOML
+//! file (`config.toml` in every run directory, `--config` on the command line).
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::data::DataConfig;
+use crate::error::{Error, Result};
+use crate::model::{DenseConfig, ModelConfig};
+use crate::train::TrainConfig;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunConfig {
+    pub data: DataConfig,
+    pub model: ModelConfig,
+    #[serde(default)]
+    pub train: TrainConfig,
+}
+
+impl Default for RunConfig {
+    /// The main job: a small dense autoencoder on the built-in shapes.
+    fn default() -> Self {
+        Self {
+            data: DataConfig::default(),
+            model: ModelConfig::dense(DenseConfig::new(vec![256, 64], 8)),
+            train: TrainConfig {
+                epochs: 15,
+                ..TrainConfig::default()
+            },
+        }
+    }
+}
+
+/// Keys present in `given` but absent from `known` (which holds every field the config has).
+fn unknown_keys(given: &toml::Table, known: &toml::Table, prefix: &str, out: &mut Vec<String>) {
+    for (k, v) in given {
+        let path = if prefix.is_empty() {
+            k.clone()
+        } else {
+            format!("{prefix}.{k}")
+        };
+        match (v, known.get(k)) {
+            (_, None) => out.push(path),
+            (toml::Value::Table(g), Some(toml::Value::Table(kn))) => {
+                unknown_keys(g, kn, &path, out)
+            }
+            _ => {}
+        }
+    }
+}
+
+impl RunConfig {
+    /// Parses TOML text, rejecting keys the config does not have (typos would otherwise be
+    /// silently ignored). `origin` names the source in errors.
+    pub fn from_toml(text: &str, origin: &Path) -> Result<Self> {
+        let table: toml::Table = text
+            .parse()
+            .map_err(|e| Error::bad_file(origin, format!("invalid TOML: {e}")))?;
+        let cfg: RunConfig = table
+            .clone()
+            .try_into()
+            .map_err(|e: toml::de::Error| Error::bad_file(origin, e.message().to_string()))?;
+        let known: toml::Table = toml::Table::try_from(&cfg.with_all_fields())
+            .map_err(|e| Error::invalid(e.to_string()))?;
+        let mut unknown = Vec::new();
+        unknown_keys(&table, &known, "", &mut unknown);
+        if !unknown.is_empty() {
+            return Err(Error::bad_file(
+                origin,
+                format!("unknown key(s): {}", unknown.join(", ")),
+            ));
+        }
+        Ok(cfg)
+    }
+
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        Self::from_toml(&text, path)
+    }
+
+    pub fn to_toml(&self) -> Result<String> {
+        toml::to_string(self).map_err(|e| Error::invalid(e.to_string()))
+    }
+
+    /// Writes `config.toml` and `config.json` (the same content, for Python users) into `dir`.
+    pub fn save(&self, dir: &Path) -> Result<()> {
+        crate::io::write_atomic(&dir.join("config.toml"), self.to_toml()?.as_bytes())?;
+        crate::io::write_json(&dir.join("config.json"), self)
+    }
+
+    /// A copy with every optional field set, so that serialising it lists every valid key.
+    fn with_all_fields(&self) -> RunConfig {
+        let mut c = self.clone();
+        let d = &mut c.data;
+        d.test_source.get_or_insert_default();
+        d.data_dir.get_or_insert_default();
+        d.label_column.get_or_insert_default();
+        d.header.get_or_insert(false);
+        d.labels.get_or_insert_default();
+        d.limit.get_or_insert(0);
+        d.test_limit.get_or_insert(0);
+        let t = &mut c.train;
+        t.momentum.get_or_insert(0.0);
+        t.clip_grad_norm.get_or_insert(0.0);
+        t.early_stopping.get_or_insert(0);
+        t.max_minutes.get_or_insert(0.0);
+        let io = c.model.io_mut();
+        io.input_dim.get_or_insert(0);
+        io.input_shape.get_or_insert_default();
+        io.output_activation
+            .get_or_insert(crate::model::Activation::Linear);
+        io.loss.get_or_insert(crate::model::ReconLoss::Mse);
+        match &mut c.model {
+            ModelConfig::Dense { arch, .. } => {
+                arch.encoder_activations.get_or_insert_default();
+                arch.decoder_hidden.get_or_insert_default();
+                arch.decoder_activations.get_or_insert_default();
+            }
+        }
+        c
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        self.data.validate()?;
+        self.model.validate()?;
+        self.train.validate()
+    }
+}
+
+/// The commented template written by `aekit init`.
+pub const TEMPLATE: &str = r#"# aekit run configuration. Every key is optional except data.source and model.latent;
+# command-line flags override what is set here.
+
+[data]
+# shapes (built in), mnist, csv:PATH, npy:PATH, npz:PATH, idx:IMAGES[,LABELS]
+source = "shapes"
+# test_source = "csv:test.csv"   # held-out data for csv/npy/npz/idx sources
+# data_dir = "data/mnist"         # where the MNIST files are (default: the fetch cache)
+# label_column = "label"          # CSV label column, by name or zero-based index
+# header = true                   # CSV header; detected when absent
+# labels = "y.npy"                # labels for an npy source
+scale = "auto"                    # auto | unit | minmax | standardize | none
+val_fraction = 0.1                # held out of the training data for validation
+# limit = 10000                   # use only the first N training samples
+shapes_train = 6000
+shapes_test = 1000
+
+[model]
+kind = "dense"
+hidden = [256, 64]                # encoder widths; the decoder mirrors them
+latent = 8
+activation = "relu"               # relu | leaky-relu | sigmoid | tanh | gelu | elu | silu | linear
+code_activation = "linear"
+# output_activation = "sigmoid"   # default: sigmoid for data in [0, 1], linear otherwise
+# loss = "bce"                    # mse | bce | l1; default: bce with a sigmoid output, else mse
+# decoder_hidden = [64, 256]      # an explicit decoder instead of the mirror
+# encoder_activations = ["relu", "tanh"]
+
+[train]
+epochs = 15
+batch_size = 128
+optimizer = "adam"                # sgd | adam | adamw | rmsprop
+lr = 0.001
+# momentum = 0.9                  # sgd (default 0.9) and rmsprop (default 0)
+nesterov = false
+beta1 = 0.9
+beta2 = 0.999
+eps = 1e-8
+weight_decay = 0.0
+schedule = "constant"             # constant | step | cosine
+warmup_epochs = 0.0
+min_lr = 0.0
+step_epochs = 10
+gamma = 0.1
+# clip_grad_norm = 1.0
+# early_stopping = 5              # patience in epochs
+# max_minutes = 20.0
+seed = 42
+"#;

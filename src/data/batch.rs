@@ -1,0 +1,69 @@
+//! Splitting and per-epoch shuffling. Every random choice is a pure function of a seed (and the
+//! epoch), so that a resumed run sees exactly the batches an uninterrupted one would.
+
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+
+use crate::data::Dataset;
+
+/// A seeded RNG for one purpose; `stream` separates independent uses of the same seed.
+pub fn rng_for(seed: u64, stream: u64) -> ChaCha8Rng {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(stream);
+    rng
+}
+
+/// Splits off a validation set of `fraction` of the samples, chosen at random with `seed`.
+/// Returns `(train, validation)`; validation is empty when `fraction` is 0.
+pub fn train_val_split(data: &Dataset, fraction: f64, seed: u64) -> (Dataset, Dataset) {
+    let n = data.len();
+    let n_val = ((n as f64) * fraction.clamp(0.0, 0.9)).round() as usize;
+    let mut idx: Vec<usize> = (0..n).collect();
+    idx.shuffle(&mut rng_for(seed, 1));
+    let (val, train) = idx.split_at(n_val);
+    let mut train = train.to_vec();
+    let mut val = val.to_vec();
+    // Keep the original order inside each part: deterministic and easier to reason about.
+    train.sort_unstable();
+    val.sort_unstable();
+    (data.subset(&train), data.subset(&val))
+}
+
+/// The order in which one epoch visits the samples, cut into batches.
+#[derive(Debug, Clone)]
+pub struct BatchOrder {
+    order: Vec<usize>,
+    batch_size: usize,
+}
+
+impl BatchOrder {
+    /// A shuffled order for `epoch` (0-based), the same for the same `(seed, epoch)`.
+    pub fn shuffled(n: usize, batch_size: usize, seed: u64, epoch: usize) -> Self {
+        let mut order: Vec<usize> = (0..n).collect();
+        order.shuffle(&mut rng_for(seed, 1000 + epoch as u64));
+        Self {
+            order,
+            batch_size: batch_size.max(1),
+        }
+    }
+
+    /// Samples in their stored order.
+    pub fn sequential(n: usize, batch_size: usize) -> Self {
+        Self {
+            order: (0..n).collect(),
+            batch_size: batch_size.max(1),
+        }
+    }
+
+    pub fn num_batches(&self) -> usize {
+        self.order.len().div_ceil(self.batch_size)
+    }
+
+    /// Indices of batch `b`; the last batch may be short.
+    pub fn batch(&self, b: usize) -> &[usize] {
+        let start = b * self.batch_size;
+        let end = (start + self.batch_size).min(self.order.len());
+        &self.order[start..end]
+    }
+}

@@ -1,0 +1,165 @@
+//! Per-feature affine preprocessing `x' = (x - offset) * scale`, fitted on training data and
+//! saved with the run so that evaluation and encoding see exactly what training saw.
+
+use serde::{Deserialize, Serialize};
+
+use crate::data::{Dataset, Matrix, ValueKind};
+use crate::error::{Error, Result};
+
+/// How raw values are scaled before they reach the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Scaling {
+    /// `unit` for byte images, `none` for real-valued data.
+    #[default]
+    Auto,
+    /// Divide bytes by 255 (images to [0, 1]).
+    Unit,
+    /// Per-feature min-max to [0, 1], fitted on the training set.
+    Minmax,
+    /// Per-feature zero mean and unit variance, fitted on the training set.
+    Standardize,
+    /// Leave values as they are.
+    None,
+}
+
+impl Scaling {
+    /// Resolves `Auto` for the given data.
+    pub fn resolve(self, kind: ValueKind) -> Scaling {
+        match (self, kind) {
+            (Scaling::Auto, ValueKind::U8) => Scaling::Unit,
+            (Scaling::Auto, ValueKind::Float) => Scaling::None,
+            (s, _) => s,
+        }
+    }
+
+    /// Whether the scaled values live in [0, 1], which makes a sigmoid output and BCE natural.
+    pub fn is_unit_range(self) -> bool {
+        matches!(self, Scaling::Unit | Scaling::Minmax)
+    }
+}
+
+/// A fitted preprocessing step. `offset` and `scale` have one entry (shared) or one per feature.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Preprocessor {
+    pub scaling: Scaling,
+    pub offset: Vec<f32>,
+    pub scale: Vec<f32>,
+}
+
+impl Preprocessor {
+    pub fn identity() -> Self {
+        Self {
+            scaling: Scaling::None,
+            offset: vec![0.0],
+            scale: vec![1.0],
+        }
+    }
+
+    /// Fits `scaling` on `train`.
+    pub fn fit(scaling: Scaling, train: &Dataset) -> Self {
+        let scaling = scaling.resolve(train.value_kind);
+        let x = &train.x;
+        match scaling {
+            Scaling::None | Scaling::Auto => Self::identity(),
+            Scaling::Unit => Self {
+                scaling,
+                offset: vec![0.0],
+                scale: vec![1.0 / 255.0],
+            },
+            Scaling::Minmax => {
+                let mut lo = vec![f32::INFINITY; x.cols];
+                let mut hi = vec![f32::NEG_INFINITY; x.cols];
+                for i in 0..x.rows {
+                    for (j, &v) in x.row(i).iter().enumerate() {
+                        lo[j] = lo[j].min(v);
+                        hi[j] = hi[j].max(v);
+                    }
+                }
+                let scale = lo
+                    .iter()
+                    .zip(&hi)
+                    .map(|(l, h)| if h > l { 1.0 / (h - l) } else { 1.0 })
+                    .collect();
+                Self {
+                    scaling,
+                    offset: lo,
+                    scale,
+                }
+            }
+            Scaling::Standardize => {
+                let n = x.rows as f64;
+                let mut mean = vec![0f64; x.cols];
+                for i in 0..x.rows {
+                    for (j, &v) in x.row(i).iter().enumerate() {
+                        mean[j] += v as f64;
+                    }
+                }
+                mean.iter_mut().for_each(|m| *m /= n);
+                let mut var = vec![0f64; x.cols];
+                for i in 0..x.rows {
+                    for (j, &v) in x.row(i).iter().enumerate() {
+                        var[j] += (v as f64 - mean[j]).powi(2);
+                    }
+                }
+                let scale = var
+                    .iter()
+                    .map(|v| {
+                        let sd = (v / n).sqrt();
+                        if sd > 1e-12 { (1.0 / sd) as f32 } else { 1.0 }
+                    })
+                    .collect();
+                Self {
+                    scaling,
+                    offset: mean.into_iter().map(|m| m as f32).collect(),
+                    scale,
+                }
+            }
+        }
+    }
+
+    fn check_width(&self, cols: usize) -> Result<()> {
+        for v in [&self.offset, &self.scale] {
+            if v.len() != 1 && v.len() != cols {
+                return Err(Error::mismatch(format!(
+                    "preprocessing was fitted on {} features, data has {cols}",
+                    v.len()
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    fn at(v: &[f32], j: usize) -> f32 {
+        if v.len() == 1 { v[0] } else { v[j] }
+    }
+
+    /// Applies the transform in place.
+    pub fn apply(&self, m: &mut Matrix) -> Result<()> {
+        self.check_width(m.cols)?;
+        let cols = m.cols;
+        for (k, v) in m.data.iter_mut().enumerate() {
+            let j = k % cols;
+            *v = (*v - Self::at(&self.offset, j)) * Self::at(&self.scale, j);
+        }
+        Ok(())
+    }
+
+    /// Maps model-space values back to the raw data space.
+    pub fn invert(&self, m: &mut Matrix) -> Result<()> {
+        self.check_width(m.cols)?;
+        let cols = m.cols;
+        for (k, v) in m.data.iter_mut().enumerate() {
+            let j = k % cols;
+            *v = *v / Self::at(&self.scale, j) + Self::at(&self.offset, j);
+        }
+        Ok(())
+    }
+
+    /// A copy of `data` with the transform applied.
+    pub fn transform(&self, data: &Dataset) -> Result<Dataset> {
+        let mut out = data.clone();
+        self.apply(&mut out.x)?;
+        Ok(out)
+    }
+}

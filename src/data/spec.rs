@@ -1,0 +1,261 @@
+//! The dataset spec read from the command line or the config file: `shapes`, `mnist`,
+//! `csv:PATH`, `npy:PATH`, `npz:PATH`, `idx:IMAGES[,LABELS]`.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::data::csv::CsvOptions;
+use crate::data::{Dataset, Scaling, fetch, idx, npy, shapes};
+use crate::error::{Error, Result};
+
+/// Which part of a dataset to load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Split {
+    /// Data to fit on (a validation part is split off it during training).
+    Train,
+    /// Held-out data. Sources without a separate test set use `test_source` or the file itself.
+    Test,
+}
+
+/// A parsed dataset source.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DataSource {
+    Shapes,
+    Mnist,
+    Csv(PathBuf),
+    Npy(PathBuf),
+    Npz(PathBuf),
+    Idx {
+        images: PathBuf,
+        labels: Option<PathBuf>,
+    },
+}
+
+impl DataSource {
+    pub fn parse(spec: &str) -> Result<Self> {
+        let spec = spec.trim();
+        let (kind, rest) = match spec.split_once(':') {
+            Some((k, r)) => (k, Some(r)),
+            None => (spec, None),
+        };
+        let need_path = |r: Option<&str>| -> Result<PathBuf> {
+            match r {
+                Some(p) if !p.is_empty() => Ok(PathBuf::from(p)),
+                _ => Err(Error::invalid(format!(
+                    "dataset '{spec}' needs a path, e.g. {kind}:data.{kind}"
+                ))),
+            }
+        };
+        Ok(match kind {
+            "shapes" => DataSource::Shapes,
+            "mnist" => DataSource::Mnist,
+            "csv" => DataSource::Csv(need_path(rest)?),
+            "npy" => DataSource::Npy(need_path(rest)?),
+            "npz" => DataSource::Npz(need_path(rest)?),
+            "idx" => {
+                let r = need_path(rest)?;
+                let r = r.to_string_lossy().to_string();
+                let (images, labels) = match r.split_once(',') {
+                    Some((i, l)) => (PathBuf::from(i), Some(PathBuf::from(l))),
+                    None => (PathBuf::from(r), None),
+                };
+                DataSource::Idx { images, labels }
+            }
+            _ => {
+                return Err(Error::invalid(format!(
+                    "unknown dataset '{spec}': use shapes, mnist, csv:PATH, npy:PATH, npz:PATH or idx:IMAGES[,LABELS]"
+                )));
+            }
+        })
+    }
+}
+
+fn default_val_fraction() -> f64 {
+    0.1
+}
+fn default_shapes_train() -> usize {
+    6000
+}
+fn default_shapes_test() -> usize {
+    1000
+}
+
+/// Everything that says which data a run uses and how it is prepared.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataConfig {
+    /// Dataset spec: shapes, mnist, csv:PATH, npy:PATH, npz:PATH, idx:IMAGES[,LABELS].
+    pub source: String,
+    /// Held-out data for csv/npy/npz/idx sources (same spec syntax).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_source: Option<String>,
+    /// Directory holding the MNIST files (default: the `aekit data fetch` cache).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    /// CSV label column, by header name or zero-based index.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label_column: Option<String>,
+    /// CSV header: true, false, or absent to detect.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub header: Option<bool>,
+    /// Labels for npy sources (a second .npy file).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub labels: Option<PathBuf>,
+    #[serde(default)]
+    pub scale: Scaling,
+    /// Fraction of the training data held out for validation (early stopping, best checkpoint).
+    #[serde(default = "default_val_fraction")]
+    pub val_fraction: f64,
+    /// Use only the first N training samples.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<usize>,
+    /// Use only the first N test samples.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_limit: Option<usize>,
+    #[serde(default = "default_shapes_train")]
+    pub shapes_train: usize,
+    #[serde(default = "default_shapes_test")]
+    pub shapes_test: usize,
+}
+
+impl Default for DataConfig {
+    fn default() -> Self {
+        Self {
+            source: "shapes".into(),
+            test_source: None,
+            data_dir: None,
+            label_column: None,
+            header: None,
+            labels: None,
+            scale: Scaling::Auto,
+            val_fraction: default_val_fraction(),
+            limit: None,
+            test_limit: None,
+            shapes_train: default_shapes_train(),
+            shapes_test: default_shapes_test(),
+        }
+    }
+}
+
+impl DataConfig {
+    pub fn for_source(source: &str) -> Self {
+        Self {
+            source: source.into(),
+            ..Self::default()
+        }
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        DataSource::parse(&self.source)?;
+        if let Some(t) = &self.test_source {
+            DataSource::parse(t)?;
+        }
+        if !(0.0..0.9).contains(&self.val_fraction) {
+            return Err(Error::invalid(format!(
+                "val_fraction must be in [0, 0.9), got {}",
+                self.val_fraction
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Candidate file names for one MNIST file (gzip or raw, with `-` or `.` before `idx`).
+fn find_mnist_file(dir: &Path, stem: &str, idx_kind: &str) -> Result<PathBuf> {
+    let names = [
+        format!("{stem}-{idx_kind}-ubyte.gz"),
+        format!("{stem}-{idx_kind}-ubyte"),
+        format!("{stem}.{idx_kind}-ubyte.gz"),
+        format!("{stem}.{idx_kind}-ubyte"),
+    ];
+    for n in &names {
+        let p = dir.join(n);
+        if p.is_file() {
+            return Ok(p);
+        }
+    }
+    Err(Error::bad_file(
+        dir.join(&names[0]),
+        "MNIST file not found; run `aekit data fetch mnist` or pass --data-dir",
+    ))
+}
+
+fn load_mnist(dir: &Path, split: Split) -> Result<Dataset> {
+    let stem = match split {
+        Split::Train => "train",
+        Split::Test => "t10k",
+    };
+    let images = find_mnist_file(dir, &format!("{stem}-images"), "idx3")?;
+    let labels = find_mnist_file(dir, &format!("{stem}-labels"), "idx1")?;
+    let mut ds = load_idx(&images, Some(&labels))?;
+    ds.class_names = Some((0..10).map(|d| d.to_string()).collect());
+    ds.origin = format!("mnist/{stem} ({})", dir.display());
+    Ok(ds)
+}
+
+fn load_idx(images: &Path, labels: Option<&Path>) -> Result<Dataset> {
+    let (x, shape, labels) = idx::read_images_and_labels(images, labels)?;
+    let sample_shape = if shape.len() == 2 {
+        vec![1, shape[0], shape[1]]
+    } else {
+        shape
+    };
+    Ok(Dataset {
+        x,
+        labels,
+        class_names: None,
+        sample_shape,
+        value_kind: crate::data::ValueKind::U8,
+        origin: images.display().to_string(),
+    })
+}
+
+fn load_source(cfg: &DataConfig, spec: &str, split: Split) -> Result<Dataset> {
+    let ds = match DataSource::parse(spec)? {
+        DataSource::Shapes => match split {
+            Split::Train => shapes::generate(cfg.shapes_train, 1),
+            Split::Test => shapes::generate(cfg.shapes_test, 2),
+        },
+        DataSource::Mnist => {
+            let dir = match &cfg.data_dir {
+                Some(d) => d.clone(),
+                None => fetch::default_cache_dir()?.join("mnist"),
+            };
+            load_mnist(&dir, split)?
+        }
+        DataSource::Csv(p) => crate::data::csv::read(
+            &p,
+            &CsvOptions {
+                header: cfg.header,
+                label_column: cfg.label_column.clone(),
+            },
+        )?,
+        DataSource::Npy(p) => npy::read(&p, cfg.labels.as_deref())?,
+        DataSource::Npz(p) => npy::read_npz(&p)?,
+        DataSource::Idx { images, labels } => load_idx(&images, labels.as_deref())?,
+    };
+    ds.validate()?;
+    Ok(ds)
+}
+
+/// Loads one split as raw values (before preprocessing), applying `limit`/`test_limit`.
+pub fn load(cfg: &DataConfig, split: Split) -> Result<Dataset> {
+    let has_own_test = matches!(
+        DataSource::parse(&cfg.source)?,
+        DataSource::Shapes | DataSource::Mnist
+    );
+    let ds = match (split, &cfg.test_source) {
+        (Split::Test, Some(t)) => load_source(cfg, t, Split::Test)?,
+        (Split::Test, None) if !has_own_test => load_source(cfg, &cfg.source, Split::Train)?,
+        _ => load_source(cfg, &cfg.source, split)?,
+    };
+    let limit = match split {
+        Split::Train => cfg.limit,
+        Split::Test => cfg.test_limit,
+    };
+    Ok(match limit {
+        Some(n) if n < ds.len() => ds.head(n),
+        _ => ds,
+    })
+}

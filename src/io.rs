@@ -1,0 +1,100 @@
+//! Atomic file output. Every file aekit writes goes through here so that an interrupted or
+//! failed write never leaves a truncated file where a good one is expected.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, IoContext, Result};
+
+/// Creates `dir` (and parents) and checks that it is writable, naming it in the error.
+pub fn ensure_dir(dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir).at(dir)?;
+    let meta = std::fs::metadata(dir).at(dir)?;
+    if !meta.is_dir() {
+        return Err(Error::bad_file(dir, "exists and is not a directory"));
+    }
+    if meta.permissions().readonly() {
+        return Err(Error::bad_file(dir, "directory is not writable"));
+    }
+    Ok(())
+}
+
+fn parent_of(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// Writes through `fill` into a temporary file beside `path`, syncs it, then renames it over
+/// `path`. On any error the temporary file is removed and `path` is untouched.
+pub fn write_atomic_with(
+    path: &Path,
+    fill: impl FnOnce(&mut std::io::BufWriter<&mut std::fs::File>) -> std::io::Result<()>,
+) -> Result<()> {
+    let dir = parent_of(path);
+    ensure_dir(&dir)?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".aekit-tmp-")
+        .tempfile_in(&dir)
+        .at(&dir)?;
+    {
+        let mut writer = std::io::BufWriter::new(tmp.as_file_mut());
+        fill(&mut writer).at(path)?;
+        writer.flush().at(path)?;
+    }
+    tmp.as_file().sync_all().at(path)?;
+    tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
+    Ok(())
+}
+
+/// Atomically replaces `path` with `bytes`.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_atomic_with(path, |w| w.write_all(bytes))
+}
+
+/// Atomically writes `value` as pretty JSON.
+pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
+    let text = serde_json::to_string_pretty(value)
+        .map_err(|e| Error::invalid(format!("cannot serialise {}: {e}", path.display())))?;
+    write_atomic(path, format!("{text}\n").as_bytes())
+}
+
+/// Reads a whole file, naming it in the error.
+pub fn read_file(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).at(path)
+}
+
+/// Reads and parses a JSON file.
+pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
+    let bytes = read_file(path)?;
+    serde_json::from_slice(&bytes).map_err(|e| Error::bad_file(path, format!("invalid JSON: {e}")))
+}
+
+/// Replaces the directory `dest` by a directory filled by `fill`, so that readers see either
+/// the old or the new set of files, never a mix. The new directory is built beside `dest`.
+pub fn replace_dir_atomic(dest: &Path, fill: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
+    let parent = parent_of(dest);
+    ensure_dir(&parent)?;
+    let staging = tempfile::Builder::new()
+        .prefix(".aekit-dir-")
+        .tempdir_in(&parent)
+        .at(&parent)?;
+    fill(staging.path())?;
+    let staged = staging.keep();
+    let old = parent.join(format!(
+        ".aekit-old-{}",
+        dest.file_name().and_then(|n| n.to_str()).unwrap_or("dir")
+    ));
+    if old.exists() {
+        std::fs::remove_dir_all(&old).at(&old)?;
+    }
+    if dest.exists() {
+        std::fs::rename(dest, &old).at(dest)?;
+    }
+    std::fs::rename(&staged, dest).at(dest)?;
+    if old.exists() {
+        std::fs::remove_dir_all(&old).at(&old)?;
+    }
+    Ok(())
+}

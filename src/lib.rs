@@ -1,0 +1,33 @@
+//! aekit: train, evaluate and explore autoencoders.
+//!
+//! ```no_run
+//! use aekit::{config::RunConfig, data::Split, train::{FitOptions, train}};
+//!
+//! let mut cfg = RunConfig::default();            // dense autoencoder on the built-in shapes
+//! cfg.train.epochs = 5;
+//! let fitted = train(&cfg, &FitOptions::new("runs/example"))?;
+//! let test = aekit::run::Run::open(&fitted.run_dir.path, &burn::tensor::Device::flex())?
+//!     .load_data(None, Split::Test)?;
+//! let codes = fitted.model.encode(&test.x)?;     // one row of codes per sample
+//! let recon = fitted.model.decode(&codes)?;
+//! # Ok::<(), aekit::Error>(())
+//! ```
+
+pub mod config;
+pub mod data;
+pub mod device;
+pub mod error;
+pub mod eval;
+pub mod io;
+pub mod model;
+pub mod presets;
+pub mod run;
+pub mod train;
+pub mod viz;
+
+pub use config::RunConfig;
+pub use data::{DataConfig, Dataset, Matrix, Split};
+pub use error::{Error, Result};
+pub use model::{Activation, Autoencoder, DenseConfig, ModelConfig, ReconLoss};
+pub use run::{Run, RunDir};
+pub use train::{FitOptions, TrainConfig, fit, train};

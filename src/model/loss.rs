@@ -1,0 +1,80 @@
+//! Reconstruction losses. Each returns the loss summed over features for every sample, so that
+//! callers can report both "per pixel" (divide by the width) and "per sample" figures.
+
+use burn::tensor::{Tensor, activation};
+use serde::{Deserialize, Serialize};
+
+use crate::model::Activation;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum ReconLoss {
+    /// Squared error.
+    Mse,
+    /// Binary cross-entropy, computed from logits when the output unit is a sigmoid.
+    Bce,
+    /// Absolute error.
+    L1,
+}
+
+impl ReconLoss {
+    pub fn name(self) -> &'static str {
+        match self {
+            ReconLoss::Mse => "mse",
+            ReconLoss::Bce => "bce",
+            ReconLoss::L1 => "l1",
+        }
+    }
+}
+
+/// `softplus(z) - y*z`, the BCE of `sigmoid(z)` against `y`, written so that it never
+/// overflows: `max(z, 0) - y*z + log(1 + exp(-|z|))`. Valid for soft targets in [0, 1].
+pub fn bce_with_logits<const D: usize>(logits: Tensor<D>, target: Tensor<D>) -> Tensor<D> {
+    let relu = activation::relu(logits.clone());
+    let log_term = logits.clone().abs().neg().exp().log1p();
+    relu - logits * target + log_term
+}
+
+/// Per-sample loss `[batch]` from the last layer's pre-activation `logits`.
+pub fn per_sample(
+    loss: ReconLoss,
+    output: Activation,
+    logits: Tensor<2>,
+    target: Tensor<2>,
+) -> Tensor<1> {
+    let elementwise = match loss {
+        ReconLoss::Bce if output == Activation::Sigmoid => bce_with_logits(logits, target),
+        ReconLoss::Bce => {
+            // Only reachable for outputs already in (0, 1); clamp keeps log finite.
+            let p = output.apply(logits).clamp(1e-7, 1.0 - 1e-7);
+            let one_minus_p = p.clone().neg().add_scalar(1.0);
+            let one_minus_t = target.clone().neg().add_scalar(1.0);
+            (target * p.log() + one_minus_t * one_minus_p.log()).neg()
+        }
+        ReconLoss::Mse => {
+            let diff = output.apply(logits) - target;
+            diff.clone() * diff
+        }
+        ReconLoss::L1 => (output.apply(logits) - target).abs(),
+    };
+    elementwise.sum_dim(1).squeeze_dim(1)
+}
+
+/// The same losses on host slices (f64 accumulation), used by evaluation and as a reference.
+pub fn per_sample_host(loss: ReconLoss, output: &[f32], target: &[f32]) -> f64 {
+    output
+        .iter()
+        .zip(target)
+        .map(|(&o, &t)| {
+            let (o, t) = (o as f64, t as f64);
+            match loss {
+                ReconLoss::Mse => (o - t) * (o - t),
+                ReconLoss::L1 => (o - t).abs(),
+                ReconLoss::Bce => {
+                    let p = o.clamp(1e-7, 1.0 - 1e-7);
+                    -(t * p.ln() + (1.0 - t) * (1.0 - p).ln())
+                }
+            }
+        })
+        .sum()
+}

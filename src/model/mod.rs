@@ -1,0 +1,424 @@
+//! Models: the configuration of every autoencoder variant, the network built from it, and the
+//! `Autoencoder` handle that encodes, decodes and saves.
+//!
+//! A variant lives in its own file with its config and its forward pass; it is registered by a
+//! line in [`ModelConfig`] and one in [`Network`].
+
+pub mod activation;
+pub mod dense;
+pub mod layers;
+pub mod loss;
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use burn::module::Module;
+use burn::tensor::{Device, Tensor, TensorData};
+use serde::{Deserialize, Serialize};
+
+pub use activation::Activation;
+pub use dense::{DenseAutoencoder, DenseConfig};
+pub use layers::NamedTensor;
+pub use loss::ReconLoss;
+
+use crate::data::Matrix;
+use crate::error::{Error, Result};
+
+/// Fields every variant shares: what goes in, what comes out, and how it is scored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct IoConfig {
+    /// Width of one input sample; filled in from the data when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_dim: Option<usize>,
+    /// Shape of one sample, `[channels, height, width]` for images; filled in from the data.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_shape: Option<Vec<usize>>,
+    /// Output unit; absent means sigmoid for data scaled to [0, 1], linear otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_activation: Option<Activation>,
+    /// Reconstruction loss; absent means BCE with a sigmoid output, MSE otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loss: Option<ReconLoss>,
+}
+
+/// The model section of a run config. `kind` selects the variant.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum ModelConfig {
+    Dense {
+        #[serde(flatten)]
+        io: IoConfig,
+        #[serde(flatten)]
+        arch: DenseConfig,
+    },
+}
+
+impl ModelConfig {
+    pub fn dense(arch: DenseConfig) -> Self {
+        ModelConfig::Dense {
+            io: IoConfig::default(),
+            arch,
+        }
+    }
+
+    pub fn io(&self) -> &IoConfig {
+        match self {
+            ModelConfig::Dense { io, .. } => io,
+        }
+    }
+
+    pub fn io_mut(&mut self) -> &mut IoConfig {
+        match self {
+            ModelConfig::Dense { io, .. } => io,
+        }
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ModelConfig::Dense { .. } => "dense",
+        }
+    }
+
+    pub fn latent(&self) -> usize {
+        match self {
+            ModelConfig::Dense { arch, .. } => arch.latent,
+        }
+    }
+
+    pub fn set_latent(&mut self, latent: usize) {
+        match self {
+            ModelConfig::Dense { arch, .. } => arch.latent = latent,
+        }
+    }
+
+    /// Fills in what the data decides: input width, output unit and loss.
+    pub fn resolve(&mut self, input_shape: &[usize], unit_range: bool) -> Result<()> {
+        let input_dim: usize = input_shape.iter().product();
+        let io = self.io_mut();
+        if io.input_shape.is_none() {
+            io.input_shape = Some(input_shape.to_vec());
+        }
+        match io.input_dim {
+            Some(d) if d != input_dim => {
+                return Err(Error::mismatch(format!(
+                    "model expects inputs of {d} features, data has {input_dim}"
+                )));
+            }
+            _ => io.input_dim = Some(input_dim),
+        }
+        let out = *io.output_activation.get_or_insert(if unit_range {
+            Activation::Sigmoid
+        } else {
+            Activation::Linear
+        });
+        let loss = *io.loss.get_or_insert(if out == Activation::Sigmoid {
+            ReconLoss::Bce
+        } else {
+            ReconLoss::Mse
+        });
+        if loss == ReconLoss::Bce && !matches!(out, Activation::Sigmoid) {
+            return Err(Error::invalid(format!(
+                "BCE needs outputs in (0, 1): use output_activation = \"sigmoid\", not \"{}\"",
+                out.name()
+            )));
+        }
+        self.validate()
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        match self {
+            ModelConfig::Dense { arch, .. } => arch.validate(),
+        }
+    }
+
+    fn resolved(&self) -> Result<(usize, Activation, ReconLoss)> {
+        let io = self.io();
+        match (io.input_dim, io.output_activation, io.loss) {
+            (Some(d), Some(a), Some(l)) => Ok((d, a, l)),
+            _ => Err(Error::invalid(
+                "model config is not resolved: input_dim, output_activation and loss must be set",
+            )),
+        }
+    }
+
+    pub fn input_dim(&self) -> Option<usize> {
+        self.io().input_dim
+    }
+
+    pub fn loss(&self) -> ReconLoss {
+        self.io().loss.unwrap_or(ReconLoss::Mse)
+    }
+
+    /// One line, e.g. "dense 784-1000-500-250-30-250-500-1000-784".
+    pub fn describe(&self) -> String {
+        let d = self.io().input_dim.unwrap_or(0);
+        match self {
+            ModelConfig::Dense { arch, .. } => format!("dense {}", arch.describe(d)),
+        }
+    }
+}
+
+/// The trainable network of any variant.
+#[derive(Module, Debug)]
+pub enum Network {
+    Dense(DenseAutoencoder),
+}
+
+impl Network {
+    pub fn encode(&self, x: Tensor<2>) -> Tensor<2> {
+        match self {
+            Network::Dense(m) => m.encode(x),
+        }
+    }
+
+    pub fn decode_logits(&self, z: Tensor<2>) -> Tensor<2> {
+        match self {
+            Network::Dense(m) => m.decode_logits(z),
+        }
+    }
+
+    pub fn output_activation(&self) -> Activation {
+        match self {
+            Network::Dense(m) => m.output_activation(),
+        }
+    }
+
+    pub fn decode(&self, z: Tensor<2>) -> Tensor<2> {
+        self.output_activation().apply(self.decode_logits(z))
+    }
+
+    /// Mean reconstruction loss per element of the batch: the training objective.
+    pub fn loss(&self, input: Tensor<2>, target: Tensor<2>, loss: ReconLoss) -> Tensor<1> {
+        let [_, dim] = target.dims();
+        let logits = self.decode_logits(self.encode(input));
+        loss::per_sample(loss, self.output_activation(), logits, target)
+            .mean()
+            .div_scalar(dim as f64)
+    }
+
+    pub fn export(&self) -> Vec<NamedTensor> {
+        let mut out = Vec::new();
+        match self {
+            Network::Dense(m) => m.export(&mut out),
+        }
+        out
+    }
+
+    pub fn import(self, tensors: &HashMap<String, NamedTensor>) -> Result<Self> {
+        Ok(match self {
+            Network::Dense(m) => Network::Dense(m.import(tensors)?),
+        })
+    }
+}
+
+/// Rows per forward pass when encoding or decoding whole datasets.
+const INFERENCE_BATCH: usize = 1024;
+
+/// A built model: its resolved config, its network and the device it lives on.
+#[derive(Debug, Clone)]
+pub struct Autoencoder {
+    config: ModelConfig,
+    net: Network,
+    device: Device,
+}
+
+impl Autoencoder {
+    /// Builds a freshly initialised model. `config` must be resolved (see [`ModelConfig::resolve`]).
+    pub fn new(config: &ModelConfig, seed: u64, device: &Device) -> Result<Self> {
+        let (input_dim, output, _) = config.resolved()?;
+        config.validate()?;
+        let mut rng = crate::data::batch::rng_for(seed, 3);
+        let mut ids = layers::ParamIds::default();
+        let train_device = device.clone().autodiff();
+        let net = match config {
+            ModelConfig::Dense { arch, .. } => Network::Dense(DenseAutoencoder::init(
+                arch,
+                input_dim,
+                output,
+                &mut rng,
+                &mut ids,
+                &train_device,
+            )),
+        };
+        Ok(Self {
+            config: config.clone(),
+            net,
+            device: device.clone(),
+        })
+    }
+
+    pub fn config(&self) -> &ModelConfig {
+        &self.config
+    }
+
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    pub fn net(&self) -> &Network {
+        &self.net
+    }
+
+    pub fn into_net(self) -> Network {
+        self.net
+    }
+
+    pub fn with_net(&self, net: Network) -> Self {
+        Self {
+            config: self.config.clone(),
+            net,
+            device: self.device.clone(),
+        }
+    }
+
+    pub fn input_dim(&self) -> usize {
+        self.config.input_dim().unwrap_or(0)
+    }
+
+    pub fn latent_dim(&self) -> usize {
+        self.config.latent()
+    }
+
+    pub fn num_params(&self) -> usize {
+        self.net.num_params()
+    }
+
+    fn check_width(&self, m: &Matrix, want: usize, what: &str) -> Result<()> {
+        if m.cols != want {
+            return Err(Error::mismatch(format!(
+                "model expects {what} of {want} features, got {}",
+                m.cols
+            )));
+        }
+        Ok(())
+    }
+
+    /// Runs `f` over `m` in batches without autodiff and gathers the outputs.
+    fn map_batches(&self, m: &Matrix, f: impl Fn(&Network, Tensor<2>) -> Tensor<2>) -> Matrix {
+        let net = self.net.valid();
+        let device = self.device.clone();
+        let mut out = Vec::new();
+        let mut cols = 0;
+        for start in (0..m.rows).step_by(INFERENCE_BATCH) {
+            let end = (start + INFERENCE_BATCH).min(m.rows);
+            let x = Tensor::<2>::from_data(
+                TensorData::new(
+                    m.data[start * m.cols..end * m.cols].to_vec(),
+                    [end - start, m.cols],
+                ),
+                &device,
+            );
+            let y = f(&net, x);
+            cols = y.dims()[1];
+            out.extend(
+                y.into_data()
+                    .convert::<f32>()
+                    .try_into_vec::<f32>()
+                    .expect("float output"),
+            );
+        }
+        Matrix {
+            rows: m.rows,
+            cols,
+            data: out,
+        }
+    }
+
+    /// Codes of the rows of `x` (already preprocessed).
+    pub fn encode(&self, x: &Matrix) -> Result<Matrix> {
+        self.check_width(x, self.input_dim(), "inputs")?;
+        Ok(self.map_batches(x, |n, t| n.encode(t)))
+    }
+
+    /// Outputs for the codes `z`.
+    pub fn decode(&self, z: &Matrix) -> Result<Matrix> {
+        self.check_width(z, self.latent_dim(), "codes")?;
+        Ok(self.map_batches(z, |n, t| n.decode(t)))
+    }
+
+    /// `decode(encode(x))` in one pass.
+    pub fn reconstruct(&self, x: &Matrix) -> Result<Matrix> {
+        self.check_width(x, self.input_dim(), "inputs")?;
+        Ok(self.map_batches(x, |n, t| n.decode(n.encode(t))))
+    }
+
+    /// Weights as named tensors in PyTorch layout (`encoder.0.weight` is `[out, in]`).
+    pub fn export(&self) -> Vec<NamedTensor> {
+        self.net.export()
+    }
+
+    /// Writes the weights as safetensors, atomically.
+    pub fn save_safetensors(&self, path: &Path) -> Result<()> {
+        let tensors = self.export();
+        let bytes = encode_safetensors(&tensors, &self.config)?;
+        crate::io::write_atomic(path, &bytes)
+    }
+
+    /// Replaces the weights with those in a safetensors file written by [`Self::save_safetensors`].
+    pub fn load_safetensors(self, path: &Path) -> Result<Self> {
+        let tensors = read_safetensors(path)?;
+        let net = self
+            .net
+            .import(&tensors)
+            .map_err(|e| Error::bad_file(path, e.to_string()))?;
+        Ok(Self { net, ..self })
+    }
+}
+
+/// Serialises named tensors as safetensors with the model config in the metadata.
+pub fn encode_safetensors(tensors: &[NamedTensor], config: &ModelConfig) -> Result<Vec<u8>> {
+    let bytes: Vec<Vec<u8>> = tensors
+        .iter()
+        .map(|t| t.data.iter().flat_map(|v| v.to_le_bytes()).collect())
+        .collect();
+    let views = tensors
+        .iter()
+        .zip(&bytes)
+        .map(|(t, b)| {
+            safetensors::tensor::TensorView::new(safetensors::Dtype::F32, t.shape.clone(), b)
+                .map(|v| (t.name.clone(), v))
+                .map_err(|e| Error::invalid(format!("tensor {}: {e}", t.name)))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let mut meta = HashMap::new();
+    meta.insert("format".to_string(), "pt".to_string());
+    meta.insert(
+        "producer".to_string(),
+        format!("aekit {}", env!("CARGO_PKG_VERSION")),
+    );
+    meta.insert(
+        "aekit_model".to_string(),
+        serde_json::to_string(config).map_err(|e| Error::invalid(e.to_string()))?,
+    );
+    safetensors::serialize(views, Some(meta)).map_err(|e| Error::invalid(e.to_string()))
+}
+
+/// Reads every f32 tensor of a safetensors file.
+pub fn read_safetensors(path: &Path) -> Result<HashMap<String, NamedTensor>> {
+    let bytes = crate::io::read_file(path)?;
+    let st = safetensors::SafeTensors::deserialize(&bytes)
+        .map_err(|e| Error::bad_file(path, format!("not a valid safetensors file: {e}")))?;
+    let mut out = HashMap::new();
+    for (name, view) in st.tensors() {
+        if view.dtype() != safetensors::Dtype::F32 {
+            return Err(Error::bad_file(
+                path,
+                format!("tensor '{name}' is {:?}, expected F32", view.dtype()),
+            ));
+        }
+        let data = view
+            .data()
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
+        out.insert(
+            name.clone(),
+            NamedTensor {
+                name,
+                shape: view.shape().to_vec(),
+                data,
+            },
+        );
+    }
+    Ok(out)
+}

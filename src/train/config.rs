@@ -1,0 +1,174 @@
+//! Training hyper-parameters.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum OptimizerKind {
+    /// Stochastic gradient descent, with optional (Nesterov) momentum.
+    Sgd,
+    Adam,
+    /// Adam with decoupled weight decay.
+    Adamw,
+    Rmsprop,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Schedule {
+    Constant,
+    /// Multiply by `gamma` every `step_epochs` epochs.
+    Step,
+    /// Cosine decay from `lr` to `min_lr` over the run.
+    Cosine,
+}
+
+fn d_epochs() -> usize {
+    20
+}
+fn d_batch() -> usize {
+    128
+}
+fn d_opt() -> OptimizerKind {
+    OptimizerKind::Adam
+}
+fn d_lr() -> f64 {
+    1e-3
+}
+fn d_beta1() -> f64 {
+    0.9
+}
+fn d_beta2() -> f64 {
+    0.999
+}
+fn d_eps() -> f64 {
+    1e-8
+}
+fn d_sched() -> Schedule {
+    Schedule::Constant
+}
+fn d_gamma() -> f64 {
+    0.1
+}
+fn d_step() -> usize {
+    10
+}
+fn d_seed() -> u64 {
+    42
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainConfig {
+    #[serde(default = "d_epochs")]
+    pub epochs: usize,
+    #[serde(default = "d_batch")]
+    pub batch_size: usize,
+    #[serde(default = "d_opt")]
+    pub optimizer: OptimizerKind,
+    /// Peak learning rate.
+    #[serde(default = "d_lr")]
+    pub lr: f64,
+    /// Momentum for SGD (default 0.9) and RMSprop (default 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub momentum: Option<f64>,
+    #[serde(default)]
+    pub nesterov: bool,
+    #[serde(default = "d_beta1")]
+    pub beta1: f64,
+    #[serde(default = "d_beta2")]
+    pub beta2: f64,
+    /// Adam/RMSprop epsilon (PyTorch's 1e-8 by default, not burn's 1e-5).
+    #[serde(default = "d_eps")]
+    pub eps: f64,
+    /// L2 penalty (SGD, Adam, RMSprop) or decoupled decay (AdamW).
+    #[serde(default)]
+    pub weight_decay: f64,
+    #[serde(default = "d_sched")]
+    pub schedule: Schedule,
+    /// Linear warm-up from 0 over this many epochs (fractions allowed).
+    #[serde(default)]
+    pub warmup_epochs: f64,
+    /// Floor of the cosine schedule.
+    #[serde(default)]
+    pub min_lr: f64,
+    #[serde(default = "d_step")]
+    pub step_epochs: usize,
+    #[serde(default = "d_gamma")]
+    pub gamma: f64,
+    /// Rescale gradients whose global L2 norm exceeds this (PyTorch's clip_grad_norm_).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clip_grad_norm: Option<f64>,
+    /// Stop when validation loss has not improved for this many epochs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub early_stopping: Option<usize>,
+    /// Stop (cleanly, with a checkpoint) after this many minutes of training.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_minutes: Option<f64>,
+    /// Seed for initialisation, splitting and shuffling.
+    #[serde(default = "d_seed")]
+    pub seed: u64,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            epochs: d_epochs(),
+            batch_size: d_batch(),
+            optimizer: d_opt(),
+            lr: d_lr(),
+            momentum: None,
+            nesterov: false,
+            beta1: d_beta1(),
+            beta2: d_beta2(),
+            eps: d_eps(),
+            weight_decay: 0.0,
+            schedule: d_sched(),
+            warmup_epochs: 0.0,
+            min_lr: 0.0,
+            step_epochs: d_step(),
+            gamma: d_gamma(),
+            clip_grad_norm: None,
+            early_stopping: None,
+            max_minutes: None,
+            seed: d_seed(),
+        }
+    }
+}
+
+impl TrainConfig {
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: String| Err(Error::invalid(m));
+        if self.epochs == 0 {
+            return bad("epochs must be at least 1".into());
+        }
+        if self.batch_size == 0 {
+            return bad("batch_size must be at least 1".into());
+        }
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            return bad(format!("learning rate must be positive, got {}", self.lr));
+        }
+        if !(0.0..1.0).contains(&self.beta1) || !(0.0..1.0).contains(&self.beta2) {
+            return bad("beta1 and beta2 must be in [0, 1)".into());
+        }
+        if let Some(m) = self.momentum
+            && !(0.0..1.0).contains(&m)
+        {
+            return bad(format!("momentum must be in [0, 1), got {m}"));
+        }
+        if self.weight_decay < 0.0 || self.warmup_epochs < 0.0 || self.min_lr < 0.0 {
+            return bad("weight_decay, warmup_epochs and min_lr must not be negative".into());
+        }
+        if let Some(c) = self.clip_grad_norm
+            && c <= 0.0
+        {
+            return bad(format!("clip_grad_norm must be positive, got {c}"));
+        }
+        if self.nesterov && self.optimizer != OptimizerKind::Sgd {
+            return bad("nesterov applies to the sgd optimizer only".into());
+        }
+        Ok(())
+    }
+}

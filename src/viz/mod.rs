@@ -1,0 +1,5 @@
+//! Figures.
+
+pub mod grid;
+
+pub use grid::{ImageGrid, save_png};
