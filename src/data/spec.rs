@@ -83,7 +83,6 @@ fn default_shapes_test() -> usize {
 
 /// Everything that says which data a run uses and how it is prepared.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct DataConfig {
     /// Dataset spec: shapes, mnist, csv:PATH, npy:PATH, npz:PATH, idx:IMAGES[,LABELS].
     pub source: String,

@@ -357,6 +357,23 @@ impl Autoencoder {
     /// Replaces the weights with those in a safetensors file written by [`Self::save_safetensors`].
     pub fn load_safetensors(self, path: &Path) -> Result<Self> {
         let tensors = read_safetensors(path)?;
+        let expected: std::collections::HashSet<String> =
+            self.export().into_iter().map(|t| t.name).collect();
+        let mut extra: Vec<&String> = tensors.keys().filter(|k| !expected.contains(*k)).collect();
+        if !extra.is_empty() {
+            extra.sort();
+            return Err(Error::bad_file(
+                path,
+                format!(
+                    "unexpected tensor(s) {}: it was saved from another model",
+                    extra
+                        .iter()
+                        .map(|s| format!("'{s}'"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ));
+        }
         let net = self
             .net
             .import(&tensors)

@@ -60,7 +60,6 @@ fn d_seed() -> u64 {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct TrainConfig {
     #[serde(default = "d_epochs")]
     pub epochs: usize,

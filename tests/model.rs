@@ -1,0 +1,300 @@
+//! The model: losses against closed forms, gradients against finite differences, checkpoints
+//! that round-trip bit for bit, and weights in the layout PyTorch expects.
+
+mod common;
+
+use std::collections::HashMap;
+
+use aekit::model::loss::{bce_with_logits, per_sample, per_sample_host};
+use aekit::model::{Activation, Autoencoder, DenseConfig, ModelConfig, NamedTensor, ReconLoss};
+use aekit::{Error, Matrix};
+use burn::optim::GradientsParams;
+use burn::tensor::{Device, Tensor, TensorData};
+
+fn device() -> Device {
+    Device::flex()
+}
+
+fn model(hidden: Vec<usize>, latent: usize, input: usize, loss: ReconLoss) -> Autoencoder {
+    let mut cfg = ModelConfig::dense(DenseConfig::new(hidden, latent));
+    cfg.io_mut().loss = Some(loss);
+    cfg.resolve(&[input], true).unwrap();
+    Autoencoder::new(&cfg, 7, &device()).unwrap()
+}
+
+fn vals<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+    t.into_data()
+        .convert::<f32>()
+        .try_into_vec::<f32>()
+        .unwrap()
+}
+
+#[test]
+fn bce_with_logits_matches_the_closed_form_and_stays_finite() {
+    let z = [-30.0f32, -2.0, -0.1, 0.0, 0.5, 3.0, 40.0];
+    let y = [0.0f32, 0.3, 1.0, 0.5, 0.0, 0.9, 1.0];
+    let got = vals(bce_with_logits(
+        Tensor::<1>::from_floats(z, &device()),
+        Tensor::<1>::from_floats(y, &device()),
+    ));
+    for i in 0..z.len() {
+        let (zi, yi) = (z[i] as f64, y[i] as f64);
+        // -(y log s(z) + (1-y) log(1 - s(z))) with log s(z) = -log(1+e^-z).
+        let expected = yi * (-zi).exp().ln_1p() + (1.0 - yi) * zi.exp().ln_1p();
+        assert!(
+            (got[i] as f64 - expected).abs() < 1e-5 * (1.0 + expected),
+            "z={zi} y={yi}: {} vs {expected}",
+            got[i]
+        );
+        assert!(got[i].is_finite());
+    }
+}
+
+#[test]
+fn per_sample_losses_match_host_reference() {
+    let logits = [[-1.0f32, 0.5, 2.0], [0.0, -3.0, 1.5]];
+    let target = [[0.0f32, 1.0, 0.7], [0.2, 0.0, 1.0]];
+    for (loss, act) in [
+        (ReconLoss::Mse, Activation::Sigmoid),
+        (ReconLoss::Mse, Activation::Linear),
+        (ReconLoss::L1, Activation::Tanh),
+        (ReconLoss::Bce, Activation::Sigmoid),
+    ] {
+        let got = vals(per_sample(
+            loss,
+            act,
+            Tensor::<2>::from_floats(logits, &device()),
+            Tensor::<2>::from_floats(target, &device()),
+        ));
+        for r in 0..2 {
+            let out: Vec<f32> = logits[r].iter().map(|&z| act.apply_scalar(z)).collect();
+            let expected = per_sample_host(loss, &out, &target[r]);
+            assert!(
+                (got[r] as f64 - expected).abs() < 1e-4,
+                "{loss:?}/{act:?} row {r}: {} vs {expected}",
+                got[r]
+            );
+        }
+    }
+}
+
+/// Loss of `m` on `x` with the parameter `name` replaced by `values`.
+fn loss_with(m: &Autoencoder, name: &str, values: &[f32], x: &Matrix, loss: ReconLoss) -> f64 {
+    let mut tensors: HashMap<String, NamedTensor> = m
+        .export()
+        .into_iter()
+        .map(|t| (t.name.clone(), t))
+        .collect();
+    tensors.get_mut(name).unwrap().data = values.to_vec();
+    let net = m.net().clone().import(&tensors).unwrap();
+    let xt = Tensor::<2>::from_data(TensorData::new(x.data.clone(), [x.rows, x.cols]), &device());
+    net.loss(xt.clone(), xt, loss).into_scalar::<f32>() as f64
+}
+
+#[test]
+fn gradients_match_central_finite_differences() {
+    for loss in [ReconLoss::Mse, ReconLoss::Bce, ReconLoss::L1] {
+        let m = model(vec![5], 3, 6, loss);
+        let x = Matrix::new(
+            4,
+            6,
+            (0..24).map(|i| ((i * 7) % 11) as f32 / 10.0).collect(),
+        )
+        .unwrap();
+        let xt = Tensor::<2>::from_data(
+            TensorData::new(x.data.clone(), [4, 6]),
+            &device().autodiff(),
+        );
+        let net = m.net().clone();
+        let l = net.loss(xt.clone(), xt, loss);
+        let grads = GradientsParams::from_grads(l.backward(), &net);
+        let aekit::model::Network::Dense(d) = &net;
+        let analytic: Vec<(String, Vec<f32>)> = vec![
+            (
+                "encoder.0.weight".into(),
+                // burn stores [in, out]; the exported name is PyTorch's [out, in].
+                vals(grads.get::<2>(d.encoder[0].weight.id).unwrap().transpose()),
+            ),
+            (
+                "decoder.1.bias".into(),
+                vals(
+                    grads
+                        .get::<1>(d.decoder[1].bias.as_ref().unwrap().id)
+                        .unwrap(),
+                ),
+            ),
+        ];
+        let exported: HashMap<String, NamedTensor> = m
+            .export()
+            .into_iter()
+            .map(|t| (t.name.clone(), t))
+            .collect();
+        for (name, g) in analytic {
+            let base = exported[&name].data.clone();
+            for k in (0..base.len()).step_by(3) {
+                let h = 1e-2f32;
+                let mut plus = base.clone();
+                plus[k] += h;
+                let mut minus = base.clone();
+                minus[k] -= h;
+                let fd = (loss_with(&m, &name, &plus, &x, loss)
+                    - loss_with(&m, &name, &minus, &x, loss))
+                    / (2.0 * h as f64);
+                let tol = 2e-3 + 0.05 * fd.abs();
+                assert!(
+                    (g[k] as f64 - fd).abs() < tol,
+                    "{loss:?} {name}[{k}]: autodiff {} vs finite difference {fd}",
+                    g[k]
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn safetensors_round_trip_gives_identical_outputs() {
+    let dir = common::tmp();
+    let p = dir.path().join("model.safetensors");
+    let m = model(vec![16, 8], 3, 10, ReconLoss::Mse);
+    m.save_safetensors(&p).unwrap();
+    let other = {
+        let mut cfg = m.config().clone();
+        cfg.io_mut().input_dim = Some(10);
+        Autoencoder::new(&cfg, 999, &device()).unwrap()
+    };
+    let x = Matrix::new(5, 10, (0..50).map(|i| (i as f32 * 0.37).sin()).collect()).unwrap();
+    assert_ne!(other.reconstruct(&x).unwrap(), m.reconstruct(&x).unwrap());
+    let loaded = other.load_safetensors(&p).unwrap();
+    let (a, b) = (m.reconstruct(&x).unwrap(), loaded.reconstruct(&x).unwrap());
+    assert_eq!(
+        a.data.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+        b.data.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+    );
+    assert_eq!(m.export(), loaded.export());
+}
+
+#[test]
+fn exported_weights_follow_pytorch_layout() {
+    // Recompute the forward pass from the exported tensors alone, as PyTorch would:
+    // y = x @ W.T + b with W of shape [out, in].
+    let m = model(vec![7], 3, 5, ReconLoss::Mse);
+    let t: HashMap<String, NamedTensor> = m
+        .export()
+        .into_iter()
+        .map(|t| (t.name.clone(), t))
+        .collect();
+    assert_eq!(t["encoder.0.weight"].shape, vec![7, 5]);
+    assert_eq!(t["encoder.1.weight"].shape, vec![3, 7]);
+    assert_eq!(t["decoder.1.weight"].shape, vec![5, 7]);
+    let linear = |name: &str, x: &[f32]| -> Vec<f32> {
+        let w = &t[&format!("{name}.weight")];
+        let b = &t[&format!("{name}.bias")];
+        let (out, inp) = (w.shape[0], w.shape[1]);
+        (0..out)
+            .map(|o| b.data[o] + (0..inp).map(|i| w.data[o * inp + i] * x[i]).sum::<f32>())
+            .collect()
+    };
+    let relu = |v: Vec<f32>| v.into_iter().map(|a| a.max(0.0)).collect::<Vec<_>>();
+    let x = [0.1f32, 0.9, 0.4, 0.0, 0.7];
+    let h = relu(linear("encoder.0", &x));
+    let z = linear("encoder.1", &h);
+    let h2 = relu(linear("decoder.0", &z));
+    let y: Vec<f32> = linear("decoder.1", &h2)
+        .into_iter()
+        .map(|v| 1.0 / (1.0 + (-v).exp()))
+        .collect();
+    let got = m
+        .reconstruct(&Matrix::new(1, 5, x.to_vec()).unwrap())
+        .unwrap();
+    let codes = m.encode(&Matrix::new(1, 5, x.to_vec()).unwrap()).unwrap();
+    for (a, b) in got.data.iter().zip(&y) {
+        assert!((a - b).abs() < 1e-5, "{a} vs {b}");
+    }
+    for (a, b) in codes.data.iter().zip(&z) {
+        assert!((a - b).abs() < 1e-5, "{a} vs {b}");
+    }
+}
+
+#[test]
+fn checkpoint_of_another_model_is_rejected_by_name() {
+    let dir = common::tmp();
+    let p = dir.path().join("small.safetensors");
+    model(vec![8], 2, 10, ReconLoss::Mse)
+        .save_safetensors(&p)
+        .unwrap();
+    let err = model(vec![9], 2, 10, ReconLoss::Mse)
+        .load_safetensors(&p)
+        .unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains("small.safetensors") && msg.contains("another model"),
+        "{msg}"
+    );
+    let err = model(vec![8, 4], 2, 10, ReconLoss::Mse)
+        .load_safetensors(&p)
+        .unwrap_err();
+    assert!(err.to_string().contains("another model"), "{err}");
+    // A checkpoint with more tensors than the model is refused too, not silently truncated.
+    let big = dir.path().join("big.safetensors");
+    model(vec![8, 8], 8, 10, ReconLoss::Mse)
+        .save_safetensors(&big)
+        .unwrap();
+    let err = model(vec![8], 8, 10, ReconLoss::Mse)
+        .load_safetensors(&big)
+        .unwrap_err();
+    assert!(err.to_string().contains("another model"), "{err}");
+
+    std::fs::write(&p, b"not safetensors at all").unwrap();
+    let err = model(vec![8], 2, 10, ReconLoss::Mse)
+        .load_safetensors(&p)
+        .unwrap_err();
+    assert!(matches!(err, Error::BadFile { .. }), "{err}");
+}
+
+#[test]
+fn inputs_of_the_wrong_width_are_refused() {
+    let m = model(vec![4], 2, 6, ReconLoss::Mse);
+    let err = m.encode(&Matrix::zeros(3, 5)).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("expects inputs of 6 features, got 5"),
+        "{err}"
+    );
+    let err = m.decode(&Matrix::zeros(3, 3)).unwrap_err();
+    assert!(err.to_string().contains("codes of 2 features"), "{err}");
+}
+
+#[test]
+fn config_checks_catch_inconsistent_models() {
+    let mut cfg = ModelConfig::dense(DenseConfig::new(vec![4], 2));
+    cfg.io_mut().output_activation = Some(Activation::Linear);
+    cfg.io_mut().loss = Some(ReconLoss::Bce);
+    assert!(
+        cfg.resolve(&[6], false)
+            .unwrap_err()
+            .to_string()
+            .contains("BCE needs")
+    );
+
+    let mut cfg = ModelConfig::dense(DenseConfig::new(vec![4], 0));
+    assert!(cfg.resolve(&[6], true).is_err());
+
+    let mut arch = DenseConfig::new(vec![4, 3], 2);
+    arch.encoder_activations = Some(vec![Activation::Tanh]);
+    let mut cfg = ModelConfig::dense(arch);
+    assert!(
+        cfg.resolve(&[6], true)
+            .unwrap_err()
+            .to_string()
+            .contains("1 activations for 2")
+    );
+
+    let mut cfg = ModelConfig::dense(DenseConfig::new(vec![4], 2));
+    cfg.io_mut().input_dim = Some(10);
+    assert!(
+        cfg.resolve(&[6], true)
+            .unwrap_err()
+            .to_string()
+            .contains("10 features")
+    );
+}

@@ -1,0 +1,248 @@
+//! The training loop: resume must reproduce an uninterrupted run bit for bit, divergence must
+//! stop cleanly, configs must round-trip and reject typos.
+
+mod common;
+
+use std::path::Path;
+
+use aekit::config::{RunConfig, TEMPLATE};
+use aekit::train::{FitOptions, fit, schedule::learning_rate};
+use aekit::{Error, RunDir, TrainConfig, data::Split};
+
+fn weights_bits(dir: &Path) -> Vec<(String, Vec<u32>)> {
+    let mut t: Vec<_> = aekit::model::read_safetensors(&dir.join("model.safetensors"))
+        .unwrap()
+        .into_values()
+        .map(|t| (t.name, t.data.iter().map(|v| v.to_bits()).collect()))
+        .collect();
+    t.sort();
+    t
+}
+
+#[test]
+fn resume_after_interruption_equals_an_uninterrupted_run() {
+    let dir = common::tmp();
+    let mut cfg = common::tiny_config();
+    cfg.train.epochs = 3;
+    let raw = aekit::data::load(&cfg.data, Split::Train).unwrap();
+
+    let straight = dir.path().join("straight");
+    fit(&cfg, &raw, &FitOptions::new(&straight)).unwrap();
+
+    // Interrupt in the middle of the second epoch (8 steps per epoch), then resume twice:
+    // once mid-epoch, once again at an epoch boundary.
+    let resumed = dir.path().join("resumed");
+    let mut opts = FitOptions::new(&resumed);
+    opts.stop_after_steps = Some(11);
+    let err = fit(&cfg, &raw, &opts).err().expect("interrupted");
+    assert!(matches!(err, Error::Interrupted(_)), "{err}");
+    assert_eq!(err.exit_code(), 130);
+    let state: aekit::run::TrainState =
+        aekit::io::read_json(&resumed.join("checkpoint/state.json")).unwrap();
+    assert_eq!((state.epoch, state.batch, state.global_step), (1, 3, 11));
+
+    opts.resume = true;
+    opts.stop_after_steps = Some(5);
+    assert!(fit(&cfg, &raw, &opts).is_err());
+    opts.stop_after_steps = None;
+    let fitted = fit(&cfg, &raw, &opts).unwrap();
+    assert_eq!(fitted.summary.epochs_completed, 3);
+
+    let a = weights_bits(&straight);
+    let b = weights_bits(&resumed);
+    assert_eq!(
+        a, b,
+        "resumed weights must equal the uninterrupted run's bit for bit"
+    );
+    let ma = RunDir::new(&straight).metrics().unwrap();
+    let mb = RunDir::new(&resumed).metrics().unwrap();
+    assert_eq!(ma.len(), 3);
+    assert_eq!(mb.len(), 3);
+    for (x, y) in ma.iter().zip(&mb) {
+        assert_eq!(
+            (x.epoch, x.train_loss, x.val_loss),
+            (y.epoch, y.train_loss, y.val_loss)
+        );
+    }
+}
+
+#[test]
+fn training_reduces_the_loss_and_writes_a_complete_run() {
+    let dir = common::tmp();
+    let out = dir.path().join("run");
+    let mut cfg = common::tiny_config();
+    cfg.train.epochs = 4;
+    let raw = aekit::data::load(&cfg.data, Split::Train).unwrap();
+    let fitted = fit(&cfg, &raw, &FitOptions::new(&out)).unwrap();
+    for f in [
+        "config.toml",
+        "config.json",
+        "preprocess.json",
+        "model.safetensors",
+        "metrics.jsonl",
+        "summary.json",
+        "checkpoint/model.safetensors",
+        "checkpoint/optimizer.bpk",
+        "checkpoint/state.json",
+    ] {
+        assert!(out.join(f).is_file(), "{f} missing");
+    }
+    let m = RunDir::new(&out).metrics().unwrap();
+    assert!(m[3].train_loss < 0.8 * m[0].train_loss, "{:?}", m);
+    assert_eq!(fitted.summary.epochs_completed, 4);
+    // The saved config rebuilds the same model.
+    let reloaded = RunDir::open(&out).unwrap().config().unwrap();
+    assert_eq!(reloaded.model.input_dim(), Some(784));
+    assert_eq!(reloaded.train, cfg.train);
+
+    // A second run into the same directory is refused rather than mixed in.
+    let err = fit(&cfg, &raw, &FitOptions::new(&out)).err().unwrap();
+    assert!(err.to_string().contains("already holds a run"), "{err}");
+}
+
+#[test]
+fn divergence_stops_with_a_clear_message_and_keeps_the_checkpoint() {
+    let dir = common::tmp();
+    let out = dir.path().join("nan");
+    let mut cfg = common::tiny_config();
+    cfg.model.io_mut().loss = Some(aekit::ReconLoss::Mse);
+    cfg.model.io_mut().output_activation = Some(aekit::Activation::Linear);
+    cfg.train.optimizer = aekit::train::OptimizerKind::Sgd;
+    cfg.train.lr = 1e6;
+    let raw = aekit::data::load(&cfg.data, Split::Train).unwrap();
+    let err = fit(&cfg, &raw, &FitOptions::new(&out))
+        .err()
+        .expect("diverges");
+    assert!(matches!(err, Error::Diverged(_)), "{err}");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("epoch 1 step") && msg.contains("checkpoint"),
+        "{msg}"
+    );
+    assert_eq!(err.exit_code(), 3);
+    // The checkpoint holds finite weights.
+    let t = aekit::model::read_safetensors(&out.join("checkpoint/model.safetensors")).unwrap();
+    assert!(t.values().all(|t| t.data.iter().all(|v| v.is_finite())));
+}
+
+#[test]
+fn early_stopping_and_time_limit_stop_training() {
+    let dir = common::tmp();
+    let mut cfg = common::tiny_config();
+    cfg.train.epochs = 50;
+    // An update of 1e-9 * gradient is below f32 resolution for these weights, so the weights
+    // and the validation loss cannot change: the first epoch without improvement stops it.
+    cfg.train.lr = 1e-9;
+    cfg.train.early_stopping = Some(1);
+    cfg.train.optimizer = aekit::train::OptimizerKind::Sgd;
+    cfg.train.momentum = Some(0.0);
+    let raw = aekit::data::load(&cfg.data, Split::Train).unwrap();
+    let s = fit(&cfg, &raw, &FitOptions::new(dir.path().join("es")))
+        .unwrap()
+        .summary;
+    assert_eq!(s.epochs_completed, 2, "{}", s.stop_reason);
+    assert!(
+        s.stop_reason.contains("early stopping"),
+        "{}",
+        s.stop_reason
+    );
+    assert_eq!(s.best_epoch, Some(1));
+
+    let mut cfg = common::tiny_config();
+    cfg.train.epochs = 50;
+    cfg.train.max_minutes = Some(0.0);
+    let s = fit(&cfg, &raw, &FitOptions::new(dir.path().join("tl")))
+        .unwrap()
+        .summary;
+    assert_eq!(s.epochs_completed, 1);
+    assert!(s.stop_reason.contains("time limit"));
+}
+
+#[test]
+fn every_optimizer_trains() {
+    let dir = common::tmp();
+    let raw = aekit::data::load(&common::tiny_config().data, Split::Train).unwrap();
+    for (i, (opt, lr)) in [
+        (aekit::train::OptimizerKind::Sgd, 0.5),
+        (aekit::train::OptimizerKind::Adam, 1e-3),
+        (aekit::train::OptimizerKind::Adamw, 1e-3),
+        (aekit::train::OptimizerKind::Rmsprop, 1e-3),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut cfg = common::tiny_config();
+        cfg.train.optimizer = opt;
+        cfg.train.lr = lr;
+        cfg.train.epochs = 3;
+        cfg.train.clip_grad_norm = Some(5.0);
+        if opt == aekit::train::OptimizerKind::Sgd {
+            cfg.train.nesterov = true;
+        }
+        let out = dir.path().join(format!("o{i}"));
+        fit(&cfg, &raw, &FitOptions::new(&out)).unwrap();
+        let m = RunDir::new(&out).metrics().unwrap();
+        assert!(
+            m[2].train_loss < m[0].train_loss,
+            "{opt:?}: {} -> {}",
+            m[0].train_loss,
+            m[2].train_loss
+        );
+    }
+}
+
+#[test]
+fn schedules_follow_their_formulas() {
+    let mut c = TrainConfig {
+        epochs: 10,
+        lr: 1.0,
+        ..TrainConfig::default()
+    };
+    assert_eq!(learning_rate(&c, 57, 10), 1.0);
+    c.schedule = aekit::train::Schedule::Step;
+    c.step_epochs = 3;
+    c.gamma = 0.5;
+    assert_eq!(learning_rate(&c, 29, 10), 1.0);
+    assert_eq!(learning_rate(&c, 30, 10), 0.5);
+    assert_eq!(learning_rate(&c, 65, 10), 0.25);
+    c.schedule = aekit::train::Schedule::Cosine;
+    c.min_lr = 0.1;
+    assert!((learning_rate(&c, 0, 10) - 1.0).abs() < 1e-12);
+    assert!((learning_rate(&c, 50, 10) - 0.55).abs() < 1e-12);
+    assert!((learning_rate(&c, 100, 10) - 0.1).abs() < 1e-12);
+    c.warmup_epochs = 2.0;
+    assert!((learning_rate(&c, 0, 10) - 0.05).abs() < 1e-12);
+    assert!((learning_rate(&c, 19, 10) - 1.0).abs() < 1e-12);
+}
+
+#[test]
+fn config_toml_round_trips_and_rejects_unknown_keys() {
+    let cfg = aekit::presets::apply("hinton2006", &RunConfig::default()).unwrap();
+    let text = cfg.to_toml().unwrap();
+    let back = RunConfig::from_toml(&text, Path::new("x.toml")).unwrap();
+    assert_eq!(back, cfg);
+
+    let template = RunConfig::from_toml(TEMPLATE, Path::new("aekit.toml")).unwrap();
+    assert_eq!(
+        template,
+        RunConfig::default(),
+        "the template documents the defaults"
+    );
+
+    let typo = TEMPLATE.replace("batch_size = 128", "batchsize = 128");
+    let err = RunConfig::from_toml(&typo, Path::new("typo.toml")).unwrap_err();
+    assert!(
+        err.to_string().contains("typo.toml") && err.to_string().contains("train.batchsize"),
+        "{err}"
+    );
+
+    let typo = TEMPLATE.replace("latent = 8", "latent = 8\nlatnet = 3");
+    let err = RunConfig::from_toml(&typo, Path::new("t.toml")).unwrap_err();
+    assert!(err.to_string().contains("model.latnet"), "{err}");
+
+    let bad = TEMPLATE.replace("optimizer = \"adam\"", "optimizer = \"adagrad\"");
+    let err = RunConfig::from_toml(&bad, Path::new("b.toml")).unwrap_err();
+    assert!(err.to_string().contains("b.toml"), "{err}");
+
+    assert!(aekit::presets::apply("nope", &RunConfig::default()).is_err());
+}
