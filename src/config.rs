@@ -61,7 +61,7 @@ impl RunConfig {
             .clone()
             .try_into()
             .map_err(|e: toml::de::Error| Error::bad_file(origin, e.message().to_string()))?;
-        let known: toml::Table = toml::Table::try_from(&cfg.with_all_fields())
+        let known: toml::Table = toml::Table::try_from(cfg.with_all_fields())
             .map_err(|e| Error::invalid(e.to_string()))?;
         let mut unknown = Vec::new();
         unknown_keys(&table, &known, "", &mut unknown);

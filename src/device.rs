@@ -23,10 +23,47 @@ impl DeviceKind {
     }
 }
 
-/// Sizes the thread pool used by the CPU backend. Must run before the first tensor operation.
-pub fn set_threads(threads: usize) -> Result<()> {
-    rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build_global()
-        .map_err(|e| Error::invalid(format!("cannot size the thread pool: {e}")))
+/// Makes the calling thread treat subnormal floats as zero (x86 FTZ+DAZ, Arm FZ).
+///
+/// Why: as a network trains, Adam's moments and many activations decay through the subnormal
+/// range, where x86 arithmetic is tens of times slower; on MNIST training slowed by a third
+/// after some 30 epochs without this. Values below 1.2e-38 do not matter to a network, and
+/// PyTorch's `set_flush_denormal(True)` does the same.
+pub fn flush_denormals_on_this_thread() {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: reads and writes this thread's MXCSR register only; bits 15 (FTZ) and 6 (DAZ)
+    // change how subnormal results and inputs are treated, nothing else.
+    unsafe {
+        let mut csr: u32 = 0;
+        std::arch::asm!("stmxcsr [{}]", in(reg) &mut csr, options(nostack));
+        csr |= 0x8040;
+        std::arch::asm!("ldmxcsr [{}]", in(reg) &csr, options(nostack));
+    }
+    #[cfg(target_arch = "aarch64")]
+    // SAFETY: sets bit 24 (FZ, flush-to-zero) of this thread's FPCR register only.
+    unsafe {
+        let mut fpcr: u64;
+        std::arch::asm!("mrs {}, fpcr", out(reg) fpcr);
+        fpcr |= 1 << 24;
+        std::arch::asm!("msr fpcr, {}", in(reg) fpcr);
+    }
+}
+
+/// Prepares the CPU backend: sizes the worker pool (`None`: one thread per core) and, unless
+/// `keep_denormals`, flushes subnormals to zero on the workers and the calling thread. Call it
+/// once, before the first tensor operation.
+pub fn init_cpu(threads: Option<usize>, keep_denormals: bool) -> Result<()> {
+    let mut pool = rayon::ThreadPoolBuilder::new();
+    if let Some(t) = threads {
+        if t == 0 {
+            return Err(Error::invalid("--threads must be at least 1"));
+        }
+        pool = pool.num_threads(t);
+    }
+    if !keep_denormals {
+        flush_denormals_on_this_thread();
+        pool = pool.start_handler(|_| flush_denormals_on_this_thread());
+    }
+    pool.build_global()
+        .map_err(|e| Error::invalid(format!("cannot set up the thread pool: {e}")))
 }

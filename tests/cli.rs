@@ -319,3 +319,77 @@ fn bad_inputs_give_one_line_errors_and_exit_code_2() {
         &["bad.toml", "data.sauce"],
     );
 }
+
+#[test]
+fn ctrl_c_saves_a_checkpoint_and_resume_finishes_the_run() {
+    let d = common::tmp();
+    let dir = d.path();
+    let child = Command::new(env!("CARGO_BIN_EXE_aekit"))
+        .args([
+            "train", "--data", "shapes", "--hidden", "64", "--latent", "4", "--epochs", "500",
+            "--out", "runs/c", "--quiet",
+        ])
+        .current_dir(dir)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until at least one epoch is recorded, then press Ctrl-C.
+    let metrics = dir.join("runs/c/metrics.jsonl");
+    for _ in 0..600 {
+        if metrics.exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(metrics.exists(), "training never finished an epoch");
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    assert!(err.contains("--resume runs/c"), "{err}");
+    let state: aekit::run::TrainState =
+        aekit::io::read_json(&dir.join("runs/c/checkpoint/state.json")).unwrap();
+    assert!(state.global_step > 0);
+    let done = state.epoch + 1;
+    let out = ok(&aekit(
+        &[
+            "train",
+            "--resume",
+            "runs/c",
+            "--epochs",
+            &done.to_string(),
+            "--quiet",
+        ],
+        dir,
+    ));
+    assert!(out.contains("runs/c"));
+    let m = aekit::RunDir::new(dir.join("runs/c")).metrics().unwrap();
+    assert_eq!(m.len(), done);
+}
+
+#[test]
+fn output_under_a_file_is_refused_before_training() {
+    let d = common::tmp();
+    let dir = d.path();
+    std::fs::write(dir.join("plain"), b"x").unwrap();
+    let out = aekit(
+        &[
+            "train",
+            "--data",
+            "shapes",
+            "--limit",
+            "100",
+            "--epochs",
+            "1",
+            "--out",
+            "plain/run",
+        ],
+        dir,
+    );
+    fails_with(&out, &["plain"]);
+    assert_eq!(std::fs::read(dir.join("plain")).unwrap(), b"x");
+}

@@ -376,9 +376,11 @@ fn spec_parsing_and_limits() {
             .to_string()
             .contains("unknown dataset")
     );
-    let mut cfg = DataConfig::default();
-    cfg.shapes_train = 50;
-    cfg.limit = Some(20);
+    let cfg = DataConfig {
+        shapes_train: 50,
+        limit: Some(20),
+        ..DataConfig::default()
+    };
     assert_eq!(aekit::data::load(&cfg, Split::Train).unwrap().len(), 20);
     assert_eq!(aekit::data::load(&cfg, Split::Test).unwrap().len(), 1000);
 }

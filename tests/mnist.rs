@@ -20,8 +20,10 @@ fn small_autoencoder_learns_mnist() {
         return;
     };
     let tmp = common::tmp();
-    let mut cfg = aekit::RunConfig::default();
-    cfg.data = aekit::DataConfig::for_source("mnist");
+    let mut cfg = aekit::RunConfig {
+        data: aekit::DataConfig::for_source("mnist"),
+        ..Default::default()
+    };
     cfg.data.data_dir = Some(dir);
     cfg.data.limit = Some(10_000);
     cfg.data.test_limit = Some(2_000);

@@ -28,6 +28,10 @@ struct Cli {
     /// CPU threads (default: all cores).
     #[arg(long, global = true)]
     threads: Option<usize>,
+    /// Keep subnormal floats (slower; by default they are flushed to zero, as with PyTorch's
+    /// set_flush_denormal).
+    #[arg(long, global = true, hide = true)]
+    keep_denormals: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -35,7 +39,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Train an autoencoder and write a run directory.
-    Train(train_cmd::TrainArgs),
+    Train(Box<train_cmd::TrainArgs>),
     /// Reconstruction error of a trained run on test data.
     Eval(eval_cmd::EvalArgs),
     /// Write the codes of a dataset (NPY or CSV, by extension).
@@ -66,12 +70,10 @@ pub fn main() -> ExitCode {
         .with_target(false)
         .init();
     let result = (|| -> aekit::Result<()> {
-        if let Some(t) = cli.threads {
-            aekit::device::set_threads(t)?;
-        }
+        aekit::device::init_cpu(cli.threads, cli.keep_denormals)?;
         let device = cli.device.device()?;
         match cli.command {
-            Command::Train(a) => train_cmd::run(a, &device),
+            Command::Train(a) => train_cmd::run(*a, &device),
             Command::Eval(a) => eval_cmd::run(a, &device),
             Command::Encode(a) => io_cmds::encode(a, &device),
             Command::Decode(a) => io_cmds::decode(a, &device),

@@ -14,19 +14,23 @@ pub fn rng_for(seed: u64, stream: u64) -> ChaCha8Rng {
     rng
 }
 
-/// Splits off a validation set of `fraction` of the samples, chosen at random with `seed`.
-/// Returns `(train, validation)`; validation is empty when `fraction` is 0.
-pub fn train_val_split(data: &Dataset, fraction: f64, seed: u64) -> (Dataset, Dataset) {
-    let n = data.len();
+/// Indices of a random split of `n` samples into `(train, validation)`, with `fraction` of
+/// them for validation, chosen with `seed`. Each part keeps the original order.
+pub fn train_val_indices(n: usize, fraction: f64, seed: u64) -> (Vec<usize>, Vec<usize>) {
     let n_val = ((n as f64) * fraction.clamp(0.0, 0.9)).round() as usize;
     let mut idx: Vec<usize> = (0..n).collect();
     idx.shuffle(&mut rng_for(seed, 1));
     let (val, train) = idx.split_at(n_val);
     let mut train = train.to_vec();
     let mut val = val.to_vec();
-    // Keep the original order inside each part: deterministic and easier to reason about.
     train.sort_unstable();
     val.sort_unstable();
+    (train, val)
+}
+
+/// Splits off a validation set as [`train_val_indices`] chooses it, as two new datasets.
+pub fn train_val_split(data: &Dataset, fraction: f64, seed: u64) -> (Dataset, Dataset) {
+    let (train, val) = train_val_indices(data.len(), fraction, seed);
     (data.subset(&train), data.subset(&val))
 }
 
@@ -38,9 +42,9 @@ pub struct BatchOrder {
 }
 
 impl BatchOrder {
-    /// A shuffled order for `epoch` (0-based), the same for the same `(seed, epoch)`.
-    pub fn shuffled(n: usize, batch_size: usize, seed: u64, epoch: usize) -> Self {
-        let mut order: Vec<usize> = (0..n).collect();
+    /// `indices` shuffled for `epoch` (0-based), the same for the same `(seed, epoch)`.
+    pub fn shuffled(indices: &[usize], batch_size: usize, seed: u64, epoch: usize) -> Self {
+        let mut order = indices.to_vec();
         order.shuffle(&mut rng_for(seed, 1000 + epoch as u64));
         Self {
             order,
@@ -48,10 +52,10 @@ impl BatchOrder {
         }
     }
 
-    /// Samples in their stored order.
-    pub fn sequential(n: usize, batch_size: usize) -> Self {
+    /// `indices` in their given order.
+    pub fn sequential(indices: &[usize], batch_size: usize) -> Self {
         Self {
-            order: (0..n).collect(),
+            order: indices.to_vec(),
             batch_size: batch_size.max(1),
         }
     }

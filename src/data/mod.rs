@@ -12,7 +12,7 @@ pub mod preprocess;
 pub mod shapes;
 pub mod spec;
 
-pub use batch::{BatchOrder, train_val_split};
+pub use batch::{BatchOrder, train_val_indices, train_val_split};
 pub use preprocess::{Preprocessor, Scaling};
 pub use spec::{DataConfig, DataSource, Split, load};
 

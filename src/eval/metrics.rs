@@ -43,9 +43,9 @@ pub fn reconstruction_metrics(
     let unit = original.data.iter().all(|v| (0.0..=1.0).contains(v));
     let mut sse = vec![0f64; n];
     let (mut abs, mut bce) = (0f64, 0f64);
-    for i in 0..n {
+    for (i, s) in sse.iter_mut().enumerate() {
         let (o, r) = (original.row(i), recon.row(i));
-        sse[i] = per_sample_host(ReconLoss::Mse, r, o);
+        *s = per_sample_host(ReconLoss::Mse, r, o);
         abs += per_sample_host(ReconLoss::L1, r, o);
         if unit {
             bce += per_sample_host(ReconLoss::Bce, r, o);

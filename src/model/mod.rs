@@ -330,6 +330,16 @@ impl Autoencoder {
         Ok(self.map_batches(x, |n, t| n.encode(t)))
     }
 
+    /// scikit-learn's name for [`Self::encode`].
+    pub fn transform(&self, x: &Matrix) -> Result<Matrix> {
+        self.encode(x)
+    }
+
+    /// scikit-learn's name for [`Self::decode`].
+    pub fn inverse_transform(&self, z: &Matrix) -> Result<Matrix> {
+        self.decode(z)
+    }
+
     /// Outputs for the codes `z`.
     pub fn decode(&self, z: &Matrix) -> Result<Matrix> {
         self.check_width(z, self.latent_dim(), "codes")?;

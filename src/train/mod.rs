@@ -17,7 +17,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 pub use config::{OptimizerKind, Schedule, TrainConfig};
 
 use crate::config::RunConfig;
-use crate::data::{BatchOrder, Dataset, Matrix, Preprocessor, Split, train_val_split};
+use crate::data::{BatchOrder, Dataset, Matrix, Preprocessor, Split, train_val_indices};
 use crate::error::{Error, Result};
 use crate::model::{Autoencoder, Network, ReconLoss, loss};
 use crate::run::{EpochMetrics, RunDir, Summary, TrainState};
@@ -66,11 +66,11 @@ fn to_tensor(m: &Matrix, rows: &[usize], device: &Device) -> Tensor<2> {
     Tensor::<2>::from_data(TensorData::new(buf, [rows.len(), m.cols]), device)
 }
 
-/// Mean loss per element over `data`, without gradients.
-pub fn mean_loss(model: &Autoencoder, data: &Matrix, kind: ReconLoss) -> f64 {
+/// Mean loss per element over the rows `rows` of `data`, without gradients.
+pub fn mean_loss(model: &Autoencoder, data: &Matrix, rows: &[usize], kind: ReconLoss) -> f64 {
     let net = model.net().valid();
     let out = net.output_activation();
-    let order = BatchOrder::sequential(data.rows, 1024);
+    let order = BatchOrder::sequential(rows, 1024);
     let mut total = 0.0f64;
     for b in 0..order.num_batches() {
         let x = to_tensor(data, order.batch(b), model.device());
@@ -80,13 +80,13 @@ pub fn mean_loss(model: &Autoencoder, data: &Matrix, kind: ReconLoss) -> f64 {
             .into_scalar::<f32>() as f64;
         total += s;
     }
-    total / (data.rows * data.cols).max(1) as f64
+    total / (rows.len() * data.cols).max(1) as f64
 }
 
 /// Loads the training data the config names and trains on it.
 pub fn train(cfg: &RunConfig, opts: &FitOptions) -> Result<Fitted> {
     let raw = crate::data::load(&cfg.data, Split::Train)?;
-    fit(cfg, &raw, opts)
+    fit_owned(cfg, raw, opts)
 }
 
 fn prepare_run_dir(cfg: &RunConfig, opts: &FitOptions) -> Result<RunDir> {
@@ -109,20 +109,26 @@ fn prepare_run_dir(cfg: &RunConfig, opts: &FitOptions) -> Result<RunDir> {
 /// Trains an autoencoder on `raw` (unprocessed samples) as `cfg` says, writing the run into
 /// `opts.out_dir`. With `opts.resume`, continues that run from its last checkpoint.
 pub fn fit(cfg: &RunConfig, raw: &Dataset, opts: &FitOptions) -> Result<Fitted> {
+    fit_owned(cfg, raw.clone(), opts)
+}
+
+/// [`fit`] on data it may consume: preprocessing happens in place and the validation split is
+/// a list of indices, so the samples are held in memory once.
+pub fn fit_owned(cfg: &RunConfig, mut data: Dataset, opts: &FitOptions) -> Result<Fitted> {
     let mut cfg = cfg.clone();
     cfg.validate()?;
-    raw.validate()?;
+    data.validate()?;
     let tc = cfg.train.clone();
 
-    let preprocessor = Preprocessor::fit(cfg.data.scale, raw);
+    let preprocessor = Preprocessor::fit(cfg.data.scale, &data);
     cfg.data.scale = preprocessor.scaling;
     cfg.model
-        .resolve(&raw.sample_shape, preprocessor.scaling.is_unit_range())?;
-    let data = preprocessor.transform(raw)?;
-    let (train_set, val_set) = train_val_split(&data, cfg.data.val_fraction, tc.seed);
-    if train_set.is_empty() {
+        .resolve(&data.sample_shape, preprocessor.scaling.is_unit_range())?;
+    preprocessor.apply(&mut data.x)?;
+    let (train_rows, val_rows) = train_val_indices(data.len(), cfg.data.val_fraction, tc.seed);
+    if train_rows.is_empty() {
         return Err(Error::bad_file(
-            &raw.origin,
+            &data.origin,
             "no training samples left after the validation split",
         ));
     }
@@ -157,17 +163,17 @@ pub fn fit(cfg: &RunConfig, raw: &Dataset, opts: &FitOptions) -> Result<Fitted> 
         run.save_checkpoint(&model, &optimizer, &state)?;
     }
 
-    let train_x = &train_set.x;
+    let train_x = &data.x;
     let dim = train_x.cols as f64;
-    let steps_per_epoch = train_x.rows.div_ceil(tc.batch_size);
+    let steps_per_epoch = train_rows.len().div_ceil(tc.batch_size);
     let mut progress = progress::Progress::new(opts.quiet);
     progress.message(&format!(
         "training {} ({} parameters, {} loss) on {} samples, validating on {}; run directory {}",
         cfg.model.describe(),
         model.num_params(),
         kind.name(),
-        train_set.len(),
-        val_set.len(),
+        train_rows.len(),
+        val_rows.len(),
         run.path.display()
     ));
 
@@ -178,11 +184,11 @@ pub fn fit(cfg: &RunConfig, raw: &Dataset, opts: &FitOptions) -> Result<Fitted> 
     let mut net: Network = model.clone().into_net();
 
     while state.epoch < tc.epochs {
-        let order = BatchOrder::shuffled(train_x.rows, tc.batch_size, tc.seed, state.epoch);
+        let order = BatchOrder::shuffled(&train_rows, tc.batch_size, tc.seed, state.epoch);
         progress.start_epoch(
             state.epoch,
             tc.epochs,
-            train_x.rows as u64,
+            train_rows.len() as u64,
             state.epoch_samples as u64,
         );
         let epoch_clock = Instant::now();
@@ -243,7 +249,7 @@ pub fn fit(cfg: &RunConfig, raw: &Dataset, opts: &FitOptions) -> Result<Fitted> 
 
         model = model.with_net(net);
         let train_loss = state.epoch_loss_sum / state.epoch_samples.max(1) as f64;
-        let val_loss = (!val_set.is_empty()).then(|| mean_loss(&model, &val_set.x, kind));
+        let val_loss = (!val_rows.is_empty()).then(|| mean_loss(&model, train_x, &val_rows, kind));
         if let Some(v) = val_loss
             && !v.is_finite()
         {
@@ -324,8 +330,8 @@ pub fn fit(cfg: &RunConfig, raw: &Dataset, opts: &FitOptions) -> Result<Fitted> 
         stop_reason,
         train_seconds: state.train_seconds,
         samples_per_sec: total_samples / total_secs.max(1e-9),
-        train_samples: train_set.len(),
-        val_samples: val_set.len(),
+        train_samples: train_rows.len(),
+        val_samples: val_rows.len(),
     };
     crate::io::write_json(&run.summary_path(), &summary)?;
     let best = run.load_model(&opts.device, false)?;

@@ -29,7 +29,7 @@ pub fn build(cfg: &TrainConfig) -> ModuleOptimizer {
             .init(),
         OptimizerKind::Sgd => {
             let m = cfg.momentum.unwrap_or(0.9);
-            let momentum = (m > 0.0).then(|| MomentumConfig {
+            let momentum = (m > 0.0).then_some(MomentumConfig {
                 momentum: m,
                 dampening: 0.0,
                 nesterov: cfg.nesterov,
