@@ -8,7 +8,7 @@ use crate::train::{OptimizerKind, Schedule, TrainConfig};
 pub const NAMES: &[(&str, &str)] = &[
     (
         "hinton2006",
-        "784-1000-500-250-30 deep autoencoder (Hinton & Salakhutdinov 2006), trained end to end with Adam",
+        "784-1000-500-250-30 deep autoencoder (Hinton & Salakhutdinov 2006), ELU, trained end to end with AdamW",
     ),
     (
         "keras-dense",
@@ -34,12 +34,22 @@ pub fn apply(name: &str, base: &RunConfig) -> Result<RunConfig> {
     let mut cfg = base.clone();
     match name {
         "hinton2006" => {
-            cfg.model = dense(vec![1000, 500, 250], 30, Activation::Linear, ReconLoss::Bce);
+            // The paper's logistic units and RBM pre-training are replaced by ELU units trained
+            // end to end. With plain ReLU/Adam the net overfits (train 2.2, test 3.75 squared
+            // error per image); decoupled weight decay and ELU narrowed that gap most in
+            // 20-epoch trials (RESULTS.md).
+            let mut m = dense(vec![1000, 500, 250], 30, Activation::Linear, ReconLoss::Bce);
+            let ModelConfig::Dense { arch, .. } = &mut m;
+            arch.activation = Activation::Elu;
+            cfg.model = m;
             cfg.train = TrainConfig {
+                // Sized so the cosine schedule ends within 20 minutes on 2 cores.
                 epochs: 60,
-                batch_size: 128,
-                optimizer: OptimizerKind::Adam,
-                lr: 1e-3,
+                batch_size: 256,
+                optimizer: OptimizerKind::Adamw,
+                lr: 1.5e-3,
+                weight_decay: 0.2,
+                warmup_epochs: 1.0,
                 schedule: Schedule::Cosine,
                 min_lr: 1e-5,
                 ..TrainConfig::default()

@@ -30,6 +30,12 @@ pub struct DataFlags {
     /// Use only the first N test samples.
     #[arg(long)]
     pub test_limit: Option<usize>,
+    /// Number of generated training images for `--data shapes`.
+    #[arg(long)]
+    pub shapes_train: Option<usize>,
+    /// Number of generated test images for `--data shapes`.
+    #[arg(long)]
+    pub shapes_test: Option<usize>,
 }
 
 impl DataFlags {
@@ -63,6 +69,12 @@ impl DataFlags {
         if let Some(v) = self.test_limit {
             cfg.test_limit = Some(v);
         }
+        if let Some(v) = self.shapes_train {
+            cfg.shapes_train = v;
+        }
+        if let Some(v) = self.shapes_test {
+            cfg.shapes_test = v;
+        }
     }
 
     pub fn any(&self) -> bool {
@@ -73,6 +85,8 @@ impl DataFlags {
             || self.labels.is_some()
             || self.limit.is_some()
             || self.test_limit.is_some()
+            || self.shapes_train.is_some()
+            || self.shapes_test.is_some()
     }
 }
 

@@ -4,6 +4,7 @@
 //! the sample's natural shape kept beside it so that images can be drawn and reshaped.
 
 pub mod batch;
+pub mod corrupt;
 pub mod csv;
 pub mod fetch;
 pub mod idx;
@@ -13,6 +14,7 @@ pub mod shapes;
 pub mod spec;
 
 pub use batch::{BatchOrder, train_val_indices, train_val_split};
+pub use corrupt::Corruption;
 pub use preprocess::{Preprocessor, Scaling};
 pub use spec::{DataConfig, DataSource, Split, load};
 
