@@ -39,6 +39,16 @@ fn fails_with(out: &Output, needles: &[&str]) {
     assert!(!err.contains("panicked"), "{err}");
 }
 
+/// One epoch on 100 shapes into `out`.
+fn train_quick(dir: &Path, out: &str) -> Output {
+    aekit(
+        &[
+            "train", "--data", "shapes", "--limit", "100", "--epochs", "1", "--out", out,
+        ],
+        dir,
+    )
+}
+
 const TINY: &[&str] = &[
     "--hidden",
     "32",
@@ -255,20 +265,7 @@ fn bad_inputs_give_one_line_errors_and_exit_code_2() {
     let mut perm = std::fs::metadata(&ro).unwrap().permissions();
     std::os::unix::fs::PermissionsExt::set_mode(&mut perm, 0o555);
     std::fs::set_permissions(&ro, perm).unwrap();
-    let out = aekit(
-        &[
-            "train",
-            "--data",
-            "shapes",
-            "--limit",
-            "100",
-            "--epochs",
-            "1",
-            "--out",
-            "readonly/run",
-        ],
-        dir,
-    );
+    let out = train_quick(dir, "readonly/run");
     // Root ignores permission bits; only check the refusal when the OS enforces them.
     if std::fs::write(ro.join("probe"), b"x").is_err() {
         fails_with(&out, &["readonly"]);
@@ -376,20 +373,7 @@ fn output_under_a_file_is_refused_before_training() {
     let d = common::tmp();
     let dir = d.path();
     std::fs::write(dir.join("plain"), b"x").unwrap();
-    let out = aekit(
-        &[
-            "train",
-            "--data",
-            "shapes",
-            "--limit",
-            "100",
-            "--epochs",
-            "1",
-            "--out",
-            "plain/run",
-        ],
-        dir,
-    );
+    let out = train_quick(dir, "plain/run");
     fails_with(&out, &["plain"]);
     assert_eq!(std::fs::read(dir.join("plain")).unwrap(), b"x");
 }

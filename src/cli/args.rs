@@ -107,16 +107,29 @@ impl From<SplitArg> for aekit::data::Split {
     }
 }
 
-/// Loads a run and the data to apply it to (the run's own unless flags say otherwise).
-pub fn open_run_with_data(
-    run_dir: &std::path::Path,
-    flags: &DataFlags,
-    split: SplitArg,
-    device: &burn::tensor::Device,
-) -> aekit::Result<(aekit::Run, aekit::Dataset)> {
-    let run = aekit::Run::open(run_dir, device)?;
-    let mut data_cfg = run.config.data.clone();
-    flags.apply(&mut data_cfg);
-    let data = run.load_data(Some(&data_cfg), split.into())?;
-    Ok((run, data))
+/// A trained run and the data to apply it to: the arguments every command that reads a run
+/// directory shares.
+#[derive(Args, Debug)]
+pub struct RunData {
+    /// Run directory written by `aekit train`.
+    pub run_dir: PathBuf,
+    #[command(flatten)]
+    pub data: DataFlags,
+    /// Which split to use.
+    #[arg(long, value_enum, default_value_t = SplitArg::Test)]
+    pub split: SplitArg,
+}
+
+impl RunData {
+    /// Loads the run and its data (the run's own unless flags say otherwise), preprocessed.
+    pub fn open(
+        &self,
+        device: &burn::tensor::Device,
+    ) -> aekit::Result<(aekit::Run, aekit::Dataset)> {
+        let run = aekit::Run::open(&self.run_dir, device)?;
+        let mut data_cfg = run.config.data.clone();
+        self.data.apply(&mut data_cfg);
+        let data = run.load_data(Some(&data_cfg), self.split.into())?;
+        Ok((run, data))
+    }
 }

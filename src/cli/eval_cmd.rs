@@ -1,28 +1,22 @@
 //! `aekit eval`
 
-use std::path::PathBuf;
-
 use clap::Args;
 
 use aekit::error::Result;
 
-use super::args::{DataFlags, SplitArg, open_run_with_data};
+use super::args::RunData;
 
 #[derive(Args, Debug)]
 pub struct EvalArgs {
-    run_dir: PathBuf,
     #[command(flatten)]
-    data: DataFlags,
-    /// Which split to evaluate on.
-    #[arg(long, value_enum, default_value_t = SplitArg::Test)]
-    split: SplitArg,
+    input: RunData,
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
 }
 
 pub fn run(args: EvalArgs, device: &burn::tensor::Device) -> Result<()> {
-    let (run, data) = open_run_with_data(&args.run_dir, &args.data, args.split, device)?;
+    let (run, data) = args.input.open(device)?;
     let m = aekit::eval::evaluate(&run, &data)?;
     if args.json {
         println!(

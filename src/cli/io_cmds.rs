@@ -8,7 +8,7 @@ use aekit::data::{Matrix, csv, npy};
 use aekit::error::{Error, Result};
 use aekit::viz::{ImageGrid, save_png};
 
-use super::args::{DataFlags, SplitArg, open_run_with_data};
+use super::args::RunData;
 
 fn extension(path: &Path) -> Result<&'static str> {
     match path.extension().and_then(|e| e.to_str()) {
@@ -48,11 +48,8 @@ fn read_matrix(path: &Path) -> Result<Matrix> {
 
 #[derive(Args, Debug)]
 pub struct EncodeArgs {
-    run_dir: PathBuf,
     #[command(flatten)]
-    data: DataFlags,
-    #[arg(long, value_enum, default_value_t = SplitArg::Test)]
-    split: SplitArg,
+    input: RunData,
     /// Where to write the codes (.npy or .csv).
     #[arg(long)]
     out: PathBuf,
@@ -63,7 +60,7 @@ pub struct EncodeArgs {
 
 pub fn encode(args: EncodeArgs, device: &burn::tensor::Device) -> Result<()> {
     extension(&args.out)?;
-    let (run, data) = open_run_with_data(&args.run_dir, &args.data, args.split, device)?;
+    let (run, data) = args.input.open(device)?;
     let codes = run.model.encode(&data.x)?;
     write_matrix(&args.out, &codes, "z", data.labels.as_deref())?;
     if let (Some(p), Some(l)) = (&args.labels_out, &data.labels) {
@@ -138,11 +135,8 @@ fn image_shape(run: &aekit::Run) -> Result<(usize, usize, usize)> {
 
 #[derive(Args, Debug)]
 pub struct ReconstructArgs {
-    run_dir: PathBuf,
     #[command(flatten)]
-    data: DataFlags,
-    #[arg(long, value_enum, default_value_t = SplitArg::Test)]
-    split: SplitArg,
+    input: RunData,
     /// Where to write all reconstructions (.npy or .csv).
     #[arg(long)]
     out: Option<PathBuf>,
@@ -161,7 +155,7 @@ pub fn reconstruct(args: ReconstructArgs, device: &burn::tensor::Device) -> Resu
     if let Some(o) = &args.out {
         extension(o)?;
     }
-    let (run, data) = open_run_with_data(&args.run_dir, &args.data, args.split, device)?;
+    let (run, data) = args.input.open(device)?;
     let recon = run.model.reconstruct(&data.x)?;
     if let Ok((c, h, w)) = image_shape(&run) {
         let n = args.n.min(data.len()).max(1);
