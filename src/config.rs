@@ -111,6 +111,8 @@ impl RunConfig {
         io.output_activation
             .get_or_insert(crate::model::Activation::Linear);
         io.loss.get_or_insert(crate::model::ReconLoss::Mse);
+        io.noise
+            .get_or_insert(crate::data::Corruption::Masking { p: 0.0 });
         match &mut c.model {
             ModelConfig::Dense { arch, .. } => {
                 arch.encoder_activations.get_or_insert_default();
@@ -155,6 +157,7 @@ code_activation = "linear"
 # output_activation = "sigmoid"   # default: sigmoid for data in [0, 1], linear otherwise
 # loss = "bce"                    # mse | bce | l1; default: bce with a sigmoid output, else mse
 # decoder_hidden = [64, 256]      # an explicit decoder instead of the mirror
+# noise = "gaussian:0.4"          # denoising: corrupt inputs (gaussian | masking | salt-pepper)
 # encoder_activations = ["relu", "tanh"]
 
 [train]

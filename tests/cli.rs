@@ -160,6 +160,10 @@ fn main_job_and_every_subcommand() {
         784 * 32 + 32 + 32 * 4 + 4 + 4 * 32 + 32 + 32 * 784 + 784
     );
 
+    train_tiny(dir, "runs/asym", &["--decoder-hidden", "16,48"]);
+    let info = ok(&aekit(&["info", "runs/asym"], dir));
+    assert!(info.contains("dense 784-32-4-16-48-784"), "{info}");
+
     ok(&aekit(&["init", "my.toml"], dir));
     fails_with(
         &aekit(&["init", "my.toml"], dir),
@@ -376,4 +380,92 @@ fn output_under_a_file_is_refused_before_training() {
     let out = train_quick(dir, "plain/run");
     fails_with(&out, &["plain"]);
     assert_eq!(std::fs::read(dir.join("plain")).unwrap(), b"x");
+}
+
+#[test]
+fn denoising_run_reports_psnr_and_draws_the_grid() {
+    let d = common::tmp();
+    let dir = d.path();
+    ok(&aekit(
+        &[
+            "train",
+            "--data",
+            "shapes",
+            "--hidden",
+            "128",
+            "--latent",
+            "8",
+            "--epochs",
+            "8",
+            "--lr",
+            "3e-3",
+            "--noise",
+            "gaussian:0.3",
+            "--out",
+            "runs/dn",
+            "--quiet",
+        ],
+        dir,
+    ));
+    let v: serde_json::Value = serde_json::from_str(&ok(&aekit(
+        &["eval", "runs/dn", "--json", "--test-limit", "200"],
+        dir,
+    )))
+    .unwrap();
+    let dn = &v["denoising"];
+    assert_eq!(dn["noise"], "gaussian:0.3");
+    let (noisy, clean) = (
+        dn["psnr_noisy_db"].as_f64().unwrap(),
+        dn["psnr_denoised_db"].as_f64().unwrap(),
+    );
+    assert!(clean > noisy + 2.0, "PSNR {noisy} -> {clean}");
+    assert!(
+        v["mse_per_pixel"].as_f64().is_some(),
+        "plain metrics stay at the top level"
+    );
+
+    let out = ok(&aekit(
+        &[
+            "denoise",
+            "runs/dn",
+            "-n",
+            "5",
+            "--out",
+            "dn.npy",
+            "--test-limit",
+            "20",
+        ],
+        dir,
+    ));
+    assert!(out.contains("PSNR"));
+    let png = image::open(dir.join("runs/dn/denoised.png")).unwrap();
+    assert_eq!((png.width(), png.height()), (2 + 5 * 58, 2 + 3 * 58));
+    assert_eq!(
+        aekit::data::npy::read(&dir.join("dn.npy"), None)
+            .unwrap()
+            .len(),
+        20
+    );
+
+    // Another corruption at evaluation time, and a plain run that needs --noise.
+    let v: serde_json::Value = serde_json::from_str(&ok(&aekit(
+        &[
+            "eval",
+            "runs/dn",
+            "--json",
+            "--noise",
+            "masking:0.5",
+            "--test-limit",
+            "50",
+        ],
+        dir,
+    )))
+    .unwrap();
+    assert_eq!(v["denoising"]["noise"], "masking:0.5");
+    train_tiny(dir, "runs/plain", &[]);
+    fails_with(&aekit(&["denoise", "runs/plain"], dir), &["--noise"]);
+    fails_with(
+        &aekit(&["train", "--data", "shapes", "--noise", "blur:1"], dir),
+        &["unknown noise"],
+    );
 }

@@ -24,6 +24,8 @@ fn resume_after_interruption_equals_an_uninterrupted_run() {
     let dir = common::tmp();
     let mut cfg = common::tiny_config();
     cfg.train.epochs = 3;
+    // A denoising model, so that the per-step noise must be reproduced too.
+    cfg.model.io_mut().noise = Some(aekit::data::Corruption::Masking { p: 0.25 });
     let raw = aekit::data::load(&cfg.data, Split::Train).unwrap();
 
     let straight = dir.path().join("straight");

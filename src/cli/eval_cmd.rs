@@ -10,18 +10,40 @@ use super::args::RunData;
 pub struct EvalArgs {
     #[command(flatten)]
     input: RunData,
+    /// Also measure denoising under this corruption (default: the run's training noise).
+    #[arg(long)]
+    noise: Option<aekit::data::Corruption>,
+    /// Seed of the evaluation noise.
+    #[arg(long, default_value_t = 0)]
+    noise_seed: u64,
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
 }
 
+#[derive(serde::Serialize)]
+struct Report {
+    #[serde(flatten)]
+    reconstruction: aekit::eval::ReconMetrics,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    denoising: Option<aekit::eval::DenoiseMetrics>,
+}
+
 pub fn run(args: EvalArgs, device: &burn::tensor::Device) -> Result<()> {
     let (run, data) = args.input.open(device)?;
     let m = aekit::eval::evaluate(&run, &data)?;
+    let denoising = match args.noise.or(run.model.config().noise()) {
+        Some(n) => Some(aekit::eval::evaluate_denoising(&run, &data, n, args.noise_seed)?.0),
+        None => None,
+    };
     if args.json {
+        let report = Report {
+            reconstruction: m,
+            denoising,
+        };
         println!(
             "{}",
-            serde_json::to_string_pretty(&m).expect("metrics serialise")
+            serde_json::to_string_pretty(&report).expect("metrics serialise")
         );
         return Ok(());
     }
@@ -37,6 +59,27 @@ pub fn run(args: EvalArgs, device: &burn::tensor::Device) -> Result<()> {
     println!("  mean absolute error per pixel  {:.6}", m.mae_per_pixel);
     if let Some(b) = m.bce_per_pixel {
         println!("  binary cross-entropy per pixel {b:.6}");
+    }
+    if let Some(d) = &denoising {
+        println!("  denoising {} (against the clean inputs):", d.noise);
+        println!(
+            "    noisy input: mse/pixel {:.6}  sse/image {:.4}  PSNR {:.2} dB{}",
+            d.noisy_input.mse_per_pixel,
+            d.noisy_input.sse_per_image,
+            d.psnr_noisy_db,
+            d.noisy_input
+                .bce_per_pixel
+                .map_or(String::new(), |b| format!("  bce/pixel {b:.6}"))
+        );
+        println!(
+            "    denoised:    mse/pixel {:.6}  sse/image {:.4}  PSNR {:.2} dB{}",
+            d.denoised.mse_per_pixel,
+            d.denoised.sse_per_image,
+            d.psnr_denoised_db,
+            d.denoised
+                .bce_per_pixel
+                .map_or(String::new(), |b| format!("  bce/pixel {b:.6}"))
+        );
     }
     if !m.per_class.is_empty() {
         println!(

@@ -48,6 +48,8 @@ enum Command {
     Decode(io_cmds::DecodeArgs),
     /// Reconstruct a dataset: outputs to NPY/CSV and a PNG grid of originals above reconstructions.
     Reconstruct(io_cmds::ReconstructArgs),
+    /// Denoise a corrupted dataset: outputs and a PNG grid of noisy / denoised / clean.
+    Denoise(io_cmds::DenoiseArgs),
     /// Architecture, parameter count and training summary of a run.
     Info(info_cmd::InfoArgs),
     /// Write a commented config template.
@@ -78,6 +80,7 @@ pub fn main() -> ExitCode {
             Command::Encode(a) => io_cmds::encode(a, &device),
             Command::Decode(a) => io_cmds::decode(a, &device),
             Command::Reconstruct(a) => io_cmds::reconstruct(a, &device),
+            Command::Denoise(a) => io_cmds::denoise(a, &device),
             Command::Info(a) => info_cmd::run(a),
             Command::Init(a) => init_cmd::run(a),
             Command::Presets => {

@@ -34,6 +34,9 @@ pub struct TrainArgs {
     /// Encoder hidden widths, comma-separated (e.g. 1000,500,250); "" for none.
     #[arg(long, value_delimiter = ',', num_args = 0..)]
     hidden: Option<Vec<usize>>,
+    /// Decoder hidden widths, code side first (default: the encoder's, mirrored).
+    #[arg(long, value_delimiter = ',', num_args = 0..)]
+    decoder_hidden: Option<Vec<usize>>,
     /// Code width.
     #[arg(long)]
     latent: Option<usize>,
@@ -47,6 +50,9 @@ pub struct TrainArgs {
     /// Reconstruction loss.
     #[arg(long, value_enum)]
     loss: Option<ReconLoss>,
+    /// Denoising: corrupt training inputs (gaussian:SIGMA, masking:P, salt-pepper:P).
+    #[arg(long)]
+    noise: Option<aekit::data::Corruption>,
 
     #[arg(long)]
     epochs: Option<usize>,
@@ -107,6 +113,10 @@ impl TrainArgs {
             arch.encoder_activations = None;
             arch.decoder_activations = None;
         }
+        if let Some(v) = &self.decoder_hidden {
+            arch.decoder_hidden = Some(v.clone());
+            arch.decoder_activations = None;
+        }
         if let Some(v) = self.latent {
             arch.latent = v;
         }
@@ -121,6 +131,9 @@ impl TrainArgs {
         }
         if let Some(v) = self.loss {
             io.loss = Some(v);
+        }
+        if let Some(v) = self.noise {
+            io.noise = Some(v);
         }
         let t = &mut cfg.train;
         macro_rules! set {

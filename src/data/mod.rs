@@ -65,6 +65,15 @@ impl Matrix {
         }
     }
 
+    /// `(min, max)` over all values.
+    pub fn value_range(&self) -> (f32, f32) {
+        self.data
+            .iter()
+            .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| {
+                (lo.min(v), hi.max(v))
+            })
+    }
+
     /// The first `n` rows (all of them if `n` is larger).
     pub fn head(&self, n: usize) -> Matrix {
         let n = n.min(self.rows);

@@ -87,3 +87,8 @@ pub fn reconstruction_metrics(
         per_class,
     }
 }
+
+/// Peak signal-to-noise ratio in dB: `10 log10(peak² / mse)`.
+pub fn psnr(mse: f64, peak: f64) -> f64 {
+    10.0 * (peak * peak / mse).log10()
+}

@@ -2,11 +2,59 @@
 
 pub mod metrics;
 
-pub use metrics::{ClassMetrics, ReconMetrics, reconstruction_metrics};
+pub use metrics::{ClassMetrics, ReconMetrics, psnr, reconstruction_metrics};
 
-use crate::data::Dataset;
+use serde::{Deserialize, Serialize};
+
+use crate::data::batch::rng_for;
+use crate::data::{Corruption, Dataset, Matrix};
 use crate::error::Result;
 use crate::run::Run;
+
+/// How well a model removes a given corruption: the corrupted inputs themselves and the
+/// model's outputs for them, both measured against the clean samples.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DenoiseMetrics {
+    pub noise: String,
+    pub noisy_input: ReconMetrics,
+    pub denoised: ReconMetrics,
+    /// Peak signal-to-noise ratio in dB, with the clean data's range as the peak.
+    pub psnr_noisy_db: f64,
+    pub psnr_denoised_db: f64,
+}
+
+/// A corrupted copy of `clean`, clipped to its value range, drawn from `seed`.
+pub fn corrupt(clean: &Matrix, noise: Corruption, seed: u64) -> Matrix {
+    let mut noisy = clean.clone();
+    noise.apply(&mut noisy.data, clean.value_range(), &mut rng_for(seed, 77));
+    noisy
+}
+
+/// Corrupts `data` with `noise` (seeded), denoises it with the run's model and measures both
+/// against the clean data. Returns the metrics, the noisy inputs and the outputs.
+pub fn evaluate_denoising(
+    run: &Run,
+    data: &Dataset,
+    noise: Corruption,
+    seed: u64,
+) -> Result<(DenoiseMetrics, Matrix, Matrix)> {
+    let noisy = corrupt(&data.x, noise, seed);
+    let denoised = run.model.reconstruct(&noisy)?;
+    let labels = data.labels.as_deref();
+    let names = data.class_names.as_deref();
+    let noisy_m = reconstruction_metrics(&data.x, &noisy, labels, names);
+    let denoised_m = reconstruction_metrics(&data.x, &denoised, labels, names);
+    let (lo, hi) = data.x.value_range();
+    let peak = (hi - lo) as f64;
+    let m = DenoiseMetrics {
+        noise: noise.to_string(),
+        psnr_noisy_db: psnr(noisy_m.mse_per_pixel, peak),
+        psnr_denoised_db: psnr(denoised_m.mse_per_pixel, peak),
+        noisy_input: noisy_m,
+        denoised: denoised_m,
+    };
+    Ok((m, noisy, denoised))
+}
 
 /// Reconstruction metrics of `run` on `data` (already preprocessed, e.g. by [`Run::load_data`]).
 pub fn evaluate(run: &Run, data: &Dataset) -> Result<ReconMetrics> {

@@ -39,6 +39,10 @@ pub struct IoConfig {
     /// Reconstruction loss; absent means BCE with a sigmoid output, MSE otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub loss: Option<ReconLoss>,
+    /// Denoising: corruption applied to every training input (the target stays clean),
+    /// e.g. "gaussian:0.4", "masking:0.3", "salt-pepper:0.1".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub noise: Option<crate::data::Corruption>,
 }
 
 /// The model section of a run config. `kind` selects the variant.
@@ -149,11 +153,20 @@ impl ModelConfig {
         self.io().loss.unwrap_or(ReconLoss::Mse)
     }
 
-    /// One line, e.g. "dense 784-1000-500-250-30-250-500-1000-784".
+    /// The training corruption of a denoising autoencoder, if any.
+    pub fn noise(&self) -> Option<crate::data::Corruption> {
+        self.io().noise
+    }
+
+    /// One line, e.g. "dense 784-1000-500-250-30-250-500-1000-784 (denoising gaussian:0.4)".
     pub fn describe(&self) -> String {
         let d = self.io().input_dim.unwrap_or(0);
-        match self {
+        let base = match self {
             ModelConfig::Dense { arch, .. } => format!("dense {}", arch.describe(d)),
+        };
+        match self.noise() {
+            Some(n) => format!("{base} (denoising {n})"),
+            None => base,
         }
     }
 }

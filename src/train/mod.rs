@@ -17,9 +17,12 @@ use burn::tensor::{Device, Tensor, TensorData};
 pub use config::{OptimizerKind, Schedule, TrainConfig};
 
 use crate::config::RunConfig;
-use crate::data::{BatchOrder, Dataset, Matrix, Preprocessor, Split, train_val_indices};
+use crate::data::batch::rng_for;
+use crate::data::{
+    BatchOrder, Corruption, Dataset, Matrix, Preprocessor, Split, train_val_indices,
+};
 use crate::error::{Error, Result};
-use crate::model::{Autoencoder, Network, ReconLoss, loss};
+use crate::model::{Autoencoder, Network, ReconLoss};
 use crate::run::{EpochMetrics, RunDir, Summary, TrainState};
 
 /// How to run a training job (as opposed to what to train, which is the [`RunConfig`]).
@@ -58,29 +61,71 @@ pub struct Fitted {
     pub run_dir: RunDir,
 }
 
-fn to_tensor(m: &Matrix, rows: &[usize], device: &Device) -> Tensor<2> {
-    let mut buf = Vec::with_capacity(rows.len() * m.cols);
-    for &r in rows {
-        buf.extend_from_slice(m.row(r));
-    }
-    Tensor::<2>::from_data(TensorData::new(buf, [rows.len(), m.cols]), device)
+/// Noise streams: one per training step and one per validation batch, so that every batch's
+/// corruption is a pure function of the seed and its position.
+const TRAIN_NOISE_STREAM: u64 = 1 << 40;
+const VAL_NOISE_STREAM: u64 = 1 << 41;
+
+/// Assembles `(input, target)` batches: the input is corrupted for a denoising autoencoder,
+/// the target is always the clean sample.
+pub struct Batches<'a> {
+    pub data: &'a Matrix,
+    pub noise: Option<Corruption>,
+    /// `(min, max)` of the data, the range corrupted values are clipped to.
+    pub range: (f32, f32),
+    pub seed: u64,
 }
 
-/// Mean loss per element over the rows `rows` of `data`, without gradients.
-pub fn mean_loss(model: &Autoencoder, data: &Matrix, rows: &[usize], kind: ReconLoss) -> f64 {
+impl<'a> Batches<'a> {
+    pub fn new(data: &'a Matrix, noise: Option<Corruption>, seed: u64) -> Self {
+        Self {
+            data,
+            noise,
+            range: data.value_range(),
+            seed,
+        }
+    }
+
+    fn gather(&self, rows: &[usize]) -> Vec<f32> {
+        let mut buf = Vec::with_capacity(rows.len() * self.data.cols);
+        for &r in rows {
+            buf.extend_from_slice(self.data.row(r));
+        }
+        buf
+    }
+
+    /// The batch of `rows`, corrupted with noise stream `stream`.
+    pub fn make(&self, rows: &[usize], stream: u64, device: &Device) -> (Tensor<2>, Tensor<2>) {
+        let shape = [rows.len(), self.data.cols];
+        let clean = self.gather(rows);
+        let to_tensor = |v: Vec<f32>| Tensor::<2>::from_data(TensorData::new(v, shape), device);
+        match &self.noise {
+            None => {
+                let t = to_tensor(clean);
+                (t.clone(), t)
+            }
+            Some(c) => {
+                let mut noisy = clean.clone();
+                c.apply(&mut noisy, self.range, &mut rng_for(self.seed, stream));
+                (to_tensor(noisy), to_tensor(clean))
+            }
+        }
+    }
+}
+
+/// Mean loss per element over the rows `rows`, without gradients (inputs corrupted as in
+/// training for a denoising autoencoder, with a fixed noise stream per batch).
+pub fn mean_loss(model: &Autoencoder, batches: &Batches, rows: &[usize], kind: ReconLoss) -> f64 {
     let net = model.net().valid();
-    let out = net.output_activation();
     let order = BatchOrder::sequential(rows, 1024);
     let mut total = 0.0f64;
     for b in 0..order.num_batches() {
-        let x = to_tensor(data, order.batch(b), model.device());
-        let logits = net.decode_logits(net.encode(x.clone()));
-        let s = loss::per_sample(kind, out, logits, x)
-            .sum()
-            .into_scalar::<f32>() as f64;
-        total += s;
+        let (input, target) =
+            batches.make(order.batch(b), VAL_NOISE_STREAM + b as u64, model.device());
+        let n = order.batch(b).len() as f64;
+        total += net.loss(input, target, kind).into_scalar::<f32>() as f64 * n;
     }
-    total / (rows.len() * data.cols).max(1) as f64
+    total / rows.len().max(1) as f64
 }
 
 /// Loads the training data the config names and trains on it.
@@ -164,6 +209,7 @@ pub fn fit_owned(cfg: &RunConfig, mut data: Dataset, opts: &FitOptions) -> Resul
     }
 
     let train_x = &data.x;
+    let batches = Batches::new(train_x, cfg.model.noise(), tc.seed);
     let dim = train_x.cols as f64;
     let steps_per_epoch = train_rows.len().div_ceil(tc.batch_size);
     let mut progress = progress::Progress::new(opts.quiet);
@@ -212,9 +258,13 @@ pub fn fit_owned(cfg: &RunConfig, mut data: Dataset, opts: &FitOptions) -> Resul
                 )));
             }
             let rows = order.batch(state.batch);
-            let x = to_tensor(train_x, rows, &model.device().clone().autodiff());
+            let (input, target) = batches.make(
+                rows,
+                TRAIN_NOISE_STREAM + state.global_step as u64,
+                &model.device().clone().autodiff(),
+            );
             lr = schedule::learning_rate(&tc, state.global_step, steps_per_epoch);
-            let loss = net.loss(x.clone(), x, kind);
+            let loss = net.loss(input, target, kind);
             let value = loss.clone().into_scalar::<f32>() as f64;
             if !value.is_finite() {
                 let kept = if state.epoch > 0 || state.best_epoch.is_some() {
@@ -249,7 +299,7 @@ pub fn fit_owned(cfg: &RunConfig, mut data: Dataset, opts: &FitOptions) -> Resul
 
         model = model.with_net(net);
         let train_loss = state.epoch_loss_sum / state.epoch_samples.max(1) as f64;
-        let val_loss = (!val_rows.is_empty()).then(|| mean_loss(&model, train_x, &val_rows, kind));
+        let val_loss = (!val_rows.is_empty()).then(|| mean_loss(&model, &batches, &val_rows, kind));
         if let Some(v) = val_loss
             && !v.is_finite()
         {
