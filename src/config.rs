@@ -113,6 +113,9 @@ impl RunConfig {
         io.loss.get_or_insert(crate::model::ReconLoss::Mse);
         io.noise
             .get_or_insert(crate::data::Corruption::Masking { p: 0.0 });
+        io.code_l1.get_or_insert(0.0);
+        io.sparsity_target.get_or_insert(0.0);
+        io.sparsity_weight.get_or_insert(0.0);
         match &mut c.model {
             ModelConfig::Dense { arch, .. } => {
                 arch.encoder_activations.get_or_insert_default();
@@ -158,6 +161,9 @@ code_activation = "linear"
 # loss = "bce"                    # mse | bce | l1; default: bce with a sigmoid output, else mse
 # decoder_hidden = [64, 256]      # an explicit decoder instead of the mirror
 # noise = "gaussian:0.4"          # denoising: corrupt inputs (gaussian | masking | salt-pepper)
+# code_l1 = 1e-4                  # sparse: L1 penalty on the code
+# sparsity_target = 0.05          # sparse: target mean activation (needs a sigmoid code)
+# sparsity_weight = 1.0           # sparse: weight of the KL sparsity penalty
 # encoder_activations = ["relu", "tanh"]
 
 [train]

@@ -51,6 +51,9 @@ pub struct EpochMetrics {
     /// The same, summed over the elements of a sample.
     pub train_loss_per_sample: f64,
     pub val_loss_per_sample: Option<f64>,
+    /// The reconstruction part of the validation loss (equal to it without penalties).
+    #[serde(default)]
+    pub val_recon: Option<f64>,
     pub lr: f64,
     pub seconds: f64,
     pub samples_per_sec: f64,

@@ -115,3 +115,84 @@ fn denoising_autoencoder_removes_gaussian_noise_on_mnist() {
     assert!(m.psnr_denoised_db >= m.psnr_noisy_db + 5.0);
     assert!(m.denoised.bce_per_pixel.unwrap() < 0.15);
 }
+
+fn mnist_run(
+    dir: &std::path::Path,
+    name: &str,
+    edit: impl Fn(&mut aekit::RunConfig),
+) -> Option<Run> {
+    let data_dir = common::shared_data("mnist")?;
+    let mut cfg = aekit::RunConfig {
+        data: aekit::DataConfig::for_source("mnist"),
+        ..Default::default()
+    };
+    cfg.data.data_dir = Some(data_dir);
+    cfg.data.limit = Some(10_000);
+    cfg.data.test_limit = Some(2_000);
+    cfg.train.epochs = 4;
+    cfg.train.batch_size = 100;
+    cfg.train.lr = 2e-3;
+    edit(&mut cfg);
+    let raw = aekit::data::load(&cfg.data, Split::Train).unwrap();
+    let out = dir.join(name);
+    fit(&cfg, &raw, &FitOptions::new(&out)).unwrap();
+    Some(Run::open(&out, &burn::tensor::Device::flex()).unwrap())
+}
+
+fn stats(run: &Run) -> (aekit::eval::CodeStats, f64) {
+    let test = run.load_data(None, Split::Test).unwrap();
+    let codes = run.model.encode(&test.x).unwrap();
+    let m = aekit::eval::evaluate(run, &test).unwrap();
+    (aekit::eval::code_stats(&codes), m.sse_per_image)
+}
+
+/// Sparse autoencoders must give measurably sparser codes than the same network without the
+/// penalty, while still reconstructing (squared error per image below 30, well under the
+/// mean-image baseline of 50): with L1 on a ReLU code, at least 20 points more of the code values are near zero;
+/// with the KL penalty towards ρ = 0.05 on a sigmoid code, the mean activation drops below 0.15
+/// where the plain sigmoid code sits well above 0.2. Measured 2026-11-23: near-zero 0.33 -> 0.76
+/// (sse 9.1 -> 17.2); sigmoid mean 0.647 -> 0.061 (sse 17.8 -> 26.9).
+#[test]
+fn sparse_codes_are_sparser_than_plain_codes() {
+    let tmp = common::tmp();
+    let relu = |c: &mut aekit::RunConfig| {
+        let mut a = DenseConfig::new(vec![256], 64);
+        a.code_activation = aekit::Activation::Relu;
+        c.model = ModelConfig::dense(a);
+    };
+    let Some(plain) = mnist_run(tmp.path(), "plain", relu) else {
+        return;
+    };
+    let l1 = mnist_run(tmp.path(), "l1", |c| {
+        relu(c);
+        c.model.io_mut().code_l1 = Some(1e-3);
+    })
+    .unwrap();
+    let sigmoid = |c: &mut aekit::RunConfig| {
+        let mut a = DenseConfig::new(vec![256], 64);
+        a.code_activation = aekit::Activation::Sigmoid;
+        c.model = ModelConfig::dense(a);
+    };
+    let plain_sig = mnist_run(tmp.path(), "plain-sig", sigmoid).unwrap();
+    let kl = mnist_run(tmp.path(), "kl", |c| {
+        sigmoid(c);
+        c.model.io_mut().sparsity_target = Some(0.05);
+        c.model.io_mut().sparsity_weight = Some(0.05);
+    })
+    .unwrap();
+    let (sp, ep) = stats(&plain);
+    let (sl, el) = stats(&l1);
+    let (ss, es) = stats(&plain_sig);
+    let (sk, ek) = stats(&kl);
+    eprintln!(
+        "relu code: plain near-zero {:.3} sse {ep:.2}; L1 near-zero {:.3} sse {el:.2}",
+        sp.near_zero_fraction, sl.near_zero_fraction
+    );
+    eprintln!(
+        "sigmoid code: plain mean {:.3} sse {es:.2}; KL mean {:.3} sse {ek:.2}",
+        ss.mean_activation, sk.mean_activation
+    );
+    assert!(sl.near_zero_fraction >= sp.near_zero_fraction + 0.20);
+    assert!(sk.mean_activation < 0.15 && ss.mean_activation > 0.2);
+    assert!(el < 30.0 && ek < 30.0);
+}

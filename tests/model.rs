@@ -298,3 +298,86 @@ fn config_checks_catch_inconsistent_models() {
             .contains("10 features")
     );
 }
+
+#[test]
+fn kl_sparsity_matches_the_closed_form() {
+    use aekit::model::penalty::{kl_sparsity, kl_sparsity_host, l1};
+    let codes = [[0.1f32, 0.9, 0.5], [0.3, 0.7, 0.02]];
+    let got = kl_sparsity(Tensor::<2>::from_floats(codes, &device()), 0.05).into_scalar::<f32>();
+    let means = [0.2f64, 0.8, 0.26];
+    let expected = kl_sparsity_host(&means, 0.05);
+    assert!(
+        (got as f64 - expected).abs() < 1e-4 * expected,
+        "{got} vs {expected}"
+    );
+    // KL(ρ‖ρ) = 0 and grows away from ρ.
+    assert!(kl_sparsity_host(&[0.05], 0.05).abs() < 1e-12);
+    assert!(kl_sparsity_host(&[0.5], 0.05) > kl_sparsity_host(&[0.1], 0.05));
+    let l = l1(Tensor::<2>::from_floats(
+        [[1.0f32, -2.0], [0.5, 0.0]],
+        &device(),
+    ));
+    assert!((l.into_scalar::<f32>() - 1.75).abs() < 1e-6);
+}
+
+#[test]
+fn penalty_gradients_match_finite_differences() {
+    let mut arch = DenseConfig::new(vec![5], 3);
+    arch.code_activation = Activation::Sigmoid;
+    let mut cfg = ModelConfig::dense(arch);
+    cfg.io_mut().loss = Some(ReconLoss::Mse);
+    cfg.io_mut().code_l1 = Some(0.3);
+    cfg.io_mut().sparsity_target = Some(0.1);
+    cfg.io_mut().sparsity_weight = Some(2.0);
+    cfg.resolve(&[6], true).unwrap();
+    let m = Autoencoder::new(&cfg, 11, &device()).unwrap();
+    let x = Matrix::new(
+        4,
+        6,
+        (0..24).map(|i| ((i * 5) % 13) as f32 / 12.0).collect(),
+    )
+    .unwrap();
+    let objective = |net: &aekit::model::Network, dev: &Device| {
+        let xt = Tensor::<2>::from_data(TensorData::new(x.data.clone(), [4, 6]), dev);
+        net.objective(xt.clone(), xt, &cfg).total
+    };
+    let net = m.net().clone();
+    let grads = GradientsParams::from_grads(objective(&net, &device().autodiff()).backward(), &net);
+    let aekit::model::Network::Dense(d) = &net;
+    let g = vals(grads.get::<2>(d.encoder[0].weight.id).unwrap().transpose());
+    let base: HashMap<String, NamedTensor> = m
+        .export()
+        .into_iter()
+        .map(|t| (t.name.clone(), t))
+        .collect();
+    let eval_with = |k: usize, delta: f32| {
+        let mut t = base.clone();
+        t.get_mut("encoder.0.weight").unwrap().data[k] += delta;
+        let n = m.net().clone().import(&t).unwrap();
+        objective(&n, &device()).into_scalar::<f32>() as f64
+    };
+    for k in (0..30).step_by(4) {
+        let h = 1e-2;
+        let fd = (eval_with(k, h) - eval_with(k, -h)) / (2.0 * h as f64);
+        assert!(
+            (g[k] as f64 - fd).abs() < 1e-3 + 0.03 * fd.abs(),
+            "encoder.0.weight[{k}]: autodiff {} vs finite difference {fd}",
+            g[k]
+        );
+    }
+    // The penalties really are in the objective.
+    let xt = Tensor::<2>::from_data(TensorData::new(x.data.clone(), [4, 6]), &device());
+    let terms = m.net().objective(xt.clone(), xt, &cfg);
+    assert!(terms.total.into_scalar::<f32>() > terms.recon.into_scalar::<f32>() + 0.1);
+}
+
+#[test]
+fn kl_sparsity_needs_a_sigmoid_code() {
+    let mut cfg = ModelConfig::dense(DenseConfig::new(vec![4], 2));
+    cfg.io_mut().sparsity_target = Some(0.05);
+    let err = cfg.resolve(&[6], true).unwrap_err();
+    assert!(err.to_string().contains("sigmoid"), "{err}");
+    let mut cfg = ModelConfig::dense(DenseConfig::new(vec![4], 2));
+    cfg.io_mut().code_l1 = Some(-1.0);
+    assert!(cfg.resolve(&[6], true).is_err());
+}

@@ -25,6 +25,7 @@ pub struct EvalArgs {
 struct Report {
     #[serde(flatten)]
     reconstruction: aekit::eval::ReconMetrics,
+    code: aekit::eval::CodeStats,
     #[serde(skip_serializing_if = "Option::is_none")]
     denoising: Option<aekit::eval::DenoiseMetrics>,
 }
@@ -32,6 +33,7 @@ struct Report {
 pub fn run(args: EvalArgs, device: &burn::tensor::Device) -> Result<()> {
     let (run, data) = args.input.open(device)?;
     let m = aekit::eval::evaluate(&run, &data)?;
+    let code = aekit::eval::code_stats(&run.model.encode(&data.x)?);
     let denoising = match args.noise.or(run.model.config().noise()) {
         Some(n) => Some(aekit::eval::evaluate_denoising(&run, &data, n, args.noise_seed)?.0),
         None => None,
@@ -39,6 +41,7 @@ pub fn run(args: EvalArgs, device: &burn::tensor::Device) -> Result<()> {
     if args.json {
         let report = Report {
             reconstruction: m,
+            code,
             denoising,
         };
         println!(
@@ -60,6 +63,15 @@ pub fn run(args: EvalArgs, device: &burn::tensor::Device) -> Result<()> {
     if let Some(b) = m.bce_per_pixel {
         println!("  binary cross-entropy per pixel {b:.6}");
     }
+    println!(
+        "  code: {} units, mean {:.4}, mean |h| {:.4}, {:.1}% of values near zero (|h| < {}), {} dead units",
+        code.units,
+        code.mean_activation,
+        code.mean_abs_activation,
+        100.0 * code.near_zero_fraction,
+        aekit::eval::metrics::NEAR_ZERO,
+        code.dead_units
+    );
     if let Some(d) = &denoising {
         println!("  denoising {} (against the clean inputs):", d.noise);
         println!(

@@ -50,6 +50,15 @@ pub struct TrainArgs {
     /// Reconstruction loss.
     #[arg(long, value_enum)]
     loss: Option<ReconLoss>,
+    /// Sparse: weight of the L1 penalty on the code.
+    #[arg(long)]
+    code_l1: Option<f64>,
+    /// Sparse: target mean activation of each code unit (needs --code-activation sigmoid).
+    #[arg(long)]
+    sparsity_target: Option<f64>,
+    /// Sparse: weight of the KL sparsity penalty (default 1).
+    #[arg(long)]
+    sparsity_weight: Option<f64>,
     /// Denoising: corrupt training inputs (gaussian:SIGMA, masking:P, salt-pepper:P).
     #[arg(long)]
     noise: Option<aekit::data::Corruption>,
@@ -134,6 +143,15 @@ impl TrainArgs {
         }
         if let Some(v) = self.noise {
             io.noise = Some(v);
+        }
+        if self.code_l1.is_some() {
+            io.code_l1 = self.code_l1;
+        }
+        if self.sparsity_target.is_some() {
+            io.sparsity_target = self.sparsity_target;
+        }
+        if self.sparsity_weight.is_some() {
+            io.sparsity_weight = self.sparsity_weight;
         }
         let t = &mut cfg.train;
         macro_rules! set {

@@ -92,3 +92,44 @@ pub fn reconstruction_metrics(
 pub fn psnr(mse: f64, peak: f64) -> f64 {
     10.0 * (peak * peak / mse).log10()
 }
+
+/// How active the code units are: what sparse autoencoders are judged by.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CodeStats {
+    pub units: usize,
+    /// Mean code value over samples and units.
+    pub mean_activation: f64,
+    /// Mean absolute code value.
+    pub mean_abs_activation: f64,
+    /// Fraction of code values with |h| < `NEAR_ZERO`.
+    pub near_zero_fraction: f64,
+    /// Units whose |h| stays below `NEAR_ZERO` on every sample.
+    pub dead_units: usize,
+}
+
+/// A code value this small counts as inactive.
+pub const NEAR_ZERO: f32 = 0.01;
+
+pub fn code_stats(codes: &Matrix) -> CodeStats {
+    let n = (codes.rows * codes.cols).max(1) as f64;
+    let mut alive = vec![false; codes.cols];
+    let (mut sum, mut abs, mut near) = (0f64, 0f64, 0usize);
+    for i in 0..codes.rows {
+        for (j, &h) in codes.row(i).iter().enumerate() {
+            sum += h as f64;
+            abs += h.abs() as f64;
+            if h.abs() < NEAR_ZERO {
+                near += 1;
+            } else {
+                alive[j] = true;
+            }
+        }
+    }
+    CodeStats {
+        units: codes.cols,
+        mean_activation: sum / n,
+        mean_abs_activation: abs / n,
+        near_zero_fraction: near as f64 / n,
+        dead_units: alive.iter().filter(|a| !**a).count(),
+    }
+}

@@ -2,7 +2,9 @@
 
 pub mod metrics;
 
-pub use metrics::{ClassMetrics, ReconMetrics, psnr, reconstruction_metrics};
+pub use metrics::{
+    ClassMetrics, CodeStats, ReconMetrics, code_stats, psnr, reconstruction_metrics,
+};
 
 use serde::{Deserialize, Serialize};
 

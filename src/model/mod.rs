@@ -8,6 +8,7 @@ pub mod activation;
 pub mod dense;
 pub mod layers;
 pub mod loss;
+pub mod penalty;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -43,6 +44,22 @@ pub struct IoConfig {
     /// e.g. "gaussian:0.4", "masking:0.3", "salt-pepper:0.1".
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub noise: Option<crate::data::Corruption>,
+    /// Sparse autoencoder: weight λ of the L1 penalty λ·Σ|h| on the code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code_l1: Option<f64>,
+    /// Sparse autoencoder: target mean activation ρ of each code unit (sigmoid codes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sparsity_target: Option<f64>,
+    /// Weight β of the KL sparsity penalty β·Σ KL(ρ ‖ ρ̂_j) (default 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sparsity_weight: Option<f64>,
+}
+
+/// The terms of a training objective, each a scalar tensor. Penalties are added to the
+/// reconstruction loss per element (pixel), as Keras adds activity regularisers to its mean loss.
+pub struct LossTerms {
+    pub total: Tensor<1>,
+    pub recon: Tensor<1>,
 }
 
 /// The model section of a run config. `kind` selects the variant.
@@ -130,8 +147,33 @@ impl ModelConfig {
     }
 
     pub fn validate(&self) -> Result<()> {
+        let io = self.io();
+        if io.code_l1.is_some_and(|l| !(l >= 0.0 && l.is_finite())) {
+            return Err(Error::invalid("code_l1 must be a non-negative number"));
+        }
+        if let Some(rho) = io.sparsity_target {
+            if !(rho > 0.0 && rho < 1.0) {
+                return Err(Error::invalid(format!(
+                    "sparsity_target must be in (0, 1), got {rho}"
+                )));
+            }
+            if self.code_activation() != Activation::Sigmoid {
+                return Err(Error::invalid(
+                    "the KL sparsity penalty needs codes in (0, 1): set code_activation = \"sigmoid\"",
+                ));
+            }
+        }
+        if io.sparsity_weight.is_some() && io.sparsity_target.is_none() {
+            return Err(Error::invalid("sparsity_weight needs a sparsity_target"));
+        }
         match self {
             ModelConfig::Dense { arch, .. } => arch.validate(),
+        }
+    }
+
+    pub fn code_activation(&self) -> Activation {
+        match self {
+            ModelConfig::Dense { arch, .. } => arch.code_activation,
         }
     }
 
@@ -164,9 +206,24 @@ impl ModelConfig {
         let base = match self {
             ModelConfig::Dense { arch, .. } => format!("dense {}", arch.describe(d)),
         };
-        match self.noise() {
-            Some(n) => format!("{base} (denoising {n})"),
-            None => base,
+        let io = self.io();
+        let mut extras = Vec::new();
+        if let Some(n) = io.noise {
+            extras.push(format!("denoising {n}"));
+        }
+        if let Some(l) = io.code_l1 {
+            extras.push(format!("L1 {l}"));
+        }
+        if let Some(r) = io.sparsity_target {
+            extras.push(format!(
+                "KL sparsity rho {r} beta {}",
+                io.sparsity_weight.unwrap_or(1.0)
+            ));
+        }
+        if extras.is_empty() {
+            base
+        } else {
+            format!("{base} ({})", extras.join(", "))
         }
     }
 }
@@ -200,13 +257,39 @@ impl Network {
         self.output_activation().apply(self.decode_logits(z))
     }
 
-    /// Mean reconstruction loss per element of the batch: the training objective.
+    /// Mean reconstruction loss per element of the batch.
     pub fn loss(&self, input: Tensor<2>, target: Tensor<2>, loss: ReconLoss) -> Tensor<1> {
         let [_, dim] = target.dims();
         let logits = self.decode_logits(self.encode(input));
         loss::per_sample(loss, self.output_activation(), logits, target)
             .mean()
             .div_scalar(dim as f64)
+    }
+
+    /// The training objective of `config`: reconstruction loss per element plus the config's
+    /// penalties on the code.
+    pub fn objective(
+        &self,
+        input: Tensor<2>,
+        target: Tensor<2>,
+        config: &ModelConfig,
+    ) -> LossTerms {
+        let [_, dim] = target.dims();
+        let io = config.io();
+        let code = self.encode(input);
+        let logits = self.decode_logits(code.clone());
+        let recon = loss::per_sample(config.loss(), self.output_activation(), logits, target)
+            .mean()
+            .div_scalar(dim as f64);
+        let mut total = recon.clone();
+        if let Some(l) = io.code_l1.filter(|&l| l > 0.0) {
+            total = total + penalty::l1(code.clone()).mul_scalar(l);
+        }
+        if let Some(rho) = io.sparsity_target {
+            let beta = io.sparsity_weight.unwrap_or(1.0);
+            total = total + penalty::kl_sparsity(code, rho).mul_scalar(beta);
+        }
+        LossTerms { total, recon }
     }
 
     pub fn export(&self) -> Vec<NamedTensor> {

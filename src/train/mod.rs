@@ -22,7 +22,7 @@ use crate::data::{
     BatchOrder, Corruption, Dataset, Matrix, Preprocessor, Split, train_val_indices,
 };
 use crate::error::{Error, Result};
-use crate::model::{Autoencoder, Network, ReconLoss};
+use crate::model::{Autoencoder, Network};
 use crate::run::{EpochMetrics, RunDir, Summary, TrainState};
 
 /// How to run a training job (as opposed to what to train, which is the [`RunConfig`]).
@@ -113,19 +113,23 @@ impl<'a> Batches<'a> {
     }
 }
 
-/// Mean loss per element over the rows `rows`, without gradients (inputs corrupted as in
-/// training for a denoising autoencoder, with a fixed noise stream per batch).
-pub fn mean_loss(model: &Autoencoder, batches: &Batches, rows: &[usize], kind: ReconLoss) -> f64 {
+/// Mean objective and mean reconstruction loss per element over the rows `rows`, without
+/// gradients (inputs corrupted as in training for a denoising autoencoder, with a fixed noise
+/// stream per batch).
+pub fn mean_loss(model: &Autoencoder, batches: &Batches, rows: &[usize]) -> (f64, f64) {
     let net = model.net().valid();
     let order = BatchOrder::sequential(rows, 1024);
-    let mut total = 0.0f64;
+    let (mut total, mut recon) = (0.0f64, 0.0f64);
     for b in 0..order.num_batches() {
         let (input, target) =
             batches.make(order.batch(b), VAL_NOISE_STREAM + b as u64, model.device());
         let n = order.batch(b).len() as f64;
-        total += net.loss(input, target, kind).into_scalar::<f32>() as f64 * n;
+        let terms = net.objective(input, target, model.config());
+        total += terms.total.into_scalar::<f32>() as f64 * n;
+        recon += terms.recon.into_scalar::<f32>() as f64 * n;
     }
-    total / rows.len().max(1) as f64
+    let n = rows.len().max(1) as f64;
+    (total / n, recon / n)
 }
 
 /// Loads the training data the config names and trains on it.
@@ -264,7 +268,7 @@ pub fn fit_owned(cfg: &RunConfig, mut data: Dataset, opts: &FitOptions) -> Resul
                 &model.device().clone().autodiff(),
             );
             lr = schedule::learning_rate(&tc, state.global_step, steps_per_epoch);
-            let loss = net.loss(input, target, kind);
+            let loss = net.objective(input, target, &cfg.model).total;
             let value = loss.clone().into_scalar::<f32>() as f64;
             if !value.is_finite() {
                 let kept = if state.epoch > 0 || state.best_epoch.is_some() {
@@ -299,7 +303,8 @@ pub fn fit_owned(cfg: &RunConfig, mut data: Dataset, opts: &FitOptions) -> Resul
 
         model = model.with_net(net);
         let train_loss = state.epoch_loss_sum / state.epoch_samples.max(1) as f64;
-        let val_loss = (!val_rows.is_empty()).then(|| mean_loss(&model, &batches, &val_rows, kind));
+        let val = (!val_rows.is_empty()).then(|| mean_loss(&model, &batches, &val_rows));
+        let val_loss = val.map(|v| v.0);
         if let Some(v) = val_loss
             && !v.is_finite()
         {
@@ -317,6 +322,7 @@ pub fn fit_owned(cfg: &RunConfig, mut data: Dataset, opts: &FitOptions) -> Resul
             val_loss,
             train_loss_per_sample: train_loss * dim,
             val_loss_per_sample: val_loss.map(|v| v * dim),
+            val_recon: val.map(|v| v.1),
             lr,
             seconds,
             samples_per_sec: epoch_samples / seconds.max(1e-9),
