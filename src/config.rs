@@ -116,6 +116,8 @@ impl RunConfig {
         io.code_l1.get_or_insert(0.0);
         io.sparsity_target.get_or_insert(0.0);
         io.sparsity_weight.get_or_insert(0.0);
+        io.contractive.get_or_insert(0.0);
+        io.contractive_projections.get_or_insert(0);
         match &mut c.model {
             ModelConfig::Dense { arch, .. } => {
                 arch.encoder_activations.get_or_insert_default();
@@ -164,6 +166,8 @@ code_activation = "linear"
 # code_l1 = 1e-4                  # sparse: L1 penalty on the code
 # sparsity_target = 0.05          # sparse: target mean activation (needs a sigmoid code)
 # sparsity_weight = 1.0           # sparse: weight of the KL sparsity penalty
+# contractive = 0.1               # contractive: weight of the squared Jacobian norm of the encoder
+# contractive_projections = 1     # random projections per step (deep encoders)
 # encoder_activations = ["relu", "tanh"]
 
 [train]

@@ -196,3 +196,49 @@ fn sparse_codes_are_sparser_than_plain_codes() {
     assert!(sk.mean_activation < 0.15 && ss.mean_activation > 0.2);
     assert!(el < 30.0 && ek < 30.0);
 }
+
+/// A contractive autoencoder must have a measurably smaller encoder Jacobian than the same
+/// network trained without the penalty (at least 30% smaller mean ‖∂h/∂x‖²_F on test images),
+/// both for a single sigmoid layer (exact penalty) and a two-layer encoder (estimated penalty),
+/// while still reconstructing (squared error per image below 30).
+#[test]
+fn contractive_encoders_have_smaller_jacobians() {
+    let tmp = common::tmp();
+    let shallow = |c: &mut aekit::RunConfig| {
+        let mut a = DenseConfig::new(vec![], 64);
+        a.code_activation = aekit::Activation::Sigmoid;
+        c.model = ModelConfig::dense(a);
+        // A single saturating layer learns slowly at the deep nets' rate.
+        c.train.lr = 1e-2;
+    };
+    let deep = |c: &mut aekit::RunConfig| {
+        let mut a = DenseConfig::new(vec![256], 32);
+        a.code_activation = aekit::Activation::Sigmoid;
+        c.model = ModelConfig::dense(a);
+    };
+    let Some(plain1) = mnist_run(tmp.path(), "p1", shallow) else {
+        return;
+    };
+    let cae1 = mnist_run(tmp.path(), "c1", |c| {
+        shallow(c);
+        c.model.io_mut().contractive = Some(0.01);
+    })
+    .unwrap();
+    let plain2 = mnist_run(tmp.path(), "p2", deep).unwrap();
+    let cae2 = mnist_run(tmp.path(), "c2", |c| {
+        deep(c);
+        c.model.io_mut().contractive = Some(0.01);
+    })
+    .unwrap();
+    let jac = |r: &Run| {
+        let test = r.load_data(None, Split::Test).unwrap();
+        let (j, _) = aekit::eval::jacobian_norm(&r.model, &test.x.head(500), 16, 0).unwrap();
+        (j, aekit::eval::evaluate(r, &test).unwrap().sse_per_image)
+    };
+    let ((p1, pe1), (c1, ce1), (p2, pe2), (c2, ce2)) =
+        (jac(&plain1), jac(&cae1), jac(&plain2), jac(&cae2));
+    eprintln!("sigmoid layer: plain {p1:.3} (sse {pe1:.2}) vs contractive {c1:.3} (sse {ce1:.2})");
+    eprintln!("two layers:    plain {p2:.3} (sse {pe2:.2}) vs contractive {c2:.3} (sse {ce2:.2})");
+    assert!(c1 < 0.7 * p1 && c2 < 0.7 * p2);
+    assert!(ce1 < 30.0 && ce2 < 30.0);
+}

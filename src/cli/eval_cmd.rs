@@ -16,16 +16,24 @@ pub struct EvalArgs {
     /// Seed of the evaluation noise.
     #[arg(long, default_value_t = 0)]
     noise_seed: u64,
+    /// Also estimate the encoder's Jacobian norm (always done for contractive runs).
+    #[arg(long)]
+    jacobian: bool,
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
 }
+
+/// The encoder's mean squared Jacobian norm, measured on at most this many samples.
+const JACOBIAN_SAMPLES: usize = 2000;
 
 #[derive(serde::Serialize)]
 struct Report {
     #[serde(flatten)]
     reconstruction: aekit::eval::ReconMetrics,
     code: aekit::eval::CodeStats,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    jacobian_frobenius_sq: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     denoising: Option<aekit::eval::DenoiseMetrics>,
 }
@@ -34,6 +42,12 @@ pub fn run(args: EvalArgs, device: &burn::tensor::Device) -> Result<()> {
     let (run, data) = args.input.open(device)?;
     let m = aekit::eval::evaluate(&run, &data)?;
     let code = aekit::eval::code_stats(&run.model.encode(&data.x)?);
+    let jacobian = if args.jacobian || run.model.config().io().contractive.is_some() {
+        let x = data.x.head(JACOBIAN_SAMPLES);
+        Some(aekit::eval::jacobian_norm(&run.model, &x, 16, 0)?.0)
+    } else {
+        None
+    };
     let denoising = match args.noise.or(run.model.config().noise()) {
         Some(n) => Some(aekit::eval::evaluate_denoising(&run, &data, n, args.noise_seed)?.0),
         None => None,
@@ -42,6 +56,7 @@ pub fn run(args: EvalArgs, device: &burn::tensor::Device) -> Result<()> {
         let report = Report {
             reconstruction: m,
             code,
+            jacobian_frobenius_sq: jacobian,
             denoising,
         };
         println!(
@@ -72,6 +87,12 @@ pub fn run(args: EvalArgs, device: &burn::tensor::Device) -> Result<()> {
         aekit::eval::metrics::NEAR_ZERO,
         code.dead_units
     );
+    if let Some(j) = jacobian {
+        println!(
+            "  encoder Jacobian: mean ||dh/dx||_F^2 {j:.4} (RMS norm {:.4})",
+            j.sqrt()
+        );
+    }
     if let Some(d) = &denoising {
         println!("  denoising {} (against the clean inputs):", d.noise);
         println!(

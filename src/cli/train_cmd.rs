@@ -59,6 +59,12 @@ pub struct TrainArgs {
     /// Sparse: weight of the KL sparsity penalty (default 1).
     #[arg(long)]
     sparsity_weight: Option<f64>,
+    /// Contractive: weight of the squared Frobenius norm of the encoder's Jacobian.
+    #[arg(long)]
+    contractive: Option<f64>,
+    /// Contractive: random projections per step for deep encoders (default 1).
+    #[arg(long)]
+    contractive_projections: Option<usize>,
     /// Denoising: corrupt training inputs (gaussian:SIGMA, masking:P, salt-pepper:P).
     #[arg(long)]
     noise: Option<aekit::data::Corruption>,
@@ -152,6 +158,12 @@ impl TrainArgs {
         }
         if self.sparsity_weight.is_some() {
             io.sparsity_weight = self.sparsity_weight;
+        }
+        if self.contractive.is_some() {
+            io.contractive = self.contractive;
+        }
+        if self.contractive_projections.is_some() {
+            io.contractive_projections = self.contractive_projections;
         }
         let t = &mut cfg.train;
         macro_rules! set {

@@ -68,3 +68,42 @@ pub fn evaluate(run: &Run, data: &Dataset) -> Result<ReconMetrics> {
         data.class_names.as_deref(),
     ))
 }
+
+/// Mean squared Frobenius norm of the encoder's Jacobian `∂h/∂x` over the rows of `x`
+/// (exact for a single sigmoid layer, otherwise estimated with `projections` random directions
+/// per sample), and its square root.
+pub fn jacobian_norm(
+    model: &crate::model::Autoencoder,
+    x: &Matrix,
+    projections: usize,
+    seed: u64,
+) -> Result<(f64, f64)> {
+    use burn::module::Module;
+    use burn::tensor::{Tensor, TensorData};
+    if x.cols != model.input_dim() {
+        return Err(crate::Error::mismatch(format!(
+            "model expects inputs of {} features, got {}",
+            model.input_dim(),
+            x.cols
+        )));
+    }
+    let net = model.net().valid();
+    let mut rng = rng_for(seed, 91);
+    let mut total = 0.0f64;
+    for start in (0..x.rows).step_by(256) {
+        let end = (start + 256).min(x.rows);
+        let t = Tensor::<2>::from_data(
+            TensorData::new(
+                x.data[start * x.cols..end * x.cols].to_vec(),
+                [end - start, x.cols],
+            ),
+            model.device(),
+        );
+        let sq = net
+            .jacobian_frobenius_sq(t, projections, &mut rng)
+            .into_scalar::<f32>() as f64;
+        total += sq * (end - start) as f64;
+    }
+    let mean = total / x.rows.max(1) as f64;
+    Ok((mean, mean.sqrt()))
+}

@@ -53,7 +53,16 @@ pub struct IoConfig {
     /// Weight β of the KL sparsity penalty β·Σ KL(ρ ‖ ρ̂_j) (default 1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sparsity_weight: Option<f64>,
+    /// Contractive autoencoder: weight λ of λ·‖∂h/∂x‖²_F.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contractive: Option<f64>,
+    /// Random projections per step for the contractive estimate of deep encoders (default 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contractive_projections: Option<usize>,
 }
+
+/// Step of the central differences in the contractive estimate, on inputs of unit scale.
+const CONTRACTIVE_EPS: f64 = 1e-2;
 
 /// The terms of a training objective, each a scalar tensor. Penalties are added to the
 /// reconstruction loss per element (pixel), as Keras adds activity regularisers to its mean loss.
@@ -163,6 +172,12 @@ impl ModelConfig {
                 ));
             }
         }
+        if io.contractive.is_some_and(|l| !(l >= 0.0 && l.is_finite())) {
+            return Err(Error::invalid("contractive must be a non-negative number"));
+        }
+        if io.contractive_projections == Some(0) {
+            return Err(Error::invalid("contractive_projections must be at least 1"));
+        }
         if io.sparsity_weight.is_some() && io.sparsity_target.is_none() {
             return Err(Error::invalid("sparsity_weight needs a sparsity_target"));
         }
@@ -266,16 +281,56 @@ impl Network {
             .div_scalar(dim as f64)
     }
 
+    /// The encoder's weight when the encoder is one linear layer followed by a sigmoid, the case
+    /// where the contractive penalty has an exact closed form.
+    pub fn single_sigmoid_layer(&self) -> Option<Tensor<2>> {
+        match self {
+            Network::Dense(m) => (m.encoder.len() == 1 && m.acts.encoder[0] == Activation::Sigmoid)
+                .then(|| m.encoder[0].weight.val()),
+        }
+    }
+
+    /// `‖∂h/∂x‖²_F` averaged over the batch `x`: exact for a single sigmoid layer, otherwise the
+    /// random-projection estimate of [`penalty::contractive_estimate`] with `projections`
+    /// directions drawn from `rng`.
+    pub fn jacobian_frobenius_sq(
+        &self,
+        x: Tensor<2>,
+        projections: usize,
+        rng: &mut rand_chacha::ChaCha8Rng,
+    ) -> Tensor<1> {
+        if let Some(w) = self.single_sigmoid_layer() {
+            return penalty::contractive_sigmoid_layer(self.encode(x), w);
+        }
+        let [n, d] = x.dims();
+        let device = x.device();
+        let directions: Vec<Tensor<2>> = (0..projections.max(1))
+            .map(|_| {
+                let v: Vec<f32> = (0..n * d)
+                    .map(|_| rand_distr::Distribution::sample(&rand_distr::StandardNormal, rng))
+                    .collect();
+                Tensor::<2>::from_data(TensorData::new(v, [n, d]), &device)
+            })
+            .collect();
+        penalty::contractive_estimate(|t| self.encode(t), x, &directions, CONTRACTIVE_EPS)
+    }
+
     /// The training objective of `config`: reconstruction loss per element plus the config's
-    /// penalties on the code.
+    /// penalties on the code. `rng` draws the contractive estimate's directions.
     pub fn objective(
         &self,
         input: Tensor<2>,
         target: Tensor<2>,
         config: &ModelConfig,
+        rng: &mut rand_chacha::ChaCha8Rng,
     ) -> LossTerms {
         let [_, dim] = target.dims();
         let io = config.io();
+        let contraction = io.contractive.filter(|&l| l > 0.0).map(|lambda| {
+            let k = io.contractive_projections.unwrap_or(1);
+            self.jacobian_frobenius_sq(input.clone(), k, rng)
+                .mul_scalar(lambda)
+        });
         let code = self.encode(input);
         let logits = self.decode_logits(code.clone());
         let recon = loss::per_sample(config.loss(), self.output_activation(), logits, target)
@@ -288,6 +343,9 @@ impl Network {
         if let Some(rho) = io.sparsity_target {
             let beta = io.sparsity_weight.unwrap_or(1.0);
             total = total + penalty::kl_sparsity(code, rho).mul_scalar(beta);
+        }
+        if let Some(c) = contraction {
+            total = total + c;
         }
         LossTerms { total, recon }
     }

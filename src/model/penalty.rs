@@ -31,3 +31,40 @@ pub fn kl_sparsity_host(mean_activations: &[f64], rho: f64) -> f64 {
         })
         .sum()
 }
+
+/// Contractive penalty `‖∂h/∂x‖²_F` for an encoder that is one linear layer followed by a
+/// sigmoid: `Σ_j (h_j (1 - h_j))² Σ_i W_ij²`, exact, averaged over the batch. `weight` is burn's
+/// `[in, out]` matrix.
+pub fn contractive_sigmoid_layer(code: Tensor<2>, weight: Tensor<2>) -> Tensor<1> {
+    let slope = code.clone() * code.neg().add_scalar(1.0);
+    let col_norms = (weight.clone() * weight).sum_dim(0); // [1, out]
+    (slope.clone() * slope * col_norms).sum_dim(1).mean()
+}
+
+/// Unbiased estimate of `‖∂h/∂x‖²_F` for any encoder `encode`, averaged over the batch.
+///
+/// Why this estimator: burn's autodiff is first-order, so the Jacobian cannot be formed and then
+/// differentiated. For `v ~ N(0, I)`, `E‖J v‖² = tr(JᵀJ) = ‖J‖²_F` (Hutchinson), and `J v` is
+/// the directional derivative, which a central difference `(h(x + εv) - h(x - εv)) / 2ε` gives
+/// to O(ε²) using forward passes only, so the estimate stays differentiable with respect to the
+/// weights. `directions` holds one `[batch, in]` direction per projection.
+pub fn contractive_estimate(
+    encode: impl Fn(Tensor<2>) -> Tensor<2>,
+    x: Tensor<2>,
+    directions: &[Tensor<2>],
+    eps: f64,
+) -> Tensor<1> {
+    let k = directions.len().max(1) as f64;
+    let mut total: Option<Tensor<1>> = None;
+    for v in directions {
+        let step = v.clone().mul_scalar(eps);
+        let jv =
+            (encode(x.clone() + step.clone()) - encode(x.clone() - step)).div_scalar(2.0 * eps);
+        let sq = (jv.clone() * jv).sum_dim(1).mean();
+        total = Some(match total {
+            Some(t) => t + sq,
+            None => sq,
+        });
+    }
+    total.expect("at least one direction").div_scalar(k)
+}

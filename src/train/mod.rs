@@ -65,6 +65,9 @@ pub struct Fitted {
 /// corruption is a pure function of the seed and its position.
 const TRAIN_NOISE_STREAM: u64 = 1 << 40;
 const VAL_NOISE_STREAM: u64 = 1 << 41;
+/// The same for the contractive estimate's random directions.
+const TRAIN_PROJECTION_STREAM: u64 = 1 << 42;
+const VAL_PROJECTION_STREAM: u64 = 1 << 43;
 
 /// Assembles `(input, target)` batches: the input is corrupted for a denoising autoencoder,
 /// the target is always the clean sample.
@@ -124,7 +127,8 @@ pub fn mean_loss(model: &Autoencoder, batches: &Batches, rows: &[usize]) -> (f64
         let (input, target) =
             batches.make(order.batch(b), VAL_NOISE_STREAM + b as u64, model.device());
         let n = order.batch(b).len() as f64;
-        let terms = net.objective(input, target, model.config());
+        let mut rng = rng_for(batches.seed, VAL_PROJECTION_STREAM + b as u64);
+        let terms = net.objective(input, target, model.config(), &mut rng);
         total += terms.total.into_scalar::<f32>() as f64 * n;
         recon += terms.recon.into_scalar::<f32>() as f64 * n;
     }
@@ -268,7 +272,8 @@ pub fn fit_owned(cfg: &RunConfig, mut data: Dataset, opts: &FitOptions) -> Resul
                 &model.device().clone().autodiff(),
             );
             lr = schedule::learning_rate(&tc, state.global_step, steps_per_epoch);
-            let loss = net.objective(input, target, &cfg.model).total;
+            let mut rng = rng_for(tc.seed, TRAIN_PROJECTION_STREAM + state.global_step as u64);
+            let loss = net.objective(input, target, &cfg.model, &mut rng).total;
             let value = loss.clone().into_scalar::<f32>() as f64;
             if !value.is_finite() {
                 let kept = if state.epoch > 0 || state.best_epoch.is_some() {
