@@ -6,6 +6,38 @@ mod common;
 use aekit::train::{FitOptions, fit};
 use aekit::{DenseConfig, ModelConfig, Run, Split};
 
+/// Trains on the first 10,000 MNIST training images (4 epochs, Adam 2e-3, batch 100) after
+/// `edit` has set the model; evaluation uses the first 2,000 test images. `None` without data.
+fn mnist_run(
+    dir: &std::path::Path,
+    name: &str,
+    edit: impl Fn(&mut aekit::RunConfig),
+) -> Option<Run> {
+    let data_dir = common::shared_data("mnist")?;
+    let mut cfg = aekit::RunConfig {
+        data: aekit::DataConfig::for_source("mnist"),
+        ..Default::default()
+    };
+    cfg.data.data_dir = Some(data_dir);
+    cfg.data.limit = Some(10_000);
+    cfg.data.test_limit = Some(2_000);
+    cfg.train.epochs = 4;
+    cfg.train.batch_size = 100;
+    cfg.train.lr = 2e-3;
+    edit(&mut cfg);
+    let raw = aekit::data::load(&cfg.data, Split::Train).unwrap();
+    let out = dir.join(name);
+    fit(&cfg, &raw, &FitOptions::new(&out)).unwrap();
+    Some(Run::open(&out, &burn::tensor::Device::flex()).unwrap())
+}
+
+fn stats(run: &Run) -> (aekit::eval::CodeStats, f64) {
+    let test = run.load_data(None, Split::Test).unwrap();
+    let codes = run.model.encode(&test.x).unwrap();
+    let m = aekit::eval::evaluate(run, &test).unwrap();
+    (aekit::eval::code_stats(&codes), m.sse_per_image)
+}
+
 /// A 784-256-32 autoencoder trained for 4 epochs on 10,000 MNIST images must reconstruct 2,000
 /// test images with an average squared error per image of at most 12.0.
 ///
@@ -16,28 +48,15 @@ use aekit::{DenseConfig, ModelConfig, Run, Split};
 /// image baseline itself, so a broken evaluation cannot pass either.
 #[test]
 fn small_autoencoder_learns_mnist() {
-    let Some(dir) = common::shared_data("mnist") else {
+    let tmp = common::tmp();
+    let Some(run) = mnist_run(tmp.path(), "run", |c| {
+        c.model = ModelConfig::dense(DenseConfig::new(vec![256], 32));
+    }) else {
         return;
     };
-    let tmp = common::tmp();
-    let mut cfg = aekit::RunConfig {
-        data: aekit::DataConfig::for_source("mnist"),
-        ..Default::default()
-    };
-    cfg.data.data_dir = Some(dir);
-    cfg.data.limit = Some(10_000);
-    cfg.data.test_limit = Some(2_000);
-    cfg.model = ModelConfig::dense(DenseConfig::new(vec![256], 32));
-    cfg.train.epochs = 4;
-    cfg.train.batch_size = 100;
-    cfg.train.lr = 2e-3;
-    let raw = aekit::data::load(&cfg.data, Split::Train).unwrap();
-    let out = tmp.path().join("run");
-    fit(&cfg, &raw, &FitOptions::new(&out)).unwrap();
-
-    let run = Run::open(&out, &burn::tensor::Device::flex()).unwrap();
     let test = run.load_data(None, Split::Test).unwrap();
     assert_eq!(test.len(), 2_000);
+    let raw = aekit::data::load(&run.config.data, Split::Train).unwrap();
     let m = aekit::eval::evaluate(&run, &test).unwrap();
 
     let train = run.preprocessor.transform(&raw).unwrap();
@@ -77,26 +96,13 @@ fn small_autoencoder_learns_mnist() {
 /// 10 dB and 0.5 BCE; an identity map or an untrained network cannot move them that far.
 #[test]
 fn denoising_autoencoder_removes_gaussian_noise_on_mnist() {
-    let Some(dir) = common::shared_data("mnist") else {
+    let tmp = common::tmp();
+    let Some(run) = mnist_run(tmp.path(), "run", |c| {
+        c.model = ModelConfig::dense(DenseConfig::new(vec![256], 64));
+        c.model.io_mut().noise = Some(aekit::data::Corruption::Gaussian { sigma: 0.4 });
+    }) else {
         return;
     };
-    let tmp = common::tmp();
-    let mut cfg = aekit::RunConfig {
-        data: aekit::DataConfig::for_source("mnist"),
-        ..Default::default()
-    };
-    cfg.data.data_dir = Some(dir);
-    cfg.data.limit = Some(10_000);
-    cfg.data.test_limit = Some(2_000);
-    cfg.model = ModelConfig::dense(DenseConfig::new(vec![256], 64));
-    cfg.model.io_mut().noise = Some(aekit::data::Corruption::Gaussian { sigma: 0.4 });
-    cfg.train.epochs = 4;
-    cfg.train.batch_size = 100;
-    cfg.train.lr = 2e-3;
-    let raw = aekit::data::load(&cfg.data, Split::Train).unwrap();
-    let out = tmp.path().join("run");
-    fit(&cfg, &raw, &FitOptions::new(&out)).unwrap();
-    let run = Run::open(&out, &burn::tensor::Device::flex()).unwrap();
     let test = run.load_data(None, Split::Test).unwrap();
     let noise = run.model.config().noise().unwrap();
     let (m, _, _) = aekit::eval::evaluate_denoising(&run, &test, noise, 0).unwrap();
@@ -114,36 +120,6 @@ fn denoising_autoencoder_removes_gaussian_noise_on_mnist() {
     );
     assert!(m.psnr_denoised_db >= m.psnr_noisy_db + 5.0);
     assert!(m.denoised.bce_per_pixel.unwrap() < 0.15);
-}
-
-fn mnist_run(
-    dir: &std::path::Path,
-    name: &str,
-    edit: impl Fn(&mut aekit::RunConfig),
-) -> Option<Run> {
-    let data_dir = common::shared_data("mnist")?;
-    let mut cfg = aekit::RunConfig {
-        data: aekit::DataConfig::for_source("mnist"),
-        ..Default::default()
-    };
-    cfg.data.data_dir = Some(data_dir);
-    cfg.data.limit = Some(10_000);
-    cfg.data.test_limit = Some(2_000);
-    cfg.train.epochs = 4;
-    cfg.train.batch_size = 100;
-    cfg.train.lr = 2e-3;
-    edit(&mut cfg);
-    let raw = aekit::data::load(&cfg.data, Split::Train).unwrap();
-    let out = dir.join(name);
-    fit(&cfg, &raw, &FitOptions::new(&out)).unwrap();
-    Some(Run::open(&out, &burn::tensor::Device::flex()).unwrap())
-}
-
-fn stats(run: &Run) -> (aekit::eval::CodeStats, f64) {
-    let test = run.load_data(None, Split::Test).unwrap();
-    let codes = run.model.encode(&test.x).unwrap();
-    let m = aekit::eval::evaluate(run, &test).unwrap();
-    (aekit::eval::code_stats(&codes), m.sse_per_image)
 }
 
 /// Sparse autoencoders must give measurably sparser codes than the same network without the

@@ -299,6 +299,40 @@ fn config_checks_catch_inconsistent_models() {
     );
 }
 
+/// Checks the gradient of `cfg`'s whole objective with respect to `encoder.0.weight` (at the
+/// PyTorch-layout indices `ks`) against central finite differences.
+fn check_objective_gradient(m: &Autoencoder, cfg: &ModelConfig, x: &Matrix, ks: &[usize]) {
+    let objective = |net: &aekit::model::Network, dev: &Device| {
+        let xt = Tensor::<2>::from_data(TensorData::new(x.data.clone(), [x.rows, x.cols]), dev);
+        net.objective(xt.clone(), xt, cfg, &mut aekit::data::batch::rng_for(0, 0))
+            .total
+    };
+    let net = m.net().clone();
+    let grads = GradientsParams::from_grads(objective(&net, &device().autodiff()).backward(), &net);
+    let aekit::model::Network::Dense(d) = &net;
+    let g = vals(grads.get::<2>(d.encoder[0].weight.id).unwrap().transpose());
+    let base: HashMap<String, NamedTensor> = m
+        .export()
+        .into_iter()
+        .map(|t| (t.name.clone(), t))
+        .collect();
+    let eval_with = |k: usize, delta: f32| {
+        let mut t = base.clone();
+        t.get_mut("encoder.0.weight").unwrap().data[k] += delta;
+        let n = m.net().clone().import(&t).unwrap();
+        objective(&n, &device()).into_scalar::<f32>() as f64
+    };
+    for &k in ks {
+        let h = 1e-2;
+        let fd = (eval_with(k, h) - eval_with(k, -h)) / (2.0 * h as f64);
+        assert!(
+            (g[k] as f64 - fd).abs() < 1e-3 + 0.03 * fd.abs(),
+            "encoder.0.weight[{k}]: autodiff {} vs finite difference {fd}",
+            g[k]
+        );
+    }
+}
+
 #[test]
 fn kl_sparsity_matches_the_closed_form() {
     use aekit::model::penalty::{kl_sparsity, kl_sparsity_host, l1};
@@ -337,35 +371,7 @@ fn penalty_gradients_match_finite_differences() {
         (0..24).map(|i| ((i * 5) % 13) as f32 / 12.0).collect(),
     )
     .unwrap();
-    let objective = |net: &aekit::model::Network, dev: &Device| {
-        let xt = Tensor::<2>::from_data(TensorData::new(x.data.clone(), [4, 6]), dev);
-        net.objective(xt.clone(), xt, &cfg, &mut aekit::data::batch::rng_for(0, 0))
-            .total
-    };
-    let net = m.net().clone();
-    let grads = GradientsParams::from_grads(objective(&net, &device().autodiff()).backward(), &net);
-    let aekit::model::Network::Dense(d) = &net;
-    let g = vals(grads.get::<2>(d.encoder[0].weight.id).unwrap().transpose());
-    let base: HashMap<String, NamedTensor> = m
-        .export()
-        .into_iter()
-        .map(|t| (t.name.clone(), t))
-        .collect();
-    let eval_with = |k: usize, delta: f32| {
-        let mut t = base.clone();
-        t.get_mut("encoder.0.weight").unwrap().data[k] += delta;
-        let n = m.net().clone().import(&t).unwrap();
-        objective(&n, &device()).into_scalar::<f32>() as f64
-    };
-    for k in (0..30).step_by(4) {
-        let h = 1e-2;
-        let fd = (eval_with(k, h) - eval_with(k, -h)) / (2.0 * h as f64);
-        assert!(
-            (g[k] as f64 - fd).abs() < 1e-3 + 0.03 * fd.abs(),
-            "encoder.0.weight[{k}]: autodiff {} vs finite difference {fd}",
-            g[k]
-        );
-    }
+    check_objective_gradient(&m, &cfg, &x, &(0..30).step_by(4).collect::<Vec<_>>());
     // The penalties really are in the objective.
     let xt = Tensor::<2>::from_data(TensorData::new(x.data.clone(), [4, 6]), &device());
     let terms = m
@@ -457,32 +463,5 @@ fn contractive_penalty_gradient_matches_finite_differences() {
     cfg.resolve(&[5], true).unwrap();
     let m = Autoencoder::new(&cfg, 3, &device()).unwrap();
     let x = inputs();
-    let objective = |net: &aekit::model::Network, dev: &Device| {
-        let xt = Tensor::<2>::from_data(TensorData::new(x.data.clone(), [4, 5]), dev);
-        net.objective(xt.clone(), xt, &cfg, &mut aekit::data::batch::rng_for(0, 0))
-            .total
-    };
-    let net = m.net().clone();
-    let grads = GradientsParams::from_grads(objective(&net, &device().autodiff()).backward(), &net);
-    let aekit::model::Network::Dense(d) = &net;
-    let g = vals(grads.get::<2>(d.encoder[0].weight.id).unwrap().transpose());
-    let base: HashMap<String, NamedTensor> = m
-        .export()
-        .into_iter()
-        .map(|t| (t.name.clone(), t))
-        .collect();
-    let eval_with = |k: usize, delta: f32| {
-        let mut t = base.clone();
-        t.get_mut("encoder.0.weight").unwrap().data[k] += delta;
-        let n = m.net().clone().import(&t).unwrap();
-        objective(&n, &device()).into_scalar::<f32>() as f64
-    };
-    for (k, &gk) in g.iter().enumerate().take(15) {
-        let h = 1e-2;
-        let fd = (eval_with(k, h) - eval_with(k, -h)) / (2.0 * h as f64);
-        assert!(
-            (gk as f64 - fd).abs() < 1e-3 + 0.03 * fd.abs(),
-            "encoder.0.weight[{k}]: autodiff {gk} vs finite difference {fd}"
-        );
-    }
+    check_objective_gradient(&m, &cfg, &x, &(0..15).collect::<Vec<_>>());
 }

@@ -133,3 +133,21 @@ impl RunData {
         Ok((run, data))
     }
 }
+
+/// The corruption to evaluate denoising under.
+#[derive(Args, Debug)]
+pub struct NoiseArgs {
+    /// Corruption (gaussian:SIGMA, masking:P, salt-pepper:P); default: the run's training noise.
+    #[arg(long)]
+    pub noise: Option<aekit::data::Corruption>,
+    /// Seed of the noise.
+    #[arg(long, default_value_t = 0)]
+    pub noise_seed: u64,
+}
+
+impl NoiseArgs {
+    /// The corruption given, else the one the run was trained with.
+    pub fn for_run(&self, run: &aekit::Run) -> Option<aekit::data::Corruption> {
+        self.noise.or(run.model.config().noise())
+    }
+}

@@ -4,18 +4,15 @@ use clap::Args;
 
 use aekit::error::Result;
 
-use super::args::RunData;
+use super::args::{NoiseArgs, RunData};
 
 #[derive(Args, Debug)]
 pub struct EvalArgs {
     #[command(flatten)]
     input: RunData,
-    /// Also measure denoising under this corruption (default: the run's training noise).
-    #[arg(long)]
-    noise: Option<aekit::data::Corruption>,
-    /// Seed of the evaluation noise.
-    #[arg(long, default_value_t = 0)]
-    noise_seed: u64,
+    /// Denoising is measured for runs trained with noise, or when --noise is given.
+    #[command(flatten)]
+    noise: NoiseArgs,
     /// Also estimate the encoder's Jacobian norm (always done for contractive runs).
     #[arg(long)]
     jacobian: bool,
@@ -48,8 +45,8 @@ pub fn run(args: EvalArgs, device: &burn::tensor::Device) -> Result<()> {
     } else {
         None
     };
-    let denoising = match args.noise.or(run.model.config().noise()) {
-        Some(n) => Some(aekit::eval::evaluate_denoising(&run, &data, n, args.noise_seed)?.0),
+    let denoising = match args.noise.for_run(&run) {
+        Some(n) => Some(aekit::eval::evaluate_denoising(&run, &data, n, args.noise.noise_seed)?.0),
         None => None,
     };
     if args.json {

@@ -8,7 +8,7 @@ use aekit::data::{Matrix, csv, npy};
 use aekit::error::{Error, Result};
 use aekit::viz::{ImageGrid, save_png};
 
-use super::args::RunData;
+use super::args::{NoiseArgs, RunData};
 
 fn extension(path: &Path) -> Result<&'static str> {
     match path.extension().and_then(|e| e.to_str()) {
@@ -191,12 +191,8 @@ pub fn reconstruct(args: ReconstructArgs, device: &burn::tensor::Device) -> Resu
 pub struct DenoiseArgs {
     #[command(flatten)]
     input: RunData,
-    /// Corruption to apply (default: the run's training noise).
-    #[arg(long)]
-    noise: Option<aekit::data::Corruption>,
-    /// Seed of the noise.
-    #[arg(long, default_value_t = 0)]
-    noise_seed: u64,
+    #[command(flatten)]
+    noise: NoiseArgs,
     /// Where to write the denoised outputs (.npy or .csv).
     #[arg(long)]
     out: Option<PathBuf>,
@@ -213,11 +209,11 @@ pub fn denoise(args: DenoiseArgs, device: &burn::tensor::Device) -> Result<()> {
         extension(o)?;
     }
     let (run, data) = args.input.open(device)?;
-    let noise = args.noise.or(run.model.config().noise()).ok_or_else(|| {
+    let noise = args.noise.for_run(&run).ok_or_else(|| {
         Error::invalid("this run was not trained with noise: give --noise, e.g. gaussian:0.4")
     })?;
     let (m, noisy, denoised) =
-        aekit::eval::evaluate_denoising(&run, &data, noise, args.noise_seed)?;
+        aekit::eval::evaluate_denoising(&run, &data, noise, args.noise.noise_seed)?;
     if let Ok((c, h, w)) = image_shape(&run) {
         let n = args.n.min(data.len()).max(1);
         let mut grid = ImageGrid::new(h, w, c);
