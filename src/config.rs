@@ -124,6 +124,7 @@ impl RunConfig {
                 arch.decoder_hidden.get_or_insert_default();
                 arch.decoder_activations.get_or_insert_default();
             }
+            ModelConfig::Vae { .. } => {}
         }
         c
     }

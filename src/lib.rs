@@ -28,6 +28,6 @@ pub mod viz;
 pub use config::RunConfig;
 pub use data::{DataConfig, Dataset, Matrix, Split};
 pub use error::{Error, Result};
-pub use model::{Activation, Autoencoder, DenseConfig, ModelConfig, ReconLoss};
+pub use model::{Activation, Autoencoder, DenseConfig, ModelConfig, ReconLoss, VaeConfig};
 pub use run::{Run, RunDir};
 pub use train::{FitOptions, TrainConfig, fit, train};

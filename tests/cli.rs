@@ -469,3 +469,46 @@ fn denoising_run_reports_psnr_and_draws_the_grid() {
         &["unknown noise"],
     );
 }
+
+#[test]
+fn vae_trains_evaluates_and_samples() {
+    let d = common::tmp();
+    let dir = d.path();
+    train_tiny(
+        dir,
+        "runs/v",
+        &["--model", "vae", "--beta", "0.5", "--kl-warmup-epochs", "1"],
+    );
+    let info = ok(&aekit(&["info", "runs/v"], dir));
+    assert!(
+        info.contains("vae 784-32-4-32-784 beta 0.5") && info.contains("fc_logvar.weight"),
+        "{info}"
+    );
+    let v: serde_json::Value = serde_json::from_str(&ok(&aekit(
+        &["eval", "runs/v", "--json", "--test-limit", "100"],
+        dir,
+    )))
+    .unwrap();
+    let (loss, recon, kl) = (
+        v["vae"]["loss_per_image"].as_f64().unwrap(),
+        v["vae"]["recon_per_image"].as_f64().unwrap(),
+        v["vae"]["kl_per_image"].as_f64().unwrap(),
+    );
+    assert!((loss - recon - kl).abs() < 1e-6 * loss && kl >= 0.0, "{v}");
+    let out = ok(&aekit(
+        &["sample", "runs/v", "-n", "9", "--out", "s.npy"],
+        dir,
+    ));
+    assert!(out.contains("9 prior samples"));
+    let png = image::open(dir.join("runs/v/samples.png")).unwrap();
+    assert_eq!((png.width(), png.height()), (2 + 3 * 58, 2 + 3 * 58));
+    let s = aekit::data::npy::read(&dir.join("s.npy"), None).unwrap();
+    assert!(s.x.data.iter().all(|&p| (0.0..=1.0).contains(&p)));
+
+    train_tiny(dir, "runs/plain", &[]);
+    fails_with(&aekit(&["sample", "runs/plain"], dir), &["needs a VAE"]);
+    fails_with(
+        &aekit(&["train", "--data", "shapes", "--beta", "2"], dir),
+        &["--model vae"],
+    );
+}

@@ -108,7 +108,9 @@ fn gradients_match_central_finite_differences() {
         let net = m.net().clone();
         let l = net.loss(xt.clone(), xt, loss);
         let grads = GradientsParams::from_grads(l.backward(), &net);
-        let aekit::model::Network::Dense(d) = &net;
+        let aekit::model::Network::Dense(d) = &net else {
+            unreachable!("a dense model")
+        };
         let analytic: Vec<(String, Vec<f32>)> = vec![
             (
                 "encoder.0.weight".into(),
@@ -304,13 +306,22 @@ fn config_checks_catch_inconsistent_models() {
 fn check_objective_gradient(m: &Autoencoder, cfg: &ModelConfig, x: &Matrix, ks: &[usize]) {
     let objective = |net: &aekit::model::Network, dev: &Device| {
         let xt = Tensor::<2>::from_data(TensorData::new(x.data.clone(), [x.rows, x.cols]), dev);
-        net.objective(xt.clone(), xt, cfg, &mut aekit::data::batch::rng_for(0, 0))
-            .total
+        net.objective(
+            xt.clone(),
+            xt,
+            cfg,
+            &mut aekit::data::batch::rng_for(0, 0),
+            f64::INFINITY,
+        )
+        .total
     };
     let net = m.net().clone();
     let grads = GradientsParams::from_grads(objective(&net, &device().autodiff()).backward(), &net);
-    let aekit::model::Network::Dense(d) = &net;
-    let g = vals(grads.get::<2>(d.encoder[0].weight.id).unwrap().transpose());
+    let first = match &net {
+        aekit::model::Network::Dense(d) => d.encoder[0].weight.id,
+        aekit::model::Network::Vae(v) => v.encoder[0].weight.id,
+    };
+    let g = vals(grads.get::<2>(first).unwrap().transpose());
     let base: HashMap<String, NamedTensor> = m
         .export()
         .into_iter()
@@ -374,9 +385,13 @@ fn penalty_gradients_match_finite_differences() {
     check_objective_gradient(&m, &cfg, &x, &(0..30).step_by(4).collect::<Vec<_>>());
     // The penalties really are in the objective.
     let xt = Tensor::<2>::from_data(TensorData::new(x.data.clone(), [4, 6]), &device());
-    let terms = m
-        .net()
-        .objective(xt.clone(), xt, &cfg, &mut aekit::data::batch::rng_for(0, 0));
+    let terms = m.net().objective(
+        xt.clone(),
+        xt,
+        &cfg,
+        &mut aekit::data::batch::rng_for(0, 0),
+        f64::INFINITY,
+    );
     assert!(terms.total.into_scalar::<f32>() > terms.recon.into_scalar::<f32>() + 0.1);
 }
 
@@ -464,4 +479,109 @@ fn contractive_penalty_gradient_matches_finite_differences() {
     let m = Autoencoder::new(&cfg, 3, &device()).unwrap();
     let x = inputs();
     check_objective_gradient(&m, &cfg, &x, &(0..15).collect::<Vec<_>>());
+}
+
+fn vae_model(seed: u64) -> Autoencoder {
+    let mut cfg = ModelConfig::vae(aekit::VaeConfig::new(vec![7], 3));
+    cfg.io_mut().loss = Some(ReconLoss::Bce);
+    cfg.resolve(&[5], true).unwrap();
+    Autoencoder::new(&cfg, seed, &device()).unwrap()
+}
+
+#[test]
+fn vae_kl_matches_a_monte_carlo_estimate() {
+    use aekit::model::vae::{kl_per_sample, reparameterise};
+    use rand_distr::{Distribution, StandardNormal};
+    let mu = [0.7f32, -1.2, 0.1];
+    let logvar = [-0.5f32, 0.8, -2.0];
+    let closed = kl_per_sample(
+        Tensor::<2>::from_floats([mu], &device()),
+        Tensor::<2>::from_floats([logvar], &device()),
+    )
+    .into_scalar::<f32>() as f64;
+    // KL = E_q[log q(z) - log p(z)], estimated with 200,000 draws of z from q.
+    let mut rng = aekit::data::batch::rng_for(4, 4);
+    let n = 200_000;
+    let mut acc = 0.0f64;
+    for _ in 0..n {
+        for j in 0..3 {
+            let (m, lv) = (mu[j] as f64, logvar[j] as f64);
+            let e: f64 = StandardNormal.sample(&mut rng);
+            let z = m + (0.5 * lv).exp() * e;
+            let log_q = -0.5 * (lv + e * e);
+            let log_p = -0.5 * z * z;
+            acc += log_q - log_p;
+        }
+    }
+    let mc = acc / n as f64;
+    assert!(
+        (closed - mc).abs() < 0.02 * closed.abs() + 0.01,
+        "closed {closed} vs MC {mc}"
+    );
+
+    // Reparameterised samples have the encoder's mean and variance.
+    let rows = 50_000;
+    let eps: Vec<f32> = (0..rows * 3)
+        .map(|_| StandardNormal.sample(&mut rng))
+        .collect();
+    let z = reparameterise(
+        Tensor::<2>::from_floats([mu], &device()).repeat_dim(0, rows),
+        Tensor::<2>::from_floats([logvar], &device()).repeat_dim(0, rows),
+        Tensor::<2>::from_data(TensorData::new(eps, [rows, 3]), &device()),
+    );
+    let z = vals(z);
+    for j in 0..3 {
+        let col: Vec<f64> = (0..rows).map(|i| z[i * 3 + j] as f64).collect();
+        let mean = col.iter().sum::<f64>() / rows as f64;
+        let var = col.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / rows as f64;
+        let want_var = (logvar[j] as f64).exp();
+        assert!(
+            (mean - mu[j] as f64).abs() < 0.02,
+            "mean {mean} vs {}",
+            mu[j]
+        );
+        assert!(
+            (var - want_var).abs() < 0.03 * want_var,
+            "var {var} vs {want_var}"
+        );
+    }
+}
+
+#[test]
+fn vae_objective_gradient_matches_finite_differences() {
+    let m = vae_model(2);
+    let cfg = m.config().clone();
+    // The same rng seed gives the same eps for every evaluation, so the objective is a
+    // deterministic function of the weights.
+    check_objective_gradient(&m, &cfg, &inputs(), &(0..35).step_by(3).collect::<Vec<_>>());
+}
+
+#[test]
+fn vae_checkpoint_round_trips_and_encodes_the_posterior_mean() {
+    let dir = common::tmp();
+    let p = dir.path().join("vae.safetensors");
+    let m = vae_model(8);
+    m.save_safetensors(&p).unwrap();
+    let names: Vec<String> = m.export().into_iter().map(|t| t.name).collect();
+    assert!(
+        names.contains(&"fc_mu.weight".to_string())
+            && names.contains(&"fc_logvar.bias".to_string())
+    );
+    let loaded = vae_model(9).load_safetensors(&p).unwrap();
+    let x = inputs();
+    assert_eq!(m.encode(&x).unwrap(), loaded.encode(&x).unwrap());
+    assert_eq!(m.reconstruct(&x).unwrap(), loaded.reconstruct(&x).unwrap());
+    // encode is deterministic (the mean), not a sample.
+    assert_eq!(m.encode(&x).unwrap(), m.encode(&x).unwrap());
+    // A dense checkpoint is not a VAE.
+    let err = vae_model(1)
+        .load_safetensors(&{
+            let q = dir.path().join("dense.safetensors");
+            jacobian_model(vec![7], Activation::Relu, Activation::Linear)
+                .save_safetensors(&q)
+                .unwrap();
+            q
+        })
+        .unwrap_err();
+    assert!(err.to_string().contains("another model"), "{err}");
 }

@@ -32,6 +32,8 @@ struct Report {
     #[serde(skip_serializing_if = "Option::is_none")]
     jacobian_frobenius_sq: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    vae: Option<aekit::eval::ElboMetrics>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     denoising: Option<aekit::eval::DenoiseMetrics>,
 }
 
@@ -39,6 +41,7 @@ pub fn run(args: EvalArgs, device: &burn::tensor::Device) -> Result<()> {
     let (run, data) = args.input.open(device)?;
     let m = aekit::eval::evaluate(&run, &data)?;
     let code = aekit::eval::code_stats(&run.model.encode(&data.x)?);
+    let vae = aekit::eval::elbo(&run, &data, args.noise.noise_seed)?;
     let jacobian = if args.jacobian || run.model.config().io().contractive.is_some() {
         let x = data.x.head(JACOBIAN_SAMPLES);
         Some(aekit::eval::jacobian_norm(&run.model, &x, 16, 0)?.0)
@@ -54,6 +57,7 @@ pub fn run(args: EvalArgs, device: &burn::tensor::Device) -> Result<()> {
             reconstruction: m,
             code,
             jacobian_frobenius_sq: jacobian,
+            vae,
             denoising,
         };
         println!(
@@ -84,6 +88,12 @@ pub fn run(args: EvalArgs, device: &burn::tensor::Device) -> Result<()> {
         aekit::eval::metrics::NEAR_ZERO,
         code.dead_units
     );
+    if let Some(v) = &vae {
+        println!(
+            "  VAE loss per image (negative ELBO) {:.3} = reconstruction {:.3} + KL {:.3}",
+            v.loss_per_image, v.recon_per_image, v.kl_per_image
+        );
+    }
     if let Some(j) = jacobian {
         println!(
             "  encoder Jacobian: mean ||dh/dx||_F^2 {j:.4} (RMS norm {:.4})",

@@ -244,3 +244,50 @@ pub fn denoise(args: DenoiseArgs, device: &burn::tensor::Device) -> Result<()> {
     );
     Ok(())
 }
+
+#[derive(Args, Debug)]
+pub struct SampleArgs {
+    run_dir: PathBuf,
+    /// Number of samples.
+    #[arg(short, long, default_value_t = 64)]
+    n: usize,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// PNG grid of the samples (default RUN_DIR/samples.png).
+    #[arg(long)]
+    png: Option<PathBuf>,
+    /// Also write the samples (.npy or .csv).
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+pub fn sample(args: SampleArgs, device: &burn::tensor::Device) -> Result<()> {
+    if let Some(o) = &args.out {
+        extension(o)?;
+    }
+    let run = aekit::Run::open(&args.run_dir, device)?;
+    if run.model.config().kind() != "vae" {
+        return Err(Error::invalid(format!(
+            "{}: sampling from the prior needs a VAE (train with --model vae)",
+            args.run_dir.display()
+        )));
+    }
+    let x = aekit::eval::sample_prior(&run.model, args.n.max(1), args.seed)?;
+    if let Ok((c, h, w)) = image_shape(&run) {
+        let cols = (x.rows as f64).sqrt().ceil() as usize;
+        let mut grid = ImageGrid::new(h, w, c);
+        for chunk in (0..x.rows).collect::<Vec<_>>().chunks(cols) {
+            grid.push_row(chunk.iter().map(|&i| x.row(i).to_vec()).collect());
+        }
+        let png = args
+            .png
+            .clone()
+            .unwrap_or_else(|| run.dir.path.join("samples.png"));
+        save_png(&png, &grid.render())?;
+        println!("{} prior samples drawn in {}", x.rows, png.display());
+    }
+    if let Some(o) = &args.out {
+        write_matrix(o, &x, "x", None)?;
+    }
+    Ok(())
+}

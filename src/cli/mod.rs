@@ -50,6 +50,8 @@ enum Command {
     Reconstruct(io_cmds::ReconstructArgs),
     /// Denoise a corrupted dataset: outputs and a PNG grid of noisy / denoised / clean.
     Denoise(io_cmds::DenoiseArgs),
+    /// Decode draws from a VAE's prior into a PNG grid.
+    Sample(io_cmds::SampleArgs),
     /// Architecture, parameter count and training summary of a run.
     Info(info_cmd::InfoArgs),
     /// Write a commented config template.
@@ -81,6 +83,7 @@ pub fn main() -> ExitCode {
             Command::Decode(a) => io_cmds::decode(a, &device),
             Command::Reconstruct(a) => io_cmds::reconstruct(a, &device),
             Command::Denoise(a) => io_cmds::denoise(a, &device),
+            Command::Sample(a) => io_cmds::sample(a, &device),
             Command::Info(a) => info_cmd::run(a),
             Command::Init(a) => init_cmd::run(a),
             Command::Presets => {

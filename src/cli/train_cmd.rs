@@ -24,6 +24,15 @@ pub struct TrainArgs {
     preset: Option<String>,
     #[command(flatten)]
     data: DataFlags,
+    /// Model variant.
+    #[arg(long, value_enum)]
+    model: Option<ModelKind>,
+    /// VAE: weight of the KL term (beta-VAE).
+    #[arg(long)]
+    beta: Option<f64>,
+    /// VAE: epochs over which the KL weight rises from 0 to beta.
+    #[arg(long)]
+    kl_warmup_epochs: Option<f64>,
     /// Input scaling.
     #[arg(long, value_enum)]
     scale: Option<Scaling>,
@@ -112,8 +121,25 @@ pub struct TrainArgs {
     quiet: bool,
 }
 
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum ModelKind {
+    /// Dense autoencoder (with optional denoising, sparse and contractive terms).
+    Dense,
+    /// Variational autoencoder.
+    Vae,
+}
+
+impl ModelKind {
+    fn name(self) -> &'static str {
+        match self {
+            ModelKind::Dense => "dense",
+            ModelKind::Vae => "vae",
+        }
+    }
+}
+
 impl TrainArgs {
-    fn apply(&self, cfg: &mut RunConfig) {
+    fn apply(&self, cfg: &mut RunConfig) -> Result<()> {
         self.data.apply(&mut cfg.data);
         if let Some(v) = self.scale {
             cfg.data.scale = v;
@@ -121,26 +147,77 @@ impl TrainArgs {
         if let Some(v) = self.val_fraction {
             cfg.data.val_fraction = v;
         }
-        let aekit::ModelConfig::Dense { io, arch } = &mut cfg.model;
-        if let Some(v) = &self.hidden {
-            arch.hidden = v.clone();
-            arch.decoder_hidden = None;
-            arch.encoder_activations = None;
-            arch.decoder_activations = None;
+        if let Some(kind) = self.model
+            && kind.name() != cfg.model.kind()
+        {
+            // Switching variant keeps the widths and the shared settings.
+            let (hidden, latent, io) = match &cfg.model {
+                aekit::ModelConfig::Dense { arch, io } => (arch.hidden.clone(), arch.latent, io),
+                aekit::ModelConfig::Vae { arch, io } => (arch.hidden.clone(), arch.latent, io),
+            };
+            let io = io.clone();
+            cfg.model = match kind {
+                ModelKind::Dense => aekit::ModelConfig::Dense {
+                    io,
+                    arch: aekit::DenseConfig::new(hidden, latent),
+                },
+                ModelKind::Vae => aekit::ModelConfig::Vae {
+                    io,
+                    arch: aekit::VaeConfig::new(hidden, latent),
+                },
+            };
         }
-        if let Some(v) = &self.decoder_hidden {
-            arch.decoder_hidden = Some(v.clone());
-            arch.decoder_activations = None;
+        match &mut cfg.model {
+            aekit::ModelConfig::Dense { arch, .. } => {
+                if self.beta.is_some() || self.kl_warmup_epochs.is_some() {
+                    return Err(Error::invalid(
+                        "--beta and --kl-warmup-epochs need --model vae",
+                    ));
+                }
+                if let Some(v) = &self.hidden {
+                    arch.hidden = v.clone();
+                    arch.decoder_hidden = None;
+                    arch.encoder_activations = None;
+                    arch.decoder_activations = None;
+                }
+                if let Some(v) = &self.decoder_hidden {
+                    arch.decoder_hidden = Some(v.clone());
+                    arch.decoder_activations = None;
+                }
+                if let Some(v) = self.latent {
+                    arch.latent = v;
+                }
+                if let Some(v) = self.activation {
+                    arch.activation = v;
+                }
+                if let Some(v) = self.code_activation {
+                    arch.code_activation = v;
+                }
+            }
+            aekit::ModelConfig::Vae { arch, .. } => {
+                if self.decoder_hidden.is_some() || self.code_activation.is_some() {
+                    return Err(Error::invalid(
+                        "a VAE mirrors its encoder and has a linear Gaussian code: drop --decoder-hidden and --code-activation",
+                    ));
+                }
+                if let Some(v) = &self.hidden {
+                    arch.hidden = v.clone();
+                }
+                if let Some(v) = self.latent {
+                    arch.latent = v;
+                }
+                if let Some(v) = self.activation {
+                    arch.activation = v;
+                }
+                if let Some(v) = self.beta {
+                    arch.beta = v;
+                }
+                if let Some(v) = self.kl_warmup_epochs {
+                    arch.kl_warmup_epochs = v;
+                }
+            }
         }
-        if let Some(v) = self.latent {
-            arch.latent = v;
-        }
-        if let Some(v) = self.activation {
-            arch.activation = v;
-        }
-        if let Some(v) = self.code_activation {
-            arch.code_activation = v;
-        }
+        let io = cfg.model.io_mut();
         if let Some(v) = self.output_activation {
             io.output_activation = Some(v);
         }
@@ -195,6 +272,7 @@ impl TrainArgs {
         if self.max_minutes.is_some() {
             t.max_minutes = self.max_minutes;
         }
+        Ok(())
     }
 }
 
@@ -239,7 +317,7 @@ pub fn run(args: TrainArgs, device: &burn::tensor::Device) -> Result<()> {
         if let Some(p) = &args.preset {
             cfg = aekit::presets::apply(p, &cfg)?;
         }
-        args.apply(&mut cfg);
+        args.apply(&mut cfg)?;
         let out = args.out.clone().unwrap_or_else(|| default_out(&cfg));
         (cfg, out, false)
     };

@@ -107,3 +107,71 @@ pub fn jacobian_norm(
     let mean = total / x.rows.max(1) as f64;
     Ok((mean, mean.sqrt()))
 }
+
+/// A VAE's loss on data, summed over the pixels of an image and averaged over images, as the
+/// VAE literature reports it: reconstruction (negative log-likelihood of the decoder) plus KL,
+/// i.e. the negative ELBO, with one posterior sample per image.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ElboMetrics {
+    pub recon_per_image: f64,
+    pub kl_per_image: f64,
+    /// `recon + kl`: the negative evidence lower bound (lower is better).
+    pub loss_per_image: f64,
+}
+
+/// [`ElboMetrics`] of a VAE run on `data`; `None` for other models.
+pub fn elbo(run: &Run, data: &Dataset, seed: u64) -> Result<Option<ElboMetrics>> {
+    use burn::module::Module;
+    use burn::tensor::{Tensor, TensorData};
+    let net = run.model.net().valid();
+    let crate::model::Network::Vae(v) = &net else {
+        return Ok(None);
+    };
+    let x = &data.x;
+    let mut rng = rng_for(seed, 93);
+    let (mut recon, mut kl) = (0.0f64, 0.0f64);
+    for start in (0..x.rows).step_by(1024) {
+        let end = (start + 1024).min(x.rows);
+        let t = Tensor::<2>::from_data(
+            TensorData::new(
+                x.data[start * x.cols..end * x.cols].to_vec(),
+                [end - start, x.cols],
+            ),
+            run.model.device(),
+        );
+        let (mu, logvar) = v.posterior(t.clone());
+        let [n, l] = mu.dims();
+        let eps: Vec<f32> = (0..n * l)
+            .map(|_| rand_distr::Distribution::sample(&rand_distr::StandardNormal, &mut rng))
+            .collect();
+        let eps = Tensor::<2>::from_data(TensorData::new(eps, [n, l]), run.model.device());
+        let z = crate::model::vae::reparameterise(mu.clone(), logvar.clone(), eps);
+        let logits = v.decode_logits(z);
+        let r = crate::model::loss::per_sample(
+            run.model.config().loss(),
+            net.output_activation(),
+            logits,
+            t,
+        );
+        recon += r.sum().into_scalar::<f32>() as f64;
+        kl += crate::model::vae::kl_per_sample(mu, logvar)
+            .sum()
+            .into_scalar::<f32>() as f64;
+    }
+    let n = x.rows.max(1) as f64;
+    Ok(Some(ElboMetrics {
+        recon_per_image: recon / n,
+        kl_per_image: kl / n,
+        loss_per_image: (recon + kl) / n,
+    }))
+}
+
+/// Decodes `n` draws from the prior N(0, I) (seeded).
+pub fn sample_prior(model: &crate::model::Autoencoder, n: usize, seed: u64) -> Result<Matrix> {
+    let mut rng = rng_for(seed, 95);
+    let l = model.latent_dim();
+    let z: Vec<f32> = (0..n * l)
+        .map(|_| rand_distr::Distribution::sample(&rand_distr::StandardNormal, &mut rng))
+        .collect();
+    model.decode(&Matrix::new(n, l, z)?)
+}

@@ -9,6 +9,7 @@ pub mod dense;
 pub mod layers;
 pub mod loss;
 pub mod penalty;
+pub mod vae;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -21,6 +22,7 @@ pub use activation::Activation;
 pub use dense::{DenseAutoencoder, DenseConfig};
 pub use layers::NamedTensor;
 pub use loss::ReconLoss;
+pub use vae::{Vae, VaeConfig};
 
 use crate::data::Matrix;
 use crate::error::{Error, Result};
@@ -69,6 +71,8 @@ const CONTRACTIVE_EPS: f64 = 1e-2;
 pub struct LossTerms {
     pub total: Tensor<1>,
     pub recon: Tensor<1>,
+    /// The KL term of a VAE, per element (unweighted).
+    pub kl: Option<Tensor<1>>,
 }
 
 /// The model section of a run config. `kind` selects the variant.
@@ -81,6 +85,12 @@ pub enum ModelConfig {
         #[serde(flatten)]
         arch: DenseConfig,
     },
+    Vae {
+        #[serde(flatten)]
+        io: IoConfig,
+        #[serde(flatten)]
+        arch: VaeConfig,
+    },
 }
 
 impl ModelConfig {
@@ -91,33 +101,51 @@ impl ModelConfig {
         }
     }
 
+    pub fn vae(arch: VaeConfig) -> Self {
+        ModelConfig::Vae {
+            io: IoConfig::default(),
+            arch,
+        }
+    }
+
     pub fn io(&self) -> &IoConfig {
         match self {
-            ModelConfig::Dense { io, .. } => io,
+            ModelConfig::Dense { io, .. } | ModelConfig::Vae { io, .. } => io,
         }
     }
 
     pub fn io_mut(&mut self) -> &mut IoConfig {
         match self {
-            ModelConfig::Dense { io, .. } => io,
+            ModelConfig::Dense { io, .. } | ModelConfig::Vae { io, .. } => io,
         }
     }
 
     pub fn kind(&self) -> &'static str {
         match self {
             ModelConfig::Dense { .. } => "dense",
+            ModelConfig::Vae { .. } => "vae",
         }
     }
 
     pub fn latent(&self) -> usize {
         match self {
             ModelConfig::Dense { arch, .. } => arch.latent,
+            ModelConfig::Vae { arch, .. } => arch.latent,
         }
     }
 
     pub fn set_latent(&mut self, latent: usize) {
         match self {
             ModelConfig::Dense { arch, .. } => arch.latent = latent,
+            ModelConfig::Vae { arch, .. } => arch.latent = latent,
+        }
+    }
+
+    /// The VAE's KL weight after `epochs` of training (`None` for other models).
+    pub fn kl_weight(&self, epochs: f64) -> Option<f64> {
+        match self {
+            ModelConfig::Vae { arch, .. } => Some(arch.kl_weight(epochs)),
+            _ => None,
         }
     }
 
@@ -183,12 +211,14 @@ impl ModelConfig {
         }
         match self {
             ModelConfig::Dense { arch, .. } => arch.validate(),
+            ModelConfig::Vae { arch, .. } => arch.validate(),
         }
     }
 
     pub fn code_activation(&self) -> Activation {
         match self {
             ModelConfig::Dense { arch, .. } => arch.code_activation,
+            ModelConfig::Vae { .. } => Activation::Linear,
         }
     }
 
@@ -220,6 +250,7 @@ impl ModelConfig {
         let d = self.io().input_dim.unwrap_or(0);
         let base = match self {
             ModelConfig::Dense { arch, .. } => format!("dense {}", arch.describe(d)),
+            ModelConfig::Vae { arch, .. } => format!("vae {}", arch.describe(d)),
         };
         let io = self.io();
         let mut extras = Vec::new();
@@ -244,27 +275,33 @@ impl ModelConfig {
 }
 
 /// The trainable network of any variant.
+// One value per model, never stored in bulk: the variants' size difference costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
 pub enum Network {
     Dense(DenseAutoencoder),
+    Vae(Vae),
 }
 
 impl Network {
     pub fn encode(&self, x: Tensor<2>) -> Tensor<2> {
         match self {
             Network::Dense(m) => m.encode(x),
+            Network::Vae(m) => m.encode(x),
         }
     }
 
     pub fn decode_logits(&self, z: Tensor<2>) -> Tensor<2> {
         match self {
             Network::Dense(m) => m.decode_logits(z),
+            Network::Vae(m) => m.decode_logits(z),
         }
     }
 
     pub fn output_activation(&self) -> Activation {
         match self {
             Network::Dense(m) => m.output_activation(),
+            Network::Vae(m) => m.acts.output,
         }
     }
 
@@ -287,6 +324,7 @@ impl Network {
         match self {
             Network::Dense(m) => (m.encoder.len() == 1 && m.acts.encoder[0] == Activation::Sigmoid)
                 .then(|| m.encoder[0].weight.val()),
+            Network::Vae(_) => None,
         }
     }
 
@@ -323,9 +361,30 @@ impl Network {
         target: Tensor<2>,
         config: &ModelConfig,
         rng: &mut rand_chacha::ChaCha8Rng,
+        epochs_done: f64,
     ) -> LossTerms {
         let [_, dim] = target.dims();
         let io = config.io();
+        if let Network::Vae(v) = self {
+            let (mu, logvar) = v.posterior(input);
+            let [n, l] = mu.dims();
+            let eps: Vec<f32> = (0..n * l)
+                .map(|_| rand_distr::Distribution::sample(&rand_distr::StandardNormal, rng))
+                .collect();
+            let eps = Tensor::<2>::from_data(TensorData::new(eps, [n, l]), &mu.device());
+            let z = vae::reparameterise(mu.clone(), logvar.clone(), eps);
+            let logits = v.decode_logits(z);
+            let recon = loss::per_sample(config.loss(), self.output_activation(), logits, target)
+                .mean()
+                .div_scalar(dim as f64);
+            let kl = vae::kl_per_sample(mu, logvar).mean().div_scalar(dim as f64);
+            let weight = config.kl_weight(epochs_done).unwrap_or(1.0);
+            return LossTerms {
+                total: recon.clone() + kl.clone().mul_scalar(weight),
+                recon,
+                kl: Some(kl),
+            };
+        }
         let contraction = io.contractive.filter(|&l| l > 0.0).map(|lambda| {
             let k = io.contractive_projections.unwrap_or(1);
             self.jacobian_frobenius_sq(input.clone(), k, rng)
@@ -347,13 +406,18 @@ impl Network {
         if let Some(c) = contraction {
             total = total + c;
         }
-        LossTerms { total, recon }
+        LossTerms {
+            total,
+            recon,
+            kl: None,
+        }
     }
 
     pub fn export(&self) -> Vec<NamedTensor> {
         let mut out = Vec::new();
         match self {
             Network::Dense(m) => m.export(&mut out),
+            Network::Vae(m) => m.export(&mut out),
         }
         out
     }
@@ -361,6 +425,7 @@ impl Network {
     pub fn import(self, tensors: &HashMap<String, NamedTensor>) -> Result<Self> {
         Ok(match self {
             Network::Dense(m) => Network::Dense(m.import(tensors)?),
+            Network::Vae(m) => Network::Vae(m.import(tensors)?),
         })
     }
 }
@@ -386,6 +451,14 @@ impl Autoencoder {
         let train_device = device.clone().autodiff();
         let net = match config {
             ModelConfig::Dense { arch, .. } => Network::Dense(DenseAutoencoder::init(
+                arch,
+                input_dim,
+                output,
+                &mut rng,
+                &mut ids,
+                &train_device,
+            )),
+            ModelConfig::Vae { arch, .. } => Network::Vae(Vae::init(
                 arch,
                 input_dim,
                 output,

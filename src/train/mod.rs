@@ -119,7 +119,12 @@ impl<'a> Batches<'a> {
 /// Mean objective and mean reconstruction loss per element over the rows `rows`, without
 /// gradients (inputs corrupted as in training for a denoising autoencoder, with a fixed noise
 /// stream per batch).
-pub fn mean_loss(model: &Autoencoder, batches: &Batches, rows: &[usize]) -> (f64, f64) {
+pub fn mean_loss(
+    model: &Autoencoder,
+    batches: &Batches,
+    rows: &[usize],
+    epochs_done: f64,
+) -> (f64, f64) {
     let net = model.net().valid();
     let order = BatchOrder::sequential(rows, 1024);
     let (mut total, mut recon) = (0.0f64, 0.0f64);
@@ -128,7 +133,7 @@ pub fn mean_loss(model: &Autoencoder, batches: &Batches, rows: &[usize]) -> (f64
             batches.make(order.batch(b), VAL_NOISE_STREAM + b as u64, model.device());
         let n = order.batch(b).len() as f64;
         let mut rng = rng_for(batches.seed, VAL_PROJECTION_STREAM + b as u64);
-        let terms = net.objective(input, target, model.config(), &mut rng);
+        let terms = net.objective(input, target, model.config(), &mut rng, epochs_done);
         total += terms.total.into_scalar::<f32>() as f64 * n;
         recon += terms.recon.into_scalar::<f32>() as f64 * n;
     }
@@ -273,7 +278,10 @@ pub fn fit_owned(cfg: &RunConfig, mut data: Dataset, opts: &FitOptions) -> Resul
             );
             lr = schedule::learning_rate(&tc, state.global_step, steps_per_epoch);
             let mut rng = rng_for(tc.seed, TRAIN_PROJECTION_STREAM + state.global_step as u64);
-            let loss = net.objective(input, target, &cfg.model, &mut rng).total;
+            let epochs_done = state.epoch as f64 + state.batch as f64 / steps_per_epoch as f64;
+            let loss = net
+                .objective(input, target, &cfg.model, &mut rng, epochs_done)
+                .total;
             let value = loss.clone().into_scalar::<f32>() as f64;
             if !value.is_finite() {
                 let kept = if state.epoch > 0 || state.best_epoch.is_some() {
@@ -308,7 +316,8 @@ pub fn fit_owned(cfg: &RunConfig, mut data: Dataset, opts: &FitOptions) -> Resul
 
         model = model.with_net(net);
         let train_loss = state.epoch_loss_sum / state.epoch_samples.max(1) as f64;
-        let val = (!val_rows.is_empty()).then(|| mean_loss(&model, &batches, &val_rows));
+        let val = (!val_rows.is_empty())
+            .then(|| mean_loss(&model, &batches, &val_rows, (state.epoch + 1) as f64));
         let val_loss = val.map(|v| v.0);
         if let Some(v) = val_loss
             && !v.is_finite()

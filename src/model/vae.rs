@@ -1,0 +1,207 @@
+//! The variational autoencoder (Kingma & Welling 2014): a Gaussian encoder q(z|x) = N(mu,
+//! diag(exp(logvar))), the reparameterisation z = mu + exp(logvar/2)·eps, a closed-form KL to
+//! N(0, I), and a Bernoulli (BCE) or Gaussian (MSE) decoder likelihood; beta weighs the KL and
+//! can be warmed up from 0.
+
+use std::collections::HashMap;
+
+use burn::module::Module;
+use burn::nn::Linear;
+use burn::tensor::{Device, Tensor};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::model::Activation;
+use crate::model::layers::{NamedTensor, ParamIds, export_linear, import_linear, init_linear};
+
+fn d_act() -> Activation {
+    Activation::Relu
+}
+fn d_beta() -> f64 {
+    1.0
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VaeConfig {
+    /// Encoder hidden widths (the decoder mirrors them), e.g. [400].
+    #[serde(default)]
+    pub hidden: Vec<usize>,
+    /// Width of z.
+    pub latent: usize,
+    #[serde(default = "d_act")]
+    pub activation: Activation,
+    /// Weight of the KL term (beta-VAE when not 1).
+    #[serde(default = "d_beta")]
+    pub beta: f64,
+    /// Epochs over which the KL weight rises linearly from 0 to beta.
+    #[serde(default)]
+    pub kl_warmup_epochs: f64,
+}
+
+impl VaeConfig {
+    pub fn new(hidden: Vec<usize>, latent: usize) -> Self {
+        Self {
+            hidden,
+            latent,
+            activation: d_act(),
+            beta: d_beta(),
+            kl_warmup_epochs: 0.0,
+        }
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        if self.latent == 0 || self.hidden.contains(&0) {
+            return Err(Error::invalid("VAE widths must be at least 1"));
+        }
+        if !(self.beta >= 0.0 && self.beta.is_finite()) || self.kl_warmup_epochs < 0.0 {
+            return Err(Error::invalid(
+                "beta and kl_warmup_epochs must be non-negative",
+            ));
+        }
+        Ok(())
+    }
+
+    /// KL weight after `epochs` (fractional) of training.
+    pub fn kl_weight(&self, epochs: f64) -> f64 {
+        if self.kl_warmup_epochs > 0.0 {
+            self.beta * (epochs / self.kl_warmup_epochs).min(1.0)
+        } else {
+            self.beta
+        }
+    }
+
+    pub fn describe(&self, input_dim: usize) -> String {
+        let mut w = vec![input_dim];
+        w.extend(&self.hidden);
+        w.push(self.latent);
+        w.extend(self.hidden.iter().rev());
+        w.push(input_dim);
+        let s: Vec<String> = w.iter().map(|v| v.to_string()).collect();
+        format!("{} beta {}", s.join("-"), self.beta)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct VaeActivations {
+    pub hidden: Activation,
+    pub output: Activation,
+}
+
+#[derive(Module, Debug)]
+pub struct Vae {
+    pub encoder: Vec<Linear>,
+    pub fc_mu: Linear,
+    pub fc_logvar: Linear,
+    pub decoder: Vec<Linear>,
+    #[module(skip)]
+    pub acts: VaeActivations,
+}
+
+impl Vae {
+    pub fn init(
+        cfg: &VaeConfig,
+        input_dim: usize,
+        output: Activation,
+        rng: &mut ChaCha8Rng,
+        ids: &mut ParamIds,
+        device: &Device,
+    ) -> Self {
+        let mut enc = vec![input_dim];
+        enc.extend(&cfg.hidden);
+        let last = *enc.last().expect("input");
+        let encoder = enc
+            .windows(2)
+            .map(|w| init_linear(w[0], w[1], cfg.activation, rng, ids, device))
+            .collect();
+        let fc_mu = init_linear(last, cfg.latent, Activation::Linear, rng, ids, device);
+        let fc_logvar = init_linear(last, cfg.latent, Activation::Linear, rng, ids, device);
+        let mut dec = vec![cfg.latent];
+        dec.extend(cfg.hidden.iter().rev());
+        dec.push(input_dim);
+        let n = dec.len() - 1;
+        let decoder = dec
+            .windows(2)
+            .enumerate()
+            .map(|(i, w)| {
+                let next = if i + 1 == n { output } else { cfg.activation };
+                init_linear(w[0], w[1], next, rng, ids, device)
+            })
+            .collect();
+        Self {
+            encoder,
+            fc_mu,
+            fc_logvar,
+            decoder,
+            acts: VaeActivations {
+                hidden: cfg.activation,
+                output,
+            },
+        }
+    }
+
+    /// `(mu, logvar)` of q(z|x).
+    pub fn posterior(&self, x: Tensor<2>) -> (Tensor<2>, Tensor<2>) {
+        let h = self
+            .encoder
+            .iter()
+            .fold(x, |h, l| self.acts.hidden.apply(l.forward(h)));
+        (self.fc_mu.forward(h.clone()), self.fc_logvar.forward(h))
+    }
+
+    /// The deterministic code: the posterior mean.
+    pub fn encode(&self, x: Tensor<2>) -> Tensor<2> {
+        self.posterior(x).0
+    }
+
+    pub fn decode_logits(&self, z: Tensor<2>) -> Tensor<2> {
+        let last = self.decoder.len() - 1;
+        let mut h = z;
+        for (i, l) in self.decoder.iter().enumerate() {
+            h = l.forward(h);
+            if i < last {
+                h = self.acts.hidden.apply(h);
+            }
+        }
+        h
+    }
+
+    pub fn export(&self, out: &mut Vec<NamedTensor>) {
+        for (i, l) in self.encoder.iter().enumerate() {
+            export_linear(&format!("encoder.{i}"), l, out);
+        }
+        export_linear("fc_mu", &self.fc_mu, out);
+        export_linear("fc_logvar", &self.fc_logvar, out);
+        for (i, l) in self.decoder.iter().enumerate() {
+            export_linear(&format!("decoder.{i}"), l, out);
+        }
+    }
+
+    pub fn import(self, t: &HashMap<String, NamedTensor>) -> Result<Self> {
+        let stack = |layers: Vec<Linear>, prefix: &str| -> Result<Vec<Linear>> {
+            layers
+                .into_iter()
+                .enumerate()
+                .map(|(i, l)| import_linear(&format!("{prefix}.{i}"), l, t))
+                .collect()
+        };
+        Ok(Self {
+            encoder: stack(self.encoder, "encoder")?,
+            fc_mu: import_linear("fc_mu", self.fc_mu, t)?,
+            fc_logvar: import_linear("fc_logvar", self.fc_logvar, t)?,
+            decoder: stack(self.decoder, "decoder")?,
+            acts: self.acts,
+        })
+    }
+}
+
+/// `KL(N(mu, exp(logvar)) ‖ N(0, I))` per sample: `-½ Σ (1 + logvar - mu² - exp(logvar))`.
+pub fn kl_per_sample(mu: Tensor<2>, logvar: Tensor<2>) -> Tensor<1> {
+    let inner = logvar.clone().add_scalar(1.0) - mu.clone() * mu - logvar.exp();
+    inner.sum_dim(1).squeeze_dim(1).mul_scalar(-0.5)
+}
+
+/// `z = mu + exp(logvar / 2) · eps`.
+pub fn reparameterise(mu: Tensor<2>, logvar: Tensor<2>, eps: Tensor<2>) -> Tensor<2> {
+    mu + logvar.mul_scalar(0.5).exp() * eps
+}
