@@ -28,6 +28,14 @@ pub fn train_val_indices(n: usize, fraction: f64, seed: u64) -> (Vec<usize>, Vec
     (train, val)
 }
 
+/// `n` draws from N(0, 1).
+pub fn standard_normal(n: usize, rng: &mut ChaCha8Rng) -> Vec<f32> {
+    use rand_distr::Distribution;
+    (0..n)
+        .map(|_| rand_distr::StandardNormal.sample(&mut *rng))
+        .collect()
+}
+
 /// Splits off a validation set as [`train_val_indices`] chooses it, as two new datasets.
 pub fn train_val_split(data: &Dataset, fraction: f64, seed: u64) -> (Dataset, Dataset) {
     let (train, val) = train_val_indices(data.len(), fraction, seed);

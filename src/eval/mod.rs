@@ -139,24 +139,9 @@ pub fn elbo(run: &Run, data: &Dataset, seed: u64) -> Result<Option<ElboMetrics>>
             ),
             run.model.device(),
         );
-        let (mu, logvar) = v.posterior(t.clone());
-        let [n, l] = mu.dims();
-        let eps: Vec<f32> = (0..n * l)
-            .map(|_| rand_distr::Distribution::sample(&rand_distr::StandardNormal, &mut rng))
-            .collect();
-        let eps = Tensor::<2>::from_data(TensorData::new(eps, [n, l]), run.model.device());
-        let z = crate::model::vae::reparameterise(mu.clone(), logvar.clone(), eps);
-        let logits = v.decode_logits(z);
-        let r = crate::model::loss::per_sample(
-            run.model.config().loss(),
-            net.output_activation(),
-            logits,
-            t,
-        );
+        let (r, k) = v.elbo_terms(t.clone(), t, run.model.config().loss(), &mut rng);
         recon += r.sum().into_scalar::<f32>() as f64;
-        kl += crate::model::vae::kl_per_sample(mu, logvar)
-            .sum()
-            .into_scalar::<f32>() as f64;
+        kl += k.sum().into_scalar::<f32>() as f64;
     }
     let n = x.rows.max(1) as f64;
     Ok(Some(ElboMetrics {
@@ -170,8 +155,9 @@ pub fn elbo(run: &Run, data: &Dataset, seed: u64) -> Result<Option<ElboMetrics>>
 pub fn sample_prior(model: &crate::model::Autoencoder, n: usize, seed: u64) -> Result<Matrix> {
     let mut rng = rng_for(seed, 95);
     let l = model.latent_dim();
-    let z: Vec<f32> = (0..n * l)
-        .map(|_| rand_distr::Distribution::sample(&rand_distr::StandardNormal, &mut rng))
-        .collect();
-    model.decode(&Matrix::new(n, l, z)?)
+    model.decode(&Matrix::new(
+        n,
+        l,
+        crate::data::batch::standard_normal(n * l, &mut rng),
+    )?)
 }

@@ -67,6 +67,12 @@ pub fn init_linear(
     }
 }
 
+/// A `[rows, cols]` tensor of N(0, 1) draws from `rng`.
+pub fn normal_tensor(rows: usize, cols: usize, rng: &mut ChaCha8Rng, device: &Device) -> Tensor<2> {
+    let v = crate::data::batch::standard_normal(rows * cols, rng);
+    Tensor::<2>::from_data(TensorData::new(v, [rows, cols]), device)
+}
+
 fn tensor_values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
     t.into_data()
         .convert::<f32>()

@@ -343,12 +343,7 @@ impl Network {
         let [n, d] = x.dims();
         let device = x.device();
         let directions: Vec<Tensor<2>> = (0..projections.max(1))
-            .map(|_| {
-                let v: Vec<f32> = (0..n * d)
-                    .map(|_| rand_distr::Distribution::sample(&rand_distr::StandardNormal, rng))
-                    .collect();
-                Tensor::<2>::from_data(TensorData::new(v, [n, d]), &device)
-            })
+            .map(|_| layers::normal_tensor(n, d, rng, &device))
             .collect();
         penalty::contractive_estimate(|t| self.encode(t), x, &directions, CONTRACTIVE_EPS)
     }
@@ -366,18 +361,9 @@ impl Network {
         let [_, dim] = target.dims();
         let io = config.io();
         if let Network::Vae(v) = self {
-            let (mu, logvar) = v.posterior(input);
-            let [n, l] = mu.dims();
-            let eps: Vec<f32> = (0..n * l)
-                .map(|_| rand_distr::Distribution::sample(&rand_distr::StandardNormal, rng))
-                .collect();
-            let eps = Tensor::<2>::from_data(TensorData::new(eps, [n, l]), &mu.device());
-            let z = vae::reparameterise(mu.clone(), logvar.clone(), eps);
-            let logits = v.decode_logits(z);
-            let recon = loss::per_sample(config.loss(), self.output_activation(), logits, target)
-                .mean()
-                .div_scalar(dim as f64);
-            let kl = vae::kl_per_sample(mu, logvar).mean().div_scalar(dim as f64);
+            let (recon, kl) = v.elbo_terms(input, target, config.loss(), rng);
+            let recon = recon.mean().div_scalar(dim as f64);
+            let kl = kl.mean().div_scalar(dim as f64);
             let weight = config.kl_weight(epochs_done).unwrap_or(1.0);
             return LossTerms {
                 total: recon.clone() + kl.clone().mul_scalar(weight),

@@ -201,6 +201,26 @@ pub fn kl_per_sample(mu: Tensor<2>, logvar: Tensor<2>) -> Tensor<1> {
     inner.sum_dim(1).squeeze_dim(1).mul_scalar(-0.5)
 }
 
+impl Vae {
+    /// Per-sample reconstruction loss (summed over features) of one posterior sample, and
+    /// per-sample KL: the two terms of the negative ELBO. `rng` draws eps.
+    pub fn elbo_terms(
+        &self,
+        x: Tensor<2>,
+        target: Tensor<2>,
+        loss: crate::model::ReconLoss,
+        rng: &mut ChaCha8Rng,
+    ) -> (Tensor<1>, Tensor<1>) {
+        let (mu, logvar) = self.posterior(x);
+        let [n, l] = mu.dims();
+        let eps = crate::model::layers::normal_tensor(n, l, rng, &mu.device());
+        let z = reparameterise(mu.clone(), logvar.clone(), eps);
+        let recon =
+            crate::model::loss::per_sample(loss, self.acts.output, self.decode_logits(z), target);
+        (recon, kl_per_sample(mu, logvar))
+    }
+}
+
 /// `z = mu + exp(logvar / 2) · eps`.
 pub fn reparameterise(mu: Tensor<2>, logvar: Tensor<2>, eps: Tensor<2>) -> Tensor<2> {
     mu + logvar.mul_scalar(0.5).exp() * eps
