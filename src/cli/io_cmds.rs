@@ -107,12 +107,10 @@ pub fn decode(args: DecodeArgs, device: &burn::tensor::Device) -> Result<()> {
         .decode(&codes)
         .map_err(|e| Error::bad_file(&args.codes, e.to_string()))?;
     if let Some(p) = &args.png {
-        let shape = image_shape(&run)?;
-        let mut grid = ImageGrid::new(shape.1, shape.2, shape.0);
-        for chunk in (0..out.rows).collect::<Vec<_>>().chunks(16) {
-            grid.push_row(chunk.iter().map(|&i| out.row(i).to_vec()).collect());
-        }
-        save_png(p, &grid.render())?;
+        image_shape(&run)?;
+        save_run_grid(&run, Some(p), "", |g| {
+            g.tiled(&out, 16);
+        })?;
     }
     let mut written = out;
     if args.raw {
@@ -121,6 +119,26 @@ pub fn decode(args: DecodeArgs, device: &burn::tensor::Device) -> Result<()> {
     write_matrix(&args.out, &written, "x", None)?;
     println!("{} outputs written to {}", written.rows, args.out.display());
     Ok(())
+}
+
+/// Draws a grid (filled by `fill`) for an image run into `png`, or `RUN_DIR/default_name`;
+/// returns where, or `None` when the run's data are not images.
+fn save_run_grid(
+    run: &aekit::Run,
+    png: Option<&PathBuf>,
+    default_name: &str,
+    fill: impl FnOnce(&mut ImageGrid),
+) -> Result<Option<PathBuf>> {
+    let Ok((c, h, w)) = image_shape(run) else {
+        return Ok(None);
+    };
+    let mut grid = ImageGrid::new(h, w, c);
+    fill(&mut grid);
+    let path = png
+        .cloned()
+        .unwrap_or_else(|| run.dir.path.join(default_name));
+    save_png(&path, &grid.render())?;
+    Ok(Some(path))
 }
 
 /// `(channels, height, width)` of the run's samples, when they are images.
@@ -157,16 +175,10 @@ pub fn reconstruct(args: ReconstructArgs, device: &burn::tensor::Device) -> Resu
     }
     let (run, data) = args.input.open(device)?;
     let recon = run.model.reconstruct(&data.x)?;
-    if let Ok((c, h, w)) = image_shape(&run) {
-        let n = args.n.min(data.len()).max(1);
-        let mut grid = ImageGrid::new(h, w, c);
-        grid.push_row((0..n).map(|i| data.x.row(i).to_vec()).collect());
-        grid.push_row((0..n).map(|i| recon.row(i).to_vec()).collect());
-        let png = args
-            .png
-            .clone()
-            .unwrap_or_else(|| run.dir.path.join("reconstructions.png"));
-        save_png(&png, &grid.render())?;
+    let n = args.n.max(1);
+    if let Some(png) = save_run_grid(&run, args.png.as_ref(), "reconstructions.png", |g| {
+        g.stacked(&[&data.x, &recon], n);
+    })? {
         println!(
             "grid of originals (top) and reconstructions (bottom) written to {}",
             png.display()
@@ -214,17 +226,10 @@ pub fn denoise(args: DenoiseArgs, device: &burn::tensor::Device) -> Result<()> {
     })?;
     let (m, noisy, denoised) =
         aekit::eval::evaluate_denoising(&run, &data, noise, args.noise.noise_seed)?;
-    if let Ok((c, h, w)) = image_shape(&run) {
-        let n = args.n.min(data.len()).max(1);
-        let mut grid = ImageGrid::new(h, w, c);
-        for rows in [&noisy, &denoised, &data.x] {
-            grid.push_row((0..n).map(|i| rows.row(i).to_vec()).collect());
-        }
-        let png = args
-            .png
-            .clone()
-            .unwrap_or_else(|| run.dir.path.join("denoised.png"));
-        save_png(&png, &grid.render())?;
+    let n = args.n.max(1);
+    if let Some(png) = save_run_grid(&run, args.png.as_ref(), "denoised.png", |g| {
+        g.stacked(&[&noisy, &denoised, &data.x], n);
+    })? {
         println!(
             "grid of noisy (top), denoised (middle) and clean (bottom) written to {}",
             png.display()
@@ -273,17 +278,10 @@ pub fn sample(args: SampleArgs, device: &burn::tensor::Device) -> Result<()> {
         )));
     }
     let x = aekit::eval::sample_prior(&run.model, args.n.max(1), args.seed)?;
-    if let Ok((c, h, w)) = image_shape(&run) {
-        let cols = (x.rows as f64).sqrt().ceil() as usize;
-        let mut grid = ImageGrid::new(h, w, c);
-        for chunk in (0..x.rows).collect::<Vec<_>>().chunks(cols) {
-            grid.push_row(chunk.iter().map(|&i| x.row(i).to_vec()).collect());
-        }
-        let png = args
-            .png
-            .clone()
-            .unwrap_or_else(|| run.dir.path.join("samples.png"));
-        save_png(&png, &grid.render())?;
+    let cols = (x.rows as f64).sqrt().ceil() as usize;
+    if let Some(png) = save_run_grid(&run, args.png.as_ref(), "samples.png", |g| {
+        g.tiled(&x, cols);
+    })? {
         println!("{} prior samples drawn in {}", x.rows, png.display());
     }
     if let Some(o) = &args.out {

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::data::batch::rng_for;
 use crate::data::{Corruption, Dataset, Matrix};
 use crate::error::Result;
+use crate::model::layers::tensor_batches;
 use crate::run::Run;
 
 /// How well a model removes a given corruption: the corrupted inputs themselves and the
@@ -79,7 +80,6 @@ pub fn jacobian_norm(
     seed: u64,
 ) -> Result<(f64, f64)> {
     use burn::module::Module;
-    use burn::tensor::{Tensor, TensorData};
     if x.cols != model.input_dim() {
         return Err(crate::Error::mismatch(format!(
             "model expects inputs of {} features, got {}",
@@ -90,19 +90,12 @@ pub fn jacobian_norm(
     let net = model.net().valid();
     let mut rng = rng_for(seed, 91);
     let mut total = 0.0f64;
-    for start in (0..x.rows).step_by(256) {
-        let end = (start + 256).min(x.rows);
-        let t = Tensor::<2>::from_data(
-            TensorData::new(
-                x.data[start * x.cols..end * x.cols].to_vec(),
-                [end - start, x.cols],
-            ),
-            model.device(),
-        );
+    for t in tensor_batches(x, 256, model.device()) {
+        let rows = t.dims()[0] as f64;
         let sq = net
             .jacobian_frobenius_sq(t, projections, &mut rng)
             .into_scalar::<f32>() as f64;
-        total += sq * (end - start) as f64;
+        total += sq * rows;
     }
     let mean = total / x.rows.max(1) as f64;
     Ok((mean, mean.sqrt()))
@@ -122,7 +115,6 @@ pub struct ElboMetrics {
 /// [`ElboMetrics`] of a VAE run on `data`; `None` for other models.
 pub fn elbo(run: &Run, data: &Dataset, seed: u64) -> Result<Option<ElboMetrics>> {
     use burn::module::Module;
-    use burn::tensor::{Tensor, TensorData};
     let net = run.model.net().valid();
     let crate::model::Network::Vae(v) = &net else {
         return Ok(None);
@@ -130,15 +122,7 @@ pub fn elbo(run: &Run, data: &Dataset, seed: u64) -> Result<Option<ElboMetrics>>
     let x = &data.x;
     let mut rng = rng_for(seed, 93);
     let (mut recon, mut kl) = (0.0f64, 0.0f64);
-    for start in (0..x.rows).step_by(1024) {
-        let end = (start + 1024).min(x.rows);
-        let t = Tensor::<2>::from_data(
-            TensorData::new(
-                x.data[start * x.cols..end * x.cols].to_vec(),
-                [end - start, x.cols],
-            ),
-            run.model.device(),
-        );
+    for t in tensor_batches(x, 1024, run.model.device()) {
         let (r, k) = v.elbo_terms(t.clone(), t, run.model.config().loss(), &mut rng);
         recon += r.sum().into_scalar::<f32>() as f64;
         kl += k.sum().into_scalar::<f32>() as f64;

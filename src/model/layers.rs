@@ -67,6 +67,19 @@ pub fn init_linear(
     }
 }
 
+/// The rows of `m` as tensors of at most `size` rows each, in order.
+pub fn tensor_batches<'a>(
+    m: &'a crate::data::Matrix,
+    size: usize,
+    device: &'a Device,
+) -> impl Iterator<Item = Tensor<2>> + 'a {
+    (0..m.rows).step_by(size.max(1)).map(move |start| {
+        let end = (start + size.max(1)).min(m.rows);
+        let rows = m.data[start * m.cols..end * m.cols].to_vec();
+        Tensor::<2>::from_data(TensorData::new(rows, [end - start, m.cols]), device)
+    })
+}
+
 /// A `[rows, cols]` tensor of N(0, 1) draws from `rng`.
 pub fn normal_tensor(rows: usize, cols: usize, rng: &mut ChaCha8Rng, device: &Device) -> Tensor<2> {
     let v = crate::data::batch::standard_normal(rows * cols, rng);

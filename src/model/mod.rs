@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use burn::module::Module;
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 pub use activation::Activation;
@@ -309,15 +309,6 @@ impl Network {
         self.output_activation().apply(self.decode_logits(z))
     }
 
-    /// Mean reconstruction loss per element of the batch.
-    pub fn loss(&self, input: Tensor<2>, target: Tensor<2>, loss: ReconLoss) -> Tensor<1> {
-        let [_, dim] = target.dims();
-        let logits = self.decode_logits(self.encode(input));
-        loss::per_sample(loss, self.output_activation(), logits, target)
-            .mean()
-            .div_scalar(dim as f64)
-    }
-
     /// The encoder's weight when the encoder is one linear layer followed by a sigmoid, the case
     /// where the contractive penalty has an exact closed form.
     pub fn single_sigmoid_layer(&self) -> Option<Tensor<2>> {
@@ -509,18 +500,9 @@ impl Autoencoder {
     /// Runs `f` over `m` in batches without autodiff and gathers the outputs.
     fn map_batches(&self, m: &Matrix, f: impl Fn(&Network, Tensor<2>) -> Tensor<2>) -> Matrix {
         let net = self.net.valid();
-        let device = self.device.clone();
         let mut out = Vec::new();
         let mut cols = 0;
-        for start in (0..m.rows).step_by(INFERENCE_BATCH) {
-            let end = (start + INFERENCE_BATCH).min(m.rows);
-            let x = Tensor::<2>::from_data(
-                TensorData::new(
-                    m.data[start * m.cols..end * m.cols].to_vec(),
-                    [end - start, m.cols],
-                ),
-                &device,
-            );
+        for x in layers::tensor_batches(m, INFERENCE_BATCH, &self.device) {
             let y = f(&net, x);
             cols = y.dims()[1];
             out.extend(

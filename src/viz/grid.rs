@@ -4,6 +4,7 @@ use std::path::Path;
 
 use image::{ImageEncoder, RgbImage};
 
+use crate::data::Matrix;
 use crate::error::{Error, Result};
 
 /// A grid of equally sized images, laid out row by row, with a gap between cells.
@@ -28,6 +29,24 @@ impl ImageGrid {
             gap: 2,
             rows: Vec::new(),
         }
+    }
+
+    /// One grid row per matrix, each showing that matrix's first `n` samples (e.g. originals
+    /// above reconstructions).
+    pub fn stacked(&mut self, rows: &[&Matrix], n: usize) -> &mut Self {
+        for m in rows {
+            let n = n.min(m.rows);
+            self.push_row((0..n).map(|i| m.row(i).to_vec()).collect());
+        }
+        self
+    }
+
+    /// Every sample of `m`, `cols` to a grid row.
+    pub fn tiled(&mut self, m: &Matrix, cols: usize) -> &mut Self {
+        for chunk in (0..m.rows).collect::<Vec<_>>().chunks(cols.max(1)) {
+            self.push_row(chunk.iter().map(|&i| m.row(i).to_vec()).collect());
+        }
+        self
     }
 
     /// Adds a row of images, each `channels*height*width` values in [0, 1] (channel-first).
