@@ -118,13 +118,24 @@ impl RunConfig {
         io.sparsity_weight.get_or_insert(0.0);
         io.contractive.get_or_insert(0.0);
         io.contractive_projections.get_or_insert(0);
+        io.hidden_noise
+            .get_or_insert(crate::data::Corruption::Masking { p: 0.0 });
+        io.init.get_or_insert_default();
         match &mut c.model {
             ModelConfig::Dense { arch, .. } => {
                 arch.encoder_activations.get_or_insert_default();
                 arch.decoder_hidden.get_or_insert_default();
                 arch.decoder_activations.get_or_insert_default();
             }
-            ModelConfig::Vae { .. } => {}
+            ModelConfig::Vae { arch, .. } => {
+                arch.conv.push(crate::model::LayerSpec::Dense {
+                    units: 1,
+                    act: None,
+                });
+            }
+            ModelConfig::Conv { arch, .. } => {
+                arch.decoder.get_or_insert_default();
+            }
         }
         c
     }

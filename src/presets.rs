@@ -2,7 +2,8 @@
 
 use crate::config::RunConfig;
 use crate::error::{Error, Result};
-use crate::model::{Activation, DenseConfig, ModelConfig, ReconLoss, VaeConfig};
+use crate::model::conv::parse_layers;
+use crate::model::{Activation, ConvConfig, DenseConfig, Init, ModelConfig, ReconLoss, VaeConfig};
 use crate::train::{OptimizerKind, Schedule, TrainConfig};
 
 pub const NAMES: &[(&str, &str)] = &[
@@ -22,6 +23,18 @@ pub const NAMES: &[(&str, &str)] = &[
         "keras-deep",
         "784-128-64-32, relu, sigmoid output, BCE (the Keras blog's deep autoencoder)",
     ),
+    (
+        "keras-conv",
+        "conv 16-8-8 (3x3, relu) with 2x2 max pooling to 8x4x4, upsampling decoder, BCE, Adam, batch 128, 50 epochs (the Keras blog)",
+    ),
+    (
+        "keras-denoise",
+        "conv 32-32 with pooling to 32x7x7, transposed-conv decoder, Gaussian noise 0.4, BCE, Adam, batch 128 (keras.io's denoising example)",
+    ),
+    (
+        "keras-conv-vae",
+        "conv VAE: conv 32-64 (3x3, stride 2), dense 16, 2-d latent, mirrored decoder, Adam, batch 128, 30 epochs (keras.io's VAE example)",
+    ),
 ];
 
 /// Sets a sigmoid output and `loss`.
@@ -31,10 +44,30 @@ fn with_io(mut m: ModelConfig, loss: ReconLoss) -> ModelConfig {
     m
 }
 
-fn dense(hidden: Vec<usize>, latent: usize, code: Activation, loss: ReconLoss) -> ModelConfig {
+/// A Keras model: Glorot-uniform weights, zero biases, sigmoid output and BCE.
+fn keras(mut m: ModelConfig) -> ModelConfig {
+    m.io_mut().init = Some(Init::Glorot);
+    with_io(m, ReconLoss::Bce)
+}
+
+fn dense(hidden: Vec<usize>, latent: usize, code: Activation) -> ModelConfig {
     let mut arch = DenseConfig::new(hidden, latent);
     arch.code_activation = code;
-    with_io(ModelConfig::dense(arch), loss)
+    keras(ModelConfig::dense(arch))
+}
+
+fn conv(encoder: &str, decoder: Option<&str>) -> ModelConfig {
+    let mut arch = ConvConfig::new(parse_layers(encoder).expect("preset layers parse"));
+    arch.decoder = decoder.map(|d| parse_layers(d).expect("preset layers parse"));
+    keras(ModelConfig::conv(arch))
+}
+
+fn adam(epochs: usize, batch_size: usize) -> TrainConfig {
+    TrainConfig {
+        epochs,
+        batch_size,
+        ..TrainConfig::default()
+    }
 }
 
 /// Applies preset `name` to `base`: model and training settings, keeping the data section.
@@ -63,31 +96,40 @@ pub fn apply(name: &str, base: &RunConfig) -> Result<RunConfig> {
             };
         }
         "pytorch-vae" => {
-            cfg.model = with_io(
-                ModelConfig::vae(VaeConfig::new(vec![400], 20)),
-                ReconLoss::Bce,
-            );
-            cfg.train = TrainConfig {
-                epochs: 10,
-                batch_size: 128,
-                ..TrainConfig::default()
-            };
+            let mut m = ModelConfig::vae(VaeConfig::new(vec![400], 20));
+            // PyTorch's nn.Linear default: weights and biases U(±1/√fan_in).
+            m.io_mut().init = Some(Init::Torch);
+            cfg.model = with_io(m, ReconLoss::Bce);
+            cfg.train = adam(10, 128);
         }
         "keras-dense" => {
-            cfg.model = dense(vec![], 32, Activation::Relu, ReconLoss::Bce);
-            cfg.train = TrainConfig {
-                epochs: 50,
-                batch_size: 256,
-                ..TrainConfig::default()
-            };
+            cfg.model = dense(vec![], 32, Activation::Relu);
+            cfg.train = adam(50, 256);
         }
         "keras-deep" => {
-            cfg.model = dense(vec![128, 64], 32, Activation::Relu, ReconLoss::Bce);
-            cfg.train = TrainConfig {
-                epochs: 100,
-                batch_size: 256,
-                ..TrainConfig::default()
-            };
+            cfg.model = dense(vec![128, 64], 32, Activation::Relu);
+            cfg.train = adam(100, 256);
+        }
+        "keras-conv" => {
+            cfg.model = conv(
+                "conv:16:3,maxpool:2,conv:8:3,maxpool:2,conv:8:3,maxpool:2",
+                Some("conv:8:3,up:2,conv:8:3,up:2,conv:16:3:valid,up:2,conv:1:3"),
+            );
+            cfg.train = adam(50, 128);
+        }
+        "keras-denoise" => {
+            cfg.model = conv(
+                "conv:32:3,maxpool:2,conv:32:3,maxpool:2",
+                Some("convt:32:3:s2,convt:32:3:s2,conv:1:3"),
+            );
+            cfg.model.io_mut().noise = Some(crate::data::Corruption::Gaussian { sigma: 0.4 });
+            cfg.train = adam(100, 128);
+        }
+        "keras-conv-vae" => {
+            let mut arch = VaeConfig::new(vec![16], 2);
+            arch.conv = parse_layers("conv:32:3:s2,conv:64:3:s2").expect("preset layers parse");
+            cfg.model = keras(ModelConfig::vae(arch));
+            cfg.train = adam(30, 128);
         }
         _ => {
             let names: Vec<&str> = NAMES.iter().map(|(n, _)| *n).collect();

@@ -512,3 +512,87 @@ fn vae_trains_evaluates_and_samples() {
         &["--model vae"],
     );
 }
+
+#[test]
+fn conv_models_train_from_layer_specs_and_bad_specs_are_refused() {
+    let d = common::tmp();
+    let dir = d.path();
+    ok(&aekit(
+        &[
+            "train",
+            "--data",
+            "shapes",
+            "--limit",
+            "300",
+            "--epochs",
+            "3",
+            "--batch-size",
+            "16",
+            "--lr",
+            "3e-3",
+            "--quiet",
+            "--out",
+            "runs/c",
+            "--model",
+            "conv",
+            "--encoder",
+            "conv:4:3,maxpool:2,conv:4:3:s2",
+            "--latent",
+            "2",
+            "--hidden-noise",
+            "gaussian:0.1",
+        ],
+        dir,
+    ));
+    let info = ok(&aekit(&["info", "runs/c"], dir));
+    assert!(
+        info.contains("code 2") && info.contains("hidden noise gaussian:0.1"),
+        "{info}"
+    );
+    let v: serde_json::Value = serde_json::from_str(&ok(&aekit(
+        &["eval", "runs/c", "--json", "--test-limit", "50"],
+        dir,
+    )))
+    .unwrap();
+    // Untrained outputs near 0.5 score 0.69.
+    assert!(v["bce_per_pixel"].as_f64().unwrap() < 0.5, "{v}");
+    let codes = ok(&aekit(
+        &["encode", "runs/c", "--test-limit", "20", "--out", "z.npy"],
+        dir,
+    ));
+    assert!(codes.contains("20"), "{codes}");
+    assert_eq!(
+        aekit::data::npy::read(&dir.join("z.npy"), None)
+            .unwrap()
+            .x
+            .cols,
+        2
+    );
+
+    // A convolutional VAE from the same flag.
+    train_tiny(
+        dir,
+        "runs/cv",
+        &["--model", "vae", "--encoder", "conv:4:3:s2"],
+    );
+    assert!(ok(&aekit(&["info", "runs/cv"], dir)).contains("conv_encoder.0.weight"));
+
+    for (args, needle) in [
+        (
+            &["--model", "conv", "--encoder", "conv:4:3,pool:2"][..],
+            "unknown layer",
+        ),
+        (
+            &["--model", "conv", "--encoder", "conv:4:31:valid"][..],
+            "does not fit",
+        ),
+        (&["--encoder", "conv:4:3"][..], "--model conv"),
+        (&["--model", "conv", "--hidden", "64"][..], "--encoder"),
+        (&["--hidden-noise", "salt-pepper:0.1"][..], "hidden_noise"),
+    ] {
+        let mut a = vec!["train", "--data", "shapes", "--out", "runs/bad"];
+        a.extend_from_slice(args);
+        fails_with(&aekit(&a, dir), &[needle]);
+        assert!(!dir.join("runs/bad").exists());
+    }
+}

@@ -337,6 +337,7 @@ fn check_objective_gradient(m: &Autoencoder, cfg: &ModelConfig, x: &Matrix, ks: 
     let first = match &net {
         aekit::model::Network::Dense(d) => d.encoder[0].weight.id,
         aekit::model::Network::Vae(v) => v.encoder[0].weight.id,
+        aekit::model::Network::Conv(_) => unreachable!("tests/conv.rs checks conv gradients"),
     };
     let g = vals(grads.get::<2>(first).unwrap().transpose());
     let base: HashMap<String, NamedTensor> = m

@@ -27,6 +27,16 @@ pub struct TrainArgs {
     /// Model variant.
     #[arg(long, value_enum)]
     model: Option<ModelKind>,
+    /// Convolutional layers, comma-separated (e.g. conv:16:3,maxpool:2,conv:8:3,maxpool:2):
+    /// the encoder of --model conv, or the convolutional trunk of a VAE.
+    #[arg(long, value_delimiter = ',', num_args = 1..)]
+    encoder: Option<Vec<aekit::model::LayerSpec>>,
+    /// Decoder layers of --model conv, code side first (default: the encoder, mirrored).
+    #[arg(long, value_delimiter = ',', num_args = 1..)]
+    decoder: Option<Vec<aekit::model::LayerSpec>>,
+    /// Weight initialisation.
+    #[arg(long, value_enum)]
+    init: Option<aekit::model::Init>,
     /// VAE: weight of the KL term (beta-VAE).
     #[arg(long)]
     beta: Option<f64>,
@@ -77,6 +87,9 @@ pub struct TrainArgs {
     /// Denoising: corrupt training inputs (gaussian:SIGMA, masking:P, salt-pepper:P).
     #[arg(long)]
     noise: Option<aekit::data::Corruption>,
+    /// Denoising on hidden activations: corrupt the code while training (gaussian:S, masking:P).
+    #[arg(long)]
+    hidden_noise: Option<aekit::data::Corruption>,
 
     #[arg(long)]
     epochs: Option<usize>,
@@ -125,8 +138,10 @@ pub struct TrainArgs {
 enum ModelKind {
     /// Dense autoencoder (with optional denoising, sparse and contractive terms).
     Dense,
-    /// Variational autoencoder.
+    /// Variational autoencoder (convolutional with --encoder).
     Vae,
+    /// Convolutional autoencoder (layers from --encoder / --decoder).
+    Conv,
 }
 
 impl ModelKind {
@@ -134,6 +149,7 @@ impl ModelKind {
         match self {
             ModelKind::Dense => "dense",
             ModelKind::Vae => "vae",
+            ModelKind::Conv => "conv",
         }
     }
 }
@@ -154,9 +170,14 @@ impl TrainArgs {
             let (hidden, latent, io) = match &cfg.model {
                 aekit::ModelConfig::Dense { arch, io } => (arch.hidden.clone(), arch.latent, io),
                 aekit::ModelConfig::Vae { arch, io } => (arch.hidden.clone(), arch.latent, io),
+                aekit::ModelConfig::Conv { io, .. } => (vec![256], 8, io),
             };
             let io = io.clone();
             cfg.model = match kind {
+                ModelKind::Conv => aekit::ModelConfig::Conv {
+                    io,
+                    arch: aekit::model::ConvConfig::new(aekit::model::ConvConfig::keras_encoder()),
+                },
                 ModelKind::Dense => aekit::ModelConfig::Dense {
                     io,
                     arch: aekit::DenseConfig::new(hidden, latent),
@@ -167,11 +188,17 @@ impl TrainArgs {
                 },
             };
         }
+        let is_vae = matches!(cfg.model, aekit::ModelConfig::Vae { .. });
+        if !is_vae && (self.beta.is_some() || self.kl_warmup_epochs.is_some()) {
+            return Err(Error::invalid(
+                "--beta and --kl-warmup-epochs need --model vae",
+            ));
+        }
         match &mut cfg.model {
             aekit::ModelConfig::Dense { arch, .. } => {
-                if self.beta.is_some() || self.kl_warmup_epochs.is_some() {
+                if self.encoder.is_some() || self.decoder.is_some() {
                     return Err(Error::invalid(
-                        "--beta and --kl-warmup-epochs need --model vae",
+                        "--encoder and --decoder take convolutional layers: add --model conv (or --model vae for a convolutional VAE)",
                     ));
                 }
                 if let Some(v) = &self.hidden {
@@ -194,11 +221,49 @@ impl TrainArgs {
                     arch.code_activation = v;
                 }
             }
-            aekit::ModelConfig::Vae { arch, .. } => {
-                if self.decoder_hidden.is_some() || self.code_activation.is_some() {
+            aekit::ModelConfig::Conv { arch, .. } => {
+                if self.hidden.is_some() || self.decoder_hidden.is_some() {
                     return Err(Error::invalid(
-                        "a VAE mirrors its encoder and has a linear Gaussian code: drop --decoder-hidden and --code-activation",
+                        "a convolutional model takes its layers from --encoder and --decoder, not --hidden",
                     ));
+                }
+                if let Some(v) = &self.encoder {
+                    arch.encoder = v.clone();
+                    arch.decoder = None;
+                }
+                if let Some(v) = &self.decoder {
+                    arch.decoder = Some(v.clone());
+                }
+                if let Some(units) = self.latent {
+                    // A code of a chosen width is a dense bottleneck after the convolutions.
+                    match arch.encoder.last_mut() {
+                        Some(aekit::model::LayerSpec::Dense { units: u, .. }) => *u = units,
+                        _ => arch
+                            .encoder
+                            .push(aekit::model::LayerSpec::Dense { units, act: None }),
+                    }
+                    if self.decoder.is_none() {
+                        arch.decoder = None;
+                    }
+                }
+                if let Some(v) = self.activation {
+                    arch.activation = v;
+                }
+                if let Some(v) = self.code_activation {
+                    arch.code_activation = v;
+                }
+            }
+            aekit::ModelConfig::Vae { arch, .. } => {
+                if self.decoder_hidden.is_some()
+                    || self.code_activation.is_some()
+                    || self.decoder.is_some()
+                {
+                    return Err(Error::invalid(
+                        "a VAE mirrors its encoder and has a linear Gaussian code: drop --decoder-hidden, --decoder and --code-activation",
+                    ));
+                }
+                if let Some(v) = &self.encoder {
+                    arch.conv = v.clone();
                 }
                 if let Some(v) = &self.hidden {
                     arch.hidden = v.clone();
@@ -226,6 +291,12 @@ impl TrainArgs {
         }
         if let Some(v) = self.noise {
             io.noise = Some(v);
+        }
+        if let Some(v) = self.hidden_noise {
+            io.hidden_noise = Some(v);
+        }
+        if let Some(v) = self.init {
+            io.init = Some(v);
         }
         if self.code_l1.is_some() {
             io.code_l1 = self.code_l1;

@@ -5,13 +5,12 @@ use std::collections::HashMap;
 
 use burn::module::Module;
 use burn::nn::Linear;
-use burn::tensor::{Device, Tensor};
-use rand_chacha::ChaCha8Rng;
+use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::model::Activation;
-use crate::model::layers::{NamedTensor, ParamIds, export_linear, import_linear, init_linear};
+use crate::model::layers::{NamedTensor, ParamFactory, export_linear, import_linear};
 
 fn default_activation() -> Activation {
     Activation::Relu
@@ -135,9 +134,7 @@ impl DenseAutoencoder {
         cfg: &DenseConfig,
         input_dim: usize,
         output: Activation,
-        rng: &mut ChaCha8Rng,
-        ids: &mut ParamIds,
-        device: &Device,
+        params: &mut ParamFactory,
     ) -> Self {
         let mut enc_acts = cfg.encoder_acts();
         enc_acts.push(cfg.code_activation);
@@ -151,16 +148,15 @@ impl DenseAutoencoder {
         dec_widths.extend(cfg.decoder_widths());
         dec_widths.push(input_dim);
 
-        let stack =
-            |widths: &[usize], acts: &[Activation], rng: &mut ChaCha8Rng, ids: &mut ParamIds| {
-                widths
-                    .windows(2)
-                    .zip(acts)
-                    .map(|(w, &a)| init_linear(w[0], w[1], a, rng, ids, device))
-                    .collect::<Vec<_>>()
-            };
-        let encoder = stack(&enc_widths, &enc_acts, rng, ids);
-        let decoder = stack(&dec_widths, &dec_acts, rng, ids);
+        let mut stack = |widths: &[usize], acts: &[Activation]| {
+            widths
+                .windows(2)
+                .zip(acts)
+                .map(|(w, &a)| params.linear(w[0], w[1], a))
+                .collect::<Vec<_>>()
+        };
+        let encoder = stack(&enc_widths, &enc_acts);
+        let decoder = stack(&dec_widths, &dec_acts);
         Self {
             encoder,
             decoder,

@@ -3,11 +3,12 @@
 
 use std::collections::HashMap;
 
-use burn::module::{Param, ParamId};
+use burn::module::{Module, Param, ParamId};
 use burn::nn::Linear;
 use burn::tensor::{Device, Tensor, TensorData};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::model::Activation;
@@ -43,28 +44,138 @@ fn param<const D: usize>(
     Param::initialized(id, t.require_grad())
 }
 
-/// A linear layer `in -> out` initialised for the activation that follows it: He-uniform for
-/// rectifiers, Glorot-uniform otherwise; zero bias.
-pub fn init_linear(
-    d_in: usize,
-    d_out: usize,
-    next: Activation,
-    rng: &mut ChaCha8Rng,
-    ids: &mut ParamIds,
-    device: &Device,
-) -> Linear {
-    let bound = if next.is_rectifier() {
-        (6.0 / d_in as f64).sqrt()
-    } else {
-        (6.0 / (d_in + d_out) as f64).sqrt()
-    } as f32;
-    let w: Vec<f32> = (0..d_in * d_out)
-        .map(|_| rng.random_range(-bound..bound))
-        .collect();
-    Linear {
-        weight: param(ids.next_id(), w, [d_in, d_out], device),
-        bias: Some(param(ids.next_id(), vec![0.0; d_out], [d_out], device)),
+/// How weights are drawn before training.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Init {
+    /// He-uniform before rectifiers, Glorot-uniform otherwise; zero biases.
+    #[default]
+    Auto,
+    /// Glorot-uniform everywhere, zero biases (Keras's default).
+    Glorot,
+    /// PyTorch's default for nn.Linear and nn.Conv2d: weights and biases U(±1/√fan_in).
+    Torch,
+}
+
+impl Init {
+    pub fn name(self) -> &'static str {
+        match self {
+            Init::Auto => "auto",
+            Init::Glorot => "glorot",
+            Init::Torch => "torch",
+        }
     }
+
+    /// Uniform bounds `(weight, bias)` for a layer with these fans, followed by `next`.
+    pub fn bounds(self, fan_in: usize, fan_out: usize, next: Activation) -> (f32, f32) {
+        let glorot = (6.0 / (fan_in + fan_out) as f64).sqrt();
+        let (w, b) = match self {
+            Init::Auto if next.is_rectifier() => ((6.0 / fan_in as f64).sqrt(), 0.0),
+            Init::Auto | Init::Glorot => (glorot, 0.0),
+            Init::Torch => {
+                let b = 1.0 / (fan_in as f64).sqrt();
+                (b, b)
+            }
+        };
+        (w as f32, b as f32)
+    }
+}
+
+/// `n` draws from U(-bound, bound) (all zero when the bound is zero).
+pub fn uniform(n: usize, bound: f32, rng: &mut ChaCha8Rng) -> Vec<f32> {
+    if bound <= 0.0 {
+        return vec![0.0; n];
+    }
+    (0..n).map(|_| rng.random_range(-bound..bound)).collect()
+}
+
+/// Creates a model's parameters: seeded values drawn by the initialisation scheme, and ids in
+/// creation order (see [`ParamIds`]).
+pub struct ParamFactory<'a> {
+    rng: ChaCha8Rng,
+    ids: ParamIds,
+    init: Init,
+    device: &'a Device,
+}
+
+impl<'a> ParamFactory<'a> {
+    pub fn new(rng: ChaCha8Rng, init: Init, device: &'a Device) -> Self {
+        Self {
+            rng,
+            ids: ParamIds::default(),
+            init,
+            device,
+        }
+    }
+
+    /// A linear layer `in -> out` initialised for the activation that follows it.
+    pub fn linear(&mut self, d_in: usize, d_out: usize, next: Activation) -> Linear {
+        let (wb, bb) = self.init.bounds(d_in, d_out, next);
+        let w = uniform(d_in * d_out, wb, &mut self.rng);
+        let b = uniform(d_out, bb, &mut self.rng);
+        Linear {
+            weight: param(self.ids.next_id(), w, [d_in, d_out], self.device),
+            bias: Some(param(self.ids.next_id(), b, [d_out], self.device)),
+        }
+    }
+
+    /// A convolution kernel of `shape` (PyTorch's layout) with `bias_len` biases.
+    pub fn kernel(
+        &mut self,
+        shape: [usize; 4],
+        bias_len: usize,
+        fans: (usize, usize),
+        next: Activation,
+    ) -> Kernel {
+        let (wb, bb) = self.init.bounds(fans.0.max(1), fans.1.max(1), next);
+        let w = uniform(shape.iter().product(), wb, &mut self.rng);
+        let b = uniform(bias_len, bb, &mut self.rng);
+        Kernel {
+            weight: param(self.ids.next_id(), w, shape, self.device),
+            bias: param(self.ids.next_id(), b, [bias_len], self.device),
+        }
+    }
+}
+
+/// The weights of a convolution or transposed convolution, in PyTorch's layout:
+/// `[out, in, kh, kw]` for a convolution, `[in, out, kh, kw]` for a transposed one.
+#[derive(Module, Debug)]
+pub struct Kernel {
+    pub weight: Param<Tensor<4>>,
+    pub bias: Param<Tensor<1>>,
+}
+
+/// `prefix.weight` and `prefix.bias` of a kernel, as stored.
+pub fn export_kernel(prefix: &str, k: &Kernel, out: &mut Vec<NamedTensor>) {
+    let w = k.weight.val();
+    out.push(NamedTensor {
+        name: format!("{prefix}.weight"),
+        shape: w.dims().to_vec(),
+        data: tensor_values(w),
+    });
+    let b = k.bias.val();
+    out.push(NamedTensor {
+        name: format!("{prefix}.bias"),
+        shape: b.dims().to_vec(),
+        data: tensor_values(b),
+    });
+}
+
+/// Replaces the values of `k` by `prefix.weight`/`prefix.bias` from `tensors`, keeping the ids.
+pub fn import_kernel(
+    prefix: &str,
+    k: Kernel,
+    tensors: &HashMap<String, NamedTensor>,
+) -> Result<Kernel> {
+    let device = k.weight.val().device();
+    let shape = k.weight.val().dims();
+    let [n] = k.bias.val().dims();
+    let w = take(tensors, &format!("{prefix}.weight"), &shape)?;
+    let b = take(tensors, &format!("{prefix}.bias"), &[n])?;
+    Ok(Kernel {
+        weight: param(k.weight.id, w.data.clone(), shape, &device),
+        bias: param(k.bias.id, b.data.clone(), [n], &device),
+    })
 }
 
 /// The rows of `m` as tensors of at most `size` rows each, in order.

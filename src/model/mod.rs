@@ -5,6 +5,7 @@
 //! line in [`ModelConfig`] and one in [`Network`].
 
 pub mod activation;
+pub mod conv;
 pub mod dense;
 pub mod layers;
 pub mod loss;
@@ -19,8 +20,9 @@ use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 pub use activation::Activation;
+pub use conv::{ConvAutoencoder, ConvConfig, LayerSpec};
 pub use dense::{DenseAutoencoder, DenseConfig};
-pub use layers::NamedTensor;
+pub use layers::{Init, NamedTensor};
 pub use loss::ReconLoss;
 pub use vae::{Vae, VaeConfig};
 
@@ -61,6 +63,13 @@ pub struct IoConfig {
     /// Random projections per step for the contractive estimate of deep encoders (default 1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub contractive_projections: Option<usize>,
+    /// Denoising on hidden activations: corruption of the code while training, before the
+    /// decoder ("gaussian:S" or "masking:P").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hidden_noise: Option<crate::data::Corruption>,
+    /// Weight initialisation (default auto: He before rectifiers, Glorot otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init: Option<Init>,
 }
 
 /// Step of the central differences in the contractive estimate, on inputs of unit scale.
@@ -91,6 +100,12 @@ pub enum ModelConfig {
         #[serde(flatten)]
         arch: VaeConfig,
     },
+    Conv {
+        #[serde(flatten)]
+        io: IoConfig,
+        #[serde(flatten)]
+        arch: ConvConfig,
+    },
 }
 
 impl ModelConfig {
@@ -108,15 +123,26 @@ impl ModelConfig {
         }
     }
 
+    pub fn conv(arch: ConvConfig) -> Self {
+        ModelConfig::Conv {
+            io: IoConfig::default(),
+            arch,
+        }
+    }
+
     pub fn io(&self) -> &IoConfig {
         match self {
-            ModelConfig::Dense { io, .. } | ModelConfig::Vae { io, .. } => io,
+            ModelConfig::Dense { io, .. }
+            | ModelConfig::Vae { io, .. }
+            | ModelConfig::Conv { io, .. } => io,
         }
     }
 
     pub fn io_mut(&mut self) -> &mut IoConfig {
         match self {
-            ModelConfig::Dense { io, .. } | ModelConfig::Vae { io, .. } => io,
+            ModelConfig::Dense { io, .. }
+            | ModelConfig::Vae { io, .. }
+            | ModelConfig::Conv { io, .. } => io,
         }
     }
 
@@ -124,20 +150,21 @@ impl ModelConfig {
         match self {
             ModelConfig::Dense { .. } => "dense",
             ModelConfig::Vae { .. } => "vae",
+            ModelConfig::Conv { .. } => "conv",
         }
     }
 
+    /// Width of the code; for a convolutional model it depends on the input shape (0 until
+    /// that is known).
     pub fn latent(&self) -> usize {
         match self {
             ModelConfig::Dense { arch, .. } => arch.latent,
             ModelConfig::Vae { arch, .. } => arch.latent,
-        }
-    }
-
-    pub fn set_latent(&mut self, latent: usize) {
-        match self {
-            ModelConfig::Dense { arch, .. } => arch.latent = latent,
-            ModelConfig::Vae { arch, .. } => arch.latent = latent,
+            ModelConfig::Conv { arch, io } => io
+                .input_shape
+                .as_deref()
+                .and_then(|s| arch.code_shape(s).ok())
+                .map_or(0, |s| s.iter().product()),
         }
     }
 
@@ -153,8 +180,16 @@ impl ModelConfig {
     pub fn resolve(&mut self, input_shape: &[usize], unit_range: bool) -> Result<()> {
         let input_dim: usize = input_shape.iter().product();
         let io = self.io_mut();
-        if io.input_shape.is_none() {
-            io.input_shape = Some(input_shape.to_vec());
+        match &io.input_shape {
+            // A shape given in the config reinterprets flat samples (e.g. CSV rows) as images.
+            Some(s) if s.iter().product::<usize>() != input_dim => {
+                return Err(Error::mismatch(format!(
+                    "model.input_shape {s:?} holds {} values, the data's samples have {input_dim}",
+                    s.iter().product::<usize>()
+                )));
+            }
+            Some(_) => {}
+            None => io.input_shape = Some(input_shape.to_vec()),
         }
         match io.input_dim {
             Some(d) if d != input_dim => {
@@ -180,7 +215,15 @@ impl ModelConfig {
                 out.name()
             )));
         }
-        self.validate()
+        self.validate()?;
+        if let ModelConfig::Conv { arch, io } = self
+            && arch.decoder.is_none()
+            && let Some(shape) = &io.input_shape
+        {
+            // The saved config names every layer that was built.
+            arch.decoder = Some(conv::mirror(shape, &arch.encoder)?);
+        }
+        Ok(())
     }
 
     pub fn validate(&self) -> Result<()> {
@@ -209,9 +252,26 @@ impl ModelConfig {
         if io.sparsity_weight.is_some() && io.sparsity_target.is_none() {
             return Err(Error::invalid("sparsity_weight needs a sparsity_target"));
         }
+        if let Some(c) = io.hidden_noise {
+            if matches!(c, crate::data::Corruption::SaltPepper { .. }) {
+                return Err(Error::invalid(
+                    "hidden_noise takes gaussian:S or masking:P (salt-and-pepper needs a known value range)",
+                ));
+            }
+            if matches!(self, ModelConfig::Vae { .. }) {
+                return Err(Error::invalid(
+                    "a VAE's code is already noisy (it is sampled): hidden_noise is for dense and conv models",
+                ));
+            }
+        }
+        let shape = io.input_shape.as_deref();
         match self {
             ModelConfig::Dense { arch, .. } => arch.validate(),
-            ModelConfig::Vae { arch, .. } => arch.validate(),
+            ModelConfig::Vae { arch, .. } => {
+                arch.validate()?;
+                shape.map_or(Ok(()), |s| arch.check(s))
+            }
+            ModelConfig::Conv { arch, .. } => shape.map_or(Ok(()), |s| arch.check(s)),
         }
     }
 
@@ -219,6 +279,21 @@ impl ModelConfig {
         match self {
             ModelConfig::Dense { arch, .. } => arch.code_activation,
             ModelConfig::Vae { .. } => Activation::Linear,
+            ModelConfig::Conv { arch, .. } => match arch.encoder.last() {
+                Some(LayerSpec::Dense { .. }) => arch.code_activation,
+                _ => arch
+                    .encoder
+                    .iter()
+                    .rev()
+                    .find(|l| l.has_weights())
+                    .and_then(|l| match l {
+                        LayerSpec::Conv { act, .. }
+                        | LayerSpec::ConvTranspose { act, .. }
+                        | LayerSpec::Dense { act, .. } => *act,
+                        _ => None,
+                    })
+                    .unwrap_or(arch.activation),
+            },
         }
     }
 
@@ -250,12 +325,24 @@ impl ModelConfig {
         let d = self.io().input_dim.unwrap_or(0);
         let base = match self {
             ModelConfig::Dense { arch, .. } => format!("dense {}", arch.describe(d)),
-            ModelConfig::Vae { arch, .. } => format!("vae {}", arch.describe(d)),
+            ModelConfig::Vae { arch, io } => {
+                let shape = io.input_shape.clone().unwrap_or_else(|| vec![d]);
+                format!("vae {}", arch.describe(&shape))
+            }
+            ModelConfig::Conv { arch, io } => {
+                format!(
+                    "conv {}",
+                    arch.describe(io.input_shape.as_deref().unwrap_or(&[]))
+                )
+            }
         };
         let io = self.io();
         let mut extras = Vec::new();
         if let Some(n) = io.noise {
             extras.push(format!("denoising {n}"));
+        }
+        if let Some(n) = io.hidden_noise {
+            extras.push(format!("hidden noise {n}"));
         }
         if let Some(l) = io.code_l1 {
             extras.push(format!("L1 {l}"));
@@ -281,6 +368,7 @@ impl ModelConfig {
 pub enum Network {
     Dense(DenseAutoencoder),
     Vae(Vae),
+    Conv(ConvAutoencoder),
 }
 
 impl Network {
@@ -288,6 +376,7 @@ impl Network {
         match self {
             Network::Dense(m) => m.encode(x),
             Network::Vae(m) => m.encode(x),
+            Network::Conv(m) => m.encode(x),
         }
     }
 
@@ -295,6 +384,7 @@ impl Network {
         match self {
             Network::Dense(m) => m.decode_logits(z),
             Network::Vae(m) => m.decode_logits(z),
+            Network::Conv(m) => m.decode_logits(z),
         }
     }
 
@@ -302,6 +392,7 @@ impl Network {
         match self {
             Network::Dense(m) => m.output_activation(),
             Network::Vae(m) => m.acts.output,
+            Network::Conv(m) => m.output_activation(),
         }
     }
 
@@ -315,7 +406,7 @@ impl Network {
         match self {
             Network::Dense(m) => (m.encoder.len() == 1 && m.acts.encoder[0] == Activation::Sigmoid)
                 .then(|| m.encoder[0].weight.val()),
-            Network::Vae(_) => None,
+            Network::Vae(_) | Network::Conv(_) => None,
         }
     }
 
@@ -368,7 +459,11 @@ impl Network {
                 .mul_scalar(lambda)
         });
         let code = self.encode(input);
-        let logits = self.decode_logits(code.clone());
+        let decoder_input = match io.hidden_noise {
+            Some(c) => corrupt_hidden(code.clone(), c, rng),
+            None => code.clone(),
+        };
+        let logits = self.decode_logits(decoder_input);
         let recon = loss::per_sample(config.loss(), self.output_activation(), logits, target)
             .mean()
             .div_scalar(dim as f64);
@@ -395,6 +490,7 @@ impl Network {
         match self {
             Network::Dense(m) => m.export(&mut out),
             Network::Vae(m) => m.export(&mut out),
+            Network::Conv(m) => m.export(&mut out),
         }
         out
     }
@@ -403,7 +499,32 @@ impl Network {
         Ok(match self {
             Network::Dense(m) => Network::Dense(m.import(tensors)?),
             Network::Vae(m) => Network::Vae(m.import(tensors)?),
+            Network::Conv(m) => Network::Conv(m.import(tensors)?),
         })
+    }
+}
+
+/// Training-time corruption of hidden activations: additive Gaussian noise, or masking (each
+/// unit zeroed with probability p, survivors not rescaled, as masking noise on inputs).
+fn corrupt_hidden(
+    h: Tensor<2>,
+    c: crate::data::Corruption,
+    rng: &mut rand_chacha::ChaCha8Rng,
+) -> Tensor<2> {
+    use rand::Rng;
+    let [n, d] = h.dims();
+    let device = h.device();
+    match c {
+        crate::data::Corruption::Gaussian { sigma } => {
+            h + layers::normal_tensor(n, d, rng, &device).mul_scalar(sigma)
+        }
+        crate::data::Corruption::Masking { p } => {
+            let keep: Vec<f32> = (0..n * d)
+                .map(|_| if rng.random::<f32>() < p { 0.0 } else { 1.0 })
+                .collect();
+            h * Tensor::<2>::from_data(burn::tensor::TensorData::new(keep, [n, d]), &device)
+        }
+        crate::data::Corruption::SaltPepper { .. } => h,
     }
 }
 
@@ -423,26 +544,25 @@ impl Autoencoder {
     pub fn new(config: &ModelConfig, seed: u64, device: &Device) -> Result<Self> {
         let (input_dim, output, _) = config.resolved()?;
         config.validate()?;
-        let mut rng = crate::data::batch::rng_for(seed, 3);
-        let mut ids = layers::ParamIds::default();
         let train_device = device.clone().autodiff();
+        let init = config.io().init.unwrap_or_default();
+        let mut params =
+            layers::ParamFactory::new(crate::data::batch::rng_for(seed, 3), init, &train_device);
+        let shape = config
+            .io()
+            .input_shape
+            .clone()
+            .unwrap_or_else(|| vec![input_dim]);
         let net = match config {
-            ModelConfig::Dense { arch, .. } => Network::Dense(DenseAutoencoder::init(
-                arch,
-                input_dim,
-                output,
-                &mut rng,
-                &mut ids,
-                &train_device,
-            )),
-            ModelConfig::Vae { arch, .. } => Network::Vae(Vae::init(
-                arch,
-                input_dim,
-                output,
-                &mut rng,
-                &mut ids,
-                &train_device,
-            )),
+            ModelConfig::Dense { arch, .. } => {
+                Network::Dense(DenseAutoencoder::init(arch, input_dim, output, &mut params))
+            }
+            ModelConfig::Vae { arch, .. } => {
+                Network::Vae(Vae::init(arch, &shape, output, &mut params)?)
+            }
+            ModelConfig::Conv { arch, .. } => {
+                Network::Conv(ConvAutoencoder::init(arch, &shape, output, &mut params)?)
+            }
         };
         Ok(Self {
             config: config.clone(),

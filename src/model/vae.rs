@@ -7,13 +7,14 @@ use std::collections::HashMap;
 
 use burn::module::Module;
 use burn::nn::Linear;
-use burn::tensor::{Device, Tensor};
+use burn::tensor::Tensor;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::model::Activation;
-use crate::model::layers::{NamedTensor, ParamIds, export_linear, import_linear, init_linear};
+use crate::model::conv::{LayerSpec, Stack, StackActs, infer_shapes, mirror};
+use crate::model::layers::{NamedTensor, ParamFactory, export_linear, import_linear};
 
 fn d_act() -> Activation {
     Activation::Relu
@@ -37,6 +38,10 @@ pub struct VaeConfig {
     /// Epochs over which the KL weight rises linearly from 0 to beta.
     #[serde(default)]
     pub kl_warmup_epochs: f64,
+    /// Convolutional layers before the dense encoder (a convolutional VAE); the decoder ends
+    /// with their mirror. Spec as in [`crate::model::conv`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conv: Vec<LayerSpec>,
 }
 
 impl VaeConfig {
@@ -47,6 +52,7 @@ impl VaeConfig {
             activation: d_act(),
             beta: d_beta(),
             kl_warmup_epochs: 0.0,
+            conv: Vec::new(),
         }
     }
 
@@ -71,14 +77,41 @@ impl VaeConfig {
         }
     }
 
-    pub fn describe(&self, input_dim: usize) -> String {
+    pub fn describe(&self, input_shape: &[usize]) -> String {
+        let trunk = if self.conv.is_empty() {
+            Some(input_shape.to_vec())
+        } else {
+            infer_shapes(input_shape, &self.conv)
+                .ok()
+                .and_then(|mut s| s.pop())
+        };
+        let input_dim = trunk.map_or(0, |s| s.iter().product());
         let mut w = vec![input_dim];
         w.extend(&self.hidden);
         w.push(self.latent);
         w.extend(self.hidden.iter().rev());
         w.push(input_dim);
         let s: Vec<String> = w.iter().map(|v| v.to_string()).collect();
-        format!("{} beta {}", s.join("-"), self.beta)
+        let conv = if self.conv.is_empty() {
+            String::new()
+        } else {
+            let l: Vec<String> = self.conv.iter().map(|l| l.to_string()).collect();
+            format!("conv [{}] then ", l.join(","))
+        };
+        format!("{conv}{} beta {}", s.join("-"), self.beta)
+    }
+
+    /// Checks that the convolutional layers fit `input_shape` and can be mirrored.
+    pub fn check(&self, input_shape: &[usize]) -> Result<()> {
+        if self.conv.is_empty() {
+            return Ok(());
+        }
+        if input_shape.len() != 3 {
+            return Err(Error::invalid(
+                "a convolutional VAE needs images (channels x height x width)",
+            ));
+        }
+        mirror(input_shape, &self.conv).map(|_| ())
     }
 }
 
@@ -90,10 +123,14 @@ pub struct VaeActivations {
 
 #[derive(Module, Debug)]
 pub struct Vae {
+    /// Convolutional layers before the dense encoder, if any.
+    pub conv_encoder: Option<Stack>,
     pub encoder: Vec<Linear>,
     pub fc_mu: Linear,
     pub fc_logvar: Linear,
     pub decoder: Vec<Linear>,
+    /// The mirror of `conv_encoder`, after the dense decoder.
+    pub conv_decoder: Option<Stack>,
     #[module(skip)]
     pub acts: VaeActivations,
 }
@@ -101,47 +138,92 @@ pub struct Vae {
 impl Vae {
     pub fn init(
         cfg: &VaeConfig,
-        input_dim: usize,
+        input_shape: &[usize],
         output: Activation,
-        rng: &mut ChaCha8Rng,
-        ids: &mut ParamIds,
-        device: &Device,
-    ) -> Self {
-        let mut enc = vec![input_dim];
+        params: &mut ParamFactory,
+    ) -> Result<Self> {
+        let acts = |last| StackActs {
+            hidden: cfg.activation,
+            last,
+        };
+        let conv_encoder = if cfg.conv.is_empty() {
+            None
+        } else {
+            cfg.check(input_shape)?;
+            Some(Stack::init(&cfg.conv, input_shape, acts(None), params)?)
+        };
+        let trunk_shape = match &conv_encoder {
+            Some(s) => s.plan.output_shape.clone(),
+            None => vec![input_shape.iter().product()],
+        };
+        let flat: usize = trunk_shape.iter().product();
+        let mut enc = vec![flat];
         enc.extend(&cfg.hidden);
         let last = *enc.last().expect("input");
         let encoder = enc
             .windows(2)
-            .map(|w| init_linear(w[0], w[1], cfg.activation, rng, ids, device))
+            .map(|w| params.linear(w[0], w[1], cfg.activation))
             .collect();
-        let fc_mu = init_linear(last, cfg.latent, Activation::Linear, rng, ids, device);
-        let fc_logvar = init_linear(last, cfg.latent, Activation::Linear, rng, ids, device);
+        let fc_mu = params.linear(last, cfg.latent, Activation::Linear);
+        let fc_logvar = params.linear(last, cfg.latent, Activation::Linear);
         let mut dec = vec![cfg.latent];
         dec.extend(cfg.hidden.iter().rev());
-        dec.push(input_dim);
+        dec.push(flat);
         let n = dec.len() - 1;
+        // With a convolutional trunk the dense decoder feeds hidden layers, not the output.
+        let dense_out = if conv_encoder.is_some() {
+            cfg.activation
+        } else {
+            output
+        };
         let decoder = dec
             .windows(2)
             .enumerate()
             .map(|(i, w)| {
-                let next = if i + 1 == n { output } else { cfg.activation };
-                init_linear(w[0], w[1], next, rng, ids, device)
+                let next = if i + 1 == n {
+                    dense_out
+                } else {
+                    cfg.activation
+                };
+                params.linear(w[0], w[1], next)
             })
             .collect();
-        Self {
+        let conv_decoder = match &conv_encoder {
+            Some(_) => {
+                let layers = mirror(input_shape, &cfg.conv)?;
+                debug_assert_eq!(
+                    infer_shapes(&trunk_shape, &layers)?.pop(),
+                    Some(input_shape.to_vec())
+                );
+                Some(Stack::init(
+                    &layers,
+                    &trunk_shape,
+                    acts(Some(output)),
+                    params,
+                )?)
+            }
+            None => None,
+        };
+        Ok(Self {
+            conv_encoder,
             encoder,
             fc_mu,
             fc_logvar,
             decoder,
+            conv_decoder,
             acts: VaeActivations {
                 hidden: cfg.activation,
                 output,
             },
-        }
+        })
     }
 
     /// `(mu, logvar)` of q(z|x).
     pub fn posterior(&self, x: Tensor<2>) -> (Tensor<2>, Tensor<2>) {
+        let x = match &self.conv_encoder {
+            Some(c) => c.forward(x, false),
+            None => x,
+        };
         let h = self
             .encoder
             .iter()
@@ -159,14 +241,20 @@ impl Vae {
         let mut h = z;
         for (i, l) in self.decoder.iter().enumerate() {
             h = l.forward(h);
-            if i < last {
+            if i < last || self.conv_decoder.is_some() {
                 h = self.acts.hidden.apply(h);
             }
         }
-        h
+        match &self.conv_decoder {
+            Some(c) => c.forward(h, true),
+            None => h,
+        }
     }
 
     pub fn export(&self, out: &mut Vec<NamedTensor>) {
+        if let Some(c) = &self.conv_encoder {
+            c.export("conv_encoder", out);
+        }
         for (i, l) in self.encoder.iter().enumerate() {
             export_linear(&format!("encoder.{i}"), l, out);
         }
@@ -174,6 +262,9 @@ impl Vae {
         export_linear("fc_logvar", &self.fc_logvar, out);
         for (i, l) in self.decoder.iter().enumerate() {
             export_linear(&format!("decoder.{i}"), l, out);
+        }
+        if let Some(c) = &self.conv_decoder {
+            c.export("conv_decoder", out);
         }
     }
 
@@ -185,11 +276,14 @@ impl Vae {
                 .map(|(i, l)| import_linear(&format!("{prefix}.{i}"), l, t))
                 .collect()
         };
+        let conv = |s: Option<Stack>, prefix: &str| s.map(|s| s.import(prefix, t)).transpose();
         Ok(Self {
+            conv_encoder: conv(self.conv_encoder, "conv_encoder")?,
             encoder: stack(self.encoder, "encoder")?,
             fc_mu: import_linear("fc_mu", self.fc_mu, t)?,
             fc_logvar: import_linear("fc_logvar", self.fc_logvar, t)?,
             decoder: stack(self.decoder, "decoder")?,
+            conv_decoder: conv(self.conv_decoder, "conv_decoder")?,
             acts: self.acts,
         })
     }
