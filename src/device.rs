@@ -13,12 +13,23 @@ pub enum DeviceKind {
     /// burn's pure-Rust multi-threaded CPU backend (flex).
     #[default]
     Cpu,
+    /// The first GPU through burn's wgpu backend on Vulkan (needs the `gpu` cargo feature).
+    Gpu,
 }
 
 impl DeviceKind {
     pub fn device(self) -> Result<Device> {
         match self {
             DeviceKind::Cpu => Ok(Device::flex()),
+            #[cfg(feature = "gpu")]
+            DeviceKind::Gpu => {
+                use burn::backend::{WgpuBackend, WgpuDevice};
+                Ok(Device::from(WgpuDevice::default().on(WgpuBackend::Vulkan)))
+            }
+            #[cfg(not(feature = "gpu"))]
+            DeviceKind::Gpu => Err(Error::invalid(
+                "this aekit was built without GPU support: rebuild with `cargo build --release --features gpu`",
+            )),
         }
     }
 }

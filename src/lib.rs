@@ -18,6 +18,7 @@ pub mod data;
 pub mod device;
 pub mod error;
 pub mod eval;
+pub mod explore;
 pub mod io;
 pub mod model;
 pub mod presets;

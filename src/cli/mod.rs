@@ -6,6 +6,7 @@ mod eval_cmd;
 mod info_cmd;
 mod init_cmd;
 mod io_cmds;
+mod plot_cmd;
 mod train_cmd;
 
 use std::process::ExitCode;
@@ -52,6 +53,10 @@ enum Command {
     Denoise(io_cmds::DenoiseArgs),
     /// Decode draws from a VAE's prior into a PNG grid.
     Sample(io_cmds::SampleArgs),
+    /// Draw one figure of a run: reconstructions, codes, manifold, blend, traverse, samples, curves.
+    Plot(plot_cmd::PlotArgs),
+    /// Write a self-contained HTML report of a run (figures, metrics, config).
+    Report(plot_cmd::ReportArgs),
     /// Architecture, parameter count and training summary of a run.
     Info(info_cmd::InfoArgs),
     /// Write a commented config template.
@@ -84,6 +89,8 @@ pub fn main() -> ExitCode {
             Command::Reconstruct(a) => io_cmds::reconstruct(a, &device),
             Command::Denoise(a) => io_cmds::denoise(a, &device),
             Command::Sample(a) => io_cmds::sample(a, &device),
+            Command::Plot(a) => plot_cmd::plot(a, &device),
+            Command::Report(a) => plot_cmd::report(a, &device),
             Command::Info(a) => info_cmd::run(a),
             Command::Init(a) => init_cmd::run(a),
             Command::Presets => {

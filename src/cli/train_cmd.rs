@@ -132,6 +132,9 @@ pub struct TrainArgs {
     /// No progress output.
     #[arg(long, short)]
     quiet: bool,
+    /// Do not write report.html at the end.
+    #[arg(long)]
+    no_report: bool,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
@@ -418,6 +421,17 @@ pub fn run(args: TrainArgs, device: &burn::tensor::Device) -> Result<()> {
         s.train_seconds,
         s.stop_reason
     );
+    if !args.no_report {
+        // The run is already saved: a report that cannot be drawn is a warning, not a failure.
+        let written = aekit::Run::open(&fitted.run_dir.path, device).and_then(|run| {
+            let test = run.load_data(None, aekit::Split::Test)?;
+            aekit::viz::write_report(&run, &test, &Default::default(), None)
+        });
+        match written {
+            Ok(p) => eprintln!("report: {}", p.display()),
+            Err(e) => eprintln!("warning: no report written: {e}"),
+        }
+    }
     println!("run written to {}", fitted.run_dir.path.display());
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! Evaluation of trained runs.
 
 pub mod metrics;
+pub mod pca;
 
 pub use metrics::{
     ClassMetrics, CodeStats, ReconMetrics, code_stats, psnr, reconstruction_metrics,

@@ -1,0 +1,114 @@
+//! `aekit plot` and `aekit report`
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use aekit::error::Result;
+use aekit::viz::{FigureKind, FigureOptions};
+
+use super::args::RunData;
+
+/// Settings of the figures, shared by `plot` and `report`.
+#[derive(Args, Debug)]
+pub struct FigureFlags {
+    /// Samples per row of image grids (and the side of the VAE sample grid).
+    #[arg(short, long, default_value_t = 10)]
+    n: usize,
+    /// Cells per side of the manifold grid.
+    #[arg(long, default_value_t = 15)]
+    grid: usize,
+    /// Images in a blend, endpoints included.
+    #[arg(long, default_value_t = 9)]
+    steps: usize,
+    /// The two samples to blend, e.g. 3,17 (default: the first two of different classes).
+    #[arg(long, value_delimiter = ',', num_args = 2)]
+    pair: Option<Vec<usize>>,
+    /// Blend codes along the great circle (for Gaussian latents) instead of the straight line.
+    #[arg(long)]
+    spherical: bool,
+    /// The sample whose code is traversed.
+    #[arg(long, default_value_t = 0)]
+    index: usize,
+    /// Shifts of each code dimension in a traversal.
+    #[arg(long, value_delimiter = ',', allow_hyphen_values = true, num_args = 1)]
+    deltas: Option<Vec<f32>>,
+    /// Code dimensions traversed, from the first.
+    #[arg(long, default_value_t = 8)]
+    dims: usize,
+    /// Most samples in the code map.
+    #[arg(long, default_value_t = 5000)]
+    points: usize,
+    /// Seed of noise and prior draws.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+}
+
+impl FigureFlags {
+    fn options(&self) -> FigureOptions {
+        let d = FigureOptions::default();
+        FigureOptions {
+            n: self.n.max(1),
+            grid: self.grid.max(2),
+            blend_steps: self.steps.max(2),
+            pair: self.pair.as_ref().map(|p| (p[0], p[1])),
+            spherical: self.spherical,
+            traverse_index: self.index,
+            deltas: self.deltas.clone().unwrap_or(d.deltas),
+            traverse_dims: self.dims.max(1),
+            max_points: self.points.max(2),
+            seed: self.seed,
+            ..d
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct PlotArgs {
+    #[command(flatten)]
+    input: RunData,
+    /// Which figure.
+    #[arg(value_enum)]
+    figure: FigureKind,
+    /// PNG to write (default RUN_DIR/<figure>.png).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    #[command(flatten)]
+    flags: FigureFlags,
+}
+
+pub fn plot(args: PlotArgs, device: &burn::tensor::Device) -> Result<()> {
+    let (run, data) = args.input.open(device)?;
+    let fig = aekit::viz::figure(&run, &data, args.figure, &args.flags.options())?;
+    let path = args
+        .out
+        .unwrap_or_else(|| run.dir.path.join(format!("{}.png", args.figure.name())));
+    aekit::viz::save_png(&path, &fig.image)?;
+    println!(
+        "{} ({}x{}) written to {}: {}",
+        fig.title,
+        fig.image.width(),
+        fig.image.height(),
+        path.display(),
+        fig.caption
+    );
+    Ok(())
+}
+
+#[derive(Args, Debug)]
+pub struct ReportArgs {
+    #[command(flatten)]
+    input: RunData,
+    /// HTML file to write (default RUN_DIR/report.html).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    #[command(flatten)]
+    flags: FigureFlags,
+}
+
+pub fn report(args: ReportArgs, device: &burn::tensor::Device) -> Result<()> {
+    let (run, data) = args.input.open(device)?;
+    let path = aekit::viz::write_report(&run, &data, &args.flags.options(), args.out.as_deref())?;
+    println!("report written to {}", path.display());
+    Ok(())
+}

@@ -1,0 +1,249 @@
+//! Charts drawn with plotters into an RGB image: the 2-D code map and training curves. Text
+//! uses a bundled DejaVu Sans, so a chart looks the same on every machine.
+
+use std::sync::Once;
+
+use image::RgbImage;
+use plotters::prelude::*;
+use plotters::style::FontStyle;
+
+use crate::data::Matrix;
+use crate::error::{Error, Result};
+use crate::run::EpochMetrics;
+
+static FONT: &[u8] = include_bytes!("../../assets/DejaVuSans.ttf");
+static REGISTER: Once = Once::new();
+
+fn ensure_font() {
+    REGISTER.call_once(|| {
+        // The bundled font is known to parse; a failure would only leave text undrawn.
+        let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, FONT);
+    });
+}
+
+fn draw_err<E: std::fmt::Debug>(e: E) -> Error {
+    Error::invalid(format!("cannot draw the chart: {e:?}"))
+}
+
+/// Ten colours that stay apart for the usual ten classes (Tableau 10).
+pub const PALETTE: [RGBColor; 10] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
+];
+
+fn padded_range(v: impl Iterator<Item = f32>) -> std::ops::Range<f32> {
+    let (lo, hi) = v
+        .filter(|x| x.is_finite())
+        .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), x| {
+            (a.min(x), b.max(x))
+        });
+    if !lo.is_finite() {
+        return 0.0..1.0;
+    }
+    let pad = ((hi - lo) * 0.05).max(1e-3);
+    (lo - pad)..(hi + pad)
+}
+
+/// Axis titles and the chart title of a figure.
+#[derive(Debug, Clone)]
+pub struct Titles {
+    pub title: String,
+    pub x: String,
+    pub y: String,
+}
+
+/// Scatter of the rows of `points` (2 columns), coloured by `labels` with a legend of `names`.
+pub fn scatter(
+    points: &Matrix,
+    labels: Option<&[u32]>,
+    names: Option<&[String]>,
+    titles: &Titles,
+    size: (u32, u32),
+) -> Result<RgbImage> {
+    if points.cols != 2 {
+        return Err(Error::invalid(
+            "a scatter plot needs 2 coordinates per point",
+        ));
+    }
+    ensure_font();
+    let (w, h) = size;
+    let mut buf = vec![255u8; (w * h * 3) as usize];
+    {
+        let root = BitMapBackend::with_buffer(&mut buf, (w, h)).into_drawing_area();
+        root.fill(&WHITE).map_err(draw_err)?;
+        let xr = padded_range((0..points.rows).map(|i| points.row(i)[0]));
+        let yr = padded_range((0..points.rows).map(|i| points.row(i)[1]));
+        let mut chart = ChartBuilder::on(&root)
+            .caption(&titles.title, ("sans-serif", 20))
+            .margin(12)
+            .x_label_area_size(44)
+            .y_label_area_size(56)
+            .build_cartesian_2d(xr, yr)
+            .map_err(draw_err)?;
+        chart
+            .configure_mesh()
+            .x_desc(&titles.x)
+            .y_desc(&titles.y)
+            .label_style(("sans-serif", 13))
+            .axis_desc_style(("sans-serif", 15))
+            .light_line_style(WHITE.mix(0.0))
+            .draw()
+            .map_err(draw_err)?;
+        let classes: Vec<u32> = match labels {
+            Some(l) => {
+                let mut c: Vec<u32> = l.to_vec();
+                c.sort_unstable();
+                c.dedup();
+                c
+            }
+            None => vec![0],
+        };
+        for &class in &classes {
+            let color = PALETTE[class as usize % PALETTE.len()];
+            let pts = (0..points.rows)
+                .filter(|&i| labels.is_none_or(|l| l[i] == class))
+                .map(|i| (points.row(i)[0], points.row(i)[1]));
+            let series = chart
+                .draw_series(pts.map(|p| Circle::new(p, 2, color.mix(0.7).filled())))
+                .map_err(draw_err)?;
+            if labels.is_some() {
+                let name = names
+                    .and_then(|n| n.get(class as usize).cloned())
+                    .unwrap_or_else(|| class.to_string());
+                series
+                    .label(name)
+                    .legend(move |(x, y)| Circle::new((x, y), 4, color.filled()));
+            }
+        }
+        if labels.is_some() {
+            chart
+                .configure_series_labels()
+                .position(SeriesLabelPosition::UpperRight)
+                .label_font(("sans-serif", 13))
+                .background_style(WHITE.mix(0.85))
+                .border_style(BLACK.mix(0.4))
+                .draw()
+                .map_err(draw_err)?;
+        }
+        root.present().map_err(draw_err)?;
+    }
+    RgbImage::from_raw(w, h, buf).ok_or_else(|| Error::invalid("chart buffer has the wrong size"))
+}
+
+/// One line of a line chart.
+pub struct Line {
+    pub name: String,
+    pub points: Vec<(f32, f32)>,
+}
+
+/// Lines over a shared x axis, with a legend.
+pub fn lines(series: &[Line], titles: &Titles, size: (u32, u32)) -> Result<RgbImage> {
+    ensure_font();
+    let (w, h) = size;
+    let mut buf = vec![255u8; (w * h * 3) as usize];
+    {
+        let root = BitMapBackend::with_buffer(&mut buf, (w, h)).into_drawing_area();
+        root.fill(&WHITE).map_err(draw_err)?;
+        let all = || series.iter().flat_map(|s| s.points.iter());
+        let xr = padded_range(all().map(|p| p.0));
+        let yr = padded_range(all().map(|p| p.1));
+        let mut chart = ChartBuilder::on(&root)
+            .caption(&titles.title, ("sans-serif", 20))
+            .margin(12)
+            .x_label_area_size(44)
+            .y_label_area_size(70)
+            .build_cartesian_2d(xr, yr)
+            .map_err(draw_err)?;
+        chart
+            .configure_mesh()
+            .x_desc(&titles.x)
+            .y_desc(&titles.y)
+            .label_style(("sans-serif", 13))
+            .axis_desc_style(("sans-serif", 15))
+            .draw()
+            .map_err(draw_err)?;
+        for (i, s) in series.iter().enumerate() {
+            let color = PALETTE[i % PALETTE.len()];
+            chart
+                .draw_series(LineSeries::new(
+                    s.points.iter().copied(),
+                    color.stroke_width(2),
+                ))
+                .map_err(draw_err)?
+                .label(s.name.clone())
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2))
+                });
+            if s.points.len() < 40 {
+                chart
+                    .draw_series(s.points.iter().map(|&p| Circle::new(p, 3, color.filled())))
+                    .map_err(draw_err)?;
+            }
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperRight)
+            .label_font(("sans-serif", 13))
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK.mix(0.4))
+            .draw()
+            .map_err(draw_err)?;
+        root.present().map_err(draw_err)?;
+    }
+    RgbImage::from_raw(w, h, buf).ok_or_else(|| Error::invalid("chart buffer has the wrong size"))
+}
+
+/// Training and validation loss per epoch; for a VAE also the validation reconstruction term
+/// and the (weighted) KL term, the difference of the two.
+pub fn training_curves(metrics: &[EpochMetrics], vae: bool, size: (u32, u32)) -> Result<RgbImage> {
+    if metrics.is_empty() {
+        return Err(Error::invalid("the run has no completed epoch to plot"));
+    }
+    let per = |f: &dyn Fn(&EpochMetrics) -> Option<f64>| -> Vec<(f32, f32)> {
+        metrics
+            .iter()
+            .filter_map(|m| f(m).map(|v| (m.epoch as f32, v as f32)))
+            .collect()
+    };
+    let mut series = vec![Line {
+        name: "training loss".into(),
+        points: per(&|m| Some(m.train_loss)),
+    }];
+    let val = per(&|m| m.val_loss);
+    if !val.is_empty() {
+        series.push(Line {
+            name: "validation loss".into(),
+            points: val,
+        });
+    }
+    if vae {
+        let recon = per(&|m| m.val_recon);
+        if !recon.is_empty() {
+            series.push(Line {
+                name: "validation reconstruction".into(),
+                points: recon,
+            });
+            series.push(Line {
+                name: "validation KL (weighted)".into(),
+                points: per(&|m| Some(m.val_loss? - m.val_recon?)),
+            });
+        }
+    }
+    lines(
+        &series,
+        &Titles {
+            title: "Training curves".into(),
+            x: "epoch".into(),
+            y: "loss per element".into(),
+        },
+        size,
+    )
+}

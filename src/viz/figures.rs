@@ -1,0 +1,346 @@
+//! The figures of a trained run, each built from the run and a dataset: reconstructions, the
+//! 2-D code map, the manifold grid, blending, traversals, prior samples and training curves.
+
+use image::RgbImage;
+use serde::{Deserialize, Serialize};
+
+use crate::data::{Dataset, Matrix};
+use crate::error::{Error, Result};
+use crate::eval::pca::Pca;
+use crate::explore;
+use crate::model::ModelConfig;
+use crate::run::Run;
+use crate::viz::charts::{self, Titles};
+use crate::viz::grid::ImageGrid;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum FigureKind {
+    /// Originals above reconstructions (noisy / denoised / clean for denoising runs).
+    Reconstructions,
+    /// Test codes in 2-D (PCA of wider codes), coloured by label.
+    Codes,
+    /// Decoded grid over a 2-D plane of the code space.
+    Manifold,
+    /// Pixel-space blend beside latent-space blend of two inputs.
+    Blend,
+    /// Each code dimension of one input shifted by a list of deltas.
+    Traverse,
+    /// Decoded draws from a VAE's prior.
+    Samples,
+    /// Loss per epoch.
+    Curves,
+}
+
+impl FigureKind {
+    pub const ALL: [FigureKind; 7] = [
+        FigureKind::Curves,
+        FigureKind::Reconstructions,
+        FigureKind::Codes,
+        FigureKind::Manifold,
+        FigureKind::Blend,
+        FigureKind::Traverse,
+        FigureKind::Samples,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            FigureKind::Reconstructions => "reconstructions",
+            FigureKind::Codes => "codes",
+            FigureKind::Manifold => "manifold",
+            FigureKind::Blend => "blend",
+            FigureKind::Traverse => "traverse",
+            FigureKind::Samples => "samples",
+            FigureKind::Curves => "curves",
+        }
+    }
+}
+
+/// Settings shared by the figures.
+#[derive(Debug, Clone)]
+pub struct FigureOptions {
+    /// Samples per row of image grids.
+    pub n: usize,
+    /// Cells per side of the manifold grid.
+    pub grid: usize,
+    /// Images in a blend, endpoints included.
+    pub blend_steps: usize,
+    /// The two samples to blend (indices into the data); default: the first two of different
+    /// classes.
+    pub pair: Option<(usize, usize)>,
+    /// Spherical interpolation of the codes.
+    pub spherical: bool,
+    /// The sample to traverse.
+    pub traverse_index: usize,
+    /// Shifts applied to each code dimension.
+    pub deltas: Vec<f32>,
+    /// How many code dimensions to traverse, from the first.
+    pub traverse_dims: usize,
+    /// Most points in the code map.
+    pub max_points: usize,
+    /// Chart size in pixels.
+    pub chart_size: (u32, u32),
+    pub seed: u64,
+}
+
+impl Default for FigureOptions {
+    fn default() -> Self {
+        Self {
+            n: 10,
+            grid: 15,
+            blend_steps: 9,
+            pair: None,
+            spherical: false,
+            traverse_index: 0,
+            deltas: explore::DEFAULT_DELTAS.to_vec(),
+            traverse_dims: 8,
+            max_points: 5000,
+            chart_size: (720, 560),
+            seed: 0,
+        }
+    }
+}
+
+/// A rendered figure with what it shows.
+#[derive(Debug, Clone)]
+pub struct Figure {
+    pub kind: FigureKind,
+    pub title: String,
+    pub caption: String,
+    pub image: RgbImage,
+}
+
+fn image_shape(run: &Run) -> Result<(usize, usize, usize)> {
+    match run.model.config().io().input_shape.as_deref() {
+        Some([c, h, w]) => Ok((*c, *h, *w)),
+        _ => Err(Error::invalid(
+            "the run's samples are not images, so this figure cannot be drawn",
+        )),
+    }
+}
+
+fn grid_for(run: &Run) -> Result<ImageGrid> {
+    let (c, h, w) = image_shape(run)?;
+    Ok(ImageGrid::new(h, w, c))
+}
+
+fn is_vae(run: &Run) -> bool {
+    matches!(run.model.config(), ModelConfig::Vae { .. })
+}
+
+/// The first `max` samples of `data` (so figures stay quick on large test sets).
+fn head(data: &Dataset, max: usize) -> (Matrix, Option<Vec<u32>>) {
+    let n = data.len().min(max);
+    (
+        data.x.head(n),
+        data.labels.as_ref().map(|l| l[..n].to_vec()),
+    )
+}
+
+/// Builds figure `kind` of `run` on `data`.
+pub fn figure(run: &Run, data: &Dataset, kind: FigureKind, opts: &FigureOptions) -> Result<Figure> {
+    if data.is_empty() {
+        return Err(Error::invalid("no samples to draw"));
+    }
+    let model = &run.model;
+    let make = |title: &str, caption: String, image: RgbImage| Figure {
+        kind,
+        title: title.to_string(),
+        caption,
+        image,
+    };
+    match kind {
+        FigureKind::Reconstructions => {
+            let mut grid = grid_for(run)?;
+            let (x, _) = head(data, opts.n);
+            match model.config().noise() {
+                Some(noise) => {
+                    let noisy = crate::eval::corrupt(&x, noise, opts.seed);
+                    let out = model.reconstruct(&noisy)?;
+                    grid.stacked(&[&noisy, &out, &x], opts.n);
+                    Ok(make(
+                        "Denoising",
+                        format!(
+                            "Rows: inputs with {noise} noise, the model's outputs, the clean inputs."
+                        ),
+                        grid.render(),
+                    ))
+                }
+                None => {
+                    let out = model.reconstruct(&x)?;
+                    grid.stacked(&[&x, &out], opts.n);
+                    Ok(make(
+                        "Reconstructions",
+                        "Top row: test inputs; bottom row: their reconstructions.".into(),
+                        grid.render(),
+                    ))
+                }
+            }
+        }
+        FigureKind::Codes => {
+            let (x, labels) = head(data, opts.max_points);
+            let codes = model.encode(&x)?;
+            let (points, xt, yt, note) = match codes.cols {
+                0 | 1 => {
+                    return Err(Error::invalid(
+                        "a code map needs a code of at least 2 dimensions",
+                    ));
+                }
+                2 => (
+                    codes,
+                    "code 1".to_string(),
+                    "code 2".to_string(),
+                    String::new(),
+                ),
+                k => {
+                    let pca = Pca::fit(&codes, 2)?;
+                    let r = &pca.explained_variance_ratio;
+                    (
+                        pca.transform(&codes)?,
+                        format!("PCA 1 of the {k}-d code ({:.0}% of variance)", 100.0 * r[0]),
+                        format!("PCA 2 of the {k}-d code ({:.0}% of variance)", 100.0 * r[1]),
+                        format!(
+                            " The {k}-d codes are projected on their first two principal components."
+                        ),
+                    )
+                }
+            };
+            let title = if is_vae(run) {
+                "Posterior means of the test data"
+            } else {
+                "Codes of the test data"
+            };
+            let image = charts::scatter(
+                &points,
+                labels.as_deref(),
+                data.class_names.as_deref(),
+                &Titles {
+                    title: title.into(),
+                    x: xt,
+                    y: yt,
+                },
+                opts.chart_size,
+            )?;
+            Ok(make(
+                "Code map",
+                format!("{} test samples, coloured by label.{note}", points.rows),
+                image,
+            ))
+        }
+        FigureKind::Manifold => {
+            let mut grid = grid_for(run)?;
+            grid.zoom = 1;
+            grid.gap = 0;
+            let (x, _) = head(data, opts.max_points);
+            let codes = model.encode(&x)?;
+            let m = explore::manifold(model, &codes, opts.grid)?;
+            grid.tiled(&m.images, m.n);
+            Ok(make(
+                "Manifold",
+                format!(
+                    "Decoded {0}x{0} grid over {1}; the second coordinate decreases downwards.",
+                    m.n, m.axes
+                ),
+                grid.render(),
+            ))
+        }
+        FigureKind::Blend => {
+            let mut grid = grid_for(run)?;
+            let (a, b) = match opts.pair {
+                Some(p) => p,
+                None => default_pair(data),
+            };
+            if a >= data.len() || b >= data.len() {
+                return Err(Error::invalid(format!(
+                    "blend pair ({a}, {b}) is outside the {} samples",
+                    data.len()
+                )));
+            }
+            let bl = explore::blend(
+                model,
+                data.x.row(a),
+                data.x.row(b),
+                opts.blend_steps,
+                opts.spherical,
+            )?;
+            grid.stacked(&[&bl.pixel, &bl.latent], bl.weights.len());
+            let path = if opts.spherical {
+                "spherical"
+            } else {
+                "linear"
+            };
+            Ok(make(
+                "Blending",
+                format!(
+                    "Samples {a} and {b}. Top: pixel blend (1-t)a + t b; bottom: decoded {path} blend of their codes, t from 0 to 1."
+                ),
+                grid.render(),
+            ))
+        }
+        FigureKind::Traverse => {
+            let mut grid = grid_for(run)?;
+            let i = opts.traverse_index;
+            if i >= data.len() {
+                return Err(Error::invalid(format!("sample {i} is outside the data")));
+            }
+            let dims: Vec<usize> = (0..model.latent_dim().min(opts.traverse_dims.max(1))).collect();
+            let out = explore::traverse(model, data.x.row(i), &dims, &opts.deltas)?;
+            grid.tiled(&out, opts.deltas.len());
+            let deltas: Vec<String> = opts.deltas.iter().map(|d| format!("{d:+}")).collect();
+            Ok(make(
+                "Latent traversal",
+                format!(
+                    "Sample {i}: row k decodes its code with dimension k shifted by {} (columns).",
+                    deltas.join(", ")
+                ),
+                grid.render(),
+            ))
+        }
+        FigureKind::Samples => {
+            if !is_vae(run) {
+                return Err(Error::invalid("prior samples need a VAE run"));
+            }
+            let mut grid = grid_for(run)?;
+            let n = opts.n.max(1);
+            let s = crate::eval::sample_prior(model, n * n, opts.seed)?;
+            grid.tiled(&s, n);
+            Ok(make(
+                "Samples from the prior",
+                format!("{} codes drawn from N(0, I), decoded.", n * n),
+                grid.render(),
+            ))
+        }
+        FigureKind::Curves => {
+            let metrics = run.dir.metrics()?;
+            let image = charts::training_curves(&metrics, is_vae(run), opts.chart_size)?;
+            Ok(make(
+                "Training curves",
+                format!("Loss per element over {} epochs.", metrics.len()),
+                image,
+            ))
+        }
+    }
+}
+
+/// The first two samples of different classes (or the first two samples).
+fn default_pair(data: &Dataset) -> (usize, usize) {
+    if let Some(l) = &data.labels
+        && let Some(b) = l.iter().position(|&c| c != l[0])
+    {
+        return (0, b);
+    }
+    (0, 1.min(data.len() - 1))
+}
+
+/// Whether `kind` applies to `run` (images for grids, 2-D codes and more for maps, a VAE for
+/// prior samples).
+pub fn applies(run: &Run, kind: FigureKind) -> bool {
+    let images = image_shape(run).is_ok();
+    match kind {
+        FigureKind::Curves => true,
+        FigureKind::Codes => run.model.latent_dim() >= 2,
+        FigureKind::Manifold => images && run.model.latent_dim() >= 2,
+        FigureKind::Samples => images && is_vae(run),
+        FigureKind::Reconstructions | FigureKind::Blend | FigureKind::Traverse => images,
+    }
+}

@@ -1,0 +1,210 @@
+//! A self-contained HTML report of a run: the figures (PNG embedded as data URLs), the model,
+//! the training summary, the test metrics and the config. It references nothing outside
+//! itself, so it can be mailed, archived or opened offline.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use base64::Engine;
+
+use crate::data::Dataset;
+use crate::error::{Error, Result};
+use crate::run::Run;
+use crate::viz::figures::{FigureKind, FigureOptions, applies, figure};
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+fn png_data_url(img: &image::RgbImage) -> Result<String> {
+    use image::ImageEncoder;
+    let mut bytes = Vec::new();
+    image::codecs::png::PngEncoder::new(&mut bytes)
+        .write_image(
+            img.as_raw(),
+            img.width(),
+            img.height(),
+            image::ExtendedColorType::Rgb8,
+        )
+        .map_err(|e| Error::invalid(format!("cannot encode PNG: {e}")))?;
+    Ok(format!(
+        "data:image/png;base64,{}",
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    ))
+}
+
+const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:980px;margin:2em auto;padding:0 1em;color:#222}\
+h1{font-size:1.6em}h2{font-size:1.2em;margin-top:1.6em;border-bottom:1px solid #ddd}\
+table{border-collapse:collapse}td,th{padding:.25em .8em;border-bottom:1px solid #eee;text-align:left}\
+td.n{text-align:right;font-variant-numeric:tabular-nums}figure{margin:1em 0}\
+figure img{max-width:100%;image-rendering:pixelated;border:1px solid #eee}\
+figcaption{color:#555;font-size:.9em}pre{background:#f6f6f6;padding:1em;overflow:auto;font-size:.85em}\
+.skip{color:#888}";
+
+/// Writes `report.html` for `run` evaluated on `data` (the test split) into `out` (default:
+/// the run directory). Figures that do not apply to the run are listed as such.
+pub fn write_report(
+    run: &Run,
+    data: &Dataset,
+    opts: &FigureOptions,
+    out: Option<&Path>,
+) -> Result<PathBuf> {
+    let path = out
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| run.dir.path.join("report.html"));
+    let html = render(run, data, opts)?;
+    crate::io::write_atomic(&path, html.as_bytes())?;
+    Ok(path)
+}
+
+/// The report as a string.
+pub fn render(run: &Run, data: &Dataset, opts: &FigureOptions) -> Result<String> {
+    let name = run
+        .dir
+        .path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "run".into());
+    let cfg = run.model.config();
+    let mut h = String::new();
+    let w = &mut h;
+    // Writing to a String cannot fail.
+    let _ = writeln!(
+        w,
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>aekit report: {}</title><style>{STYLE}</style></head><body>",
+        escape(&name)
+    );
+    let _ = writeln!(w, "<h1>aekit report: {}</h1>", escape(&name));
+    let _ = writeln!(
+        w,
+        "<p>{} &middot; {} parameters &middot; {} loss &middot; data {}</p>",
+        escape(&cfg.describe()),
+        run.model.num_params(),
+        cfg.loss().name(),
+        escape(&data.origin)
+    );
+
+    let _ = writeln!(w, "<h2>Training</h2>\n<table>");
+    if let Ok(s) = run.dir.summary() {
+        let rows = [
+            ("epochs", s.epochs_completed.to_string()),
+            ("stopped", s.stop_reason.clone()),
+            (
+                "best epoch",
+                s.best_epoch.map_or("-".into(), |e| e.to_string()),
+            ),
+            (
+                "best validation loss (per element)",
+                s.best_val_loss.map_or("-".into(), |v| format!("{v:.6}")),
+            ),
+            ("training time", format!("{:.1} s", s.train_seconds)),
+            ("throughput", format!("{:.0} samples/s", s.samples_per_sec)),
+            ("training samples", s.train_samples.to_string()),
+        ];
+        for (k, v) in rows {
+            let _ = writeln!(w, "<tr><th>{}</th><td class=n>{}</td></tr>", k, escape(&v));
+        }
+    } else {
+        let _ = writeln!(
+            w,
+            "<tr><td>no summary.json: training did not finish</td></tr>"
+        );
+    }
+    let _ = writeln!(w, "</table>");
+
+    let m = crate::eval::evaluate(run, data)?;
+    let _ = writeln!(
+        w,
+        "<h2>Test reconstruction ({} samples)</h2>\n<table>",
+        m.samples
+    );
+    let mut rows = vec![
+        (
+            "mean squared error per element",
+            format!("{:.6}", m.mse_per_pixel),
+        ),
+        (
+            "squared error per sample",
+            format!("{:.4}", m.sse_per_image),
+        ),
+        (
+            "mean absolute error per element",
+            format!("{:.6}", m.mae_per_pixel),
+        ),
+    ];
+    if let Some(b) = m.bce_per_pixel {
+        rows.push(("binary cross-entropy per element", format!("{b:.6}")));
+    }
+    if let Some(e) = crate::eval::elbo(run, data, opts.seed)? {
+        rows.push((
+            "negative ELBO per sample (recon + KL)",
+            format!(
+                "{:.3} = {:.3} + {:.3}",
+                e.loss_per_image, e.recon_per_image, e.kl_per_image
+            ),
+        ));
+    }
+    for (k, v) in rows {
+        let _ = writeln!(w, "<tr><th>{k}</th><td class=n>{v}</td></tr>");
+    }
+    let _ = writeln!(w, "</table>");
+    if !m.per_class.is_empty() {
+        let _ = writeln!(
+            w,
+            "<table><tr><th>class</th><th>samples</th><th>MSE per element</th><th>squared error per sample</th></tr>"
+        );
+        for c in &m.per_class {
+            let _ = writeln!(
+                w,
+                "<tr><td>{}</td><td class=n>{}</td><td class=n>{:.6}</td><td class=n>{:.4}</td></tr>",
+                escape(&c.name),
+                c.samples,
+                c.mse_per_pixel,
+                c.sse_per_image
+            );
+        }
+        let _ = writeln!(w, "</table>");
+    }
+
+    let _ = writeln!(w, "<h2>Figures</h2>");
+    for kind in FigureKind::ALL {
+        if !applies(run, kind) {
+            continue;
+        }
+        match figure(run, data, kind, opts) {
+            Ok(f) => {
+                let _ = writeln!(
+                    w,
+                    "<figure id=\"{}\"><h3>{}</h3><img alt=\"{}\" width=\"{}\" height=\"{}\" src=\"{}\"><figcaption>{}</figcaption></figure>",
+                    kind.name(),
+                    escape(&f.title),
+                    escape(&f.title),
+                    f.image.width(),
+                    f.image.height(),
+                    png_data_url(&f.image)?,
+                    escape(&f.caption)
+                );
+            }
+            Err(e) => {
+                let _ = writeln!(
+                    w,
+                    "<p class=skip>{}: not drawn ({})</p>",
+                    kind.name(),
+                    escape(&e.to_string())
+                );
+            }
+        }
+    }
+
+    let toml = toml::to_string_pretty(&run.config).unwrap_or_default();
+    let _ = writeln!(
+        w,
+        "<h2>Configuration</h2>\n<pre>{}</pre>\n<p class=skip>Written by aekit {}.</p>\n</body></html>",
+        escape(&toml),
+        env!("CARGO_PKG_VERSION")
+    );
+    Ok(h)
+}
