@@ -52,6 +52,22 @@ fn padded_range(v: impl Iterator<Item = f32>) -> std::ops::Range<f32> {
     (lo - pad)..(hi + pad)
 }
 
+type Area<'a> = DrawingArea<BitMapBackend<'a>, plotters::coord::Shift>;
+
+/// A white `size` canvas that `draw` paints, returned as an image.
+fn canvas(size: (u32, u32), draw: impl FnOnce(&Area) -> Result<()>) -> Result<RgbImage> {
+    ensure_font();
+    let (w, h) = size;
+    let mut buf = vec![255u8; (w * h * 3) as usize];
+    {
+        let root = BitMapBackend::with_buffer(&mut buf, (w, h)).into_drawing_area();
+        root.fill(&WHITE).map_err(draw_err)?;
+        draw(&root)?;
+        root.present().map_err(draw_err)?;
+    }
+    RgbImage::from_raw(w, h, buf).ok_or_else(|| Error::invalid("chart buffer has the wrong size"))
+}
+
 /// Axis titles and the chart title of a figure.
 #[derive(Debug, Clone)]
 pub struct Titles {
@@ -73,15 +89,10 @@ pub fn scatter(
             "a scatter plot needs 2 coordinates per point",
         ));
     }
-    ensure_font();
-    let (w, h) = size;
-    let mut buf = vec![255u8; (w * h * 3) as usize];
-    {
-        let root = BitMapBackend::with_buffer(&mut buf, (w, h)).into_drawing_area();
-        root.fill(&WHITE).map_err(draw_err)?;
+    canvas(size, |root| {
         let xr = padded_range((0..points.rows).map(|i| points.row(i)[0]));
         let yr = padded_range((0..points.rows).map(|i| points.row(i)[1]));
-        let mut chart = ChartBuilder::on(&root)
+        let mut chart = ChartBuilder::on(root)
             .caption(&titles.title, ("sans-serif", 20))
             .margin(12)
             .x_label_area_size(44)
@@ -133,9 +144,8 @@ pub fn scatter(
                 .draw()
                 .map_err(draw_err)?;
         }
-        root.present().map_err(draw_err)?;
-    }
-    RgbImage::from_raw(w, h, buf).ok_or_else(|| Error::invalid("chart buffer has the wrong size"))
+        Ok(())
+    })
 }
 
 /// One line of a line chart.
@@ -146,16 +156,11 @@ pub struct Line {
 
 /// Lines over a shared x axis, with a legend.
 pub fn lines(series: &[Line], titles: &Titles, size: (u32, u32)) -> Result<RgbImage> {
-    ensure_font();
-    let (w, h) = size;
-    let mut buf = vec![255u8; (w * h * 3) as usize];
-    {
-        let root = BitMapBackend::with_buffer(&mut buf, (w, h)).into_drawing_area();
-        root.fill(&WHITE).map_err(draw_err)?;
+    canvas(size, |root| {
         let all = || series.iter().flat_map(|s| s.points.iter());
         let xr = padded_range(all().map(|p| p.0));
         let yr = padded_range(all().map(|p| p.1));
-        let mut chart = ChartBuilder::on(&root)
+        let mut chart = ChartBuilder::on(root)
             .caption(&titles.title, ("sans-serif", 20))
             .margin(12)
             .x_label_area_size(44)
@@ -196,9 +201,8 @@ pub fn lines(series: &[Line], titles: &Titles, size: (u32, u32)) -> Result<RgbIm
             .border_style(BLACK.mix(0.4))
             .draw()
             .map_err(draw_err)?;
-        root.present().map_err(draw_err)?;
-    }
-    RgbImage::from_raw(w, h, buf).ok_or_else(|| Error::invalid("chart buffer has the wrong size"))
+        Ok(())
+    })
 }
 
 /// Training and validation loss per epoch; for a VAE also the validation reconstruction term

@@ -96,8 +96,8 @@ impl ImageGrid {
     }
 }
 
-/// Encodes an image as PNG and writes it atomically.
-pub fn save_png(path: &Path, img: &RgbImage) -> Result<()> {
+/// An image as PNG bytes.
+pub fn encode_png(img: &RgbImage) -> Result<Vec<u8>> {
     let mut bytes = Vec::new();
     image::codecs::png::PngEncoder::new(&mut bytes)
         .write_image(
@@ -106,6 +106,12 @@ pub fn save_png(path: &Path, img: &RgbImage) -> Result<()> {
             img.height(),
             image::ExtendedColorType::Rgb8,
         )
-        .map_err(|e| Error::invalid(format!("{}: cannot encode PNG: {e}", path.display())))?;
+        .map_err(|e| Error::invalid(format!("cannot encode PNG: {e}")))?;
+    Ok(bytes)
+}
+
+/// Encodes an image as PNG and writes it atomically.
+pub fn save_png(path: &Path, img: &RgbImage) -> Result<()> {
+    let bytes = encode_png(img).map_err(|e| Error::invalid(format!("{}: {e}", path.display())))?;
     crate::io::write_atomic(path, &bytes)
 }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use base64::Engine;
 
 use crate::data::Dataset;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::run::Run;
 use crate::viz::figures::{FigureKind, FigureOptions, applies, figure};
 
@@ -20,19 +20,9 @@ fn escape(s: &str) -> String {
 }
 
 fn png_data_url(img: &image::RgbImage) -> Result<String> {
-    use image::ImageEncoder;
-    let mut bytes = Vec::new();
-    image::codecs::png::PngEncoder::new(&mut bytes)
-        .write_image(
-            img.as_raw(),
-            img.width(),
-            img.height(),
-            image::ExtendedColorType::Rgb8,
-        )
-        .map_err(|e| Error::invalid(format!("cannot encode PNG: {e}")))?;
     Ok(format!(
         "data:image/png;base64,{}",
-        base64::engine::general_purpose::STANDARD.encode(bytes)
+        base64::engine::general_purpose::STANDARD.encode(crate::viz::grid::encode_png(img)?)
     ))
 }
 
