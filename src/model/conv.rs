@@ -260,6 +260,25 @@ impl fmt::Display for Pad {
     }
 }
 
+/// `kind:channels:kernel` with the stride and padding when not the defaults.
+fn conv_head(
+    f: &mut fmt::Formatter<'_>,
+    kind: &str,
+    channels: usize,
+    kernel: usize,
+    stride: usize,
+    pad: Pad,
+) -> fmt::Result {
+    write!(f, "{kind}:{channels}:{kernel}")?;
+    if stride != 1 {
+        write!(f, ":s{stride}")?;
+    }
+    if pad != Pad::Same {
+        write!(f, ":{pad}")?;
+    }
+    Ok(())
+}
+
 impl fmt::Display for LayerSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let act_suffix =
@@ -272,13 +291,7 @@ impl fmt::Display for LayerSpec {
                 pad,
                 act,
             } => {
-                write!(f, "conv:{channels}:{kernel}")?;
-                if *stride != 1 {
-                    write!(f, ":s{stride}")?;
-                }
-                if *pad != Pad::Same {
-                    write!(f, ":{pad}")?;
-                }
+                conv_head(f, "conv", *channels, *kernel, *stride, *pad)?;
                 write!(f, "{}", act_suffix(act))
             }
             LayerSpec::ConvTranspose {
@@ -289,13 +302,7 @@ impl fmt::Display for LayerSpec {
                 output_padding,
                 act,
             } => {
-                write!(f, "convt:{channels}:{kernel}")?;
-                if *stride != 1 {
-                    write!(f, ":s{stride}")?;
-                }
-                if *pad != Pad::Same {
-                    write!(f, ":{pad}")?;
-                }
+                conv_head(f, "convt", *channels, *kernel, *stride, *pad)?;
                 match output_padding {
                     [0, 0] => {}
                     [h, w] if h == w => write!(f, ":op{h}")?,

@@ -92,22 +92,7 @@ pub fn scatter(
     canvas(size, |root| {
         let xr = padded_range((0..points.rows).map(|i| points.row(i)[0]));
         let yr = padded_range((0..points.rows).map(|i| points.row(i)[1]));
-        let mut chart = ChartBuilder::on(root)
-            .caption(&titles.title, ("sans-serif", 20))
-            .margin(12)
-            .x_label_area_size(44)
-            .y_label_area_size(56)
-            .build_cartesian_2d(xr, yr)
-            .map_err(draw_err)?;
-        chart
-            .configure_mesh()
-            .x_desc(&titles.x)
-            .y_desc(&titles.y)
-            .label_style(("sans-serif", 13))
-            .axis_desc_style(("sans-serif", 15))
-            .light_line_style(WHITE.mix(0.0))
-            .draw()
-            .map_err(draw_err)?;
+        let mut chart = axes(root, titles, (xr, yr), 56, false)?;
         let classes: Vec<u32> = match labels {
             Some(l) => {
                 let mut c: Vec<u32> = l.to_vec();
@@ -135,17 +120,56 @@ pub fn scatter(
             }
         }
         if labels.is_some() {
-            chart
-                .configure_series_labels()
-                .position(SeriesLabelPosition::UpperRight)
-                .label_font(("sans-serif", 13))
-                .background_style(WHITE.mix(0.85))
-                .border_style(BLACK.mix(0.4))
-                .draw()
-                .map_err(draw_err)?;
+            legend(&mut chart)?;
         }
         Ok(())
     })
+}
+
+type Chart<'a, 'b> = ChartContext<
+    'a,
+    BitMapBackend<'b>,
+    Cartesian2d<plotters::coord::types::RangedCoordf32, plotters::coord::types::RangedCoordf32>,
+>;
+
+/// Titled axes over `xr` x `yr`; `y_area` is the width left for the y labels and `light_grid`
+/// keeps the fine grid lines.
+fn axes<'a, 'b>(
+    root: &'a Area<'b>,
+    titles: &Titles,
+    (xr, yr): (std::ops::Range<f32>, std::ops::Range<f32>),
+    y_area: u32,
+    light_grid: bool,
+) -> Result<Chart<'a, 'b>> {
+    let mut chart = ChartBuilder::on(root)
+        .caption(&titles.title, ("sans-serif", 20))
+        .margin(12)
+        .x_label_area_size(44)
+        .y_label_area_size(y_area)
+        .build_cartesian_2d(xr, yr)
+        .map_err(draw_err)?;
+    let mut mesh = chart.configure_mesh();
+    mesh.x_desc(&titles.x)
+        .y_desc(&titles.y)
+        .label_style(("sans-serif", 13))
+        .axis_desc_style(("sans-serif", 15));
+    if !light_grid {
+        mesh.light_line_style(WHITE.mix(0.0));
+    }
+    mesh.draw().map_err(draw_err)?;
+    Ok(chart)
+}
+
+/// The legend of the labelled series, upper right.
+fn legend<'a, 'b: 'a>(chart: &mut Chart<'a, 'b>) -> Result<()> {
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .label_font(("sans-serif", 13))
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK.mix(0.4))
+        .draw()
+        .map_err(draw_err)
 }
 
 /// One line of a line chart.
@@ -160,21 +184,7 @@ pub fn lines(series: &[Line], titles: &Titles, size: (u32, u32)) -> Result<RgbIm
         let all = || series.iter().flat_map(|s| s.points.iter());
         let xr = padded_range(all().map(|p| p.0));
         let yr = padded_range(all().map(|p| p.1));
-        let mut chart = ChartBuilder::on(root)
-            .caption(&titles.title, ("sans-serif", 20))
-            .margin(12)
-            .x_label_area_size(44)
-            .y_label_area_size(70)
-            .build_cartesian_2d(xr, yr)
-            .map_err(draw_err)?;
-        chart
-            .configure_mesh()
-            .x_desc(&titles.x)
-            .y_desc(&titles.y)
-            .label_style(("sans-serif", 13))
-            .axis_desc_style(("sans-serif", 15))
-            .draw()
-            .map_err(draw_err)?;
+        let mut chart = axes(root, titles, (xr, yr), 70, true)?;
         for (i, s) in series.iter().enumerate() {
             let color = PALETTE[i % PALETTE.len()];
             chart
@@ -193,14 +203,7 @@ pub fn lines(series: &[Line], titles: &Titles, size: (u32, u32)) -> Result<RgbIm
                     .map_err(draw_err)?;
             }
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .label_font(("sans-serif", 13))
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.4))
-            .draw()
-            .map_err(draw_err)?;
+        legend(&mut chart)?;
         Ok(())
     })
 }
