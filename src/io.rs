@@ -34,10 +34,13 @@ pub fn write_atomic_with(
 ) -> Result<()> {
     let dir = parent_of(path);
     ensure_dir(&dir)?;
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".aekit-tmp-")
-        .tempfile_in(&dir)
-        .at(&dir)?;
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".aekit-tmp-");
+    // Temporary files are private (0600) by default; the file it becomes should get the
+    // permissions any new file gets (0666 less the umask), like one written by `std::fs::write`.
+    #[cfg(unix)]
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
+    let mut tmp = builder.tempfile_in(&dir).at(&dir)?;
     {
         let mut writer = std::io::BufWriter::new(tmp.as_file_mut());
         fill(&mut writer).at(path)?;

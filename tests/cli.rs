@@ -181,6 +181,72 @@ fn main_job_and_every_subcommand() {
 }
 
 #[test]
+fn compare_and_probe_put_runs_beside_pca() {
+    let d = common::tmp();
+    let dir = d.path();
+    train_tiny(dir, "runs/p", &[]);
+    let limits = ["--limit", "300", "--test-limit", "100"];
+    let mut args = vec![
+        "compare", "runs/p", "--dims", "2,4", "--json", "--chart", "c.png",
+    ];
+    args.extend_from_slice(&limits);
+    let rows: serde_json::Value = serde_json::from_str(&ok(&aekit(&args, dir))).unwrap();
+    let rows = rows.as_array().unwrap();
+    // PCA at 2 and 4 (the run's size is already listed), then the run.
+    assert_eq!(rows.len(), 3);
+    assert_eq!(rows[0]["method"], "PCA");
+    assert!(rows[0]["sse_per_image"].as_f64() > rows[1]["sse_per_image"].as_f64());
+    assert_eq!(rows[2]["dims"], 4);
+    assert_eq!(rows[2]["run"], "runs/p");
+    let png = image::open(dir.join("c.png")).unwrap();
+    assert_eq!((png.width(), png.height()), (720, 480));
+    let table = ok(&aekit(
+        &[
+            "compare",
+            "--data",
+            "shapes",
+            "--dims",
+            "1",
+            "--shapes-train",
+            "200",
+            "--shapes-test",
+            "50",
+        ],
+        dir,
+    ));
+    assert!(
+        table.contains("PCA") && table.contains("50 test samples"),
+        "{table}"
+    );
+
+    let mut args = vec![
+        "probe",
+        "runs/p",
+        "--json",
+        "-k",
+        "3",
+        "--probe-epochs",
+        "2",
+    ];
+    args.extend_from_slice(&limits);
+    let v: serde_json::Value = serde_json::from_str(&ok(&aekit(&args, dir))).unwrap();
+    assert_eq!(v["test_samples"], 100);
+    for codes in ["autoencoder", "pca"] {
+        assert_eq!(v[codes]["dims"], 4);
+        let acc = v[codes]["knn_accuracy"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&acc));
+    }
+    fails_with(
+        &aekit(&["compare", "--dims", "0,2", "--shapes-train", "50"], dir),
+        &["--dims"],
+    );
+    fails_with(
+        &aekit(&["compare", "--dims", "900", "--shapes-train", "50"], dir),
+        &["900", "784 features"],
+    );
+}
+
+#[test]
 fn resume_continues_a_run() {
     let d = common::tmp();
     let dir = d.path();

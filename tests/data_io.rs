@@ -403,3 +403,19 @@ fn mnist_loads_from_shared_data() {
     );
     assert_eq!(test.x.data.iter().cloned().fold(0.0, f32::max), 255.0);
 }
+
+/// Atomic writes go through a private temporary file; the result must still get the
+/// permissions an ordinary new file gets (0666 less the umask), or users could not share runs.
+#[cfg(unix)]
+#[test]
+fn atomic_writes_get_ordinary_file_permissions() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = common::tmp();
+    let plain = dir.path().join("plain.txt");
+    std::fs::write(&plain, b"x").unwrap();
+    let atomic = dir.path().join("atomic.txt");
+    aekit::io::write_atomic(&atomic, b"y").unwrap();
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&atomic), mode(&plain));
+    assert_eq!(std::fs::read(&atomic).unwrap(), b"y");
+}

@@ -127,10 +127,15 @@ impl RunData {
         device: &burn::tensor::Device,
     ) -> aekit::Result<(aekit::Run, aekit::Dataset)> {
         let run = aekit::Run::open(&self.run_dir, device)?;
-        let mut data_cfg = run.config.data.clone();
-        self.data.apply(&mut data_cfg);
-        let data = run.load_data(Some(&data_cfg), self.split.into())?;
+        let data = run.load_data(Some(&self.data_config(&run)), self.split.into())?;
         Ok((run, data))
+    }
+
+    /// The run's own data section with the flags applied.
+    pub fn data_config(&self, run: &aekit::Run) -> DataConfig {
+        let mut cfg = run.config.data.clone();
+        self.data.apply(&mut cfg);
+        cfg
     }
 }
 

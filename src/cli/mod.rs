@@ -1,6 +1,7 @@
 //! Command-line interface: one file per subcommand, each a thin call into the library.
 
 mod args;
+mod compare_cmd;
 mod data_cmd;
 mod eval_cmd;
 mod info_cmd;
@@ -57,6 +58,10 @@ enum Command {
     Plot(plot_cmd::PlotArgs),
     /// Write a self-contained HTML report of a run (figures, metrics, config).
     Report(plot_cmd::ReportArgs),
+    /// Reconstruction error of PCA and of trained runs at each code size, on the same test set.
+    Compare(compare_cmd::CompareArgs),
+    /// Classify with the codes (k-nearest neighbours, softmax regression), beside PCA codes.
+    Probe(compare_cmd::ProbeArgs),
     /// Architecture, parameter count and training summary of a run.
     Info(info_cmd::InfoArgs),
     /// Write a commented config template.
@@ -91,6 +96,8 @@ pub fn main() -> ExitCode {
             Command::Sample(a) => io_cmds::sample(a, &device),
             Command::Plot(a) => plot_cmd::plot(a, &device),
             Command::Report(a) => plot_cmd::report(a, &device),
+            Command::Compare(a) => compare_cmd::compare(a, &device),
+            Command::Probe(a) => compare_cmd::probe_cmd(a, &device),
             Command::Info(a) => info_cmd::run(a),
             Command::Init(a) => init_cmd::run(a),
             Command::Presets => {

@@ -1,7 +1,9 @@
 //! Evaluation of trained runs.
 
+pub mod compare;
 pub mod metrics;
 pub mod pca;
+pub mod probe;
 
 pub use metrics::{
     ClassMetrics, CodeStats, ReconMetrics, code_stats, psnr, reconstruction_metrics,

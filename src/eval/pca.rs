@@ -83,6 +83,45 @@ impl Pca {
         self.components.len()
     }
 
+    /// The first `k` components only: PCA's solutions are nested, so one fit at the largest
+    /// size serves every smaller one.
+    pub fn truncated(&self, k: usize) -> Result<Self> {
+        if k == 0 || k > self.n_components() {
+            return Err(Error::invalid(format!(
+                "cannot keep {k} of {} PCA components",
+                self.n_components()
+            )));
+        }
+        Ok(Self {
+            mean: self.mean.clone(),
+            components: self.components[..k].to_vec(),
+            explained_variance: self.explained_variance[..k].to_vec(),
+            explained_variance_ratio: self.explained_variance_ratio[..k].to_vec(),
+        })
+    }
+
+    /// Writes the fitted PCA as JSON (atomically), like a model's config beside its weights.
+    pub fn save(&self, path: &std::path::Path) -> Result<()> {
+        crate::io::write_json(path, self)
+    }
+
+    pub fn load(path: &std::path::Path) -> Result<Self> {
+        let pca: Self = crate::io::read_json(path)?;
+        let d = pca.mean.len();
+        let k = pca.components.len();
+        if k == 0
+            || pca.components.iter().any(|c| c.len() != d)
+            || pca.explained_variance.len() != k
+            || pca.explained_variance_ratio.len() != k
+        {
+            return Err(Error::BadFile {
+                path: path.to_path_buf(),
+                msg: "inconsistent PCA: components, mean and variances disagree in size".into(),
+            });
+        }
+        Ok(pca)
+    }
+
     fn check(&self, m: &Matrix, want: usize, what: &str) -> Result<()> {
         if m.cols != want {
             return Err(Error::mismatch(format!(

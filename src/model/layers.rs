@@ -197,7 +197,7 @@ pub fn normal_tensor(rows: usize, cols: usize, rng: &mut ChaCha8Rng, device: &De
     Tensor::<2>::from_data(TensorData::new(v, [rows, cols]), device)
 }
 
-fn tensor_values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+pub fn tensor_values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
     t.into_data()
         .convert::<f32>()
         .try_into_vec::<f32>()

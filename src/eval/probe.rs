@@ -1,0 +1,373 @@
+//! How useful codes are to a downstream task: k-nearest-neighbour classification and a linear
+//! (softmax regression) probe, both fitted on training codes and scored on test labels. The
+//! same functions score PCA codes, so an autoencoder is always judged beside its baseline.
+
+use burn::module::Module;
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::nn::{Linear, LinearConfig};
+use burn::optim::{AdamConfig, GradientsParams, decay::WeightDecayConfig};
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use faer::Mat;
+use rand::seq::SliceRandom;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::data::Matrix;
+use crate::data::batch::rng_for;
+use crate::error::{Error, Result};
+use crate::model::layers::tensor_values;
+
+/// How neighbours are measured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Distance {
+    #[default]
+    Euclidean,
+    /// One minus the cosine similarity; rows of zeros are at distance 1 from everything.
+    Cosine,
+}
+
+/// Query rows per block: the block's distance matrix to a 60,000-row database stays ~60 MB.
+const QUERY_BLOCK: usize = 256;
+
+fn check_same_width(database: &Matrix, queries: &Matrix) -> Result<()> {
+    if database.cols != queries.cols {
+        return Err(Error::mismatch(format!(
+            "queries have {} features, the database {}",
+            queries.cols, database.cols
+        )));
+    }
+    if database.rows == 0 {
+        return Err(Error::invalid("the database is empty"));
+    }
+    Ok(())
+}
+
+/// Rows scaled to unit length (zero rows stay zero), for cosine distances.
+fn unit_rows(m: &Matrix) -> Matrix {
+    let mut out = m.clone();
+    for row in out.data.chunks_exact_mut(m.cols.max(1)) {
+        let norm = row.iter().map(|v| v * v).sum::<f32>().sqrt();
+        if norm > 0.0 {
+            row.iter_mut().for_each(|v| *v /= norm);
+        }
+    }
+    out
+}
+
+/// Calls `f(query_index, distances_to_every_database_row)` for every query, in parallel, and
+/// returns the results in query order. Distances come from one matrix product per block of
+/// queries (‖q‖² + ‖x‖² − 2 q·x), which is what makes brute force fast enough for MNIST.
+pub fn map_distances<T: Send>(
+    database: &Matrix,
+    queries: &Matrix,
+    distance: Distance,
+    f: impl Fn(usize, &[f32]) -> T + Sync,
+) -> Result<Vec<T>> {
+    check_same_width(database, queries)?;
+    let (db, q) = match distance {
+        Distance::Euclidean => (database.clone(), queries.clone()),
+        Distance::Cosine => (unit_rows(database), unit_rows(queries)),
+    };
+    let d = db.cols;
+    let db_mat = Mat::<f32>::from_fn(db.rows, d, |i, j| db.data[i * d + j]);
+    let db_sq: Vec<f32> = (0..db.rows)
+        .map(|i| db.row(i).iter().map(|v| v * v).sum())
+        .collect();
+    let mut out = Vec::with_capacity(q.rows);
+    for start in (0..q.rows).step_by(QUERY_BLOCK) {
+        let rows = QUERY_BLOCK.min(q.rows - start);
+        let block = Mat::<f32>::from_fn(rows, d, |i, j| q.data[(start + i) * d + j]);
+        let dots = &block * db_mat.transpose();
+        let results: Vec<T> = (0..rows)
+            .into_par_iter()
+            .map(|i| {
+                let q_sq: f32 = q.row(start + i).iter().map(|v| v * v).sum();
+                let row: Vec<f32> = (0..db.rows)
+                    .map(|j| match distance {
+                        Distance::Euclidean => (q_sq + db_sq[j] - 2.0 * dots[(i, j)]).max(0.0),
+                        Distance::Cosine => 1.0 - dots[(i, j)],
+                    })
+                    .collect();
+                f(start + i, &row)
+            })
+            .collect();
+        out.extend(results);
+    }
+    Ok(out)
+}
+
+/// Indices of the `k` smallest values of `row`, nearest first (ties by index).
+pub fn k_smallest(row: &[f32], k: usize) -> Vec<usize> {
+    let k = k.min(row.len());
+    let cmp = |a: &usize, b: &usize| row[*a].total_cmp(&row[*b]).then(a.cmp(b));
+    let mut idx: Vec<usize> = (0..row.len()).collect();
+    if k < idx.len() && k > 0 {
+        idx.select_nth_unstable_by(k - 1, cmp);
+        idx.truncate(k);
+    }
+    idx.sort_by(cmp);
+    idx
+}
+
+/// The k-nearest-neighbour label of every query: the majority among the k nearest database
+/// rows, ties going to the class whose nearest member is closest.
+pub fn knn_classify(
+    database: &Matrix,
+    labels: &[u32],
+    queries: &Matrix,
+    k: usize,
+    distance: Distance,
+) -> Result<Vec<u32>> {
+    if labels.len() != database.rows {
+        return Err(Error::mismatch(format!(
+            "{} labels for {} database rows",
+            labels.len(),
+            database.rows
+        )));
+    }
+    if k == 0 {
+        return Err(Error::invalid("k must be at least 1"));
+    }
+    let classes = labels.iter().max().map_or(0, |m| *m as usize + 1);
+    map_distances(database, queries, distance, |_, row| {
+        let mut votes = vec![0usize; classes];
+        let mut first_rank = vec![usize::MAX; classes];
+        for (rank, j) in k_smallest(row, k).into_iter().enumerate() {
+            let c = labels[j] as usize;
+            votes[c] += 1;
+            first_rank[c] = first_rank[c].min(rank);
+        }
+        (0..classes)
+            .max_by(|a, b| {
+                votes[*a]
+                    .cmp(&votes[*b])
+                    .then(first_rank[*b].cmp(&first_rank[*a]))
+            })
+            .unwrap_or(0) as u32
+    })
+}
+
+/// Fraction of `predicted` equal to `truth`.
+pub fn accuracy(predicted: &[u32], truth: &[u32]) -> f64 {
+    if truth.is_empty() {
+        return 0.0;
+    }
+    let hits = predicted.iter().zip(truth).filter(|(p, t)| p == t).count();
+    hits as f64 / truth.len() as f64
+}
+
+/// Settings of the softmax-regression probe.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SoftmaxOptions {
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub learning_rate: f64,
+    /// L2 penalty on the weights (the probe is convex; this keeps separable data finite).
+    pub weight_decay: f64,
+    pub seed: u64,
+}
+
+impl Default for SoftmaxOptions {
+    fn default() -> Self {
+        Self {
+            epochs: 30,
+            batch_size: 256,
+            learning_rate: 0.01,
+            weight_decay: 1e-4,
+            seed: 0,
+        }
+    }
+}
+
+#[derive(Module, Debug)]
+struct LinearModel {
+    linear: Linear,
+}
+
+/// Multinomial logistic regression on standardised features, trained with Adam (burn).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SoftmaxProbe {
+    pub mean: Vec<f32>,
+    pub scale: Vec<f32>,
+    /// `weights[c * features + j]`: class c, feature j.
+    pub weights: Vec<f32>,
+    pub bias: Vec<f32>,
+    pub classes: usize,
+}
+
+fn standardiser(x: &Matrix) -> (Vec<f32>, Vec<f32>) {
+    let n = x.rows.max(1) as f64;
+    let mut mean = vec![0f64; x.cols];
+    let mut sq = vec![0f64; x.cols];
+    for i in 0..x.rows {
+        for (j, v) in x.row(i).iter().enumerate() {
+            mean[j] += *v as f64;
+            sq[j] += (*v as f64) * (*v as f64);
+        }
+    }
+    let scale = mean
+        .iter()
+        .zip(&sq)
+        .map(|(m, s)| {
+            let var = (s / n - (m / n) * (m / n)).max(0.0);
+            // A constant feature carries nothing; leave it unscaled rather than divide by 0.
+            if var > 1e-12 { var.sqrt() as f32 } else { 1.0 }
+        })
+        .collect();
+    (mean.iter().map(|m| (m / n) as f32).collect(), scale)
+}
+
+impl SoftmaxProbe {
+    fn standardise(&self, x: &Matrix) -> Vec<f32> {
+        let mut out = x.data.clone();
+        for row in out.chunks_exact_mut(x.cols.max(1)) {
+            for ((v, m), s) in row.iter_mut().zip(&self.mean).zip(&self.scale) {
+                *v = (*v - m) / s;
+            }
+        }
+        out
+    }
+
+    pub fn fit(x: &Matrix, labels: &[u32], opts: &SoftmaxOptions, device: &Device) -> Result<Self> {
+        if labels.len() != x.rows || x.rows == 0 {
+            return Err(Error::mismatch(format!(
+                "softmax probe: {} labels for {} samples",
+                labels.len(),
+                x.rows
+            )));
+        }
+        let classes = labels.iter().max().map_or(1, |m| *m as usize + 1);
+        let (mean, scale) = standardiser(x);
+        let mut probe = Self {
+            mean,
+            scale,
+            weights: vec![],
+            bias: vec![],
+            classes,
+        };
+        let xs = probe.standardise(x);
+        let d = x.cols;
+        let device = device.clone().autodiff();
+        let mut model = LinearModel {
+            linear: LinearConfig::new(d, classes).init(&device),
+        };
+        let wd =
+            (opts.weight_decay > 0.0).then(|| WeightDecayConfig::new(opts.weight_decay as f32));
+        let mut optim = AdamConfig::new().with_weight_decay(wd).init();
+        let loss_fn = CrossEntropyLossConfig::new().init(&device);
+        let mut order: Vec<usize> = (0..x.rows).collect();
+        let mut rng = rng_for(opts.seed, 31);
+        for _ in 0..opts.epochs {
+            order.shuffle(&mut rng);
+            for batch in order.chunks(opts.batch_size.max(1)) {
+                let mut bx = Vec::with_capacity(batch.len() * d);
+                for &i in batch {
+                    bx.extend_from_slice(&xs[i * d..(i + 1) * d]);
+                }
+                let by: Vec<i64> = batch.iter().map(|&i| labels[i] as i64).collect();
+                let inputs = Tensor::<2>::from_data(TensorData::new(bx, [batch.len(), d]), &device);
+                let targets =
+                    Tensor::<1, Int>::from_data(TensorData::new(by, [batch.len()]), &device);
+                let loss = loss_fn.forward(model.linear.forward(inputs), targets);
+                let grads = GradientsParams::from_grads(loss.backward(), &model);
+                model = optim.step(opts.learning_rate, model, grads);
+            }
+        }
+        // burn stores Linear weights as [in, out]; keep them class-major for prediction.
+        let w = tensor_values(model.linear.weight.val());
+        probe.weights = (0..classes)
+            .flat_map(|c| (0..d).map(move |j| (c, j)))
+            .map(|(c, j)| w[j * classes + c])
+            .collect();
+        probe.bias = match &model.linear.bias {
+            Some(b) => tensor_values(b.val()),
+            None => vec![0.0; classes],
+        };
+        Ok(probe)
+    }
+
+    /// Class scores (logits) of every row.
+    pub fn decision_function(&self, x: &Matrix) -> Result<Matrix> {
+        if x.cols != self.mean.len() {
+            return Err(Error::mismatch(format!(
+                "softmax probe fitted on {} features, got {}",
+                self.mean.len(),
+                x.cols
+            )));
+        }
+        let d = x.cols;
+        let xs = self.standardise(x);
+        let mut out = Vec::with_capacity(x.rows * self.classes);
+        for row in xs.chunks_exact(d.max(1)).take(x.rows) {
+            for c in 0..self.classes {
+                let w = &self.weights[c * d..(c + 1) * d];
+                out.push(self.bias[c] + row.iter().zip(w).map(|(a, b)| a * b).sum::<f32>());
+            }
+        }
+        Matrix::new(x.rows, self.classes, out)
+    }
+
+    pub fn predict(&self, x: &Matrix) -> Result<Vec<u32>> {
+        let scores = self.decision_function(x)?;
+        Ok((0..scores.rows)
+            .map(|i| {
+                let row = scores.row(i);
+                (0..row.len())
+                    .max_by(|a, b| row[*a].total_cmp(&row[*b]))
+                    .unwrap_or(0) as u32
+            })
+            .collect())
+    }
+}
+
+/// Probe accuracies of one set of codes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProbeScores {
+    pub dims: usize,
+    pub knn_accuracy: f64,
+    pub softmax_accuracy: f64,
+}
+
+/// Settings of [`probe`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProbeOptions {
+    pub k: usize,
+    pub distance: Distance,
+    pub softmax: SoftmaxOptions,
+}
+
+impl Default for ProbeOptions {
+    fn default() -> Self {
+        Self {
+            k: 5,
+            distance: Distance::Euclidean,
+            softmax: SoftmaxOptions::default(),
+        }
+    }
+}
+
+/// kNN and softmax accuracy of codes: fitted on `(train, train_labels)`, scored on the test set.
+pub fn probe(
+    train: &Matrix,
+    train_labels: &[u32],
+    test: &Matrix,
+    test_labels: &[u32],
+    opts: &ProbeOptions,
+    device: &Device,
+) -> Result<ProbeScores> {
+    if test_labels.len() != test.rows {
+        return Err(Error::mismatch(format!(
+            "{} test labels for {} test samples",
+            test_labels.len(),
+            test.rows
+        )));
+    }
+    let knn = knn_classify(train, train_labels, test, opts.k, opts.distance)?;
+    let softmax = SoftmaxProbe::fit(train, train_labels, &opts.softmax, device)?.predict(test)?;
+    Ok(ProbeScores {
+        dims: train.cols,
+        knn_accuracy: accuracy(&knn, test_labels),
+        softmax_accuracy: accuracy(&softmax, test_labels),
+    })
+}
