@@ -194,3 +194,65 @@ fn pca_30_on_mnist_matches_the_published_error() {
     eprintln!("PCA-30 probes on MNIST (20,000 train, 2,000 test): {s:?}");
     assert!(s.knn_accuracy > 0.93 && s.softmax_accuracy > 0.83, "{s:?}");
 }
+
+#[test]
+fn roc_auc_and_average_precision_match_scikit_learn_on_known_orderings() {
+    use aekit::eval::anomaly::{average_precision, quantile, roc_auc};
+    // scikit-learn's documented example: roc_auc_score 0.75, average_precision_score 0.8333.
+    let s = [0.1, 0.4, 0.35, 0.8];
+    let t = [false, false, true, true];
+    assert!((roc_auc(&s, &t).unwrap() - 0.75).abs() < 1e-12);
+    assert!((average_precision(&s, &t).unwrap() - 5.0 / 6.0).abs() < 1e-12);
+    // Perfect and reversed orderings; ties count one half.
+    let s = [1.0, 2.0, 3.0, 4.0];
+    let t = [false, false, true, true];
+    assert_eq!(roc_auc(&s, &t), Some(1.0));
+    assert_eq!(average_precision(&s, &t), Some(1.0));
+    assert_eq!(roc_auc(&s, &[true, true, false, false]), Some(0.0));
+    assert_eq!(roc_auc(&[1.0, 1.0], &[true, false]), Some(0.5));
+    assert_eq!(average_precision(&[1.0, 1.0], &[true, false]), Some(0.5));
+    // Undefined without both kinds, or with mismatched lengths.
+    assert_eq!(roc_auc(&s, &[false; 4]), None);
+    assert_eq!(average_precision(&s, &[true; 3]), None);
+    // NumPy's linear quantile: np.quantile([1, 2, 3, 4], 0.9) == 3.7.
+    assert!((quantile(&[4.0, 1.0, 3.0, 2.0], 0.9) - 3.7).abs() < 1e-12);
+    assert_eq!(quantile(&[5.0], 0.3), 5.0);
+}
+
+/// One-class training on the shapes: an autoencoder that saw only bars flags the other shapes,
+/// and its fitted threshold flags about the contamination fraction of its own training data.
+#[test]
+fn one_class_autoencoder_detects_the_other_shapes() {
+    use aekit::eval::anomaly::{AnomalyDetector, ScoreKind, roc_auc};
+    let dir = common::tmp();
+    let mut cfg = common::tiny_config();
+    cfg.data.shapes_train = 2000;
+    cfg.data.train_classes = Some(vec![3]);
+    cfg.train.epochs = 10;
+    let out = dir.path().join("bars");
+    aekit::train(&cfg, &aekit::FitOptions::new(&out)).unwrap();
+    let run = aekit::Run::open(&out, &Device::flex()).unwrap();
+    let train = run.load_data(None, Split::Train).unwrap();
+    assert!(train.labels.as_ref().unwrap().iter().all(|l| *l == 3));
+    let det = AnomalyDetector::fit(&run, &train.x, ScoreKind::SquaredError, 0.1).unwrap();
+    let flagged = det.predict(&run, &train.x).unwrap();
+    let frac = flagged.iter().filter(|f| **f).count() as f64 / flagged.len() as f64;
+    assert!((frac - 0.1).abs() < 0.01, "{frac}");
+    let test = run.load_data(None, Split::Test).unwrap();
+    let truth: Vec<bool> = test
+        .labels
+        .as_ref()
+        .unwrap()
+        .iter()
+        .map(|l| *l != 3)
+        .collect();
+    let auc = roc_auc(&det.decision_function(&run, &test.x).unwrap(), &truth).unwrap();
+    eprintln!("bars-only autoencoder: ROC AUC {auc:.4}");
+    assert!(auc > 0.9, "{auc}");
+    assert!(AnomalyDetector::fit(&run, &train.x, ScoreKind::SquaredError, 0.0).is_err());
+    let err = AnomalyDetector::fit(&run, &train.x, ScoreKind::NegativeElbo, 0.1).unwrap_err();
+    assert!(err.to_string().contains("needs a VAE"), "{err}");
+    cfg.data.train_classes = Some(vec![9]);
+    let err = aekit::data::load(&cfg.data, Split::Train).unwrap_err();
+    assert!(err.to_string().contains("no training sample"), "{err}");
+}

@@ -247,6 +247,69 @@ fn compare_and_probe_put_runs_beside_pca() {
 }
 
 #[test]
+fn score_flags_anomalies_and_writes_scores() {
+    let d = common::tmp();
+    let dir = d.path();
+    train_tiny(dir, "runs/bars", &["--train-classes", "3"]);
+    let v: serde_json::Value = serde_json::from_str(&ok(&aekit(
+        &[
+            "score",
+            "runs/bars",
+            "--json",
+            "--test-limit",
+            "80",
+            "--out",
+            "s.csv",
+        ],
+        dir,
+    )))
+    .unwrap();
+    assert_eq!(v["samples"], 80);
+    assert_eq!(v["contamination"], 0.1);
+    // The run was trained on bars only, so every other shape counts as an anomaly.
+    let labels = aekit::data::load(
+        &aekit::DataConfig {
+            test_limit: Some(80),
+            ..Default::default()
+        },
+        aekit::Split::Test,
+    )
+    .unwrap()
+    .labels
+    .unwrap();
+    let others = labels.iter().filter(|l| **l != 3).count();
+    assert_eq!(v["anomalies"], others);
+    let auc = v["roc_auc"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&auc));
+    let csv = std::fs::read_to_string(dir.join("s.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 81);
+    assert!(csv.starts_with("index,score,anomaly\n0,"));
+    let flagged = csv.lines().skip(1).filter(|l| l.ends_with(",1")).count();
+    assert_eq!(v["flagged"], flagged);
+    let t = ok(&aekit(
+        &[
+            "score",
+            "runs/bars",
+            "--threshold",
+            "0",
+            "--test-limit",
+            "10",
+        ],
+        dir,
+    ));
+    assert!(t.contains("flagged as anomalies: 10"), "{t}");
+    fails_with(
+        &aekit(&["score", "runs/bars", "--out", "s.txt"], dir),
+        &["s.txt", ".csv"],
+    );
+    fails_with(
+        &aekit(&["score", "runs/bars", "--score", "negative-elbo"], dir),
+        &["needs a VAE"],
+    );
+    assert!(!dir.join("s.txt").exists());
+}
+
+#[test]
 fn resume_continues_a_run() {
     let d = common::tmp();
     let dir = d.path();

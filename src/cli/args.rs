@@ -9,7 +9,7 @@ use aekit::data::{DataConfig, Scaling};
 /// Which data to use; each flag overrides the config file or the run's own data section.
 #[derive(Args, Debug, Clone, Default)]
 pub struct DataFlags {
-    /// Dataset: shapes, mnist, csv:PATH, npy:PATH, npz:PATH, idx:IMAGES[,LABELS].
+    /// Dataset: shapes, mnist, csv:PATH, npy:PATH, npz:PATH, idx:IMAGES[,LABELS], images:DIR.
     #[arg(long)]
     pub data: Option<String>,
     /// Directory with the MNIST files (default: the `aekit data fetch` cache).
@@ -30,6 +30,9 @@ pub struct DataFlags {
     /// Use only the first N test samples.
     #[arg(long)]
     pub test_limit: Option<usize>,
+    /// Train only on these classes, e.g. 3 or 0,1 (the test split keeps every class).
+    #[arg(long, value_delimiter = ',')]
+    pub train_classes: Option<Vec<u32>>,
     /// Number of generated training images for `--data shapes`.
     #[arg(long)]
     pub shapes_train: Option<usize>,
@@ -69,6 +72,9 @@ impl DataFlags {
         if let Some(v) = self.test_limit {
             cfg.test_limit = Some(v);
         }
+        if let Some(v) = &self.train_classes {
+            cfg.train_classes = Some(v.clone());
+        }
         if let Some(v) = self.shapes_train {
             cfg.shapes_train = v;
         }
@@ -85,6 +91,7 @@ impl DataFlags {
             || self.labels.is_some()
             || self.limit.is_some()
             || self.test_limit.is_some()
+            || self.train_classes.is_some()
             || self.shapes_train.is_some()
             || self.shapes_test.is_some()
     }

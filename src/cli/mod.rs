@@ -1,5 +1,6 @@
 //! Command-line interface: one file per subcommand, each a thin call into the library.
 
+mod anomaly_cmd;
 mod args;
 mod compare_cmd;
 mod data_cmd;
@@ -62,6 +63,8 @@ enum Command {
     Compare(compare_cmd::CompareArgs),
     /// Classify with the codes (k-nearest neighbours, softmax regression), beside PCA codes.
     Probe(compare_cmd::ProbeArgs),
+    /// Anomaly scores from reconstruction error (or a VAE's negative ELBO), a threshold and labels.
+    Score(anomaly_cmd::ScoreArgs),
     /// Architecture, parameter count and training summary of a run.
     Info(info_cmd::InfoArgs),
     /// Write a commented config template.
@@ -98,6 +101,7 @@ pub fn main() -> ExitCode {
             Command::Report(a) => plot_cmd::report(a, &device),
             Command::Compare(a) => compare_cmd::compare(a, &device),
             Command::Probe(a) => compare_cmd::probe_cmd(a, &device),
+            Command::Score(a) => anomaly_cmd::run(a, &device),
             Command::Info(a) => info_cmd::run(a),
             Command::Init(a) => init_cmd::run(a),
             Command::Presets => {

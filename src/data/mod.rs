@@ -8,6 +8,7 @@ pub mod corrupt;
 pub mod csv;
 pub mod fetch;
 pub mod idx;
+pub mod images;
 pub mod npy;
 pub mod preprocess;
 pub mod shapes;

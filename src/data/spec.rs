@@ -1,5 +1,5 @@
 //! The dataset spec read from the command line or the config file: `shapes`, `mnist`,
-//! `csv:PATH`, `npy:PATH`, `npz:PATH`, `idx:IMAGES[,LABELS]`.
+//! `csv:PATH`, `npy:PATH`, `npz:PATH`, `idx:IMAGES[,LABELS]`, `images:DIR`.
 
 use std::path::{Path, PathBuf};
 
@@ -30,6 +30,8 @@ pub enum DataSource {
         images: PathBuf,
         labels: Option<PathBuf>,
     },
+    /// A folder of PNG/PGM/PPM images, one subfolder per class.
+    Images(PathBuf),
 }
 
 impl DataSource {
@@ -53,6 +55,7 @@ impl DataSource {
             "csv" => DataSource::Csv(need_path(rest)?),
             "npy" => DataSource::Npy(need_path(rest)?),
             "npz" => DataSource::Npz(need_path(rest)?),
+            "images" => DataSource::Images(need_path(rest)?),
             "idx" => {
                 let r = need_path(rest)?;
                 let r = r.to_string_lossy().to_string();
@@ -64,7 +67,7 @@ impl DataSource {
             }
             _ => {
                 return Err(Error::invalid(format!(
-                    "unknown dataset '{spec}': use shapes, mnist, csv:PATH, npy:PATH, npz:PATH or idx:IMAGES[,LABELS]"
+                    "unknown dataset '{spec}': use shapes, mnist, csv:PATH, npy:PATH, npz:PATH, idx:IMAGES[,LABELS] or images:DIR"
                 )));
             }
         })
@@ -84,7 +87,7 @@ fn default_shapes_test() -> usize {
 /// Everything that says which data a run uses and how it is prepared.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DataConfig {
-    /// Dataset spec: shapes, mnist, csv:PATH, npy:PATH, npz:PATH, idx:IMAGES[,LABELS].
+    /// Dataset spec: shapes, mnist, csv:PATH, npy:PATH, npz:PATH, idx:IMAGES[,LABELS], images:DIR.
     pub source: String,
     /// Held-out data for csv/npy/npz/idx sources (same spec syntax).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -112,6 +115,10 @@ pub struct DataConfig {
     /// Use only the first N test samples.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub test_limit: Option<usize>,
+    /// Train only on samples of these classes (the test split keeps every class): one-class
+    /// training for anomaly detection.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train_classes: Option<Vec<u32>>,
     #[serde(default = "default_shapes_train")]
     pub shapes_train: usize,
     #[serde(default = "default_shapes_test")]
@@ -131,6 +138,7 @@ impl Default for DataConfig {
             val_fraction: default_val_fraction(),
             limit: None,
             test_limit: None,
+            train_classes: None,
             shapes_train: default_shapes_train(),
             shapes_test: default_shapes_test(),
         }
@@ -233,21 +241,46 @@ fn load_source(cfg: &DataConfig, spec: &str, split: Split) -> Result<Dataset> {
         DataSource::Npy(p) => npy::read(&p, cfg.labels.as_deref())?,
         DataSource::Npz(p) => npy::read_npz(&p)?,
         DataSource::Idx { images, labels } => load_idx(&images, labels.as_deref())?,
+        DataSource::Images(dir) => crate::data::images::load(&dir, split)?,
     };
     ds.validate()?;
     Ok(ds)
+}
+
+/// The samples of `ds` whose label is in `keep`.
+fn only_classes(ds: Dataset, keep: &[u32]) -> Result<Dataset> {
+    let Some(labels) = &ds.labels else {
+        return Err(Error::invalid(format!(
+            "{}: train_classes needs labelled data, and it has no labels",
+            ds.origin
+        )));
+    };
+    let rows: Vec<usize> = (0..ds.len())
+        .filter(|&i| keep.contains(&labels[i]))
+        .collect();
+    if rows.is_empty() {
+        return Err(Error::invalid(format!(
+            "{}: no training sample belongs to the classes {keep:?}",
+            ds.origin
+        )));
+    }
+    Ok(ds.subset(&rows))
 }
 
 /// Loads one split as raw values (before preprocessing), applying `limit`/`test_limit`.
 pub fn load(cfg: &DataConfig, split: Split) -> Result<Dataset> {
     let has_own_test = matches!(
         DataSource::parse(&cfg.source)?,
-        DataSource::Shapes | DataSource::Mnist
+        DataSource::Shapes | DataSource::Mnist | DataSource::Images(_)
     );
     let ds = match (split, &cfg.test_source) {
         (Split::Test, Some(t)) => load_source(cfg, t, Split::Test)?,
         (Split::Test, None) if !has_own_test => load_source(cfg, &cfg.source, Split::Train)?,
         _ => load_source(cfg, &cfg.source, split)?,
+    };
+    let ds = match (split, &cfg.train_classes) {
+        (Split::Train, Some(keep)) => only_classes(ds, keep)?,
+        _ => ds,
     };
     let limit = match split {
         Split::Train => cfg.limit,

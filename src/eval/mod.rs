@@ -1,5 +1,6 @@
 //! Evaluation of trained runs.
 
+pub mod anomaly;
 pub mod compare;
 pub mod metrics;
 pub mod pca;
@@ -115,22 +116,39 @@ pub struct ElboMetrics {
     pub loss_per_image: f64,
 }
 
-/// [`ElboMetrics`] of a VAE run on `data`; `None` for other models.
-pub fn elbo(run: &Run, data: &Dataset, seed: u64) -> Result<Option<ElboMetrics>> {
+/// Per-image reconstruction and KL terms of a VAE run on `x` (one posterior sample each);
+/// `None` for other models.
+pub fn elbo_terms(run: &Run, x: &Matrix, seed: u64) -> Result<Option<(Vec<f64>, Vec<f64>)>> {
     use burn::module::Module;
     let net = run.model.net().valid();
     let crate::model::Network::Vae(v) = &net else {
         return Ok(None);
     };
-    let x = &data.x;
     let mut rng = rng_for(seed, 93);
-    let (mut recon, mut kl) = (0.0f64, 0.0f64);
+    let (mut recon, mut kl) = (Vec::with_capacity(x.rows), Vec::with_capacity(x.rows));
     for t in tensor_batches(x, 1024, run.model.device()) {
         let (r, k) = v.elbo_terms(t.clone(), t, run.model.config().loss(), &mut rng);
-        recon += r.sum().into_scalar::<f32>() as f64;
-        kl += k.sum().into_scalar::<f32>() as f64;
+        recon.extend(
+            crate::model::layers::tensor_values(r)
+                .iter()
+                .map(|v| *v as f64),
+        );
+        kl.extend(
+            crate::model::layers::tensor_values(k)
+                .iter()
+                .map(|v| *v as f64),
+        );
     }
-    let n = x.rows.max(1) as f64;
+    Ok(Some((recon, kl)))
+}
+
+/// [`ElboMetrics`] of a VAE run on `data`; `None` for other models.
+pub fn elbo(run: &Run, data: &Dataset, seed: u64) -> Result<Option<ElboMetrics>> {
+    let Some((recon, kl)) = elbo_terms(run, &data.x, seed)? else {
+        return Ok(None);
+    };
+    let n = data.x.rows.max(1) as f64;
+    let (recon, kl) = (recon.iter().sum::<f64>(), kl.iter().sum::<f64>());
     Ok(Some(ElboMetrics {
         recon_per_image: recon / n,
         kl_per_image: kl / n,

@@ -1,0 +1,179 @@
+//! Anomaly detection with a trained autoencoder, in PyOD's shape: `fit` sets a threshold from a
+//! contamination fraction of the training data, `decision_function` scores samples (higher is
+//! more anomalous), `predict` labels them. ROC AUC and average precision judge the scores when
+//! the truth is known.
+
+use serde::{Deserialize, Serialize};
+
+use crate::data::Matrix;
+use crate::error::{Error, Result};
+use crate::model::ReconLoss;
+use crate::model::loss::per_sample_host;
+use crate::run::Run;
+
+/// What a sample's anomaly score is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+#[value(rename_all = "kebab-case")]
+pub enum ScoreKind {
+    /// Squared reconstruction error summed over the sample's features.
+    #[default]
+    SquaredError,
+    /// The run's own reconstruction loss (e.g. BCE) summed over the features.
+    Loss,
+    /// A VAE's negative ELBO (reconstruction + KL, one posterior sample): the loss the model
+    /// was trained to make small on normal data.
+    NegativeElbo,
+}
+
+impl ScoreKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            ScoreKind::SquaredError => "squared-error",
+            ScoreKind::Loss => "loss",
+            ScoreKind::NegativeElbo => "negative-elbo",
+        }
+    }
+}
+
+/// Anomaly scores of the rows of `x` (already preprocessed for `run`).
+pub fn scores(run: &Run, x: &Matrix, kind: ScoreKind, seed: u64) -> Result<Vec<f64>> {
+    if kind == ScoreKind::NegativeElbo {
+        let (recon, kl) = super::elbo_terms(run, x, seed)?.ok_or_else(|| {
+            Error::invalid(format!(
+                "{}: the negative-ELBO score needs a VAE run; this one is {}",
+                run.dir.path.display(),
+                run.model.config().kind()
+            ))
+        })?;
+        return Ok(recon.iter().zip(&kl).map(|(r, k)| r + k).collect());
+    }
+    let loss = match kind {
+        ScoreKind::Loss => run.model.config().loss(),
+        _ => ReconLoss::Mse,
+    };
+    let recon = run.model.reconstruct(x)?;
+    Ok((0..x.rows)
+        .map(|i| per_sample_host(loss, recon.row(i), x.row(i)))
+        .collect())
+}
+
+/// The `q`-quantile of `values` with linear interpolation (NumPy's default, which PyOD uses
+/// for its threshold).
+pub fn quantile(values: &[f64], q: f64) -> f64 {
+    let mut v: Vec<f64> = values.iter().copied().filter(|x| !x.is_nan()).collect();
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(f64::total_cmp);
+    let pos = q.clamp(0.0, 1.0) * (v.len() - 1) as f64;
+    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+    v[lo] + (v[hi] - v[lo]) * (pos - lo as f64)
+}
+
+/// A fitted detector: scores above `threshold` are anomalies.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AnomalyDetector {
+    pub kind: ScoreKind,
+    pub threshold: f64,
+    /// The contamination the threshold came from, if it was fitted.
+    pub contamination: Option<f64>,
+    pub seed: u64,
+}
+
+impl AnomalyDetector {
+    /// Threshold at the `1 - contamination` quantile of the training scores.
+    pub fn fit(run: &Run, train: &Matrix, kind: ScoreKind, contamination: f64) -> Result<Self> {
+        if !(contamination > 0.0 && contamination <= 0.5) {
+            return Err(Error::invalid(format!(
+                "contamination must lie in (0, 0.5], got {contamination}"
+            )));
+        }
+        let seed = 0;
+        let s = scores(run, train, kind, seed)?;
+        Ok(Self {
+            kind,
+            threshold: quantile(&s, 1.0 - contamination),
+            contamination: Some(contamination),
+            seed,
+        })
+    }
+
+    /// A detector with a given threshold.
+    pub fn with_threshold(kind: ScoreKind, threshold: f64) -> Self {
+        Self {
+            kind,
+            threshold,
+            contamination: None,
+            seed: 0,
+        }
+    }
+
+    pub fn decision_function(&self, run: &Run, x: &Matrix) -> Result<Vec<f64>> {
+        scores(run, x, self.kind, self.seed)
+    }
+
+    /// `true` for anomalies.
+    pub fn predict(&self, run: &Run, x: &Matrix) -> Result<Vec<bool>> {
+        Ok(self.label(&self.decision_function(run, x)?))
+    }
+
+    pub fn label(&self, scores: &[f64]) -> Vec<bool> {
+        scores.iter().map(|s| *s > self.threshold).collect()
+    }
+}
+
+fn check_pair(scores: &[f64], truth: &[bool]) -> Option<(usize, usize)> {
+    if scores.len() != truth.len() {
+        return None;
+    }
+    let pos = truth.iter().filter(|t| **t).count();
+    let neg = truth.len() - pos;
+    (pos > 0 && neg > 0).then_some((pos, neg))
+}
+
+/// Area under the ROC curve: the probability that a random anomaly scores above a random
+/// normal sample, ties counting one half (the Mann-Whitney statistic with average ranks).
+/// `None` unless both kinds are present.
+pub fn roc_auc(scores: &[f64], truth: &[bool]) -> Option<f64> {
+    let (pos, neg) = check_pair(scores, truth)?;
+    let mut order: Vec<usize> = (0..scores.len()).collect();
+    order.sort_by(|a, b| scores[*a].total_cmp(&scores[*b]));
+    let mut rank_sum = 0.0;
+    let mut i = 0;
+    while i < order.len() {
+        let mut j = i;
+        while j + 1 < order.len() && scores[order[j + 1]] == scores[order[i]] {
+            j += 1;
+        }
+        // Ranks i+1..=j+1 are tied: each gets their mean.
+        let mean_rank = (i + j) as f64 / 2.0 + 1.0;
+        rank_sum += mean_rank * order[i..=j].iter().filter(|k| truth[**k]).count() as f64;
+        i = j + 1;
+    }
+    let (p, n) = (pos as f64, neg as f64);
+    Some((rank_sum - p * (p + 1.0) / 2.0) / (p * n))
+}
+
+/// Average precision as scikit-learn defines it: Σ (R_k − R_{k−1}) · P_k over the distinct
+/// score thresholds, highest first. `None` unless both kinds are present.
+pub fn average_precision(scores: &[f64], truth: &[bool]) -> Option<f64> {
+    let (pos, _) = check_pair(scores, truth)?;
+    let mut order: Vec<usize> = (0..scores.len()).collect();
+    order.sort_by(|a, b| scores[*b].total_cmp(&scores[*a]));
+    let (mut tp, mut seen, mut ap, mut last_recall) = (0usize, 0usize, 0.0, 0.0);
+    let mut i = 0;
+    while i < order.len() {
+        let mut j = i;
+        while j + 1 < order.len() && scores[order[j + 1]] == scores[order[i]] {
+            j += 1;
+        }
+        tp += order[i..=j].iter().filter(|k| truth[**k]).count();
+        seen += j - i + 1;
+        let recall = tp as f64 / pos as f64;
+        ap += (recall - last_recall) * tp as f64 / seen as f64;
+        last_recall = recall;
+        i = j + 1;
+    }
+    Some(ap)
+}
