@@ -122,6 +122,9 @@ impl RunConfig {
         io.hidden_noise
             .get_or_insert(crate::data::Corruption::Masking { p: 0.0 });
         io.init.get_or_insert_default();
+        io.task
+            .get_or_insert(crate::data::paired::PairedTask::Recolor);
+        io.residual.get_or_insert(false);
         match &mut c.model {
             ModelConfig::Dense { arch, .. } => {
                 arch.encoder_activations.get_or_insert_default();

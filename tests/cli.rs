@@ -310,6 +310,76 @@ fn score_flags_anomalies_and_writes_scores() {
 }
 
 #[test]
+fn paired_task_commands_restore_originals_and_small_images() {
+    let d = common::tmp();
+    let dir = d.path();
+    train_tiny(dir, "runs/up", &["--task", "upscale:2", "--residual"]);
+    let out = ok(&aekit(
+        &[
+            "upscale",
+            "runs/up",
+            "--test-limit",
+            "20",
+            "-n",
+            "4",
+            "--out",
+            "o.npy",
+        ],
+        dir,
+    ));
+    assert!(
+        out.contains("dB (bilinear)") && out.contains("input, output, original"),
+        "{out}"
+    );
+    assert_eq!(
+        aekit::data::npy::read(&dir.join("o.npy"), None)
+            .unwrap()
+            .dim(),
+        784
+    );
+    let png = image::open(dir.join("runs/up/upscale.png")).unwrap();
+    assert_eq!(png.height(), 2 + 3 * 58);
+    // New 14x14 images are brought to 28x28 first.
+    std::fs::create_dir_all(dir.join("small")).unwrap();
+    for i in 0..3 {
+        image::GrayImage::from_fn(14, 14, |x, y| image::Luma([((x + y + i) * 9) as u8]))
+            .save(dir.join(format!("small/{i}.png")))
+            .unwrap();
+    }
+    let out = ok(&aekit(
+        &[
+            "upscale",
+            "runs/up",
+            "--data",
+            "images:small",
+            "--split",
+            "train",
+            "--out",
+            "s.csv",
+        ],
+        dir,
+    ));
+    assert!(
+        out.contains("[1, 14, 14]") && out.contains("[1, 28, 28]"),
+        "{out}"
+    );
+    let csv = std::fs::read_to_string(dir.join("s.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 1 + 3);
+    fails_with(
+        &aekit(&["recolor", "runs/up"], dir),
+        &["not trained for recolor"],
+    );
+    fails_with(
+        &aekit(&["train", "--data", "shapes", "--task", "recolor"], dir),
+        &["recolor needs colour"],
+    );
+    fails_with(
+        &aekit(&["train", "--task", "zoom:2"], dir),
+        &["unknown task"],
+    );
+}
+
+#[test]
 fn resume_continues_a_run() {
     let d = common::tmp();
     let dir = d.path();

@@ -35,6 +35,9 @@ struct Report {
     vae: Option<aekit::eval::ElboMetrics>,
     #[serde(skip_serializing_if = "Option::is_none")]
     denoising: Option<aekit::eval::DenoiseMetrics>,
+    /// Paired tasks: the degraded input and the output against the originals.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    task: Option<aekit::eval::DenoiseMetrics>,
 }
 
 pub fn run(args: EvalArgs, device: &burn::tensor::Device) -> Result<()> {
@@ -52,8 +55,10 @@ pub fn run(args: EvalArgs, device: &burn::tensor::Device) -> Result<()> {
         Some(n) => Some(aekit::eval::evaluate_denoising(&run, &data, n, args.noise.noise_seed)?.0),
         None => None,
     };
+    let task = aekit::eval::evaluate_task(&run, &data, args.noise.noise_seed)?.map(|t| t.0);
     if args.json {
         let report = Report {
+            task,
             reconstruction: m,
             code,
             jacobian_frobenius_sq: jacobian,
@@ -98,6 +103,21 @@ pub fn run(args: EvalArgs, device: &burn::tensor::Device) -> Result<()> {
         println!(
             "  encoder Jacobian: mean ||dh/dx||_F^2 {j:.4} (RMS norm {:.4})",
             j.sqrt()
+        );
+    }
+    if let Some(t) = &task {
+        let input = match run.model.config().io().task {
+            Some(aekit::data::paired::PairedTask::Upscale { .. }) => "bilinear upscaling",
+            _ => "degraded input",
+        };
+        println!("  task {} (against the originals):", t.noise);
+        println!(
+            "    {input:<20} mse/pixel {:.6}  PSNR {:.2} dB",
+            t.noisy_input.mse_per_pixel, t.psnr_noisy_db
+        );
+        println!(
+            "    {:<20} mse/pixel {:.6}  PSNR {:.2} dB",
+            "model", t.denoised.mse_per_pixel, t.psnr_denoised_db
         );
     }
     if let Some(d) = &denoising {

@@ -10,7 +10,7 @@ use aekit::viz::{ImageGrid, save_png};
 
 use super::args::{NoiseArgs, RunData};
 
-fn extension(path: &Path) -> Result<&'static str> {
+pub(super) fn extension(path: &Path) -> Result<&'static str> {
     match path.extension().and_then(|e| e.to_str()) {
         Some("npy") => Ok("npy"),
         Some("csv") => Ok("csv"),
@@ -18,7 +18,12 @@ fn extension(path: &Path) -> Result<&'static str> {
     }
 }
 
-fn write_matrix(path: &Path, m: &Matrix, prefix: &str, labels: Option<&[u32]>) -> Result<()> {
+pub(super) fn write_matrix(
+    path: &Path,
+    m: &Matrix,
+    prefix: &str,
+    labels: Option<&[u32]>,
+) -> Result<()> {
     match extension(path)? {
         "npy" => npy::write(path, m),
         _ => csv::write(path, m, prefix, labels),
@@ -123,7 +128,7 @@ pub fn decode(args: DecodeArgs, device: &burn::tensor::Device) -> Result<()> {
 
 /// Draws a grid (filled by `fill`) for an image run into `png`, or `RUN_DIR/default_name`;
 /// returns where, or `None` when the run's data are not images.
-fn save_run_grid(
+pub(super) fn save_run_grid(
     run: &aekit::Run,
     png: Option<&PathBuf>,
     default_name: &str,

@@ -9,6 +9,7 @@ mod info_cmd;
 mod init_cmd;
 mod io_cmds;
 mod plot_cmd;
+mod task_cmd;
 mod train_cmd;
 
 use std::process::ExitCode;
@@ -65,6 +66,13 @@ enum Command {
     Probe(compare_cmd::ProbeArgs),
     /// Anomaly scores from reconstruction error (or a VAE's negative ELBO), a threshold and labels.
     Score(anomaly_cmd::ScoreArgs),
+    /// Upscale images with a run trained with --task upscale:N (small images, or originals to
+    /// measure against bilinear interpolation).
+    Upscale(task_cmd::TaskArgs),
+    /// Recolour grey images with a run trained with --task recolor.
+    Recolor(task_cmd::TaskArgs),
+    /// Fill blanked squares with a run trained with --task inpaint:N.
+    Inpaint(task_cmd::TaskArgs),
     /// Architecture, parameter count and training summary of a run.
     Info(info_cmd::InfoArgs),
     /// Write a commented config template.
@@ -102,6 +110,9 @@ pub fn main() -> ExitCode {
             Command::Compare(a) => compare_cmd::compare(a, &device),
             Command::Probe(a) => compare_cmd::probe_cmd(a, &device),
             Command::Score(a) => anomaly_cmd::run(a, &device),
+            Command::Upscale(a) => task_cmd::run(task_cmd::TaskCommand::Upscale, a, &device),
+            Command::Recolor(a) => task_cmd::run(task_cmd::TaskCommand::Recolor, a, &device),
+            Command::Inpaint(a) => task_cmd::run(task_cmd::TaskCommand::Inpaint, a, &device),
             Command::Info(a) => info_cmd::run(a),
             Command::Init(a) => init_cmd::run(a),
             Command::Presets => {

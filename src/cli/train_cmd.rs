@@ -90,6 +90,13 @@ pub struct TrainArgs {
     /// Denoising on hidden activations: corrupt the code while training (gaussian:S, masking:P).
     #[arg(long)]
     hidden_noise: Option<aekit::data::Corruption>,
+    /// Paired task: learn the original from a degraded input (upscale:FACTOR, recolor,
+    /// inpaint:SIZE).
+    #[arg(long)]
+    task: Option<aekit::data::paired::PairedTask>,
+    /// Learn a correction added to the input (paired tasks: start from the degraded image).
+    #[arg(long)]
+    residual: bool,
 
     #[arg(long)]
     epochs: Option<usize>,
@@ -297,6 +304,12 @@ impl TrainArgs {
         }
         if let Some(v) = self.hidden_noise {
             io.hidden_noise = Some(v);
+        }
+        if let Some(v) = self.task {
+            io.task = Some(v);
+        }
+        if self.residual {
+            io.residual = Some(true);
         }
         if let Some(v) = self.init {
             io.init = Some(v);

@@ -40,21 +40,22 @@ fn sorted_entries(dir: &Path) -> Result<Vec<PathBuf>> {
         .at(dir)?
         .map(|e| e.map(|e| e.path()).at(dir))
         .collect::<Result<Vec<_>>>()?;
-    entries.sort_by_cached_key(|p| natural_key(&p.file_name().unwrap_or_default().to_string_lossy()));
+    entries
+        .sort_by_cached_key(|p| natural_key(&p.file_name().unwrap_or_default().to_string_lossy()));
     Ok(entries)
 }
 
 fn is_image(p: &Path) -> bool {
     p.is_file()
-        && p
-            .extension()
+        && p.extension()
             .and_then(|e| e.to_str())
             .is_some_and(|e| EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
 }
 
 /// One image as channel-first bytes: gray images give 1 channel, colour ones 3 (alpha dropped).
 fn read_image(path: &Path) -> Result<(Vec<usize>, Vec<f32>)> {
-    let img = image::open(path).map_err(|e| Error::bad_file(path, format!("not a readable image: {e}")))?;
+    let img = image::open(path)
+        .map_err(|e| Error::bad_file(path, format!("not a readable image: {e}")))?;
     let (w, h) = (img.width() as usize, img.height() as usize);
     if img.color().has_color() {
         let rgb = img.to_rgb8();
@@ -67,7 +68,10 @@ fn read_image(path: &Path) -> Result<(Vec<usize>, Vec<f32>)> {
         Ok((vec![3, h, w], out))
     } else {
         let g = img.to_luma8();
-        Ok((vec![1, h, w], g.as_raw().iter().map(|v| *v as f32).collect()))
+        Ok((
+            vec![1, h, w],
+            g.as_raw().iter().map(|v| *v as f32).collect(),
+        ))
     }
 }
 
@@ -93,7 +97,10 @@ pub fn load(dir: &Path, split: Split) -> Result<Dataset> {
             .iter()
             .enumerate()
             .map(|(k, d)| {
-                let files = sorted_entries(d)?.into_iter().filter(|p| is_image(p)).collect();
+                let files = sorted_entries(d)?
+                    .into_iter()
+                    .filter(|p| is_image(p))
+                    .collect();
                 Ok((files, Some(k as u32)))
             })
             .collect::<Result<_>>()?
@@ -114,7 +121,13 @@ pub fn load(dir: &Path, split: Split) -> Result<Dataset> {
                         path,
                         format!(
                             "is {}x{} with {} channel(s), but {} is {}x{} with {}: images of a dataset must agree",
-                            s[2], s[1], s[0], first_path.display(), first[2], first[1], first[0]
+                            s[2],
+                            s[1],
+                            s[0],
+                            first_path.display(),
+                            first[2],
+                            first[1],
+                            first[0]
                         ),
                     ));
                 }
@@ -139,7 +152,12 @@ pub fn load(dir: &Path, split: Split) -> Result<Dataset> {
         class_names: labelled.then(|| {
             class_dirs
                 .iter()
-                .map(|d| d.file_name().unwrap_or_default().to_string_lossy().to_string())
+                .map(|d| {
+                    d.file_name()
+                        .unwrap_or_default()
+                        .to_string_lossy()
+                        .to_string()
+                })
                 .collect()
         }),
         sample_shape,

@@ -10,6 +10,7 @@ pub mod fetch;
 pub mod idx;
 pub mod images;
 pub mod npy;
+pub mod paired;
 pub mod preprocess;
 pub mod shapes;
 pub mod spec;

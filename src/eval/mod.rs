@@ -13,6 +13,7 @@ pub use metrics::{
 use serde::{Deserialize, Serialize};
 
 use crate::data::batch::rng_for;
+use crate::data::paired::PairedTask;
 use crate::data::{Corruption, Dataset, Matrix};
 use crate::error::Result;
 use crate::model::layers::tensor_batches;
@@ -47,20 +48,61 @@ pub fn evaluate_denoising(
 ) -> Result<(DenoiseMetrics, Matrix, Matrix)> {
     let noisy = corrupt(&data.x, noise, seed);
     let denoised = run.model.reconstruct(&noisy)?;
-    let labels = data.labels.as_deref();
-    let names = data.class_names.as_deref();
-    let noisy_m = reconstruction_metrics(&data.x, &noisy, labels, names);
-    let denoised_m = reconstruction_metrics(&data.x, &denoised, labels, names);
-    let (lo, hi) = data.x.value_range();
-    let peak = (hi - lo) as f64;
-    let m = DenoiseMetrics {
-        noise: noise.to_string(),
-        psnr_noisy_db: psnr(noisy_m.mse_per_pixel, peak),
-        psnr_denoised_db: psnr(denoised_m.mse_per_pixel, peak),
-        noisy_input: noisy_m,
-        denoised: denoised_m,
-    };
+    let m = restoration_metrics(&noise.to_string(), data, &noisy, &denoised);
     Ok((m, noisy, denoised))
+}
+
+/// The degraded input and the model's output, both against the clean data.
+fn restoration_metrics(
+    what: &str,
+    clean: &Dataset,
+    input: &Matrix,
+    output: &Matrix,
+) -> DenoiseMetrics {
+    let labels = clean.labels.as_deref();
+    let names = clean.class_names.as_deref();
+    let input_m = reconstruction_metrics(&clean.x, input, labels, names);
+    let output_m = reconstruction_metrics(&clean.x, output, labels, names);
+    let (lo, hi) = clean.x.value_range();
+    let peak = (hi - lo) as f64;
+    DenoiseMetrics {
+        noise: what.to_string(),
+        psnr_noisy_db: psnr(input_m.mse_per_pixel, peak),
+        psnr_denoised_db: psnr(output_m.mse_per_pixel, peak),
+        noisy_input: input_m,
+        denoised: output_m,
+    }
+}
+
+/// `clean` degraded by a paired task (seeded): what the model is given.
+pub fn degrade(clean: &Dataset, task: PairedTask, seed: u64) -> Result<Matrix> {
+    task.check(&clean.sample_shape)?;
+    let mut x = clean.x.clone();
+    let range = clean.x.value_range();
+    task.degrade_all(
+        &mut x.data,
+        &clean.sample_shape,
+        range,
+        &mut rng_for(seed, 79),
+    );
+    Ok(x)
+}
+
+/// For a paired-task run: degrades `data`, restores it with the model, and measures the
+/// degraded input (for upscaling: bilinear interpolation) and the output against the
+/// originals. Returns the metrics, the inputs and the outputs; `None` for other runs.
+pub fn evaluate_task(
+    run: &Run,
+    data: &Dataset,
+    seed: u64,
+) -> Result<Option<(DenoiseMetrics, Matrix, Matrix)>> {
+    let Some(task) = run.model.config().io().task else {
+        return Ok(None);
+    };
+    let input = degrade(data, task, seed)?;
+    let output = run.model.reconstruct(&input)?;
+    let m = restoration_metrics(&task.to_string(), data, &input, &output);
+    Ok(Some((m, input, output)))
 }
 
 /// Reconstruction metrics of `run` on `data` (already preprocessed, e.g. by [`Run::load_data`]).

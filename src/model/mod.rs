@@ -70,6 +70,15 @@ pub struct IoConfig {
     /// Weight initialisation (default auto: He before rectifiers, Glorot otherwise).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub init: Option<Init>,
+    /// A paired task: the input is a degraded image, the target the original
+    /// ("upscale:2", "recolor", "inpaint:10").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task: Option<crate::data::paired::PairedTask>,
+    /// Residual restoration: the network's output is a correction added to its own input (in
+    /// logit space under a sigmoid output), so training starts from the degraded image itself
+    /// (for upscaling, bilinear interpolation) instead of from noise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub residual: Option<bool>,
 }
 
 /// Step of the central differences in the contractive estimate, on inputs of unit scale.
@@ -216,6 +225,9 @@ impl ModelConfig {
             )));
         }
         self.validate()?;
+        if let Some(task) = &self.io().task {
+            task.check(self.io().input_shape.as_deref().unwrap_or(input_shape))?;
+        }
         if let ModelConfig::Conv { arch, io } = self
             && arch.decoder.is_none()
             && let Some(shape) = &io.input_shape
@@ -263,6 +275,11 @@ impl ModelConfig {
                     "a VAE's code is already noisy (it is sampled): hidden_noise is for dense and conv models",
                 ));
             }
+        }
+        if io.residual == Some(true) && matches!(self, ModelConfig::Vae { .. }) {
+            return Err(Error::invalid(
+                "residual is for dense and conv restoration models, not VAEs",
+            ));
         }
         let shape = io.input_shape.as_deref();
         match self {
@@ -341,6 +358,9 @@ impl ModelConfig {
         if let Some(n) = io.noise {
             extras.push(format!("denoising {n}"));
         }
+        if let Some(t) = io.task {
+            extras.push(format!("task {t}"));
+        }
         if let Some(n) = io.hidden_noise {
             extras.push(format!("hidden noise {n}"));
         }
@@ -398,6 +418,27 @@ impl Network {
 
     pub fn decode(&self, z: Tensor<2>) -> Tensor<2> {
         self.output_activation().apply(self.decode_logits(z))
+    }
+
+    /// The input as output logits: the identity, or the inverse sigmoid under a sigmoid
+    /// output (clamped so that 0 and 1 stay finite).
+    fn skip(&self, x: Tensor<2>) -> Tensor<2> {
+        match self.output_activation() {
+            Activation::Sigmoid => {
+                let p = x.clamp(1e-4, 1.0 - 1e-4);
+                (p.clone() / (p.neg().add_scalar(1.0))).log()
+            }
+            _ => x,
+        }
+    }
+
+    /// The output for inputs `x`: `decode(encode(x))`, plus the input for residual models.
+    pub fn restore(&self, x: Tensor<2>, residual: bool) -> Tensor<2> {
+        if !residual {
+            return self.decode(self.encode(x));
+        }
+        let logits = self.decode_logits(self.encode(x.clone())) + self.skip(x);
+        self.output_activation().apply(logits)
     }
 
     /// The encoder's weight when the encoder is one linear layer followed by a sigmoid, the case
@@ -458,12 +499,16 @@ impl Network {
             self.jacobian_frobenius_sq(input.clone(), k, rng)
                 .mul_scalar(lambda)
         });
+        let input_for_skip = (io.residual == Some(true)).then(|| input.clone());
         let code = self.encode(input);
         let decoder_input = match io.hidden_noise {
             Some(c) => corrupt_hidden(code.clone(), c, rng),
             None => code.clone(),
         };
-        let logits = self.decode_logits(decoder_input);
+        let mut logits = self.decode_logits(decoder_input);
+        if io.residual == Some(true) {
+            logits = logits + self.skip(input_for_skip.expect("kept for residual runs"));
+        }
         let recon = loss::per_sample(config.loss(), self.output_activation(), logits, target)
             .mean()
             .div_scalar(dim as f64);
@@ -664,7 +709,8 @@ impl Autoencoder {
     /// `decode(encode(x))` in one pass.
     pub fn reconstruct(&self, x: &Matrix) -> Result<Matrix> {
         self.check_width(x, self.input_dim(), "inputs")?;
-        Ok(self.map_batches(x, |n, t| n.decode(n.encode(t))))
+        let residual = self.config.io().residual == Some(true);
+        Ok(self.map_batches(x, |n, t| n.restore(t, residual)))
     }
 
     /// Weights as named tensors in PyTorch layout (`encoder.0.weight` is `[out, in]`).

@@ -74,6 +74,8 @@ const VAL_PROJECTION_STREAM: u64 = 1 << 43;
 pub struct Batches<'a> {
     pub data: &'a Matrix,
     pub noise: Option<Corruption>,
+    /// A paired task's degradation of the input, with the samples' shape.
+    pub task: Option<(crate::data::paired::PairedTask, Vec<usize>)>,
     /// `(min, max)` of the data, the range corrupted values are clipped to.
     pub range: (f32, f32),
     pub seed: u64,
@@ -84,9 +86,20 @@ impl<'a> Batches<'a> {
         Self {
             data,
             noise,
+            task: None,
             range: data.value_range(),
             seed,
         }
+    }
+
+    /// Degrades inputs for a paired task (applied before any noise).
+    pub fn with_task(
+        mut self,
+        task: Option<crate::data::paired::PairedTask>,
+        shape: &[usize],
+    ) -> Self {
+        self.task = task.map(|t| (t, shape.to_vec()));
+        self
     }
 
     fn gather(&self, rows: &[usize]) -> Vec<f32> {
@@ -102,17 +115,19 @@ impl<'a> Batches<'a> {
         let shape = [rows.len(), self.data.cols];
         let clean = self.gather(rows);
         let to_tensor = |v: Vec<f32>| Tensor::<2>::from_data(TensorData::new(v, shape), device);
-        match &self.noise {
-            None => {
-                let t = to_tensor(clean);
-                (t.clone(), t)
-            }
-            Some(c) => {
-                let mut noisy = clean.clone();
-                c.apply(&mut noisy, self.range, &mut rng_for(self.seed, stream));
-                (to_tensor(noisy), to_tensor(clean))
-            }
+        if self.noise.is_none() && self.task.is_none() {
+            let t = to_tensor(clean);
+            return (t.clone(), t);
         }
+        let mut input = clean.clone();
+        let mut rng = rng_for(self.seed, stream);
+        if let Some((task, shape)) = &self.task {
+            task.degrade_all(&mut input, shape, self.range, &mut rng);
+        }
+        if let Some(c) = &self.noise {
+            c.apply(&mut input, self.range, &mut rng);
+        }
+        (to_tensor(input), to_tensor(clean))
     }
 }
 
@@ -222,7 +237,8 @@ pub fn fit_owned(cfg: &RunConfig, mut data: Dataset, opts: &FitOptions) -> Resul
     }
 
     let train_x = &data.x;
-    let batches = Batches::new(train_x, cfg.model.noise(), tc.seed);
+    let batches = Batches::new(train_x, cfg.model.noise(), tc.seed)
+        .with_task(cfg.model.io().task, &data.sample_shape);
     let dim = train_x.cols as f64;
     let steps_per_epoch = train_rows.len().div_ceil(tc.batch_size);
     let mut progress = progress::Progress::new(opts.quiet);
