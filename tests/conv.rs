@@ -291,24 +291,15 @@ fn check_conv_gradients(m: &Autoencoder, x: &Matrix) {
         }
     }
     assert!(analytic.len() >= 2, "{:?}", analytic.iter().map(|a| &a.0));
-    let base = tensors(m);
     for (name, g) in analytic {
-        let n = base[&name].data.len();
-        for k in (0..n).step_by((n / 6).max(1)) {
-            let eval = |delta: f32| {
-                let mut t = base.clone();
-                t.get_mut(&name).unwrap().data[k] += delta;
-                let n = m.net().clone().import(&t).unwrap();
-                objective(&n, &cfg, x, &device()).into_scalar::<f32>() as f64
-            };
-            let h = 1e-2;
-            let fd = (eval(h) - eval(-h)) / (2.0 * h as f64);
-            assert!(
-                (g[k] as f64 - fd).abs() < 1e-3 + 0.03 * fd.abs(),
-                "{name}[{k}]: autodiff {} vs finite difference {fd}",
-                g[k]
-            );
-        }
+        let n = g.len();
+        common::check_against_finite_differences(
+            m,
+            &name,
+            &g,
+            (0..n).step_by((n / 6).max(1)),
+            |net| objective(net, &cfg, x, &device()).into_scalar::<f32>() as f64,
+        );
     }
 }
 

@@ -340,26 +340,9 @@ fn check_objective_gradient(m: &Autoencoder, cfg: &ModelConfig, x: &Matrix, ks: 
         aekit::model::Network::Conv(_) => unreachable!("tests/conv.rs checks conv gradients"),
     };
     let g = vals(grads.get::<2>(first).unwrap().transpose());
-    let base: HashMap<String, NamedTensor> = m
-        .export()
-        .into_iter()
-        .map(|t| (t.name.clone(), t))
-        .collect();
-    let eval_with = |k: usize, delta: f32| {
-        let mut t = base.clone();
-        t.get_mut("encoder.0.weight").unwrap().data[k] += delta;
-        let n = m.net().clone().import(&t).unwrap();
-        objective(&n, &device()).into_scalar::<f32>() as f64
-    };
-    for &k in ks {
-        let h = 1e-2;
-        let fd = (eval_with(k, h) - eval_with(k, -h)) / (2.0 * h as f64);
-        assert!(
-            (g[k] as f64 - fd).abs() < 1e-3 + 0.03 * fd.abs(),
-            "encoder.0.weight[{k}]: autodiff {} vs finite difference {fd}",
-            g[k]
-        );
-    }
+    common::check_against_finite_differences(m, "encoder.0.weight", &g, ks.iter().copied(), |n| {
+        objective(n, &device()).into_scalar::<f32>() as f64
+    });
 }
 
 #[test]

@@ -36,3 +36,34 @@ pub fn tiny_config() -> aekit::RunConfig {
     cfg.train.batch_size = 50;
     cfg
 }
+
+/// Checks `analytic` (the gradient of `objective` with respect to the parameter `name`, flat
+/// in PyTorch layout) at indices `ks` against central finite differences of step 1e-2,
+/// perturbing the exported tensor and importing it back into a copy of `m`'s network.
+pub fn check_against_finite_differences(
+    m: &aekit::Autoencoder,
+    name: &str,
+    analytic: &[f32],
+    ks: impl IntoIterator<Item = usize>,
+    objective: impl Fn(&aekit::model::Network) -> f64,
+) {
+    let base: std::collections::HashMap<String, aekit::model::layers::NamedTensor> = m
+        .export()
+        .into_iter()
+        .map(|t| (t.name.clone(), t))
+        .collect();
+    let eval = |k: usize, delta: f32| {
+        let mut t = base.clone();
+        t.get_mut(name).unwrap().data[k] += delta;
+        objective(&m.net().clone().import(&t).unwrap())
+    };
+    let h = 1e-2;
+    for k in ks {
+        let fd = (eval(k, h) - eval(k, -h)) / (2.0 * h as f64);
+        assert!(
+            (analytic[k] as f64 - fd).abs() < 1e-3 + 0.03 * fd.abs(),
+            "{name}[{k}]: autodiff {} vs finite difference {fd}",
+            analytic[k]
+        );
+    }
+}
