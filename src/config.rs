@@ -101,6 +101,7 @@ impl RunConfig {
         d.limit.get_or_insert(0);
         d.test_limit.get_or_insert(0);
         d.train_classes.get_or_insert_default();
+        d.vocabulary.get_or_insert(1);
         let t = &mut c.train;
         t.momentum.get_or_insert(0.0);
         t.clip_grad_norm.get_or_insert(0.0);
@@ -156,7 +157,7 @@ pub const TEMPLATE: &str = r#"# aekit run configuration. Every key is optional e
 # command-line flags override what is set here.
 
 [data]
-# shapes (built in), mnist, csv:PATH, npy:PATH, npz:PATH, idx:IMAGES[,LABELS], images:DIR
+# shapes (built in), mnist, csv:PATH, npy:PATH, npz:PATH, idx:IMAGES[,LABELS], images:DIR, text:DIR
 source = "shapes"
 # test_source = "csv:test.csv"   # held-out data for csv/npy/npz/idx sources
 # data_dir = "data/mnist"         # where the MNIST files are (default: the fetch cache)
@@ -167,6 +168,7 @@ scale = "auto"                    # auto | unit | minmax | standardize | none
 val_fraction = 0.1                # held out of the training data for validation
 # limit = 10000                   # use only the first N training samples
 # train_classes = [3]             # train only on these classes (anomaly detection)
+# vocabulary = 2000               # words kept for text:DIR sources
 shapes_train = 6000
 shapes_test = 1000
 

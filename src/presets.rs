@@ -16,6 +16,10 @@ pub const NAMES: &[(&str, &str)] = &[
         "784-400-20 VAE, Bernoulli decoder, Adam 1e-3, batch 128, 10 epochs (PyTorch's VAE example)",
     ),
     (
+        "hinton2006-docs",
+        "2000-500-250-125-10 on bags of words (text:DIR), ReLU, linear code, sigmoid output, BCE, Adam, 50 epochs (document retrieval)",
+    ),
+    (
         "keras-dense",
         "784-32-784, relu code, sigmoid output, BCE (the Keras blog's simplest autoencoder)",
     ),
@@ -92,6 +96,18 @@ pub fn apply(name: &str, base: &RunConfig) -> Result<RunConfig> {
                 warmup_epochs: 1.0,
                 schedule: Schedule::Cosine,
                 min_lr: 1e-5,
+                ..TrainConfig::default()
+            };
+        }
+        "hinton2006-docs" => {
+            // The paper's layer sizes, trained end to end instead of RBM pre-training; inputs
+            // are normalised log counts in [0, 1] (data/text.rs), hence sigmoid + BCE.
+            cfg.model = with_io(
+                ModelConfig::dense(DenseConfig::new(vec![500, 250, 125], 10)),
+                ReconLoss::Bce,
+            );
+            cfg.train = TrainConfig {
+                epochs: 50,
                 ..TrainConfig::default()
             };
         }

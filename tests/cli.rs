@@ -380,6 +380,57 @@ fn paired_task_commands_restore_originals_and_small_images() {
 }
 
 #[test]
+fn text_runs_retrieve_documents_and_measure_retrieval() {
+    let d = common::tmp();
+    let dir = d.path();
+    let topics = [
+        ("space", "orbit rocket launch moon"),
+        ("hockey", "goal puck ice team"),
+    ];
+    for (class, words) in topics {
+        std::fs::create_dir_all(dir.join("docs").join(class)).unwrap();
+        for i in 0..12 {
+            let w: Vec<&str> = words.split(' ').collect();
+            let text = format!("{} {} {}", w[i % 4], w[(i + 1) % 4], w[(i * 3) % 4]);
+            std::fs::write(dir.join("docs").join(class).join(i.to_string()), text).unwrap();
+        }
+    }
+    let mut args = vec![
+        "train",
+        "--data",
+        "text:docs",
+        "--out",
+        "runs/t",
+        "--loss",
+        "bce",
+    ];
+    args.extend_from_slice(&["--output-activation", "sigmoid"]);
+    args.extend_from_slice(TINY);
+    ok(&aekit(&args, dir));
+    let v: serde_json::Value = serde_json::from_str(&ok(&aekit(
+        &["retrieve", "runs/t", "--query", "3", "-k", "4", "--json"],
+        dir,
+    )))
+    .unwrap();
+    assert_eq!(v["class"], "hockey");
+    assert_eq!(v["nearest"].as_array().unwrap().len(), 4);
+    let v: serde_json::Value = serde_json::from_str(&ok(&aekit(
+        &["eval", "runs/t", "--retrieval", "--lsa-dims", "2", "--json"],
+        dir,
+    )))
+    .unwrap();
+    let curves = v["retrieval"].as_array().unwrap();
+    assert_eq!(curves.len(), 2);
+    assert_eq!(curves[1]["method"], "LSA");
+    assert_eq!(curves[0]["precision"].as_array().unwrap().len(), 11);
+    assert!(dir.join("runs/t/retrieval.png").is_file());
+    fails_with(
+        &aekit(&["retrieve", "runs/t", "--query", "999"], dir),
+        &["out of range"],
+    );
+}
+
+#[test]
 fn resume_continues_a_run() {
     let d = common::tmp();
     let dir = d.path();

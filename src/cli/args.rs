@@ -9,7 +9,7 @@ use aekit::data::{DataConfig, Scaling};
 /// Which data to use; each flag overrides the config file or the run's own data section.
 #[derive(Args, Debug, Clone, Default)]
 pub struct DataFlags {
-    /// Dataset: shapes, mnist, csv:PATH, npy:PATH, npz:PATH, idx:IMAGES[,LABELS], images:DIR.
+    /// Dataset: shapes, mnist, csv:PATH, npy:PATH, npz:PATH, idx:IMAGES[,LABELS], images:DIR, text:DIR.
     #[arg(long)]
     pub data: Option<String>,
     /// Directory with the MNIST files (default: the `aekit data fetch` cache).
@@ -30,6 +30,9 @@ pub struct DataFlags {
     /// Use only the first N test samples.
     #[arg(long)]
     pub test_limit: Option<usize>,
+    /// Vocabulary size for text:DIR sources (most frequent training words; default 2000).
+    #[arg(long)]
+    pub vocabulary: Option<usize>,
     /// Train only on these classes, e.g. 3 or 0,1 (the test split keeps every class).
     #[arg(long, value_delimiter = ',')]
     pub train_classes: Option<Vec<u32>>,
@@ -72,6 +75,9 @@ impl DataFlags {
         if let Some(v) = self.test_limit {
             cfg.test_limit = Some(v);
         }
+        if let Some(v) = self.vocabulary {
+            cfg.vocabulary = Some(v);
+        }
         if let Some(v) = &self.train_classes {
             cfg.train_classes = Some(v.clone());
         }
@@ -92,6 +98,7 @@ impl DataFlags {
             || self.limit.is_some()
             || self.test_limit.is_some()
             || self.train_classes.is_some()
+            || self.vocabulary.is_some()
             || self.shapes_train.is_some()
             || self.shapes_test.is_some()
     }

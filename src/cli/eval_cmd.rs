@@ -16,6 +16,8 @@ pub struct EvalArgs {
     /// Also estimate the encoder's Jacobian norm (always done for contractive runs).
     #[arg(long)]
     jacobian: bool,
+    #[command(flatten)]
+    retrieval: super::retrieve_cmd::RetrievalFlags,
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
@@ -38,6 +40,8 @@ struct Report {
     /// Paired tasks: the degraded input and the output against the originals.
     #[serde(skip_serializing_if = "Option::is_none")]
     task: Option<aekit::eval::DenoiseMetrics>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    retrieval: Option<Vec<aekit::eval::retrieval::RetrievalCurve>>,
 }
 
 pub fn run(args: EvalArgs, device: &burn::tensor::Device) -> Result<()> {
@@ -56,9 +60,20 @@ pub fn run(args: EvalArgs, device: &burn::tensor::Device) -> Result<()> {
         None => None,
     };
     let task = aekit::eval::evaluate_task(&run, &data, args.noise.noise_seed)?.map(|t| t.0);
+    let retrieval = if args.retrieval.retrieval {
+        Some(super::retrieve_cmd::evaluate(
+            &args.retrieval,
+            &args.input,
+            &run,
+            &data,
+        )?)
+    } else {
+        None
+    };
     if args.json {
         let report = Report {
             task,
+            retrieval,
             reconstruction: m,
             code,
             jacobian_frobenius_sq: jacobian,
@@ -104,6 +119,10 @@ pub fn run(args: EvalArgs, device: &burn::tensor::Device) -> Result<()> {
             "  encoder Jacobian: mean ||dh/dx||_F^2 {j:.4} (RMS norm {:.4})",
             j.sqrt()
         );
+    }
+    if let Some(curves) = &retrieval {
+        println!("  retrieval: mean precision over all queries (cosine similarity of codes)");
+        super::retrieve_cmd::print_table(curves);
     }
     if let Some(t) = &task {
         let input = match run.model.config().io().task {

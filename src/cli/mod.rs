@@ -9,6 +9,7 @@ mod info_cmd;
 mod init_cmd;
 mod io_cmds;
 mod plot_cmd;
+mod retrieve_cmd;
 mod task_cmd;
 mod train_cmd;
 
@@ -73,6 +74,8 @@ enum Command {
     Recolor(task_cmd::TaskArgs),
     /// Fill blanked squares with a run trained with --task inpaint:N.
     Inpaint(task_cmd::TaskArgs),
+    /// The documents (samples) nearest to a query by cosine similarity of codes.
+    Retrieve(retrieve_cmd::RetrieveArgs),
     /// Architecture, parameter count and training summary of a run.
     Info(info_cmd::InfoArgs),
     /// Write a commented config template.
@@ -113,6 +116,7 @@ pub fn main() -> ExitCode {
             Command::Upscale(a) => task_cmd::run(task_cmd::TaskCommand::Upscale, a, &device),
             Command::Recolor(a) => task_cmd::run(task_cmd::TaskCommand::Recolor, a, &device),
             Command::Inpaint(a) => task_cmd::run(task_cmd::TaskCommand::Inpaint, a, &device),
+            Command::Retrieve(a) => retrieve_cmd::retrieve(a, &device),
             Command::Info(a) => info_cmd::run(a),
             Command::Init(a) => init_cmd::run(a),
             Command::Presets => {

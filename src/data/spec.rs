@@ -1,5 +1,5 @@
 //! The dataset spec read from the command line or the config file: `shapes`, `mnist`,
-//! `csv:PATH`, `npy:PATH`, `npz:PATH`, `idx:IMAGES[,LABELS]`, `images:DIR`.
+//! `csv:PATH`, `npy:PATH`, `npz:PATH`, `idx:IMAGES[,LABELS]`, `images:DIR`, `text:DIR`.
 
 use std::path::{Path, PathBuf};
 
@@ -32,6 +32,8 @@ pub enum DataSource {
     },
     /// A folder of PNG/PGM/PPM images, one subfolder per class.
     Images(PathBuf),
+    /// A folder of plain-text documents, one subfolder per class (bags of words).
+    Text(PathBuf),
 }
 
 impl DataSource {
@@ -56,6 +58,7 @@ impl DataSource {
             "npy" => DataSource::Npy(need_path(rest)?),
             "npz" => DataSource::Npz(need_path(rest)?),
             "images" => DataSource::Images(need_path(rest)?),
+            "text" => DataSource::Text(need_path(rest)?),
             "idx" => {
                 let r = need_path(rest)?;
                 let r = r.to_string_lossy().to_string();
@@ -67,7 +70,7 @@ impl DataSource {
             }
             _ => {
                 return Err(Error::invalid(format!(
-                    "unknown dataset '{spec}': use shapes, mnist, csv:PATH, npy:PATH, npz:PATH, idx:IMAGES[,LABELS] or images:DIR"
+                    "unknown dataset '{spec}': use shapes, mnist, csv:PATH, npy:PATH, npz:PATH, idx:IMAGES[,LABELS], images:DIR or text:DIR"
                 )));
             }
         })
@@ -87,7 +90,7 @@ fn default_shapes_test() -> usize {
 /// Everything that says which data a run uses and how it is prepared.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DataConfig {
-    /// Dataset spec: shapes, mnist, csv:PATH, npy:PATH, npz:PATH, idx:IMAGES[,LABELS], images:DIR.
+    /// Dataset spec: shapes, mnist, csv:PATH, npy:PATH, npz:PATH, idx:IMAGES[,LABELS], images:DIR, text:DIR.
     pub source: String,
     /// Held-out data for csv/npy/npz/idx sources (same spec syntax).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -115,6 +118,9 @@ pub struct DataConfig {
     /// Use only the first N test samples.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub test_limit: Option<usize>,
+    /// Words in the bag-of-words vocabulary of text sources (default 2000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vocabulary: Option<usize>,
     /// Train only on samples of these classes (the test split keeps every class): one-class
     /// training for anomaly detection.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -139,6 +145,7 @@ impl Default for DataConfig {
             limit: None,
             test_limit: None,
             train_classes: None,
+            vocabulary: None,
             shapes_train: default_shapes_train(),
             shapes_test: default_shapes_test(),
         }
@@ -157,6 +164,9 @@ impl DataConfig {
         DataSource::parse(&self.source)?;
         if let Some(t) = &self.test_source {
             DataSource::parse(t)?;
+        }
+        if self.vocabulary == Some(0) {
+            return Err(Error::invalid("vocabulary must hold at least one word"));
         }
         if !(0.0..0.9).contains(&self.val_fraction) {
             return Err(Error::invalid(format!(
@@ -242,6 +252,17 @@ fn load_source(cfg: &DataConfig, spec: &str, split: Split) -> Result<Dataset> {
         DataSource::Npz(p) => npy::read_npz(&p)?,
         DataSource::Idx { images, labels } => load_idx(&images, labels.as_deref())?,
         DataSource::Images(dir) => crate::data::images::load(&dir, split)?,
+        DataSource::Text(dir) => {
+            // The vocabulary always comes from the training documents.
+            let train_dir = match DataSource::parse(&cfg.source)? {
+                DataSource::Text(d) => d,
+                _ => dir.clone(),
+            };
+            let n = cfg
+                .vocabulary
+                .unwrap_or(crate::data::text::DEFAULT_VOCABULARY);
+            crate::data::text::load(&dir, &crate::data::text::vocabulary(&train_dir, n)?)?
+        }
     };
     ds.validate()?;
     Ok(ds)

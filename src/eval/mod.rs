@@ -5,6 +5,7 @@ pub mod compare;
 pub mod metrics;
 pub mod pca;
 pub mod probe;
+pub mod retrieval;
 
 pub use metrics::{
     ClassMetrics, CodeStats, ReconMetrics, code_stats, psnr, reconstruction_metrics,

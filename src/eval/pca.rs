@@ -26,6 +26,17 @@ impl Pca {
     /// Fits `k` components to the rows of `x` through the eigendecomposition of the covariance,
     /// which costs O(n d²) and O(d²) memory whatever the number of samples.
     pub fn fit(x: &Matrix, k: usize) -> Result<Self> {
+        Self::fit_centered(x, k, true)
+    }
+
+    /// Truncated SVD of `x` itself, not centred: latent semantic analysis (scikit-learn's
+    /// `TruncatedSVD`), whose components are the top right singular vectors. `mean` is zero,
+    /// and the "variances" are the mean squared projections.
+    pub fn fit_uncentered(x: &Matrix, k: usize) -> Result<Self> {
+        Self::fit_centered(x, k, false)
+    }
+
+    fn fit_centered(x: &Matrix, k: usize, center: bool) -> Result<Self> {
         let (n, d) = (x.rows, x.cols);
         if n < 2 || k == 0 || k > d {
             return Err(Error::invalid(format!(
@@ -39,6 +50,9 @@ impl Pca {
             }
         }
         mean.iter_mut().for_each(|m| *m /= n as f64);
+        if !center {
+            mean.iter_mut().for_each(|m| *m = 0.0);
+        }
         let mut cov = Mat::<f64>::zeros(d, d);
         for start in (0..n).step_by(BLOCK_ROWS) {
             let rows = BLOCK_ROWS.min(n - start);

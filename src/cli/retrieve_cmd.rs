@@ -1,0 +1,153 @@
+//! `aekit retrieve` (nearest documents of a query) and `aekit eval --retrieval` (precision at
+//! recall levels for the run's codes and for LSA).
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use aekit::data::Split;
+use aekit::error::Result;
+use aekit::eval::pca::Pca;
+use aekit::eval::retrieval::{RECALL_LEVELS, RetrievalCurve, nearest_documents, precision_recall};
+use aekit::viz::charts::{Line, Titles, lines};
+
+use super::args::RunData;
+
+#[derive(Args, Debug)]
+pub struct RetrieveArgs {
+    #[command(flatten)]
+    input: RunData,
+    /// Index of the query document in the split.
+    #[arg(long)]
+    query: usize,
+    /// Documents to return.
+    #[arg(short, long, default_value_t = 10)]
+    k: usize,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn retrieve(args: RetrieveArgs, device: &burn::tensor::Device) -> Result<()> {
+    let (run, data) = args.input.open(device)?;
+    let codes = run.model.encode(&data.x)?;
+    let hits = nearest_documents(&codes, args.query, args.k)?;
+    let class = |i: usize| match (&data.labels, &data.class_names) {
+        (Some(l), Some(n)) => n.get(l[i] as usize).cloned().unwrap_or_default(),
+        (Some(l), None) => l[i].to_string(),
+        _ => String::new(),
+    };
+    if args.json {
+        let rows: Vec<serde_json::Value> = hits
+            .iter()
+            .map(|(i, s)| serde_json::json!({"index": i, "similarity": s, "class": class(*i)}))
+            .collect();
+        let v =
+            serde_json::json!({"query": args.query, "class": class(args.query), "nearest": rows});
+        println!("{}", serde_json::to_string_pretty(&v).expect("json"));
+        return Ok(());
+    }
+    println!(
+        "query {} ({}) of {}: nearest {} by cosine similarity of codes",
+        args.query,
+        class(args.query),
+        data.origin,
+        hits.len()
+    );
+    for (i, s) in &hits {
+        println!("  {i:>6}  {s:.4}  {}", class(*i));
+    }
+    Ok(())
+}
+
+/// Settings of `aekit eval --retrieval`.
+#[derive(Args, Debug)]
+pub struct RetrievalFlags {
+    /// Measure document retrieval: precision at recall levels for the codes and for LSA.
+    #[arg(long)]
+    pub retrieval: bool,
+    /// LSA sizes to compare with (default: the run's code size and 50).
+    #[arg(long, value_delimiter = ',')]
+    pub lsa_dims: Option<Vec<usize>>,
+    /// Precision-recall chart (PNG; default RUN_DIR/retrieval.png).
+    #[arg(long)]
+    pub chart: Option<PathBuf>,
+}
+
+/// Precision at [`RECALL_LEVELS`] on the evaluated split: the run's codes, then LSA fitted on
+/// the training split at each size.
+pub fn evaluate(
+    flags: &RetrievalFlags,
+    input: &RunData,
+    run: &aekit::Run,
+    data: &aekit::Dataset,
+) -> Result<Vec<RetrievalCurve>> {
+    let labels = data.labels.as_deref().ok_or_else(|| {
+        aekit::Error::invalid(format!(
+            "{} has no labels: retrieval needs classes",
+            data.origin
+        ))
+    })?;
+    let levels = RECALL_LEVELS.to_vec();
+    let curve = |method: String, dims: usize, codes: &aekit::Matrix| -> Result<RetrievalCurve> {
+        Ok(RetrievalCurve {
+            method,
+            dims,
+            recall: levels.clone(),
+            precision: precision_recall(codes, labels, &levels)?,
+        })
+    };
+    let latent = run.model.latent_dim();
+    let mut curves = vec![curve(
+        "autoencoder".into(),
+        latent,
+        &run.model.encode(&data.x)?,
+    )?];
+    let dims = flags.lsa_dims.clone().unwrap_or(vec![latent, 50]);
+    let train = run.load_data(Some(&input.data_config(run)), Split::Train)?;
+    let largest = dims.iter().copied().max().unwrap_or(latent);
+    let lsa = Pca::fit_uncentered(&train.x, largest)?;
+    for k in dims {
+        let cut = lsa.truncated(k)?;
+        curves.push(curve("LSA".into(), k, &cut.transform(&data.x)?)?);
+    }
+    let series: Vec<Line> = curves
+        .iter()
+        .map(|c| Line {
+            name: format!("{} {}-d", c.method, c.dims),
+            points: c
+                .recall
+                .iter()
+                .zip(&c.precision)
+                .map(|(r, p)| ((100.0 * r).log10() as f32, *p as f32))
+                .collect(),
+        })
+        .collect();
+    let titles = Titles {
+        title: "Document retrieval: precision against recall".into(),
+        x: "recall, log10 of percent (-1 = 0.1%, 2 = 100%)".into(),
+        y: "precision".into(),
+    };
+    let path = flags
+        .chart
+        .clone()
+        .unwrap_or_else(|| run.dir.path.join("retrieval.png"));
+    aekit::viz::grid::save_png(&path, &lines(&series, &titles, (720, 480))?)?;
+    Ok(curves)
+}
+
+/// Prints the curves as a table, recall levels down the side.
+pub fn print_table(curves: &[RetrievalCurve]) {
+    print!("  {:>8}", "recall");
+    for c in curves {
+        print!("  {:>16}", format!("{} {}-d", c.method, c.dims));
+    }
+    println!();
+    for (l, r) in RECALL_LEVELS.iter().enumerate() {
+        print!("  {:>7.1}%", 100.0 * r);
+        for c in curves {
+            print!("  {:>16.4}", c.precision[l]);
+        }
+        println!();
+    }
+}
