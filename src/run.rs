@@ -92,6 +92,10 @@ impl RunDir {
     pub fn preprocess_path(&self) -> PathBuf {
         self.path.join("preprocess.json")
     }
+    /// The words of a text run's bags of words, one per line, in input order.
+    pub fn vocabulary_path(&self) -> PathBuf {
+        self.path.join("vocabulary.txt")
+    }
     pub fn model_path(&self) -> PathBuf {
         self.path.join("model.safetensors")
     }
@@ -244,8 +248,14 @@ impl Run {
         source: Option<&crate::data::DataConfig>,
         split: crate::data::Split,
     ) -> Result<crate::data::Dataset> {
-        let cfg = source.unwrap_or(&self.config.data);
-        let raw = crate::data::load(cfg, split)?;
+        let mut cfg = source.unwrap_or(&self.config.data).clone();
+        // Text runs count words against the vocabulary they were trained with.
+        let vocab = self.dir.vocabulary_path();
+        if cfg.vocabulary_words.is_none() && vocab.is_file() {
+            let text = String::from_utf8_lossy(&crate::io::read_file(&vocab)?).to_string();
+            cfg.vocabulary_words = Some(text.lines().map(str::to_string).collect());
+        }
+        let raw = crate::data::load(&cfg, split)?;
         if raw.dim() != self.model.input_dim() {
             return Err(Error::mismatch(format!(
                 "{}: samples have {} features, the model in {} expects {}",

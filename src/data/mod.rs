@@ -19,7 +19,7 @@ pub mod text;
 pub use batch::{BatchOrder, train_val_indices, train_val_split};
 pub use corrupt::Corruption;
 pub use preprocess::{Preprocessor, Scaling};
-pub use spec::{DataConfig, DataSource, Split, load};
+pub use spec::{DataConfig, DataSource, Split, load, text_vocabulary};
 
 use crate::error::{Error, Result};
 

@@ -121,6 +121,10 @@ pub struct DataConfig {
     /// Words in the bag-of-words vocabulary of text sources (default 2000).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vocabulary: Option<usize>,
+    /// The vocabulary itself, when known (a run's saved `vocabulary.txt`): then the training
+    /// documents need not be read again to rebuild it.
+    #[serde(skip)]
+    pub vocabulary_words: Option<Vec<String>>,
     /// Train only on samples of these classes (the test split keeps every class): one-class
     /// training for anomaly detection.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -146,6 +150,7 @@ impl Default for DataConfig {
             test_limit: None,
             train_classes: None,
             vocabulary: None,
+            vocabulary_words: None,
             shapes_train: default_shapes_train(),
             shapes_test: default_shapes_test(),
         }
@@ -254,18 +259,35 @@ fn load_source(cfg: &DataConfig, spec: &str, split: Split) -> Result<Dataset> {
         DataSource::Images(dir) => crate::data::images::load(&dir, split)?,
         DataSource::Text(dir) => {
             // The vocabulary always comes from the training documents.
-            let train_dir = match DataSource::parse(&cfg.source)? {
-                DataSource::Text(d) => d,
-                _ => dir.clone(),
+            let vocab = match text_vocabulary(cfg)? {
+                Some(v) => v,
+                None => crate::data::text::vocabulary(&dir, vocabulary_size(cfg))?,
             };
-            let n = cfg
-                .vocabulary
-                .unwrap_or(crate::data::text::DEFAULT_VOCABULARY);
-            crate::data::text::load(&dir, &crate::data::text::vocabulary(&train_dir, n)?)?
+            crate::data::text::load(&dir, &vocab)?
         }
     };
     ds.validate()?;
     Ok(ds)
+}
+
+fn vocabulary_size(cfg: &DataConfig) -> usize {
+    cfg.vocabulary
+        .unwrap_or(crate::data::text::DEFAULT_VOCABULARY)
+}
+
+/// The vocabulary of a text source's training documents (or the one given); `None` for other
+/// sources.
+pub fn text_vocabulary(cfg: &DataConfig) -> Result<Option<Vec<String>>> {
+    if let Some(words) = &cfg.vocabulary_words {
+        return Ok(Some(words.clone()));
+    }
+    match DataSource::parse(&cfg.source)? {
+        DataSource::Text(dir) => Ok(Some(crate::data::text::vocabulary(
+            &dir,
+            vocabulary_size(cfg),
+        )?)),
+        _ => Ok(None),
+    }
 }
 
 /// The samples of `ds` whose label is in `keep`.

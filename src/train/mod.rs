@@ -220,6 +220,12 @@ pub fn fit_owned(cfg: &RunConfig, mut data: Dataset, opts: &FitOptions) -> Resul
     let run = prepare_run_dir(&cfg, opts)?;
     if !opts.resume {
         crate::io::write_json(&run.preprocess_path(), &preprocessor)?;
+        if let Some(words) = crate::data::text_vocabulary(&cfg.data)? {
+            crate::io::write_atomic(
+                &run.vocabulary_path(),
+                format!("{}\n", words.join("\n")).as_bytes(),
+            )?;
+        }
     }
 
     let kind = cfg.model.loss();
