@@ -5,6 +5,10 @@
     codes = model.encode(x)          # x: float tensor [batch, input_dim], preprocessed
     recon = model(x)
 
+Dense and convolutional runs load (a conv run's layers are rebuilt from the layer specs in
+`config.json`, with TensorFlow's asymmetric "same" padding done by F.pad, so the outputs match
+aekit's); inputs and outputs are flat [batch, C*H*W] as in aekit.
+
 aekit writes `model.safetensors` with PyTorch names and layouts (`encoder.0.weight` is
 [out, in], as in nn.Linear) and `config.json` with the architecture, so the module below
 loads it with `load_state_dict(strict=True)`. Inputs must be preprocessed as in training:
@@ -43,6 +47,183 @@ def _dense_layout(model_cfg):
     return enc, enc_acts, dec, dec_acts
 
 
+def _same(n, k, s):
+    """TensorFlow's "same" padding (before, after) and output size, as aekit computes it."""
+    out = -(-n // s)
+    total = max((out - 1) * s + k - n, 0)
+    return (total // 2, total - total // 2), out
+
+
+def _window(n, k, s, pad):
+    if pad == "same":
+        return _same(n, k, s)
+    if pad == "valid":
+        return (0, 0), (n - k) // s + 1
+    p = int(pad)
+    return (p, p), (n + 2 * p - k) // s + 1
+
+
+def _parse_layer(spec):
+    """A layer spec (conv:16:3:s2:valid:relu, convt:..., maxpool:2, up:2, dense:N, reshape:CxHxW)."""
+    toks = spec.split(":")
+    kind = toks[0].lower()
+    npos = 3 if kind in ("conv", "convt") else 2
+    layer = {"kind": kind, "stride": 1, "pad": "same", "op": (0, 0), "act": None, "mode": "nearest"}
+    for o in (t.lower() for t in toks[npos:]):
+        if o in ("same", "valid"):
+            layer["pad"] = o
+        elif o in ("nearest", "bilinear"):
+            layer["mode"] = o
+        elif o.startswith("op") and o[2:].isdigit():
+            layer["op"] = (int(o[2:]), int(o[2:]))
+        elif o.startswith("op") and "x" in o:
+            layer["op"] = tuple(int(v) for v in o[2:].split("x"))
+        elif o.startswith("s") and o[1:].isdigit():
+            layer["stride"] = int(o[1:])
+        elif o.startswith("p") and o[1:].isdigit():
+            layer["pad"] = o[1:]
+        else:
+            layer["act"] = o
+    if kind in ("conv", "convt"):
+        layer["channels"], layer["kernel"] = int(toks[1]), int(toks[2])
+    elif kind in ("maxpool", "avgpool", "dense"):
+        layer["size"] = int(toks[1])
+    elif kind == "up":
+        layer["to"] = tuple(int(v) for v in toks[1].split("x")) if "x" in toks[1] else None
+        layer["scale"] = None if "x" in toks[1] else int(toks[1])
+    elif kind == "reshape":
+        layer["shape"] = tuple(int(v) for v in toks[1].split("x"))
+    return layer
+
+
+def _conv_stack(specs, shape, hidden_act, last_act):
+    """Modules of one aekit layer stack, indexed like its tensors (`encoder.2.weight` is layer
+    2), each with its activation; returns the modules, activations and the output shape."""
+    import torch
+    from torch import nn
+    import torch.nn.functional as F
+
+    class PaddedConv2d(nn.Conv2d):
+        def __init__(self, c_in, c_out, k, stride, pads):
+            super().__init__(c_in, c_out, k, stride=stride)
+            self.pads = pads  # (left, right, top, bottom) for F.pad
+
+        def forward(self, x):
+            return F.conv2d(F.pad(x, self.pads), self.weight, self.bias, self.stride)
+
+    class Pool(nn.Module):
+        def __init__(self, size, pads, is_max):
+            super().__init__()
+            self.size, self.pads, self.is_max = size, pads, is_max
+
+        def forward(self, x):
+            if self.is_max:
+                return F.max_pool2d(F.pad(x, self.pads, value=float("-inf")), self.size)
+            # Padding is not averaged in (TensorFlow's "same" pooling).
+            total = F.avg_pool2d(F.pad(x, self.pads), self.size)
+            ones = F.pad(torch.ones_like(x[:1, :1]), self.pads)
+            return total / F.avg_pool2d(ones, self.size)
+
+    class Upsample(nn.Module):
+        def __init__(self, size, mode):
+            super().__init__()
+            self.size, self.mode = size, mode
+
+        def forward(self, x):
+            if self.mode == "bilinear":
+                return F.interpolate(x, size=self.size, mode="bilinear", align_corners=False)
+            return F.interpolate(x, size=self.size, mode="nearest")
+
+    class Reshape(nn.Module):
+        def __init__(self, shape):
+            super().__init__()
+            self.shape = shape
+
+        def forward(self, x):
+            return x.reshape(x.shape[0], *self.shape) if self.shape else x.flatten(1)
+
+    layers = [_parse_layer(s) for s in specs]
+    weighted = [i for i, l in enumerate(layers) if l["kind"] in ("conv", "convt", "dense")]
+    last = weighted[-1] if weighted else None
+    modules, acts = [], []
+    for i, l in enumerate(layers):
+        act = last_act if (i == last and last_act is not None) else (l["act"] or hidden_act)
+        k = l["kind"]
+        if k == "conv":
+            (pt, pb), h = _window(shape[1], l["kernel"], l["stride"], l["pad"])
+            (pl, pr), w = _window(shape[2], l["kernel"], l["stride"], l["pad"])
+            modules.append(PaddedConv2d(shape[0], l["channels"], l["kernel"], l["stride"], (pl, pr, pt, pb)))
+            shape = (l["channels"], h, w)
+        elif k == "convt":
+            kk, s = l["kernel"], l["stride"]
+            if l["pad"] == "same":
+                d = kk - s
+                p = -(-d // 2)
+                pads, ops = (p, p), (2 * p - d, 2 * p - d)
+                size = (shape[1] * s, shape[2] * s)
+            else:
+                p = 0 if l["pad"] == "valid" else int(l["pad"])
+                pads, ops = (p, p), l["op"]
+                size = tuple((n - 1) * s + kk + o - 2 * p for n, o in zip(shape[1:], ops))
+            modules.append(nn.ConvTranspose2d(shape[0], l["channels"], kk, stride=s, padding=pads, output_padding=ops))
+            shape = (l["channels"], *size)
+        elif k in ("maxpool", "avgpool"):
+            (pt, pb), h = _window(shape[1], l["size"], l["size"], l["pad"])
+            (pl, pr), w = _window(shape[2], l["size"], l["size"], l["pad"])
+            modules.append(Pool(l["size"], (pl, pr, pt, pb), k == "maxpool"))
+            shape = (shape[0], h, w)
+            act = None
+        elif k == "up":
+            size = l["to"] or (shape[1] * l["scale"], shape[2] * l["scale"])
+            modules.append(Upsample(tuple(size), l["mode"]))
+            shape = (shape[0], *size)
+            act = None
+        elif k == "dense":
+            d_in = 1
+            for v in shape:
+                d_in *= v
+            modules.append(nn.Sequential(Reshape(None), nn.Linear(d_in, l["size"])) if len(shape) > 1 else nn.Linear(d_in, l["size"]))
+            shape = (l["size"],)
+        else:
+            modules.append(Reshape(l["shape"]))
+            shape = l["shape"]
+            act = None
+        acts.append(ACTIVATIONS[act](nn) if act else nn.Identity())
+    return modules, acts, shape
+
+
+def _load_conv(m, nn):
+    shape = tuple(m["input_shape"])
+    enc_last = m.get("code_activation", "linear") if m["encoder"][-1].startswith("dense") else None
+    enc, enc_acts, code = _conv_stack(m["encoder"], shape, m.get("activation", "relu"), enc_last)
+    dec, dec_acts, out = _conv_stack(m["decoder"], code, m.get("activation", "relu"), m["output_activation"])
+
+    class ConvAutoencoder(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.encoder = nn.ModuleList(enc)
+            self.decoder = nn.ModuleList(dec)
+            self.enc_acts, self.dec_acts = enc_acts, dec_acts
+
+        @staticmethod
+        def _run(x, layers, acts, shape):
+            x = x.reshape(x.shape[0], *shape) if len(shape) == 3 else x
+            for layer, act in zip(layers, acts):
+                x = act(layer(x))
+            return x.flatten(1)
+
+        def encode(self, x):
+            return self._run(x, self.encoder, self.enc_acts, shape)
+
+        def decode(self, z):
+            return self._run(z, self.decoder, self.dec_acts, code)
+
+        def forward(self, x):
+            return self.decode(self.encode(x))
+
+    return ConvAutoencoder()
+
+
 def load_run(run_dir, weights="model.safetensors"):
     import torch
     from torch import nn
@@ -51,8 +232,21 @@ def load_run(run_dir, weights="model.safetensors"):
     with open(os.path.join(run_dir, "config.json")) as f:
         config = json.load(f)
     m = config["model"]
+    if m["kind"] == "conv":
+        model = _load_conv(m, nn)
+        tensors = load_file(os.path.join(run_dir, weights))
+        # Dense layers inside a conv stack sit behind a flatten: `encoder.6.weight` is
+        # `encoder.6.1.weight` in the module.
+        own = model.state_dict()
+        renamed = {}
+        for k, v in tensors.items():
+            prefix, suffix = k.rsplit(".", 1)
+            renamed[k if k in own else f"{prefix}.1.{suffix}"] = v
+        model.load_state_dict(renamed, strict=True)
+        model.eval()
+        return model, config
     if m["kind"] != "dense":
-        raise ValueError(f"this loader knows dense models, not {m['kind']}")
+        raise ValueError(f"this loader knows dense and conv models, not {m['kind']}")
     enc, enc_acts, dec, dec_acts = _dense_layout(m)
 
     class Autoencoder(nn.Module):

@@ -1,0 +1,128 @@
+//! The reference workloads of BENCHMARKS.md, one per process so that peak RSS is per workload:
+//!   A  dense 784-1000-500-250-30 (ReLU, linear code, sigmoid output), MSE, Adam 1e-3, batch 256
+//!   B  the Keras conv autoencoder (preset keras-conv), BCE, Adam 1e-3, batch 128
+//!   C  encoding with workload A's model, batches of 1024
+//! on random data of MNIST's shape in [0, 1]. Prints one JSON line; `bench/peer_pytorch.py` does
+//! the same work in PyTorch and `bench/run.sh` alternates the two.
+//! Usage: aekit-bench A|B|C [SAMPLES]
+
+use std::time::Instant;
+
+use aekit::data::{Dataset, Matrix, Scaling, ValueKind};
+use aekit::model::{Activation, DenseConfig, ModelConfig, ReconLoss};
+use aekit::train::{FitOptions, fit};
+use aekit::{Autoencoder, RunConfig};
+use rand::Rng;
+
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn random_images(n: usize, seed: u64) -> Dataset {
+    let mut rng = aekit::data::batch::rng_for(seed, 5);
+    let data = (0..n * 784).map(|_| rng.random::<f32>()).collect();
+    Dataset {
+        x: Matrix::new(n, 784, data).expect("sizes agree"),
+        labels: None,
+        class_names: None,
+        sample_shape: vec![1, 28, 28],
+        value_kind: ValueKind::Float,
+        origin: "random".into(),
+    }
+}
+
+fn dense_a() -> ModelConfig {
+    let mut arch = DenseConfig::new(vec![1000, 500, 250], 30);
+    arch.activation = Activation::Relu;
+    arch.code_activation = Activation::Linear;
+    let mut m = ModelConfig::dense(arch);
+    m.io_mut().output_activation = Some(Activation::Sigmoid);
+    m.io_mut().loss = Some(ReconLoss::Mse);
+    m
+}
+
+fn config(workload: &str) -> RunConfig {
+    let mut cfg = match workload {
+        "B" => aekit::presets::apply("keras-conv", &RunConfig::default()).expect("preset exists"),
+        _ => RunConfig {
+            model: dense_a(),
+            ..RunConfig::default()
+        },
+    };
+    cfg.data.scale = Scaling::None;
+    cfg.data.val_fraction = 0.0;
+    cfg.train.epochs = 1;
+    cfg.train.lr = 1e-3;
+    cfg.train.batch_size = if workload == "B" { 128 } else { 256 };
+    cfg
+}
+
+/// Peak resident set size of this process in MiB (Linux), from /proc/self/status.
+fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kib: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kib / 1024.0)
+}
+
+fn main() -> aekit::Result<()> {
+    let start = Instant::now();
+    // As the CLI does: all cores, subnormals flushed to zero (so does the PyTorch peer).
+    aekit::device::init_cpu(None, false)?;
+    let args: Vec<String> = std::env::args().collect();
+    let workload = args
+        .get(1)
+        .map(String::as_str)
+        .unwrap_or("A")
+        .to_uppercase();
+    let samples: usize = args
+        .get(2)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(if workload == "B" { 19_200 } else { 60_000 });
+    let data = random_images(samples, 1);
+    let cfg = config(&workload);
+    let dir = tempfile::tempdir().map_err(|e| aekit::Error::invalid(e.to_string()))?;
+    let (samples_per_sec, first_step_s) = match workload.as_str() {
+        "A" | "B" => {
+            // One step first, from process start: what a user waits before training moves.
+            let mut once = FitOptions::new(dir.path().join("first"));
+            once.stop_after_steps = Some(1);
+            fit(&cfg, &data, &once)?;
+            let first = start.elapsed().as_secs_f64();
+            let fitted = fit(&cfg, &data, &FitOptions::new(dir.path().join("run")))?;
+            (fitted.summary.samples_per_sec, Some(first))
+        }
+        "C" => {
+            let mut model_cfg = cfg.model.clone();
+            model_cfg.resolve(&[1, 28, 28], true)?;
+            let model = Autoencoder::new(&model_cfg, 0, &burn::tensor::Device::flex())?;
+            model.encode(&data.x.head(1024))?;
+            let t = Instant::now();
+            let codes = model.encode(&data.x)?;
+            assert_eq!(codes.rows, samples);
+            (samples as f64 / t.elapsed().as_secs_f64(), None)
+        }
+        other => {
+            return Err(aekit::Error::invalid(format!(
+                "unknown workload '{other}': use A, B or C"
+            )));
+        }
+    };
+    let line = serde_json::json!({
+        "impl": "aekit",
+        "workload": workload,
+        "samples": samples,
+        "threads": rayon::current_num_threads(),
+        "samples_per_sec": samples_per_sec,
+        "first_step_s": first_step_s,
+        "peak_rss_mib": peak_rss_mib(),
+    });
+    println!("{line}");
+    Ok(())
+}

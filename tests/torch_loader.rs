@@ -1,0 +1,108 @@
+//! `python/aekit_torch.py` must rebuild dense and convolutional runs in PyTorch with the same
+//! outputs as aekit. Runs only where a Python with torch, safetensors and numpy is found
+//! (`AEKIT_PYTHON`, else `bench/.venv/bin/python`, which `bench/run.sh` creates); skips
+//! otherwise with a message (CI has no PyTorch).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use aekit::{Matrix, Split};
+
+fn python() -> Option<PathBuf> {
+    let candidate = std::env::var_os("AEKIT_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/.venv/bin/python"));
+    let ok = Command::new(&candidate)
+        .args(["-c", "import torch, safetensors, numpy"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        eprintln!(
+            "SKIP: no Python with torch, safetensors and numpy at {} (set AEKIT_PYTHON)",
+            candidate.display()
+        );
+    }
+    ok.then_some(candidate)
+}
+
+const CHECK: &str = r#"
+import sys, numpy as np, torch
+sys.path.insert(0, sys.argv[1])
+from aekit_torch import load_run
+model, _ = load_run(sys.argv[2])
+x = torch.from_numpy(np.load(sys.argv[3]))
+with torch.no_grad():
+    z, y = model.encode(x), model(x)
+dz = float(np.abs(z.numpy() - np.load(sys.argv[4])).max())
+dy = float(np.abs(y.numpy() - np.load(sys.argv[5])).max())
+print(dz, dy)
+"#;
+
+#[test]
+fn pytorch_rebuilds_dense_and_conv_runs_with_the_same_outputs() {
+    let Some(py) = python() else {
+        return;
+    };
+    let dir = common::tmp();
+    let models = [
+        (
+            "dense",
+            "[model]\nkind = \"dense\"\nhidden = [32, 16]\nlatent = 4\nactivation = \"elu\"\n",
+        ),
+        (
+            "keras",
+            "[model]\nkind = \"conv\"\nencoder = [\"conv:16:3\", \"maxpool:2\", \"conv:8:3\", \"maxpool:2\", \"conv:8:3\", \"maxpool:2\"]\n",
+        ),
+        (
+            "mixed",
+            "[model]\nkind = \"conv\"\nencoder = [\"conv:8:3:s2\", \"avgpool:2\", \"conv:4:3:valid:tanh\", \"dense:6\"]\ndecoder = [\"dense:36\", \"reshape:4x3x3\", \"up:7x7:bilinear\", \"convt:8:3:s2\", \"convt:4:5:s2:valid:op1\", \"conv:1:5:valid\"]\n",
+        ),
+    ];
+    for (name, toml) in models {
+        let mut cfg = aekit::RunConfig::from_toml(
+            &format!("[data]\nsource = \"shapes\"\nshapes_train = 200\nshapes_test = 20\n{toml}"),
+            Path::new("t.toml"),
+        )
+        .unwrap();
+        cfg.train.epochs = 1;
+        let out = dir.path().join(name);
+        aekit::train(&cfg, &aekit::FitOptions::new(&out)).unwrap();
+        let run = aekit::Run::open(&out, &burn::tensor::Device::flex()).unwrap();
+        let x = run.load_data(None, Split::Test).unwrap().x;
+        let save = |m: &Matrix, f: &str| {
+            let p = dir.path().join(format!("{name}-{f}.npy"));
+            aekit::data::npy::write(&p, m).unwrap();
+            p
+        };
+        let files = [
+            save(&x, "x"),
+            save(&run.model.encode(&x).unwrap(), "z"),
+            save(&run.model.reconstruct(&x).unwrap(), "y"),
+        ];
+        let res = Command::new(&py)
+            .arg("-c")
+            .arg(CHECK)
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("python"))
+            .arg(&out)
+            .args(&files)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&res.stdout);
+        assert!(
+            res.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&res.stderr)
+        );
+        let diffs: Vec<f64> = text
+            .split_whitespace()
+            .map(|v| v.parse().unwrap())
+            .collect();
+        eprintln!(
+            "{name}: max |codes| difference {}, outputs {}",
+            diffs[0], diffs[1]
+        );
+        assert!(diffs[0] < 1e-4 && diffs[1] < 1e-5, "{name}: {diffs:?}");
+    }
+}
