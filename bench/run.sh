@@ -40,7 +40,7 @@ for w in sorted({r["workload"] for r in runs}):
     a, t = med("aekit", w, "samples_per_sec"), med("pytorch", w, "samples_per_sec")
     ra, rt = med("aekit", w, "peak_rss_mib"), med("pytorch", w, "peak_rss_mib")
     fa, ft = med("aekit", w, "first_step_s"), med("pytorch", w, "first_step_s")
-    f = lambda v, fmt: "-" if v is None else format(v, fmt)
+    f = lambda v, fmt: format(v, fmt) if v is not None else "-".rjust(int(fmt.split(".")[0]))
     ratio = a / t if a and t else None
     rss_ratio = ra / rt if ra and rt else None
     print(f"{w:<9}{f(a, '10.0f')}{f(t, '10.0f')}{f(ratio, '7.2f')}{f(ra, '10.0f')}M{f(rt, '10.0f')}M{f(rss_ratio, '10.2f')}{f(fa, '9.2f')}s{f(ft, '9.2f')}s")
