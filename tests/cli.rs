@@ -25,6 +25,12 @@ fn ok(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).to_string()
 }
 
+/// Runs `aekit` with `args`, which must succeed and print JSON.
+fn aekit_json(args: &[&str], cwd: &Path) -> serde_json::Value {
+    let out = ok(&aekit(args, cwd));
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"))
+}
+
 /// Asserts exit code 2 and a single `error:` line containing every needle.
 fn fails_with(out: &Output, needles: &[&str]) {
     let err = String::from_utf8_lossy(&out.stderr);
@@ -153,8 +159,7 @@ fn main_job_and_every_subcommand() {
 
     let info = ok(&aekit(&["info", "runs/a"], dir));
     assert!(info.contains("dense 784-32-4-32-784") && info.contains("encoder.0.weight"));
-    let info: serde_json::Value =
-        serde_json::from_str(&ok(&aekit(&["info", "runs/a", "--json"], dir))).unwrap();
+    let info: serde_json::Value = aekit_json(&["info", "runs/a", "--json"], dir);
     assert_eq!(
         info["parameters"],
         784 * 32 + 32 + 32 * 4 + 4 + 4 * 32 + 32 + 32 * 784 + 784
@@ -190,7 +195,7 @@ fn compare_and_probe_put_runs_beside_pca() {
         "compare", "runs/p", "--dims", "2,4", "--json", "--chart", "c.png",
     ];
     args.extend_from_slice(&limits);
-    let rows: serde_json::Value = serde_json::from_str(&ok(&aekit(&args, dir))).unwrap();
+    let rows: serde_json::Value = aekit_json(&args, dir);
     let rows = rows.as_array().unwrap();
     // PCA at 2 and 4 (the run's size is already listed), then the run.
     assert_eq!(rows.len(), 3);
@@ -229,7 +234,7 @@ fn compare_and_probe_put_runs_beside_pca() {
         "2",
     ];
     args.extend_from_slice(&limits);
-    let v: serde_json::Value = serde_json::from_str(&ok(&aekit(&args, dir))).unwrap();
+    let v: serde_json::Value = aekit_json(&args, dir);
     assert_eq!(v["test_samples"], 100);
     for codes in ["autoencoder", "pca"] {
         assert_eq!(v[codes]["dims"], 4);
@@ -251,7 +256,7 @@ fn score_flags_anomalies_and_writes_scores() {
     let d = common::tmp();
     let dir = d.path();
     train_tiny(dir, "runs/bars", &["--train-classes", "3"]);
-    let v: serde_json::Value = serde_json::from_str(&ok(&aekit(
+    let v: serde_json::Value = aekit_json(
         &[
             "score",
             "runs/bars",
@@ -262,8 +267,7 @@ fn score_flags_anomalies_and_writes_scores() {
             "s.csv",
         ],
         dir,
-    )))
-    .unwrap();
+    );
     assert_eq!(v["samples"], 80);
     assert_eq!(v["contamination"], 0.1);
     // The run was trained on bars only, so every other shape counts as an anomaly.
@@ -407,18 +411,16 @@ fn text_runs_retrieve_documents_and_measure_retrieval() {
     args.extend_from_slice(&["--output-activation", "sigmoid"]);
     args.extend_from_slice(TINY);
     ok(&aekit(&args, dir));
-    let v: serde_json::Value = serde_json::from_str(&ok(&aekit(
+    let v: serde_json::Value = aekit_json(
         &["retrieve", "runs/t", "--query", "3", "-k", "4", "--json"],
         dir,
-    )))
-    .unwrap();
+    );
     assert_eq!(v["class"], "hockey");
     assert_eq!(v["nearest"].as_array().unwrap().len(), 4);
-    let v: serde_json::Value = serde_json::from_str(&ok(&aekit(
+    let v: serde_json::Value = aekit_json(
         &["eval", "runs/t", "--retrieval", "--lsa-dims", "2", "--json"],
         dir,
-    )))
-    .unwrap();
+    );
     let curves = v["retrieval"].as_array().unwrap();
     assert_eq!(curves.len(), 2);
     assert_eq!(curves[1]["method"], "LSA");
@@ -657,11 +659,8 @@ fn denoising_run_reports_psnr_and_draws_the_grid() {
         ],
         dir,
     ));
-    let v: serde_json::Value = serde_json::from_str(&ok(&aekit(
-        &["eval", "runs/dn", "--json", "--test-limit", "200"],
-        dir,
-    )))
-    .unwrap();
+    let v: serde_json::Value =
+        aekit_json(&["eval", "runs/dn", "--json", "--test-limit", "200"], dir);
     let dn = &v["denoising"];
     assert_eq!(dn["noise"], "gaussian:0.3");
     let (noisy, clean) = (
@@ -698,7 +697,7 @@ fn denoising_run_reports_psnr_and_draws_the_grid() {
     );
 
     // Another corruption at evaluation time, and a plain run that needs --noise.
-    let v: serde_json::Value = serde_json::from_str(&ok(&aekit(
+    let v: serde_json::Value = aekit_json(
         &[
             "eval",
             "runs/dn",
@@ -709,8 +708,7 @@ fn denoising_run_reports_psnr_and_draws_the_grid() {
             "50",
         ],
         dir,
-    )))
-    .unwrap();
+    );
     assert_eq!(v["denoising"]["noise"], "masking:0.5");
     train_tiny(dir, "runs/plain", &[]);
     fails_with(&aekit(&["denoise", "runs/plain"], dir), &["--noise"]);
@@ -734,11 +732,8 @@ fn vae_trains_evaluates_and_samples() {
         info.contains("vae 784-32-4-32-784 beta 0.5") && info.contains("fc_logvar.weight"),
         "{info}"
     );
-    let v: serde_json::Value = serde_json::from_str(&ok(&aekit(
-        &["eval", "runs/v", "--json", "--test-limit", "100"],
-        dir,
-    )))
-    .unwrap();
+    let v: serde_json::Value =
+        aekit_json(&["eval", "runs/v", "--json", "--test-limit", "100"], dir);
     let (loss, recon, kl) = (
         v["vae"]["loss_per_image"].as_f64().unwrap(),
         v["vae"]["recon_per_image"].as_f64().unwrap(),
@@ -799,11 +794,7 @@ fn conv_models_train_from_layer_specs_and_bad_specs_are_refused() {
         info.contains("code 2") && info.contains("hidden noise gaussian:0.1"),
         "{info}"
     );
-    let v: serde_json::Value = serde_json::from_str(&ok(&aekit(
-        &["eval", "runs/c", "--json", "--test-limit", "50"],
-        dir,
-    )))
-    .unwrap();
+    let v: serde_json::Value = aekit_json(&["eval", "runs/c", "--json", "--test-limit", "50"], dir);
     // Untrained outputs near 0.5 score 0.69.
     assert!(v["bce_per_pixel"].as_f64().unwrap() < 0.5, "{v}");
     let codes = ok(&aekit(

@@ -9,7 +9,8 @@ use aekit::Matrix;
 use aekit::model::conv::{LayerSpec, infer_shapes, mirror, parse_layers};
 use aekit::model::{Autoencoder, ConvConfig, ModelConfig, NamedTensor, ReconLoss};
 use burn::optim::GradientsParams;
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::Device;
+use common::objective;
 
 fn device() -> Device {
     Device::flex()
@@ -228,23 +229,6 @@ fn same_pooling_and_nearest_upsampling_match_hand_computed_windows() {
             1.0, 1.0, 2.0, 2.0, 1.0, 1.0, 2.0, 2.0, 3.0, 3.0, 4.0, 4.0, 3.0, 3.0, 4.0, 4.0
         ]
     );
-}
-
-fn objective(
-    net: &aekit::model::Network,
-    cfg: &ModelConfig,
-    x: &Matrix,
-    dev: &Device,
-) -> Tensor<1> {
-    let xt = Tensor::<2>::from_data(TensorData::new(x.data.clone(), [x.rows, x.cols]), dev);
-    net.objective(
-        xt.clone(),
-        xt,
-        cfg,
-        &mut aekit::data::batch::rng_for(0, 0),
-        f64::INFINITY,
-    )
-    .total
 }
 
 /// Autodiff gradients of the objective for the kernel weights of every layer, compared with

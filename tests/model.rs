@@ -321,17 +321,7 @@ fn config_checks_catch_inconsistent_models() {
 /// Checks the gradient of `cfg`'s whole objective with respect to `encoder.0.weight` (at the
 /// PyTorch-layout indices `ks`) against central finite differences.
 fn check_objective_gradient(m: &Autoencoder, cfg: &ModelConfig, x: &Matrix, ks: &[usize]) {
-    let objective = |net: &aekit::model::Network, dev: &Device| {
-        let xt = Tensor::<2>::from_data(TensorData::new(x.data.clone(), [x.rows, x.cols]), dev);
-        net.objective(
-            xt.clone(),
-            xt,
-            cfg,
-            &mut aekit::data::batch::rng_for(0, 0),
-            f64::INFINITY,
-        )
-        .total
-    };
+    let objective = |net: &aekit::model::Network, dev: &Device| common::objective(net, cfg, x, dev);
     let net = m.net().clone();
     let grads = GradientsParams::from_grads(objective(&net, &device().autodiff()).backward(), &net);
     let first = match &net {

@@ -67,3 +67,22 @@ pub fn check_against_finite_differences(
         );
     }
 }
+
+/// `cfg`'s whole training objective of `net` on `x` (input = target, fixed random stream).
+pub fn objective(
+    net: &aekit::model::Network,
+    cfg: &aekit::ModelConfig,
+    x: &aekit::Matrix,
+    dev: &burn::tensor::Device,
+) -> burn::tensor::Tensor<1> {
+    use burn::tensor::{Tensor, TensorData};
+    let xt = Tensor::<2>::from_data(TensorData::new(x.data.clone(), [x.rows, x.cols]), dev);
+    net.objective(
+        xt.clone(),
+        xt,
+        cfg,
+        &mut aekit::data::batch::rng_for(0, 0),
+        f64::INFINITY,
+    )
+    .total
+}
