@@ -5,7 +5,8 @@
     codes = model.encode(x)          # x: float tensor [batch, input_dim], preprocessed
     recon = model(x)
 
-Dense and convolutional runs load (a conv run's layers are rebuilt from the layer specs in
+Dense, convolutional and dense VAE runs load (a VAE's `encode` is the posterior mean, and
+`model(x)` decodes it, as aekit's `reconstruct`) (a conv run's layers are rebuilt from the layer specs in
 `config.json`, with TensorFlow's asymmetric "same" padding done by F.pad, so the outputs match
 aekit's); inputs and outputs are flat [batch, C*H*W] as in aekit.
 
@@ -224,6 +225,43 @@ def _load_conv(m, nn):
     return ConvAutoencoder()
 
 
+def _load_vae(m, nn):
+    """A dense VAE: `encode` gives the posterior mean (as aekit's), `posterior` (mu, logvar)."""
+    d, hidden, latent = m["input_dim"], m.get("hidden", []), m["latent"]
+    act = ACTIVATIONS[m.get("activation", "relu")]
+    out_act = ACTIVATIONS[m.get("output_activation", "linear")]
+    enc = [d] + hidden
+    dec = [latent] + list(reversed(hidden)) + [d]
+
+    class Vae(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.encoder = nn.ModuleList(nn.Linear(a, b) for a, b in zip(enc, enc[1:]))
+            self.fc_mu = nn.Linear(enc[-1], latent)
+            self.fc_logvar = nn.Linear(enc[-1], latent)
+            self.decoder = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dec, dec[1:]))
+            self.act, self.out_act = act(nn), out_act(nn)
+
+        def posterior(self, x):
+            for layer in self.encoder:
+                x = self.act(layer(x))
+            return self.fc_mu(x), self.fc_logvar(x)
+
+        def encode(self, x):
+            return self.posterior(x)[0]
+
+        def decode(self, z):
+            for i, layer in enumerate(self.decoder):
+                z = layer(z)
+                z = self.out_act(z) if i == len(self.decoder) - 1 else self.act(z)
+            return z
+
+        def forward(self, x):
+            return self.decode(self.encode(x))
+
+    return Vae()
+
+
 def load_run(run_dir, weights="model.safetensors"):
     import torch
     from torch import nn
@@ -245,8 +283,15 @@ def load_run(run_dir, weights="model.safetensors"):
         model.load_state_dict(renamed, strict=True)
         model.eval()
         return model, config
+    if m["kind"] == "vae":
+        if m.get("conv"):
+            raise ValueError("VAEs with a convolutional trunk are not covered by this loader yet")
+        model = _load_vae(m, nn)
+        model.load_state_dict(load_file(os.path.join(run_dir, weights)), strict=True)
+        model.eval()
+        return model, config
     if m["kind"] != "dense":
-        raise ValueError(f"this loader knows dense and conv models, not {m['kind']}")
+        raise ValueError(f"this loader knows dense, conv and dense VAE models, not {m['kind']}")
     enc, enc_acts, dec, dec_acts = _dense_layout(m)
 
     class Autoencoder(nn.Module):

@@ -1,4 +1,4 @@
-//! `python/aekit_torch.py` must rebuild dense and convolutional runs in PyTorch with the same
+//! `python/aekit_torch.py` must rebuild dense, convolutional and (dense) VAE runs in PyTorch with the same
 //! outputs as aekit. Runs only where a Python with torch, safetensors and numpy is found
 //! (`AEKIT_PYTHON`, else `bench/.venv/bin/python`, which `bench/run.sh` creates); skips
 //! otherwise with a message (CI has no PyTorch).
@@ -41,7 +41,7 @@ print(dz, dy)
 "#;
 
 #[test]
-fn pytorch_rebuilds_dense_and_conv_runs_with_the_same_outputs() {
+fn pytorch_rebuilds_dense_conv_and_vae_runs_with_the_same_outputs() {
     let Some(py) = python() else {
         return;
     };
@@ -50,6 +50,10 @@ fn pytorch_rebuilds_dense_and_conv_runs_with_the_same_outputs() {
         (
             "dense",
             "[model]\nkind = \"dense\"\nhidden = [32, 16]\nlatent = 4\nactivation = \"elu\"\n",
+        ),
+        (
+            "vae",
+            "[model]\nkind = \"vae\"\nhidden = [24]\nlatent = 3\nactivation = \"tanh\"\n",
         ),
         (
             "keras",
