@@ -326,3 +326,13 @@ pub fn load(dir: &Path, vocab: &[String]) -> Result<Dataset> {
         origin: format!("text:{} ({} words)", dir.display(), vocab.len()),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    /// `is_stop_word` searches the list by bisection, so it must stay sorted.
+    #[test]
+    fn stop_words_are_sorted_and_unique() {
+        assert!(super::STOP_WORDS.windows(2).all(|w| w[0] < w[1]));
+        assert!(super::is_stop_word("the") && !super::is_stop_word("orbit"));
+    }
+}
