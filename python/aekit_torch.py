@@ -5,7 +5,7 @@
     codes = model.encode(x)          # x: float tensor [batch, input_dim], preprocessed
     recon = model(x)
 
-Dense, convolutional and dense VAE runs load (a VAE's `encode` is the posterior mean, and
+Dense, convolutional and variational runs (with or without a conv trunk) load (a VAE's `encode` is the posterior mean, and
 `model(x)` decodes it, as aekit's `reconstruct`) (a conv run's layers are rebuilt from the layer specs in
 `config.json`, with TensorFlow's asymmetric "same" padding done by F.pad, so the outputs match
 aekit's); inputs and outputs are flat [batch, C*H*W] as in aekit.
@@ -230,6 +230,18 @@ def _load_vae(m, nn):
     d, hidden, latent = m["input_dim"], m.get("hidden", []), m["latent"]
     act = ACTIVATIONS[m.get("activation", "relu")]
     out_act = ACTIVATIONS[m.get("output_activation", "linear")]
+    conv = m.get("conv")
+    if conv:
+        # A conv trunk before the dense encoder, its mirror after the dense decoder (whose
+        # last layer then keeps the hidden activation).
+        image = tuple(m["input_shape"])
+        hidden_name = m.get("activation", "relu")
+        trunk, trunk_acts, trunk_shape = _conv_stack(conv, image, hidden_name, None)
+        back, back_acts, _ = _conv_stack(m["conv_decoder"], trunk_shape, hidden_name, m["output_activation"])
+        d = 1
+        for v in trunk_shape:
+            d *= v
+        out_act = act
     enc = [d] + hidden
     dec = [latent] + list(reversed(hidden)) + [d]
 
@@ -241,8 +253,19 @@ def _load_vae(m, nn):
             self.fc_logvar = nn.Linear(enc[-1], latent)
             self.decoder = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dec, dec[1:]))
             self.act, self.out_act = act(nn), out_act(nn)
+            if conv:
+                self.conv_encoder = nn.ModuleList(trunk)
+                self.conv_decoder = nn.ModuleList(back)
+
+        def _trunk(self, x, layers, acts, shape):
+            x = x.reshape(x.shape[0], *shape) if len(shape) == 3 else x
+            for layer, a in zip(layers, acts):
+                x = a(layer(x))
+            return x.flatten(1)
 
         def posterior(self, x):
+            if conv:
+                x = self._trunk(x, self.conv_encoder, trunk_acts, image)
             for layer in self.encoder:
                 x = self.act(layer(x))
             return self.fc_mu(x), self.fc_logvar(x)
@@ -254,6 +277,8 @@ def _load_vae(m, nn):
             for i, layer in enumerate(self.decoder):
                 z = layer(z)
                 z = self.out_act(z) if i == len(self.decoder) - 1 else self.act(z)
+            if conv:
+                z = self._trunk(z, self.conv_decoder, back_acts, trunk_shape)
             return z
 
         def forward(self, x):
@@ -284,8 +309,8 @@ def load_run(run_dir, weights="model.safetensors"):
         model.eval()
         return model, config
     if m["kind"] == "vae":
-        if m.get("conv"):
-            raise ValueError("VAEs with a convolutional trunk are not covered by this loader yet")
+        if m.get("conv") and not m.get("conv_decoder"):
+            raise ValueError("this conv VAE's config has no conv_decoder (saved by an older aekit)")
         model = _load_vae(m, nn)
         model.load_state_dict(load_file(os.path.join(run_dir, weights)), strict=True)
         model.eval()

@@ -137,6 +137,7 @@ impl RunConfig {
                     units: 1,
                     act: None,
                 });
+                arch.conv_decoder.get_or_insert_default();
             }
             ModelConfig::Conv { arch, .. } => {
                 arch.decoder.get_or_insert_default();

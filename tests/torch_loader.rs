@@ -1,4 +1,4 @@
-//! `python/aekit_torch.py` must rebuild dense, convolutional and (dense) VAE runs in PyTorch with the same
+//! `python/aekit_torch.py` must rebuild dense, convolutional and variational runs in PyTorch with the same
 //! outputs as aekit. Runs only where a Python with torch, safetensors and numpy is found
 //! (`AEKIT_PYTHON`, else `bench/.venv/bin/python`, which `bench/run.sh` creates); skips
 //! otherwise with a message (CI has no PyTorch).
@@ -54,6 +54,10 @@ fn pytorch_rebuilds_dense_conv_and_vae_runs_with_the_same_outputs() {
         (
             "vae",
             "[model]\nkind = \"vae\"\nhidden = [24]\nlatent = 3\nactivation = \"tanh\"\n",
+        ),
+        (
+            "conv-vae",
+            "[model]\nkind = \"vae\"\nhidden = [16]\nlatent = 2\nconv = [\"conv:8:3:s2\", \"conv:4:3:s2\"]\n",
         ),
         (
             "keras",

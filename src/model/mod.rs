@@ -235,6 +235,13 @@ impl ModelConfig {
             // The saved config names every layer that was built.
             arch.decoder = Some(conv::mirror(shape, &arch.encoder)?);
         }
+        if let ModelConfig::Vae { arch, io } = self
+            && !arch.conv.is_empty()
+            && arch.conv_decoder.is_none()
+            && let Some(shape) = &io.input_shape
+        {
+            arch.conv_decoder = Some(conv::mirror(shape, &arch.conv)?);
+        }
         Ok(())
     }
 

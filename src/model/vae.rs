@@ -42,6 +42,10 @@ pub struct VaeConfig {
     /// with their mirror. Spec as in [`crate::model::conv`].
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conv: Vec<LayerSpec>,
+    /// The decoder's convolutional layers; absent means `conv` mirrored. Training writes the
+    /// mirror here, so a saved config names every layer that was built.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conv_decoder: Option<Vec<LayerSpec>>,
 }
 
 impl VaeConfig {
@@ -53,6 +57,7 @@ impl VaeConfig {
             beta: d_beta(),
             kl_warmup_epochs: 0.0,
             conv: Vec::new(),
+            conv_decoder: None,
         }
     }
 
@@ -111,7 +116,17 @@ impl VaeConfig {
                 "a convolutional VAE needs images (channels x height x width)",
             ));
         }
-        mirror(input_shape, &self.conv).map(|_| ())
+        let Some(decoder) = &self.conv_decoder else {
+            return mirror(input_shape, &self.conv).map(|_| ());
+        };
+        let trunk = infer_shapes(input_shape, &self.conv)?.pop().expect("input");
+        let out = infer_shapes(&trunk, decoder)?.pop().expect("input");
+        if out != input_shape {
+            return Err(Error::invalid(format!(
+                "the VAE's conv_decoder gives {out:?}, not the input shape {input_shape:?}"
+            )));
+        }
+        Ok(())
     }
 }
 
@@ -190,7 +205,10 @@ impl Vae {
             .collect();
         let conv_decoder = match &conv_encoder {
             Some(_) => {
-                let layers = mirror(input_shape, &cfg.conv)?;
+                let layers = match &cfg.conv_decoder {
+                    Some(l) => l.clone(),
+                    None => mirror(input_shape, &cfg.conv)?,
+                };
                 debug_assert_eq!(
                     infer_shapes(&trunk_shape, &layers)?.pop(),
                     Some(input_shape.to_vec())
