@@ -24,7 +24,21 @@ impl DeviceKind {
             #[cfg(feature = "gpu")]
             DeviceKind::Gpu => {
                 use burn::backend::{WgpuBackend, WgpuDevice};
-                Ok(Device::from(WgpuDevice::default().on(WgpuBackend::Vulkan)))
+                let device = Device::from(WgpuDevice::default().on(WgpuBackend::Vulkan));
+                // burn's wgpu runtime panics (on its device thread, then here) when no adapter
+                // exists; probe with one tiny tensor so that becomes a clear error instead.
+                let hook = std::panic::take_hook();
+                std::panic::set_hook(Box::new(|_| {}));
+                let probe = std::panic::catch_unwind(|| {
+                    burn::tensor::Tensor::<1>::zeros([1], &device).into_data()
+                });
+                std::panic::set_hook(hook);
+                match probe {
+                    Ok(_) => Ok(device),
+                    Err(_) => Err(Error::invalid(
+                        "no GPU is usable through Vulkan here (no adapter found); install the Vulkan loader and driver, or use --device cpu",
+                    )),
+                }
             }
             #[cfg(not(feature = "gpu"))]
             DeviceKind::Gpu => Err(Error::invalid(
