@@ -58,8 +58,11 @@ impl Preprocessor {
 
     /// Fits `scaling` on `train`.
     pub fn fit(scaling: Scaling, train: &Dataset) -> Self {
-        let scaling = scaling.resolve(train.value_kind);
-        let x = &train.x;
+        Self::fit_matrix(scaling.resolve(train.value_kind), &train.x)
+    }
+
+    /// Fits an already resolved `scaling` on the rows of `x`.
+    pub fn fit_matrix(scaling: Scaling, x: &Matrix) -> Self {
         match scaling {
             Scaling::None | Scaling::Auto => Self::identity(),
             Scaling::Unit => Self {

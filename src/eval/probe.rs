@@ -12,8 +12,8 @@ use rand::seq::SliceRandom;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::data::Matrix;
 use crate::data::batch::rng_for;
+use crate::data::{Matrix, Preprocessor, Scaling};
 use crate::error::{Error, Result};
 use crate::model::layers::tensor_values;
 
@@ -188,45 +188,19 @@ struct LinearModel {
 /// Multinomial logistic regression on standardised features, trained with Adam (burn).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SoftmaxProbe {
-    pub mean: Vec<f32>,
-    pub scale: Vec<f32>,
+    /// Standardisation fitted on the training features.
+    pub standardiser: Preprocessor,
     /// `weights[c * features + j]`: class c, feature j.
     pub weights: Vec<f32>,
     pub bias: Vec<f32>,
     pub classes: usize,
 }
 
-fn standardiser(x: &Matrix) -> (Vec<f32>, Vec<f32>) {
-    let n = x.rows.max(1) as f64;
-    let mut mean = vec![0f64; x.cols];
-    let mut sq = vec![0f64; x.cols];
-    for i in 0..x.rows {
-        for (j, v) in x.row(i).iter().enumerate() {
-            mean[j] += *v as f64;
-            sq[j] += (*v as f64) * (*v as f64);
-        }
-    }
-    let scale = mean
-        .iter()
-        .zip(&sq)
-        .map(|(m, s)| {
-            let var = (s / n - (m / n) * (m / n)).max(0.0);
-            // A constant feature carries nothing; leave it unscaled rather than divide by 0.
-            if var > 1e-12 { var.sqrt() as f32 } else { 1.0 }
-        })
-        .collect();
-    (mean.iter().map(|m| (m / n) as f32).collect(), scale)
-}
-
 impl SoftmaxProbe {
-    fn standardise(&self, x: &Matrix) -> Vec<f32> {
-        let mut out = x.data.clone();
-        for row in out.chunks_exact_mut(x.cols.max(1)) {
-            for ((v, m), s) in row.iter_mut().zip(&self.mean).zip(&self.scale) {
-                *v = (*v - m) / s;
-            }
-        }
-        out
+    fn standardise(&self, x: &Matrix) -> Result<Vec<f32>> {
+        let mut m = x.clone();
+        self.standardiser.apply(&mut m)?;
+        Ok(m.data)
     }
 
     pub fn fit(x: &Matrix, labels: &[u32], opts: &SoftmaxOptions, device: &Device) -> Result<Self> {
@@ -238,15 +212,13 @@ impl SoftmaxProbe {
             )));
         }
         let classes = labels.iter().max().map_or(1, |m| *m as usize + 1);
-        let (mean, scale) = standardiser(x);
         let mut probe = Self {
-            mean,
-            scale,
+            standardiser: Preprocessor::fit_matrix(Scaling::Standardize, x),
             weights: vec![],
             bias: vec![],
             classes,
         };
-        let xs = probe.standardise(x);
+        let xs = probe.standardise(x)?;
         let d = x.cols;
         let device = device.clone().autodiff();
         let mut model = LinearModel {
@@ -289,15 +261,15 @@ impl SoftmaxProbe {
 
     /// Class scores (logits) of every row.
     pub fn decision_function(&self, x: &Matrix) -> Result<Matrix> {
-        if x.cols != self.mean.len() {
+        let features = self.standardiser.offset.len();
+        if x.cols != features {
             return Err(Error::mismatch(format!(
                 "softmax probe fitted on {} features, got {}",
-                self.mean.len(),
-                x.cols
+                features, x.cols
             )));
         }
         let d = x.cols;
-        let xs = self.standardise(x);
+        let xs = self.standardise(x)?;
         let mut out = Vec::with_capacity(x.rows * self.classes);
         for row in xs.chunks_exact(d.max(1)).take(x.rows) {
             for c in 0..self.classes {
