@@ -34,6 +34,7 @@ use burn::tensor::ops::{
 use clap::ValueEnum;
 use serde::{Deserialize, Serialize};
 
+use super::gemm_conv::{self, ConvGeometry};
 use crate::error::{Error, Result};
 use crate::model::Activation;
 use crate::model::layers::{
@@ -616,11 +617,14 @@ enum Op {
     Conv {
         param: usize,
         options: ConvOptions<2>,
+        geometry: ConvGeometry,
         act: Activation,
     },
     ConvTranspose {
         param: usize,
         options: ConvTransposeOptions<2>,
+        /// The convolution this is the adjoint of (see `gemm_conv::transpose_forward`).
+        geometry: ConvGeometry,
         act: Activation,
     },
     MaxPool(MaxPoolOptions<2>),
@@ -739,6 +743,15 @@ impl Stack {
                     Op::Conv {
                         param,
                         options: ConvOptions::new_with_padding([*stride; 2], [ph, pw], [1, 1], 1),
+                        geometry: ConvGeometry {
+                            channels_in: c_in,
+                            channels_out: c_out,
+                            kernel: [k, k],
+                            stride: [*stride; 2],
+                            pad: [ph.0, pw.0],
+                            input: [inp[1], inp[2]],
+                            output: [out[1], out[2]],
+                        },
                         act,
                     }
                 }
@@ -765,6 +778,15 @@ impl Stack {
                     Op::ConvTranspose {
                         param,
                         options: ConvTransposeOptions::new([s, s], [ph, pw], [oph, opw], [1, 1], 1),
+                        geometry: ConvGeometry {
+                            channels_in: c_out,
+                            channels_out: c_in,
+                            kernel: [k, k],
+                            stride: [s, s],
+                            pad: [ph, pw],
+                            input: [out[1], out[2]],
+                            output: [inp[1], inp[2]],
+                        },
                         act,
                     }
                 }
@@ -847,24 +869,32 @@ impl Stack {
                 Op::Conv {
                     param,
                     options,
+                    geometry,
                     act,
                 } => {
                     let k = self.kernel(*param);
-                    let y = conv2d(h.map(), k.weight.val(), Some(k.bias.val()), options.clone());
+                    let x = h.map();
+                    let y = if gemm_conv::applies(&x) {
+                        gemm_conv::conv2d(x, k.weight.val(), k.bias.val(), *geometry)
+                    } else {
+                        conv2d(x, k.weight.val(), Some(k.bias.val()), options.clone())
+                    };
                     activate(*act, Feature::Map(y))
                 }
                 Op::ConvTranspose {
                     param,
                     options,
+                    geometry,
                     act,
                 } => {
                     let k = self.kernel(*param);
-                    let y = conv_transpose2d(
-                        h.map(),
-                        k.weight.val(),
-                        Some(k.bias.val()),
-                        options.clone(),
-                    );
+                    let x = h.map();
+                    let y = if gemm_conv::applies(&x) {
+                        gemm_conv::conv_transpose2d(x, k.weight.val(), k.bias.val(), *geometry)
+                    } else {
+                        let (w, b) = (k.weight.val(), Some(k.bias.val()));
+                        conv_transpose2d(x, w, b, options.clone())
+                    };
                     activate(*act, Feature::Map(y))
                 }
                 Op::MaxPool(o) => Feature::Map(max_pool2d(h.map(), o.clone())),

@@ -7,6 +7,7 @@
 pub mod activation;
 pub mod conv;
 pub mod dense;
+pub mod gemm_conv;
 pub mod layers;
 pub mod loss;
 pub mod penalty;
