@@ -73,20 +73,47 @@ fn truth(args: &ScoreArgs, run: &aekit::Run, labels: Option<&[u32]>) -> Option<V
     }
 }
 
-fn write_scores(path: &Path, s: &Summary, scores: &[f64], flagged: &[bool]) -> Result<()> {
-    match path.extension().and_then(|e| e.to_str()) {
-        Some("npy") => {
+/// The file formats `--out` accepts, known from its extension.
+#[derive(Clone, Copy)]
+enum ScoresFormat {
+    Npy,
+    Csv,
+    Json,
+}
+
+impl ScoresFormat {
+    fn of(path: &Path) -> Result<Self> {
+        match path.extension().and_then(|e| e.to_str()) {
+            Some("npy") => Ok(ScoresFormat::Npy),
+            Some("csv") => Ok(ScoresFormat::Csv),
+            Some("json") => Ok(ScoresFormat::Json),
+            _ => Err(Error::bad_file(
+                path,
+                "output must end in .csv, .json or .npy",
+            )),
+        }
+    }
+}
+
+fn write_scores(
+    (path, format): (&Path, ScoresFormat),
+    s: &Summary,
+    scores: &[f64],
+    flagged: &[bool],
+) -> Result<()> {
+    match format {
+        ScoresFormat::Npy => {
             let v: Vec<f32> = scores.iter().map(|x| *x as f32).collect();
             aekit::data::npy::write_shaped(path, &[v.len()], &v)
         }
-        Some("csv") => {
+        ScoresFormat::Csv => {
             let mut text = String::from("index,score,anomaly\n");
             for (i, (sc, f)) in scores.iter().zip(flagged).enumerate() {
                 text.push_str(&format!("{i},{sc},{}\n", u8::from(*f)));
             }
             aekit::io::write_atomic(path, text.as_bytes())
         }
-        Some("json") => {
+        ScoresFormat::Json => {
             #[derive(serde::Serialize)]
             struct Out<'a> {
                 #[serde(flatten)]
@@ -103,26 +130,15 @@ fn write_scores(path: &Path, s: &Summary, scores: &[f64], flagged: &[bool]) -> R
                 },
             )
         }
-        _ => Err(Error::bad_file(
-            path,
-            "output must end in .csv, .json or .npy",
-        )),
     }
 }
 
 pub fn run(args: ScoreArgs, device: &burn::tensor::Device) -> Result<()> {
-    if let Some(out) = &args.out {
-        // Refuse a bad output name before any work.
-        if !matches!(
-            out.extension().and_then(|e| e.to_str()),
-            Some("csv" | "json" | "npy")
-        ) {
-            return Err(Error::bad_file(
-                out,
-                "output must end in .csv, .json or .npy",
-            ));
-        }
-    }
+    // A bad output name is refused before any work.
+    let out = match &args.out {
+        Some(path) => Some((path.as_path(), ScoresFormat::of(path)?)),
+        None => None,
+    };
     let (run, data) = args.input.open(device)?;
     let detector = match args.threshold {
         Some(t) => AnomalyDetector::with_threshold(args.kind, t),
@@ -144,7 +160,7 @@ pub fn run(args: ScoreArgs, device: &burn::tensor::Device) -> Result<()> {
         roc_auc: truth.as_ref().and_then(|t| roc_auc(&scores, t)),
         average_precision: truth.as_ref().and_then(|t| average_precision(&scores, t)),
     };
-    if let Some(out) = &args.out {
+    if let Some(out) = out {
         write_scores(out, &summary, &scores, &flagged)?;
     }
     if args.json {
