@@ -330,6 +330,24 @@ pub trait GemmConv: Backend {
     ) -> FloatTensor<Self>;
 }
 
+type Kernel = fn(&ConvGeometry, &[f32], &[f32], &[f32]) -> Vec<f32>;
+
+/// Runs `kernel` on contiguous copies of the inputs (where they are not already) and shapes
+/// its output `[N, channels, h, w]`.
+fn on_flex(
+    kernel: Kernel,
+    [x, weight, bias]: [FlexTensor; 3],
+    g: &ConvGeometry,
+    [c, h, w]: [usize; 3],
+) -> FlexTensor {
+    let n = x.layout().shape()[0];
+    let (x, weight, bias) = (contiguous(x), contiguous(weight), contiguous(bias));
+    flex(
+        kernel(g, values(&x), values(&weight), values(&bias)),
+        [n, c, h, w],
+    )
+}
+
 impl GemmConv for Flex {
     fn gemm_conv2d(
         x: FlexTensor,
@@ -337,10 +355,8 @@ impl GemmConv for Flex {
         bias: FlexTensor,
         g: ConvGeometry,
     ) -> FlexTensor {
-        let n = x.layout().shape()[0];
-        let (x, weight, bias) = (contiguous(x), contiguous(weight), contiguous(bias));
-        let y = forward(&g, values(&x), values(&weight), values(&bias));
-        flex(y, [n, g.channels_out, g.output[0], g.output[1]])
+        let shape = [g.channels_out, g.output[0], g.output[1]];
+        on_flex(forward, [x, weight, bias], &g, shape)
     }
 
     fn gemm_conv_transpose2d(
@@ -349,10 +365,8 @@ impl GemmConv for Flex {
         bias: FlexTensor,
         g: ConvGeometry,
     ) -> FlexTensor {
-        let n = x.layout().shape()[0];
-        let (x, weight, bias) = (contiguous(x), contiguous(weight), contiguous(bias));
-        let y = transpose_forward(&g, values(&x), values(&weight), values(&bias));
-        flex(y, [n, g.channels_in, g.input[0], g.input[1]])
+        let shape = [g.channels_in, g.input[0], g.input[1]];
+        on_flex(transpose_forward, [x, weight, bias], &g, shape)
     }
 }
 
@@ -476,6 +490,28 @@ pub fn applies(x: &Tensor<4>) -> bool {
     !burn_conv && x.dtype() == DType::F32 && x.device().inner() == Device::flex()
 }
 
+type DispatchOp = fn(
+    FloatTensor<Dispatch>,
+    FloatTensor<Dispatch>,
+    FloatTensor<Dispatch>,
+    ConvGeometry,
+) -> FloatTensor<Dispatch>;
+
+fn dispatch(
+    op: DispatchOp,
+    [x, weight]: [Tensor<4>; 2],
+    bias: Tensor<1>,
+    g: ConvGeometry,
+) -> Tensor<4> {
+    let y = op(
+        x.into_dispatch(),
+        weight.into_dispatch(),
+        bias.into_dispatch(),
+        g,
+    );
+    Tensor::from_dispatch(y)
+}
+
 /// The convolution of `x` `[N, C_in, H, W]` by `weight` `[C_out, C_in, kh, kw]` plus `bias`,
 /// through the kernels above. Call it where [`applies`] holds.
 pub fn conv2d(
@@ -484,12 +520,12 @@ pub fn conv2d(
     bias: Tensor<1>,
     geometry: ConvGeometry,
 ) -> Tensor<4> {
-    Tensor::from_dispatch(<Dispatch as GemmConv>::gemm_conv2d(
-        x.into_dispatch(),
-        weight.into_dispatch(),
-        bias.into_dispatch(),
+    dispatch(
+        <Dispatch as GemmConv>::gemm_conv2d,
+        [x, weight],
+        bias,
         geometry,
-    ))
+    )
 }
 
 /// The transposed convolution of `x` `[N, C_in, h, w]` by `weight` `[C_in, C_out, kh, kw]`
@@ -501,12 +537,12 @@ pub fn conv_transpose2d(
     bias: Tensor<1>,
     geometry: ConvGeometry,
 ) -> Tensor<4> {
-    Tensor::from_dispatch(<Dispatch as GemmConv>::gemm_conv_transpose2d(
-        x.into_dispatch(),
-        weight.into_dispatch(),
-        bias.into_dispatch(),
+    dispatch(
+        <Dispatch as GemmConv>::gemm_conv_transpose2d,
+        [x, weight],
+        bias,
         geometry,
-    ))
+    )
 }
 
 #[cfg(test)]
