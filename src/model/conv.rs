@@ -353,7 +353,7 @@ impl<'de> Deserialize<'de> for LayerSpec {
 }
 
 /// Padding `(before, after)` and output size of a window of `k` moved by `s` over `n`.
-fn window(n: usize, k: usize, s: usize, pad: Pad) -> Option<((usize, usize), usize)> {
+pub(super) fn window(n: usize, k: usize, s: usize, pad: Pad) -> Option<((usize, usize), usize)> {
     match pad {
         Pad::Same => {
             let out = n.div_ceil(s);

@@ -552,12 +552,13 @@ mod tests {
     use burn::tensor::{Distribution, Tensor};
 
     use super::*;
+    use crate::model::conv::{Pad, window};
 
-    /// Output size and (start, end) padding of TensorFlow's `same` along one axis.
+    /// Output size and (start, end) padding of TensorFlow's `same` along one axis, as the conv
+    /// layers compute them.
     fn same(n: usize, k: usize, s: usize) -> (usize, (usize, usize)) {
-        let out = n.div_ceil(s);
-        let total = ((out - 1) * s + k).saturating_sub(n);
-        (out, (total / 2, total - total / 2))
+        let (pads, out) = window(n, k, s, Pad::Same).expect("same padding fits any size");
+        (out, pads)
     }
 
     fn max_diff(a: Tensor<4>, b: Tensor<4>) -> f32 {
