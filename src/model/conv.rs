@@ -37,6 +37,7 @@ use serde::{Deserialize, Serialize};
 use super::gemm_conv::{self, ConvGeometry};
 use crate::error::{Error, Result};
 use crate::model::Activation;
+use crate::model::gemm_linear::linear;
 use crate::model::layers::{
     Kernel, NamedTensor, ParamFactory, export_kernel, export_linear, import_kernel, import_linear,
 };
@@ -910,7 +911,7 @@ impl Stack {
                     Feature::Map(interpolate(h.map(), o))
                 }
                 Op::Dense { param, act } => {
-                    let y = self.linear(*param).forward(h.flat());
+                    let y = linear(self.linear(*param), h.flat());
                     activate(*act, Feature::Flat(y))
                 }
                 Op::Reshape([c, hh, ww]) => Feature::Map(h.flat().reshape([n, *c, *hh, *ww])),

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::model::Activation;
+use crate::model::gemm_linear::linear;
 use crate::model::layers::{NamedTensor, ParamFactory, export_linear, import_linear};
 
 fn default_activation() -> Activation {
@@ -171,7 +172,7 @@ impl DenseAutoencoder {
         self.encoder
             .iter()
             .zip(&self.acts.encoder)
-            .fold(x, |h, (layer, act)| act.apply(layer.forward(h)))
+            .fold(x, |h, (layer, act)| act.apply(linear(layer, h)))
     }
 
     /// The decoder up to the last layer's pre-activation, so that losses can use logits.
@@ -179,7 +180,7 @@ impl DenseAutoencoder {
         let last = self.decoder.len() - 1;
         let mut h = z;
         for (i, (layer, act)) in self.decoder.iter().zip(&self.acts.decoder).enumerate() {
-            h = layer.forward(h);
+            h = linear(layer, h);
             if i < last {
                 h = act.apply(h);
             }

@@ -18,9 +18,12 @@ use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::autodiff::{Autodiff, NodeId};
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Dispatch, Flex, backend_extension};
-use burn::tensor::{DType, Device, Tensor, TensorData};
+use burn::tensor::{Tensor, TensorData};
 use burn_flex::FlexTensor;
 use rayon::prelude::*;
+
+use super::gemm::{MatRef, Parallelism, contiguous, flex, matmul, values};
+use crate::device::own_cpu_kernel;
 
 /// Images per task when weight gradients are summed: a fixed size (not one per thread) keeps
 /// the order of the sums, and so the trained weights, the same on any number of cores.
@@ -115,80 +118,6 @@ fn col2im_add(g: &ConvGeometry, cols: &[f32], image: &mut [f32]) {
     });
 }
 
-/// A matrix given by its storage and its row and column strides.
-#[derive(Clone, Copy)]
-struct MatRef<'a> {
-    data: &'a [f32],
-    row_stride: usize,
-    col_stride: usize,
-}
-
-impl<'a> MatRef<'a> {
-    fn rows(data: &'a [f32], cols: usize) -> Self {
-        MatRef {
-            data,
-            row_stride: cols,
-            col_stride: 1,
-        }
-    }
-
-    fn transposed(data: &'a [f32], rows: usize) -> Self {
-        MatRef {
-            data,
-            row_stride: 1,
-            col_stride: rows,
-        }
-    }
-
-    fn fits(&self, rows: usize, cols: usize) -> bool {
-        rows == 0
-            || cols == 0
-            || (rows - 1) * self.row_stride + (cols - 1) * self.col_stride < self.data.len()
-    }
-}
-
-/// `dst` (row-major `m×n`) = `a·b` (`a` m×k, `b` k×n), added to `dst` with `accumulate`.
-fn matmul(
-    dst: &mut [f32],
-    (m, n, k): (usize, usize, usize),
-    a: MatRef,
-    b: MatRef,
-    accumulate: bool,
-) {
-    assert!(
-        dst.len() >= m * n && a.fits(m, k) && b.fits(k, n),
-        "matmul operands out of bounds"
-    );
-    if m == 0 || n == 0 {
-        return;
-    }
-    // SAFETY: the assertion above keeps every index the product reads or writes inside the
-    // slices; `dst` is borrowed mutably, so it aliases neither operand.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            dst.as_mut_ptr(),
-            1,
-            n as isize,
-            accumulate,
-            a.data.as_ptr(),
-            a.col_stride as isize,
-            a.row_stride as isize,
-            b.data.as_ptr(),
-            b.col_stride as isize,
-            b.row_stride as isize,
-            1.0,
-            1.0,
-            false,
-            false,
-            false,
-            gemm::Parallelism::None,
-        );
-    }
-}
-
 /// `y[n] = W · im2col(x[n]) + b` for every image; `weight` is `[C_out, C_in·kh·kw]`.
 pub fn forward(g: &ConvGeometry, x: &[f32], weight: &[f32], bias: &[f32]) -> Vec<f32> {
     let (k, p, co) = (g.taps(), g.positions(), g.channels_out);
@@ -209,6 +138,7 @@ pub fn forward(g: &ConvGeometry, x: &[f32], weight: &[f32], bias: &[f32]) -> Vec
                     MatRef::rows(weight, k),
                     MatRef::rows(cols, p),
                     true,
+                    Parallelism::None,
                 );
             },
         );
@@ -231,6 +161,7 @@ pub fn input_grad(g: &ConvGeometry, grad: &[f32], weight: &[f32]) -> Vec<f32> {
                     MatRef::transposed(weight, k),
                     MatRef::rows(grad, p),
                     false,
+                    Parallelism::None,
                 );
                 col2im_add(g, cols, dx);
             },
@@ -252,7 +183,15 @@ pub fn param_grads(g: &ConvGeometry, x: &[f32], grad: &[f32]) -> (Vec<f32>, Vec<
             {
                 im2col(g, image, &mut cols);
                 let cols_t = MatRef::transposed(&cols, p);
-                matmul(&mut dw, (co, k, p), MatRef::rows(grad, p), cols_t, true);
+                let one_thread = Parallelism::None;
+                matmul(
+                    &mut dw,
+                    (co, k, p),
+                    MatRef::rows(grad, p),
+                    cols_t,
+                    true,
+                    one_thread,
+                );
                 for (d, row) in db.iter_mut().zip(grad.chunks(p)) {
                     *d += row.iter().sum::<f32>();
                 }
@@ -292,22 +231,6 @@ fn channel_sums(grad: &[f32], channels: usize, plane: usize) -> Vec<f32> {
         }
     }
     sums
-}
-
-fn contiguous(t: FlexTensor) -> FlexTensor {
-    if t.as_slice::<f32>().is_some() {
-        t
-    } else {
-        t.to_contiguous()
-    }
-}
-
-fn values(t: &FlexTensor) -> &[f32] {
-    t.as_slice::<f32>().expect("contiguous f32 tensor")
-}
-
-fn flex(values: Vec<f32>, shape: [usize; 4]) -> FlexTensor {
-    FlexTensor::from_data(TensorData::new(values, shape))
 }
 
 #[backend_extension(Flex, Autodiff)]
@@ -484,10 +407,8 @@ impl<C: CheckpointStrategy> GemmConv for Autodiff<Flex, C> {
 /// Whether [`conv2d`] runs on `x`: f32 on the CPU backend, unless the environment variable
 /// `AEKIT_CONV=burn` asks for burn's own kernel (for comparisons in benchmarks).
 pub fn applies(x: &Tensor<4>) -> bool {
-    static BURN_CONV: OnceLock<bool> = OnceLock::new();
-    let burn_conv =
-        *BURN_CONV.get_or_init(|| std::env::var("AEKIT_CONV").is_ok_and(|v| v == "burn"));
-    !burn_conv && x.dtype() == DType::F32 && x.device().inner() == Device::flex()
+    static BURN_CHOSEN: OnceLock<bool> = OnceLock::new();
+    own_cpu_kernel(x.dtype(), x.device(), &BURN_CHOSEN, "AEKIT_CONV")
 }
 
 type DispatchOp = fn(
@@ -549,7 +470,7 @@ pub fn conv_transpose2d(
 mod tests {
     use burn::tensor::module::{conv_transpose2d as burn_conv_transpose2d, conv2d as burn_conv2d};
     use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
-    use burn::tensor::{Distribution, Tensor};
+    use burn::tensor::{Device, Distribution, Tensor};
 
     use super::*;
     use crate::model::conv::{Pad, window};

@@ -7,7 +7,9 @@
 pub mod activation;
 pub mod conv;
 pub mod dense;
+mod gemm;
 pub mod gemm_conv;
+pub mod gemm_linear;
 pub mod layers;
 pub mod loss;
 pub mod penalty;

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::model::Activation;
 use crate::model::conv::{LayerSpec, Stack, StackActs, infer_shapes, mirror};
+use crate::model::gemm_linear::linear;
 use crate::model::layers::{NamedTensor, ParamFactory, export_linear, import_linear};
 
 fn d_act() -> Activation {
@@ -245,8 +246,8 @@ impl Vae {
         let h = self
             .encoder
             .iter()
-            .fold(x, |h, l| self.acts.hidden.apply(l.forward(h)));
-        (self.fc_mu.forward(h.clone()), self.fc_logvar.forward(h))
+            .fold(x, |h, l| self.acts.hidden.apply(linear(l, h)));
+        (linear(&self.fc_mu, h.clone()), linear(&self.fc_logvar, h))
     }
 
     /// The deterministic code: the posterior mean.
@@ -258,7 +259,7 @@ impl Vae {
         let last = self.decoder.len() - 1;
         let mut h = z;
         for (i, l) in self.decoder.iter().enumerate() {
-            h = l.forward(h);
+            h = linear(l, h);
             if i < last || self.conv_decoder.is_some() {
                 h = self.acts.hidden.apply(h);
             }

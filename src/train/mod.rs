@@ -1,5 +1,6 @@
 //! Training: the loop, optimisers, schedules, checkpoints and progress.
 
+pub mod adam;
 pub mod config;
 pub mod optim;
 pub mod progress;

@@ -5,28 +5,22 @@
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
-use burn::optim::{
-    AdamConfig, AdamWConfig, GradientsParams, ModuleOptimizer, RmsPropConfig, SgdConfig,
-};
+use burn::optim::{GradientsParams, ModuleOptimizer, RmsPropConfig, SgdConfig};
 use burn::tensor::Tensor;
 
+use crate::train::adam::FusedAdamOptimizer;
 use crate::train::config::{OptimizerKind, TrainConfig};
 
 pub fn build(cfg: &TrainConfig) -> ModuleOptimizer {
     let wd = (cfg.weight_decay > 0.0).then(|| WeightDecayConfig::new(cfg.weight_decay as f32));
+    let (beta_1, beta_2, eps) = (cfg.beta1 as f32, cfg.beta2 as f32, cfg.eps as f32);
     match cfg.optimizer {
-        OptimizerKind::Adam => AdamConfig::new()
-            .with_beta_1(cfg.beta1 as f32)
-            .with_beta_2(cfg.beta2 as f32)
-            .with_epsilon(cfg.eps as f32)
-            .with_weight_decay(wd)
-            .init(),
-        OptimizerKind::Adamw => AdamWConfig::new()
-            .with_beta_1(cfg.beta1 as f32)
-            .with_beta_2(cfg.beta2 as f32)
-            .with_epsilon(cfg.eps as f32)
-            .with_weight_decay(cfg.weight_decay as f32)
-            .init(),
+        OptimizerKind::Adam => {
+            FusedAdamOptimizer::adam(beta_1, beta_2, eps, cfg.weight_decay as f32).into()
+        }
+        OptimizerKind::Adamw => {
+            FusedAdamOptimizer::adamw(beta_1, beta_2, eps, cfg.weight_decay as f32).into()
+        }
         OptimizerKind::Sgd => {
             let m = cfg.momentum.unwrap_or(0.9);
             let momentum = (m > 0.0).then_some(MomentumConfig {
@@ -42,7 +36,7 @@ pub fn build(cfg: &TrainConfig) -> ModuleOptimizer {
         OptimizerKind::Rmsprop => RmsPropConfig::new()
             .with_alpha(0.99)
             .with_momentum(cfg.momentum.unwrap_or(0.0) as f32)
-            .with_epsilon(cfg.eps as f32)
+            .with_epsilon(eps)
             .with_weight_decay(wd)
             .init(),
     }
