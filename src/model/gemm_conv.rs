@@ -112,8 +112,15 @@ fn col2im_add(g: &ConvGeometry, cols: &[f32], image: &mut [f32]) {
     let p = g.positions();
     g.for_each_read(|row, out, first_in, stride| {
         let src = &cols[row * p + out.start..row * p + out.end];
-        for (k, s) in src.iter().enumerate() {
-            image[first_in + k * stride] += s;
+        if stride == 1 {
+            // Contiguous, so the compiler vectorises it: this loop is most of the input
+            // gradient's time at the 28×28 layers.
+            let dst = &mut image[first_in..first_in + src.len()];
+            dst.iter_mut().zip(src).for_each(|(d, s)| *d += s);
+        } else {
+            for (k, s) in src.iter().enumerate() {
+                image[first_in + k * stride] += s;
+            }
         }
     });
 }
