@@ -45,23 +45,61 @@ pub struct AdamStep {
     pub textbook_corrections: bool,
 }
 
+/// The per-step constants of the element-wise update, computed once as burn computes them.
+#[derive(Clone, Copy)]
+struct Constants {
+    b1: f32,
+    b2: f32,
+    lr: f32,
+    l2: f32,
+    keep: f32,
+    epsilon: f32,
+    correction_1: f32,
+    correction_2: f32,
+    scale: f32,
+    scaled_epsilon: f32,
+}
+
+/// One chunk of the update. The three modes are compile-time flags so that the loop has no
+/// branch and vectorises (sqrt and division included, exact in IEEE arithmetic): a loop with
+/// run-time branches ran scalar, at a fifth of a dense training step.
+#[inline(always)]
+fn update_chunk<const L2: bool, const DECAY: bool, const TEXTBOOK: bool>(
+    c: &Constants,
+    p: &mut [f32],
+    g: &[f32],
+    m: &mut [f32],
+    v: &mut [f32],
+) {
+    for (((p, &g), m), v) in p.iter_mut().zip(g).zip(m).zip(v) {
+        let g = if L2 { g + c.l2 * *p } else { g };
+        *m = c.b1 * *m + (1.0 - c.b1) * g;
+        *v = c.b2 * *v + (1.0 - c.b2) * (g * g);
+        let update = if TEXTBOOK {
+            (*m / c.correction_1) / ((*v / c.correction_2).sqrt() + c.epsilon)
+        } else {
+            *m * c.scale / (v.sqrt() + c.scaled_epsilon)
+        };
+        *p = if DECAY { *p * c.keep } else { *p } - update * c.lr;
+    }
+}
+
 impl AdamStep {
-    /// The step `m, v ↦ Δ` with the bias corrections of step `time`, computed as burn does.
-    fn update(&self) -> impl Fn(f32, f32) -> f32 + Sync {
+    fn constants(&self) -> Constants {
         let time = self.time as i32;
         let (correction_1, correction_2) =
             (1.0 - self.beta_1.powi(time), 1.0 - self.beta_2.powi(time));
-        let (scale, eps) = (
-            correction_2.sqrt() / correction_1,
-            self.epsilon * correction_2.sqrt(),
-        );
-        let (textbook, epsilon) = (self.textbook_corrections, self.epsilon);
-        move |m: f32, v: f32| {
-            if textbook {
-                (m / correction_1) / ((v / correction_2).sqrt() + epsilon)
-            } else {
-                m * scale / (v.sqrt() + eps)
-            }
+        Constants {
+            b1: self.beta_1,
+            b2: self.beta_2,
+            lr: self.lr,
+            l2: self.l2,
+            keep: self.keep,
+            epsilon: self.epsilon,
+            correction_1,
+            correction_2,
+            scale: correction_2.sqrt() / correction_1,
+            scaled_epsilon: self.epsilon * correction_2.sqrt(),
         }
     }
 
@@ -83,8 +121,17 @@ impl AdamStep {
                 && previous.is_none_or(|p| p.len() == n),
             "Adam step on tensors of different lengths"
         );
-        let update = self.update();
-        let (b1, b2, lr, l2, keep) = (self.beta_1, self.beta_2, self.lr, self.l2, self.keep);
+        let c = self.constants();
+        let chunk = match (self.l2 != 0.0, self.keep != 1.0, self.textbook_corrections) {
+            (false, false, false) => update_chunk::<false, false, false>,
+            (false, false, true) => update_chunk::<false, false, true>,
+            (false, true, false) => update_chunk::<false, true, false>,
+            (false, true, true) => update_chunk::<false, true, true>,
+            (true, false, false) => update_chunk::<true, false, false>,
+            (true, false, true) => update_chunk::<true, false, true>,
+            (true, true, false) => update_chunk::<true, true, false>,
+            (true, true, true) => update_chunk::<true, true, true>,
+        };
         param
             .par_chunks_mut(ELEMENTS_PER_TASK)
             .enumerate()
@@ -96,12 +143,7 @@ impl AdamStep {
                     // One task's chunk stays in cache between this copy and the update.
                     p.copy_from_slice(&previous[task * ELEMENTS_PER_TASK..][..p.len()]);
                 }
-                for (((p, &g), m), v) in p.iter_mut().zip(g).zip(m).zip(v) {
-                    let g = if l2 == 0.0 { g } else { g + l2 * *p };
-                    *m = b1 * *m + (1.0 - b1) * g;
-                    *v = b2 * *v + (1.0 - b2) * (g * g);
-                    *p = if keep == 1.0 { *p } else { *p * keep } - update(*m, *v) * lr;
-                }
+                chunk(&c, p, g, m, v);
             });
     }
 }
