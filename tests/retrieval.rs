@@ -116,6 +116,31 @@ fn documents_become_normalised_bags_of_words_over_the_training_vocabulary() {
     assert!(err.contains("/no/such") && err.contains("unpack"), "{err}");
 }
 
+#[test]
+fn a_text_run_saves_the_vocabulary_it_trained_on() {
+    let dir = common::tmp();
+    let train = dir.path().join("train");
+    write_docs(
+        &train,
+        "space",
+        &["orbit orbit rocket launch", "rocket orbit"],
+    );
+    write_docs(&train, "hockey", &["goal goal puck", "puck goal"]);
+    let mut cfg = aekit::RunConfig::default();
+    cfg.data = DataConfig::for_source(&format!("text:{}", train.display()));
+    cfg.data.vocabulary = Some(4);
+    cfg.data.val_fraction = 0.0;
+    cfg.train.epochs = 1;
+    let out = dir.path().join("run");
+    let fitted = aekit::train(&cfg, &aekit::train::FitOptions::new(out.clone())).unwrap();
+    assert_eq!(fitted.model.input_dim(), 4);
+    let saved = std::fs::read_to_string(out.join("vocabulary.txt")).unwrap();
+    assert_eq!(
+        saved.lines().collect::<Vec<_>>(),
+        vocabulary(&train, 4).unwrap()
+    );
+}
+
 /// Hinton & Salakhutdinov's Fig. 4 claim on 20 Newsgroups: 10-d autoencoder codes retrieve
 /// better than 10-d LSA at every recall level. 12 epochs here (the preset trains 50).
 #[test]

@@ -159,8 +159,14 @@ pub fn mean_loss(
 
 /// Loads the training data the config names and trains on it.
 pub fn train(cfg: &RunConfig, opts: &FitOptions) -> Result<Fitted> {
+    // A text source's vocabulary is counted once over its documents, here: loading them and
+    // writing the run's vocabulary.txt both use it (each counted it again before).
+    let mut cfg = cfg.clone();
+    if cfg.data.vocabulary_words.is_none() {
+        cfg.data.vocabulary_words = crate::data::text_vocabulary(&cfg.data)?;
+    }
     let raw = crate::data::load(&cfg.data, Split::Train)?;
-    fit_owned(cfg, raw, opts)
+    fit_owned(&cfg, raw, opts)
 }
 
 fn prepare_run_dir(cfg: &RunConfig, opts: &FitOptions) -> Result<RunDir> {
