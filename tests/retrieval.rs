@@ -126,8 +126,10 @@ fn a_text_run_saves_the_vocabulary_it_trained_on() {
         &["orbit orbit rocket launch", "rocket orbit"],
     );
     write_docs(&train, "hockey", &["goal goal puck", "puck goal"]);
-    let mut cfg = aekit::RunConfig::default();
-    cfg.data = DataConfig::for_source(&format!("text:{}", train.display()));
+    let mut cfg = aekit::RunConfig {
+        data: DataConfig::for_source(&format!("text:{}", train.display())),
+        ..Default::default()
+    };
     cfg.data.vocabulary = Some(4);
     cfg.data.val_fraction = 0.0;
     cfg.train.epochs = 1;
