@@ -95,7 +95,7 @@ pub fn init_cpu(threads: Option<usize>, keep_denormals: bool) -> Result<()> {
         .map_err(|e| Error::invalid(format!("cannot set up the thread pool: {e}")))
 }
 
-/// Whether one of aekit's own CPU kernels (convolution, Adam) runs on a tensor of this dtype
+/// Whether one of aekit's own CPU kernels (convolution, linear layer, Adam) runs on a tensor of this dtype
 /// on this device: f32 on the CPU backend, unless the environment variable `switch` is `burn`,
 /// which selects burn's own implementation (for comparisons in benchmarks). `burn_chosen`
 /// caches the variable for the kernel.

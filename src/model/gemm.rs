@@ -90,7 +90,8 @@ pub(super) fn parallelism_for(m: usize, n: usize, k: usize) -> Parallelism {
     }
 }
 
-pub(super) fn contiguous(t: FlexTensor) -> FlexTensor {
+/// `t` where its f32 values are one contiguous slice, else a contiguous copy.
+pub(crate) fn contiguous(t: FlexTensor) -> FlexTensor {
     if t.as_slice::<f32>().is_some() {
         t
     } else {
@@ -98,7 +99,8 @@ pub(super) fn contiguous(t: FlexTensor) -> FlexTensor {
     }
 }
 
-pub(super) fn values(t: &FlexTensor) -> &[f32] {
+/// The f32 values of a tensor made [`contiguous`].
+pub(crate) fn values(t: &FlexTensor) -> &[f32] {
     t.as_slice::<f32>().expect("contiguous f32 tensor")
 }
 

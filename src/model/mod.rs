@@ -7,7 +7,7 @@
 pub mod activation;
 pub mod conv;
 pub mod dense;
-mod gemm;
+pub(crate) mod gemm;
 pub mod gemm_conv;
 pub mod gemm_linear;
 pub mod layers;
