@@ -18,7 +18,7 @@ use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::autodiff::{Autodiff, NodeId};
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Dispatch, Flex, backend_extension};
-use burn::tensor::{Tensor, TensorData};
+use burn::tensor::Tensor;
 use burn_flex::FlexTensor;
 use rayon::prelude::*;
 
@@ -94,7 +94,7 @@ impl ConvGeometry {
 /// Unfolds one image `[C, H, W]` into `cols` `[C·kh·kw, OH·OW]`. `cols` must hold zeros where
 /// the kernel reads padding: every caller allocates it zeroed and unfolds images of one
 /// geometry into it, which write the same entries each time and never those (zeroing it per
-/// image was a tenth of a conv training step).
+/// image cost about 3% of a conv training step).
 fn im2col(g: &ConvGeometry, image: &[f32], cols: &mut [f32]) {
     let p = g.positions();
     g.for_each_read(|row, out, first_in, stride| {
@@ -192,14 +192,14 @@ pub fn param_grads(g: &ConvGeometry, x: &[f32], grad: &[f32]) -> (Vec<f32>, Vec<
             {
                 im2col(g, image, &mut cols);
                 let cols_t = MatRef::transposed(&cols, p);
-                let one_thread = Parallelism::None;
+                let grad_rows = MatRef::rows(grad, p);
                 matmul(
                     &mut dw,
                     (co, k, p),
-                    MatRef::rows(grad, p),
+                    grad_rows,
                     cols_t,
                     true,
-                    one_thread,
+                    Parallelism::None,
                 );
                 for (d, row) in db.iter_mut().zip(grad.chunks(p)) {
                     *d += row.iter().sum::<f32>();
@@ -352,7 +352,7 @@ impl Backward<Flex, 3> for GemmConvBackward {
             }
             if let Some(node) = node_bias {
                 let len = db.len();
-                grads.register::<Flex>(node.id, FlexTensor::from_data(TensorData::new(db, [len])));
+                grads.register::<Flex>(node.id, flex(db, [len]));
             }
         }
     }

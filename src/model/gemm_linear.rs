@@ -4,8 +4,7 @@
 //! Why: burn computes a linear layer as a matrix product and then a separate broadcast add of
 //! the bias, and burn-flex allocates every product's output zero-filled as bytes and then
 //! copies it into an aligned buffer: three passes over each output before the product writes
-//! it. On the dense autoencoders, whose steps are mostly products, that overhead is a tenth of a
-//! step (BENCHMARKS.md). Here the output starts as the bias and the product accumulates onto
+//! it. Encoding with a dense autoencoder ran 15% faster without them (BENCHMARKS.md). Here the output starts as the bias and the product accumulates onto
 //! it; the gradients are the two products `g·Wᵀ`, `xᵀ·g` and the column sums of `g`, written
 //! straight into their buffers. Other devices (the GPU backend) and f64 keep burn's `linear`.
 
@@ -127,21 +126,19 @@ impl<C: CheckpointStrategy> GemmLinear for Autodiff<Flex, C> {
         bias: FloatTensor<Self>,
     ) -> FloatTensor<Self> {
         let prep = GemmLinearBackward.prepare::<C>([x.node(), weight.node(), bias.node()]);
-        match prep.compute_bound().stateful() {
-            OpsKind::Tracked(mut prep) => {
-                let state = (prep.checkpoint(&x), prep.checkpoint(&weight));
-                let y = <Flex as GemmLinear>::gemm_linear(
-                    x.into_primitive(),
-                    weight.into_primitive(),
-                    bias.into_primitive(),
-                );
-                prep.finish(state, y)
-            }
-            OpsKind::UnTracked(prep) => prep.finish(<Flex as GemmLinear>::gemm_linear(
+        let run = |x: FloatTensor<Self>, weight: FloatTensor<Self>, bias: FloatTensor<Self>| {
+            <Flex as GemmLinear>::gemm_linear(
                 x.into_primitive(),
                 weight.into_primitive(),
                 bias.into_primitive(),
-            )),
+            )
+        };
+        match prep.compute_bound().stateful() {
+            OpsKind::Tracked(mut prep) => {
+                let state = (prep.checkpoint(&x), prep.checkpoint(&weight));
+                prep.finish(state, run(x, weight, bias))
+            }
+            OpsKind::UnTracked(prep) => prep.finish(run(x, weight, bias)),
         }
     }
 }

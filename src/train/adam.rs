@@ -46,17 +46,13 @@ pub struct AdamStep {
     pub textbook_corrections: bool,
 }
 
-/// The per-step constants of the element-wise update, computed once as burn computes them.
+/// The bias corrections of one step, computed once as burn computes them.
 #[derive(Clone, Copy)]
-struct Constants {
-    b1: f32,
-    b2: f32,
-    lr: f32,
-    l2: f32,
-    keep: f32,
-    epsilon: f32,
-    correction_1: f32,
-    correction_2: f32,
+struct Corrections {
+    /// `1 − β₁ᵗ` and `1 − β₂ᵗ` (AdamW's arithmetic).
+    first: f32,
+    second: f32,
+    /// `√(1 − β₂ᵗ) / (1 − β₁ᵗ)` and `ε·√(1 − β₂ᵗ)` (Adam's, folded).
     scale: f32,
     scaled_epsilon: f32,
 }
@@ -66,41 +62,34 @@ struct Constants {
 /// run-time branches ran scalar, at a fifth of a dense training step.
 #[inline(always)]
 fn update_chunk<const L2: bool, const DECAY: bool, const TEXTBOOK: bool>(
-    c: &Constants,
+    (s, c): (&AdamStep, &Corrections),
     p: &mut [f32],
     g: &[f32],
     m: &mut [f32],
     v: &mut [f32],
 ) {
     for (((p, &g), m), v) in p.iter_mut().zip(g).zip(m).zip(v) {
-        let g = if L2 { g + c.l2 * *p } else { g };
-        *m = c.b1 * *m + (1.0 - c.b1) * g;
-        *v = c.b2 * *v + (1.0 - c.b2) * (g * g);
+        let g = if L2 { g + s.l2 * *p } else { g };
+        *m = s.beta_1 * *m + (1.0 - s.beta_1) * g;
+        *v = s.beta_2 * *v + (1.0 - s.beta_2) * (g * g);
         let update = if TEXTBOOK {
-            (*m / c.correction_1) / ((*v / c.correction_2).sqrt() + c.epsilon)
+            (*m / c.first) / ((*v / c.second).sqrt() + s.epsilon)
         } else {
             *m * c.scale / (v.sqrt() + c.scaled_epsilon)
         };
-        *p = if DECAY { *p * c.keep } else { *p } - update * c.lr;
+        *p = if DECAY { *p * s.keep } else { *p } - update * s.lr;
     }
 }
 
 impl AdamStep {
-    fn constants(&self) -> Constants {
+    fn corrections(&self) -> Corrections {
         let time = self.time as i32;
-        let (correction_1, correction_2) =
-            (1.0 - self.beta_1.powi(time), 1.0 - self.beta_2.powi(time));
-        Constants {
-            b1: self.beta_1,
-            b2: self.beta_2,
-            lr: self.lr,
-            l2: self.l2,
-            keep: self.keep,
-            epsilon: self.epsilon,
-            correction_1,
-            correction_2,
-            scale: correction_2.sqrt() / correction_1,
-            scaled_epsilon: self.epsilon * correction_2.sqrt(),
+        let (first, second) = (1.0 - self.beta_1.powi(time), 1.0 - self.beta_2.powi(time));
+        Corrections {
+            first,
+            second,
+            scale: second.sqrt() / first,
+            scaled_epsilon: self.epsilon * second.sqrt(),
         }
     }
 
@@ -122,7 +111,7 @@ impl AdamStep {
                 && previous.is_none_or(|p| p.len() == n),
             "Adam step on tensors of different lengths"
         );
-        let c = self.constants();
+        let corrections = self.corrections();
         let chunk = match (self.l2 != 0.0, self.keep != 1.0, self.textbook_corrections) {
             (false, false, false) => update_chunk::<false, false, false>,
             (false, false, true) => update_chunk::<false, false, true>,
@@ -144,7 +133,7 @@ impl AdamStep {
                     // One task's chunk stays in cache between this copy and the update.
                     p.copy_from_slice(&previous[task * ELEMENTS_PER_TASK..][..p.len()]);
                 }
-                chunk(&c, p, g, m, v);
+                chunk((self, &corrections), p, g, m, v);
             });
     }
 }
