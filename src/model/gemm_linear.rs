@@ -21,7 +21,7 @@ use burn::nn::Linear;
 use burn::tensor::Tensor;
 use burn_flex::FlexTensor;
 
-use super::gemm::{MatRef, contiguous, flex, matmul, parallelism_for, values};
+use super::gemm::{MatRef, contiguous, flex, matmul, parallelism_for, product, values};
 use crate::device::own_cpu_kernel;
 
 /// `x·W + b` for `x` `[n, k]`, `W` `[k, m]`, `b` `[m]`.
@@ -41,19 +41,15 @@ fn forward(x: &[f32], weight: &[f32], bias: &[f32]) -> Vec<f32> {
 /// `g·Wᵀ`: the gradient with respect to the input.
 fn input_grad(grad: &[f32], weight: &[f32], [k, m]: [usize; 2]) -> Vec<f32> {
     let n = grad.len() / m;
-    let mut dx = vec![0.0; n * k];
     let (a, b) = (MatRef::rows(grad, m), MatRef::transposed(weight, m));
-    matmul(&mut dx, (n, k, m), a, b, false, parallelism_for(n, k, m));
-    dx
+    product((n, k, m), a, b, parallelism_for(n, k, m))
 }
 
 /// `xᵀ·g`: the gradient with respect to the weights.
 fn weight_grad(x: &[f32], grad: &[f32], [k, m]: [usize; 2]) -> Vec<f32> {
     let n = grad.len() / m;
-    let mut dw = vec![0.0; k * m];
     let (a, b) = (MatRef::transposed(x, k), MatRef::rows(grad, m));
-    matmul(&mut dw, (k, m, n), a, b, false, parallelism_for(k, m, n));
-    dw
+    product((k, m, n), a, b, parallelism_for(k, m, n))
 }
 
 /// The sums of `grad` `[n, m]` over its rows: the bias's gradient, in a fixed order.
