@@ -95,10 +95,10 @@ pub fn init_cpu(threads: Option<usize>, keep_denormals: bool) -> Result<()> {
         .map_err(|e| Error::invalid(format!("cannot set up the thread pool: {e}")))
 }
 
-/// Whether one of aekit's own CPU kernels (convolution, linear layer, Adam) runs on a tensor of this dtype
-/// on this device: f32 on the CPU backend, unless the environment variable `switch` is `burn`,
-/// which selects burn's own implementation (for comparisons in benchmarks). `burn_chosen`
-/// caches the variable for the kernel.
+/// Whether one of aekit's own CPU kernels (convolution, linear layer, loss, Adam) runs on a
+/// tensor of this dtype on this device: f32 on the CPU backend, unless the environment variable
+/// `switch` is `burn`, which selects burn's own implementation (for comparisons in benchmarks).
+/// `burn_chosen` caches the variable for the kernel.
 pub(crate) fn own_cpu_kernel(
     dtype: DType,
     device: Device,

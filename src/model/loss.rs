@@ -5,6 +5,7 @@ use burn::tensor::{Tensor, activation};
 use serde::{Deserialize, Serialize};
 
 use crate::model::Activation;
+use crate::model::loss_kernel::{LogitLoss, recon_rows};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -35,8 +36,22 @@ pub fn bce_with_logits<const D: usize>(logits: Tensor<D>, target: Tensor<D>) -> 
     relu - logits * target + log_term
 }
 
-/// Per-sample loss `[batch]` from the last layer's pre-activation `logits`.
+/// Per-sample loss `[batch]` from the last layer's pre-activation `logits`: in one fused pass
+/// on the CPU where `loss_kernel` has one for this pair, else with tensor ops.
 pub fn per_sample(
+    loss: ReconLoss,
+    output: Activation,
+    logits: Tensor<2>,
+    target: Tensor<2>,
+) -> Tensor<1> {
+    match recon_rows(LogitLoss::of(loss, output), &logits, &target) {
+        Some(rows) => rows,
+        None => per_sample_tensor_ops(loss, output, logits, target),
+    }
+}
+
+/// [`per_sample`] written with burn's tensor ops, for every backend and dtype.
+pub fn per_sample_tensor_ops(
     loss: ReconLoss,
     output: Activation,
     logits: Tensor<2>,

@@ -12,6 +12,7 @@ pub mod gemm_conv;
 pub mod gemm_linear;
 pub mod layers;
 pub mod loss;
+pub mod loss_kernel;
 pub mod penalty;
 pub mod vae;
 

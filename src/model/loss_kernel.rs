@@ -1,0 +1,334 @@
+//! The reconstruction loss from the last layer's pre-activations in one pass on the CPU,
+//! forward and backward.
+//!
+//! Why: written with burn's tensor ops, MSE after a sigmoid is four element-wise passes forward
+//! and as many backward, and burn's sigmoid computes `exp` again in its backward; BCE from
+//! logits is eight. They ran single-threaded on the thread that drives the graph, while both
+//! cores sat idle: 4–5% of workload A's samples, about a tenth of its wall time
+//! (BENCHMARKS.md). Here each row's loss is one pass over logits and targets, split across
+//! cores by rows, and the backward pass is one more computing each element's derivative in
+//! closed form. `AEKIT_LOSS=burn` selects the tensor-op formulation of `loss.rs` instead.
+
+use std::sync::OnceLock;
+
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::autodiff::{Autodiff, NodeId};
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{Backend, Dispatch, Flex, backend_extension};
+use burn::tensor::Tensor;
+use burn_flex::FlexTensor;
+use rayon::prelude::*;
+
+use super::gemm::{contiguous, flex, values};
+use crate::device::own_cpu_kernel;
+use crate::model::{Activation, ReconLoss};
+
+/// Rows per parallel task: about 16k values of MNIST width, enough to outweigh handing the
+/// task to another core.
+const VALUES_PER_TASK: usize = 1 << 14;
+
+/// The output unit and loss pairs computed here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogitLoss {
+    /// `(σ(z) − t)²`.
+    SigmoidMse,
+    /// `−t·log σ(z) − (1 − t)·log(1 − σ(z))`, as `max(z, 0) − z·t + log(1 + e^(−|z|))`.
+    SigmoidBce,
+    /// `(z − t)²`.
+    LinearMse,
+}
+
+impl LogitLoss {
+    /// The kernel for this output activation and loss, where there is one.
+    pub fn of(loss: ReconLoss, output: Activation) -> Option<Self> {
+        match (loss, output) {
+            (ReconLoss::Mse, Activation::Sigmoid) => Some(LogitLoss::SigmoidMse),
+            (ReconLoss::Bce, Activation::Sigmoid) => Some(LogitLoss::SigmoidBce),
+            (ReconLoss::Mse, Activation::Linear) => Some(LogitLoss::LinearMse),
+            _ => None,
+        }
+    }
+
+    fn value(self, z: f32, t: f32) -> f32 {
+        match self {
+            LogitLoss::SigmoidMse => {
+                let d = sigmoid(z) - t;
+                d * d
+            }
+            LogitLoss::SigmoidBce => z.max(0.0) - z * t + (-z.abs()).exp().ln_1p(),
+            LogitLoss::LinearMse => (z - t) * (z - t),
+        }
+    }
+
+    /// `(∂ℓ/∂z, ∂ℓ/∂t)`.
+    fn derivatives(self, z: f32, t: f32) -> (f32, f32) {
+        match self {
+            LogitLoss::SigmoidMse => {
+                let y = sigmoid(z);
+                let d = 2.0 * (y - t);
+                (d * y * (1.0 - y), -d)
+            }
+            LogitLoss::SigmoidBce => (sigmoid(z) - t, -z),
+            LogitLoss::LinearMse => (2.0 * (z - t), -2.0 * (z - t)),
+        }
+    }
+}
+
+fn sigmoid(z: f32) -> f32 {
+    1.0 / (1.0 + (-z).exp())
+}
+
+/// Rows of `width` values per parallel task.
+fn rows_per_task(width: usize) -> usize {
+    (VALUES_PER_TASK / width.max(1)).max(1)
+}
+
+/// The loss of every row of `logits` against `target`, both `[n, width]`.
+fn row_losses(kind: LogitLoss, logits: &[f32], target: &[f32], width: usize) -> Vec<f32> {
+    let mut out = vec![0.0; logits.len() / width.max(1)];
+    let rows = rows_per_task(width);
+    out.par_chunks_mut(rows)
+        .zip(logits.par_chunks(rows * width))
+        .zip(target.par_chunks(rows * width))
+        .for_each(|((out, z), t)| {
+            for ((o, z), t) in out.iter_mut().zip(z.chunks(width)).zip(t.chunks(width)) {
+                *o = z.iter().zip(t).map(|(&z, &t)| kind.value(z, t)).sum();
+            }
+        });
+    out
+}
+
+/// The gradients with respect to logits and target of the row losses, given `grad` `[n]`, the
+/// gradient of each row's loss; the target's only where `with_target`.
+fn row_loss_grads(
+    kind: LogitLoss,
+    [logits, target, grad]: [&[f32]; 3],
+    width: usize,
+    with_target: bool,
+) -> (Vec<f32>, Option<Vec<f32>>) {
+    let mut d_logits = vec![0.0; logits.len()];
+    let mut d_target = if with_target {
+        vec![0.0; logits.len()]
+    } else {
+        Vec::new()
+    };
+    let rows = rows_per_task(width);
+    let chunk = rows * width;
+    // One slice of `d_target` per task; empty ones where the target needs no gradient.
+    let mut target_chunks: Vec<&mut [f32]> = d_target.chunks_mut(chunk).collect();
+    target_chunks.resize_with(logits.len().div_ceil(chunk), Default::default);
+    d_logits
+        .par_chunks_mut(chunk)
+        .zip(target_chunks)
+        .zip(logits.par_chunks(chunk))
+        .zip(target.par_chunks(chunk))
+        .zip(grad.par_chunks(rows))
+        .for_each(|((((dz, dt), z), t), g)| {
+            for (row, &g) in g.iter().enumerate() {
+                let span = row * width..(row + 1) * width;
+                for j in span {
+                    let (d_z, d_t) = kind.derivatives(z[j], t[j]);
+                    dz[j] = g * d_z;
+                    if let Some(dt) = dt.get_mut(j) {
+                        *dt = g * d_t;
+                    }
+                }
+            }
+        });
+    (d_logits, with_target.then_some(d_target))
+}
+
+#[backend_extension(Flex, Autodiff)]
+pub trait FusedReconLoss: Backend {
+    /// The loss of every row of `logits` `[n, d]` against `target` `[n, d]`, summed over the
+    /// row: `[n]`.
+    fn recon_rows(
+        logits: FloatTensor<Self>,
+        target: FloatTensor<Self>,
+        kind: LogitLoss,
+    ) -> FloatTensor<Self>;
+}
+
+impl FusedReconLoss for Flex {
+    fn recon_rows(logits: FlexTensor, target: FlexTensor, kind: LogitLoss) -> FlexTensor {
+        let [n, width] = [logits.layout().shape()[0], logits.layout().shape()[1]];
+        let (logits, target) = (contiguous(logits), contiguous(target));
+        flex(
+            row_losses(kind, values(&logits), values(&target), width),
+            [n],
+        )
+    }
+}
+
+#[derive(Debug)]
+struct FusedReconLossBackward;
+
+impl Backward<Flex, 2> for FusedReconLossBackward {
+    /// Logits, target and the loss.
+    type State = (NodeId, NodeId, LogitLoss);
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, 2>,
+        grads: &mut Gradients,
+        checkpointer: &mut Checkpointer,
+    ) {
+        let [node_logits, node_target] = ops.parents;
+        let grad = contiguous(grads.consume::<Flex>(&ops.node));
+        let (logits_state, target_state, kind) = ops.state;
+        let logits = contiguous(checkpointer.retrieve_node_output::<FlexTensor>(logits_state));
+        let target = contiguous(checkpointer.retrieve_node_output::<FlexTensor>(target_state));
+        let shape = [logits.layout().shape()[0], logits.layout().shape()[1]];
+        let (d_logits, d_target) = row_loss_grads(
+            kind,
+            [values(&logits), values(&target), values(&grad)],
+            shape[1],
+            node_target.is_some(),
+        );
+        if let Some(node) = node_logits {
+            grads.register::<Flex>(node.id, flex(d_logits, shape));
+        }
+        if let (Some(node), Some(d_target)) = (node_target, d_target) {
+            grads.register::<Flex>(node.id, flex(d_target, shape));
+        }
+    }
+}
+
+impl<C: CheckpointStrategy> FusedReconLoss for Autodiff<Flex, C> {
+    fn recon_rows(
+        logits: FloatTensor<Self>,
+        target: FloatTensor<Self>,
+        kind: LogitLoss,
+    ) -> FloatTensor<Self> {
+        let prep = FusedReconLossBackward.prepare::<C>([logits.node(), target.node()]);
+        let run = |logits: FloatTensor<Self>, target: FloatTensor<Self>| {
+            <Flex as FusedReconLoss>::recon_rows(
+                logits.into_primitive(),
+                target.into_primitive(),
+                kind,
+            )
+        };
+        match prep.compute_bound().stateful() {
+            OpsKind::Tracked(mut prep) => {
+                let state = (prep.checkpoint(&logits), prep.checkpoint(&target), kind);
+                prep.finish(state, run(logits, target))
+            }
+            OpsKind::UnTracked(prep) => prep.finish(run(logits, target)),
+        }
+    }
+}
+
+/// The per-row loss through the kernel above, where one exists for `kind` and the tensors are
+/// f32 on the CPU (and `AEKIT_LOSS` is not `burn`); `None` otherwise.
+pub fn recon_rows(
+    kind: Option<LogitLoss>,
+    logits: &Tensor<2>,
+    target: &Tensor<2>,
+) -> Option<Tensor<1>> {
+    static BURN_CHOSEN: OnceLock<bool> = OnceLock::new();
+    let kind = kind?;
+    if !own_cpu_kernel(logits.dtype(), logits.device(), &BURN_CHOSEN, "AEKIT_LOSS")
+        || target.dtype() != logits.dtype()
+        || target.dims() != logits.dims()
+    {
+        return None;
+    }
+    let rows = <Dispatch as FusedReconLoss>::recon_rows(
+        logits.clone().into_dispatch(),
+        target.clone().into_dispatch(),
+        kind,
+    );
+    Some(Tensor::from_dispatch(rows))
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::tensor::{Device, Distribution, Tolerance};
+
+    use super::*;
+    use crate::model::loss;
+
+    /// Row losses and the gradients of logits and target against the tensor-op formulation of
+    /// `loss::per_sample`, through a loss that weights every row differently.
+    fn assert_same_as_tensor_ops(kind: LogitLoss, (n, width): (usize, usize)) {
+        let device = Device::flex().autodiff();
+        device.seed(11);
+        let (loss, output) = match kind {
+            LogitLoss::SigmoidMse => (ReconLoss::Mse, Activation::Sigmoid),
+            LogitLoss::SigmoidBce => (ReconLoss::Bce, Activation::Sigmoid),
+            LogitLoss::LinearMse => (ReconLoss::Mse, Activation::Linear),
+        };
+        assert_eq!(LogitLoss::of(loss, output), Some(kind));
+        // Logits far into both tails too, where a naive log(σ) would overflow.
+        let logits = Tensor::<2>::random([n, width], Distribution::Normal(0.0, 6.0), &device);
+        let target = Tensor::<2>::random([n, width], Distribution::Uniform(0.0, 1.0), &device);
+        let row_weights = Tensor::<1>::random([n], Distribution::Normal(0.0, 1.0), &device);
+        let run = |fused: bool| {
+            let logits = logits.clone().detach().require_grad();
+            let target = target.clone().detach().require_grad();
+            let rows = if fused {
+                recon_rows(Some(kind), &logits, &target).expect("the kernel applies")
+            } else {
+                loss::per_sample_tensor_ops(loss, output, logits.clone(), target.clone())
+            };
+            let grads = (rows.clone() * row_weights.clone()).sum().backward();
+            [
+                rows.into_data(),
+                logits.grad(&grads).expect("logits gradient").into_data(),
+                target.grad(&grads).expect("target gradient").into_data(),
+            ]
+        };
+        let (fused, reference) = (run(true), run(false));
+        // Absolute slack for derivatives like σ(z) − t that cancel to ~1e-5.
+        let tolerance = Tolerance::<f32>::rel_abs(1e-4, 1e-6);
+        for (fused, reference) in fused.iter().zip(&reference) {
+            fused.assert_approx_eq::<f32>(reference, tolerance);
+        }
+    }
+
+    #[test]
+    fn sigmoid_mse_matches_tensor_ops() {
+        assert_same_as_tensor_ops(LogitLoss::SigmoidMse, (5, 7));
+        // More rows than one task holds, so that the rows are split between tasks.
+        assert_same_as_tensor_ops(LogitLoss::SigmoidMse, (300, 100));
+    }
+
+    #[test]
+    fn sigmoid_bce_matches_tensor_ops() {
+        assert_same_as_tensor_ops(LogitLoss::SigmoidBce, (5, 7));
+        assert_same_as_tensor_ops(LogitLoss::SigmoidBce, (300, 100));
+    }
+
+    #[test]
+    fn linear_mse_matches_tensor_ops() {
+        assert_same_as_tensor_ops(LogitLoss::LinearMse, (300, 100));
+    }
+
+    /// The closed forms themselves against central differences in f64 of `value`.
+    #[test]
+    fn derivatives_match_finite_differences() {
+        for kind in [
+            LogitLoss::SigmoidMse,
+            LogitLoss::SigmoidBce,
+            LogitLoss::LinearMse,
+        ] {
+            for (z, t) in [(-3.0f32, 0.2f32), (0.4, 0.9), (2.5, 0.0), (0.0, 1.0)] {
+                let (d_z, d_t) = kind.derivatives(z, t);
+                let h = 1e-2;
+                let fd_z = (kind.value(z + h, t) - kind.value(z - h, t)) / (2.0 * h);
+                let fd_t = (kind.value(z, t + h) - kind.value(z, t - h)) / (2.0 * h);
+                assert!(
+                    (d_z - fd_z).abs() < 2e-3,
+                    "{kind:?} ∂z at {z},{t}: {d_z} vs {fd_z}"
+                );
+                assert!(
+                    (d_t - fd_t).abs() < 2e-3,
+                    "{kind:?} ∂t at {z},{t}: {d_t} vs {fd_t}"
+                );
+            }
+        }
+    }
+}
