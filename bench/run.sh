@@ -29,6 +29,8 @@ for w in $workloads; do
     fi
   done
 done
+# The arithmetic limit: A's and C's matrix products alone, through the same gemm crate.
+target/release/aekit-bench limits | tee -a "$log"
 python3 - "$log" <<'PY'
 import json, statistics, sys
 runs = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
@@ -36,7 +38,8 @@ def med(impl, w, key):
     v = [r[key] for r in runs if r["impl"] == impl and r["workload"] == w and r[key] is not None]
     return statistics.median(v) if v else None
 print(f"{'workload':<9}{'aekit/s':>10}{'torch/s':>10}{'ratio':>7}{'RSS aekit':>11}{'RSS torch':>11}{'RSS ratio':>10}{'1st step':>10}{'torch 1st':>10}")
-for w in sorted({r["workload"] for r in runs}):
+workloads = sorted({r["workload"] for r in runs if r["impl"] != "gemm-limit"})
+for w in workloads:
     a, t = med("aekit", w, "samples_per_sec"), med("pytorch", w, "samples_per_sec")
     ra, rt = med("aekit", w, "peak_rss_mib"), med("pytorch", w, "peak_rss_mib")
     fa, ft = med("aekit", w, "first_step_s"), med("pytorch", w, "first_step_s")
@@ -44,4 +47,8 @@ for w in sorted({r["workload"] for r in runs}):
     ratio = a / t if a and t else None
     rss_ratio = ra / rt if ra and rt else None
     print(f"{w:<9}{f(a, '10.0f')}{f(t, '10.0f')}{f(ratio, '7.2f')}{f(ra, '10.0f')}M{f(rt, '10.0f')}M{f(rss_ratio, '10.2f')}{f(fa, '9.2f')}s{f(ft, '9.2f')}s")
+for r in runs:
+    if r["impl"] == "gemm-limit" and r["workload"] in workloads:
+        print(f"{r['workload']}: its products alone (gemm, {r['threads']} threads) would run "
+              f"{r['samples_per_sec']:.0f} samples/s ({r['gflop_per_sec']:.0f} GFLOP/s)")
 PY

@@ -4,7 +4,10 @@
 //!   C  encoding with workload A's model, batches of 1024 (median of five passes)
 //! on random data of MNIST's shape in [0, 1]. Prints one JSON line; `bench/peer_pytorch.py` does
 //! the same work in PyTorch and `bench/run.sh` alternates the two.
-//! Usage: aekit-bench A|B|C [SAMPLES]
+//! `aekit-bench limits` instead times each matrix product of workloads A and C alone through the
+//! `gemm` crate (the one aekit's CPU kernels call) and prints the samples/s the workloads would
+//! reach if nothing but those products ran: the arithmetic limit the ratios are read against.
+//! Usage: aekit-bench A|B|C [SAMPLES] | aekit-bench limits
 
 use std::time::Instant;
 
@@ -75,11 +78,102 @@ fn peak_rss_mib() -> Option<f64> {
     Some(kib / 1024.0)
 }
 
+/// Seconds for one `m×k` by `k×n` product (the left operand transposed in memory with
+/// `lhs_transposed`, as for weight gradients), the best of five rounds of repeated calls.
+fn product_seconds((m, n, k): (usize, usize, usize), lhs_transposed: bool) -> f64 {
+    let a = vec![0.5f32; m * k];
+    let b = vec![0.25f32; k * n];
+    let mut c = vec![0f32; m * n];
+    let (lhs_cs, lhs_rs) = if lhs_transposed {
+        (m as isize, 1)
+    } else {
+        (1, k as isize)
+    };
+    let calls = (2e9 / (2.0 * (m * n * k) as f64)).max(3.0) as usize;
+    let mut best = f64::MAX;
+    for _ in 0..5 {
+        let t = Instant::now();
+        for _ in 0..calls {
+            // SAFETY: `a`, `b` and `c` hold exactly the m×k, k×n and m×n values the strides
+            // address, and `c` is a separate buffer.
+            unsafe {
+                gemm::gemm(
+                    m,
+                    n,
+                    k,
+                    c.as_mut_ptr(),
+                    1,
+                    n as isize,
+                    false,
+                    a.as_ptr(),
+                    lhs_cs,
+                    lhs_rs,
+                    b.as_ptr(),
+                    1,
+                    n as isize,
+                    1.0,
+                    1.0,
+                    false,
+                    false,
+                    false,
+                    gemm::Parallelism::Rayon(0),
+                );
+            }
+        }
+        best = best.min(t.elapsed().as_secs_f64() / calls as f64);
+    }
+    best
+}
+
+/// The products of one step of workload A (batch 256) and of one batch of C (1,024), timed alone.
+fn gemm_limits() {
+    let sizes = [784, 1000, 500, 250, 30];
+    let layers: Vec<(usize, usize)> = sizes
+        .windows(2)
+        .map(|w| (w[0], w[1]))
+        .chain(sizes.windows(2).rev().map(|w| (w[1], w[0])))
+        .collect();
+    let (mut a_seconds, mut a_flop) = (0.0, 0.0);
+    for (i, &(d_in, d_out)) in layers.iter().enumerate() {
+        let mut products = vec![((256, d_out, d_in), false), ((d_in, d_out, 256), true)];
+        if i > 0 {
+            // The first layer's input is data: it needs no gradient.
+            products.push(((256, d_in, d_out), false));
+        }
+        for (shape, transposed) in products {
+            a_seconds += product_seconds(shape, transposed);
+            a_flop += 2.0 * (shape.0 * shape.1 * shape.2) as f64;
+        }
+    }
+    let (mut c_seconds, mut c_flop) = (0.0, 0.0);
+    for &(d_in, d_out) in &layers[..4] {
+        c_seconds += product_seconds((1024, d_out, d_in), false);
+        c_flop += 2.0 * (1024 * d_out * d_in) as f64;
+    }
+    for (workload, batch, seconds, flop) in [
+        ("A", 256.0, a_seconds, a_flop),
+        ("C", 1024.0, c_seconds, c_flop),
+    ] {
+        let line = serde_json::json!({
+            "impl": "gemm-limit",
+            "workload": workload,
+            "threads": rayon::current_num_threads(),
+            "samples_per_sec": batch / seconds,
+            "gflop_per_sec": flop / seconds / 1e9,
+        });
+        println!("{line}");
+    }
+}
+
 fn main() -> aekit::Result<()> {
     let start = Instant::now();
     // As the CLI does: all cores, subnormals flushed to zero (so does the PyTorch peer).
     aekit::device::init_cpu(None, false)?;
     let args: Vec<String> = std::env::args().collect();
+    if args.get(1).is_some_and(|a| a == "limits") {
+        gemm_limits();
+        return Ok(());
+    }
     let workload = args
         .get(1)
         .map(String::as_str)
