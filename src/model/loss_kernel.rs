@@ -222,7 +222,7 @@ impl<C: CheckpointStrategy> FusedReconLoss for Autodiff<Flex, C> {
 }
 
 /// The per-row loss through the kernel above, where one exists for `kind` and the tensors are
-/// f32 on the CPU (and `AEKIT_LOSS` is not `burn`); `None` otherwise.
+/// f32 on the CPU with at least one column (and `AEKIT_LOSS` is not `burn`); `None` otherwise.
 pub fn recon_rows(
     kind: Option<LogitLoss>,
     logits: &Tensor<2>,
@@ -233,6 +233,7 @@ pub fn recon_rows(
     if !own_cpu_kernel(logits.dtype(), logits.device(), &BURN_CHOSEN, "AEKIT_LOSS")
         || target.dtype() != logits.dtype()
         || target.dims() != logits.dims()
+        || logits.dims()[1] == 0
     {
         return None;
     }
