@@ -2,9 +2,7 @@
 //! parameter, so model code is backend-agnostic and a GPU backend is a cargo feature plus a
 //! variant here.
 
-use std::sync::OnceLock;
-
-use burn::tensor::{DType, Device};
+use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -93,18 +91,4 @@ pub fn init_cpu(threads: Option<usize>, keep_denormals: bool) -> Result<()> {
     }
     pool.build_global()
         .map_err(|e| Error::invalid(format!("cannot set up the thread pool: {e}")))
-}
-
-/// Whether one of aekit's own CPU kernels (convolution, linear layer, loss, Adam) runs on a
-/// tensor of this dtype on this device: f32 on the CPU backend, unless the environment variable
-/// `switch` is `burn`, which selects burn's own implementation (for comparisons in benchmarks).
-/// `burn_chosen` caches the variable for the kernel.
-pub(crate) fn own_cpu_kernel(
-    dtype: DType,
-    device: Device,
-    burn_chosen: &OnceLock<bool>,
-    switch: &str,
-) -> bool {
-    let burn = *burn_chosen.get_or_init(|| std::env::var(switch).is_ok_and(|v| v == "burn"));
-    !burn && dtype == DType::F32 && device.inner() == Device::flex()
 }

@@ -34,6 +34,11 @@ pub enum Error {
     #[error("interrupted: {0}")]
     Interrupted(String),
 
+    /// A value could not be written in a file format (a bug, or a value the format cannot
+    /// hold).
+    #[error("cannot serialise: {0}")]
+    Serialize(String),
+
     /// A download failed or its checksum did not match.
     #[error("download failed: {0}")]
     Download(String),

@@ -1,7 +1,7 @@
 //! aekit: train, evaluate and explore autoencoders.
 //!
 //! ```no_run
-//! use aekit::{config::RunConfig, data::Split, train::{FitOptions, train}};
+//! use aekit::{RunConfig, data::Split, fit::{FitOptions, train}};
 //!
 //! let mut cfg = RunConfig::default();            // dense autoencoder on the built-in shapes
 //! cfg.train.epochs = 5;
@@ -13,22 +13,23 @@
 //! # Ok::<(), aekit::Error>(())
 //! ```
 
-pub mod config;
 pub mod data;
 pub mod device;
 pub mod error;
 pub mod eval;
 pub mod explore;
+pub mod fit;
 pub mod io;
+pub mod kernels;
 pub mod model;
 pub mod presets;
 pub mod run;
 pub mod train;
 pub mod viz;
 
-pub use config::RunConfig;
 pub use data::{DataConfig, Dataset, Matrix, Split};
 pub use error::{Error, Result};
+pub use fit::{FitOptions, fit, train};
 pub use model::{Activation, Autoencoder, DenseConfig, ModelConfig, ReconLoss, VaeConfig};
-pub use run::{Run, RunDir};
-pub use train::{FitOptions, TrainConfig, fit, train};
+pub use run::{Run, RunConfig, RunDir};
+pub use train::TrainConfig;

@@ -1,9 +1,9 @@
 //! Named configurations from the literature, selectable with `--preset`.
 
-use crate::config::RunConfig;
 use crate::error::{Error, Result};
-use crate::model::conv::parse_layers;
+use crate::model::layers::parse_layers;
 use crate::model::{Activation, ConvConfig, DenseConfig, Init, ModelConfig, ReconLoss, VaeConfig};
+use crate::run::config::RunConfig;
 use crate::train::{OptimizerKind, Schedule, TrainConfig};
 
 pub const NAMES: &[(&str, &str)] = &[
@@ -57,13 +57,13 @@ fn keras(mut m: ModelConfig) -> ModelConfig {
 fn dense(hidden: Vec<usize>, latent: usize, code: Activation) -> ModelConfig {
     let mut arch = DenseConfig::new(hidden, latent);
     arch.code_activation = code;
-    keras(ModelConfig::dense(arch))
+    keras(ModelConfig::new(arch))
 }
 
 fn conv(encoder: &str, decoder: Option<&str>) -> ModelConfig {
     let mut arch = ConvConfig::new(parse_layers(encoder).expect("preset layers parse"));
     arch.decoder = decoder.map(|d| parse_layers(d).expect("preset layers parse"));
-    keras(ModelConfig::conv(arch))
+    keras(ModelConfig::new(arch))
 }
 
 fn adam(epochs: usize, batch_size: usize) -> TrainConfig {
@@ -85,7 +85,7 @@ pub fn apply(name: &str, base: &RunConfig) -> Result<RunConfig> {
             // 20-epoch trials (RESULTS.md).
             let mut arch = DenseConfig::new(vec![1000, 500, 250], 30);
             arch.activation = Activation::Elu;
-            cfg.model = with_io(ModelConfig::dense(arch), ReconLoss::Bce);
+            cfg.model = with_io(ModelConfig::new(arch), ReconLoss::Bce);
             cfg.train = TrainConfig {
                 // Sized so the cosine schedule ends within 20 minutes on 2 cores.
                 epochs: 60,
@@ -103,7 +103,7 @@ pub fn apply(name: &str, base: &RunConfig) -> Result<RunConfig> {
             // The paper's layer sizes, trained end to end instead of RBM pre-training; inputs
             // are normalised log counts in [0, 1] (data/text.rs), hence sigmoid + BCE.
             cfg.model = with_io(
-                ModelConfig::dense(DenseConfig::new(vec![500, 250, 125], 10)),
+                ModelConfig::new(DenseConfig::new(vec![500, 250, 125], 10)),
                 ReconLoss::Bce,
             );
             cfg.train = TrainConfig {
@@ -112,7 +112,7 @@ pub fn apply(name: &str, base: &RunConfig) -> Result<RunConfig> {
             };
         }
         "pytorch-vae" => {
-            let mut m = ModelConfig::vae(VaeConfig::new(vec![400], 20));
+            let mut m = ModelConfig::new(VaeConfig::new(vec![400], 20));
             // PyTorch's nn.Linear default: weights and biases U(±1/√fan_in).
             m.io_mut().init = Some(Init::Torch);
             cfg.model = with_io(m, ReconLoss::Bce);
@@ -144,7 +144,7 @@ pub fn apply(name: &str, base: &RunConfig) -> Result<RunConfig> {
         "keras-conv-vae" => {
             let mut arch = VaeConfig::new(vec![16], 2);
             arch.conv = parse_layers("conv:32:3:s2,conv:64:3:s2").expect("preset layers parse");
-            cfg.model = keras(ModelConfig::vae(arch));
+            cfg.model = keras(ModelConfig::new(arch));
             cfg.train = adam(30, 128);
         }
         _ => {

@@ -136,7 +136,7 @@ fn pca_is_nested_saved_bit_exact_and_its_error_falls_with_size() {
 fn two_dimensional_codes_of_the_built_in_shapes_separate_the_classes() {
     let dir = common::tmp();
     let cfg = aekit::RunConfig {
-        model: aekit::ModelConfig::dense(aekit::DenseConfig::new(vec![256, 64], 2)),
+        model: aekit::ModelConfig::new(aekit::DenseConfig::new(vec![256, 64], 2)),
         ..Default::default()
     };
     let out = dir.path().join("shapes2d");

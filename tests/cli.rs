@@ -604,7 +604,7 @@ fn ctrl_c_saves_a_checkpoint_and_resume_finishes_the_run() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(130), "{err}");
     assert!(err.contains("--resume runs/c"), "{err}");
-    let state: aekit::run::TrainState =
+    let state: aekit::train::TrainState =
         aekit::io::read_json(&dir.join("runs/c/checkpoint/state.json")).unwrap();
     assert!(state.global_step > 0);
     let done = state.epoch + 1;

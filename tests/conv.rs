@@ -6,7 +6,7 @@ mod common;
 use std::collections::HashMap;
 
 use aekit::Matrix;
-use aekit::model::conv::{LayerSpec, infer_shapes, mirror, parse_layers};
+use aekit::model::layers::{LayerSpec, infer_shapes, mirror, parse_layers};
 use aekit::model::{Autoencoder, ConvConfig, ModelConfig, NamedTensor, ReconLoss};
 use burn::optim::GradientsParams;
 use burn::tensor::Device;
@@ -19,7 +19,7 @@ fn device() -> Device {
 fn conv_model(encoder: &str, decoder: Option<&str>, shape: &[usize], seed: u64) -> Autoencoder {
     let mut arch = ConvConfig::new(parse_layers(encoder).unwrap());
     arch.decoder = decoder.map(|d| parse_layers(d).unwrap());
-    let mut cfg = ModelConfig::conv(arch);
+    let mut cfg = ModelConfig::new(arch);
     cfg.resolve(shape, true).unwrap();
     Autoencoder::new(&cfg, seed, &device()).unwrap()
 }
@@ -241,14 +241,12 @@ fn check_conv_gradients(m: &Autoencoder, x: &Matrix) {
         &net,
     );
     let mut analytic: Vec<(String, Vec<f32>)> = Vec::new();
-    let stacks: Vec<(&str, &aekit::model::conv::Stack)> = match &net {
-        aekit::model::Network::Conv(c) => vec![("encoder", &c.encoder), ("decoder", &c.decoder)],
-        aekit::model::Network::Vae(v) => vec![
-            ("conv_encoder", v.conv_encoder.as_ref().unwrap()),
-            ("conv_decoder", v.conv_decoder.as_ref().unwrap()),
-        ],
-        aekit::model::Network::Dense(_) => unreachable!("a convolutional model"),
-    };
+    let stacks: Vec<(&str, &aekit::model::layers::Stack)> =
+        ["encoder", "decoder", "conv_encoder", "conv_decoder"]
+            .into_iter()
+            .filter_map(|name| net.layers.stack(name).map(|s| (name, s)))
+            .collect();
+    assert_eq!(stacks.len(), 2, "a convolutional model has two stacks");
     let names: Vec<String> = m
         .export()
         .into_iter()
@@ -257,7 +255,7 @@ fn check_conv_gradients(m: &Autoencoder, x: &Matrix) {
         .collect();
     for (prefix, stack) in stacks {
         let mut kernels = stack.weights.iter().filter_map(|w| match w {
-            aekit::model::conv::Weights::Kernel(k) => Some(k),
+            aekit::model::layers::Weights::Kernel(k) => Some(k),
             _ => None,
         });
         for name in names
@@ -293,19 +291,17 @@ fn conv_autoencoder_gradients_match_finite_differences() {
     // pooling, upsampling and a strided transposed convolution are on the path.
     let mut arch = ConvConfig::new(parse_layers("conv:3:3:s2,avgpool:2,conv:2:3").unwrap());
     arch.activation = aekit::model::Activation::Tanh;
-    let mut cfg = ModelConfig::conv(arch);
+    let mut cfg = ModelConfig::new(arch);
     cfg.io_mut().loss = Some(ReconLoss::Bce);
     cfg.resolve(&[1, 9, 8], true).unwrap();
     let m = Autoencoder::new(&cfg, 5, &device()).unwrap();
-    let dec: Vec<String> = match m.config() {
-        ModelConfig::Conv { arch, io } => arch
-            .decoder_layers(io.input_shape.as_deref().unwrap())
-            .unwrap()
-            .iter()
-            .map(|l| l.to_string())
-            .collect(),
-        _ => unreachable!(),
-    };
+    let arch: &ConvConfig = m.config().arch().expect("a conv model");
+    let dec: Vec<String> = arch
+        .decoder_layers(m.config().io().input_shape.as_deref().unwrap())
+        .unwrap()
+        .iter()
+        .map(|l| l.to_string())
+        .collect();
     assert!(dec.iter().any(|l| l.starts_with("convt")), "{dec:?}");
     check_conv_gradients(&m, &inputs(3, 72));
 }
@@ -316,7 +312,7 @@ fn conv_vae_gradients_match_finite_differences_and_checkpoints_round_trip() {
         let mut arch = aekit::VaeConfig::new(vec![6], 2);
         arch.conv = parse_layers("conv:3:3:s2,conv:2:3:s2").unwrap();
         arch.activation = aekit::model::Activation::Tanh;
-        let mut cfg = ModelConfig::vae(arch);
+        let mut cfg = ModelConfig::new(arch);
         cfg.resolve(&[1, 8, 7], true).unwrap();
         Autoencoder::new(&cfg, seed, &device()).unwrap()
     };
@@ -361,7 +357,7 @@ fn conv_checkpoints_round_trip_and_refuse_other_architectures() {
 fn hidden_noise_corrupts_the_code_seen_by_the_decoder() {
     // Masking every code unit feeds the decoder zeros: the objective must equal the loss of
     // decoding the zero code, whatever the input.
-    let mut cfg = ModelConfig::dense(aekit::DenseConfig::new(vec![6], 3));
+    let mut cfg = ModelConfig::new(aekit::DenseConfig::new(vec![6], 3));
     cfg.io_mut().hidden_noise = Some("masking:1".parse().unwrap());
     cfg.resolve(&[5], true).unwrap();
     let m = Autoencoder::new(&cfg, 3, &device()).unwrap();

@@ -13,7 +13,7 @@ use aekit::{Matrix, Run, Split};
 
 fn trained(dir: &Path, name: &str, edit: impl Fn(&mut aekit::RunConfig)) -> Run {
     let mut cfg = common::tiny_config();
-    cfg.model = aekit::ModelConfig::dense(aekit::DenseConfig::new(vec![32], 2));
+    cfg.model = aekit::ModelConfig::new(aekit::DenseConfig::new(vec![32], 2));
     edit(&mut cfg);
     let out = dir.join(name);
     aekit::train(&cfg, &aekit::FitOptions::new(&out)).unwrap();
@@ -117,7 +117,7 @@ fn figures_have_fixed_sizes_are_deterministic_and_show_the_decoder_output() {
 fn blend_endpoints_are_the_reconstructions_and_traversal_zero_is_unshifted() {
     let d = common::tmp();
     let run = trained(d.path(), "r", |c| {
-        c.model = aekit::ModelConfig::dense(aekit::DenseConfig::new(vec![32], 4));
+        c.model = aekit::ModelConfig::new(aekit::DenseConfig::new(vec![32], 4));
     });
     let test = run.load_data(None, Split::Test).unwrap();
     let (a, b) = (test.x.row(3), test.x.row(8));

@@ -3,7 +3,7 @@
 
 mod common;
 
-use aekit::train::{FitOptions, fit};
+use aekit::fit::{FitOptions, fit};
 use aekit::{DenseConfig, ModelConfig, Run, Split};
 
 /// Trains on the first 10,000 MNIST training images (4 epochs, Adam 2e-3, batch 100) after
@@ -50,7 +50,7 @@ fn stats(run: &Run) -> (aekit::eval::CodeStats, f64) {
 fn small_autoencoder_learns_mnist() {
     let tmp = common::tmp();
     let Some(run) = mnist_run(tmp.path(), "run", |c| {
-        c.model = ModelConfig::dense(DenseConfig::new(vec![256], 32));
+        c.model = ModelConfig::new(DenseConfig::new(vec![256], 32));
     }) else {
         return;
     };
@@ -98,7 +98,7 @@ fn small_autoencoder_learns_mnist() {
 fn denoising_autoencoder_removes_gaussian_noise_on_mnist() {
     let tmp = common::tmp();
     let Some(run) = mnist_run(tmp.path(), "run", |c| {
-        c.model = ModelConfig::dense(DenseConfig::new(vec![256], 64));
+        c.model = ModelConfig::new(DenseConfig::new(vec![256], 64));
         c.model.io_mut().noise = Some(aekit::data::Corruption::Gaussian { sigma: 0.4 });
     }) else {
         return;
@@ -134,7 +134,7 @@ fn sparse_codes_are_sparser_than_plain_codes() {
     let relu = |c: &mut aekit::RunConfig| {
         let mut a = DenseConfig::new(vec![256], 64);
         a.code_activation = aekit::Activation::Relu;
-        c.model = ModelConfig::dense(a);
+        c.model = ModelConfig::new(a);
     };
     let Some(plain) = mnist_run(tmp.path(), "plain", relu) else {
         return;
@@ -147,7 +147,7 @@ fn sparse_codes_are_sparser_than_plain_codes() {
     let sigmoid = |c: &mut aekit::RunConfig| {
         let mut a = DenseConfig::new(vec![256], 64);
         a.code_activation = aekit::Activation::Sigmoid;
-        c.model = ModelConfig::dense(a);
+        c.model = ModelConfig::new(a);
     };
     let plain_sig = mnist_run(tmp.path(), "plain-sig", sigmoid).unwrap();
     let kl = mnist_run(tmp.path(), "kl", |c| {
@@ -183,14 +183,14 @@ fn contractive_encoders_have_smaller_jacobians() {
     let shallow = |c: &mut aekit::RunConfig| {
         let mut a = DenseConfig::new(vec![], 64);
         a.code_activation = aekit::Activation::Sigmoid;
-        c.model = ModelConfig::dense(a);
+        c.model = ModelConfig::new(a);
         // A single saturating layer learns slowly at the deep nets' rate.
         c.train.lr = 1e-2;
     };
     let deep = |c: &mut aekit::RunConfig| {
         let mut a = DenseConfig::new(vec![256], 32);
         a.code_activation = aekit::Activation::Sigmoid;
-        c.model = ModelConfig::dense(a);
+        c.model = ModelConfig::new(a);
     };
     let Some(plain1) = mnist_run(tmp.path(), "p1", shallow) else {
         return;
@@ -227,7 +227,7 @@ fn contractive_encoders_have_smaller_jacobians() {
 fn vae_learns_mnist() {
     let tmp = common::tmp();
     let Some(run) = mnist_run(tmp.path(), "vae", |c| {
-        c.model = ModelConfig::vae(aekit::VaeConfig::new(vec![256], 20));
+        c.model = ModelConfig::new(aekit::VaeConfig::new(vec![256], 20));
     }) else {
         return;
     };

@@ -16,7 +16,7 @@ fn device() -> Device {
 }
 
 fn model(hidden: Vec<usize>, latent: usize, input: usize, loss: ReconLoss) -> Autoencoder {
-    let mut cfg = ModelConfig::dense(DenseConfig::new(hidden, latent));
+    let mut cfg = ModelConfig::new(DenseConfig::new(hidden, latent));
     cfg.io_mut().loss = Some(loss);
     cfg.resolve(&[input], true).unwrap();
     Autoencoder::new(&cfg, 7, &device()).unwrap()
@@ -126,20 +126,23 @@ fn gradients_match_central_finite_differences() {
             )
             .total;
         let grads = GradientsParams::from_grads(l.backward(), &net);
-        let aekit::model::Network::Dense(d) = &net else {
-            unreachable!("a dense model")
-        };
+        let layers = &net.layers;
         let analytic: Vec<(String, Vec<f32>)> = vec![
             (
                 "encoder.0.weight".into(),
                 // burn stores [in, out]; the exported name is PyTorch's [out, in].
-                vals(grads.get::<2>(d.encoder[0].weight.id).unwrap().transpose()),
+                vals(
+                    grads
+                        .get::<2>(layers.linear("encoder.0").weight.id)
+                        .unwrap()
+                        .transpose(),
+                ),
             ),
             (
                 "decoder.1.bias".into(),
                 vals(
                     grads
-                        .get::<1>(d.decoder[1].bias.as_ref().unwrap().id)
+                        .get::<1>(layers.linear("decoder.1").bias.as_ref().unwrap().id)
                         .unwrap(),
                 ),
             ),
@@ -285,7 +288,7 @@ fn inputs_of_the_wrong_width_are_refused() {
 
 #[test]
 fn config_checks_catch_inconsistent_models() {
-    let mut cfg = ModelConfig::dense(DenseConfig::new(vec![4], 2));
+    let mut cfg = ModelConfig::new(DenseConfig::new(vec![4], 2));
     cfg.io_mut().output_activation = Some(Activation::Linear);
     cfg.io_mut().loss = Some(ReconLoss::Bce);
     assert!(
@@ -295,12 +298,12 @@ fn config_checks_catch_inconsistent_models() {
             .contains("BCE needs")
     );
 
-    let mut cfg = ModelConfig::dense(DenseConfig::new(vec![4], 0));
+    let mut cfg = ModelConfig::new(DenseConfig::new(vec![4], 0));
     assert!(cfg.resolve(&[6], true).is_err());
 
     let mut arch = DenseConfig::new(vec![4, 3], 2);
     arch.encoder_activations = Some(vec![Activation::Tanh]);
-    let mut cfg = ModelConfig::dense(arch);
+    let mut cfg = ModelConfig::new(arch);
     assert!(
         cfg.resolve(&[6], true)
             .unwrap_err()
@@ -308,7 +311,7 @@ fn config_checks_catch_inconsistent_models() {
             .contains("1 activations for 2")
     );
 
-    let mut cfg = ModelConfig::dense(DenseConfig::new(vec![4], 2));
+    let mut cfg = ModelConfig::new(DenseConfig::new(vec![4], 2));
     cfg.io_mut().input_dim = Some(10);
     assert!(
         cfg.resolve(&[6], true)
@@ -324,11 +327,8 @@ fn check_objective_gradient(m: &Autoencoder, cfg: &ModelConfig, x: &Matrix, ks: 
     let objective = |net: &aekit::model::Network, dev: &Device| common::objective(net, cfg, x, dev);
     let net = m.net().clone();
     let grads = GradientsParams::from_grads(objective(&net, &device().autodiff()).backward(), &net);
-    let first = match &net {
-        aekit::model::Network::Dense(d) => d.encoder[0].weight.id,
-        aekit::model::Network::Vae(v) => v.encoder[0].weight.id,
-        aekit::model::Network::Conv(_) => unreachable!("tests/conv.rs checks conv gradients"),
-    };
+    // Dense and VAE models both start with `encoder.0` (tests/conv.rs checks conv gradients).
+    let first = net.layers.linear("encoder.0").weight.id;
     let g = vals(grads.get::<2>(first).unwrap().transpose());
     common::check_against_finite_differences(m, "encoder.0.weight", &g, ks.iter().copied(), |n| {
         objective(n, &device()).into_scalar::<f32>() as f64
@@ -360,7 +360,7 @@ fn kl_sparsity_matches_the_closed_form() {
 fn penalty_gradients_match_finite_differences() {
     let mut arch = DenseConfig::new(vec![5], 3);
     arch.code_activation = Activation::Sigmoid;
-    let mut cfg = ModelConfig::dense(arch);
+    let mut cfg = ModelConfig::new(arch);
     cfg.io_mut().loss = Some(ReconLoss::Mse);
     cfg.io_mut().code_l1 = Some(0.3);
     cfg.io_mut().sparsity_target = Some(0.1);
@@ -388,11 +388,11 @@ fn penalty_gradients_match_finite_differences() {
 
 #[test]
 fn kl_sparsity_needs_a_sigmoid_code() {
-    let mut cfg = ModelConfig::dense(DenseConfig::new(vec![4], 2));
+    let mut cfg = ModelConfig::new(DenseConfig::new(vec![4], 2));
     cfg.io_mut().sparsity_target = Some(0.05);
     let err = cfg.resolve(&[6], true).unwrap_err();
     assert!(err.to_string().contains("sigmoid"), "{err}");
-    let mut cfg = ModelConfig::dense(DenseConfig::new(vec![4], 2));
+    let mut cfg = ModelConfig::new(DenseConfig::new(vec![4], 2));
     cfg.io_mut().code_l1 = Some(-1.0);
     assert!(cfg.resolve(&[6], true).is_err());
 }
@@ -421,7 +421,7 @@ fn jacobian_model(hidden: Vec<usize>, act: Activation, code: Activation) -> Auto
     let mut arch = DenseConfig::new(hidden, 3);
     arch.activation = act;
     arch.code_activation = code;
-    let mut cfg = ModelConfig::dense(arch);
+    let mut cfg = ModelConfig::new(arch);
     cfg.io_mut().loss = Some(ReconLoss::Mse);
     cfg.resolve(&[5], true).unwrap();
     Autoencoder::new(&cfg, 5, &device()).unwrap()
@@ -434,9 +434,14 @@ fn inputs() -> Matrix {
 #[test]
 fn contractive_closed_form_equals_the_numeric_jacobian_for_a_sigmoid_layer() {
     let m = jacobian_model(vec![], Activation::Relu, Activation::Sigmoid);
-    assert!(m.net().single_sigmoid_layer().is_some());
     let x = inputs();
     let xt = Tensor::<2>::from_data(TensorData::new(x.data.clone(), [4, 5]), &device());
+    let net = m.net();
+    assert!(
+        net.variant()
+            .contractive_closed_form(&net.layers, xt.clone())
+            .is_some()
+    );
     let closed = m
         .net()
         .jacobian_frobenius_sq(xt, 1, &mut aekit::data::batch::rng_for(0, 0))
@@ -451,8 +456,14 @@ fn contractive_closed_form_equals_the_numeric_jacobian_for_a_sigmoid_layer() {
 #[test]
 fn contractive_estimate_converges_to_the_numeric_jacobian_for_a_two_layer_encoder() {
     let m = jacobian_model(vec![6], Activation::Tanh, Activation::Linear);
-    assert!(m.net().single_sigmoid_layer().is_none());
     let x = inputs();
+    let xt = Tensor::<2>::from_data(TensorData::new(x.data.clone(), [4, 5]), &device());
+    let net = m.net();
+    assert!(
+        net.variant()
+            .contractive_closed_form(&net.layers, xt)
+            .is_none()
+    );
     let numeric = numeric_jacobian_sq(&m, &x);
     let (est, _) = aekit::eval::jacobian_norm(&m, &x, 4000, 1).unwrap();
     // 4000 projections: the estimator's relative standard error is about sqrt(2/4000) = 2%.
@@ -463,7 +474,7 @@ fn contractive_estimate_converges_to_the_numeric_jacobian_for_a_two_layer_encode
 fn contractive_penalty_gradient_matches_finite_differences() {
     let mut arch = DenseConfig::new(vec![], 3);
     arch.code_activation = Activation::Sigmoid;
-    let mut cfg = ModelConfig::dense(arch);
+    let mut cfg = ModelConfig::new(arch);
     cfg.io_mut().loss = Some(ReconLoss::Mse);
     cfg.io_mut().contractive = Some(0.5);
     cfg.resolve(&[5], true).unwrap();
@@ -473,7 +484,7 @@ fn contractive_penalty_gradient_matches_finite_differences() {
 }
 
 fn vae_model(seed: u64) -> Autoencoder {
-    let mut cfg = ModelConfig::vae(aekit::VaeConfig::new(vec![7], 3));
+    let mut cfg = ModelConfig::new(aekit::VaeConfig::new(vec![7], 3));
     cfg.io_mut().loss = Some(ReconLoss::Bce);
     cfg.resolve(&[5], true).unwrap();
     Autoencoder::new(&cfg, seed, &device()).unwrap()
@@ -481,7 +492,7 @@ fn vae_model(seed: u64) -> Autoencoder {
 
 #[test]
 fn vae_kl_matches_a_monte_carlo_estimate() {
-    use aekit::model::vae::{kl_per_sample, reparameterise};
+    use aekit::model::objective::{kl_per_sample, reparameterise};
     use rand_distr::{Distribution, StandardNormal};
     let mu = [0.7f32, -1.2, 0.1];
     let logvar = [-0.5f32, 0.8, -2.0];

@@ -245,7 +245,7 @@ fn recolouring_generated_shapes_restores_their_colours() {
     // A dense model sees the whole image, which is what names the shape and so its colour.
     let mut cfg = aekit::RunConfig {
         data: DataConfig::for_source(&format!("images:{}", root.display())),
-        model: aekit::ModelConfig::dense(aekit::DenseConfig::new(vec![256], 32)),
+        model: aekit::ModelConfig::new(aekit::DenseConfig::new(vec![256], 32)),
         ..Default::default()
     };
     cfg.model.io_mut().task = Some(PairedTask::Recolor);
@@ -285,7 +285,7 @@ fn upscaling_orl_faces_beats_bilinear_interpolation() {
 /// the logit of a sigmoid output), and a plain one returns one half everywhere.
 #[test]
 fn residual_models_start_from_their_input() {
-    let mut cfg = aekit::ModelConfig::dense(aekit::DenseConfig::new(vec![8], 3));
+    let mut cfg = aekit::ModelConfig::new(aekit::DenseConfig::new(vec![8], 3));
     cfg.resolve(&[1, 4, 4], true).unwrap();
     cfg.io_mut().residual = Some(true);
     let device = Device::flex();
@@ -310,7 +310,7 @@ fn residual_models_start_from_their_input() {
     cfg.io_mut().residual = None;
     let out = zeroed(&cfg).reconstruct(&x).unwrap();
     assert!(out.data.iter().all(|v| (v - 0.5).abs() < 1e-6));
-    let mut vae = aekit::ModelConfig::vae(aekit::VaeConfig::new(vec![8], 2));
+    let mut vae = aekit::ModelConfig::new(aekit::VaeConfig::new(vec![8], 2));
     vae.io_mut().residual = Some(true);
     assert!(vae.validate().unwrap_err().to_string().contains("residual"));
 }

@@ -134,7 +134,7 @@ fn a_text_run_saves_the_vocabulary_it_trained_on() {
     cfg.data.val_fraction = 0.0;
     cfg.train.epochs = 1;
     let out = dir.path().join("run");
-    let fitted = aekit::train(&cfg, &aekit::train::FitOptions::new(out.clone())).unwrap();
+    let fitted = aekit::train(&cfg, &aekit::fit::FitOptions::new(out.clone())).unwrap();
     assert_eq!(fitted.model.input_dim(), 4);
     let saved = std::fs::read_to_string(out.join("vocabulary.txt")).unwrap();
     assert_eq!(

@@ -5,12 +5,13 @@ mod common;
 
 use std::path::Path;
 
-use aekit::config::{RunConfig, TEMPLATE};
-use aekit::train::{FitOptions, fit, schedule::learning_rate};
+use aekit::fit::{FitOptions, fit};
+use aekit::run::config::{RunConfig, TEMPLATE};
+use aekit::train::schedule::learning_rate;
 use aekit::{Error, RunDir, TrainConfig, data::Split};
 
 fn weights_bits(dir: &Path) -> Vec<(String, Vec<u32>)> {
-    let mut t: Vec<_> = aekit::model::read_safetensors(&dir.join("model.safetensors"))
+    let mut t: Vec<_> = aekit::model::safetensors::read(&dir.join("model.safetensors"))
         .unwrap()
         .into_values()
         .map(|t| (t.name, t.data.iter().map(|v| v.to_bits()).collect()))
@@ -39,7 +40,7 @@ fn resume_after_interruption_equals_an_uninterrupted_run() {
     let err = fit(&cfg, &raw, &opts).err().expect("interrupted");
     assert!(matches!(err, Error::Interrupted(_)), "{err}");
     assert_eq!(err.exit_code(), 130);
-    let state: aekit::run::TrainState =
+    let state: aekit::train::TrainState =
         aekit::io::read_json(&resumed.join("checkpoint/state.json")).unwrap();
     assert_eq!((state.epoch, state.batch, state.global_step), (1, 3, 11));
 
@@ -123,7 +124,7 @@ fn divergence_stops_with_a_clear_message_and_keeps_the_checkpoint() {
     );
     assert_eq!(err.exit_code(), 3);
     // The checkpoint holds finite weights.
-    let t = aekit::model::read_safetensors(&out.join("checkpoint/model.safetensors")).unwrap();
+    let t = aekit::model::safetensors::read(&out.join("checkpoint/model.safetensors")).unwrap();
     assert!(t.values().all(|t| t.data.iter().all(|v| v.is_finite())));
 }
 

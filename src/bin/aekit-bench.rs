@@ -12,8 +12,8 @@
 use std::time::Instant;
 
 use aekit::data::{Dataset, Matrix, Scaling, ValueKind};
+use aekit::fit::{FitOptions, fit, fit_owned};
 use aekit::model::{Activation, DenseConfig, ModelConfig, ReconLoss};
-use aekit::train::{FitOptions, fit, fit_owned};
 use aekit::{Autoencoder, RunConfig};
 use rand::Rng;
 
@@ -42,7 +42,7 @@ fn dense_a() -> ModelConfig {
     let mut arch = DenseConfig::new(vec![1000, 500, 250], 30);
     arch.activation = Activation::Relu;
     arch.code_activation = Activation::Linear;
-    let mut m = ModelConfig::dense(arch);
+    let mut m = ModelConfig::new(arch);
     m.io_mut().output_activation = Some(Activation::Sigmoid);
     m.io_mut().loss = Some(ReconLoss::Mse);
     m

@@ -276,12 +276,6 @@ pub fn sample(args: SampleArgs, device: &burn::tensor::Device) -> Result<()> {
         extension(o)?;
     }
     let run = aekit::Run::open(&args.run_dir, device)?;
-    if run.model.config().kind() != "vae" {
-        return Err(Error::invalid(format!(
-            "{}: sampling from the prior needs a VAE (train with --model vae)",
-            args.run_dir.display()
-        )));
-    }
     let x = aekit::eval::sample_prior(&run.model, args.n.max(1), args.seed)?;
     let cols = (x.rows as f64).sqrt().ceil() as usize;
     if let Some(png) = save_run_grid(&run, args.png.as_ref(), "samples.png", |g| {

@@ -6,16 +6,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::Args;
 
-use aekit::config::RunConfig;
 use aekit::data::Scaling;
 use aekit::error::{Error, Result};
-use aekit::model::{Activation, ReconLoss};
-use aekit::train::{FitOptions, OptimizerKind, Schedule};
+use aekit::fit::FitOptions;
+use aekit::run::config::RunConfig;
+use aekit::train::{OptimizerKind, Schedule};
 
 use super::args::DataFlags;
 
 #[derive(Args, Debug)]
-pub struct TrainArgs {
+struct TrainOptions {
     /// TOML config (see `aekit init`); flags override it.
     #[arg(long)]
     config: Option<PathBuf>,
@@ -24,79 +24,15 @@ pub struct TrainArgs {
     preset: Option<String>,
     #[command(flatten)]
     data: DataFlags,
-    /// Model variant.
-    #[arg(long, value_enum)]
-    model: Option<ModelKind>,
-    /// Convolutional layers, comma-separated (e.g. conv:16:3,maxpool:2,conv:8:3,maxpool:2):
-    /// the encoder of --model conv, or the convolutional trunk of a VAE.
-    #[arg(long, value_delimiter = ',', num_args = 1..)]
-    encoder: Option<Vec<aekit::model::LayerSpec>>,
-    /// Decoder layers of --model conv, code side first (default: the encoder, mirrored).
-    #[arg(long, value_delimiter = ',', num_args = 1..)]
-    decoder: Option<Vec<aekit::model::LayerSpec>>,
-    /// Weight initialisation.
-    #[arg(long, value_enum)]
-    init: Option<aekit::model::Init>,
-    /// VAE: weight of the KL term (beta-VAE).
-    #[arg(long)]
-    beta: Option<f64>,
-    /// VAE: epochs over which the KL weight rises from 0 to beta.
-    #[arg(long)]
-    kl_warmup_epochs: Option<f64>,
+    /// Model variant (see the flags below for each one's settings).
+    #[arg(long, value_parser = model_kinds())]
+    model: Option<String>,
     /// Input scaling.
     #[arg(long, value_enum)]
     scale: Option<Scaling>,
     /// Fraction of the training data held out for validation.
     #[arg(long)]
     val_fraction: Option<f64>,
-
-    /// Encoder hidden widths, comma-separated (e.g. 1000,500,250); "" for none.
-    #[arg(long, value_delimiter = ',', num_args = 0..)]
-    hidden: Option<Vec<usize>>,
-    /// Decoder hidden widths, code side first (default: the encoder's, mirrored).
-    #[arg(long, value_delimiter = ',', num_args = 0..)]
-    decoder_hidden: Option<Vec<usize>>,
-    /// Code width.
-    #[arg(long)]
-    latent: Option<usize>,
-    /// Hidden-layer activation.
-    #[arg(long, value_enum)]
-    activation: Option<Activation>,
-    #[arg(long, value_enum)]
-    code_activation: Option<Activation>,
-    #[arg(long, value_enum)]
-    output_activation: Option<Activation>,
-    /// Reconstruction loss.
-    #[arg(long, value_enum)]
-    loss: Option<ReconLoss>,
-    /// Sparse: weight of the L1 penalty on the code.
-    #[arg(long)]
-    code_l1: Option<f64>,
-    /// Sparse: target mean activation of each code unit (needs --code-activation sigmoid).
-    #[arg(long)]
-    sparsity_target: Option<f64>,
-    /// Sparse: weight of the KL sparsity penalty (default 1).
-    #[arg(long)]
-    sparsity_weight: Option<f64>,
-    /// Contractive: weight of the squared Frobenius norm of the encoder's Jacobian.
-    #[arg(long)]
-    contractive: Option<f64>,
-    /// Contractive: random projections per step for deep encoders (default 1).
-    #[arg(long)]
-    contractive_projections: Option<usize>,
-    /// Denoising: corrupt training inputs (gaussian:SIGMA, masking:P, salt-pepper:P).
-    #[arg(long)]
-    noise: Option<aekit::data::Corruption>,
-    /// Denoising on hidden activations: corrupt the code while training (gaussian:S, masking:P).
-    #[arg(long)]
-    hidden_noise: Option<aekit::data::Corruption>,
-    /// Paired task: learn the original from a degraded input (upscale:FACTOR, recolor,
-    /// inpaint:SIZE).
-    #[arg(long)]
-    task: Option<aekit::data::paired::PairedTask>,
-    /// Learn a correction added to the input (paired tasks: start from the degraded image).
-    #[arg(long)]
-    residual: bool,
 
     #[arg(long)]
     epochs: Option<usize>,
@@ -144,28 +80,52 @@ pub struct TrainArgs {
     no_report: bool,
 }
 
-#[derive(clap::ValueEnum, Clone, Copy, Debug)]
-enum ModelKind {
-    /// Dense autoencoder (with optional denoising, sparse and contractive terms).
-    Dense,
-    /// Variational autoencoder (convolutional with --encoder).
-    Vae,
-    /// Convolutional autoencoder (layers from --encoder / --decoder).
-    Conv,
+/// `--model`'s values: the registered variants.
+fn model_kinds() -> clap::builder::PossibleValuesParser {
+    clap::builder::PossibleValuesParser::new(
+        aekit::model::variant::registered()
+            .into_iter()
+            .map(|e| clap::builder::PossibleValue::new(e.kind).help(e.about)),
+    )
 }
 
-impl ModelKind {
-    fn name(self) -> &'static str {
-        match self {
-            ModelKind::Dense => "dense",
-            ModelKind::Vae => "vae",
-            ModelKind::Conv => "conv",
-        }
+/// `aekit train`'s arguments: its own, and the model flags derived from the model config
+/// structs (the shared settings and every registered variant's), read from the matches.
+pub struct TrainArgs {
+    own: TrainOptions,
+    flags: clap::ArgMatches,
+}
+
+impl clap::FromArgMatches for TrainArgs {
+    fn from_arg_matches(m: &clap::ArgMatches) -> std::result::Result<Self, clap::Error> {
+        Ok(Self {
+            own: TrainOptions::from_arg_matches(m)?,
+            flags: m.clone(),
+        })
+    }
+
+    fn update_from_arg_matches(
+        &mut self,
+        m: &clap::ArgMatches,
+    ) -> std::result::Result<(), clap::Error> {
+        self.own.update_from_arg_matches(m)?;
+        self.flags = m.clone();
+        Ok(())
     }
 }
 
-impl TrainArgs {
-    fn apply(&self, cfg: &mut RunConfig) -> Result<()> {
+impl Args for TrainArgs {
+    fn augment_args(cmd: clap::Command) -> clap::Command {
+        aekit::model::model_flags(TrainOptions::augment_args(cmd))
+    }
+
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        Self::augment_args(cmd)
+    }
+}
+
+impl TrainOptions {
+    fn apply(&self, cfg: &mut RunConfig, flags: &clap::ArgMatches) -> Result<()> {
         self.data.apply(&mut cfg.data);
         if let Some(v) = self.scale {
             cfg.data.scale = v;
@@ -173,162 +133,10 @@ impl TrainArgs {
         if let Some(v) = self.val_fraction {
             cfg.data.val_fraction = v;
         }
-        if let Some(kind) = self.model
-            && kind.name() != cfg.model.kind()
-        {
-            // Switching variant keeps the widths and the shared settings.
-            let (hidden, latent, io) = match &cfg.model {
-                aekit::ModelConfig::Dense { arch, io } => (arch.hidden.clone(), arch.latent, io),
-                aekit::ModelConfig::Vae { arch, io } => (arch.hidden.clone(), arch.latent, io),
-                aekit::ModelConfig::Conv { io, .. } => (vec![256], 8, io),
-            };
-            let io = io.clone();
-            cfg.model = match kind {
-                ModelKind::Conv => aekit::ModelConfig::Conv {
-                    io,
-                    arch: aekit::model::ConvConfig::new(aekit::model::ConvConfig::keras_encoder()),
-                },
-                ModelKind::Dense => aekit::ModelConfig::Dense {
-                    io,
-                    arch: aekit::DenseConfig::new(hidden, latent),
-                },
-                ModelKind::Vae => aekit::ModelConfig::Vae {
-                    io,
-                    arch: aekit::VaeConfig::new(hidden, latent),
-                },
-            };
+        if let Some(kind) = &self.model {
+            cfg.model.switch_kind(kind)?;
         }
-        let is_vae = matches!(cfg.model, aekit::ModelConfig::Vae { .. });
-        if !is_vae && (self.beta.is_some() || self.kl_warmup_epochs.is_some()) {
-            return Err(Error::invalid(
-                "--beta and --kl-warmup-epochs need --model vae",
-            ));
-        }
-        match &mut cfg.model {
-            aekit::ModelConfig::Dense { arch, .. } => {
-                if self.encoder.is_some() || self.decoder.is_some() {
-                    return Err(Error::invalid(
-                        "--encoder and --decoder take convolutional layers: add --model conv (or --model vae for a convolutional VAE)",
-                    ));
-                }
-                if let Some(v) = &self.hidden {
-                    arch.hidden = v.clone();
-                    arch.decoder_hidden = None;
-                    arch.encoder_activations = None;
-                    arch.decoder_activations = None;
-                }
-                if let Some(v) = &self.decoder_hidden {
-                    arch.decoder_hidden = Some(v.clone());
-                    arch.decoder_activations = None;
-                }
-                if let Some(v) = self.latent {
-                    arch.latent = v;
-                }
-                if let Some(v) = self.activation {
-                    arch.activation = v;
-                }
-                if let Some(v) = self.code_activation {
-                    arch.code_activation = v;
-                }
-            }
-            aekit::ModelConfig::Conv { arch, .. } => {
-                if self.hidden.is_some() || self.decoder_hidden.is_some() {
-                    return Err(Error::invalid(
-                        "a convolutional model takes its layers from --encoder and --decoder, not --hidden",
-                    ));
-                }
-                if let Some(v) = &self.encoder {
-                    arch.encoder = v.clone();
-                    arch.decoder = None;
-                }
-                if let Some(v) = &self.decoder {
-                    arch.decoder = Some(v.clone());
-                }
-                if let Some(units) = self.latent {
-                    // A code of a chosen width is a dense bottleneck after the convolutions.
-                    match arch.encoder.last_mut() {
-                        Some(aekit::model::LayerSpec::Dense { units: u, .. }) => *u = units,
-                        _ => arch
-                            .encoder
-                            .push(aekit::model::LayerSpec::Dense { units, act: None }),
-                    }
-                    if self.decoder.is_none() {
-                        arch.decoder = None;
-                    }
-                }
-                if let Some(v) = self.activation {
-                    arch.activation = v;
-                }
-                if let Some(v) = self.code_activation {
-                    arch.code_activation = v;
-                }
-            }
-            aekit::ModelConfig::Vae { arch, .. } => {
-                if self.decoder_hidden.is_some()
-                    || self.code_activation.is_some()
-                    || self.decoder.is_some()
-                {
-                    return Err(Error::invalid(
-                        "a VAE mirrors its encoder and has a linear Gaussian code: drop --decoder-hidden, --decoder and --code-activation",
-                    ));
-                }
-                if let Some(v) = &self.encoder {
-                    arch.conv = v.clone();
-                }
-                if let Some(v) = &self.hidden {
-                    arch.hidden = v.clone();
-                }
-                if let Some(v) = self.latent {
-                    arch.latent = v;
-                }
-                if let Some(v) = self.activation {
-                    arch.activation = v;
-                }
-                if let Some(v) = self.beta {
-                    arch.beta = v;
-                }
-                if let Some(v) = self.kl_warmup_epochs {
-                    arch.kl_warmup_epochs = v;
-                }
-            }
-        }
-        let io = cfg.model.io_mut();
-        if let Some(v) = self.output_activation {
-            io.output_activation = Some(v);
-        }
-        if let Some(v) = self.loss {
-            io.loss = Some(v);
-        }
-        if let Some(v) = self.noise {
-            io.noise = Some(v);
-        }
-        if let Some(v) = self.hidden_noise {
-            io.hidden_noise = Some(v);
-        }
-        if let Some(v) = self.task {
-            io.task = Some(v);
-        }
-        if self.residual {
-            io.residual = Some(true);
-        }
-        if let Some(v) = self.init {
-            io.init = Some(v);
-        }
-        if self.code_l1.is_some() {
-            io.code_l1 = self.code_l1;
-        }
-        if self.sparsity_target.is_some() {
-            io.sparsity_target = self.sparsity_target;
-        }
-        if self.sparsity_weight.is_some() {
-            io.sparsity_weight = self.sparsity_weight;
-        }
-        if self.contractive.is_some() {
-            io.contractive = self.contractive;
-        }
-        if self.contractive_projections.is_some() {
-            io.contractive_projections = self.contractive_projections;
-        }
+        cfg.model.apply_flags(flags)?;
         let t = &mut cfg.train;
         macro_rules! set {
             ($($field:ident),*) => { $( if let Some(v) = self.$field { t.$field = v; } )* };
@@ -381,10 +189,11 @@ fn default_out(cfg: &RunConfig) -> PathBuf {
         .expect("some name is free")
 }
 
-pub fn run(args: TrainArgs, device: &burn::tensor::Device) -> Result<()> {
+pub fn run(all: TrainArgs, device: &burn::tensor::Device) -> Result<()> {
+    let args = &all.own;
     let (cfg, out, resume) = if let Some(dir) = &args.resume {
         let mut cfg = aekit::RunDir::open(dir)?.config()?;
-        if args.data.any() || args.hidden.is_some() || args.latent.is_some() {
+        if args.data.any() || !aekit::model::given_model_flags(&all.flags).is_empty() {
             return Err(Error::invalid(
                 "--resume continues a run as configured; only --epochs and --max-minutes may change",
             ));
@@ -404,7 +213,7 @@ pub fn run(args: TrainArgs, device: &burn::tensor::Device) -> Result<()> {
         if let Some(p) = &args.preset {
             cfg = aekit::presets::apply(p, &cfg)?;
         }
-        args.apply(&mut cfg)?;
+        args.apply(&mut cfg, &all.flags)?;
         let out = args.out.clone().unwrap_or_else(|| default_out(&cfg));
         (cfg, out, false)
     };

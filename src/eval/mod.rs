@@ -16,8 +16,8 @@ use serde::{Deserialize, Serialize};
 use crate::data::batch::rng_for;
 use crate::data::paired::PairedTask;
 use crate::data::{Corruption, Dataset, Matrix};
-use crate::error::Result;
-use crate::model::layers::tensor_batches;
+use crate::error::{Error, Result};
+use crate::model::layers::{tensor_batches, tensor_values};
 use crate::run::Run;
 
 /// How well a model removes a given corruption: the corrupted inputs themselves and the
@@ -163,24 +163,24 @@ pub struct ElboMetrics {
 /// `None` for other models.
 pub fn elbo_terms(run: &Run, x: &Matrix, seed: u64) -> Result<Option<(Vec<f64>, Vec<f64>)>> {
     use burn::module::Module;
-    let net = run.model.net().valid();
-    let crate::model::Network::Vae(v) = &net else {
+    if !run.model.capabilities().stochastic_encoder {
         return Ok(None);
-    };
+    }
+    let net = run.model.net().valid();
     let mut rng = rng_for(seed, 93);
     let (mut recon, mut kl) = (Vec::with_capacity(x.rows), Vec::with_capacity(x.rows));
     for t in tensor_batches(x, 1024, run.model.device()) {
-        let (r, k) = v.elbo_terms(t.clone(), t, run.model.config().loss(), &mut rng);
-        recon.extend(
-            crate::model::layers::tensor_values(r)
-                .iter()
-                .map(|v| *v as f64),
-        );
-        kl.extend(
-            crate::model::layers::tensor_values(k)
-                .iter()
-                .map(|v| *v as f64),
-        );
+        let Some((r, k)) = crate::model::objective::elbo_terms(
+            &net,
+            t.clone(),
+            t,
+            run.model.config().loss(),
+            &mut rng,
+        ) else {
+            return Ok(None);
+        };
+        recon.extend(tensor_values(r).iter().map(|v| *v as f64));
+        kl.extend(tensor_values(k).iter().map(|v| *v as f64));
     }
     Ok(Some((recon, kl)))
 }
@@ -199,8 +199,14 @@ pub fn elbo(run: &Run, data: &Dataset, seed: u64) -> Result<Option<ElboMetrics>>
     }))
 }
 
-/// Decodes `n` draws from the prior N(0, I) (seeded).
+/// Decodes `n` draws from the prior N(0, I) (seeded); fails for a model without a prior.
 pub fn sample_prior(model: &crate::model::Autoencoder, n: usize, seed: u64) -> Result<Matrix> {
+    if !model.capabilities().prior {
+        return Err(Error::invalid(format!(
+            "sampling from the prior needs a VAE or another model trained towards a prior (e.g. --model vae); this is a {} model",
+            model.config().kind()
+        )));
+    }
     let mut rng = rng_for(seed, 95);
     let l = model.latent_dim();
     model.decode(&Matrix::new(

@@ -4,7 +4,7 @@
 use crate::data::Matrix;
 use crate::error::{Error, Result};
 use crate::eval::pca::Pca;
-use crate::model::{Autoencoder, ModelConfig};
+use crate::model::Autoencoder;
 
 /// `steps` evenly spaced values from 0 to 1 inclusive.
 pub fn blend_weights(steps: usize) -> Vec<f32> {
@@ -195,14 +195,14 @@ fn quantile(v: &[f32], q: f64) -> f32 {
 pub fn manifold(model: &Autoencoder, codes: &Matrix, n: usize) -> Result<Manifold> {
     let n = n.max(2);
     let latent = model.latent_dim();
-    let is_vae = matches!(model.config(), ModelConfig::Vae { .. });
+    let has_prior = model.capabilities().prior;
     let spaced = |lo: f32, hi: f32| -> Vec<f32> {
         (0..n)
             .map(|i| lo + (hi - lo) * i as f32 / (n - 1) as f32)
             .collect()
     };
     let (xs, ys, axes, to_code): (Vec<f32>, Vec<f32>, String, PlaneToCode) = if latent == 2
-        && is_vae
+        && has_prior
     {
         let q: Vec<f32> = spaced(0.05, 0.95)
             .iter()

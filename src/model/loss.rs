@@ -4,8 +4,8 @@
 use burn::tensor::{Tensor, activation};
 use serde::{Deserialize, Serialize};
 
+use crate::kernels::recon_loss::{LogitLoss, recon_rows};
 use crate::model::Activation;
-use crate::model::loss_kernel::{LogitLoss, recon_rows};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]

@@ -8,7 +8,7 @@ use burn::optim::momentum::MomentumConfig;
 use burn::optim::{GradientsParams, ModuleOptimizer, RmsPropConfig, SgdConfig};
 use burn::tensor::Tensor;
 
-use crate::train::adam::FusedAdamOptimizer;
+use crate::kernels::adam::FusedAdamOptimizer;
 use crate::train::config::{OptimizerKind, TrainConfig};
 
 pub fn build(cfg: &TrainConfig) -> ModuleOptimizer {

@@ -9,7 +9,7 @@ use plotters::style::FontStyle;
 
 use crate::data::Matrix;
 use crate::error::{Error, Result};
-use crate::run::EpochMetrics;
+use crate::train::EpochMetrics;
 
 static FONT: &[u8] = include_bytes!("../../assets/DejaVuSans.ttf");
 static REGISTER: Once = Once::new();

@@ -8,7 +8,6 @@ use crate::data::{Dataset, Matrix};
 use crate::error::{Error, Result};
 use crate::eval::pca::Pca;
 use crate::explore;
-use crate::model::ModelConfig;
 use crate::run::Run;
 use crate::viz::charts::{self, Titles};
 use crate::viz::grid::ImageGrid;
@@ -124,10 +123,6 @@ fn grid_for(run: &Run) -> Result<ImageGrid> {
     Ok(ImageGrid::new(h, w, c))
 }
 
-fn is_vae(run: &Run) -> bool {
-    matches!(run.model.config(), ModelConfig::Vae { .. })
-}
-
 /// The first `max` samples of `data` (so figures stay quick on large test sets).
 fn head(data: &Dataset, max: usize) -> (Matrix, Option<Vec<u32>>) {
     let n = data.len().min(max);
@@ -205,7 +200,7 @@ pub fn figure(run: &Run, data: &Dataset, kind: FigureKind, opts: &FigureOptions)
                     )
                 }
             };
-            let title = if is_vae(run) {
+            let title = if run.model.capabilities().stochastic_encoder {
                 "Posterior means of the test data"
             } else {
                 "Codes of the test data"
@@ -297,9 +292,6 @@ pub fn figure(run: &Run, data: &Dataset, kind: FigureKind, opts: &FigureOptions)
             ))
         }
         FigureKind::Samples => {
-            if !is_vae(run) {
-                return Err(Error::invalid("prior samples need a VAE run"));
-            }
             let mut grid = grid_for(run)?;
             let n = opts.n.max(1);
             let s = crate::eval::sample_prior(model, n * n, opts.seed)?;
@@ -312,7 +304,11 @@ pub fn figure(run: &Run, data: &Dataset, kind: FigureKind, opts: &FigureOptions)
         }
         FigureKind::Curves => {
             let metrics = run.dir.metrics()?;
-            let image = charts::training_curves(&metrics, is_vae(run), opts.chart_size)?;
+            let image = charts::training_curves(
+                &metrics,
+                run.model.capabilities().stochastic_encoder,
+                opts.chart_size,
+            )?;
             Ok(make(
                 "Training curves",
                 format!("Loss per element over {} epochs.", metrics.len()),
@@ -332,15 +328,15 @@ fn default_pair(data: &Dataset) -> (usize, usize) {
     (0, 1.min(data.len() - 1))
 }
 
-/// Whether `kind` applies to `run` (images for grids, 2-D codes and more for maps, a VAE for
-/// prior samples).
+/// Whether `kind` applies to `run` (images for grids, 2-D codes and more for maps, a prior
+/// for samples).
 pub fn applies(run: &Run, kind: FigureKind) -> bool {
     let images = image_shape(run).is_ok();
     match kind {
         FigureKind::Curves => true,
         FigureKind::Codes => run.model.latent_dim() >= 2,
         FigureKind::Manifold => images && run.model.latent_dim() >= 2,
-        FigureKind::Samples => images && is_vae(run),
+        FigureKind::Samples => images && run.model.capabilities().prior,
         FigureKind::Reconstructions | FigureKind::Blend | FigureKind::Traverse => images,
     }
 }

@@ -31,7 +31,7 @@ pub fn tiny_config() -> aekit::RunConfig {
     let mut cfg = aekit::RunConfig::default();
     cfg.data.shapes_train = 400;
     cfg.data.shapes_test = 100;
-    cfg.model = aekit::ModelConfig::dense(aekit::DenseConfig::new(vec![32], 4));
+    cfg.model = aekit::ModelConfig::new(aekit::DenseConfig::new(vec![32], 4));
     cfg.train.epochs = 2;
     cfg.train.batch_size = 50;
     cfg

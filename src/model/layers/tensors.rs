@@ -1,17 +1,15 @@
-//! Pieces shared by every model: seeded initialisation, deterministic parameter ids, and the
-//! conversion of layers to and from named tensors in PyTorch's layout.
+//! Named tensors in PyTorch's layout, the conversion of layers to and from them, and
+//! host/tensor helpers.
 
 use std::collections::HashMap;
 
-use burn::module::{Module, Param, ParamId};
+use burn::module::{Module, Param};
 use burn::nn::Linear;
 use burn::tensor::{Device, Tensor, TensorData};
-use rand::Rng;
 use rand_chacha::ChaCha8Rng;
-use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::model::Activation;
+use crate::model::layers::init::param;
 
 /// A tensor with a name and a shape, as stored in a checkpoint (row-major f32).
 #[derive(Debug, Clone, PartialEq)]
@@ -19,122 +17,6 @@ pub struct NamedTensor {
     pub name: String,
     pub shape: Vec<usize>,
     pub data: Vec<f32>,
-}
-
-/// Hands out parameter ids in creation order. Ids must be the same every time a model of the
-/// same config is built, because the optimiser's saved state is keyed by them: that is what
-/// lets `--resume` restore Adam's moments onto freshly loaded weights.
-#[derive(Debug, Default)]
-pub struct ParamIds(u64);
-
-impl ParamIds {
-    pub fn next_id(&mut self) -> ParamId {
-        self.0 += 1;
-        ParamId::from(self.0)
-    }
-}
-
-fn param<const D: usize>(
-    id: ParamId,
-    data: Vec<f32>,
-    shape: [usize; D],
-    device: &Device,
-) -> Param<Tensor<D>> {
-    let t = Tensor::<D>::from_data(TensorData::new(data, shape), device);
-    Param::initialized(id, t.require_grad())
-}
-
-/// How weights are drawn before training.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum Init {
-    /// He-uniform before rectifiers, Glorot-uniform otherwise; zero biases.
-    #[default]
-    Auto,
-    /// Glorot-uniform everywhere, zero biases (Keras's default).
-    Glorot,
-    /// PyTorch's default for nn.Linear and nn.Conv2d: weights and biases U(±1/√fan_in).
-    Torch,
-}
-
-impl Init {
-    pub fn name(self) -> &'static str {
-        match self {
-            Init::Auto => "auto",
-            Init::Glorot => "glorot",
-            Init::Torch => "torch",
-        }
-    }
-
-    /// Uniform bounds `(weight, bias)` for a layer with these fans, followed by `next`.
-    pub fn bounds(self, fan_in: usize, fan_out: usize, next: Activation) -> (f32, f32) {
-        let glorot = (6.0 / (fan_in + fan_out) as f64).sqrt();
-        let (w, b) = match self {
-            Init::Auto if next.is_rectifier() => ((6.0 / fan_in as f64).sqrt(), 0.0),
-            Init::Auto | Init::Glorot => (glorot, 0.0),
-            Init::Torch => {
-                let b = 1.0 / (fan_in as f64).sqrt();
-                (b, b)
-            }
-        };
-        (w as f32, b as f32)
-    }
-}
-
-/// `n` draws from U(-bound, bound) (all zero when the bound is zero).
-pub fn uniform(n: usize, bound: f32, rng: &mut ChaCha8Rng) -> Vec<f32> {
-    if bound <= 0.0 {
-        return vec![0.0; n];
-    }
-    (0..n).map(|_| rng.random_range(-bound..bound)).collect()
-}
-
-/// Creates a model's parameters: seeded values drawn by the initialisation scheme, and ids in
-/// creation order (see [`ParamIds`]).
-pub struct ParamFactory<'a> {
-    rng: ChaCha8Rng,
-    ids: ParamIds,
-    init: Init,
-    device: &'a Device,
-}
-
-impl<'a> ParamFactory<'a> {
-    pub fn new(rng: ChaCha8Rng, init: Init, device: &'a Device) -> Self {
-        Self {
-            rng,
-            ids: ParamIds::default(),
-            init,
-            device,
-        }
-    }
-
-    /// A linear layer `in -> out` initialised for the activation that follows it.
-    pub fn linear(&mut self, d_in: usize, d_out: usize, next: Activation) -> Linear {
-        let (wb, bb) = self.init.bounds(d_in, d_out, next);
-        let w = uniform(d_in * d_out, wb, &mut self.rng);
-        let b = uniform(d_out, bb, &mut self.rng);
-        Linear {
-            weight: param(self.ids.next_id(), w, [d_in, d_out], self.device),
-            bias: Some(param(self.ids.next_id(), b, [d_out], self.device)),
-        }
-    }
-
-    /// A convolution kernel of `shape` (PyTorch's layout) with `bias_len` biases.
-    pub fn kernel(
-        &mut self,
-        shape: [usize; 4],
-        bias_len: usize,
-        fans: (usize, usize),
-        next: Activation,
-    ) -> Kernel {
-        let (wb, bb) = self.init.bounds(fans.0.max(1), fans.1.max(1), next);
-        let w = uniform(shape.iter().product(), wb, &mut self.rng);
-        let b = uniform(bias_len, bb, &mut self.rng);
-        Kernel {
-            weight: param(self.ids.next_id(), w, shape, self.device),
-            bias: param(self.ids.next_id(), b, [bias_len], self.device),
-        }
-    }
 }
 
 /// The weights of a convolution or transposed convolution, in PyTorch's layout:
@@ -222,7 +104,7 @@ pub fn export_linear(prefix: &str, layer: &Linear, out: &mut Vec<NamedTensor>) {
     }
 }
 
-fn take<'a>(
+pub(crate) fn take<'a>(
     tensors: &'a HashMap<String, NamedTensor>,
     name: &str,
     shape: &[usize],

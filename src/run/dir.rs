@@ -8,73 +8,20 @@
 //!   metrics.jsonl              one JSON line per epoch
 //!   summary.json               how training went
 //!   checkpoint/                the last state, for --resume: model.safetensors,
-//!                              optimizer.bpk, state.json (replaced as a whole, atomically)
+//!                              optimizer.bpk (and optimizer-STEP.bpk for a variant's extra
+//!                              steps), state.json (replaced as a whole, atomically)
 //! ```
 
 use std::path::{Path, PathBuf};
 
 use burn::tensor::Device;
-use serde::{Deserialize, Serialize};
 
-use crate::config::RunConfig;
 use crate::data::Preprocessor;
 use crate::error::{Error, Result};
 use crate::model::Autoencoder;
-
-/// Where training stands, saved with every checkpoint so that a resumed run continues exactly.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct TrainState {
-    /// Epoch in progress (0-based).
-    pub epoch: usize,
-    /// Next batch of that epoch.
-    pub batch: usize,
-    /// Optimisation steps taken so far.
-    pub global_step: usize,
-    /// Sum of batch losses (weighted by batch size) in the current epoch so far.
-    pub epoch_loss_sum: f64,
-    pub epoch_samples: usize,
-    pub best_val: Option<f64>,
-    pub best_epoch: Option<usize>,
-    /// Epochs since the validation loss last improved.
-    pub bad_epochs: usize,
-    pub train_seconds: f64,
-}
-
-/// One line of `metrics.jsonl`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct EpochMetrics {
-    pub epoch: usize,
-    /// Mean training loss per element (pixel).
-    pub train_loss: f64,
-    /// Mean validation loss per element, when there is a validation set.
-    pub val_loss: Option<f64>,
-    /// The same, summed over the elements of a sample.
-    pub train_loss_per_sample: f64,
-    pub val_loss_per_sample: Option<f64>,
-    /// The reconstruction part of the validation loss (equal to it without penalties).
-    #[serde(default)]
-    pub val_recon: Option<f64>,
-    pub lr: f64,
-    pub seconds: f64,
-    pub samples_per_sec: f64,
-}
-
-/// The final `summary.json`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Summary {
-    pub model: String,
-    pub parameters: usize,
-    pub loss: String,
-    pub epochs_completed: usize,
-    pub best_epoch: Option<usize>,
-    pub best_val_loss: Option<f64>,
-    pub final_train_loss: Option<f64>,
-    pub stop_reason: String,
-    pub train_seconds: f64,
-    pub samples_per_sec: f64,
-    pub train_samples: usize,
-    pub val_samples: usize,
-}
+use crate::run::RunConfig;
+use crate::train::state::{EpochMetrics, Summary, TrainState};
+use crate::train::trainer::{Checkpoints, Optimizers};
 
 #[derive(Debug, Clone)]
 pub struct RunDir {
@@ -107,6 +54,43 @@ impl RunDir {
     }
     pub fn checkpoint_dir(&self) -> PathBuf {
         self.path.join("checkpoint")
+    }
+
+    /// Creates the run directory of a new run and writes what training starts from: the
+    /// config, the fitted preprocessing and, for text sources, the vocabulary.
+    pub fn create(path: &Path, cfg: &RunConfig, preprocessor: &Preprocessor) -> Result<Self> {
+        let run = Self::new(path);
+        if run.config_path().exists() {
+            return Err(Error::bad_file(
+                &run.path,
+                "already holds a run; use --resume to continue it or choose another --out",
+            ));
+        }
+        crate::io::ensure_dir(&run.path)?;
+        cfg.save(&run.path)?;
+        crate::io::write_json(&run.preprocess_path(), preprocessor)?;
+        if let Some(words) = crate::data::text_vocabulary(&cfg.data)? {
+            crate::io::write_atomic(
+                &run.vocabulary_path(),
+                format!("{}\n", words.join("\n")).as_bytes(),
+            )?;
+        }
+        Ok(run)
+    }
+
+    /// Opens the run in `path` to continue it with `cfg`, which must build the same model.
+    pub fn open_to_resume(path: &Path, cfg: &RunConfig) -> Result<Self> {
+        let run = Self::open(path)?;
+        let saved = run.config()?;
+        if saved.model != cfg.model {
+            return Err(Error::mismatch(format!(
+                "{}: the saved run is a {}, this config builds a {}",
+                path.display(),
+                saved.model.describe(),
+                cfg.model.describe()
+            )));
+        }
+        Ok(run)
     }
 
     /// Fails unless `path` looks like a run directory.
@@ -179,19 +163,33 @@ impl RunDir {
         crate::io::write_atomic(&self.metrics_path(), text.as_bytes())
     }
 
-    /// Saves the resumable state as one directory swap: weights, optimiser and position.
+    pub fn save_summary(&self, summary: &Summary) -> Result<()> {
+        crate::io::write_json(&self.summary_path(), summary)
+    }
+
+    /// Saves the resumable state as one directory swap: weights, optimisers and position.
     pub fn save_checkpoint(
         &self,
         model: &Autoencoder,
-        optimizer: &burn::optim::ModuleOptimizer,
+        optimizers: &Optimizers,
         state: &TrainState,
     ) -> Result<()> {
-        let optim_bytes = optimizer
-            .into_bytes()
-            .map_err(|e| Error::invalid(format!("cannot serialise optimiser state: {e:?}")))?;
+        let bytes = |o: &burn::optim::ModuleOptimizer| {
+            o.into_bytes()
+                .map_err(|e| Error::Serialize(format!("optimiser state: {e:?}")))
+        };
+        let main = bytes(&optimizers.main)?;
+        let extra = optimizers
+            .extra
+            .iter()
+            .map(|(name, o)| Ok((optimizer_file(Some(name)), bytes(o)?)))
+            .collect::<Result<Vec<_>>>()?;
         crate::io::replace_dir_atomic(&self.checkpoint_dir(), |dir| {
             model.save_safetensors(&dir.join("model.safetensors"))?;
-            crate::io::write_atomic(&dir.join("optimizer.bpk"), &optim_bytes)?;
+            crate::io::write_atomic(&dir.join(optimizer_file(None)), &main)?;
+            for (file, b) in &extra {
+                crate::io::write_atomic(&dir.join(file), b)?;
+            }
             crate::io::write_json(&dir.join("state.json"), state)
         })
     }
@@ -200,8 +198,8 @@ impl RunDir {
     pub fn load_checkpoint(
         &self,
         model: Autoencoder,
-        optimizer: burn::optim::ModuleOptimizer,
-    ) -> Result<(Autoencoder, burn::optim::ModuleOptimizer, TrainState)> {
+        optimizers: Optimizers,
+    ) -> Result<(Autoencoder, Optimizers, TrainState)> {
         let dir = self.checkpoint_dir();
         let state_path = dir.join("state.json");
         if !state_path.is_file() {
@@ -209,62 +207,53 @@ impl RunDir {
         }
         let state: TrainState = crate::io::read_json(&state_path)?;
         let model = model.load_safetensors(&dir.join("model.safetensors"))?;
-        let optim_path = dir.join("optimizer.bpk");
-        let bytes = crate::io::read_file(&optim_path)?;
-        let optimizer = optimizer
-            .from_bytes(burn::tensor::Bytes::from_bytes_vec(bytes))
-            .map_err(|e| Error::bad_file(&optim_path, format!("invalid optimiser state: {e:?}")))?;
-        Ok((model, optimizer, state))
+        let load = |file: String, o: burn::optim::ModuleOptimizer| {
+            let path = dir.join(file);
+            let bytes = crate::io::read_file(&path)?;
+            o.from_bytes(burn::tensor::Bytes::from_bytes_vec(bytes))
+                .map_err(|e| Error::bad_file(&path, format!("invalid optimiser state: {e:?}")))
+        };
+        let main = load(optimizer_file(None), optimizers.main)?;
+        let extra = optimizers
+            .extra
+            .into_iter()
+            .map(|(name, o)| Ok((name.clone(), load(optimizer_file(Some(&name)), o)?)))
+            .collect::<Result<Vec<_>>>()?;
+        Ok((model, Optimizers { main, extra }, state))
     }
 }
 
-/// A loaded run: config, preprocessing and model, ready for eval and exploration.
-#[derive(Debug, Clone)]
-pub struct Run {
-    pub dir: RunDir,
-    pub config: RunConfig,
-    pub preprocessor: Preprocessor,
-    pub model: Autoencoder,
+/// `optimizer.bpk` for the main step, `optimizer-NAME.bpk` for a variant's extra step.
+fn optimizer_file(step: Option<&str>) -> String {
+    match step {
+        None => "optimizer.bpk".into(),
+        Some(name) => format!("optimizer-{name}.bpk"),
+    }
 }
 
-impl Run {
-    pub fn open(path: &Path, device: &Device) -> Result<Self> {
-        let dir = RunDir::open(path)?;
-        let config = dir.config()?;
-        let preprocessor = dir.preprocessor()?;
-        let model = dir.load_model(device, false)?;
-        Ok(Self {
-            dir,
-            config,
-            preprocessor,
-            model,
-        })
-    }
-
-    /// Loads `split` of the data this run was trained on (or of `source` when given), already
-    /// preprocessed the way training saw it.
-    pub fn load_data(
+impl Checkpoints for RunDir {
+    fn save_checkpoint(
         &self,
-        source: Option<&crate::data::DataConfig>,
-        split: crate::data::Split,
-    ) -> Result<crate::data::Dataset> {
-        let mut cfg = source.unwrap_or(&self.config.data).clone();
-        // Text runs count words against the vocabulary they were trained with.
-        let vocab = self.dir.vocabulary_path();
-        if cfg.vocabulary_words.is_none() && vocab.is_file() {
-            let text = String::from_utf8_lossy(&crate::io::read_file(&vocab)?).to_string();
-            cfg.vocabulary_words = Some(text.lines().map(str::to_string).collect());
-        }
-        let raw = crate::data::load(&cfg, split)?;
-        if raw.dim() != self.model.input_dim() {
-            return Err(Error::mismatch(format!(
-                "{}: samples have {} features, the model in {} expects {}",
-                raw.origin,
-                raw.dim(),
-                self.dir.path.display(),
-                self.model.input_dim()
-            )));
-        }
-        self.preprocessor.transform(&raw)
+        model: &Autoencoder,
+        optimizers: &Optimizers,
+        state: &TrainState,
+    ) -> Result<()> {
+        RunDir::save_checkpoint(self, model, optimizers, state)
+    }
+
+    fn save_best(&self, model: &Autoencoder) -> Result<()> {
+        model.save_safetensors(&self.model_path())
+    }
+
+    fn save_metrics(&self, history: &[EpochMetrics]) -> Result<()> {
+        self.write_metrics(history)
+    }
+
+    fn checkpoint_location(&self) -> PathBuf {
+        self.checkpoint_dir()
+    }
+
+    fn resume_hint(&self) -> String {
+        format!("aekit train --resume {}", self.path.display())
     }
 }

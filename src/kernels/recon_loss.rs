@@ -23,7 +23,7 @@ use burn_flex::FlexTensor;
 use rayon::prelude::*;
 
 use super::gemm::{contiguous, flex, values};
-use crate::device::own_cpu_kernel;
+use crate::kernels::own_cpu_kernel;
 use crate::model::{Activation, ReconLoss};
 
 /// Rows per parallel task: about 16k values of MNIST width, enough to outweigh handing the

@@ -23,29 +23,11 @@ impl Default for RunConfig {
     fn default() -> Self {
         Self {
             data: DataConfig::default(),
-            model: ModelConfig::dense(DenseConfig::new(vec![256, 64], 8)),
+            model: ModelConfig::new(DenseConfig::new(vec![256, 64], 8)),
             train: TrainConfig {
                 epochs: 15,
                 ..TrainConfig::default()
             },
-        }
-    }
-}
-
-/// Keys present in `given` but absent from `known` (which holds every field the config has).
-fn unknown_keys(given: &toml::Table, known: &toml::Table, prefix: &str, out: &mut Vec<String>) {
-    for (k, v) in given {
-        let path = if prefix.is_empty() {
-            k.clone()
-        } else {
-            format!("{prefix}.{k}")
-        };
-        match (v, known.get(k)) {
-            (_, None) => out.push(path),
-            (toml::Value::Table(g), Some(toml::Value::Table(kn))) => {
-                unknown_keys(g, kn, &path, out)
-            }
-            _ => {}
         }
     }
 }
@@ -57,14 +39,13 @@ impl RunConfig {
         let table: toml::Table = text
             .parse()
             .map_err(|e| Error::bad_file(origin, format!("invalid TOML: {e}")))?;
-        let cfg: RunConfig = table
-            .clone()
-            .try_into()
-            .map_err(|e: toml::de::Error| Error::bad_file(origin, e.message().to_string()))?;
-        let known: toml::Table = toml::Table::try_from(cfg.with_all_fields())
-            .map_err(|e| Error::invalid(e.to_string()))?;
+        // Keys the structs do not know are reported by serde itself, from the same field
+        // definitions that parse the known ones (the model's variant keys by its parser).
         let mut unknown = Vec::new();
-        unknown_keys(&table, &known, "", &mut unknown);
+        let cfg: RunConfig = serde_ignored::deserialize(toml::Value::Table(table), |path| {
+            unknown.push(path.to_string())
+        })
+        .map_err(|e: toml::de::Error| Error::bad_file(origin, e.message().to_string()))?;
         if !unknown.is_empty() {
             return Err(Error::bad_file(
                 origin,
@@ -87,63 +68,6 @@ impl RunConfig {
     pub fn save(&self, dir: &Path) -> Result<()> {
         crate::io::write_atomic(&dir.join("config.toml"), self.to_toml()?.as_bytes())?;
         crate::io::write_json(&dir.join("config.json"), self)
-    }
-
-    /// A copy with every optional field set, so that serialising it lists every valid key.
-    fn with_all_fields(&self) -> RunConfig {
-        let mut c = self.clone();
-        let d = &mut c.data;
-        d.test_source.get_or_insert_default();
-        d.data_dir.get_or_insert_default();
-        d.label_column.get_or_insert_default();
-        d.header.get_or_insert(false);
-        d.labels.get_or_insert_default();
-        d.limit.get_or_insert(0);
-        d.test_limit.get_or_insert(0);
-        d.train_classes.get_or_insert_default();
-        d.vocabulary.get_or_insert(1);
-        let t = &mut c.train;
-        t.momentum.get_or_insert(0.0);
-        t.clip_grad_norm.get_or_insert(0.0);
-        t.early_stopping.get_or_insert(0);
-        t.max_minutes.get_or_insert(0.0);
-        let io = c.model.io_mut();
-        io.input_dim.get_or_insert(0);
-        io.input_shape.get_or_insert_default();
-        io.output_activation
-            .get_or_insert(crate::model::Activation::Linear);
-        io.loss.get_or_insert(crate::model::ReconLoss::Mse);
-        io.noise
-            .get_or_insert(crate::data::Corruption::Masking { p: 0.0 });
-        io.code_l1.get_or_insert(0.0);
-        io.sparsity_target.get_or_insert(0.0);
-        io.sparsity_weight.get_or_insert(0.0);
-        io.contractive.get_or_insert(0.0);
-        io.contractive_projections.get_or_insert(0);
-        io.hidden_noise
-            .get_or_insert(crate::data::Corruption::Masking { p: 0.0 });
-        io.init.get_or_insert_default();
-        io.task
-            .get_or_insert(crate::data::paired::PairedTask::Recolor);
-        io.residual.get_or_insert(false);
-        match &mut c.model {
-            ModelConfig::Dense { arch, .. } => {
-                arch.encoder_activations.get_or_insert_default();
-                arch.decoder_hidden.get_or_insert_default();
-                arch.decoder_activations.get_or_insert_default();
-            }
-            ModelConfig::Vae { arch, .. } => {
-                arch.conv.push(crate::model::LayerSpec::Dense {
-                    units: 1,
-                    act: None,
-                });
-                arch.conv_decoder.get_or_insert_default();
-            }
-            ModelConfig::Conv { arch, .. } => {
-                arch.decoder.get_or_insert_default();
-            }
-        }
-        c
     }
 
     pub fn validate(&self) -> Result<()> {

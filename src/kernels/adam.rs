@@ -21,8 +21,8 @@ use burn::tensor::{DType, Device, Tensor};
 use burn_flex::FlexTensor;
 use rayon::prelude::*;
 
-use crate::device::own_cpu_kernel;
-use crate::model::gemm::{contiguous, values};
+use crate::kernels::gemm::{contiguous, values};
+use crate::kernels::own_cpu_kernel;
 
 /// Elements per parallel task: large enough that scheduling costs nothing, small enough that
 /// both cores share even the small bias vectors of wide layers.

@@ -23,7 +23,7 @@ use burn_flex::FlexTensor;
 use rayon::prelude::*;
 
 use super::gemm::{MatRef, Parallelism, contiguous, flex, matmul, values};
-use crate::device::own_cpu_kernel;
+use crate::kernels::own_cpu_kernel;
 
 /// Images per task when weight gradients are summed: a fixed size (not one per thread) keeps
 /// the order of the sums, and so the trained weights, the same on any number of cores.
@@ -482,7 +482,8 @@ mod tests {
     use burn::tensor::{Device, Distribution, Tensor};
 
     use super::*;
-    use crate::model::conv::{Pad, window};
+    use crate::model::layers::Pad;
+    use crate::model::layers::spec::window;
 
     /// Output size and (start, end) padding of TensorFlow's `same` along one axis, as the conv
     /// layers compute them.

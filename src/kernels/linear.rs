@@ -22,7 +22,7 @@ use burn::tensor::Tensor;
 use burn_flex::FlexTensor;
 
 use super::gemm::{MatRef, contiguous, flex, matmul, parallelism_for, product, values};
-use crate::device::own_cpu_kernel;
+use crate::kernels::own_cpu_kernel;
 
 /// `x·W + b` for `x` `[n, k]`, `W` `[k, m]`, `b` `[m]`.
 fn forward(x: &[f32], weight: &[f32], bias: &[f32]) -> Vec<f32> {

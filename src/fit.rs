@@ -1,0 +1,170 @@
+//! Orchestration of a training job: data → preprocessing → model → run directory → the
+//! training loop → summary. The loop itself ([`crate::train::trainer`]) knows no files; the
+//! run directory ([`crate::run`]) knows no training logic.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use burn::tensor::Device;
+
+use crate::data::{Dataset, Preprocessor, Split, train_val_indices};
+use crate::error::{Error, Result};
+use crate::model::Autoencoder;
+use crate::run::{RunConfig, RunDir};
+use crate::train::batches::Batches;
+use crate::train::progress::Progress;
+use crate::train::state::{Summary, TrainState};
+use crate::train::trainer::{self, Optimizers, Session};
+
+/// How to run a training job (as opposed to what to train, which is the [`RunConfig`]).
+#[derive(Clone)]
+pub struct FitOptions {
+    pub out_dir: PathBuf,
+    pub device: Device,
+    /// Continue the run in `out_dir` from its last checkpoint.
+    pub resume: bool,
+    /// No progress output.
+    pub quiet: bool,
+    /// Set by a Ctrl-C handler: the loop saves a checkpoint and stops.
+    pub interrupt: Option<Arc<AtomicBool>>,
+    /// Behave as if interrupted after this many optimisation steps (for tests of resume).
+    pub stop_after_steps: Option<usize>,
+}
+
+impl FitOptions {
+    pub fn new(out_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            out_dir: out_dir.into(),
+            device: Device::flex(),
+            resume: false,
+            quiet: true,
+            interrupt: None,
+            stop_after_steps: None,
+        }
+    }
+}
+
+/// What [`fit`] returns.
+pub struct Fitted {
+    pub model: Autoencoder,
+    pub preprocessor: Preprocessor,
+    pub summary: Summary,
+    pub run_dir: RunDir,
+}
+
+/// Loads the training data the config names and trains on it.
+pub fn train(cfg: &RunConfig, opts: &FitOptions) -> Result<Fitted> {
+    // A text source's vocabulary is counted once over its documents, here: loading them and
+    // writing the run's vocabulary.txt both use it.
+    let mut cfg = cfg.clone();
+    if cfg.data.vocabulary_words.is_none() {
+        cfg.data.vocabulary_words = crate::data::text_vocabulary(&cfg.data)?;
+    }
+    let raw = crate::data::load(&cfg.data, Split::Train)?;
+    fit_owned(&cfg, raw, opts)
+}
+
+/// Trains an autoencoder on `raw` (unprocessed samples) as `cfg` says, writing the run into
+/// `opts.out_dir`. With `opts.resume`, continues that run from its last checkpoint.
+pub fn fit(cfg: &RunConfig, raw: &Dataset, opts: &FitOptions) -> Result<Fitted> {
+    fit_owned(cfg, raw.clone(), opts)
+}
+
+/// [`fit`] on data it may consume: preprocessing happens in place and the validation split is
+/// a list of indices, so the samples are held in memory once.
+pub fn fit_owned(cfg: &RunConfig, mut data: Dataset, opts: &FitOptions) -> Result<Fitted> {
+    let mut cfg = cfg.clone();
+    cfg.validate()?;
+    data.validate()?;
+    let tc = cfg.train.clone();
+
+    let preprocessor = Preprocessor::fit(cfg.data.scale, &data);
+    cfg.data.scale = preprocessor.scaling;
+    cfg.model
+        .resolve(&data.sample_shape, preprocessor.scaling.is_unit_range())?;
+    preprocessor.apply(&mut data.x)?;
+    let (train_rows, val_rows) = train_val_indices(data.len(), cfg.data.val_fraction, tc.seed);
+    if train_rows.is_empty() {
+        return Err(Error::bad_file(
+            &data.origin,
+            "no training samples left after the validation split",
+        ));
+    }
+
+    let run = if opts.resume {
+        RunDir::open_to_resume(&opts.out_dir, &cfg)?
+    } else {
+        RunDir::create(&opts.out_dir, &cfg, &preprocessor)?
+    };
+
+    let model = Autoencoder::new(&cfg.model, tc.seed, &opts.device)?;
+    let optimizers = Optimizers::new(&tc, &model);
+    let (model, optimizers, state, history) = if opts.resume {
+        let (model, optimizers, state) = run.load_checkpoint(model, optimizers)?;
+        let mut history = run.metrics()?;
+        history.retain(|m| m.epoch <= state.epoch);
+        (model, optimizers, state, history)
+    } else {
+        let state = TrainState::default();
+        run.save_checkpoint(&model, &optimizers, &state)?;
+        (model, optimizers, state, Vec::new())
+    };
+
+    let batches = Batches::new(&data.x, cfg.model.noise(), tc.seed)
+        .with_task(cfg.model.io().task, &data.sample_shape);
+    let mut progress = Progress::new(opts.quiet);
+    progress.message(&format!(
+        "training {} ({} parameters, {} loss) on {} samples, validating on {}; run directory {}",
+        cfg.model.describe(),
+        model.num_params(),
+        cfg.model.loss().name(),
+        train_rows.len(),
+        val_rows.len(),
+        run.path.display()
+    ));
+    let session = Session {
+        model: &cfg.model,
+        train: &tc,
+        batches: &batches,
+        train_rows: &train_rows,
+        val_rows: &val_rows,
+        interrupt: opts.interrupt.as_deref(),
+        stop_after_steps: opts.stop_after_steps,
+    };
+    let outcome = trainer::run(
+        session,
+        model,
+        optimizers,
+        state,
+        history,
+        &run,
+        &mut progress,
+    )?;
+
+    let history = &outcome.history;
+    let total_samples: f64 = history.iter().map(|m| m.samples_per_sec * m.seconds).sum();
+    let total_secs: f64 = history.iter().map(|m| m.seconds).sum();
+    let summary = Summary {
+        model: cfg.model.describe(),
+        parameters: outcome.model.num_params(),
+        loss: cfg.model.loss().name().into(),
+        epochs_completed: outcome.state.epoch,
+        best_epoch: outcome.state.best_epoch,
+        best_val_loss: outcome.state.best_val,
+        final_train_loss: history.last().map(|m| m.train_loss),
+        stop_reason: outcome.stop_reason,
+        train_seconds: outcome.state.train_seconds,
+        samples_per_sec: total_samples / total_secs.max(1e-9),
+        train_samples: train_rows.len(),
+        val_samples: val_rows.len(),
+    };
+    run.save_summary(&summary)?;
+    let best = run.load_model(&opts.device, false)?;
+    Ok(Fitted {
+        model: best,
+        preprocessor,
+        summary,
+        run_dir: run,
+    })
+}

@@ -1,0 +1,30 @@
+//! aekit's own CPU kernels, as burn backend extensions on the Flex backend: matrix products
+//! ([`gemm`]), linear layers ([`linear`]), 2-D convolutions ([`conv2d`]), the reconstruction
+//! loss from logits ([`recon_loss`]) and the fused Adam step ([`adam`]). They know tensors and
+//! numbers, no model types. Each falls back to burn's own implementation off the CPU backend,
+//! for other dtypes, or when its environment switch says `burn` ([`own_cpu_kernel`], the one
+//! place that choice is made).
+
+pub mod adam;
+pub mod conv2d;
+pub(crate) mod gemm;
+pub mod linear;
+pub mod recon_loss;
+
+use std::sync::OnceLock;
+
+use burn::tensor::{DType, Device};
+
+/// Whether one of aekit's own CPU kernels runs on a tensor of this dtype on this device: f32
+/// on the CPU backend, unless the environment variable `switch` is `burn`, which selects burn's
+/// own implementation (for comparisons in benchmarks). `burn_chosen` caches the variable for
+/// the kernel.
+pub(crate) fn own_cpu_kernel(
+    dtype: DType,
+    device: Device,
+    burn_chosen: &OnceLock<bool>,
+    switch: &str,
+) -> bool {
+    let burn = *burn_chosen.get_or_init(|| std::env::var(switch).is_ok_and(|v| v == "burn"));
+    !burn && dtype == DType::F32 && device.inner() == Device::flex()
+}

@@ -1,0 +1,425 @@
+//! The `[model]` section of a run config: the settings every variant shares ([`IoConfig`])
+//! and the variant's own ([`VariantConfig`]), chosen by `kind`.
+
+use std::collections::HashSet;
+
+use clap::parser::ValueSource;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::model::variant::{self, Capabilities, VariantConfig};
+use crate::model::{Activation, ReconLoss};
+
+/// Settings every variant shares: what goes in, what comes out and how it is scored, the
+/// degradation of training inputs, and the penalties on the code.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default, clap::Args)]
+pub struct IoConfig {
+    /// Width of one input sample; filled in from the data when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[arg(skip)]
+    pub input_dim: Option<usize>,
+    /// Shape of one sample, `[channels, height, width]` for images; filled in from the data.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[arg(skip)]
+    pub input_shape: Option<Vec<usize>>,
+    /// Output unit (default: sigmoid for data scaled to [0, 1], linear otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[arg(long)]
+    pub output_activation: Option<Activation>,
+    /// Reconstruction loss (default: BCE after a sigmoid output, MSE otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[arg(long)]
+    pub loss: Option<ReconLoss>,
+    /// Denoising: corrupt training inputs, the target stays clean (gaussian:SIGMA, masking:P,
+    /// salt-pepper:P).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[arg(long)]
+    pub noise: Option<crate::data::Corruption>,
+    /// Sparse: weight of the L1 penalty on the code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[arg(long)]
+    pub code_l1: Option<f64>,
+    /// Sparse: target mean activation of each code unit (needs a sigmoid code).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[arg(long)]
+    pub sparsity_target: Option<f64>,
+    /// Sparse: weight of the KL sparsity penalty (default 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[arg(long)]
+    pub sparsity_weight: Option<f64>,
+    /// Contractive: weight of the squared Frobenius norm of the encoder's Jacobian.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[arg(long)]
+    pub contractive: Option<f64>,
+    /// Contractive: random projections per step for deep encoders (default 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[arg(long)]
+    pub contractive_projections: Option<usize>,
+    /// Denoising on hidden activations: corrupt the code while training (gaussian:S,
+    /// masking:P).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[arg(long)]
+    pub hidden_noise: Option<crate::data::Corruption>,
+    /// Weight initialisation (default auto: He before rectifiers, Glorot otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[arg(long)]
+    pub init: Option<crate::model::Init>,
+    /// Paired task: learn the original from a degraded input (upscale:FACTOR, recolor,
+    /// inpaint:SIZE).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[arg(long)]
+    pub task: Option<crate::data::paired::PairedTask>,
+    /// Learn a correction added to the input (in logit space under a sigmoid output), so
+    /// that a paired task starts from the degraded image itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+    pub residual: Option<bool>,
+}
+
+/// The model section of a run config. `kind` selects the variant.
+#[derive(Debug)]
+pub struct ModelConfig {
+    pub io: IoConfig,
+    pub arch: Box<dyn VariantConfig>,
+}
+
+impl Clone for ModelConfig {
+    fn clone(&self) -> Self {
+        Self {
+            io: self.io.clone(),
+            arch: self.arch.clone_box(),
+        }
+    }
+}
+
+impl PartialEq for ModelConfig {
+    fn eq(&self, other: &Self) -> bool {
+        self.io == other.io && self.arch.eq_dyn(other.arch.as_ref())
+    }
+}
+
+/// The table as stored: `kind`, the shared keys, then the variant's.
+#[derive(Serialize)]
+struct Stored<'a> {
+    kind: &'a str,
+    #[serde(flatten)]
+    io: &'a IoConfig,
+    #[serde(flatten)]
+    arch: toml::Table,
+}
+
+#[derive(Deserialize)]
+struct Read {
+    kind: String,
+    #[serde(flatten)]
+    io: IoConfig,
+    #[serde(flatten)]
+    arch: toml::Table,
+}
+
+impl Serialize for ModelConfig {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        let arch = self.arch.to_table().map_err(serde::ser::Error::custom)?;
+        Stored {
+            kind: self.arch.kind(),
+            io: &self.io,
+            arch,
+        }
+        .serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for ModelConfig {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let read = Read::deserialize(d)?;
+        let entry = variant::lookup(&read.kind).map_err(serde::de::Error::custom)?;
+        let arch = (entry.parse)(read.arch).map_err(serde::de::Error::custom)?;
+        Ok(Self { io: read.io, arch })
+    }
+}
+
+impl ModelConfig {
+    pub fn new(arch: impl VariantConfig) -> Self {
+        Self {
+            io: IoConfig::default(),
+            arch: Box::new(arch),
+        }
+    }
+
+    /// The registered variant `kind` with its default settings.
+    pub fn of_kind(kind: &str) -> Result<Self> {
+        Ok(Self {
+            io: IoConfig::default(),
+            arch: (variant::lookup(kind)?.default)(),
+        })
+    }
+
+    pub fn io(&self) -> &IoConfig {
+        &self.io
+    }
+
+    pub fn io_mut(&mut self) -> &mut IoConfig {
+        &mut self.io
+    }
+
+    pub fn kind(&self) -> &'static str {
+        self.arch.kind()
+    }
+
+    /// The variant's settings as their own type, if they are a `T`.
+    pub fn arch<T: VariantConfig>(&self) -> Option<&T> {
+        self.arch.as_any().downcast_ref()
+    }
+
+    pub fn arch_mut<T: VariantConfig>(&mut self) -> Option<&mut T> {
+        self.arch.as_any_mut().downcast_mut()
+    }
+
+    pub fn capabilities(&self) -> Capabilities {
+        self.arch.capabilities()
+    }
+
+    /// Switches to variant `kind`, starting from its defaults; the widths (`hidden`,
+    /// `latent`) carry over where both variants have them. The shared settings stay.
+    pub fn switch_kind(&mut self, kind: &str) -> Result<()> {
+        if kind == self.kind() {
+            return Ok(());
+        }
+        let entry = variant::lookup(kind)?;
+        let old = self.arch.to_table()?;
+        let mut table = (entry.default)().to_table()?;
+        for key in ["hidden", "latent"] {
+            if let (Some(v), Some(slot)) = (old.get(key), table.get_mut(key)) {
+                *slot = v.clone();
+            }
+        }
+        self.arch = (entry.parse)(table).map_err(Error::invalid)?;
+        Ok(())
+    }
+
+    /// Applies the model flags given on a command line built with [`model_flags`]: the shared
+    /// ones, then the variant's. A flag of another variant is refused, naming the flags this
+    /// one takes.
+    pub fn apply_flags(&mut self, flags: &clap::ArgMatches) -> Result<()> {
+        use clap::FromArgMatches;
+        let own = variant::lookup(self.kind())?.flag_ids();
+        let borrowed = self.arch.borrowed_flags();
+        let foreign = given_model_flags(flags)
+            .into_iter()
+            .find(|id| !own.contains(id) && !borrowed.contains(&id.as_str()))
+            .filter(|id| !io_flag_ids().contains(id));
+        if let Some(id) = foreign {
+            let mut takes: Vec<String> = own.iter().map(|f| flag_name(f)).collect();
+            takes.sort();
+            let owners: Vec<String> = variant::registered()
+                .iter()
+                .filter(|e| e.flag_ids().contains(&id))
+                .map(|e| format!("--model {}", e.kind))
+                .collect();
+            return Err(Error::invalid(format!(
+                "{} is not a setting of a {} model but of {} (a {} model takes {})",
+                flag_name(&id),
+                self.kind(),
+                owners.join(" or "),
+                self.kind(),
+                takes.join(", ")
+            )));
+        }
+        self.io
+            .update_from_arg_matches(flags)
+            .map_err(|e| Error::invalid(e.to_string().trim().replace('\n', " ")))?;
+        self.arch.apply_flags(flags)
+    }
+
+    /// Width of the code; for a convolutional model it depends on the input shape (0 until
+    /// that is known).
+    pub fn latent(&self) -> usize {
+        self.arch.latent(&self.io)
+    }
+
+    /// Fills in what the data decides: input width, output unit and loss.
+    pub fn resolve(&mut self, input_shape: &[usize], unit_range: bool) -> Result<()> {
+        let input_dim: usize = input_shape.iter().product();
+        let io = &mut self.io;
+        match &io.input_shape {
+            // A shape given in the config reinterprets flat samples (e.g. CSV rows) as images.
+            Some(s) if s.iter().product::<usize>() != input_dim => {
+                return Err(Error::mismatch(format!(
+                    "model.input_shape {s:?} holds {} values, the data's samples have {input_dim}",
+                    s.iter().product::<usize>()
+                )));
+            }
+            Some(_) => {}
+            None => io.input_shape = Some(input_shape.to_vec()),
+        }
+        match io.input_dim {
+            Some(d) if d != input_dim => {
+                return Err(Error::mismatch(format!(
+                    "model expects inputs of {d} features, data has {input_dim}"
+                )));
+            }
+            _ => io.input_dim = Some(input_dim),
+        }
+        let out = *io.output_activation.get_or_insert(if unit_range {
+            Activation::Sigmoid
+        } else {
+            Activation::Linear
+        });
+        let loss = *io.loss.get_or_insert(if out == Activation::Sigmoid {
+            ReconLoss::Bce
+        } else {
+            ReconLoss::Mse
+        });
+        if loss == ReconLoss::Bce && !matches!(out, Activation::Sigmoid) {
+            return Err(Error::invalid(format!(
+                "BCE needs outputs in (0, 1): use output_activation = \"sigmoid\", not \"{}\"",
+                out.name()
+            )));
+        }
+        self.validate()?;
+        if let Some(task) = &self.io.task {
+            task.check(self.io.input_shape.as_deref().unwrap_or(input_shape))?;
+        }
+        self.arch.resolve(&self.io)
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        let io = &self.io;
+        if io.code_l1.is_some_and(|l| !(l >= 0.0 && l.is_finite())) {
+            return Err(Error::invalid("code_l1 must be a non-negative number"));
+        }
+        if let Some(rho) = io.sparsity_target {
+            if !(rho > 0.0 && rho < 1.0) {
+                return Err(Error::invalid(format!(
+                    "sparsity_target must be in (0, 1), got {rho}"
+                )));
+            }
+            if self.code_activation() != Activation::Sigmoid {
+                return Err(Error::invalid(
+                    "the KL sparsity penalty needs codes in (0, 1): set code_activation = \"sigmoid\"",
+                ));
+            }
+        }
+        if io.contractive.is_some_and(|l| !(l >= 0.0 && l.is_finite())) {
+            return Err(Error::invalid("contractive must be a non-negative number"));
+        }
+        if io.contractive_projections == Some(0) {
+            return Err(Error::invalid("contractive_projections must be at least 1"));
+        }
+        if io.sparsity_weight.is_some() && io.sparsity_target.is_none() {
+            return Err(Error::invalid("sparsity_weight needs a sparsity_target"));
+        }
+        if let Some(crate::data::Corruption::SaltPepper { .. }) = io.hidden_noise {
+            return Err(Error::invalid(
+                "hidden_noise takes gaussian:S or masking:P (salt-and-pepper needs a known value range)",
+            ));
+        }
+        self.arch.validate(io)
+    }
+
+    pub fn code_activation(&self) -> Activation {
+        self.arch.code_activation()
+    }
+
+    /// `(input_dim, output activation, loss)` once resolved.
+    pub(crate) fn resolved(&self) -> Result<(usize, Activation, ReconLoss)> {
+        let io = &self.io;
+        match (io.input_dim, io.output_activation, io.loss) {
+            (Some(d), Some(a), Some(l)) => Ok((d, a, l)),
+            _ => Err(Error::invalid(
+                "model config is not resolved: input_dim, output_activation and loss must be set",
+            )),
+        }
+    }
+
+    pub fn input_dim(&self) -> Option<usize> {
+        self.io.input_dim
+    }
+
+    pub fn loss(&self) -> ReconLoss {
+        self.io.loss.unwrap_or(ReconLoss::Mse)
+    }
+
+    pub fn noise(&self) -> Option<crate::data::Corruption> {
+        self.io.noise
+    }
+
+    /// "dense 784-256-64-8-64-256-784 (denoising gaussian:0.4)"
+    pub fn describe(&self) -> String {
+        let base = format!("{} {}", self.kind(), self.arch.describe(&self.io));
+        let io = &self.io;
+        let mut extras = Vec::new();
+        if let Some(n) = io.noise {
+            extras.push(format!("denoising {n}"));
+        }
+        if let Some(t) = io.task {
+            extras.push(format!("task {t}"));
+        }
+        if let Some(n) = io.hidden_noise {
+            extras.push(format!("hidden noise {n}"));
+        }
+        if let Some(l) = io.code_l1 {
+            extras.push(format!("L1 {l}"));
+        }
+        if let Some(r) = io.sparsity_target {
+            extras.push(format!(
+                "KL sparsity rho {r} beta {}",
+                io.sparsity_weight.unwrap_or(1.0)
+            ));
+        }
+        if extras.is_empty() {
+            base
+        } else {
+            format!("{base} ({})", extras.join(", "))
+        }
+    }
+}
+
+/// `--flag-name` of a clap argument id.
+fn flag_name(id: &str) -> String {
+    format!("--{}", id.replace('_', "-"))
+}
+
+fn io_flag_ids() -> HashSet<String> {
+    use clap::Args;
+    IoConfig::augment_args(clap::Command::new("io"))
+        .get_arguments()
+        .map(|a| a.get_id().to_string())
+        .collect()
+}
+
+/// The ids of the model flags (see [`model_flags`]) given on the command line, sorted.
+pub fn given_model_flags(flags: &clap::ArgMatches) -> Vec<String> {
+    let given = |id: &str| {
+        flags.try_get_raw(id).is_ok_and(|v| v.is_some())
+            && flags.value_source(id) == Some(ValueSource::CommandLine)
+    };
+    let mut ids: Vec<String> = io_flag_ids()
+        .into_iter()
+        .chain(variant::registered().iter().flat_map(|e| e.flag_ids()))
+        .filter(|id| given(id))
+        .collect();
+    ids.sort();
+    ids.dedup();
+    ids
+}
+
+/// Adds the model flags to a command: the shared ones and those of every registered variant
+/// (a flag two variants share, like `--latent`, once).
+pub fn model_flags(mut cmd: clap::Command) -> clap::Command {
+    use clap::Args;
+    cmd = IoConfig::augment_args(cmd);
+    for entry in variant::registered() {
+        let mut known: HashSet<String> = cmd
+            .get_arguments()
+            .map(|a| a.get_id().to_string())
+            .collect();
+        let extra = (entry.flags)(clap::Command::new("variant"));
+        for arg in extra.get_arguments() {
+            if known.insert(arg.get_id().to_string()) {
+                cmd = cmd.arg(arg.clone());
+            }
+        }
+    }
+    cmd
+}

@@ -1,0 +1,114 @@
+//! The trainable network of any variant: its named layers (the burn module the optimiser
+//! updates) and the variant's forward logic.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use burn::module::Module;
+use burn::tensor::Tensor;
+use rand_chacha::ChaCha8Rng;
+
+use crate::error::Result;
+use crate::model::layers::{Layers, NamedTensor};
+use crate::model::objective::{self, LossTerms};
+use crate::model::variant::{Batch, StepContext, Variant};
+use crate::model::{Activation, ModelConfig};
+
+#[derive(Module, Debug)]
+pub struct Network {
+    pub layers: Layers,
+    #[module(skip)]
+    variant: Arc<dyn Variant>,
+}
+
+impl Network {
+    pub fn new(layers: Layers, variant: Arc<dyn Variant>) -> Self {
+        Self { layers, variant }
+    }
+
+    pub fn variant(&self) -> &dyn Variant {
+        self.variant.as_ref()
+    }
+
+    /// The forward logic as a handle that outlives this value (to pass the network on).
+    pub fn variant_handle(&self) -> Arc<dyn Variant> {
+        self.variant.clone()
+    }
+
+    pub fn encode(&self, x: Tensor<2>) -> Tensor<2> {
+        self.variant.encode(&self.layers, x)
+    }
+
+    pub fn decode_logits(&self, z: Tensor<2>) -> Tensor<2> {
+        self.variant.decode_logits(&self.layers, z)
+    }
+
+    pub fn output_activation(&self) -> Activation {
+        self.variant.output_activation()
+    }
+
+    pub fn decode(&self, z: Tensor<2>) -> Tensor<2> {
+        self.output_activation().apply(self.decode_logits(z))
+    }
+
+    /// The input as output logits: the identity, or the inverse sigmoid under a sigmoid
+    /// output (clamped so that 0 and 1 stay finite).
+    pub(crate) fn skip(&self, x: Tensor<2>) -> Tensor<2> {
+        match self.output_activation() {
+            Activation::Sigmoid => {
+                let p = x.clamp(1e-4, 1.0 - 1e-4);
+                (p.clone() / (p.neg().add_scalar(1.0))).log()
+            }
+            _ => x,
+        }
+    }
+
+    /// The output for inputs `x`: `decode(encode(x))`, plus the input for residual models.
+    pub fn restore(&self, x: Tensor<2>, residual: bool) -> Tensor<2> {
+        if !residual {
+            return self.decode(self.encode(x));
+        }
+        let logits = self.decode_logits(self.encode(x.clone())) + self.skip(x);
+        self.output_activation().apply(logits)
+    }
+
+    /// `‖∂h/∂x‖²_F` averaged over the batch `x` (see [`objective::jacobian_frobenius_sq`]).
+    pub fn jacobian_frobenius_sq(
+        &self,
+        x: Tensor<2>,
+        projections: usize,
+        rng: &mut ChaCha8Rng,
+    ) -> Tensor<1> {
+        objective::jacobian_frobenius_sq(self, x, projections, rng)
+    }
+
+    /// The training objective of `config` on one batch (the variant's). `rng` draws what the
+    /// objective samples; `epochs_done` drives warm-up schedules.
+    pub fn objective(
+        &self,
+        input: Tensor<2>,
+        target: Tensor<2>,
+        config: &ModelConfig,
+        rng: &mut ChaCha8Rng,
+        epochs_done: f64,
+    ) -> LossTerms {
+        let mut cx = StepContext {
+            config,
+            rng,
+            epochs_done,
+        };
+        self.variant
+            .objective(self, Batch { input, target }, &mut cx)
+    }
+
+    pub fn export(&self) -> Vec<NamedTensor> {
+        self.layers.export()
+    }
+
+    pub fn import(self, tensors: &HashMap<String, NamedTensor>) -> Result<Self> {
+        Ok(Self {
+            layers: self.layers.import(tensors)?,
+            variant: self.variant,
+        })
+    }
+}

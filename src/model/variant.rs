@@ -1,0 +1,321 @@
+//! Variants as plug-ins.
+//!
+//! A variant is two things in one file: its settings ([`VariantConfig`], the variant's keys of
+//! the `[model]` table and its command-line flags, both derived from one struct), and the
+//! network it builds ([`Variant`]: encode, decode, objective, and optionally more optimiser
+//! steps per batch). The [registry](register) maps the `kind` of a config to the variant; it
+//! holds the built-in variants and accepts more at run time, so a variant can live outside this
+//! crate and still train, save, load and evaluate with aekit's machinery
+//! (`examples/custom_variant.rs`).
+//!
+//! Everything downstream (eval, explore, viz, the CLI) asks a variant's [`Capabilities`],
+//! never its name.
+
+use std::any::Any;
+use std::collections::HashSet;
+use std::fmt::Debug;
+use std::sync::{Arc, LazyLock, RwLock};
+
+use burn::tensor::Tensor;
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::error::{Error, Result};
+use crate::model::layers::{Layers, LayersBuilder};
+use crate::model::objective::{self, LossTerms};
+use crate::model::{Activation, IoConfig, ModelConfig, Network, ReconLoss};
+
+/// What a variant can do. Downstream code branches on these, so a new variant with the same
+/// capabilities gets the same figures, metrics and commands without an edit elsewhere.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Capabilities {
+    /// Codes are trained towards the prior N(0, I): decoding its draws gives samples, and its
+    /// quantiles span a manifold grid.
+    pub prior: bool,
+    /// The encoder is a distribution q(z|x) ([`Variant::posterior`]): the objective is a
+    /// negative ELBO, with a KL term to report and score by.
+    pub stochastic_encoder: bool,
+    /// Codes are entries of a learned codebook.
+    pub codebook: bool,
+    /// Encoder and decoder see a class label.
+    pub conditional: bool,
+}
+
+/// The input and output a variant builds for, known once the data is.
+#[derive(Debug, Clone)]
+pub struct Resolved<'a> {
+    pub input_dim: usize,
+    /// `[channels, height, width]` for images, `[features]` otherwise.
+    pub input_shape: &'a [usize],
+    pub output: Activation,
+    pub loss: ReconLoss,
+    pub io: &'a IoConfig,
+}
+
+/// A variant's settings: its keys in the `[model]` table (beside the shared [`IoConfig`]) and,
+/// through `clap::Args` on the same struct, its command-line flags.
+///
+/// Implement it on a struct deriving `Serialize`, `Deserialize` (with defaults for optional
+/// keys), `Clone`, `PartialEq`, `Debug`, `Default` and `clap::Args`; register it with
+/// [`VariantEntry::of`].
+pub trait VariantConfig: ConfigObject + Debug + Send + Sync + 'static {
+    /// The `kind` naming this variant in configs and on the command line.
+    fn kind(&self) -> &'static str;
+
+    /// Checks the variant's settings, and which shared settings it accepts. `io.input_shape`
+    /// is known when called after [`ModelConfig::resolve`].
+    fn validate(&self, io: &IoConfig) -> Result<()>;
+
+    /// Fills in what the input shape decides, so that the saved config names every layer
+    /// that was built (e.g. a mirrored decoder).
+    fn resolve(&mut self, _io: &IoConfig) -> Result<()> {
+        Ok(())
+    }
+
+    /// Width of the code; 0 while it depends on an input shape not known yet.
+    fn latent(&self, io: &IoConfig) -> usize;
+
+    /// Activation of the code units (the KL sparsity penalty needs a sigmoid).
+    fn code_activation(&self) -> Activation;
+
+    /// One line naming the architecture, for logs and reports.
+    fn describe(&self, io: &IoConfig) -> String;
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::default()
+    }
+
+    /// Creates the layers and the forward logic. Layers are created in a fixed order: their
+    /// seeded initial values and parameter ids follow it.
+    fn build(&self, input: &Resolved, layers: &mut LayersBuilder) -> Result<Arc<dyn Variant>>;
+
+    /// Applies command-line flags. The default sets each of this struct's fields whose flag
+    /// was given; a variant overrides it where one flag implies more (a new encoder drops a
+    /// mirrored decoder).
+    fn apply_flags(&mut self, flags: &clap::ArgMatches) -> Result<()> {
+        self.update_fields(flags)
+    }
+
+    /// Flags of other variants this one also takes (applied in [`Self::apply_flags`]).
+    fn borrowed_flags(&self) -> &'static [&'static str] {
+        &[]
+    }
+}
+
+/// The object plumbing every [`VariantConfig`] gets from its derives, so that configs can be
+/// boxed, cloned, compared and serialised without knowing their type.
+pub trait ConfigObject {
+    fn clone_box(&self) -> Box<dyn VariantConfig>;
+    fn eq_dyn(&self, other: &dyn VariantConfig) -> bool;
+    fn to_table(&self) -> Result<toml::Table>;
+    fn as_any(&self) -> &dyn Any;
+    fn as_any_mut(&mut self) -> &mut dyn Any;
+    /// Sets the fields whose flags are in `flags` (clap's `update_from_arg_matches`).
+    fn update_fields(&mut self, flags: &clap::ArgMatches) -> Result<()>;
+}
+
+impl<T> ConfigObject for T
+where
+    T: VariantConfig + Clone + PartialEq + Serialize + clap::FromArgMatches,
+{
+    fn clone_box(&self) -> Box<dyn VariantConfig> {
+        Box::new(self.clone())
+    }
+
+    fn eq_dyn(&self, other: &dyn VariantConfig) -> bool {
+        other.as_any().downcast_ref::<T>() == Some(self)
+    }
+
+    fn to_table(&self) -> Result<toml::Table> {
+        toml::Table::try_from(self).map_err(|e| Error::Serialize(e.to_string()))
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+
+    fn update_fields(&mut self, flags: &clap::ArgMatches) -> Result<()> {
+        self.update_from_arg_matches(flags)
+            .map_err(|e| Error::invalid(e.to_string().trim().replace('\n', " ")))
+    }
+}
+
+/// One training batch: the (possibly degraded) input and the clean target.
+#[derive(Debug, Clone)]
+pub struct Batch {
+    pub input: Tensor<2>,
+    pub target: Tensor<2>,
+}
+
+/// What an objective needs beside the batch.
+pub struct StepContext<'a> {
+    pub config: &'a ModelConfig,
+    /// Draws of this step (noise, posterior samples, projections): a pure function of the
+    /// seed and the step, so runs repeat bit for bit.
+    pub rng: &'a mut ChaCha8Rng,
+    /// Epochs completed, fractional within an epoch (for warm-up schedules).
+    pub epochs_done: f64,
+}
+
+/// An optimiser step beyond the main one, taken on every batch after it: a codebook, a
+/// discriminator, or any part trained on an objective of its own. The layers it names (by
+/// name or name prefix, as in [`Layers`]) are updated by this step alone, with an optimiser of
+/// their own (same settings, state saved with the checkpoint); the main step updates the rest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExtraStep {
+    /// Names the step in checkpoints (`optimizer-NAME.bpk`); letters, digits, `-` and `_`.
+    pub name: &'static str,
+    pub layers: Vec<String>,
+}
+
+/// A built network's forward logic. Its learned values live in the [`Layers`] it was built
+/// with and are passed in; what a variant keeps here is fixed (activations, weights of terms).
+pub trait Variant: Debug + Send + Sync + 'static {
+    /// The deterministic code of the inputs (a stochastic encoder's mean).
+    fn encode(&self, layers: &Layers, x: Tensor<2>) -> Tensor<2>;
+
+    /// The decoder up to the output unit's pre-activation, so losses can use logits.
+    fn decode_logits(&self, layers: &Layers, z: Tensor<2>) -> Tensor<2>;
+
+    fn output_activation(&self) -> Activation;
+
+    /// The training objective, per element (pixel). The default is a deterministic
+    /// autoencoder's: reconstruction plus the shared penalties of [`IoConfig`].
+    fn objective(&self, net: &Network, batch: Batch, cx: &mut StepContext) -> LossTerms {
+        objective::autoencoder(net, batch, cx)
+    }
+
+    /// `(mu, logvar)` of a Gaussian q(z|x), for variants with a stochastic encoder.
+    fn posterior(&self, _layers: &Layers, _x: Tensor<2>) -> Option<(Tensor<2>, Tensor<2>)> {
+        None
+    }
+
+    /// `‖∂h/∂x‖²_F` averaged over the batch in closed form, where the encoder allows one
+    /// (otherwise the contractive penalty uses random projections).
+    fn contractive_closed_form(&self, _layers: &Layers, _x: Tensor<2>) -> Option<Tensor<1>> {
+        None
+    }
+
+    /// The training loop's seam: optimiser steps after the main one on each batch.
+    fn extra_steps(&self) -> Vec<ExtraStep> {
+        Vec::new()
+    }
+
+    /// The objective of extra step `step` (an index into [`Self::extra_steps`]).
+    fn extra_objective(
+        &self,
+        _step: usize,
+        _net: &Network,
+        _batch: Batch,
+        _cx: &mut StepContext,
+    ) -> Option<Tensor<1>> {
+        None
+    }
+
+    /// Updates without gradients after a batch's steps (e.g. moving averages of a codebook).
+    fn after_step(&self, net: Network, _batch: &Batch, _cx: &mut StepContext) -> Network {
+        net
+    }
+}
+
+/// A registered variant: its kind, a line for `--help` and how to make its config.
+#[derive(Clone, Copy)]
+pub struct VariantEntry {
+    pub kind: &'static str,
+    pub about: &'static str,
+    /// The config a switch to this variant starts from.
+    pub default: fn() -> Box<dyn VariantConfig>,
+    /// Parses the variant's keys of a `[model]` table; `Err` lists the keys it does not know
+    /// or why a value is wrong.
+    pub parse: fn(toml::Table) -> std::result::Result<Box<dyn VariantConfig>, String>,
+    /// Adds the variant's flags to a command.
+    pub flags: fn(clap::Command) -> clap::Command,
+}
+
+impl VariantEntry {
+    /// The entry of config type `T`.
+    pub fn of<T>(about: &'static str) -> Self
+    where
+        T: VariantConfig + Default + DeserializeOwned + clap::Args,
+    {
+        Self {
+            kind: T::default().kind(),
+            about,
+            default: || Box::new(T::default()),
+            parse: parse_table::<T>,
+            flags: T::augment_args,
+        }
+    }
+
+    /// The ids of this variant's flags.
+    pub fn flag_ids(&self) -> HashSet<String> {
+        (self.flags)(clap::Command::new("variant"))
+            .get_arguments()
+            .map(|a| a.get_id().to_string())
+            .collect()
+    }
+}
+
+fn parse_table<T: VariantConfig + DeserializeOwned>(
+    table: toml::Table,
+) -> std::result::Result<Box<dyn VariantConfig>, String> {
+    let mut unknown = Vec::new();
+    let value: T = serde_ignored::deserialize(toml::Value::Table(table), |path| {
+        unknown.push(format!("model.{path}"))
+    })
+    .map_err(|e| e.to_string())?;
+    if !unknown.is_empty() {
+        return Err(format!("unknown key(s): {}", unknown.join(", ")));
+    }
+    Ok(Box::new(value))
+}
+
+static REGISTRY: LazyLock<RwLock<Vec<VariantEntry>>> =
+    LazyLock::new(|| RwLock::new(crate::model::variants::built_in()));
+
+fn entries() -> std::sync::RwLockReadGuard<'static, Vec<VariantEntry>> {
+    // A panic while holding the lock cannot leave the list half-written (pushes are atomic
+    // from the reader's view), so a poisoned lock is still safe to read.
+    REGISTRY.read().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Adds a variant (e.g. one defined outside this crate). Its kind must be new.
+pub fn register(entry: VariantEntry) -> Result<()> {
+    let mut list = REGISTRY.write().unwrap_or_else(|e| e.into_inner());
+    if list.iter().any(|e| e.kind == entry.kind) {
+        return Err(Error::invalid(format!(
+            "a model kind \"{}\" is already registered",
+            entry.kind
+        )));
+    }
+    list.push(entry);
+    Ok(())
+}
+
+/// The registered variant of `kind`.
+pub fn lookup(kind: &str) -> Result<VariantEntry> {
+    entries()
+        .iter()
+        .find(|e| e.kind == kind)
+        .copied()
+        .ok_or_else(|| {
+            Error::invalid(format!(
+                "unknown model kind \"{kind}\" (known: {})",
+                kinds().join(", ")
+            ))
+        })
+}
+
+/// Every registered variant, built-in ones first.
+pub fn registered() -> Vec<VariantEntry> {
+    entries().clone()
+}
+
+pub fn kinds() -> Vec<&'static str> {
+    entries().iter().map(|e| e.kind).collect()
+}

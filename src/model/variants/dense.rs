@@ -1,0 +1,228 @@
+//! The dense (fully connected) autoencoder: a stack of linear layers down to the code and a
+//! stack back up, mirrored by default. With the shared settings it is also the denoising,
+//! sparse and contractive autoencoder.
+
+use std::sync::Arc;
+
+use burn::tensor::Tensor;
+use clap::parser::ValueSource;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::kernels::linear::linear;
+use crate::model::layers::{Layers, LayersBuilder};
+use crate::model::variant::{ConfigObject, Resolved, Variant, VariantConfig};
+use crate::model::{Activation, IoConfig, penalty};
+
+fn default_activation() -> Activation {
+    Activation::Relu
+}
+fn default_code_activation() -> Activation {
+    Activation::Linear
+}
+
+/// Architecture of a dense autoencoder.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, clap::Args)]
+pub struct DenseConfig {
+    /// Encoder hidden widths, input side first, comma-separated (e.g. 1000,500,250); the flag
+    /// without a value for none.
+    #[serde(default)]
+    #[arg(long, value_delimiter = ',', num_args = 0..)]
+    pub hidden: Vec<usize>,
+    /// Width of the code.
+    #[arg(long, required = false)]
+    pub latent: usize,
+    /// Activation of every hidden layer unless listed per layer.
+    #[serde(default = "default_activation")]
+    #[arg(long, required = false)]
+    pub activation: Activation,
+    /// Per-layer encoder activations (one per hidden layer), overriding `activation`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[arg(long, value_delimiter = ',')]
+    pub encoder_activations: Option<Vec<Activation>>,
+    /// Activation of the code layer.
+    #[serde(default = "default_code_activation")]
+    #[arg(long, required = false)]
+    pub code_activation: Activation,
+    /// Decoder hidden widths, code side first (default: the encoder's, mirrored).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[arg(long, value_delimiter = ',', num_args = 0..)]
+    pub decoder_hidden: Option<Vec<usize>>,
+    /// Per-layer decoder activations (one per decoder hidden layer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[arg(long, value_delimiter = ',')]
+    pub decoder_activations: Option<Vec<Activation>>,
+}
+
+impl Default for DenseConfig {
+    fn default() -> Self {
+        Self::new(vec![256], 8)
+    }
+}
+
+impl DenseConfig {
+    pub fn new(hidden: Vec<usize>, latent: usize) -> Self {
+        Self {
+            hidden,
+            latent,
+            activation: default_activation(),
+            encoder_activations: None,
+            code_activation: default_code_activation(),
+            decoder_hidden: None,
+            decoder_activations: None,
+        }
+    }
+
+    pub fn decoder_widths(&self) -> Vec<usize> {
+        self.decoder_hidden
+            .clone()
+            .unwrap_or_else(|| self.hidden.iter().rev().copied().collect())
+    }
+
+    fn encoder_acts(&self) -> Vec<Activation> {
+        self.encoder_activations
+            .clone()
+            .unwrap_or_else(|| vec![self.activation; self.hidden.len()])
+    }
+
+    fn decoder_acts(&self) -> Vec<Activation> {
+        self.decoder_activations
+            .clone()
+            .unwrap_or_else(|| vec![self.activation; self.decoder_widths().len()])
+    }
+}
+
+impl VariantConfig for DenseConfig {
+    fn kind(&self) -> &'static str {
+        "dense"
+    }
+
+    fn validate(&self, _io: &IoConfig) -> Result<()> {
+        if self.latent == 0 {
+            return Err(Error::invalid("latent size must be at least 1"));
+        }
+        if self.hidden.contains(&0) || self.decoder_widths().contains(&0) {
+            return Err(Error::invalid("hidden layer widths must be at least 1"));
+        }
+        if self.encoder_acts().len() != self.hidden.len() {
+            return Err(Error::invalid(format!(
+                "encoder_activations lists {} activations for {} hidden layers",
+                self.encoder_acts().len(),
+                self.hidden.len()
+            )));
+        }
+        if self.decoder_acts().len() != self.decoder_widths().len() {
+            return Err(Error::invalid(format!(
+                "decoder_activations lists {} activations for {} decoder layers",
+                self.decoder_acts().len(),
+                self.decoder_widths().len()
+            )));
+        }
+        Ok(())
+    }
+
+    fn latent(&self, _io: &IoConfig) -> usize {
+        self.latent
+    }
+
+    fn code_activation(&self) -> Activation {
+        self.code_activation
+    }
+
+    /// "784-1000-500-250-30-250-500-1000-784"
+    fn describe(&self, io: &IoConfig) -> String {
+        let input_dim = io.input_dim.unwrap_or(0);
+        let mut widths = vec![input_dim];
+        widths.extend(&self.hidden);
+        widths.push(self.latent);
+        widths.extend(self.decoder_widths());
+        widths.push(input_dim);
+        widths
+            .iter()
+            .map(|w| w.to_string())
+            .collect::<Vec<_>>()
+            .join("-")
+    }
+
+    fn build(&self, input: &Resolved, layers: &mut LayersBuilder) -> Result<Arc<dyn Variant>> {
+        let mut encoder = self.encoder_acts();
+        encoder.push(self.code_activation);
+        let mut decoder = self.decoder_acts();
+        decoder.push(input.output);
+
+        let mut enc_widths = vec![input.input_dim];
+        enc_widths.extend(&self.hidden);
+        enc_widths.push(self.latent);
+        let mut dec_widths = vec![self.latent];
+        dec_widths.extend(self.decoder_widths());
+        dec_widths.push(input.input_dim);
+
+        for (group, widths, acts) in [
+            ("encoder", &enc_widths, &encoder),
+            ("decoder", &dec_widths, &decoder),
+        ] {
+            for (i, (w, &a)) in widths.windows(2).zip(acts.iter()).enumerate() {
+                layers.linear(format!("{group}.{i}"), w[0], w[1], a)?;
+            }
+        }
+        Ok(Arc::new(Dense { encoder, decoder }))
+    }
+
+    /// New hidden widths drop per-layer lists made for the old ones.
+    fn apply_flags(&mut self, flags: &clap::ArgMatches) -> Result<()> {
+        let given = |id| flags.value_source(id) == Some(ValueSource::CommandLine);
+        if given("hidden") {
+            self.decoder_hidden = None;
+            self.encoder_activations = None;
+            self.decoder_activations = None;
+        }
+        if given("decoder_hidden") {
+            self.decoder_activations = None;
+        }
+        self.update_fields(flags)
+    }
+}
+
+/// Activations after each layer, code and output included.
+#[derive(Debug, Clone)]
+pub struct Dense {
+    pub encoder: Vec<Activation>,
+    pub decoder: Vec<Activation>,
+}
+
+impl Variant for Dense {
+    fn encode(&self, layers: &Layers, x: Tensor<2>) -> Tensor<2> {
+        layers
+            .linears("encoder")
+            .zip(&self.encoder)
+            .fold(x, |h, (layer, act)| act.apply(linear(layer, h)))
+    }
+
+    fn decode_logits(&self, layers: &Layers, z: Tensor<2>) -> Tensor<2> {
+        let last = self.decoder.len() - 1;
+        let mut h = z;
+        for (i, (layer, act)) in layers.linears("decoder").zip(&self.decoder).enumerate() {
+            h = linear(layer, h);
+            if i < last {
+                h = act.apply(h);
+            }
+        }
+        h
+    }
+
+    fn output_activation(&self) -> Activation {
+        *self.decoder.last().expect("decoder has layers")
+    }
+
+    /// One sigmoid layer: `‖∂h/∂x‖²_F` is exact from the code and the weights.
+    fn contractive_closed_form(&self, layers: &Layers, x: Tensor<2>) -> Option<Tensor<1>> {
+        if self.encoder.len() != 1 || self.encoder[0] != Activation::Sigmoid {
+            return None;
+        }
+        let w = layers.linear("encoder.0").weight.val();
+        Some(penalty::contractive_sigmoid_layer(
+            self.encode(layers, x),
+            w,
+        ))
+    }
+}

@@ -1,0 +1,24 @@
+//! The built-in variants, one file each. To add one: a file here with its config
+//! ([`VariantConfig`](crate::model::variant::VariantConfig)) and its network
+//! ([`Variant`](crate::model::variant::Variant)), and a line in [`built_in`].
+
+pub mod conv;
+pub mod dense;
+pub mod vae;
+
+use crate::model::variant::VariantEntry;
+
+/// The registry's first entries.
+pub fn built_in() -> Vec<VariantEntry> {
+    vec![
+        VariantEntry::of::<dense::DenseConfig>(
+            "Dense autoencoder (with optional denoising, sparse and contractive terms)",
+        ),
+        VariantEntry::of::<vae::VaeConfig>(
+            "Variational autoencoder (convolutional with --encoder)",
+        ),
+        VariantEntry::of::<conv::ConvConfig>(
+            "Convolutional autoencoder (layers from --encoder / --decoder)",
+        ),
+    ]
+}

@@ -1,0 +1,316 @@
+//! The variational autoencoder (Kingma & Welling 2014): a Gaussian encoder q(z|x) = N(mu,
+//! diag(exp(logvar))), the reparameterisation z = mu + exp(logvar/2)·eps, a closed-form KL to
+//! N(0, I), and a Bernoulli (BCE) or Gaussian (MSE) decoder likelihood; beta weighs the KL and
+//! can be warmed up from 0. Convolutional layers before the dense encoder make it a
+//! convolutional VAE.
+
+use std::sync::Arc;
+
+use burn::tensor::Tensor;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::kernels::linear::linear;
+use crate::model::layers::{LayerSpec, Layers, LayersBuilder, StackActs, infer_shapes, mirror};
+use crate::model::objective::{self, LossTerms};
+use crate::model::variant::{Batch, Capabilities, Resolved, StepContext, Variant, VariantConfig};
+use crate::model::{Activation, IoConfig, Network};
+
+fn d_act() -> Activation {
+    Activation::Relu
+}
+fn d_beta() -> f64 {
+    1.0
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, clap::Args)]
+pub struct VaeConfig {
+    /// Encoder hidden widths (the decoder mirrors them), e.g. [400].
+    #[serde(default)]
+    #[arg(long, value_delimiter = ',', num_args = 0..)]
+    pub hidden: Vec<usize>,
+    /// Width of z.
+    #[arg(long, required = false)]
+    pub latent: usize,
+    #[serde(default = "d_act")]
+    #[arg(long, required = false)]
+    pub activation: Activation,
+    /// Weight of the KL term (beta-VAE when not 1).
+    #[serde(default = "d_beta")]
+    #[arg(long, required = false)]
+    pub beta: f64,
+    /// Epochs over which the KL weight rises linearly from 0 to beta.
+    #[serde(default)]
+    #[arg(long, required = false)]
+    pub kl_warmup_epochs: f64,
+    /// Convolutional layers before the dense encoder (a convolutional VAE); the decoder ends
+    /// with their mirror. Spec as in [`crate::model::layers::spec`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[arg(long = "encoder", id = "encoder", value_delimiter = ',', num_args = 1..)]
+    pub conv: Vec<LayerSpec>,
+    /// The decoder's convolutional layers; absent means `conv` mirrored. Training writes the
+    /// mirror here, so a saved config names every layer that was built.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[arg(long, value_delimiter = ',', num_args = 1..)]
+    pub conv_decoder: Option<Vec<LayerSpec>>,
+}
+
+impl Default for VaeConfig {
+    fn default() -> Self {
+        Self::new(vec![256], 8)
+    }
+}
+
+impl VaeConfig {
+    pub fn new(hidden: Vec<usize>, latent: usize) -> Self {
+        Self {
+            hidden,
+            latent,
+            activation: d_act(),
+            beta: d_beta(),
+            kl_warmup_epochs: 0.0,
+            conv: Vec::new(),
+            conv_decoder: None,
+        }
+    }
+
+    /// KL weight after `epochs` (fractional) of training.
+    pub fn kl_weight(&self, epochs: f64) -> f64 {
+        kl_weight(self.beta, self.kl_warmup_epochs, epochs)
+    }
+
+    /// Checks that the convolutional layers fit `input_shape` and can be mirrored.
+    fn check_conv(&self, input_shape: &[usize]) -> Result<()> {
+        if self.conv.is_empty() {
+            return Ok(());
+        }
+        if input_shape.len() != 3 {
+            return Err(Error::invalid(
+                "a convolutional VAE needs images (channels x height x width)",
+            ));
+        }
+        let Some(decoder) = &self.conv_decoder else {
+            return mirror(input_shape, &self.conv).map(|_| ());
+        };
+        let trunk = infer_shapes(input_shape, &self.conv)?.pop().expect("input");
+        let out = infer_shapes(&trunk, decoder)?.pop().expect("input");
+        if out != input_shape {
+            return Err(Error::invalid(format!(
+                "the VAE's conv_decoder gives {out:?}, not the input shape {input_shape:?}"
+            )));
+        }
+        Ok(())
+    }
+}
+
+fn kl_weight(beta: f64, warmup_epochs: f64, epochs: f64) -> f64 {
+    if warmup_epochs > 0.0 {
+        beta * (epochs / warmup_epochs).min(1.0)
+    } else {
+        beta
+    }
+}
+
+impl VariantConfig for VaeConfig {
+    fn kind(&self) -> &'static str {
+        "vae"
+    }
+
+    fn validate(&self, io: &IoConfig) -> Result<()> {
+        if self.latent == 0 || self.hidden.contains(&0) {
+            return Err(Error::invalid("VAE widths must be at least 1"));
+        }
+        if !(self.beta >= 0.0 && self.beta.is_finite()) || self.kl_warmup_epochs < 0.0 {
+            return Err(Error::invalid(
+                "beta and kl_warmup_epochs must be non-negative",
+            ));
+        }
+        if io.hidden_noise.is_some() {
+            return Err(Error::invalid(
+                "a VAE's code is already noisy (it is sampled): hidden_noise is for dense and conv models",
+            ));
+        }
+        if io.residual == Some(true) {
+            return Err(Error::invalid(
+                "residual is for dense and conv restoration models, not VAEs",
+            ));
+        }
+        io.input_shape
+            .as_deref()
+            .map_or(Ok(()), |s| self.check_conv(s))
+    }
+
+    fn resolve(&mut self, io: &IoConfig) -> Result<()> {
+        if !self.conv.is_empty()
+            && self.conv_decoder.is_none()
+            && let Some(shape) = &io.input_shape
+        {
+            self.conv_decoder = Some(mirror(shape, &self.conv)?);
+        }
+        Ok(())
+    }
+
+    fn latent(&self, _io: &IoConfig) -> usize {
+        self.latent
+    }
+
+    fn code_activation(&self) -> Activation {
+        Activation::Linear
+    }
+
+    fn describe(&self, io: &IoConfig) -> String {
+        let d = io.input_dim.unwrap_or(0);
+        let input_shape = io.input_shape.clone().unwrap_or_else(|| vec![d]);
+        let trunk = if self.conv.is_empty() {
+            Some(input_shape)
+        } else {
+            infer_shapes(&input_shape, &self.conv)
+                .ok()
+                .and_then(|mut s| s.pop())
+        };
+        let input_dim = trunk.map_or(0, |s| s.iter().product());
+        let mut w = vec![input_dim];
+        w.extend(&self.hidden);
+        w.push(self.latent);
+        w.extend(self.hidden.iter().rev());
+        w.push(input_dim);
+        let s: Vec<String> = w.iter().map(|v| v.to_string()).collect();
+        let conv = if self.conv.is_empty() {
+            String::new()
+        } else {
+            let l: Vec<String> = self.conv.iter().map(|l| l.to_string()).collect();
+            format!("conv [{}] then ", l.join(","))
+        };
+        format!("{conv}{} beta {}", s.join("-"), self.beta)
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            prior: true,
+            stochastic_encoder: true,
+            ..Capabilities::default()
+        }
+    }
+
+    fn build(&self, input: &Resolved, layers: &mut LayersBuilder) -> Result<Arc<dyn Variant>> {
+        let input_shape = input.input_shape;
+        let output = input.output;
+        let acts = |last| StackActs {
+            hidden: self.activation,
+            last,
+        };
+        let conv = !self.conv.is_empty();
+        let trunk_shape = if conv {
+            self.check_conv(input_shape)?;
+            layers.stack("conv_encoder", &self.conv, input_shape, acts(None))?
+        } else {
+            vec![input_shape.iter().product()]
+        };
+        let flat: usize = trunk_shape.iter().product();
+        let mut enc = vec![flat];
+        enc.extend(&self.hidden);
+        let last = *enc.last().expect("input");
+        for (i, w) in enc.windows(2).enumerate() {
+            layers.linear(format!("encoder.{i}"), w[0], w[1], self.activation)?;
+        }
+        layers.linear("fc_mu", last, self.latent, Activation::Linear)?;
+        layers.linear("fc_logvar", last, self.latent, Activation::Linear)?;
+        let mut dec = vec![self.latent];
+        dec.extend(self.hidden.iter().rev());
+        dec.push(flat);
+        let n = dec.len() - 1;
+        // With a convolutional trunk the dense decoder feeds hidden layers, not the output.
+        let dense_out = if conv { self.activation } else { output };
+        for (i, w) in dec.windows(2).enumerate() {
+            let next = if i + 1 == n {
+                dense_out
+            } else {
+                self.activation
+            };
+            layers.linear(format!("decoder.{i}"), w[0], w[1], next)?;
+        }
+        if conv {
+            let specs = match &self.conv_decoder {
+                Some(l) => l.clone(),
+                None => mirror(input_shape, &self.conv)?,
+            };
+            debug_assert_eq!(
+                infer_shapes(&trunk_shape, &specs)?.pop(),
+                Some(input_shape.to_vec())
+            );
+            layers.stack("conv_decoder", &specs, &trunk_shape, acts(Some(output)))?;
+        }
+        Ok(Arc::new(Vae {
+            hidden: self.activation,
+            output,
+            conv,
+            beta: self.beta,
+            kl_warmup_epochs: self.kl_warmup_epochs,
+        }))
+    }
+}
+
+/// The built VAE: what its forward pass and objective need beside the layers.
+#[derive(Debug, Clone)]
+pub struct Vae {
+    hidden: Activation,
+    output: Activation,
+    /// Whether it has convolutional stacks around the dense part.
+    conv: bool,
+    beta: f64,
+    kl_warmup_epochs: f64,
+}
+
+impl Variant for Vae {
+    /// The deterministic code: the posterior mean.
+    fn encode(&self, layers: &Layers, x: Tensor<2>) -> Tensor<2> {
+        self.gaussian(layers, x).0
+    }
+
+    fn decode_logits(&self, layers: &Layers, z: Tensor<2>) -> Tensor<2> {
+        let decoder: Vec<_> = layers.linears("decoder").collect();
+        let last = decoder.len() - 1;
+        let mut h = z;
+        for (i, l) in decoder.into_iter().enumerate() {
+            h = linear(l, h);
+            if i < last || self.conv {
+                h = self.hidden.apply(h);
+            }
+        }
+        match layers.stack("conv_decoder") {
+            Some(c) => c.forward(h, true),
+            None => h,
+        }
+    }
+
+    fn output_activation(&self) -> Activation {
+        self.output
+    }
+
+    fn objective(&self, net: &Network, batch: Batch, cx: &mut StepContext) -> LossTerms {
+        let weight = kl_weight(self.beta, self.kl_warmup_epochs, cx.epochs_done);
+        let (mu, logvar) = self.gaussian(&net.layers, batch.input);
+        objective::negative_elbo(net, (mu, logvar), batch.target, cx, weight)
+    }
+
+    fn posterior(&self, layers: &Layers, x: Tensor<2>) -> Option<(Tensor<2>, Tensor<2>)> {
+        Some(self.gaussian(layers, x))
+    }
+}
+
+impl Vae {
+    /// `(mu, logvar)` of q(z|x).
+    fn gaussian(&self, layers: &Layers, x: Tensor<2>) -> (Tensor<2>, Tensor<2>) {
+        let x = match layers.stack("conv_encoder") {
+            Some(c) => c.forward(x, false),
+            None => x,
+        };
+        let h = layers
+            .linears("encoder")
+            .fold(x, |h, l| self.hidden.apply(linear(l, h)));
+        (
+            linear(layers.linear("fc_mu"), h.clone()),
+            linear(layers.linear("fc_logvar"), h),
+        )
+    }
+}

@@ -1,0 +1,67 @@
+//! Runs: the run config, the run directory training writes, and a loaded run that eval,
+//! explore, viz and the front ends read.
+
+pub mod config;
+pub mod dir;
+
+use std::path::Path;
+
+use burn::tensor::Device;
+
+pub use config::{RunConfig, TEMPLATE};
+pub use dir::RunDir;
+
+use crate::data::Preprocessor;
+use crate::error::{Error, Result};
+use crate::model::Autoencoder;
+
+/// A loaded run: config, preprocessing and model, ready for eval and exploration.
+#[derive(Debug, Clone)]
+pub struct Run {
+    pub dir: RunDir,
+    pub config: RunConfig,
+    pub preprocessor: Preprocessor,
+    pub model: Autoencoder,
+}
+
+impl Run {
+    pub fn open(path: &Path, device: &Device) -> Result<Self> {
+        let dir = RunDir::open(path)?;
+        let config = dir.config()?;
+        let preprocessor = dir.preprocessor()?;
+        let model = dir.load_model(device, false)?;
+        Ok(Self {
+            dir,
+            config,
+            preprocessor,
+            model,
+        })
+    }
+
+    /// Loads `split` of the data this run was trained on (or of `source` when given), already
+    /// preprocessed the way training saw it.
+    pub fn load_data(
+        &self,
+        source: Option<&crate::data::DataConfig>,
+        split: crate::data::Split,
+    ) -> Result<crate::data::Dataset> {
+        let mut cfg = source.unwrap_or(&self.config.data).clone();
+        // Text runs count words against the vocabulary they were trained with.
+        let vocab = self.dir.vocabulary_path();
+        if cfg.vocabulary_words.is_none() && vocab.is_file() {
+            let text = String::from_utf8_lossy(&crate::io::read_file(&vocab)?).to_string();
+            cfg.vocabulary_words = Some(text.lines().map(str::to_string).collect());
+        }
+        let raw = crate::data::load(&cfg, split)?;
+        if raw.dim() != self.model.input_dim() {
+            return Err(Error::mismatch(format!(
+                "{}: samples have {} features, the model in {} expects {}",
+                raw.origin,
+                raw.dim(),
+                self.dir.path.display(),
+                self.model.input_dim()
+            )));
+        }
+        self.preprocessor.transform(&raw)
+    }
+}

@@ -1,0 +1,105 @@
+//! Training batches: rows of the data assembled into `(input, target)` tensors, the input
+//! degraded for denoising and paired tasks, with every random draw a pure function of the seed
+//! and the batch's position; and the mean loss over a set of rows.
+
+use burn::module::Module;
+use burn::tensor::{Device, Tensor, TensorData};
+
+use crate::data::batch::rng_for;
+use crate::data::{BatchOrder, Corruption, Matrix};
+use crate::model::Autoencoder;
+
+/// Noise streams: one per training step and one per validation batch, so that every batch's
+/// corruption is a pure function of the seed and its position.
+pub(crate) const TRAIN_NOISE_STREAM: u64 = 1 << 40;
+const VAL_NOISE_STREAM: u64 = 1 << 41;
+/// The same for the contractive estimate's random directions.
+pub(crate) const TRAIN_PROJECTION_STREAM: u64 = 1 << 42;
+const VAL_PROJECTION_STREAM: u64 = 1 << 43;
+
+/// Assembles `(input, target)` batches: the input is corrupted for a denoising autoencoder,
+/// the target is always the clean sample.
+pub struct Batches<'a> {
+    pub data: &'a Matrix,
+    pub noise: Option<Corruption>,
+    /// A paired task's degradation of the input, with the samples' shape.
+    pub task: Option<(crate::data::paired::PairedTask, Vec<usize>)>,
+    /// `(min, max)` of the data, the range corrupted values are clipped to.
+    pub range: (f32, f32),
+    pub seed: u64,
+}
+
+impl<'a> Batches<'a> {
+    pub fn new(data: &'a Matrix, noise: Option<Corruption>, seed: u64) -> Self {
+        Self {
+            data,
+            noise,
+            task: None,
+            range: data.value_range(),
+            seed,
+        }
+    }
+
+    /// Degrades inputs for a paired task (applied before any noise).
+    pub fn with_task(
+        mut self,
+        task: Option<crate::data::paired::PairedTask>,
+        shape: &[usize],
+    ) -> Self {
+        self.task = task.map(|t| (t, shape.to_vec()));
+        self
+    }
+
+    fn gather(&self, rows: &[usize]) -> Vec<f32> {
+        let mut buf = Vec::with_capacity(rows.len() * self.data.cols);
+        for &r in rows {
+            buf.extend_from_slice(self.data.row(r));
+        }
+        buf
+    }
+
+    /// The batch of `rows`, corrupted with noise stream `stream`.
+    pub fn make(&self, rows: &[usize], stream: u64, device: &Device) -> (Tensor<2>, Tensor<2>) {
+        let shape = [rows.len(), self.data.cols];
+        let clean = self.gather(rows);
+        let to_tensor = |v: Vec<f32>| Tensor::<2>::from_data(TensorData::new(v, shape), device);
+        if self.noise.is_none() && self.task.is_none() {
+            let t = to_tensor(clean);
+            return (t.clone(), t);
+        }
+        let mut input = clean.clone();
+        let mut rng = rng_for(self.seed, stream);
+        if let Some((task, shape)) = &self.task {
+            task.degrade_all(&mut input, shape, self.range, &mut rng);
+        }
+        if let Some(c) = &self.noise {
+            c.apply(&mut input, self.range, &mut rng);
+        }
+        (to_tensor(input), to_tensor(clean))
+    }
+}
+
+/// Mean objective and mean reconstruction loss per element over the rows `rows`, without
+/// gradients (inputs corrupted as in training for a denoising autoencoder, with a fixed noise
+/// stream per batch).
+pub fn mean_loss(
+    model: &Autoencoder,
+    batches: &Batches,
+    rows: &[usize],
+    epochs_done: f64,
+) -> (f64, f64) {
+    let net = model.net().valid();
+    let order = BatchOrder::sequential(rows, 1024);
+    let (mut total, mut recon) = (0.0f64, 0.0f64);
+    for b in 0..order.num_batches() {
+        let (input, target) =
+            batches.make(order.batch(b), VAL_NOISE_STREAM + b as u64, model.device());
+        let n = order.batch(b).len() as f64;
+        let mut rng = rng_for(batches.seed, VAL_PROJECTION_STREAM + b as u64);
+        let terms = net.objective(input, target, model.config(), &mut rng, epochs_done);
+        total += terms.total.into_scalar::<f32>() as f64 * n;
+        recon += terms.recon.into_scalar::<f32>() as f64 * n;
+    }
+    let n = rows.len().max(1) as f64;
+    (total / n, recon / n)
+}

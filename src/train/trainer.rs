@@ -1,0 +1,315 @@
+//! The training loop: batches through the variant's objective, the main optimiser step and the
+//! variant's extra steps (its seam), validation, the best model, early stopping and time
+//! limits. What it saves goes through a [`Checkpoints`] sink, so the loop knows no files.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use burn::module::{Module, ParamId};
+use burn::optim::{GradientsParams, ModuleOptimizer};
+use burn::tensor::Tensor;
+
+use crate::data::BatchOrder;
+use crate::data::batch::rng_for;
+use crate::error::{Error, Result};
+use crate::model::variant::{Batch, StepContext};
+use crate::model::{Autoencoder, ModelConfig, Network};
+use crate::train::batches::{Batches, TRAIN_NOISE_STREAM, TRAIN_PROJECTION_STREAM, mean_loss};
+use crate::train::progress::Progress;
+use crate::train::state::{EpochMetrics, TrainState};
+use crate::train::{TrainConfig, optim, schedule};
+
+/// Draws of a variant's extra steps and after-step update, one stream per training step.
+const TRAIN_EXTRA_STREAM: u64 = 1 << 44;
+
+/// The optimisers of a run: the main step's, and one per extra step of the variant, in the
+/// order of [`Variant::extra_steps`](crate::model::Variant::extra_steps).
+pub struct Optimizers {
+    pub main: ModuleOptimizer,
+    pub extra: Vec<(String, ModuleOptimizer)>,
+}
+
+impl Optimizers {
+    /// Fresh optimisers with `tc`'s settings for `model`'s steps.
+    pub fn new(tc: &TrainConfig, model: &Autoencoder) -> Self {
+        Self {
+            main: optim::build(tc),
+            extra: model
+                .net()
+                .variant()
+                .extra_steps()
+                .iter()
+                .map(|s| (s.name.to_string(), optim::build(tc)))
+                .collect(),
+        }
+    }
+}
+
+/// Where the loop's state goes: the resumable checkpoint, the best weights, the metrics.
+pub trait Checkpoints {
+    fn save_checkpoint(
+        &self,
+        model: &Autoencoder,
+        optimizers: &Optimizers,
+        state: &TrainState,
+    ) -> Result<()>;
+    fn save_best(&self, model: &Autoencoder) -> Result<()>;
+    fn save_metrics(&self, history: &[EpochMetrics]) -> Result<()>;
+    /// Where the checkpoint is, for messages.
+    fn checkpoint_location(&self) -> PathBuf;
+    /// The command that continues the run, for the message after an interruption.
+    fn resume_hint(&self) -> String;
+}
+
+/// What one training session works on.
+pub struct Session<'a> {
+    pub model: &'a ModelConfig,
+    pub train: &'a TrainConfig,
+    pub batches: &'a Batches<'a>,
+    pub train_rows: &'a [usize],
+    pub val_rows: &'a [usize],
+    /// Set by a signal handler: the loop saves a checkpoint and stops.
+    pub interrupt: Option<&'a AtomicBool>,
+    /// Behave as if interrupted after this many optimisation steps (for tests of resume).
+    pub stop_after_steps: Option<usize>,
+}
+
+/// How a session ended.
+pub struct Outcome {
+    pub model: Autoencoder,
+    pub state: TrainState,
+    pub history: Vec<EpochMetrics>,
+    pub stop_reason: String,
+}
+
+/// Drops the gradients of the parameters for which `keep` is false.
+fn keep_grads(net: &Network, grads: &mut GradientsParams, keep: impl Fn(ParamId) -> bool) {
+    struct Filter<'a, F> {
+        grads: &'a mut GradientsParams,
+        keep: F,
+    }
+    impl<F: Fn(ParamId) -> bool> burn::module::ModuleVisitor for Filter<'_, F> {
+        fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<D>>) {
+            if !(self.keep)(param.id) {
+                self.grads.remove::<D>(param.id);
+            }
+        }
+    }
+    net.visit(&mut Filter { grads, keep });
+}
+
+/// Gradients of `loss` for the optimiser of one step: clipped, and restricted to the
+/// parameters that step owns when `owned` says which.
+fn step_grads(
+    net: &Network,
+    loss: Tensor<1>,
+    tc: &TrainConfig,
+    owned: Option<(&HashSet<ParamId>, bool)>,
+) -> GradientsParams {
+    let mut grads = GradientsParams::from_grads(loss.backward(), net);
+    if let Some((ids, inside)) = owned {
+        keep_grads(net, &mut grads, |id| ids.contains(&id) == inside);
+    }
+    if let Some(max) = tc.clip_grad_norm {
+        optim::clip_grad_norm(net, &mut grads, max);
+    }
+    grads
+}
+
+/// Trains from `state` until the epochs are done, training stops early, or it is
+/// interrupted (then the checkpoint is saved and `Error::Interrupted` returned).
+pub fn run(
+    s: Session,
+    mut model: Autoencoder,
+    mut optimizers: Optimizers,
+    mut state: TrainState,
+    mut history: Vec<EpochMetrics>,
+    store: &dyn Checkpoints,
+    progress: &mut Progress,
+) -> Result<Outcome> {
+    let tc = s.train;
+    let dim = s.batches.data.cols as f64;
+    let steps_per_epoch = s.train_rows.len().div_ceil(tc.batch_size);
+    let extra_steps = model.net().variant().extra_steps();
+    // Each extra step owns its layers' parameters; the main step updates the rest.
+    let owned: Vec<HashSet<ParamId>> = extra_steps
+        .iter()
+        .map(|step| model.net().layers.param_ids(&step.layers))
+        .collect();
+    let owned_by_extra: HashSet<ParamId> = owned.iter().flatten().copied().collect();
+
+    let started = Instant::now();
+    let time_before = state.train_seconds;
+    let mut steps_this_session = 0usize;
+    let mut stop_reason = "completed".to_string();
+    let mut net: Network = model.clone().into_net();
+    let train_device = model.device().clone().autodiff();
+
+    while state.epoch < tc.epochs {
+        let order = BatchOrder::shuffled(s.train_rows, tc.batch_size, tc.seed, state.epoch);
+        progress.start_epoch(
+            state.epoch,
+            tc.epochs,
+            s.train_rows.len() as u64,
+            state.epoch_samples as u64,
+        );
+        let epoch_clock = Instant::now();
+        let samples_at_start = state.epoch_samples;
+        let mut lr = 0.0;
+        while state.batch < order.num_batches() {
+            let interrupted = s.interrupt.is_some_and(|f| f.load(Ordering::SeqCst))
+                || s.stop_after_steps == Some(steps_this_session);
+            if interrupted {
+                state.train_seconds = time_before + started.elapsed().as_secs_f64();
+                store.save_checkpoint(&model.with_net(net), &optimizers, &state)?;
+                return Err(Error::Interrupted(format!(
+                    "checkpoint saved at epoch {} step {}; continue with `{}`",
+                    state.epoch + 1,
+                    state.batch,
+                    store.resume_hint()
+                )));
+            }
+            let rows = order.batch(state.batch);
+            let (input, target) = s.batches.make(
+                rows,
+                TRAIN_NOISE_STREAM + state.global_step as u64,
+                &train_device,
+            );
+            let batch = Batch { input, target };
+            lr = schedule::learning_rate(tc, state.global_step, steps_per_epoch);
+            let mut rng = rng_for(tc.seed, TRAIN_PROJECTION_STREAM + state.global_step as u64);
+            let epochs_done = state.epoch as f64 + state.batch as f64 / steps_per_epoch as f64;
+            let loss = net
+                .objective(
+                    batch.input.clone(),
+                    batch.target.clone(),
+                    s.model,
+                    &mut rng,
+                    epochs_done,
+                )
+                .total;
+            let value = loss.clone().into_scalar::<f32>() as f64;
+            if !value.is_finite() {
+                let kept = if state.epoch > 0 || state.best_epoch.is_some() {
+                    "the last good checkpoint is in"
+                } else {
+                    "only the initial weights are in"
+                };
+                return Err(Error::Diverged(format!(
+                    "loss became {value} at epoch {} step {} (lr {lr:.3e}); {kept} {}. Lower the learning rate or set clip_grad_norm",
+                    state.epoch + 1,
+                    state.batch + 1,
+                    store.checkpoint_location().display()
+                )));
+            }
+            let main_owned = (!owned_by_extra.is_empty()).then_some((&owned_by_extra, false));
+            let grads = step_grads(&net, loss, tc, main_owned);
+            net = optimizers.main.step(lr, net, grads);
+
+            // The seam: the variant's extra optimiser steps and its update without gradients.
+            let mut extra_rng = rng_for(tc.seed, TRAIN_EXTRA_STREAM + state.global_step as u64);
+            let mut cx = StepContext {
+                config: s.model,
+                rng: &mut extra_rng,
+                epochs_done,
+            };
+            for (k, ids) in owned.iter().enumerate() {
+                let variant = net.variant();
+                let Some(loss) = variant.extra_objective(k, &net, batch.clone(), &mut cx) else {
+                    continue;
+                };
+                let grads = step_grads(&net, loss, tc, Some((ids, true)));
+                net = optimizers.extra[k].1.step(lr, net, grads);
+            }
+            let variant = net.variant_handle();
+            net = variant.after_step(net, &batch, &mut cx);
+
+            state.batch += 1;
+            state.global_step += 1;
+            state.epoch_loss_sum += value * rows.len() as f64;
+            state.epoch_samples += rows.len();
+            steps_this_session += 1;
+            progress.step(rows.len() as u64, value);
+        }
+
+        model = model.with_net(net);
+        let train_loss = state.epoch_loss_sum / state.epoch_samples.max(1) as f64;
+        let val = (!s.val_rows.is_empty())
+            .then(|| mean_loss(&model, s.batches, s.val_rows, (state.epoch + 1) as f64));
+        let val_loss = val.map(|v| v.0);
+        if let Some(v) = val_loss
+            && !v.is_finite()
+        {
+            return Err(Error::Diverged(format!(
+                "validation loss is {v} after epoch {}; the last good checkpoint is in {}",
+                state.epoch + 1,
+                store.checkpoint_location().display()
+            )));
+        }
+        let seconds = epoch_clock.elapsed().as_secs_f64();
+        let epoch_samples = (state.epoch_samples - samples_at_start) as f64;
+        let metrics = EpochMetrics {
+            epoch: state.epoch + 1,
+            train_loss,
+            val_loss,
+            train_loss_per_sample: train_loss * dim,
+            val_loss_per_sample: val_loss.map(|v| v * dim),
+            val_recon: val.map(|v| v.1),
+            lr,
+            seconds,
+            samples_per_sec: epoch_samples / seconds.max(1e-9),
+        };
+        progress.end_epoch(&format!(
+            "epoch {:>3}/{} train {:.6} val {} lr {:.2e} {:.0} samples/s {:.1}s",
+            metrics.epoch,
+            tc.epochs,
+            train_loss,
+            val_loss.map_or("-".into(), |v| format!("{v:.6}")),
+            lr,
+            metrics.samples_per_sec,
+            seconds
+        ));
+        history.push(metrics);
+
+        // Best model: lowest validation loss, or simply the latest without a validation set.
+        let score = val_loss.unwrap_or(train_loss);
+        let improved = state.best_val.is_none_or(|b| score < b);
+        if improved {
+            state.best_val = Some(score);
+            state.best_epoch = Some(state.epoch + 1);
+            state.bad_epochs = 0;
+            store.save_best(&model)?;
+        } else {
+            state.bad_epochs += 1;
+        }
+        state.epoch += 1;
+        state.batch = 0;
+        state.epoch_loss_sum = 0.0;
+        state.epoch_samples = 0;
+        state.train_seconds = time_before + started.elapsed().as_secs_f64();
+        store.save_checkpoint(&model, &optimizers, &state)?;
+        store.save_metrics(&history)?;
+        net = model.clone().into_net();
+
+        if let Some(p) = tc.early_stopping
+            && state.bad_epochs >= p
+        {
+            stop_reason = format!("early stopping: no improvement for {p} epochs");
+            break;
+        }
+        if let Some(mins) = tc.max_minutes
+            && state.train_seconds >= mins * 60.0
+        {
+            stop_reason = format!("time limit of {mins} minutes reached");
+            break;
+        }
+    }
+    Ok(Outcome {
+        model,
+        state,
+        history,
+        stop_reason,
+    })
+}
