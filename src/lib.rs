@@ -22,6 +22,7 @@ pub mod fit;
 pub mod io;
 pub mod kernels;
 pub mod model;
+pub mod options;
 pub mod presets;
 pub mod run;
 pub mod train;

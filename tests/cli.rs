@@ -446,6 +446,64 @@ fn resume_continues_a_run() {
     assert_eq!(m.iter().map(|m| m.epoch).collect::<Vec<_>>(), vec![1, 2, 3]);
 }
 
+/// Flags come from the config structs' fields: every key of `aekit init`'s template is a flag
+/// of `aekit train`, a flag of another variant names the variant that takes it, and flags a
+/// command would ignore are refused.
+#[test]
+fn every_config_key_is_a_flag_and_ignored_flags_are_refused() {
+    let d = common::tmp();
+    let dir = d.path();
+    ok(&aekit(&["init", "t.toml"], dir));
+    let template = std::fs::read_to_string(dir.join("t.toml")).unwrap();
+    let help = ok(&aekit(&["train", "--help"], dir));
+    let renamed = [
+        ("kind", "model"),
+        ("source", "data"),
+        ("test_source", "test-data"),
+    ];
+    let mut keys = 0;
+    for line in template
+        .lines()
+        .filter(|l| !l.starts_with("# ") || l.ends_with(" ="))
+    {
+        let Some((key, _)) = line.trim_start_matches("# ").split_once(" =") else {
+            continue;
+        };
+        let flag = renamed
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map_or(key.replace('_', "-"), |(_, f)| f.to_string());
+        assert!(
+            help.contains(&format!("--{flag} ")),
+            "no --{flag} for key {key}"
+        );
+        keys += 1;
+    }
+    assert!(keys > 40, "{keys} keys in the template");
+
+    fails_with(
+        &aekit(&["train", "--beta", "2"], dir),
+        &["--beta", "dense", "--model vae"],
+    );
+    fails_with(
+        &aekit(&["train", "--model", "conv", "--hidden", "8"], dir),
+        &["--hidden", "--model dense or --model vae"],
+    );
+    train_tiny(dir, "runs/r", &[]);
+    fails_with(
+        &aekit(&["train", "--resume", "runs/r", "--lr", "0.1"], dir),
+        &["--resume", "--lr", "--epochs"],
+    );
+    fails_with(
+        &aekit(&["train", "--resume", "runs/r", "--model", "vae"], dir),
+        &["--resume", "--model"],
+    );
+    fails_with(
+        &aekit(&["eval", "runs/r", "--scale", "unit"], dir),
+        &["--scale", "training"],
+    );
+}
+
 #[test]
 fn bad_inputs_give_one_line_errors_and_exit_code_2() {
     let d = common::tmp();

@@ -6,7 +6,7 @@ mod common;
 use std::path::Path;
 
 use aekit::fit::{FitOptions, fit};
-use aekit::run::config::{RunConfig, TEMPLATE};
+use aekit::run::{RunConfig, template};
 use aekit::train::schedule::learning_rate;
 use aekit::{Error, RunDir, TrainConfig, data::Split};
 
@@ -225,25 +225,26 @@ fn config_toml_round_trips_and_rejects_unknown_keys() {
     let back = RunConfig::from_toml(&text, Path::new("x.toml")).unwrap();
     assert_eq!(back, cfg);
 
-    let template = RunConfig::from_toml(TEMPLATE, Path::new("aekit.toml")).unwrap();
+    let text = template().unwrap();
+    let template = RunConfig::from_toml(&text, Path::new("aekit.toml")).unwrap();
     assert_eq!(
         template,
         RunConfig::default(),
         "the template documents the defaults"
     );
 
-    let typo = TEMPLATE.replace("batch_size = 128", "batchsize = 128");
+    let typo = text.replace("batch_size = 128", "batchsize = 128");
     let err = RunConfig::from_toml(&typo, Path::new("typo.toml")).unwrap_err();
     assert!(
         err.to_string().contains("typo.toml") && err.to_string().contains("train.batchsize"),
         "{err}"
     );
 
-    let typo = TEMPLATE.replace("latent = 8", "latent = 8\nlatnet = 3");
+    let typo = text.replace("latent = 8", "latent = 8\nlatnet = 3");
     let err = RunConfig::from_toml(&typo, Path::new("t.toml")).unwrap_err();
     assert!(err.to_string().contains("model.latnet"), "{err}");
 
-    let bad = TEMPLATE.replace("optimizer = \"adam\"", "optimizer = \"adagrad\"");
+    let bad = text.replace("optimizer = \"adam\"", "optimizer = \"adagrad\"");
     let err = RunConfig::from_toml(&bad, Path::new("b.toml")).unwrap_err();
     assert!(err.to_string().contains("b.toml"), "{err}");
 

@@ -143,7 +143,7 @@ pub fn run(args: ScoreArgs, device: &burn::tensor::Device) -> Result<()> {
     let detector = match args.threshold {
         Some(t) => AnomalyDetector::with_threshold(args.kind, t),
         None => {
-            let train = run.load_data(Some(&args.input.data_config(&run)), Split::Train)?;
+            let train = run.load_data(Some(&args.input.data_config(&run)?), Split::Train)?;
             AnomalyDetector::fit(&run, &train.x, args.kind, args.contamination)?
         }
     };

@@ -40,7 +40,7 @@ pub fn compare(args: CompareArgs, device: &burn::tensor::Device) -> Result<()> {
     let mut data_cfg = runs
         .first()
         .map_or_else(DataConfig::default, |r| r.config.data.clone());
-    args.data.apply(&mut data_cfg);
+    args.data.apply_to_run_data(&mut data_cfg)?;
     // PCA sees the data as the first run saw it, so the errors are in the same units.
     let train = aekit::data::load(&data_cfg, Split::Train)?;
     let preprocessor = runs.first().map_or_else(
@@ -168,7 +168,7 @@ fn labels_of(data: &aekit::Dataset) -> Result<&[u32]> {
 
 pub fn probe_cmd(args: ProbeArgs, device: &burn::tensor::Device) -> Result<()> {
     let (run, test) = args.input.open(device)?;
-    let train = run.load_data(Some(&args.input.data_config(&run)), Split::Train)?;
+    let train = run.load_data(Some(&args.input.data_config(&run)?), Split::Train)?;
     let (train_labels, test_labels) = (labels_of(&train)?, labels_of(&test)?);
     let opts = ProbeOptions {
         k: args.k,

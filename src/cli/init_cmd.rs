@@ -23,7 +23,7 @@ pub fn run(args: InitArgs) -> Result<()> {
             "already exists (use --force to overwrite)",
         ));
     }
-    aekit::io::write_atomic(&args.out, aekit::run::config::TEMPLATE.as_bytes())?;
+    aekit::io::write_atomic(&args.out, aekit::run::template()?.as_bytes())?;
     println!(
         "wrote {}; train with `aekit train --config {}`",
         args.out.display(),

@@ -104,7 +104,7 @@ pub fn evaluate(
         &run.model.encode(&data.x)?,
     )?];
     let dims = flags.lsa_dims.clone().unwrap_or(vec![latent, 50]);
-    let train = run.load_data(Some(&input.data_config(run)), Split::Train)?;
+    let train = run.load_data(Some(&input.data_config(run)?), Split::Train)?;
     let largest = dims.iter().copied().max().unwrap_or(latent);
     let lsa = Pca::fit_uncentered(&train.x, largest)?;
     for k in dims {

@@ -90,7 +90,7 @@ pub fn run(cmd: TaskCommand, args: TaskArgs, device: &burn::tensor::Device) -> R
         .input_shape
         .clone()
         .ok_or_else(|| Error::invalid("the run's model has no image shape"))?;
-    let mut data = aekit::data::load(&args.input.data_config(&run), args.input.split.into())?;
+    let mut data = aekit::data::load(&args.input.data_config(&run)?, args.input.split.into())?;
     run.preprocessor.apply(&mut data.x)?;
     let n = args.n.max(1);
     let grid_name = format!("{}.png", cmd.name());

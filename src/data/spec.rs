@@ -87,51 +87,72 @@ fn default_shapes_test() -> usize {
     1000
 }
 
-/// Everything that says which data a run uses and how it is prepared.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Everything that says which data a run uses and how it is prepared. Each field is a key of
+/// the `[data]` table and a command-line flag, its doc comment the help of both.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, clap::Args)]
 pub struct DataConfig {
-    /// Dataset spec: shapes, mnist, csv:PATH, npy:PATH, npz:PATH, idx:IMAGES[,LABELS], images:DIR, text:DIR.
+    /// Dataset: shapes, mnist, csv:PATH, npy:PATH, npz:PATH, idx:IMAGES[,LABELS], images:DIR,
+    /// text:DIR.
+    #[arg(long = "data", required = false)]
     pub source: String,
     /// Held-out data for csv/npy/npz/idx sources (same spec syntax).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[arg(long = "test-data")]
     pub test_source: Option<String>,
     /// Directory holding the MNIST files (default: the `aekit data fetch` cache).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[arg(long)]
     pub data_dir: Option<PathBuf>,
     /// CSV label column, by header name or zero-based index.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[arg(long)]
     pub label_column: Option<String>,
     /// CSV header: true, false, or absent to detect.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
     pub header: Option<bool>,
     /// Labels for npy sources (a second .npy file).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[arg(long)]
     pub labels: Option<PathBuf>,
+    /// Input scaling (training only: a run keeps the scaling it was trained with).
     #[serde(default)]
+    #[arg(long, required = false)]
     pub scale: Scaling,
-    /// Fraction of the training data held out for validation (early stopping, best checkpoint).
+    /// Fraction of the training data held out for validation (early stopping, best
+    /// checkpoint; training only).
     #[serde(default = "default_val_fraction")]
+    #[arg(long, required = false)]
     pub val_fraction: f64,
     /// Use only the first N training samples.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[arg(long)]
     pub limit: Option<usize>,
     /// Use only the first N test samples.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[arg(long)]
     pub test_limit: Option<usize>,
     /// Words in the bag-of-words vocabulary of text sources (default 2000).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[arg(long)]
     pub vocabulary: Option<usize>,
     /// The vocabulary itself, when known (a run's saved `vocabulary.txt`): then the training
     /// documents need not be read again to rebuild it.
     #[serde(skip)]
+    #[arg(skip)]
     pub vocabulary_words: Option<Vec<String>>,
-    /// Train only on samples of these classes (the test split keeps every class): one-class
-    /// training for anomaly detection.
+    /// Train only on samples of these classes, e.g. 3 or 0,1 (the test split keeps every
+    /// class): one-class training for anomaly detection.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[arg(long, value_delimiter = ',')]
     pub train_classes: Option<Vec<u32>>,
+    /// Number of generated training images of the shapes source.
     #[serde(default = "default_shapes_train")]
+    #[arg(long, required = false)]
     pub shapes_train: usize,
+    /// Number of generated test images of the shapes source.
     #[serde(default = "default_shapes_test")]
+    #[arg(long, required = false)]
     pub shapes_test: usize,
 }
 
@@ -163,6 +184,24 @@ impl DataConfig {
             source: source.into(),
             ..Self::default()
         }
+    }
+
+    /// Applies the flags given on a command line built with `DataConfig::augment_args`. A new
+    /// `--data` source starts from that source's defaults (keeping the scaling and the
+    /// validation fraction).
+    pub fn apply_flags(&mut self, flags: &clap::ArgMatches) -> Result<()> {
+        use clap::FromArgMatches;
+        if let Ok(Some(source)) = flags.try_get_one::<String>("source")
+            && *source != self.source
+        {
+            *self = DataConfig {
+                scale: self.scale,
+                val_fraction: self.val_fraction,
+                ..DataConfig::for_source(source)
+            };
+        }
+        self.update_from_arg_matches(flags)
+            .map_err(|e| Error::invalid(e.to_string().trim().replace('\n', " ")))
     }
 
     pub fn validate(&self) -> Result<()> {

@@ -3,12 +3,12 @@
 
 use std::collections::HashSet;
 
-use clap::parser::ValueSource;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::model::variant::{self, Capabilities, VariantConfig};
 use crate::model::{Activation, ReconLoss};
+use crate::options::flag_name;
 
 /// Settings every variant shares: what goes in, what comes out and how it is scored, the
 /// degradation of training inputs, and the penalties on the code.
@@ -202,11 +202,14 @@ impl ModelConfig {
     /// one takes.
     pub fn apply_flags(&mut self, flags: &clap::ArgMatches) -> Result<()> {
         use clap::FromArgMatches;
+        if let Ok(Some(kind)) = flags.try_get_one::<String>("kind") {
+            self.switch_kind(kind)?;
+        }
         let own = variant::lookup(self.kind())?.flag_ids();
         let borrowed = self.arch.borrowed_flags();
         let foreign = given_model_flags(flags)
             .into_iter()
-            .find(|id| !own.contains(id) && !borrowed.contains(&id.as_str()))
+            .find(|id| id != "kind" && !own.contains(id) && !borrowed.contains(&id.as_str()))
             .filter(|id| !io_flag_ids().contains(id));
         if let Some(id) = foreign {
             let mut takes: Vec<String> = own.iter().map(|f| flag_name(f)).collect();
@@ -375,29 +378,18 @@ impl ModelConfig {
     }
 }
 
-/// `--flag-name` of a clap argument id.
-fn flag_name(id: &str) -> String {
-    format!("--{}", id.replace('_', "-"))
-}
-
 fn io_flag_ids() -> HashSet<String> {
     use clap::Args;
-    IoConfig::augment_args(clap::Command::new("io"))
-        .get_arguments()
-        .map(|a| a.get_id().to_string())
-        .collect()
+    crate::options::flag_ids(IoConfig::augment_args)
 }
 
 /// The ids of the model flags (see [`model_flags`]) given on the command line, sorted.
 pub fn given_model_flags(flags: &clap::ArgMatches) -> Vec<String> {
-    let given = |id: &str| {
-        flags.try_get_raw(id).is_ok_and(|v| v.is_some())
-            && flags.value_source(id) == Some(ValueSource::CommandLine)
-    };
     let mut ids: Vec<String> = io_flag_ids()
         .into_iter()
+        .chain(["kind".to_string()])
         .chain(variant::registered().iter().flat_map(|e| e.flag_ids()))
-        .filter(|id| given(id))
+        .filter(|id| crate::options::was_given(flags, id))
         .collect();
     ids.sort();
     ids.dedup();
@@ -408,16 +400,37 @@ pub fn given_model_flags(flags: &clap::ArgMatches) -> Vec<String> {
 /// (a flag two variants share, like `--latent`, once).
 pub fn model_flags(mut cmd: clap::Command) -> clap::Command {
     use clap::Args;
+    let kinds = variant::registered()
+        .into_iter()
+        .map(|e| clap::builder::PossibleValue::new(e.kind).help(e.about));
+    cmd = cmd.arg(
+        clap::Arg::new("kind")
+            .long("model")
+            .value_name("KIND")
+            .help("Model variant (the flags below are each variant's settings)")
+            .value_parser(clap::builder::PossibleValuesParser::new(kinds)),
+    );
     cmd = IoConfig::augment_args(cmd);
-    for entry in variant::registered() {
+    let entries = variant::registered();
+    for entry in &entries {
         let mut known: HashSet<String> = cmd
             .get_arguments()
             .map(|a| a.get_id().to_string())
             .collect();
         let extra = (entry.flags)(clap::Command::new("variant"));
         for arg in extra.get_arguments() {
-            if known.insert(arg.get_id().to_string()) {
-                cmd = cmd.arg(arg.clone());
+            let id = arg.get_id().to_string();
+            if known.insert(id.clone()) {
+                let kinds: Vec<&str> = entries
+                    .iter()
+                    .filter(|e| {
+                        e.flag_ids().contains(&id)
+                            || (e.default)().borrowed_flags().contains(&id.as_str())
+                    })
+                    .map(|e| e.kind)
+                    .collect();
+                let heading = format!("Model: --model {}", kinds.join(" | "));
+                cmd = cmd.arg(arg.clone().help_heading(heading));
             }
         }
     }

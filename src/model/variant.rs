@@ -254,10 +254,7 @@ impl VariantEntry {
 
     /// The ids of this variant's flags.
     pub fn flag_ids(&self) -> HashSet<String> {
-        (self.flags)(clap::Command::new("variant"))
-            .get_arguments()
-            .map(|a| a.get_id().to_string())
-            .collect()
+        crate::options::flag_ids(self.flags)
     }
 }
 

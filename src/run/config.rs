@@ -70,6 +70,67 @@ impl RunConfig {
         crate::io::write_json(&dir.join("config.json"), self)
     }
 
+    /// Adds the flags of every key of a run config to a command: data, model (with `--model`
+    /// and every registered variant's flags) and training.
+    pub fn flags(cmd: clap::Command) -> clap::Command {
+        use clap::Args;
+        let cmd = crate::data::DataConfig::augment_args(cmd.next_help_heading("Data"));
+        let cmd = crate::model::model_flags(cmd.next_help_heading("Model"));
+        TrainConfig::augment_args(cmd.next_help_heading("Training")).next_help_heading(None)
+    }
+
+    /// Applies the flags given on a command line built with [`Self::flags`].
+    pub fn apply_flags(&mut self, flags: &clap::ArgMatches) -> Result<()> {
+        use clap::FromArgMatches;
+        self.data.apply_flags(flags)?;
+        self.model.apply_flags(flags)?;
+        self.train
+            .update_from_arg_matches(flags)
+            .map_err(|e| Error::invalid(e.to_string().trim().replace('\n', " ")))
+    }
+
+    /// The config a resumed run continues with: this (saved) one, where only the flags that
+    /// cannot change what was already trained may change it: `--epochs` and `--max-minutes`.
+    /// Any other flag of the config is refused, so no setting is silently ignored.
+    pub fn resume_with(mut self, flags: &clap::ArgMatches) -> Result<Self> {
+        use clap::Args;
+        const MAY_CHANGE: [&str; 2] = ["epochs", "max_minutes"];
+        let mut given = crate::options::given(flags, crate::data::DataConfig::augment_args);
+        given.extend(crate::model::given_model_flags(flags));
+        given.extend(crate::options::given(flags, TrainConfig::augment_args));
+        if let Some(id) = given.iter().find(|id| !MAY_CHANGE.contains(&id.as_str())) {
+            return Err(Error::invalid(format!(
+                "--resume continues a run as configured: {} cannot change it (only --epochs and --max-minutes can)",
+                crate::options::long_flag(&Self::flags(clap::Command::new("train")), id)
+            )));
+        }
+        for id in MAY_CHANGE {
+            if crate::options::was_given(flags, id) {
+                self.apply_flags(flags)?;
+                break;
+            }
+        }
+        Ok(self)
+    }
+
+    /// `runs/<data>-<kind>-<n>` with the first `n` not taken.
+    pub fn default_run_dir(&self) -> std::path::PathBuf {
+        let source: String = self
+            .data
+            .source
+            .rsplit(['/', ':'])
+            .next()
+            .unwrap_or("data")
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+            .collect();
+        let stem = format!("{}-{}", source.trim_matches('-'), self.model.kind());
+        (1..)
+            .map(|n| Path::new("runs").join(format!("{stem}-{n}")))
+            .find(|p| !p.exists())
+            .unwrap_or_else(|| Path::new("runs").join(stem))
+    }
+
     pub fn validate(&self) -> Result<()> {
         self.data.validate()?;
         self.model.validate()?;
@@ -77,61 +138,27 @@ impl RunConfig {
     }
 }
 
-/// The commented template written by `aekit init`.
-pub const TEMPLATE: &str = r#"# aekit run configuration. Every key is optional except data.source and model.latent;
-# command-line flags override what is set here.
-
-[data]
-# shapes (built in), mnist, csv:PATH, npy:PATH, npz:PATH, idx:IMAGES[,LABELS], images:DIR, text:DIR
-source = "shapes"
-# test_source = "csv:test.csv"   # held-out data for csv/npy/npz/idx sources
-# data_dir = "data/mnist"         # where the MNIST files are (default: the fetch cache)
-# label_column = "label"          # CSV label column, by name or zero-based index
-# header = true                   # CSV header; detected when absent
-# labels = "y.npy"                # labels for an npy source
-scale = "auto"                    # auto | unit | minmax | standardize | none
-val_fraction = 0.1                # held out of the training data for validation
-# limit = 10000                   # use only the first N training samples
-# train_classes = [3]             # train only on these classes (anomaly detection)
-# vocabulary = 2000               # words kept for text:DIR sources
-shapes_train = 6000
-shapes_test = 1000
-
-[model]
-kind = "dense"
-hidden = [256, 64]                # encoder widths; the decoder mirrors them
-latent = 8
-activation = "relu"               # relu | leaky-relu | sigmoid | tanh | gelu | elu | silu | linear
-code_activation = "linear"
-# output_activation = "sigmoid"   # default: sigmoid for data in [0, 1], linear otherwise
-# loss = "bce"                    # mse | bce | l1; default: bce with a sigmoid output, else mse
-# decoder_hidden = [64, 256]      # an explicit decoder instead of the mirror
-# noise = "gaussian:0.4"          # denoising: corrupt inputs (gaussian | masking | salt-pepper)
-# code_l1 = 1e-4                  # sparse: L1 penalty on the code
-# sparsity_target = 0.05          # sparse: target mean activation (needs a sigmoid code)
-# sparsity_weight = 1.0           # sparse: weight of the KL sparsity penalty
-# contractive = 0.1               # contractive: weight of the squared Jacobian norm of the encoder
-# contractive_projections = 1     # random projections per step (deep encoders)
-# encoder_activations = ["relu", "tanh"]
-
-[train]
-epochs = 15
-batch_size = 128
-optimizer = "adam"                # sgd | adam | adamw | rmsprop
-lr = 0.001
-# momentum = 0.9                  # sgd (default 0.9) and rmsprop (default 0)
-nesterov = false
-beta1 = 0.9
-beta2 = 0.999
-eps = 1e-8
-weight_decay = 0.0
-schedule = "constant"             # constant | step | cosine
-warmup_epochs = 0.0
-min_lr = 0.0
-step_epochs = 10
-gamma = 0.1
-# clip_grad_norm = 1.0
-# early_stopping = 5              # patience in epochs
-# max_minutes = 20.0
-seed = 42
-"#;
+/// The commented template written by `aekit init`: every key of the default run config with
+/// its help, generated from the same field definitions that parse configs and flags.
+pub fn template() -> Result<String> {
+    use clap::Args;
+    fn table<T: serde::Serialize>(v: &T) -> Result<toml::Table> {
+        toml::Table::try_from(v).map_err(|e| Error::Serialize(e.to_string()))
+    }
+    let cfg = RunConfig::default();
+    let mut out = String::from(
+        "# aekit run configuration. Every key is optional except data.source and the model's\n\
+         # required keys (kind and latent for a dense model); command-line flags, named after the\n\
+         # keys, override what is set here.\n\n",
+    );
+    let data = crate::data::DataConfig::augment_args(clap::Command::new("data"));
+    crate::options::template_section("data", &data, &table(&cfg.data)?, &mut out);
+    let variant = crate::model::variant::lookup(cfg.model.kind())?;
+    let model = crate::model::IoConfig::augment_args((variant.flags)(clap::Command::new("model")));
+    crate::options::template_section("model", &model, &table(&cfg.model)?, &mut out);
+    let train = TrainConfig::augment_args(clap::Command::new("train"));
+    crate::options::template_section("train", &train, &table(&cfg.train)?, &mut out);
+    out.truncate(out.trim_end().len());
+    out.push('\n');
+    Ok(out)
+}

@@ -9,7 +9,8 @@
 //!   summary.json               how training went
 //!   checkpoint/                the last state, for --resume: model.safetensors,
 //!                              optimizer.bpk (and optimizer-STEP.bpk for a variant's extra
-//!                              steps), state.json (replaced as a whole, atomically)
+//!                              steps), state.json, clock.json (training time so far);
+//!                              replaced as a whole, atomically
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -174,10 +175,7 @@ impl RunDir {
         optimizers: &Optimizers,
         state: &TrainState,
     ) -> Result<()> {
-        let bytes = |o: &burn::optim::ModuleOptimizer| {
-            o.into_bytes()
-                .map_err(|e| Error::Serialize(format!("optimiser state: {e:?}")))
-        };
+        let bytes = sorted_optimizer_bytes;
         let main = bytes(&optimizers.main)?;
         let extra = optimizers
             .extra
@@ -190,7 +188,13 @@ impl RunDir {
             for (file, b) in &extra {
                 crate::io::write_atomic(&dir.join(file), b)?;
             }
-            crate::io::write_json(&dir.join("state.json"), state)
+            crate::io::write_json(&dir.join("state.json"), state)?;
+            crate::io::write_json(
+                &dir.join("clock.json"),
+                &Clock {
+                    train_seconds: state.train_seconds,
+                },
+            )
         })
     }
 
@@ -205,7 +209,12 @@ impl RunDir {
         if !state_path.is_file() {
             return Err(Error::bad_file(&dir, "no checkpoint to resume from"));
         }
-        let state: TrainState = crate::io::read_json(&state_path)?;
+        let mut state: TrainState = crate::io::read_json(&state_path)?;
+        // Checkpoints written before the clock had its own file keep it in state.json.
+        let clock = dir.join("clock.json");
+        if clock.is_file() {
+            state.train_seconds = crate::io::read_json::<Clock>(&clock)?.train_seconds;
+        }
         let model = model.load_safetensors(&dir.join("model.safetensors"))?;
         let load = |file: String, o: burn::optim::ModuleOptimizer| {
             let path = dir.join(file);
@@ -221,6 +230,33 @@ impl RunDir {
             .collect::<Result<Vec<_>>>()?;
         Ok((model, Optimizers { main, extra }, state))
     }
+}
+
+/// The optimiser state as burn writes it, with its tensors in name order: burn lists them in
+/// the order of a hash map, so the same state would give different bytes from run to run.
+fn sorted_optimizer_bytes(optimizer: &burn::optim::ModuleOptimizer) -> Result<Vec<u8>> {
+    let bad = |e: String| Error::Serialize(format!("optimiser state: {e}"));
+    let bytes = optimizer.into_bytes().map_err(|e| bad(format!("{e:?}")))?;
+    let reader = burn_pack::Reader::from_bytes(bytes).map_err(|e| bad(format!("{e:?}")))?;
+    let scalars = reader.scalars().clone();
+    let metadata = reader.metadata().clone();
+    let mut tensors = reader.into_tensors().map_err(|e| bad(format!("{e:?}")))?;
+    tensors.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut writer = burn_pack::Writer::new(tensors);
+    for (key, value) in &scalars {
+        writer = writer.with_scalar(key, *value);
+    }
+    for (key, value) in &metadata {
+        writer = writer.with_metadata(key, value);
+    }
+    let sorted = writer.into_bytes().map_err(|e| bad(format!("{e:?}")))?;
+    Ok(sorted.to_vec())
+}
+
+/// Time spent training, the one part of a checkpoint that differs between identical runs.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Clock {
+    train_seconds: f64,
 }
 
 /// `optimizer.bpk` for the main step, `optimizer-NAME.bpk` for a variant's extra step.

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use burn::tensor::Device;
 
-pub use config::{RunConfig, TEMPLATE};
+pub use config::{RunConfig, template};
 pub use dir::RunDir;
 
 use crate::data::Preprocessor;

@@ -59,55 +59,84 @@ fn d_seed() -> u64 {
     42
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Training hyper-parameters. Each field is a key of the `[train]` table and a command-line
+/// flag, its doc comment the help of both.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, clap::Args)]
 pub struct TrainConfig {
+    /// Passes over the training data.
     #[serde(default = "d_epochs")]
+    #[arg(long, required = false)]
     pub epochs: usize,
+    /// Samples per optimisation step.
     #[serde(default = "d_batch")]
+    #[arg(long, required = false)]
     pub batch_size: usize,
     #[serde(default = "d_opt")]
+    #[arg(long, required = false)]
     pub optimizer: OptimizerKind,
     /// Peak learning rate.
     #[serde(default = "d_lr")]
+    #[arg(long, required = false)]
     pub lr: f64,
     /// Momentum for SGD (default 0.9) and RMSprop (default 0).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[arg(long)]
     pub momentum: Option<f64>,
+    /// Nesterov momentum (SGD).
     #[serde(default)]
+    #[arg(long, required = false, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
     pub nesterov: bool,
+    /// Adam's decay of the first moment.
     #[serde(default = "d_beta1")]
+    #[arg(long, required = false)]
     pub beta1: f64,
+    /// Adam's decay of the second moment.
     #[serde(default = "d_beta2")]
+    #[arg(long, required = false)]
     pub beta2: f64,
     /// Adam/RMSprop epsilon (PyTorch's 1e-8 by default, not burn's 1e-5).
     #[serde(default = "d_eps")]
+    #[arg(long, required = false)]
     pub eps: f64,
     /// L2 penalty (SGD, Adam, RMSprop) or decoupled decay (AdamW).
     #[serde(default)]
+    #[arg(long, required = false)]
     pub weight_decay: f64,
+    /// Learning-rate schedule.
     #[serde(default = "d_sched")]
+    #[arg(long, required = false)]
     pub schedule: Schedule,
     /// Linear warm-up from 0 over this many epochs (fractions allowed).
     #[serde(default)]
+    #[arg(long, required = false)]
     pub warmup_epochs: f64,
     /// Floor of the cosine schedule.
     #[serde(default)]
+    #[arg(long, required = false)]
     pub min_lr: f64,
+    /// Epochs between the step schedule's decays.
     #[serde(default = "d_step")]
+    #[arg(long, required = false)]
     pub step_epochs: usize,
+    /// Factor of each decay of the step schedule.
     #[serde(default = "d_gamma")]
+    #[arg(long, required = false)]
     pub gamma: f64,
     /// Rescale gradients whose global L2 norm exceeds this (PyTorch's clip_grad_norm_).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[arg(long)]
     pub clip_grad_norm: Option<f64>,
     /// Stop when validation loss has not improved for this many epochs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[arg(long)]
     pub early_stopping: Option<usize>,
     /// Stop (cleanly, with a checkpoint) after this many minutes of training.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[arg(long)]
     pub max_minutes: Option<f64>,
-    /// Seed for initialisation, splitting and shuffling.
+    /// Seed for initialisation, splitting, shuffling and noise.
     #[serde(default = "d_seed")]
+    #[arg(long, required = false)]
     pub seed: u64,
 }
 

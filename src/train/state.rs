@@ -19,6 +19,9 @@ pub struct TrainState {
     pub best_epoch: Option<usize>,
     /// Epochs since the validation loss last improved.
     pub bad_epochs: usize,
+    /// Seconds of training so far (for `max_minutes` across resumes). Saved apart from the
+    /// rest (`clock.json`), so that the same run writes the same `state.json`.
+    #[serde(default, skip_serializing)]
     pub train_seconds: f64,
 }
 

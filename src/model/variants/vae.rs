@@ -44,9 +44,9 @@ pub struct VaeConfig {
     #[arg(long, required = false)]
     pub kl_warmup_epochs: f64,
     /// Convolutional layers before the dense encoder (a convolutional VAE); the decoder ends
-    /// with their mirror. Spec as in [`crate::model::layers::spec`].
+    /// with their mirror. Spec as for --model conv.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[arg(long = "encoder", id = "encoder", value_delimiter = ',', num_args = 1..)]
+    #[arg(long = "encoder", id = "encoder", value_name = "ENCODER", value_delimiter = ',', num_args = 1..)]
     pub conv: Vec<LayerSpec>,
     /// The decoder's convolutional layers; absent means `conv` mirrored. Training writes the
     /// mirror here, so a saved config names every layer that was built.

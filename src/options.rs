@@ -1,0 +1,88 @@
+//! Every option is defined once, as a field of a config struct: serde makes it a key of the
+//! TOML run config (and reports keys it does not know), clap's derive on the same struct makes
+//! it a flag, and the field's doc comment is the help of both and the comment of `aekit init`'s
+//! template. These helpers read such flags back from a command line and write the template.
+
+use std::collections::HashSet;
+
+use clap::parser::ValueSource;
+
+/// `--flag-name` of a clap argument id.
+pub fn flag_name(id: &str) -> String {
+    format!("--{}", id.replace('_', "-"))
+}
+
+/// `--long` of the flag `id` of `cmd` (where the flag is named apart from its key, as
+/// `--data` for `source`).
+pub fn long_flag(cmd: &clap::Command, id: &str) -> String {
+    cmd.get_arguments()
+        .find(|a| a.get_id() == id)
+        .and_then(|a| a.get_long())
+        .map_or_else(|| flag_name(id), |l| format!("--{l}"))
+}
+
+/// The ids of the flags a `cmd` built by `augment` defines.
+pub fn flag_ids(augment: fn(clap::Command) -> clap::Command) -> HashSet<String> {
+    augment(clap::Command::new("flags"))
+        .get_arguments()
+        .map(|a| a.get_id().to_string())
+        .collect()
+}
+
+/// Whether flag `id` was given on the command line (not defined, or absent, is `false`).
+pub fn was_given(flags: &clap::ArgMatches, id: &str) -> bool {
+    flags.try_get_raw(id).is_ok_and(|v| v.is_some())
+        && flags.value_source(id) == Some(ValueSource::CommandLine)
+}
+
+/// The flags among those `augment` defines that were given on the command line, sorted.
+pub fn given(flags: &clap::ArgMatches, augment: fn(clap::Command) -> clap::Command) -> Vec<String> {
+    let mut ids: Vec<String> = flag_ids(augment)
+        .into_iter()
+        .filter(|id| was_given(flags, id))
+        .collect();
+    ids.sort();
+    ids
+}
+
+/// One commented section of a TOML template: for each flag of `cmd`, its help as a comment,
+/// then `key = value` from `values` or, for a key without a value, `# key =`.
+pub fn template_section(name: &str, cmd: &clap::Command, values: &toml::Table, out: &mut String) {
+    out.push_str(&format!("[{name}]\n"));
+    for key in ["kind"] {
+        if let Some(v) = values.get(key) {
+            out.push_str(&format!("{key} = {v}\n"));
+        }
+    }
+    for arg in cmd.get_arguments() {
+        let key = arg.get_id().as_str();
+        let help = arg.get_help().map(|h| h.to_string()).unwrap_or_default();
+        let flag = arg
+            .get_long()
+            .map_or(String::new(), |l| format!(" (--{l})"));
+        for line in wrap(&format!("{help}{flag}"), 96) {
+            out.push_str(&format!("# {line}\n"));
+        }
+        match values.get(key) {
+            Some(v) => out.push_str(&format!("{key} = {v}\n")),
+            None => out.push_str(&format!("# {key} =\n")),
+        }
+    }
+    out.push('\n');
+}
+
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines = vec![String::new()];
+    for word in text.split_whitespace() {
+        let line = lines.last_mut().expect("one line");
+        if !line.is_empty() && line.len() + 1 + word.len() > width {
+            lines.push(word.to_string());
+        } else {
+            if !line.is_empty() {
+                line.push(' ');
+            }
+            line.push_str(word);
+        }
+    }
+    lines
+}

@@ -1,0 +1,149 @@
+//! The redesign's guarantees: identical runs write identical files, and the weights of
+//! fixed-seed runs are those recorded before the redesign (`bench/weight_hashes.sh`).
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use sha2::{Digest, Sha256};
+
+/// Every file of a run that does not measure time, as bytes.
+fn run_files(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut files = Vec::new();
+    for sub in ["", "checkpoint"] {
+        let mut names: Vec<_> = std::fs::read_dir(dir.join(sub))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.is_file())
+            .collect();
+        names.sort();
+        for p in names {
+            let name = p.file_name().unwrap().to_string_lossy().to_string();
+            // Wall-clock measurements differ between identical runs by nature.
+            if ["clock.json", "metrics.jsonl", "summary.json"].contains(&name.as_str()) {
+                continue;
+            }
+            files.push((format!("{sub}/{name}"), std::fs::read(&p).unwrap()));
+        }
+    }
+    files
+}
+
+#[test]
+fn the_same_run_twice_writes_the_same_bytes() {
+    let dir = common::tmp();
+    let mut cfg = common::tiny_config();
+    cfg.model = aekit::ModelConfig::new(aekit::VaeConfig::new(vec![16], 2));
+    let mut written = Vec::new();
+    for name in ["a", "b"] {
+        let out = dir.path().join(name);
+        aekit::train(&cfg, &aekit::FitOptions::new(&out)).unwrap();
+        written.push(run_files(&out));
+    }
+    let names: Vec<&str> = written[0].iter().map(|(n, _)| n.as_str()).collect();
+    for must in [
+        "/model.safetensors",
+        "checkpoint/model.safetensors",
+        "checkpoint/optimizer.bpk",
+        "checkpoint/state.json",
+        "/config.toml",
+    ] {
+        assert!(names.contains(&must), "{names:?}");
+    }
+    for ((name, a), (_, b)) in written[0].iter().zip(&written[1]) {
+        assert!(a == b, "{name} differs between two identical runs");
+    }
+}
+
+/// `name tensor hash` lines of `bench/weight_hashes.before.txt` for run `name`.
+fn recorded(name: &str) -> Vec<(String, String)> {
+    let text = include_str!("../bench/weight_hashes.before.txt");
+    text.lines()
+        .filter_map(|l| {
+            let mut f = l.split(' ');
+            (f.next()? == name)
+                .then(|| (f.next().unwrap().to_string(), f.next().unwrap().to_string()))
+        })
+        .collect()
+}
+
+/// A few of the recorded configurations, trained through the CLI as the script does; the
+/// hashes were taken on this project's CI machine (2-core x86-64) before the redesign.
+#[test]
+fn fixed_seed_runs_give_the_weights_recorded_before_the_redesign() {
+    let dir = common::tmp();
+    let data = [
+        "--data",
+        "shapes",
+        "--shapes-train",
+        "256",
+        "--shapes-test",
+        "64",
+        "--batch-size",
+        "32",
+        "--seed",
+        "7",
+        "--threads",
+        "2",
+        "-q",
+        "--no-report",
+        "--epochs",
+        "2",
+    ];
+    let runs: [(&str, &[&str]); 4] = [
+        ("dense", &[]),
+        ("conv", &["--model", "conv"]),
+        (
+            "vae",
+            &[
+                "--model",
+                "vae",
+                "--hidden",
+                "64",
+                "--latent",
+                "4",
+                "--beta",
+                "2",
+                "--kl-warmup-epochs",
+                "1",
+            ],
+        ),
+        (
+            "sparse-kl",
+            &[
+                "--code-activation",
+                "sigmoid",
+                "--sparsity-target",
+                "0.05",
+                "--sparsity-weight",
+                "0.5",
+            ],
+        ),
+    ];
+    for (name, extra) in runs {
+        let out = dir.path().join(name);
+        let status = Command::new(env!("CARGO_BIN_EXE_aekit"))
+            .arg("train")
+            .args(data)
+            .args(extra)
+            .arg("--out")
+            .arg(&out)
+            .status()
+            .unwrap();
+        assert!(status.success(), "{name}");
+        let tensors = aekit::model::safetensors::read(&out.join("model.safetensors")).unwrap();
+        let want = recorded(name);
+        assert!(!want.is_empty(), "{name} is recorded");
+        assert_eq!(tensors.len(), want.len(), "{name}");
+        for (tensor, hash) in want {
+            let bytes: Vec<u8> = tensors[&tensor]
+                .data
+                .iter()
+                .flat_map(|v| v.to_le_bytes())
+                .collect();
+            let got = format!("{:x}", Sha256::digest(&bytes));
+            assert_eq!(&got[..16], hash, "{name} {tensor}");
+        }
+    }
+}
