@@ -23,69 +23,31 @@ pub struct EvalArgs {
     json: bool,
 }
 
-/// The encoder's mean squared Jacobian norm, measured on at most this many samples.
-const JACOBIAN_SAMPLES: usize = 2000;
-
-#[derive(serde::Serialize)]
-struct Report {
-    #[serde(flatten)]
-    reconstruction: aekit::eval::ReconMetrics,
-    code: aekit::eval::CodeStats,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    jacobian_frobenius_sq: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    vae: Option<aekit::eval::ElboMetrics>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    denoising: Option<aekit::eval::DenoiseMetrics>,
-    /// Paired tasks: the degraded input and the output against the originals.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    task: Option<aekit::eval::DenoiseMetrics>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    retrieval: Option<Vec<aekit::eval::retrieval::RetrievalCurve>>,
-}
-
 pub fn run(args: EvalArgs, device: &burn::tensor::Device) -> Result<()> {
     let (run, data) = args.input.open(device)?;
-    let m = aekit::eval::evaluate(&run, &data)?;
-    let code = aekit::eval::code_stats(&run.model.encode(&data.x)?);
-    let vae = aekit::eval::elbo(&run, &data, args.noise.noise_seed)?;
-    let jacobian = if args.jacobian || run.model.config().io().contractive.is_some() {
-        let x = data.x.head(JACOBIAN_SAMPLES);
-        Some(aekit::eval::jacobian_norm(&run.model, &x, 16, 0)?.0)
-    } else {
-        None
+    let opts = aekit::eval::EvalOptions {
+        noise: args.noise.noise,
+        noise_seed: args.noise.noise_seed,
+        jacobian: args.jacobian,
     };
-    let denoising = match args.noise.for_run(&run) {
-        Some(n) => Some(aekit::eval::evaluate_denoising(&run, &data, n, args.noise.noise_seed)?.0),
-        None => None,
-    };
-    let task = aekit::eval::evaluate_task(&run, &data, args.noise.noise_seed)?.map(|t| t.0);
-    let retrieval = if args.retrieval.retrieval {
-        Some(super::retrieve_cmd::evaluate(
+    let mut report = aekit::eval::report(&run, &data, &opts)?;
+    if args.retrieval.retrieval {
+        report.retrieval = Some(super::retrieve_cmd::evaluate(
             &args.retrieval,
             &args.input,
             &run,
             &data,
-        )?)
-    } else {
-        None
-    };
+        )?);
+    }
     if args.json {
-        let report = Report {
-            task,
-            retrieval,
-            reconstruction: m,
-            code,
-            jacobian_frobenius_sq: jacobian,
-            vae,
-            denoising,
-        };
         println!(
             "{}",
             serde_json::to_string_pretty(&report).expect("metrics serialise")
         );
         return Ok(());
     }
+    let m = &report.reconstruction;
+    let code = &report.code;
     println!(
         "{} on {} ({} samples of {} features)",
         run.model.config().describe(),
@@ -108,25 +70,25 @@ pub fn run(args: EvalArgs, device: &burn::tensor::Device) -> Result<()> {
         aekit::eval::metrics::NEAR_ZERO,
         code.dead_units
     );
-    if let Some(v) = &vae {
+    if let Some(v) = &report.elbo {
         println!(
             "  VAE loss per image (negative ELBO) {:.3} = reconstruction {:.3} + KL {:.3}",
             v.loss_per_image, v.recon_per_image, v.kl_per_image
         );
     }
-    if let Some(j) = jacobian {
+    if let Some(j) = report.jacobian_frobenius_sq {
         println!(
             "  encoder Jacobian: mean ||dh/dx||_F^2 {j:.4} (RMS norm {:.4})",
             j.sqrt()
         );
     }
-    if let Some(curves) = &retrieval {
+    if let Some(curves) = &report.retrieval {
         println!("  retrieval: mean precision over all queries (cosine similarity of codes)");
         super::retrieve_cmd::print_table(curves);
     }
-    if let Some(t) = &task {
-        let input = match run.model.config().io().task {
-            Some(aekit::data::paired::PairedTask::Upscale { .. }) => "bilinear upscaling",
+    if let Some(t) = &report.task {
+        let input = match run.model.config().io().task.map(|t| t.baseline()) {
+            Some("bilinear") => "bilinear upscaling",
             _ => "degraded input",
         };
         println!("  task {} (against the originals):", t.noise);
@@ -139,7 +101,7 @@ pub fn run(args: EvalArgs, device: &burn::tensor::Device) -> Result<()> {
             "model", t.denoised.mse_per_pixel, t.psnr_denoised_db
         );
     }
-    if let Some(d) = &denoising {
+    if let Some(d) = &report.denoising {
         println!("  denoising {} (against the clean inputs):", d.noise);
         println!(
             "    noisy input: mse/pixel {:.6}  sse/image {:.4}  PSNR {:.2} dB{}",

@@ -1,55 +1,14 @@
 //! `aekit encode`, `aekit decode`, `aekit reconstruct`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use clap::Args;
 
-use aekit::data::{Matrix, csv, npy};
+use aekit::data::matrix_file::{self, MatrixFormat};
 use aekit::error::{Error, Result};
-use aekit::viz::{ImageGrid, save_png};
+use aekit::viz::figures::save_run_grid;
 
 use super::args::{NoiseArgs, RunData};
-
-pub(super) fn extension(path: &Path) -> Result<&'static str> {
-    match path.extension().and_then(|e| e.to_str()) {
-        Some("npy") => Ok("npy"),
-        Some("csv") => Ok("csv"),
-        _ => Err(Error::bad_file(path, "output must end in .npy or .csv")),
-    }
-}
-
-pub(super) fn write_matrix(
-    path: &Path,
-    m: &Matrix,
-    prefix: &str,
-    labels: Option<&[u32]>,
-) -> Result<()> {
-    match extension(path)? {
-        "npy" => npy::write(path, m),
-        _ => csv::write(path, m, prefix, labels),
-    }
-}
-
-fn read_matrix(path: &Path) -> Result<Matrix> {
-    Ok(match extension(path)? {
-        "npy" => npy::read(path, None)?.x,
-        _ => {
-            // Codes written by `aekit encode` may carry a label column: leave it out.
-            let first = std::fs::read_to_string(path)
-                .map_err(|e| Error::io(path, e))?
-                .lines()
-                .next()
-                .unwrap_or("")
-                .to_string();
-            let has_label = first.split(',').any(|f| f.trim() == "label");
-            let opts = csv::CsvOptions {
-                header: None,
-                label_column: has_label.then(|| "label".to_string()),
-            };
-            csv::read(path, &opts)?.x
-        }
-    })
-}
 
 #[derive(Args, Debug)]
 pub struct EncodeArgs {
@@ -64,18 +23,12 @@ pub struct EncodeArgs {
 }
 
 pub fn encode(args: EncodeArgs, device: &burn::tensor::Device) -> Result<()> {
-    extension(&args.out)?;
+    MatrixFormat::of(&args.out)?;
     let (run, data) = args.input.open(device)?;
     let codes = run.model.encode(&data.x)?;
-    write_matrix(&args.out, &codes, "z", data.labels.as_deref())?;
+    matrix_file::write(&args.out, &codes, "z", data.labels.as_deref())?;
     if let (Some(p), Some(l)) = (&args.labels_out, &data.labels) {
-        match extension(p)? {
-            "npy" => npy::write_labels(p, l)?,
-            _ => {
-                let m = Matrix::new(l.len(), 1, l.iter().map(|&v| v as f32).collect())?;
-                csv::write(p, &m, "label", None)?
-            }
-        }
+        matrix_file::write_labels(p, l)?;
     }
     println!(
         "{} codes of width {} written to {}",
@@ -104,16 +57,16 @@ pub struct DecodeArgs {
 }
 
 pub fn decode(args: DecodeArgs, device: &burn::tensor::Device) -> Result<()> {
-    extension(&args.out)?;
+    MatrixFormat::of(&args.out)?;
     let run = aekit::Run::open(&args.run_dir, device)?;
-    let codes = read_matrix(&args.codes)?;
+    let codes = matrix_file::read(&args.codes)?;
     let out = run
         .model
         .decode(&codes)
         .map_err(|e| Error::bad_file(&args.codes, e.to_string()))?;
     if let Some(p) = &args.png {
-        image_shape(&run)?;
-        save_run_grid(&run, Some(p), "", |g| {
+        run.image_shape()?;
+        save_run_grid(&run, Some(p.as_path()), "", |g| {
             g.tiled(&out, 16);
         })?;
     }
@@ -121,39 +74,9 @@ pub fn decode(args: DecodeArgs, device: &burn::tensor::Device) -> Result<()> {
     if args.raw {
         run.preprocessor.invert(&mut written)?;
     }
-    write_matrix(&args.out, &written, "x", None)?;
+    matrix_file::write(&args.out, &written, "x", None)?;
     println!("{} outputs written to {}", written.rows, args.out.display());
     Ok(())
-}
-
-/// Draws a grid (filled by `fill`) for an image run into `png`, or `RUN_DIR/default_name`;
-/// returns where, or `None` when the run's data are not images.
-pub(super) fn save_run_grid(
-    run: &aekit::Run,
-    png: Option<&PathBuf>,
-    default_name: &str,
-    fill: impl FnOnce(&mut ImageGrid),
-) -> Result<Option<PathBuf>> {
-    let Ok((c, h, w)) = image_shape(run) else {
-        return Ok(None);
-    };
-    let mut grid = ImageGrid::new(h, w, c);
-    fill(&mut grid);
-    let path = png
-        .cloned()
-        .unwrap_or_else(|| run.dir.path.join(default_name));
-    save_png(&path, &grid.render())?;
-    Ok(Some(path))
-}
-
-/// `(channels, height, width)` of the run's samples, when they are images.
-fn image_shape(run: &aekit::Run) -> Result<(usize, usize, usize)> {
-    match run.model.config().io().input_shape.as_deref() {
-        Some([c, h, w]) => Ok((*c, *h, *w)),
-        _ => Err(Error::invalid(
-            "the run's data are not images, so no PNG grid can be drawn",
-        )),
-    }
 }
 
 #[derive(Args, Debug)]
@@ -176,12 +99,12 @@ pub struct ReconstructArgs {
 
 pub fn reconstruct(args: ReconstructArgs, device: &burn::tensor::Device) -> Result<()> {
     if let Some(o) = &args.out {
-        extension(o)?;
+        MatrixFormat::of(o)?;
     }
     let (run, data) = args.input.open(device)?;
     let recon = run.model.reconstruct(&data.x)?;
     let n = args.n.max(1);
-    if let Some(png) = save_run_grid(&run, args.png.as_ref(), "reconstructions.png", |g| {
+    if let Some(png) = save_run_grid(&run, args.png.as_deref(), "reconstructions.png", |g| {
         g.stacked(&[&data.x, &recon], n);
     })? {
         println!(
@@ -194,7 +117,7 @@ pub fn reconstruct(args: ReconstructArgs, device: &burn::tensor::Device) -> Resu
         if args.raw {
             run.preprocessor.invert(&mut written)?;
         }
-        write_matrix(o, &written, "x", data.labels.as_deref())?;
+        matrix_file::write(o, &written, "x", data.labels.as_deref())?;
         println!(
             "{} reconstructions written to {}",
             written.rows,
@@ -223,7 +146,7 @@ pub struct DenoiseArgs {
 
 pub fn denoise(args: DenoiseArgs, device: &burn::tensor::Device) -> Result<()> {
     if let Some(o) = &args.out {
-        extension(o)?;
+        MatrixFormat::of(o)?;
     }
     let (run, data) = args.input.open(device)?;
     let noise = args.noise.for_run(&run).ok_or_else(|| {
@@ -232,7 +155,7 @@ pub fn denoise(args: DenoiseArgs, device: &burn::tensor::Device) -> Result<()> {
     let (m, noisy, denoised) =
         aekit::eval::evaluate_denoising(&run, &data, noise, args.noise.noise_seed)?;
     let n = args.n.max(1);
-    if let Some(png) = save_run_grid(&run, args.png.as_ref(), "denoised.png", |g| {
+    if let Some(png) = save_run_grid(&run, args.png.as_deref(), "denoised.png", |g| {
         g.stacked(&[&noisy, &denoised, &data.x], n);
     })? {
         println!(
@@ -241,7 +164,7 @@ pub fn denoise(args: DenoiseArgs, device: &burn::tensor::Device) -> Result<()> {
         );
     }
     if let Some(o) = &args.out {
-        write_matrix(o, &denoised, "x", data.labels.as_deref())?;
+        matrix_file::write(o, &denoised, "x", data.labels.as_deref())?;
         println!(
             "{} denoised samples written to {}",
             denoised.rows,
@@ -273,18 +196,18 @@ pub struct SampleArgs {
 
 pub fn sample(args: SampleArgs, device: &burn::tensor::Device) -> Result<()> {
     if let Some(o) = &args.out {
-        extension(o)?;
+        MatrixFormat::of(o)?;
     }
     let run = aekit::Run::open(&args.run_dir, device)?;
     let x = aekit::eval::sample_prior(&run.model, args.n.max(1), args.seed)?;
     let cols = (x.rows as f64).sqrt().ceil() as usize;
-    if let Some(png) = save_run_grid(&run, args.png.as_ref(), "samples.png", |g| {
+    if let Some(png) = save_run_grid(&run, args.png.as_deref(), "samples.png", |g| {
         g.tiled(&x, cols);
     })? {
         println!("{} prior samples drawn in {}", x.rows, png.display());
     }
     if let Some(o) = &args.out {
-        write_matrix(o, &x, "x", None)?;
+        matrix_file::write(o, &x, "x", None)?;
     }
     Ok(())
 }

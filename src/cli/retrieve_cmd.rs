@@ -7,9 +7,8 @@ use clap::Args;
 
 use aekit::data::Split;
 use aekit::error::Result;
-use aekit::eval::pca::Pca;
-use aekit::eval::retrieval::{RECALL_LEVELS, RetrievalCurve, nearest_documents, precision_recall};
-use aekit::viz::charts::{Line, Titles, lines};
+use aekit::eval::retrieval::{RECALL_LEVELS, RetrievalCurve, evaluate_run, nearest_documents};
+use aekit::viz::charts::retrieval_chart;
 
 use super::args::RunData;
 
@@ -74,65 +73,21 @@ pub struct RetrievalFlags {
     pub chart: Option<PathBuf>,
 }
 
-/// Precision at [`RECALL_LEVELS`] on the evaluated split: the run's codes, then LSA fitted on
-/// the training split at each size.
+/// Precision at recall levels on the evaluated split for the codes and LSA (fitted on the
+/// training split), with the chart written beside the run or to `--chart`.
 pub fn evaluate(
     flags: &RetrievalFlags,
     input: &RunData,
     run: &aekit::Run,
     data: &aekit::Dataset,
 ) -> Result<Vec<RetrievalCurve>> {
-    let labels = data.labels.as_deref().ok_or_else(|| {
-        aekit::Error::invalid(format!(
-            "{} has no labels: retrieval needs classes",
-            data.origin
-        ))
-    })?;
-    let levels = RECALL_LEVELS.to_vec();
-    let curve = |method: String, dims: usize, codes: &aekit::Matrix| -> Result<RetrievalCurve> {
-        Ok(RetrievalCurve {
-            method,
-            dims,
-            recall: levels.clone(),
-            precision: precision_recall(codes, labels, &levels)?,
-        })
-    };
-    let latent = run.model.latent_dim();
-    let mut curves = vec![curve(
-        "autoencoder".into(),
-        latent,
-        &run.model.encode(&data.x)?,
-    )?];
-    let dims = flags.lsa_dims.clone().unwrap_or(vec![latent, 50]);
     let train = run.load_data(Some(&input.data_config(run)?), Split::Train)?;
-    let largest = dims.iter().copied().max().unwrap_or(latent);
-    let lsa = Pca::fit_uncentered(&train.x, largest)?;
-    for k in dims {
-        let cut = lsa.truncated(k)?;
-        curves.push(curve("LSA".into(), k, &cut.transform(&data.x)?)?);
-    }
-    let series: Vec<Line> = curves
-        .iter()
-        .map(|c| Line {
-            name: format!("{} {}-d", c.method, c.dims),
-            points: c
-                .recall
-                .iter()
-                .zip(&c.precision)
-                .map(|(r, p)| ((100.0 * r).log10() as f32, *p as f32))
-                .collect(),
-        })
-        .collect();
-    let titles = Titles {
-        title: "Document retrieval: precision against recall".into(),
-        x: "recall, log10 of percent (-1 = 0.1%, 2 = 100%)".into(),
-        y: "precision".into(),
-    };
+    let curves = evaluate_run(run, data, &train, flags.lsa_dims.as_deref())?;
     let path = flags
         .chart
         .clone()
         .unwrap_or_else(|| run.dir.path.join("retrieval.png"));
-    aekit::viz::grid::save_png(&path, &lines(&series, &titles, (720, 480))?)?;
+    aekit::viz::grid::save_png(&path, &retrieval_chart(&curves)?)?;
     Ok(curves)
 }
 

@@ -5,11 +5,11 @@ use std::path::PathBuf;
 use clap::Args;
 
 use aekit::Matrix;
-use aekit::data::paired::PairedTask;
-use aekit::error::{Error, Result};
+use aekit::error::Result;
 
 use super::args::RunData;
-use super::io_cmds::{extension, save_run_grid, write_matrix};
+use aekit::data::matrix_file::{self, MatrixFormat};
+use aekit::viz::figures::save_run_grid;
 
 #[derive(Args, Debug)]
 pub struct TaskArgs {
@@ -30,108 +30,51 @@ pub struct TaskArgs {
     seed: u64,
 }
 
-/// Which commands run which task.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TaskCommand {
-    Upscale,
-    Recolor,
-    Inpaint,
-}
-
-impl TaskCommand {
-    fn name(self) -> &'static str {
-        match self {
-            TaskCommand::Upscale => "upscale",
-            TaskCommand::Recolor => "recolor",
-            TaskCommand::Inpaint => "inpaint",
-        }
-    }
-
-    fn matches(self, task: PairedTask) -> bool {
-        matches!(
-            (self, task),
-            (TaskCommand::Upscale, PairedTask::Upscale { .. })
-                | (TaskCommand::Recolor, PairedTask::Recolor)
-                | (TaskCommand::Inpaint, PairedTask::Inpaint { .. })
-        )
-    }
-}
-
-/// Originals of the model's own size are degraded first, so the output can be measured; other
-/// images (small ones to upscale, grey ones to recolour) are prepared and restored as given.
-pub fn run(cmd: TaskCommand, args: TaskArgs, device: &burn::tensor::Device) -> Result<()> {
+/// Applies the run's paired task `name` (upscale, recolor, inpaint) to the images given.
+pub fn run(name: &str, args: TaskArgs, device: &burn::tensor::Device) -> Result<()> {
     if let Some(o) = &args.out {
-        extension(o)?;
+        MatrixFormat::of(o)?;
     }
     let run = aekit::Run::open(&args.input.run_dir, device)?;
-    let task = run
-        .model
-        .config()
-        .io()
-        .task
-        .filter(|t| cmd.matches(*t))
-        .ok_or_else(|| {
-            Error::invalid(format!(
-                "{} was not trained for {} (train with --task {}{})",
-                run.dir.path.display(),
-                cmd.name(),
-                cmd.name(),
-                match cmd {
-                    TaskCommand::Upscale => ":2",
-                    TaskCommand::Inpaint => ":10",
-                    TaskCommand::Recolor => "",
-                }
-            ))
-        })?;
-    let full = run
-        .model
-        .config()
-        .io()
-        .input_shape
-        .clone()
-        .ok_or_else(|| Error::invalid("the run's model has no image shape"))?;
+    aekit::eval::task_of(&run, name)?;
+    // Raw images of any size: the run's preprocessing, without its size check.
     let mut data = aekit::data::load(&args.input.data_config(&run)?, args.input.split.into())?;
     run.preprocessor.apply(&mut data.x)?;
+    let r = aekit::eval::restore(&run, name, &data, args.seed)?;
     let n = args.n.max(1);
-    let grid_name = format!("{}.png", cmd.name());
-    let (outputs, grid_rows) = if data.sample_shape == full {
-        let (m, input, output) =
-            aekit::eval::evaluate_task(&run, &data, args.seed)?.expect("the run has a task");
-        let baseline = match task {
-            PairedTask::Upscale { .. } => "bilinear",
-            _ => "input",
-        };
-        println!(
-            "{task} on {} samples of {}: PSNR {:.2} dB ({baseline}) -> {:.2} dB (model); mse/pixel {:.6} -> {:.6}",
-            data.len(),
-            data.origin,
-            m.psnr_noisy_db,
-            m.psnr_denoised_db,
-            m.noisy_input.mse_per_pixel,
-            m.denoised.mse_per_pixel
-        );
-        let rows = [input.head(n), output.head(n), data.x.head(n)];
-        (output, rows.to_vec())
-    } else {
-        let size: usize = data.sample_shape.iter().product();
-        let mut prepared = Vec::with_capacity(data.len() * full.iter().product::<usize>());
-        for img in data.x.data.chunks_exact(size) {
-            prepared.extend(task.prepare(img, &data.sample_shape, &full)?);
+    let mut rows = vec![r.input.head(n), r.output.head(n)];
+    match &r.measured {
+        Some((m, original)) => {
+            println!(
+                "{} on {} samples of {}: PSNR {:.2} dB ({}) -> {:.2} dB (model); mse/pixel {:.6} -> {:.6}",
+                r.task,
+                data.len(),
+                data.origin,
+                m.psnr_noisy_db,
+                r.task.baseline(),
+                m.psnr_denoised_db,
+                m.noisy_input.mse_per_pixel,
+                m.denoised.mse_per_pixel
+            );
+            rows.push(original.head(n));
         }
-        let input = Matrix::new(data.len(), full.iter().product(), prepared)?;
-        let output = run.model.reconstruct(&input)?;
-        println!(
-            "{task}: {} images of {} ({:?}) restored to {:?}",
+        None => println!(
+            "{}: {} images of {} ({:?}) restored to {:?}",
+            r.task,
             data.len(),
             data.origin,
             data.sample_shape,
-            full
-        );
-        let rows = [input.head(n), output.head(n)];
-        (output, rows.to_vec())
-    };
-    let refs: Vec<&Matrix> = grid_rows.iter().collect();
-    if let Some(png) = save_run_grid(&run, args.png.as_ref(), &grid_name, |g| {
+            run.model
+                .config()
+                .io()
+                .input_shape
+                .clone()
+                .unwrap_or_default()
+        ),
+    }
+    let refs: Vec<&Matrix> = rows.iter().collect();
+    let grid_name = format!("{name}.png");
+    if let Some(png) = save_run_grid(&run, args.png.as_deref(), &grid_name, |g| {
         g.stacked(&refs, n);
     })? {
         println!(
@@ -141,8 +84,8 @@ pub fn run(cmd: TaskCommand, args: TaskArgs, device: &burn::tensor::Device) -> R
         );
     }
     if let Some(o) = &args.out {
-        write_matrix(o, &outputs, "x", data.labels.as_deref())?;
-        println!("{} outputs written to {}", outputs.rows, o.display());
+        matrix_file::write(o, &r.output, "x", data.labels.as_deref())?;
+        println!("{} outputs written to {}", r.output.rows, o.display());
     }
     Ok(())
 }

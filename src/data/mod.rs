@@ -9,6 +9,7 @@ pub mod csv;
 pub mod fetch;
 pub mod idx;
 pub mod images;
+pub mod matrix_file;
 pub mod npy;
 pub mod paired;
 pub mod preprocess;

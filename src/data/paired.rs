@@ -129,6 +129,33 @@ pub fn box_downscale(img: &[f32], c: usize, h: usize, w: usize, factor: usize) -
 }
 
 impl PairedTask {
+    /// The task's name, which is also the command that applies it (`aekit upscale`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            PairedTask::Upscale { .. } => "upscale",
+            PairedTask::Recolor => "recolor",
+            PairedTask::Inpaint { .. } => "inpaint",
+        }
+    }
+
+    /// An example spec of the task `name`, for messages.
+    pub fn example_spec(name: &str) -> &'static str {
+        match name {
+            "upscale" => "upscale:2",
+            "inpaint" => "inpaint:10",
+            _ => "recolor",
+        }
+    }
+
+    /// What the model's output is measured against besides the originals: the degraded input,
+    /// which for upscaling is bilinear interpolation.
+    pub fn baseline(&self) -> &'static str {
+        match self {
+            PairedTask::Upscale { .. } => "bilinear",
+            _ => "input",
+        }
+    }
+
     /// Checks that the task applies to samples of `shape`.
     pub fn check(&self, shape: &[usize]) -> Result<()> {
         let (c, h, w) = image_dims(shape)?;

@@ -177,3 +177,126 @@ pub fn average_precision(scores: &[f64], truth: &[bool]) -> Option<f64> {
     }
     Some(ap)
 }
+
+/// Which samples are truly anomalous, where the labels say: the `anomaly` classes, or every
+/// class but the `normal` ones (by default the classes the run was trained on), or label 1 for
+/// 0/1 labels. `None` without labels or a rule that applies.
+pub fn truth(
+    labels: Option<&[u32]>,
+    anomaly: Option<&[u32]>,
+    normal: Option<&[u32]>,
+    run: &Run,
+) -> Option<Vec<bool>> {
+    let labels = labels?;
+    if let Some(a) = anomaly {
+        return Some(labels.iter().map(|l| a.contains(l)).collect());
+    }
+    match normal.or(run.config.data.train_classes.as_deref()) {
+        Some(n) => Some(labels.iter().map(|l| !n.contains(l)).collect()),
+        None if labels.iter().all(|l| *l <= 1) => Some(labels.iter().map(|l| *l == 1).collect()),
+        None => None,
+    }
+}
+
+/// The outcome of scoring a data set.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScoreSummary {
+    pub score: ScoreKind,
+    pub threshold: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub contamination: Option<f64>,
+    pub samples: usize,
+    pub flagged: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub anomalies: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub roc_auc: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub average_precision: Option<f64>,
+}
+
+impl ScoreSummary {
+    /// Counts and, when `truth` is known, ROC AUC and average precision of `scores`.
+    pub fn new(
+        detector: &AnomalyDetector,
+        scores: &[f64],
+        flagged: &[bool],
+        truth: Option<&[bool]>,
+    ) -> Self {
+        Self {
+            score: detector.kind,
+            threshold: detector.threshold,
+            contamination: detector.contamination,
+            samples: scores.len(),
+            flagged: flagged.iter().filter(|f| **f).count(),
+            anomalies: truth.map(|t| t.iter().filter(|x| **x).count()),
+            roc_auc: truth.and_then(|t| roc_auc(scores, t)),
+            average_precision: truth.and_then(|t| average_precision(scores, t)),
+        }
+    }
+}
+
+/// The formats per-sample scores are written in, known from the file's extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScoresFormat {
+    /// The scores alone.
+    Npy,
+    /// `index,score,anomaly` rows.
+    Csv,
+    /// The summary with the scores and labels.
+    Json,
+}
+
+impl ScoresFormat {
+    /// The format of `path`; any other extension is an error naming the file.
+    pub fn of(path: &std::path::Path) -> Result<Self> {
+        match path.extension().and_then(|e| e.to_str()) {
+            Some("npy") => Ok(ScoresFormat::Npy),
+            Some("csv") => Ok(ScoresFormat::Csv),
+            Some("json") => Ok(ScoresFormat::Json),
+            _ => Err(Error::bad_file(
+                path,
+                "output must end in .csv, .json or .npy",
+            )),
+        }
+    }
+}
+
+/// Writes per-sample `scores` and `flagged` labels to `path`, atomically.
+pub fn write_scores(
+    path: &std::path::Path,
+    summary: &ScoreSummary,
+    scores: &[f64],
+    flagged: &[bool],
+) -> Result<()> {
+    match ScoresFormat::of(path)? {
+        ScoresFormat::Npy => {
+            let v: Vec<f32> = scores.iter().map(|x| *x as f32).collect();
+            crate::data::npy::write_shaped(path, &[v.len()], &v)
+        }
+        ScoresFormat::Csv => {
+            let mut text = String::from("index,score,anomaly\n");
+            for (i, (sc, f)) in scores.iter().zip(flagged).enumerate() {
+                text.push_str(&format!("{i},{sc},{}\n", u8::from(*f)));
+            }
+            crate::io::write_atomic(path, text.as_bytes())
+        }
+        ScoresFormat::Json => {
+            #[derive(Serialize)]
+            struct Out<'a> {
+                #[serde(flatten)]
+                summary: &'a ScoreSummary,
+                scores: &'a [f64],
+                anomaly: &'a [bool],
+            }
+            crate::io::write_json(
+                path,
+                &Out {
+                    summary,
+                    scores,
+                    anomaly: flagged,
+                },
+            )
+        }
+    }
+}

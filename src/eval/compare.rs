@@ -62,3 +62,54 @@ pub fn run_row(run: &Run, test: &Dataset) -> Result<ComparisonRow> {
         sse_per_image: m.sse_per_image,
     })
 }
+
+/// PCA beside trained runs on one test set.
+#[derive(Debug, Clone, Serialize)]
+pub struct Comparison {
+    pub rows: Vec<ComparisonRow>,
+    pub test_origin: String,
+    pub test_samples: usize,
+    pub features: usize,
+    pub train_samples: usize,
+    /// Runs whose data scaling differs from the first run's (their errors are in their own
+    /// units).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub differently_scaled: Vec<String>,
+}
+
+/// Reconstruction error of PCA at each of `dims` (and at each run's code size) and of each
+/// run, on `data`'s test split. PCA is fitted on the training split, scaled as the first run
+/// scales its data (or as `data.scale` says without runs), so the errors share units.
+pub fn compare(runs: &[Run], data: &crate::data::DataConfig, dims: &[usize]) -> Result<Comparison> {
+    use crate::data::{Preprocessor, Split};
+    let train = crate::data::load(data, Split::Train)?;
+    let preprocessor = runs.first().map_or_else(
+        || Preprocessor::fit(data.scale, &train),
+        |r| r.preprocessor.clone(),
+    );
+    let train = preprocessor.transform(&train)?;
+    let test = preprocessor.transform(&crate::data::load(data, Split::Test)?)?;
+    let mut dims = dims.to_vec();
+    dims.extend(runs.iter().map(|r| r.model.latent_dim()));
+    dims.sort_unstable();
+    dims.dedup();
+    if dims.contains(&0) {
+        return Err(Error::invalid("--dims: code sizes must be at least 1"));
+    }
+    let mut rows = pca_rows(&train.x, &test.x, &dims)?;
+    let mut differently_scaled = Vec::new();
+    for run in runs {
+        if run.preprocessor.scaling != preprocessor.scaling {
+            differently_scaled.push(run.dir.path.display().to_string());
+        }
+        rows.push(run_row(run, &run.load_data(Some(data), Split::Test)?)?);
+    }
+    Ok(Comparison {
+        rows,
+        test_origin: test.origin.clone(),
+        test_samples: test.len(),
+        features: test.dim(),
+        train_samples: train.len(),
+        differently_scaled,
+    })
+}

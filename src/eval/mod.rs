@@ -106,6 +106,126 @@ pub fn evaluate_task(
     Ok(Some((m, input, output)))
 }
 
+/// A paired-task run applied to images: its inputs and outputs, and, when the images were
+/// originals of the model's size (degraded here first), the originals and the metrics.
+pub struct Restoration {
+    pub task: PairedTask,
+    pub input: Matrix,
+    pub output: Matrix,
+    pub measured: Option<(DenoiseMetrics, Matrix)>,
+}
+
+/// The task `run` was trained for, if it is the task `name` (e.g. `upscale`).
+pub fn task_of(run: &Run, name: &str) -> Result<PairedTask> {
+    run.model
+        .config()
+        .io()
+        .task
+        .filter(|t| t.name() == name)
+        .ok_or_else(|| {
+            Error::invalid(format!(
+                "{} was not trained for {name} (train with --task {})",
+                run.dir.path.display(),
+                PairedTask::example_spec(name)
+            ))
+        })
+}
+
+/// Applies `run`'s paired task `name` to `data` (preprocessed): originals of the model's own
+/// size are degraded first, so the output can be measured; other images (small ones to
+/// upscale, grey ones to recolour) are prepared for the model and restored as given.
+pub fn restore(run: &Run, name: &str, data: &Dataset, seed: u64) -> Result<Restoration> {
+    let task = task_of(run, name)?;
+    let full = run
+        .model
+        .config()
+        .io()
+        .input_shape
+        .clone()
+        .ok_or_else(|| Error::invalid("the run's model has no image shape"))?;
+    if data.sample_shape == full {
+        let input = degrade(data, task, seed)?;
+        let output = run.model.reconstruct(&input)?;
+        let m = restoration_metrics(&task.to_string(), data, &input, &output);
+        return Ok(Restoration {
+            task,
+            input,
+            output,
+            measured: Some((m, data.x.clone())),
+        });
+    }
+    let size: usize = data.sample_shape.iter().product();
+    let mut prepared = Vec::with_capacity(data.len() * full.iter().product::<usize>());
+    for img in data.x.data.chunks_exact(size.max(1)) {
+        prepared.extend(task.prepare(img, &data.sample_shape, &full)?);
+    }
+    let input = Matrix::new(data.len(), full.iter().product(), prepared)?;
+    let output = run.model.reconstruct(&input)?;
+    Ok(Restoration {
+        task,
+        input,
+        output,
+        measured: None,
+    })
+}
+
+/// What `aekit eval` measures beside the reconstruction error.
+#[derive(Debug, Clone, Default)]
+pub struct EvalOptions {
+    /// Measure denoising under this corruption (default: the run's training noise, if any).
+    pub noise: Option<Corruption>,
+    pub noise_seed: u64,
+    /// Estimate the encoder's Jacobian norm (always done for contractive runs).
+    pub jacobian: bool,
+}
+
+/// Everything measured of a run on one data set.
+#[derive(Debug, Clone, Serialize)]
+pub struct EvalReport {
+    #[serde(flatten)]
+    pub reconstruction: ReconMetrics,
+    pub code: CodeStats,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jacobian_frobenius_sq: Option<f64>,
+    /// The negative ELBO and its terms, for a stochastic encoder.
+    #[serde(rename = "vae", skip_serializing_if = "Option::is_none")]
+    pub elbo: Option<ElboMetrics>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub denoising: Option<DenoiseMetrics>,
+    /// Paired tasks: the degraded input and the output against the originals.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub task: Option<DenoiseMetrics>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retrieval: Option<Vec<retrieval::RetrievalCurve>>,
+}
+
+/// The encoder's mean squared Jacobian norm is measured on at most this many samples.
+const JACOBIAN_SAMPLES: usize = 2000;
+
+/// Reconstruction, code statistics and whatever else applies to `run` on `data`
+/// (preprocessed): the ELBO, the Jacobian norm, denoising, the paired task.
+pub fn report(run: &Run, data: &Dataset, opts: &EvalOptions) -> Result<EvalReport> {
+    let jacobian = if opts.jacobian || run.model.config().io().contractive.is_some() {
+        let x = data.x.head(JACOBIAN_SAMPLES);
+        Some(jacobian_norm(&run.model, &x, 16, 0)?.0)
+    } else {
+        None
+    };
+    let denoising = match opts.noise.or(run.model.config().noise()) {
+        Some(n) => Some(evaluate_denoising(run, data, n, opts.noise_seed)?.0),
+        None => None,
+    };
+    Ok(EvalReport {
+        reconstruction: evaluate(run, data)?,
+        code: code_stats(&run.model.encode(&data.x)?),
+        jacobian_frobenius_sq: jacobian,
+        elbo: elbo(run, data, opts.noise_seed)?,
+        denoising,
+        task: evaluate_task(run, data, opts.noise_seed)?.map(|t| t.0),
+        retrieval: None,
+    })
+}
+
 /// Reconstruction metrics of `run` on `data` (already preprocessed, e.g. by [`Run::load_data`]).
 pub fn evaluate(run: &Run, data: &Dataset) -> Result<ReconMetrics> {
     let recon = run.model.reconstruct(&data.x)?;

@@ -343,3 +343,53 @@ pub fn probe(
         softmax_accuracy: accuracy(&softmax, test_labels),
     })
 }
+
+/// A run's codes probed beside PCA codes of the same size.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProbeReport {
+    pub k: usize,
+    pub distance: Distance,
+    pub train_samples: usize,
+    pub test_samples: usize,
+    pub autoencoder: ProbeScores,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pca: Option<ProbeScores>,
+}
+
+fn labels_of(data: &crate::data::Dataset) -> Result<&[u32]> {
+    data.labels.as_deref().ok_or_else(|| {
+        Error::invalid(format!(
+            "{} has no labels: probing codes needs labelled training and test data",
+            data.origin
+        ))
+    })
+}
+
+/// kNN and softmax accuracy of `run`'s codes of `train` and `test` (preprocessed, labelled),
+/// and, with `with_pca`, of PCA codes of the same size fitted on `train`.
+pub fn probe_run(
+    run: &crate::run::Run,
+    train: &crate::data::Dataset,
+    test: &crate::data::Dataset,
+    opts: &ProbeOptions,
+    with_pca: bool,
+    device: &Device,
+) -> Result<ProbeReport> {
+    let (train_labels, test_labels) = (labels_of(train)?, labels_of(test)?);
+    let score = |tr: &Matrix, te: &Matrix| probe(tr, train_labels, te, test_labels, opts, device);
+    let autoencoder = score(&run.model.encode(&train.x)?, &run.model.encode(&test.x)?)?;
+    let pca = if with_pca {
+        let pca = crate::eval::pca::Pca::fit(&train.x, run.model.latent_dim())?;
+        Some(score(&pca.transform(&train.x)?, &pca.transform(&test.x)?)?)
+    } else {
+        None
+    };
+    Ok(ProbeReport {
+        k: opts.k,
+        distance: opts.distance,
+        train_samples: train.len(),
+        test_samples: test.len(),
+        autoencoder,
+        pca,
+    })
+}

@@ -96,3 +96,38 @@ pub fn nearest_documents(codes: &Matrix, query: usize, k: usize) -> Result<Vec<(
         .map(|j| (j, 1.0 - row[j] as f64))
         .collect())
 }
+
+/// Precision at [`RECALL_LEVELS`] on `data` (labelled, preprocessed): the run's codes, then
+/// LSA fitted on `train` at each of `lsa_dims` (default: the run's code size and 50).
+pub fn evaluate_run(
+    run: &crate::run::Run,
+    data: &crate::data::Dataset,
+    train: &crate::data::Dataset,
+    lsa_dims: Option<&[usize]>,
+) -> Result<Vec<RetrievalCurve>> {
+    let labels = data.labels.as_deref().ok_or_else(|| {
+        Error::invalid(format!(
+            "{} has no labels: retrieval needs classes",
+            data.origin
+        ))
+    })?;
+    let levels = RECALL_LEVELS.to_vec();
+    let curve = |method: &str, dims: usize, codes: &Matrix| -> Result<RetrievalCurve> {
+        Ok(RetrievalCurve {
+            method: method.into(),
+            dims,
+            recall: levels.clone(),
+            precision: precision_recall(codes, labels, &levels)?,
+        })
+    };
+    let latent = run.model.latent_dim();
+    let mut curves = vec![curve("autoencoder", latent, &run.model.encode(&data.x)?)?];
+    let dims = lsa_dims.map_or_else(|| vec![latent, 50], <[usize]>::to_vec);
+    let largest = dims.iter().copied().max().unwrap_or(latent);
+    let lsa = crate::eval::pca::Pca::fit_uncentered(&train.x, largest)?;
+    for k in dims {
+        let cut = lsa.truncated(k)?;
+        curves.push(curve("LSA", k, &cut.transform(&data.x)?)?);
+    }
+    Ok(curves)
+}

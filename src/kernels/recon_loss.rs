@@ -24,7 +24,6 @@ use rayon::prelude::*;
 
 use super::gemm::{contiguous, flex, values};
 use crate::kernels::own_cpu_kernel;
-use crate::model::{Activation, ReconLoss};
 
 /// Rows per parallel task: about 16k values of MNIST width, enough to outweigh handing the
 /// task to another core.
@@ -42,16 +41,6 @@ pub enum LogitLoss {
 }
 
 impl LogitLoss {
-    /// The kernel for this output activation and loss, where there is one.
-    pub fn of(loss: ReconLoss, output: Activation) -> Option<Self> {
-        match (loss, output) {
-            (ReconLoss::Mse, Activation::Sigmoid) => Some(LogitLoss::SigmoidMse),
-            (ReconLoss::Bce, Activation::Sigmoid) => Some(LogitLoss::SigmoidBce),
-            (ReconLoss::Mse, Activation::Linear) => Some(LogitLoss::LinearMse),
-            _ => None,
-        }
-    }
-
     fn value(self, z: f32, t: f32) -> f32 {
         match self {
             LogitLoss::SigmoidMse => {
@@ -235,7 +224,7 @@ mod tests {
     use burn::tensor::{Device, Distribution, Tolerance};
 
     use super::*;
-    use crate::model::loss;
+    use crate::model::{Activation, ReconLoss, loss};
 
     /// Row losses and the gradients of logits and target against the tensor-op formulation of
     /// `loss::per_sample`, through a loss that weights every row differently.
@@ -247,7 +236,7 @@ mod tests {
             LogitLoss::SigmoidBce => (ReconLoss::Bce, Activation::Sigmoid),
             LogitLoss::LinearMse => (ReconLoss::Mse, Activation::Linear),
         };
-        assert_eq!(LogitLoss::of(loss, output), Some(kind));
+        assert_eq!(loss::logit_loss(loss, output), Some(kind));
         // Logits far into both tails too, where a naive log(σ) would overflow.
         let logits = Tensor::<2>::random([n, width], Distribution::Normal(0.0, 6.0), &device);
         let target = Tensor::<2>::random([n, width], Distribution::Uniform(0.0, 1.0), &device);

@@ -37,16 +37,26 @@ pub fn bce_with_logits<const D: usize>(logits: Tensor<D>, target: Tensor<D>) -> 
 }
 
 /// Per-sample loss `[batch]` from the last layer's pre-activation `logits`: in one fused pass
-/// on the CPU where `loss_kernel` has one for this pair, else with tensor ops.
+/// on the CPU where `kernels::recon_loss` has one for this pair, else with tensor ops.
 pub fn per_sample(
     loss: ReconLoss,
     output: Activation,
     logits: Tensor<2>,
     target: Tensor<2>,
 ) -> Tensor<1> {
-    match recon_rows(LogitLoss::of(loss, output), &logits, &target) {
+    match recon_rows(logit_loss(loss, output), &logits, &target) {
         Some(rows) => rows,
         None => per_sample_tensor_ops(loss, output, logits, target),
+    }
+}
+
+/// The fused kernel for this output activation and loss, where there is one.
+pub fn logit_loss(loss: ReconLoss, output: Activation) -> Option<LogitLoss> {
+    match (loss, output) {
+        (ReconLoss::Mse, Activation::Sigmoid) => Some(LogitLoss::SigmoidMse),
+        (ReconLoss::Bce, Activation::Sigmoid) => Some(LogitLoss::SigmoidBce),
+        (ReconLoss::Mse, Activation::Linear) => Some(LogitLoss::LinearMse),
+        _ => None,
     }
 }
 

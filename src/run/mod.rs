@@ -38,6 +38,17 @@ impl Run {
         })
     }
 
+    /// `(channels, height, width)` of the run's samples, when they are images.
+    pub fn image_shape(&self) -> Result<(usize, usize, usize)> {
+        match self.model.config().io().input_shape.as_deref() {
+            Some([c, h, w]) => Ok((*c, *h, *w)),
+            _ => Err(Error::invalid(format!(
+                "{}: the run's samples are not images, so they cannot be drawn",
+                self.dir.path.display()
+            ))),
+        }
+    }
+
     /// Loads `split` of the data this run was trained on (or of `source` when given), already
     /// preprocessed the way training saw it.
     pub fn load_data(

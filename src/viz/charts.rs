@@ -254,3 +254,49 @@ pub fn training_curves(metrics: &[EpochMetrics], vae: bool, size: (u32, u32)) ->
         size,
     )
 }
+
+/// Precision against recall (log scale) of retrieval curves.
+pub fn retrieval_chart(curves: &[crate::eval::retrieval::RetrievalCurve]) -> Result<RgbImage> {
+    let series: Vec<Line> = curves
+        .iter()
+        .map(|c| Line {
+            name: format!("{} {}-d", c.method, c.dims),
+            points: c
+                .recall
+                .iter()
+                .zip(&c.precision)
+                .map(|(r, p)| ((100.0 * r).log10() as f32, *p as f32))
+                .collect(),
+        })
+        .collect();
+    let titles = Titles {
+        title: "Document retrieval: precision against recall".into(),
+        x: "recall, log10 of percent (-1 = 0.1%, 2 = 100%)".into(),
+        y: "precision".into(),
+    };
+    lines(&series, &titles, (720, 480))
+}
+
+/// Squared error per image against code size: PCA as a line, each run as a point.
+pub fn comparison_chart(rows: &[crate::eval::compare::ComparisonRow]) -> Result<RgbImage> {
+    let mut series = vec![Line {
+        name: "PCA".into(),
+        points: rows
+            .iter()
+            .filter(|r| r.run.is_none())
+            .map(|r| (r.dims as f32, r.sse_per_image as f32))
+            .collect(),
+    }];
+    for r in rows.iter().filter(|r| r.run.is_some()) {
+        series.push(Line {
+            name: format!("{} ({})", r.method, r.run.as_deref().unwrap_or("")),
+            points: vec![(r.dims as f32, r.sse_per_image as f32)],
+        });
+    }
+    let titles = Titles {
+        title: "Reconstruction error against code size".into(),
+        x: "code dimensions".into(),
+        y: "squared error per test sample".into(),
+    };
+    lines(&series, &titles, (720, 480))
+}

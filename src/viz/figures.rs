@@ -109,18 +109,26 @@ pub struct Figure {
     pub image: RgbImage,
 }
 
-fn image_shape(run: &Run) -> Result<(usize, usize, usize)> {
-    match run.model.config().io().input_shape.as_deref() {
-        Some([c, h, w]) => Ok((*c, *h, *w)),
-        _ => Err(Error::invalid(
-            "the run's samples are not images, so this figure cannot be drawn",
-        )),
-    }
+fn grid_for(run: &Run) -> Result<ImageGrid> {
+    let (c, h, w) = run.image_shape()?;
+    Ok(ImageGrid::new(h, w, c))
 }
 
-fn grid_for(run: &Run) -> Result<ImageGrid> {
-    let (c, h, w) = image_shape(run)?;
-    Ok(ImageGrid::new(h, w, c))
+/// Draws a grid (filled by `fill`) of an image run into `png`, or `RUN_DIR/default_name`;
+/// returns where, or `None` when the run's samples are not images.
+pub fn save_run_grid(
+    run: &Run,
+    png: Option<&std::path::Path>,
+    default_name: &str,
+    fill: impl FnOnce(&mut ImageGrid),
+) -> Result<Option<std::path::PathBuf>> {
+    let Ok(mut grid) = grid_for(run) else {
+        return Ok(None);
+    };
+    fill(&mut grid);
+    let path = png.map_or_else(|| run.dir.path.join(default_name), |p| p.to_path_buf());
+    crate::viz::save_png(&path, &grid.render())?;
+    Ok(Some(path))
 }
 
 /// The first `max` samples of `data` (so figures stay quick on large test sets).
@@ -331,7 +339,7 @@ fn default_pair(data: &Dataset) -> (usize, usize) {
 /// Whether `kind` applies to `run` (images for grids, 2-D codes and more for maps, a prior
 /// for samples).
 pub fn applies(run: &Run, kind: FigureKind) -> bool {
-    let images = image_shape(run).is_ok();
+    let images = run.image_shape().is_ok();
     match kind {
         FigureKind::Curves => true,
         FigureKind::Codes => run.model.latent_dim() >= 2,
