@@ -8,17 +8,17 @@ bin=${1:-target/release/aekit}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 # A small two-class corpus for the text runs.
-for c in space hockey; do mkdir -p "$work/text/$c"; done
+for c in space hockey; do mkdir -p "$work/corpus/$c"; done
 for i in $(seq 0 29); do
-  echo "orbit rocket launch nasa moon $i shuttle orbit" > "$work/text/space/$i"
-  echo "goal puck ice team season $i player goal" > "$work/text/hockey/$i"
+  echo "orbit rocket launch nasa moon $i shuttle orbit" > "$work/corpus/space/$i"
+  echo "goal puck ice team season $i player goal" > "$work/corpus/hockey/$i"
 done
 data=(--data shapes --shapes-train 256 --shapes-test 64 --batch-size 32 --seed 7 --threads 2 -q --no-report)
 common=("${data[@]}" --epochs 2)
 run() {
   local name=$1; shift
-  "$bin" train "$@" --out "$work/$name" >/dev/null 2>&1 || { echo "$name FAILED"; return; }
-  python3 - "$work/$name/model.safetensors" "$name" <<'PY'
+  "$bin" train "$@" --out "$work/runs/$name" >/dev/null 2>&1 || { echo "$name FAILED"; return; }
+  python3 - "$work/runs/$name/model.safetensors" "$name" <<'PY'
 import hashlib, json, struct, sys
 path, name = sys.argv[1], sys.argv[2]
 b = open(path, 'rb').read()
@@ -45,8 +45,8 @@ run contractive-deep "${common[@]}" --contractive 0.1 --contractive-projections 
 run upscale "${common[@]}" --task upscale:2 --residual
 run inpaint-conv "${common[@]}" --model conv --task inpaint:6
 run sgd "${common[@]}" --optimizer sgd --lr 0.05 --nesterov --schedule cosine --clip-grad-norm 1
-run text --data "text:$work/text" --vocabulary 12 --epochs 2 --batch-size 8 --seed 7 --threads 2 -q --no-report
+run text --data "text:$work/corpus" --vocabulary 12 --epochs 2 --batch-size 8 --seed 7 --threads 2 -q --no-report
 for p in hinton2006 pytorch-vae keras-dense keras-deep keras-conv keras-denoise keras-conv-vae; do
   run "preset-$p" --preset "$p" "${data[@]}" --epochs 1
 done
-run preset-hinton2006-docs --preset hinton2006-docs --data "text:$work/text" --vocabulary 12 --epochs 1 --seed 7 --threads 2 -q --no-report
+run preset-hinton2006-docs --preset hinton2006-docs --data "text:$work/corpus" --vocabulary 12 --epochs 1 --seed 7 --threads 2 -q --no-report

@@ -15,7 +15,7 @@ use aekit::eval::ReconMetrics;
 use aekit::fit::FitOptions;
 use aekit::model::layers::{Layers, LayersBuilder};
 use aekit::model::variant::{self, Resolved, Variant, VariantConfig, VariantEntry};
-use aekit::model::{Activation, Autoencoder, IoConfig, ModelConfig};
+use aekit::model::{Activation, Autoencoder, ModelConfig, SharedConfig};
 use aekit::{Error, Result, Run, RunConfig};
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
@@ -50,14 +50,14 @@ impl VariantConfig for TiedConfig {
         "tied"
     }
 
-    fn validate(&self, _io: &IoConfig) -> Result<()> {
+    fn validate(&self, _shared: &SharedConfig) -> Result<()> {
         if self.latent == 0 {
             return Err(Error::invalid("latent size must be at least 1"));
         }
         Ok(())
     }
 
-    fn latent(&self, _io: &IoConfig) -> usize {
+    fn latent(&self, _shared: &SharedConfig) -> usize {
         self.latent
     }
 
@@ -65,8 +65,8 @@ impl VariantConfig for TiedConfig {
         self.code_activation
     }
 
-    fn describe(&self, io: &IoConfig) -> String {
-        let d = io.input_dim.unwrap_or(0);
+    fn describe(&self, shared: &SharedConfig) -> String {
+        let d = shared.input_dim.unwrap_or(0);
         format!("{d}-{}-{d}, tied weights", self.latent)
     }
 

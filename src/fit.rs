@@ -57,12 +57,9 @@ pub struct Fitted {
 pub fn train(cfg: &RunConfig, opts: &FitOptions) -> Result<Fitted> {
     // A text source's vocabulary is counted once over its documents, here: loading them and
     // writing the run's vocabulary.txt both use it.
-    let mut cfg = cfg.clone();
-    if cfg.data.vocabulary_words.is_none() {
-        cfg.data.vocabulary_words = crate::data::text_vocabulary(&cfg.data)?;
-    }
-    let raw = crate::data::load(&cfg.data, Split::Train)?;
-    fit_owned(&cfg, raw, opts)
+    let vocabulary = crate::data::text_vocabulary(&cfg.data)?;
+    let raw = crate::data::load_with_vocabulary(&cfg.data, Split::Train, vocabulary.as_deref())?;
+    fit_data(cfg, raw, vocabulary.as_deref(), opts)
 }
 
 /// Trains an autoencoder on `raw` (unprocessed samples) as `cfg` says, writing the run into
@@ -73,7 +70,18 @@ pub fn fit(cfg: &RunConfig, raw: &Dataset, opts: &FitOptions) -> Result<Fitted> 
 
 /// [`fit`] on data it may consume: preprocessing happens in place and the validation split is
 /// a list of indices, so the samples are held in memory once.
-pub fn fit_owned(cfg: &RunConfig, mut data: Dataset, opts: &FitOptions) -> Result<Fitted> {
+pub fn fit_owned(cfg: &RunConfig, data: Dataset, opts: &FitOptions) -> Result<Fitted> {
+    let vocabulary = crate::data::text_vocabulary(&cfg.data)?;
+    fit_data(cfg, data, vocabulary.as_deref(), opts)
+}
+
+/// [`fit_owned`] with a text source's vocabulary already known (saved with the run).
+fn fit_data(
+    cfg: &RunConfig,
+    mut data: Dataset,
+    vocabulary: Option<&[String]>,
+    opts: &FitOptions,
+) -> Result<Fitted> {
     let mut cfg = cfg.clone();
     cfg.validate()?;
     data.validate()?;
@@ -95,7 +103,7 @@ pub fn fit_owned(cfg: &RunConfig, mut data: Dataset, opts: &FitOptions) -> Resul
     let run = if opts.resume {
         RunDir::open_to_resume(&opts.out_dir, &cfg)?
     } else {
-        RunDir::create(&opts.out_dir, &cfg, &preprocessor)?
+        RunDir::create(&opts.out_dir, &cfg, &preprocessor, vocabulary)?
     };
 
     let model = Autoencoder::new(&cfg.model, tc.seed, &opts.device)?;
@@ -112,7 +120,7 @@ pub fn fit_owned(cfg: &RunConfig, mut data: Dataset, opts: &FitOptions) -> Resul
     };
 
     let batches = Batches::new(&data.x, cfg.model.noise(), tc.seed)
-        .with_task(cfg.model.io().task, &data.sample_shape);
+        .with_task(cfg.model.shared().task, &data.sample_shape);
     let mut progress = Progress::new(opts.quiet);
     progress.message(&format!(
         "training {} ({} parameters, {} loss) on {} samples, validating on {}; run directory {}",

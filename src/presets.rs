@@ -43,14 +43,14 @@ pub const NAMES: &[(&str, &str)] = &[
 
 /// Sets a sigmoid output and `loss`.
 fn with_io(mut m: ModelConfig, loss: ReconLoss) -> ModelConfig {
-    m.io_mut().output_activation = Some(Activation::Sigmoid);
-    m.io_mut().loss = Some(loss);
+    m.shared_mut().output_activation = Some(Activation::Sigmoid);
+    m.shared_mut().loss = Some(loss);
     m
 }
 
 /// A Keras model: Glorot-uniform weights, zero biases, sigmoid output and BCE.
 fn keras(mut m: ModelConfig) -> ModelConfig {
-    m.io_mut().init = Some(Init::Glorot);
+    m.shared_mut().init = Some(Init::Glorot);
     with_io(m, ReconLoss::Bce)
 }
 
@@ -114,7 +114,7 @@ pub fn apply(name: &str, base: &RunConfig) -> Result<RunConfig> {
         "pytorch-vae" => {
             let mut m = ModelConfig::new(VaeConfig::new(vec![400], 20));
             // PyTorch's nn.Linear default: weights and biases U(±1/√fan_in).
-            m.io_mut().init = Some(Init::Torch);
+            m.shared_mut().init = Some(Init::Torch);
             cfg.model = with_io(m, ReconLoss::Bce);
             cfg.train = adam(10, 128);
         }
@@ -138,7 +138,7 @@ pub fn apply(name: &str, base: &RunConfig) -> Result<RunConfig> {
                 "conv:32:3,maxpool:2,conv:32:3,maxpool:2",
                 Some("convt:32:3:s2,convt:32:3:s2,conv:1:3"),
             );
-            cfg.model.io_mut().noise = Some(crate::data::Corruption::Gaussian { sigma: 0.4 });
+            cfg.model.shared_mut().noise = Some(crate::data::Corruption::Gaussian { sigma: 0.4 });
             cfg.train = adam(100, 128);
         }
         "keras-conv-vae" => {

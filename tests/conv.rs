@@ -292,12 +292,12 @@ fn conv_autoencoder_gradients_match_finite_differences() {
     let mut arch = ConvConfig::new(parse_layers("conv:3:3:s2,avgpool:2,conv:2:3").unwrap());
     arch.activation = aekit::model::Activation::Tanh;
     let mut cfg = ModelConfig::new(arch);
-    cfg.io_mut().loss = Some(ReconLoss::Bce);
+    cfg.shared_mut().loss = Some(ReconLoss::Bce);
     cfg.resolve(&[1, 9, 8], true).unwrap();
     let m = Autoencoder::new(&cfg, 5, &device()).unwrap();
     let arch: &ConvConfig = m.config().arch().expect("a conv model");
     let dec: Vec<String> = arch
-        .decoder_layers(m.config().io().input_shape.as_deref().unwrap())
+        .decoder_layers(m.config().shared().input_shape.as_deref().unwrap())
         .unwrap()
         .iter()
         .map(|l| l.to_string())
@@ -358,7 +358,7 @@ fn hidden_noise_corrupts_the_code_seen_by_the_decoder() {
     // Masking every code unit feeds the decoder zeros: the objective must equal the loss of
     // decoding the zero code, whatever the input.
     let mut cfg = ModelConfig::new(aekit::DenseConfig::new(vec![6], 3));
-    cfg.io_mut().hidden_noise = Some("masking:1".parse().unwrap());
+    cfg.shared_mut().hidden_noise = Some("masking:1".parse().unwrap());
     cfg.resolve(&[5], true).unwrap();
     let m = Autoencoder::new(&cfg, 3, &device()).unwrap();
     let x = inputs(4, 5);
@@ -376,10 +376,10 @@ fn hidden_noise_corrupts_the_code_seen_by_the_decoder() {
     assert!((noisy - bce).abs() < 1e-5, "{noisy} vs {bce}");
     // Without the noise the same model scores differently, and salt-and-pepper is refused.
     let mut clean = cfg.clone();
-    clean.io_mut().hidden_noise = None;
+    clean.shared_mut().hidden_noise = None;
     let plain = objective(m.net(), &clean, &x, &device()).into_scalar::<f32>();
     assert!((plain - noisy).abs() > 1e-4);
     let mut bad = cfg.clone();
-    bad.io_mut().hidden_noise = Some("salt-pepper:0.1".parse().unwrap());
+    bad.shared_mut().hidden_noise = Some("salt-pepper:0.1".parse().unwrap());
     assert!(bad.validate().is_err());
 }

@@ -16,7 +16,7 @@ use aekit::model::objective::{self, LossTerms};
 use aekit::model::variant::{
     Batch, ExtraStep, Resolved, StepContext, Variant, VariantConfig, VariantEntry,
 };
-use aekit::model::{Activation, IoConfig, ModelConfig, Network};
+use aekit::model::{Activation, ModelConfig, Network, SharedConfig};
 use aekit::{Result, Run, RunConfig};
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
@@ -67,16 +67,16 @@ impl VariantConfig for CriticConfig {
     fn kind(&self) -> &'static str {
         "with-critic"
     }
-    fn validate(&self, _io: &IoConfig) -> Result<()> {
+    fn validate(&self, _shared: &SharedConfig) -> Result<()> {
         Ok(())
     }
-    fn latent(&self, _io: &IoConfig) -> usize {
+    fn latent(&self, _shared: &SharedConfig) -> usize {
         self.latent
     }
     fn code_activation(&self) -> Activation {
         Activation::Linear
     }
-    fn describe(&self, _io: &IoConfig) -> String {
+    fn describe(&self, _shared: &SharedConfig) -> String {
         "with a critic".into()
     }
     fn build(&self, input: &Resolved, layers: &mut LayersBuilder) -> Result<Arc<dyn Variant>> {

@@ -99,7 +99,7 @@ fn denoising_autoencoder_removes_gaussian_noise_on_mnist() {
     let tmp = common::tmp();
     let Some(run) = mnist_run(tmp.path(), "run", |c| {
         c.model = ModelConfig::new(DenseConfig::new(vec![256], 64));
-        c.model.io_mut().noise = Some(aekit::data::Corruption::Gaussian { sigma: 0.4 });
+        c.model.shared_mut().noise = Some(aekit::data::Corruption::Gaussian { sigma: 0.4 });
     }) else {
         return;
     };
@@ -141,7 +141,7 @@ fn sparse_codes_are_sparser_than_plain_codes() {
     };
     let l1 = mnist_run(tmp.path(), "l1", |c| {
         relu(c);
-        c.model.io_mut().code_l1 = Some(1e-3);
+        c.model.shared_mut().code_l1 = Some(1e-3);
     })
     .unwrap();
     let sigmoid = |c: &mut aekit::RunConfig| {
@@ -152,8 +152,8 @@ fn sparse_codes_are_sparser_than_plain_codes() {
     let plain_sig = mnist_run(tmp.path(), "plain-sig", sigmoid).unwrap();
     let kl = mnist_run(tmp.path(), "kl", |c| {
         sigmoid(c);
-        c.model.io_mut().sparsity_target = Some(0.05);
-        c.model.io_mut().sparsity_weight = Some(0.05);
+        c.model.shared_mut().sparsity_target = Some(0.05);
+        c.model.shared_mut().sparsity_weight = Some(0.05);
     })
     .unwrap();
     let (sp, ep) = stats(&plain);
@@ -197,13 +197,13 @@ fn contractive_encoders_have_smaller_jacobians() {
     };
     let cae1 = mnist_run(tmp.path(), "c1", |c| {
         shallow(c);
-        c.model.io_mut().contractive = Some(0.01);
+        c.model.shared_mut().contractive = Some(0.01);
     })
     .unwrap();
     let plain2 = mnist_run(tmp.path(), "p2", deep).unwrap();
     let cae2 = mnist_run(tmp.path(), "c2", |c| {
         deep(c);
-        c.model.io_mut().contractive = Some(0.01);
+        c.model.shared_mut().contractive = Some(0.01);
     })
     .unwrap();
     let jac = |r: &Run| {

@@ -17,7 +17,7 @@ fn device() -> Device {
 
 fn model(hidden: Vec<usize>, latent: usize, input: usize, loss: ReconLoss) -> Autoencoder {
     let mut cfg = ModelConfig::new(DenseConfig::new(hidden, latent));
-    cfg.io_mut().loss = Some(loss);
+    cfg.shared_mut().loss = Some(loss);
     cfg.resolve(&[input], true).unwrap();
     Autoencoder::new(&cfg, 7, &device()).unwrap()
 }
@@ -181,7 +181,7 @@ fn safetensors_round_trip_gives_identical_outputs() {
     m.save_safetensors(&p).unwrap();
     let other = {
         let mut cfg = m.config().clone();
-        cfg.io_mut().input_dim = Some(10);
+        cfg.shared_mut().input_dim = Some(10);
         Autoencoder::new(&cfg, 999, &device()).unwrap()
     };
     let x = Matrix::new(5, 10, (0..50).map(|i| (i as f32 * 0.37).sin()).collect()).unwrap();
@@ -289,8 +289,8 @@ fn inputs_of_the_wrong_width_are_refused() {
 #[test]
 fn config_checks_catch_inconsistent_models() {
     let mut cfg = ModelConfig::new(DenseConfig::new(vec![4], 2));
-    cfg.io_mut().output_activation = Some(Activation::Linear);
-    cfg.io_mut().loss = Some(ReconLoss::Bce);
+    cfg.shared_mut().output_activation = Some(Activation::Linear);
+    cfg.shared_mut().loss = Some(ReconLoss::Bce);
     assert!(
         cfg.resolve(&[6], false)
             .unwrap_err()
@@ -312,7 +312,7 @@ fn config_checks_catch_inconsistent_models() {
     );
 
     let mut cfg = ModelConfig::new(DenseConfig::new(vec![4], 2));
-    cfg.io_mut().input_dim = Some(10);
+    cfg.shared_mut().input_dim = Some(10);
     assert!(
         cfg.resolve(&[6], true)
             .unwrap_err()
@@ -361,10 +361,10 @@ fn penalty_gradients_match_finite_differences() {
     let mut arch = DenseConfig::new(vec![5], 3);
     arch.code_activation = Activation::Sigmoid;
     let mut cfg = ModelConfig::new(arch);
-    cfg.io_mut().loss = Some(ReconLoss::Mse);
-    cfg.io_mut().code_l1 = Some(0.3);
-    cfg.io_mut().sparsity_target = Some(0.1);
-    cfg.io_mut().sparsity_weight = Some(2.0);
+    cfg.shared_mut().loss = Some(ReconLoss::Mse);
+    cfg.shared_mut().code_l1 = Some(0.3);
+    cfg.shared_mut().sparsity_target = Some(0.1);
+    cfg.shared_mut().sparsity_weight = Some(2.0);
     cfg.resolve(&[6], true).unwrap();
     let m = Autoencoder::new(&cfg, 11, &device()).unwrap();
     let x = Matrix::new(
@@ -389,11 +389,11 @@ fn penalty_gradients_match_finite_differences() {
 #[test]
 fn kl_sparsity_needs_a_sigmoid_code() {
     let mut cfg = ModelConfig::new(DenseConfig::new(vec![4], 2));
-    cfg.io_mut().sparsity_target = Some(0.05);
+    cfg.shared_mut().sparsity_target = Some(0.05);
     let err = cfg.resolve(&[6], true).unwrap_err();
     assert!(err.to_string().contains("sigmoid"), "{err}");
     let mut cfg = ModelConfig::new(DenseConfig::new(vec![4], 2));
-    cfg.io_mut().code_l1 = Some(-1.0);
+    cfg.shared_mut().code_l1 = Some(-1.0);
     assert!(cfg.resolve(&[6], true).is_err());
 }
 
@@ -422,7 +422,7 @@ fn jacobian_model(hidden: Vec<usize>, act: Activation, code: Activation) -> Auto
     arch.activation = act;
     arch.code_activation = code;
     let mut cfg = ModelConfig::new(arch);
-    cfg.io_mut().loss = Some(ReconLoss::Mse);
+    cfg.shared_mut().loss = Some(ReconLoss::Mse);
     cfg.resolve(&[5], true).unwrap();
     Autoencoder::new(&cfg, 5, &device()).unwrap()
 }
@@ -475,8 +475,8 @@ fn contractive_penalty_gradient_matches_finite_differences() {
     let mut arch = DenseConfig::new(vec![], 3);
     arch.code_activation = Activation::Sigmoid;
     let mut cfg = ModelConfig::new(arch);
-    cfg.io_mut().loss = Some(ReconLoss::Mse);
-    cfg.io_mut().contractive = Some(0.5);
+    cfg.shared_mut().loss = Some(ReconLoss::Mse);
+    cfg.shared_mut().contractive = Some(0.5);
     cfg.resolve(&[5], true).unwrap();
     let m = Autoencoder::new(&cfg, 3, &device()).unwrap();
     let x = inputs();
@@ -485,7 +485,7 @@ fn contractive_penalty_gradient_matches_finite_differences() {
 
 fn vae_model(seed: u64) -> Autoencoder {
     let mut cfg = ModelConfig::new(aekit::VaeConfig::new(vec![7], 3));
-    cfg.io_mut().loss = Some(ReconLoss::Bce);
+    cfg.shared_mut().loss = Some(ReconLoss::Bce);
     cfg.resolve(&[5], true).unwrap();
     Autoencoder::new(&cfg, seed, &device()).unwrap()
 }

@@ -178,7 +178,10 @@ fn assert_gain(what: &str, run: &Run, m: &aekit::eval::DenoiseMetrics, shape: &[
         "{what}: input {:.2} dB, model {:.2} dB",
         m.psnr_noisy_db, m.psnr_denoised_db
     );
-    assert_eq!(run.model.config().io().input_shape.as_deref(), Some(shape));
+    assert_eq!(
+        run.model.config().shared().input_shape.as_deref(),
+        Some(shape)
+    );
     assert!(m.psnr_denoised_db > m.psnr_noisy_db + gain, "{what}: {m:?}");
 }
 
@@ -248,7 +251,7 @@ fn recolouring_generated_shapes_restores_their_colours() {
         model: aekit::ModelConfig::new(aekit::DenseConfig::new(vec![256], 32)),
         ..Default::default()
     };
-    cfg.model.io_mut().task = Some(PairedTask::Recolor);
+    cfg.model.shared_mut().task = Some(PairedTask::Recolor);
     cfg.data.val_fraction = 0.0;
     cfg.train.epochs = 15;
     let (run, m) = train_task(dir.path(), "recolor", &cfg);
@@ -266,7 +269,7 @@ fn upscaling_orl_faces_beats_bilinear_interpolation() {
     let mut cfg = conv_task_config(data, "upscale:2", "conv:16:5,conv:16:3", "conv:1:3");
     // Residual: the network corrects its bilinear input rather than redrawing the face; from
     // scratch the same network needed ~30 epochs to pass bilinear (measured: 28.93 dB vs 28.51).
-    cfg.model.io_mut().residual = Some(true);
+    cfg.model.shared_mut().residual = Some(true);
     cfg.train.epochs = 12;
     cfg.train.batch_size = 16;
     cfg.train.lr = 1e-3;
@@ -287,7 +290,7 @@ fn upscaling_orl_faces_beats_bilinear_interpolation() {
 fn residual_models_start_from_their_input() {
     let mut cfg = aekit::ModelConfig::new(aekit::DenseConfig::new(vec![8], 3));
     cfg.resolve(&[1, 4, 4], true).unwrap();
-    cfg.io_mut().residual = Some(true);
+    cfg.shared_mut().residual = Some(true);
     let device = Device::flex();
     let zeroed = |cfg: &aekit::ModelConfig| {
         let model = aekit::Autoencoder::new(cfg, 0, &device).unwrap();
@@ -307,10 +310,10 @@ fn residual_models_start_from_their_input() {
     for (a, b) in out.data.iter().zip(&x.data) {
         assert!((a - b).abs() < 2e-4, "{a} vs {b}");
     }
-    cfg.io_mut().residual = None;
+    cfg.shared_mut().residual = None;
     let out = zeroed(&cfg).reconstruct(&x).unwrap();
     assert!(out.data.iter().all(|v| (v - 0.5).abs() < 1e-6));
     let mut vae = aekit::ModelConfig::new(aekit::VaeConfig::new(vec![8], 2));
-    vae.io_mut().residual = Some(true);
+    vae.shared_mut().residual = Some(true);
     assert!(vae.validate().unwrap_err().to_string().contains("residual"));
 }

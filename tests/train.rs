@@ -26,7 +26,7 @@ fn resume_after_interruption_equals_an_uninterrupted_run() {
     let mut cfg = common::tiny_config();
     cfg.train.epochs = 3;
     // A denoising model, so that the per-step noise must be reproduced too.
-    cfg.model.io_mut().noise = Some(aekit::data::Corruption::Masking { p: 0.25 });
+    cfg.model.shared_mut().noise = Some(aekit::data::Corruption::Masking { p: 0.25 });
     let raw = aekit::data::load(&cfg.data, Split::Train).unwrap();
 
     let straight = dir.path().join("straight");
@@ -108,8 +108,8 @@ fn divergence_stops_with_a_clear_message_and_keeps_the_checkpoint() {
     let dir = common::tmp();
     let out = dir.path().join("nan");
     let mut cfg = common::tiny_config();
-    cfg.model.io_mut().loss = Some(aekit::ReconLoss::Mse);
-    cfg.model.io_mut().output_activation = Some(aekit::Activation::Linear);
+    cfg.model.shared_mut().loss = Some(aekit::ReconLoss::Mse);
+    cfg.model.shared_mut().output_activation = Some(aekit::Activation::Linear);
     cfg.train.optimizer = aekit::train::OptimizerKind::Sgd;
     cfg.train.lr = 1e6;
     let raw = aekit::data::load(&cfg.data, Split::Train).unwrap();

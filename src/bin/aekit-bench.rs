@@ -43,8 +43,8 @@ fn dense_a() -> ModelConfig {
     arch.activation = Activation::Relu;
     arch.code_activation = Activation::Linear;
     let mut m = ModelConfig::new(arch);
-    m.io_mut().output_activation = Some(Activation::Sigmoid);
-    m.io_mut().loss = Some(ReconLoss::Mse);
+    m.shared_mut().output_activation = Some(Activation::Sigmoid);
+    m.shared_mut().loss = Some(ReconLoss::Mse);
     m
 }
 

@@ -87,7 +87,7 @@ pub fn run(args: EvalArgs, device: &burn::tensor::Device) -> Result<()> {
         super::retrieve_cmd::print_table(curves);
     }
     if let Some(t) = &report.task {
-        let input = match run.model.config().io().task.map(|t| t.baseline()) {
+        let input = match run.model.config().shared().task.map(|t| t.baseline()) {
             Some("bilinear") => "bilinear upscaling",
             _ => "degraded input",
         };

@@ -7,11 +7,11 @@ mod data_cmd;
 mod eval_cmd;
 mod info_cmd;
 mod init_cmd;
-mod io_cmds;
 mod plot_cmd;
 mod retrieve_cmd;
 mod task_cmd;
 mod train_cmd;
+mod transform_cmds;
 
 use std::process::ExitCode;
 
@@ -48,15 +48,15 @@ enum Command {
     /// Reconstruction error of a trained run on test data.
     Eval(eval_cmd::EvalArgs),
     /// Write the codes of a dataset (NPY or CSV, by extension).
-    Encode(io_cmds::EncodeArgs),
+    Encode(transform_cmds::EncodeArgs),
     /// Decode codes (NPY or CSV) into outputs.
-    Decode(io_cmds::DecodeArgs),
+    Decode(transform_cmds::DecodeArgs),
     /// Reconstruct a dataset: outputs to NPY/CSV and a PNG grid of originals above reconstructions.
-    Reconstruct(io_cmds::ReconstructArgs),
+    Reconstruct(transform_cmds::ReconstructArgs),
     /// Denoise a corrupted dataset: outputs and a PNG grid of noisy / denoised / clean.
-    Denoise(io_cmds::DenoiseArgs),
+    Denoise(transform_cmds::DenoiseArgs),
     /// Decode draws from a VAE's prior into a PNG grid.
-    Sample(io_cmds::SampleArgs),
+    Sample(transform_cmds::SampleArgs),
     /// Draw one figure of a run: reconstructions, codes, manifold, blend, traverse, samples, curves.
     Plot(plot_cmd::PlotArgs),
     /// Write a self-contained HTML report of a run (figures, metrics, config).
@@ -103,11 +103,11 @@ pub fn main() -> ExitCode {
         match cli.command {
             Command::Train(a) => train_cmd::run(*a, &device),
             Command::Eval(a) => eval_cmd::run(a, &device),
-            Command::Encode(a) => io_cmds::encode(a, &device),
-            Command::Decode(a) => io_cmds::decode(a, &device),
-            Command::Reconstruct(a) => io_cmds::reconstruct(a, &device),
-            Command::Denoise(a) => io_cmds::denoise(a, &device),
-            Command::Sample(a) => io_cmds::sample(a, &device),
+            Command::Encode(a) => transform_cmds::encode(a, &device),
+            Command::Decode(a) => transform_cmds::decode(a, &device),
+            Command::Reconstruct(a) => transform_cmds::reconstruct(a, &device),
+            Command::Denoise(a) => transform_cmds::denoise(a, &device),
+            Command::Sample(a) => transform_cmds::sample(a, &device),
             Command::Plot(a) => plot_cmd::plot(a, &device),
             Command::Report(a) => plot_cmd::report(a, &device),
             Command::Compare(a) => compare_cmd::compare(a, &device),

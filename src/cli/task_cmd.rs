@@ -66,7 +66,7 @@ pub fn run(name: &str, args: TaskArgs, device: &burn::tensor::Device) -> Result<
             data.sample_shape,
             run.model
                 .config()
-                .io()
+                .shared()
                 .input_shape
                 .clone()
                 .unwrap_or_default()

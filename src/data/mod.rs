@@ -20,7 +20,7 @@ pub mod text;
 pub use batch::{BatchOrder, train_val_indices, train_val_split};
 pub use corrupt::Corruption;
 pub use preprocess::{Preprocessor, Scaling};
-pub use spec::{DataConfig, DataSource, Split, load, text_vocabulary};
+pub use spec::{DataConfig, DataSource, Split, load, load_with_vocabulary, text_vocabulary};
 
 use crate::error::{Error, Result};
 

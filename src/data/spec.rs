@@ -136,11 +136,6 @@ pub struct DataConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[arg(long)]
     pub vocabulary: Option<usize>,
-    /// The vocabulary itself, when known (a run's saved `vocabulary.txt`): then the training
-    /// documents need not be read again to rebuild it.
-    #[serde(skip)]
-    #[arg(skip)]
-    pub vocabulary_words: Option<Vec<String>>,
     /// Train only on samples of these classes, e.g. 3 or 0,1 (the test split keeps every
     /// class): one-class training for anomaly detection.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -171,7 +166,6 @@ impl Default for DataConfig {
             test_limit: None,
             train_classes: None,
             vocabulary: None,
-            vocabulary_words: None,
             shapes_train: default_shapes_train(),
             shapes_test: default_shapes_test(),
         }
@@ -272,7 +266,12 @@ fn load_idx(images: &Path, labels: Option<&Path>) -> Result<Dataset> {
     })
 }
 
-fn load_source(cfg: &DataConfig, spec: &str, split: Split) -> Result<Dataset> {
+fn load_source(
+    cfg: &DataConfig,
+    spec: &str,
+    split: Split,
+    vocabulary: Option<&[String]>,
+) -> Result<Dataset> {
     let ds = match DataSource::parse(spec)? {
         DataSource::Shapes => match split {
             Split::Train => shapes::generate(cfg.shapes_train, 1),
@@ -298,11 +297,15 @@ fn load_source(cfg: &DataConfig, spec: &str, split: Split) -> Result<Dataset> {
         DataSource::Images(dir) => crate::data::images::load(&dir, split)?,
         DataSource::Text(dir) => {
             // The vocabulary always comes from the training documents.
-            let vocab = match text_vocabulary(cfg)? {
+            let counted;
+            let vocab = match vocabulary {
                 Some(v) => v,
-                None => crate::data::text::vocabulary(&dir, vocabulary_size(cfg))?,
+                None => {
+                    counted = crate::data::text::vocabulary(&dir, vocabulary_size(cfg))?;
+                    &counted
+                }
             };
-            crate::data::text::load(&dir, &vocab)?
+            crate::data::text::load(&dir, vocab)?
         }
     };
     ds.validate()?;
@@ -314,12 +317,8 @@ fn vocabulary_size(cfg: &DataConfig) -> usize {
         .unwrap_or(crate::data::text::DEFAULT_VOCABULARY)
 }
 
-/// The vocabulary of a text source's training documents (or the one given); `None` for other
-/// sources.
+/// The vocabulary of a text source's training documents; `None` for other sources.
 pub fn text_vocabulary(cfg: &DataConfig) -> Result<Option<Vec<String>>> {
-    if let Some(words) = &cfg.vocabulary_words {
-        return Ok(Some(words.clone()));
-    }
     match DataSource::parse(&cfg.source)? {
         DataSource::Text(dir) => Ok(Some(crate::data::text::vocabulary(
             &dir,
@@ -351,14 +350,26 @@ fn only_classes(ds: Dataset, keep: &[u32]) -> Result<Dataset> {
 
 /// Loads one split as raw values (before preprocessing), applying `limit`/`test_limit`.
 pub fn load(cfg: &DataConfig, split: Split) -> Result<Dataset> {
+    load_with_vocabulary(cfg, split, None)
+}
+
+/// [`load`] with the vocabulary of a text source given (a run's own, or one counted once for
+/// several loads) instead of counted from the training documents.
+pub fn load_with_vocabulary(
+    cfg: &DataConfig,
+    split: Split,
+    vocabulary: Option<&[String]>,
+) -> Result<Dataset> {
     let has_own_test = matches!(
         DataSource::parse(&cfg.source)?,
         DataSource::Shapes | DataSource::Mnist | DataSource::Images(_)
     );
     let ds = match (split, &cfg.test_source) {
-        (Split::Test, Some(t)) => load_source(cfg, t, Split::Test)?,
-        (Split::Test, None) if !has_own_test => load_source(cfg, &cfg.source, Split::Train)?,
-        _ => load_source(cfg, &cfg.source, split)?,
+        (Split::Test, Some(t)) => load_source(cfg, t, Split::Test, vocabulary)?,
+        (Split::Test, None) if !has_own_test => {
+            load_source(cfg, &cfg.source, Split::Train, vocabulary)?
+        }
+        _ => load_source(cfg, &cfg.source, split, vocabulary)?,
     };
     let ds = match (split, &cfg.train_classes) {
         (Split::Train, Some(keep)) => only_classes(ds, keep)?,

@@ -97,7 +97,7 @@ pub fn evaluate_task(
     data: &Dataset,
     seed: u64,
 ) -> Result<Option<(DenoiseMetrics, Matrix, Matrix)>> {
-    let Some(task) = run.model.config().io().task else {
+    let Some(task) = run.model.config().shared().task else {
         return Ok(None);
     };
     let input = degrade(data, task, seed)?;
@@ -119,7 +119,7 @@ pub struct Restoration {
 pub fn task_of(run: &Run, name: &str) -> Result<PairedTask> {
     run.model
         .config()
-        .io()
+        .shared()
         .task
         .filter(|t| t.name() == name)
         .ok_or_else(|| {
@@ -139,7 +139,7 @@ pub fn restore(run: &Run, name: &str, data: &Dataset, seed: u64) -> Result<Resto
     let full = run
         .model
         .config()
-        .io()
+        .shared()
         .input_shape
         .clone()
         .ok_or_else(|| Error::invalid("the run's model has no image shape"))?;
@@ -205,7 +205,7 @@ const JACOBIAN_SAMPLES: usize = 2000;
 /// Reconstruction, code statistics and whatever else applies to `run` on `data`
 /// (preprocessed): the ELBO, the Jacobian norm, denoising, the paired task.
 pub fn report(run: &Run, data: &Dataset, opts: &EvalOptions) -> Result<EvalReport> {
-    let jacobian = if opts.jacobian || run.model.config().io().contractive.is_some() {
+    let jacobian = if opts.jacobian || run.model.config().shared().contractive.is_some() {
         let x = data.x.head(JACOBIAN_SAMPLES);
         Some(jacobian_norm(&run.model, &x, 16, 0)?.0)
     } else {

@@ -1,4 +1,4 @@
-//! The `[model]` section of a run config: the settings every variant shares ([`IoConfig`])
+//! The `[model]` section of a run config: the settings every variant shares ([`SharedConfig`])
 //! and the variant's own ([`VariantConfig`]), chosen by `kind`.
 
 use std::collections::HashSet;
@@ -13,7 +13,7 @@ use crate::options::flag_name;
 /// Settings every variant shares: what goes in, what comes out and how it is scored, the
 /// degradation of training inputs, and the penalties on the code.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default, clap::Args)]
-pub struct IoConfig {
+pub struct SharedConfig {
     /// Width of one input sample; filled in from the data when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[arg(skip)]
@@ -79,14 +79,14 @@ pub struct IoConfig {
 /// The model section of a run config. `kind` selects the variant.
 #[derive(Debug)]
 pub struct ModelConfig {
-    pub io: IoConfig,
+    pub shared: SharedConfig,
     pub arch: Box<dyn VariantConfig>,
 }
 
 impl Clone for ModelConfig {
     fn clone(&self) -> Self {
         Self {
-            io: self.io.clone(),
+            shared: self.shared.clone(),
             arch: self.arch.clone_box(),
         }
     }
@@ -94,7 +94,7 @@ impl Clone for ModelConfig {
 
 impl PartialEq for ModelConfig {
     fn eq(&self, other: &Self) -> bool {
-        self.io == other.io && self.arch.eq_dyn(other.arch.as_ref())
+        self.shared == other.shared && self.arch.eq_dyn(other.arch.as_ref())
     }
 }
 
@@ -103,7 +103,7 @@ impl PartialEq for ModelConfig {
 struct Stored<'a> {
     kind: &'a str,
     #[serde(flatten)]
-    io: &'a IoConfig,
+    shared: &'a SharedConfig,
     #[serde(flatten)]
     arch: toml::Table,
 }
@@ -112,7 +112,7 @@ struct Stored<'a> {
 struct Read {
     kind: String,
     #[serde(flatten)]
-    io: IoConfig,
+    shared: SharedConfig,
     #[serde(flatten)]
     arch: toml::Table,
 }
@@ -122,7 +122,7 @@ impl Serialize for ModelConfig {
         let arch = self.arch.to_table().map_err(serde::ser::Error::custom)?;
         Stored {
             kind: self.arch.kind(),
-            io: &self.io,
+            shared: &self.shared,
             arch,
         }
         .serialize(s)
@@ -134,14 +134,17 @@ impl<'de> Deserialize<'de> for ModelConfig {
         let read = Read::deserialize(d)?;
         let entry = variant::lookup(&read.kind).map_err(serde::de::Error::custom)?;
         let arch = (entry.parse)(read.arch).map_err(serde::de::Error::custom)?;
-        Ok(Self { io: read.io, arch })
+        Ok(Self {
+            shared: read.shared,
+            arch,
+        })
     }
 }
 
 impl ModelConfig {
     pub fn new(arch: impl VariantConfig) -> Self {
         Self {
-            io: IoConfig::default(),
+            shared: SharedConfig::default(),
             arch: Box::new(arch),
         }
     }
@@ -149,17 +152,17 @@ impl ModelConfig {
     /// The registered variant `kind` with its default settings.
     pub fn of_kind(kind: &str) -> Result<Self> {
         Ok(Self {
-            io: IoConfig::default(),
+            shared: SharedConfig::default(),
             arch: (variant::lookup(kind)?.default)(),
         })
     }
 
-    pub fn io(&self) -> &IoConfig {
-        &self.io
+    pub fn shared(&self) -> &SharedConfig {
+        &self.shared
     }
 
-    pub fn io_mut(&mut self) -> &mut IoConfig {
-        &mut self.io
+    pub fn shared_mut(&mut self) -> &mut SharedConfig {
+        &mut self.shared
     }
 
     pub fn kind(&self) -> &'static str {
@@ -228,7 +231,7 @@ impl ModelConfig {
                 takes.join(", ")
             )));
         }
-        self.io
+        self.shared
             .update_from_arg_matches(flags)
             .map_err(|e| Error::invalid(e.to_string().trim().replace('\n', " ")))?;
         self.arch.apply_flags(flags)
@@ -237,14 +240,14 @@ impl ModelConfig {
     /// Width of the code; for a convolutional model it depends on the input shape (0 until
     /// that is known).
     pub fn latent(&self) -> usize {
-        self.arch.latent(&self.io)
+        self.arch.latent(&self.shared)
     }
 
     /// Fills in what the data decides: input width, output unit and loss.
     pub fn resolve(&mut self, input_shape: &[usize], unit_range: bool) -> Result<()> {
         let input_dim: usize = input_shape.iter().product();
-        let io = &mut self.io;
-        match &io.input_shape {
+        let shared = &mut self.shared;
+        match &shared.input_shape {
             // A shape given in the config reinterprets flat samples (e.g. CSV rows) as images.
             Some(s) if s.iter().product::<usize>() != input_dim => {
                 return Err(Error::mismatch(format!(
@@ -253,22 +256,22 @@ impl ModelConfig {
                 )));
             }
             Some(_) => {}
-            None => io.input_shape = Some(input_shape.to_vec()),
+            None => shared.input_shape = Some(input_shape.to_vec()),
         }
-        match io.input_dim {
+        match shared.input_dim {
             Some(d) if d != input_dim => {
                 return Err(Error::mismatch(format!(
                     "model expects inputs of {d} features, data has {input_dim}"
                 )));
             }
-            _ => io.input_dim = Some(input_dim),
+            _ => shared.input_dim = Some(input_dim),
         }
-        let out = *io.output_activation.get_or_insert(if unit_range {
+        let out = *shared.output_activation.get_or_insert(if unit_range {
             Activation::Sigmoid
         } else {
             Activation::Linear
         });
-        let loss = *io.loss.get_or_insert(if out == Activation::Sigmoid {
+        let loss = *shared.loss.get_or_insert(if out == Activation::Sigmoid {
             ReconLoss::Bce
         } else {
             ReconLoss::Mse
@@ -280,18 +283,18 @@ impl ModelConfig {
             )));
         }
         self.validate()?;
-        if let Some(task) = &self.io.task {
-            task.check(self.io.input_shape.as_deref().unwrap_or(input_shape))?;
+        if let Some(task) = &self.shared.task {
+            task.check(self.shared.input_shape.as_deref().unwrap_or(input_shape))?;
         }
-        self.arch.resolve(&self.io)
+        self.arch.resolve(&self.shared)
     }
 
     pub fn validate(&self) -> Result<()> {
-        let io = &self.io;
-        if io.code_l1.is_some_and(|l| !(l >= 0.0 && l.is_finite())) {
+        let shared = &self.shared;
+        if shared.code_l1.is_some_and(|l| !(l >= 0.0 && l.is_finite())) {
             return Err(Error::invalid("code_l1 must be a non-negative number"));
         }
-        if let Some(rho) = io.sparsity_target {
+        if let Some(rho) = shared.sparsity_target {
             if !(rho > 0.0 && rho < 1.0) {
                 return Err(Error::invalid(format!(
                     "sparsity_target must be in (0, 1), got {rho}"
@@ -303,21 +306,24 @@ impl ModelConfig {
                 ));
             }
         }
-        if io.contractive.is_some_and(|l| !(l >= 0.0 && l.is_finite())) {
+        if shared
+            .contractive
+            .is_some_and(|l| !(l >= 0.0 && l.is_finite()))
+        {
             return Err(Error::invalid("contractive must be a non-negative number"));
         }
-        if io.contractive_projections == Some(0) {
+        if shared.contractive_projections == Some(0) {
             return Err(Error::invalid("contractive_projections must be at least 1"));
         }
-        if io.sparsity_weight.is_some() && io.sparsity_target.is_none() {
+        if shared.sparsity_weight.is_some() && shared.sparsity_target.is_none() {
             return Err(Error::invalid("sparsity_weight needs a sparsity_target"));
         }
-        if let Some(crate::data::Corruption::SaltPepper { .. }) = io.hidden_noise {
+        if let Some(crate::data::Corruption::SaltPepper { .. }) = shared.hidden_noise {
             return Err(Error::invalid(
                 "hidden_noise takes gaussian:S or masking:P (salt-and-pepper needs a known value range)",
             ));
         }
-        self.arch.validate(io)
+        self.arch.validate(shared)
     }
 
     pub fn code_activation(&self) -> Activation {
@@ -326,8 +332,8 @@ impl ModelConfig {
 
     /// `(input_dim, output activation, loss)` once resolved.
     pub(crate) fn resolved(&self) -> Result<(usize, Activation, ReconLoss)> {
-        let io = &self.io;
-        match (io.input_dim, io.output_activation, io.loss) {
+        let shared = &self.shared;
+        match (shared.input_dim, shared.output_activation, shared.loss) {
             (Some(d), Some(a), Some(l)) => Ok((d, a, l)),
             _ => Err(Error::invalid(
                 "model config is not resolved: input_dim, output_activation and loss must be set",
@@ -336,38 +342,38 @@ impl ModelConfig {
     }
 
     pub fn input_dim(&self) -> Option<usize> {
-        self.io.input_dim
+        self.shared.input_dim
     }
 
     pub fn loss(&self) -> ReconLoss {
-        self.io.loss.unwrap_or(ReconLoss::Mse)
+        self.shared.loss.unwrap_or(ReconLoss::Mse)
     }
 
     pub fn noise(&self) -> Option<crate::data::Corruption> {
-        self.io.noise
+        self.shared.noise
     }
 
     /// "dense 784-256-64-8-64-256-784 (denoising gaussian:0.4)"
     pub fn describe(&self) -> String {
-        let base = format!("{} {}", self.kind(), self.arch.describe(&self.io));
-        let io = &self.io;
+        let base = format!("{} {}", self.kind(), self.arch.describe(&self.shared));
+        let shared = &self.shared;
         let mut extras = Vec::new();
-        if let Some(n) = io.noise {
+        if let Some(n) = shared.noise {
             extras.push(format!("denoising {n}"));
         }
-        if let Some(t) = io.task {
+        if let Some(t) = shared.task {
             extras.push(format!("task {t}"));
         }
-        if let Some(n) = io.hidden_noise {
+        if let Some(n) = shared.hidden_noise {
             extras.push(format!("hidden noise {n}"));
         }
-        if let Some(l) = io.code_l1 {
+        if let Some(l) = shared.code_l1 {
             extras.push(format!("L1 {l}"));
         }
-        if let Some(r) = io.sparsity_target {
+        if let Some(r) = shared.sparsity_target {
             extras.push(format!(
                 "KL sparsity rho {r} beta {}",
-                io.sparsity_weight.unwrap_or(1.0)
+                shared.sparsity_weight.unwrap_or(1.0)
             ));
         }
         if extras.is_empty() {
@@ -380,7 +386,7 @@ impl ModelConfig {
 
 fn io_flag_ids() -> HashSet<String> {
     use clap::Args;
-    crate::options::flag_ids(IoConfig::augment_args)
+    crate::options::flag_ids(SharedConfig::augment_args)
 }
 
 /// The ids of the model flags (see [`model_flags`]) given on the command line, sorted.
@@ -410,7 +416,7 @@ pub fn model_flags(mut cmd: clap::Command) -> clap::Command {
             .help("Model variant (the flags below are each variant's settings)")
             .value_parser(clap::builder::PossibleValuesParser::new(kinds)),
     );
-    cmd = IoConfig::augment_args(cmd);
+    cmd = SharedConfig::augment_args(cmd);
     let entries = variant::registered();
     for entry in &entries {
         let mut known: HashSet<String> = cmd

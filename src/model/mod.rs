@@ -1,7 +1,7 @@
 //! Models: the shared settings and the variant plug-ins, the network built from them, and the
 //! [`Autoencoder`] handle that encodes, decodes and saves.
 //!
-//! - [`config`]: the `[model]` section ([`ModelConfig`] = shared [`IoConfig`] + a variant's
+//! - [`config`]: the `[model]` section ([`ModelConfig`] = shared [`SharedConfig`] + a variant's
 //!   settings).
 //! - [`variant`]: the plug-in traits, capabilities and the registry; [`variants`]: the built-in
 //!   variants, one file each.
@@ -26,7 +26,7 @@ use std::path::Path;
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 
-pub use config::{IoConfig, ModelConfig, given_model_flags, model_flags};
+pub use config::{ModelConfig, SharedConfig, given_model_flags, model_flags};
 pub use layers::{Activation, Init, LayerSpec, NamedTensor};
 pub use loss::ReconLoss;
 pub use network::Network;
@@ -56,11 +56,11 @@ impl Autoencoder {
         let (input_dim, output, loss) = config.resolved()?;
         config.validate()?;
         let train_device = device.clone().autodiff();
-        let init = config.io().init.unwrap_or_default();
+        let init = config.shared().init.unwrap_or_default();
         let params =
             layers::ParamFactory::new(crate::data::batch::rng_for(seed, 3), init, &train_device);
         let shape = config
-            .io()
+            .shared()
             .input_shape
             .clone()
             .unwrap_or_else(|| vec![input_dim]);
@@ -70,7 +70,7 @@ impl Autoencoder {
             input_shape: &shape,
             output,
             loss,
-            io: config.io(),
+            shared: config.shared(),
         };
         let variant = config.arch.build(&input, &mut builder)?;
         Ok(Self {
@@ -178,7 +178,7 @@ impl Autoencoder {
     /// `decode(encode(x))` in one pass.
     pub fn reconstruct(&self, x: &Matrix) -> Result<Matrix> {
         self.check_width(x, self.input_dim(), "inputs")?;
-        let residual = self.config.io().residual == Some(true);
+        let residual = self.config.shared().residual == Some(true);
         Ok(self.map_batches(x, |n, t| n.restore(t, residual)))
     }
 

@@ -1,5 +1,5 @@
 //! Training objectives shared by variants: a deterministic autoencoder's (reconstruction plus
-//! the penalties of [`IoConfig`](crate::model::IoConfig)) and a Gaussian encoder's negative
+//! the penalties of [`SharedConfig`](crate::model::SharedConfig)) and a Gaussian encoder's negative
 //! ELBO.
 
 use burn::tensor::{Tensor, TensorData};
@@ -27,16 +27,16 @@ pub struct LossTerms {
 pub fn autoencoder(net: &Network, batch: Batch, cx: &mut StepContext) -> LossTerms {
     let Batch { input, target } = batch;
     let [_, dim] = target.dims();
-    let io = cx.config.io();
-    let contraction = io.contractive.filter(|&l| l > 0.0).map(|lambda| {
-        let k = io.contractive_projections.unwrap_or(1);
+    let shared = cx.config.shared();
+    let contraction = shared.contractive.filter(|&l| l > 0.0).map(|lambda| {
+        let k = shared.contractive_projections.unwrap_or(1);
         net.jacobian_frobenius_sq(input.clone(), k, cx.rng)
             .mul_scalar(lambda)
     });
-    let residual = io.residual == Some(true);
+    let residual = shared.residual == Some(true);
     let input_for_skip = residual.then(|| input.clone());
     let code = net.encode(input);
-    let decoder_input = match io.hidden_noise {
+    let decoder_input = match shared.hidden_noise {
         Some(c) => corrupt_hidden(code.clone(), c, cx.rng),
         None => code.clone(),
     };
@@ -48,11 +48,11 @@ pub fn autoencoder(net: &Network, batch: Batch, cx: &mut StepContext) -> LossTer
         .mean()
         .div_scalar(dim as f64);
     let mut total = recon.clone();
-    if let Some(l) = io.code_l1.filter(|&l| l > 0.0) {
+    if let Some(l) = shared.code_l1.filter(|&l| l > 0.0) {
         total = total + penalty::l1(code.clone()).mul_scalar(l);
     }
-    if let Some(rho) = io.sparsity_target {
-        let beta = io.sparsity_weight.unwrap_or(1.0);
+    if let Some(rho) = shared.sparsity_target {
+        let beta = shared.sparsity_weight.unwrap_or(1.0);
         total = total + penalty::kl_sparsity(code, rho).mul_scalar(beta);
     }
     if let Some(c) = contraction {

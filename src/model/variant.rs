@@ -24,7 +24,7 @@ use serde::de::DeserializeOwned;
 use crate::error::{Error, Result};
 use crate::model::layers::{Layers, LayersBuilder};
 use crate::model::objective::{self, LossTerms};
-use crate::model::{Activation, IoConfig, ModelConfig, Network, ReconLoss};
+use crate::model::{Activation, ModelConfig, Network, ReconLoss, SharedConfig};
 
 /// What a variant can do. Downstream code branches on these, so a new variant with the same
 /// capabilities gets the same figures, metrics and commands without an edit elsewhere.
@@ -50,10 +50,10 @@ pub struct Resolved<'a> {
     pub input_shape: &'a [usize],
     pub output: Activation,
     pub loss: ReconLoss,
-    pub io: &'a IoConfig,
+    pub shared: &'a SharedConfig,
 }
 
-/// A variant's settings: its keys in the `[model]` table (beside the shared [`IoConfig`]) and,
+/// A variant's settings: its keys in the `[model]` table (beside the shared [`SharedConfig`]) and,
 /// through `clap::Args` on the same struct, its command-line flags.
 ///
 /// Implement it on a struct deriving `Serialize`, `Deserialize` (with defaults for optional
@@ -65,22 +65,22 @@ pub trait VariantConfig: ConfigObject + Debug + Send + Sync + 'static {
 
     /// Checks the variant's settings, and which shared settings it accepts. `io.input_shape`
     /// is known when called after [`ModelConfig::resolve`].
-    fn validate(&self, io: &IoConfig) -> Result<()>;
+    fn validate(&self, shared: &SharedConfig) -> Result<()>;
 
     /// Fills in what the input shape decides, so that the saved config names every layer
     /// that was built (e.g. a mirrored decoder).
-    fn resolve(&mut self, _io: &IoConfig) -> Result<()> {
+    fn resolve(&mut self, _shared: &SharedConfig) -> Result<()> {
         Ok(())
     }
 
     /// Width of the code; 0 while it depends on an input shape not known yet.
-    fn latent(&self, io: &IoConfig) -> usize;
+    fn latent(&self, shared: &SharedConfig) -> usize;
 
     /// Activation of the code units (the KL sparsity penalty needs a sigmoid).
     fn code_activation(&self) -> Activation;
 
     /// One line naming the architecture, for logs and reports.
-    fn describe(&self, io: &IoConfig) -> String;
+    fn describe(&self, shared: &SharedConfig) -> String;
 
     fn capabilities(&self) -> Capabilities {
         Capabilities::default()
@@ -185,7 +185,7 @@ pub trait Variant: Debug + Send + Sync + 'static {
     fn output_activation(&self) -> Activation;
 
     /// The training objective, per element (pixel). The default is a deterministic
-    /// autoencoder's: reconstruction plus the shared penalties of [`IoConfig`].
+    /// autoencoder's: reconstruction plus the shared penalties of [`SharedConfig`].
     fn objective(&self, net: &Network, batch: Batch, cx: &mut StepContext) -> LossTerms {
         objective::autoencoder(net, batch, cx)
     }

@@ -154,7 +154,8 @@ pub fn template() -> Result<String> {
     let data = crate::data::DataConfig::augment_args(clap::Command::new("data"));
     crate::options::template_section("data", &data, &table(&cfg.data)?, &mut out);
     let variant = crate::model::variant::lookup(cfg.model.kind())?;
-    let model = crate::model::IoConfig::augment_args((variant.flags)(clap::Command::new("model")));
+    let model =
+        crate::model::SharedConfig::augment_args((variant.flags)(clap::Command::new("model")));
     crate::options::template_section("model", &model, &table(&cfg.model)?, &mut out);
     let train = TrainConfig::augment_args(clap::Command::new("train"));
     crate::options::template_section("train", &train, &table(&cfg.train)?, &mut out);

@@ -59,7 +59,12 @@ impl RunDir {
 
     /// Creates the run directory of a new run and writes what training starts from: the
     /// config, the fitted preprocessing and, for text sources, the vocabulary.
-    pub fn create(path: &Path, cfg: &RunConfig, preprocessor: &Preprocessor) -> Result<Self> {
+    pub fn create(
+        path: &Path,
+        cfg: &RunConfig,
+        preprocessor: &Preprocessor,
+        vocabulary: Option<&[String]>,
+    ) -> Result<Self> {
         let run = Self::new(path);
         if run.config_path().exists() {
             return Err(Error::bad_file(
@@ -70,7 +75,7 @@ impl RunDir {
         crate::io::ensure_dir(&run.path)?;
         cfg.save(&run.path)?;
         crate::io::write_json(&run.preprocess_path(), preprocessor)?;
-        if let Some(words) = crate::data::text_vocabulary(&cfg.data)? {
+        if let Some(words) = vocabulary {
             crate::io::write_atomic(
                 &run.vocabulary_path(),
                 format!("{}\n", words.join("\n")).as_bytes(),

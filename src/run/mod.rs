@@ -40,7 +40,7 @@ impl Run {
 
     /// `(channels, height, width)` of the run's samples, when they are images.
     pub fn image_shape(&self) -> Result<(usize, usize, usize)> {
-        match self.model.config().io().input_shape.as_deref() {
+        match self.model.config().shared().input_shape.as_deref() {
             Some([c, h, w]) => Ok((*c, *h, *w)),
             _ => Err(Error::invalid(format!(
                 "{}: the run's samples are not images, so they cannot be drawn",
@@ -56,14 +56,16 @@ impl Run {
         source: Option<&crate::data::DataConfig>,
         split: crate::data::Split,
     ) -> Result<crate::data::Dataset> {
-        let mut cfg = source.unwrap_or(&self.config.data).clone();
+        let cfg = source.unwrap_or(&self.config.data);
         // Text runs count words against the vocabulary they were trained with.
-        let vocab = self.dir.vocabulary_path();
-        if cfg.vocabulary_words.is_none() && vocab.is_file() {
-            let text = String::from_utf8_lossy(&crate::io::read_file(&vocab)?).to_string();
-            cfg.vocabulary_words = Some(text.lines().map(str::to_string).collect());
-        }
-        let raw = crate::data::load(&cfg, split)?;
+        let path = self.dir.vocabulary_path();
+        let vocabulary: Option<Vec<String>> = if path.is_file() {
+            let text = String::from_utf8_lossy(&crate::io::read_file(&path)?).to_string();
+            Some(text.lines().map(str::to_string).collect())
+        } else {
+            None
+        };
+        let raw = crate::data::load_with_vocabulary(cfg, split, vocabulary.as_deref())?;
         if raw.dim() != self.model.input_dim() {
             return Err(Error::mismatch(format!(
                 "{}: samples have {} features, the model in {} expects {}",

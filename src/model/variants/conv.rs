@@ -13,7 +13,7 @@ use crate::model::layers::{
     LayerSpec, Layers, LayersBuilder, StackActs, infer_shapes, mirror, parse_layers,
 };
 use crate::model::variant::{ConfigObject, Resolved, Variant, VariantConfig};
-use crate::model::{Activation, IoConfig};
+use crate::model::{Activation, SharedConfig};
 
 fn default_activation() -> Activation {
     Activation::Relu
@@ -117,21 +117,25 @@ impl VariantConfig for ConvConfig {
         "conv"
     }
 
-    fn validate(&self, io: &IoConfig) -> Result<()> {
-        io.input_shape.as_deref().map_or(Ok(()), |s| self.check(s))
+    fn validate(&self, shared: &SharedConfig) -> Result<()> {
+        shared
+            .input_shape
+            .as_deref()
+            .map_or(Ok(()), |s| self.check(s))
     }
 
-    fn resolve(&mut self, io: &IoConfig) -> Result<()> {
+    fn resolve(&mut self, shared: &SharedConfig) -> Result<()> {
         if self.decoder.is_none()
-            && let Some(shape) = &io.input_shape
+            && let Some(shape) = &shared.input_shape
         {
             self.decoder = Some(mirror(shape, &self.encoder)?);
         }
         Ok(())
     }
 
-    fn latent(&self, io: &IoConfig) -> usize {
-        io.input_shape
+    fn latent(&self, shared: &SharedConfig) -> usize {
+        shared
+            .input_shape
             .as_deref()
             .and_then(|s| self.code_shape(s).ok())
             .map_or(0, |s| s.iter().product())
@@ -150,8 +154,8 @@ impl VariantConfig for ConvConfig {
         }
     }
 
-    fn describe(&self, io: &IoConfig) -> String {
-        let input_shape = io.input_shape.as_deref().unwrap_or(&[]);
+    fn describe(&self, shared: &SharedConfig) -> String {
+        let input_shape = shared.input_shape.as_deref().unwrap_or(&[]);
         let join = |l: &[LayerSpec]| {
             l.iter()
                 .map(|s| s.to_string())

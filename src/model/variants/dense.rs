@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::kernels::linear::linear;
 use crate::model::layers::{Layers, LayersBuilder};
 use crate::model::variant::{ConfigObject, Resolved, Variant, VariantConfig};
-use crate::model::{Activation, IoConfig, penalty};
+use crate::model::{Activation, SharedConfig, penalty};
 
 fn default_activation() -> Activation {
     Activation::Relu
@@ -97,7 +97,7 @@ impl VariantConfig for DenseConfig {
         "dense"
     }
 
-    fn validate(&self, _io: &IoConfig) -> Result<()> {
+    fn validate(&self, _shared: &SharedConfig) -> Result<()> {
         if self.latent == 0 {
             return Err(Error::invalid("latent size must be at least 1"));
         }
@@ -121,7 +121,7 @@ impl VariantConfig for DenseConfig {
         Ok(())
     }
 
-    fn latent(&self, _io: &IoConfig) -> usize {
+    fn latent(&self, _shared: &SharedConfig) -> usize {
         self.latent
     }
 
@@ -130,8 +130,8 @@ impl VariantConfig for DenseConfig {
     }
 
     /// "784-1000-500-250-30-250-500-1000-784"
-    fn describe(&self, io: &IoConfig) -> String {
-        let input_dim = io.input_dim.unwrap_or(0);
+    fn describe(&self, shared: &SharedConfig) -> String {
+        let input_dim = shared.input_dim.unwrap_or(0);
         let mut widths = vec![input_dim];
         widths.extend(&self.hidden);
         widths.push(self.latent);

@@ -14,7 +14,7 @@ use crate::kernels::linear::linear;
 use crate::model::layers::{LayerSpec, Layers, LayersBuilder, StackActs, infer_shapes, mirror};
 use crate::model::objective::{self, LossTerms};
 use crate::model::variant::{Batch, Capabilities, Resolved, StepContext, Variant, VariantConfig};
-use crate::model::{Activation, IoConfig, Network};
+use crate::model::{Activation, Network, SharedConfig};
 
 fn d_act() -> Activation {
     Activation::Relu
@@ -116,7 +116,7 @@ impl VariantConfig for VaeConfig {
         "vae"
     }
 
-    fn validate(&self, io: &IoConfig) -> Result<()> {
+    fn validate(&self, shared: &SharedConfig) -> Result<()> {
         if self.latent == 0 || self.hidden.contains(&0) {
             return Err(Error::invalid("VAE widths must be at least 1"));
         }
@@ -125,32 +125,33 @@ impl VariantConfig for VaeConfig {
                 "beta and kl_warmup_epochs must be non-negative",
             ));
         }
-        if io.hidden_noise.is_some() {
+        if shared.hidden_noise.is_some() {
             return Err(Error::invalid(
                 "a VAE's code is already noisy (it is sampled): hidden_noise is for dense and conv models",
             ));
         }
-        if io.residual == Some(true) {
+        if shared.residual == Some(true) {
             return Err(Error::invalid(
                 "residual is for dense and conv restoration models, not VAEs",
             ));
         }
-        io.input_shape
+        shared
+            .input_shape
             .as_deref()
             .map_or(Ok(()), |s| self.check_conv(s))
     }
 
-    fn resolve(&mut self, io: &IoConfig) -> Result<()> {
+    fn resolve(&mut self, shared: &SharedConfig) -> Result<()> {
         if !self.conv.is_empty()
             && self.conv_decoder.is_none()
-            && let Some(shape) = &io.input_shape
+            && let Some(shape) = &shared.input_shape
         {
             self.conv_decoder = Some(mirror(shape, &self.conv)?);
         }
         Ok(())
     }
 
-    fn latent(&self, _io: &IoConfig) -> usize {
+    fn latent(&self, _shared: &SharedConfig) -> usize {
         self.latent
     }
 
@@ -158,9 +159,9 @@ impl VariantConfig for VaeConfig {
         Activation::Linear
     }
 
-    fn describe(&self, io: &IoConfig) -> String {
-        let d = io.input_dim.unwrap_or(0);
-        let input_shape = io.input_shape.clone().unwrap_or_else(|| vec![d]);
+    fn describe(&self, shared: &SharedConfig) -> String {
+        let d = shared.input_dim.unwrap_or(0);
+        let input_shape = shared.input_shape.clone().unwrap_or_else(|| vec![d]);
         let trunk = if self.conv.is_empty() {
             Some(input_shape)
         } else {

@@ -1,4 +1,4 @@
-//! `aekit encode`, `aekit decode`, `aekit reconstruct`.
+//! `aekit encode`, `decode`, `reconstruct`, `denoise` and `sample`: a run applied to data.
 
 use std::path::PathBuf;
 
