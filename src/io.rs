@@ -59,7 +59,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 /// Atomically writes `value` as pretty JSON.
 pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
     let text = serde_json::to_string_pretty(value)
-        .map_err(|e| Error::invalid(format!("cannot serialise {}: {e}", path.display())))?;
+        .map_err(|e| Error::Serialize(format!("{}: {e}", path.display())))?;
     write_atomic(path, format!("{text}\n").as_bytes())
 }
 

@@ -296,12 +296,16 @@ fn load_source(
         DataSource::Idx { images, labels } => load_idx(&images, labels.as_deref())?,
         DataSource::Images(dir) => crate::data::images::load(&dir, split)?,
         DataSource::Text(dir) => {
-            // The vocabulary always comes from the training documents.
+            // The vocabulary always comes from the training documents (`cfg.source`), also
+            // for a test source.
             let counted;
             let vocab = match vocabulary {
                 Some(v) => v,
                 None => {
-                    counted = crate::data::text::vocabulary(&dir, vocabulary_size(cfg))?;
+                    counted = match text_vocabulary(cfg)? {
+                        Some(v) => v,
+                        None => crate::data::text::vocabulary(&dir, vocabulary_size(cfg))?,
+                    };
                     &counted
                 }
             };

@@ -61,7 +61,7 @@ impl RunConfig {
     }
 
     pub fn to_toml(&self) -> Result<String> {
-        toml::to_string(self).map_err(|e| Error::invalid(e.to_string()))
+        toml::to_string(self).map_err(|e| Error::Serialize(e.to_string()))
     }
 
     /// Writes `config.toml` and `config.json` (the same content, for Python users) into `dir`.

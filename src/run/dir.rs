@@ -163,7 +163,7 @@ impl RunDir {
     pub fn write_metrics(&self, lines: &[EpochMetrics]) -> Result<()> {
         let mut text = String::new();
         for m in lines {
-            text.push_str(&serde_json::to_string(m).map_err(|e| Error::invalid(e.to_string()))?);
+            text.push_str(&serde_json::to_string(m).map_err(|e| Error::Serialize(e.to_string()))?);
             text.push('\n');
         }
         crate::io::write_atomic(&self.metrics_path(), text.as_bytes())
