@@ -100,7 +100,8 @@ fn fit_data(
         ));
     }
 
-    let run = if opts.resume {
+    // The lock is held until training returns.
+    let (run, _lock) = if opts.resume {
         RunDir::open_to_resume(&opts.out_dir, &cfg)?
     } else {
         RunDir::create(&opts.out_dir, &cfg, &preprocessor, vocabulary)?

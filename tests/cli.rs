@@ -510,6 +510,12 @@ fn bad_inputs_give_one_line_errors_and_exit_code_2() {
     let dir = d.path();
     train_tiny(dir, "runs/a", &[]);
 
+    // Zero samples: a clear error, not a failed assertion.
+    fails_with(
+        &aekit(&["eval", "runs/a", "--test-limit", "0"], dir),
+        &["no samples"],
+    );
+
     // Missing file.
     fails_with(
         &aekit(&["train", "--data", "csv:nope.csv", "--out", "o1"], dir),
@@ -633,6 +639,17 @@ fn bad_inputs_give_one_line_errors_and_exit_code_2() {
 
 #[test]
 fn ctrl_c_saves_a_checkpoint_and_resume_finishes_the_run() {
+    stop_saves_a_checkpoint_and_resume_finishes_the_run("INT");
+}
+
+/// SIGTERM (a scheduler, `docker stop`) stops training as Ctrl-C does.
+#[test]
+fn sigterm_saves_a_checkpoint_and_resume_finishes_the_run() {
+    stop_saves_a_checkpoint_and_resume_finishes_the_run("TERM");
+}
+
+/// While one process trains a run, another can neither resume it nor write over it.
+fn stop_saves_a_checkpoint_and_resume_finishes_the_run(signal: &str) {
     let d = common::tmp();
     let dir = d.path();
     let child = Command::new(env!("CARGO_BIN_EXE_aekit"))
@@ -653,8 +670,19 @@ fn ctrl_c_saves_a_checkpoint_and_resume_finishes_the_run() {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     assert!(metrics.exists(), "training never finished an epoch");
+    fails_with(
+        &aekit(&["train", "--resume", "runs/c", "--quiet"], dir),
+        &["runs/c", "another aekit process"],
+    );
+    fails_with(
+        &aekit(
+            &["train", "--data", "shapes", "--out", "runs/c", "--quiet"],
+            dir,
+        ),
+        &["runs/c", "another aekit process"],
+    );
     let kill = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+        .args([format!("-{signal}"), child.id().to_string()])
         .status()
         .unwrap();
     assert!(kill.success());

@@ -587,3 +587,18 @@ fn vae_checkpoint_round_trips_and_encodes_the_posterior_mean() {
         .unwrap_err();
     assert!(err.to_string().contains("another model"), "{err}");
 }
+
+/// No rows in gives no rows out, of the right width, through every inference path.
+#[test]
+fn empty_inputs_give_empty_outputs_of_the_right_width() {
+    let mut cfg = ModelConfig::new(DenseConfig::new(vec![4], 2));
+    cfg.resolve(&[6], true).unwrap();
+    let m = Autoencoder::new(&cfg, 1, &device()).unwrap();
+    let none = Matrix::new(0, 6, vec![]).unwrap();
+    let codes = m.encode(&none).unwrap();
+    assert_eq!((codes.rows, codes.cols), (0, 2));
+    let out = m.decode(&codes).unwrap();
+    assert_eq!((out.rows, out.cols), (0, 6));
+    let back = m.reconstruct(&none).unwrap();
+    assert_eq!((back.rows, back.cols), (0, 6));
+}

@@ -131,14 +131,19 @@ impl Autoencoder {
         Ok(())
     }
 
-    /// Runs `f` over `m` in batches without autodiff and gathers the outputs.
-    fn map_batches(&self, m: &Matrix, f: impl Fn(&Network, Tensor<2>) -> Tensor<2>) -> Matrix {
+    /// Runs `f` over `m` in batches without autodiff and gathers the outputs, rows of `cols`
+    /// values (so that no rows in gives no rows of the right width out).
+    fn map_batches(
+        &self,
+        m: &Matrix,
+        cols: usize,
+        f: impl Fn(&Network, Tensor<2>) -> Tensor<2>,
+    ) -> Matrix {
         let net = self.net.valid();
-        let mut out = Vec::new();
-        let mut cols = 0;
+        let mut out = Vec::with_capacity(m.rows * cols);
         for x in layers::tensor_batches(m, INFERENCE_BATCH, &self.device) {
             let y = f(&net, x);
-            cols = y.dims()[1];
+            debug_assert_eq!(y.dims()[1], cols);
             out.extend(
                 y.into_data()
                     .convert::<f32>()
@@ -156,7 +161,7 @@ impl Autoencoder {
     /// Codes of the rows of `x` (already preprocessed).
     pub fn encode(&self, x: &Matrix) -> Result<Matrix> {
         self.check_width(x, self.input_dim(), "inputs")?;
-        Ok(self.map_batches(x, |n, t| n.encode(t)))
+        Ok(self.map_batches(x, self.latent_dim(), |n, t| n.encode(t)))
     }
 
     /// scikit-learn's name for [`Self::encode`].
@@ -172,14 +177,14 @@ impl Autoencoder {
     /// Outputs for the codes `z`.
     pub fn decode(&self, z: &Matrix) -> Result<Matrix> {
         self.check_width(z, self.latent_dim(), "codes")?;
-        Ok(self.map_batches(z, |n, t| n.decode(t)))
+        Ok(self.map_batches(z, self.input_dim(), |n, t| n.decode(t)))
     }
 
     /// `decode(encode(x))` in one pass.
     pub fn reconstruct(&self, x: &Matrix) -> Result<Matrix> {
         self.check_width(x, self.input_dim(), "inputs")?;
         let residual = self.config.shared().residual == Some(true);
-        Ok(self.map_batches(x, |n, t| n.restore(t, residual)))
+        Ok(self.map_batches(x, self.input_dim(), |n, t| n.restore(t, residual)))
     }
 
     /// Weights as named tensors in PyTorch layout (`encoder.0.weight` is `[out, in]`).

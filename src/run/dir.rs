@@ -7,6 +7,7 @@
 //!   model.safetensors          best weights by validation loss (PyTorch names and layouts)
 //!   metrics.jsonl              one JSON line per epoch
 //!   summary.json               how training went
+//!   .lock                      held (advisory) by the process that writes the run
 //!   checkpoint/                the last state, for --resume: model.safetensors,
 //!                              optimizer.bpk (and optimizer-STEP.bpk for a variant's extra
 //!                              steps), state.json, clock.json (training time so far);
@@ -59,13 +60,16 @@ impl RunDir {
 
     /// Creates the run directory of a new run and writes what training starts from: the
     /// config, the fitted preprocessing and, for text sources, the vocabulary.
+    /// The returned lock is held until it is dropped.
     pub fn create(
         path: &Path,
         cfg: &RunConfig,
         preprocessor: &Preprocessor,
         vocabulary: Option<&[String]>,
-    ) -> Result<Self> {
+    ) -> Result<(Self, RunLock)> {
         let run = Self::new(path);
+        // Locked before the check, so two processes cannot both find the directory free.
+        let lock = run.lock()?;
         if run.config_path().exists() {
             return Err(Error::bad_file(
                 &run.path,
@@ -81,12 +85,14 @@ impl RunDir {
                 format!("{}\n", words.join("\n")).as_bytes(),
             )?;
         }
-        Ok(run)
+        Ok((run, lock))
     }
 
-    /// Opens the run in `path` to continue it with `cfg`, which must build the same model.
-    pub fn open_to_resume(path: &Path, cfg: &RunConfig) -> Result<Self> {
+    /// Opens the run in `path` to continue it with `cfg`, which must build the same model,
+    /// and locks it.
+    pub fn open_to_resume(path: &Path, cfg: &RunConfig) -> Result<(Self, RunLock)> {
         let run = Self::open(path)?;
+        let lock = run.lock()?;
         let saved = run.config()?;
         if saved.model != cfg.model {
             return Err(Error::mismatch(format!(
@@ -96,7 +102,28 @@ impl RunDir {
                 cfg.model.describe()
             )));
         }
-        Ok(run)
+        Ok((run, lock))
+    }
+
+    /// Takes the exclusive lock of the directory (`.lock`, an advisory lock the OS releases
+    /// when the process ends, however it ends); fails at once if another process holds it.
+    pub fn lock(&self) -> Result<RunLock> {
+        crate::io::ensure_dir(&self.path)?;
+        let path = self.path.join(".lock");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| Error::io(&path, e))?;
+        match file.try_lock() {
+            Ok(()) => Ok(RunLock { _file: file }),
+            Err(std::fs::TryLockError::WouldBlock) => Err(Error::bad_file(
+                &self.path,
+                "another aekit process is writing this run (it holds its .lock); wait for it to finish or choose another --out",
+            )),
+            Err(std::fs::TryLockError::Error(e)) => Err(Error::io(&path, e)),
+        }
     }
 
     /// Fails unless `path` looks like a run directory.
@@ -256,6 +283,12 @@ fn sorted_optimizer_bytes(optimizer: &burn::optim::ModuleOptimizer) -> Result<Ve
     }
     let sorted = writer.into_bytes().map_err(|e| bad(format!("{e:?}")))?;
     Ok(sorted.to_vec())
+}
+
+/// The exclusive lock of a run directory, held while one process writes it.
+#[derive(Debug)]
+pub struct RunLock {
+    _file: std::fs::File,
 }
 
 /// Time spent training, the one part of a checkpoint that differs between identical runs.
