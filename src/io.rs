@@ -74,6 +74,39 @@ pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
     serde_json::from_slice(&bytes).map_err(|e| Error::bad_file(path, format!("invalid JSON: {e}")))
 }
 
+/// The name [`replace_dir_atomic`] gives the directory it replaces until the new one is in
+/// place: if a process dies between the two renames, this is the complete old state.
+pub fn displaced_dir(dest: &Path) -> PathBuf {
+    parent_of(dest).join(format!(
+        ".aekit-old-{}",
+        dest.file_name().and_then(|n| n.to_str()).unwrap_or("dir")
+    ))
+}
+
+/// Whether `name` is one of the staging files and directories this module creates (removed
+/// when a run directory is recovered after a crash).
+pub fn is_staging_name(name: &str) -> bool {
+    [".aekit-tmp-", ".aekit-dir-", ".aekit-old-"]
+        .iter()
+        .any(|p| name.starts_with(p))
+}
+
+/// For tests of crash safety: `AEKIT_TEST_CRASH=NAME:N` aborts the process (as `kill -9`
+/// would, without unwinding) the N-th time the point `NAME` is reached.
+pub fn crash_point(name: &str) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static SEEN: AtomicUsize = AtomicUsize::new(0);
+    let Ok(spec) = std::env::var("AEKIT_TEST_CRASH") else {
+        return;
+    };
+    let Some((point, nth)) = spec.split_once(':') else {
+        return;
+    };
+    if point == name && nth.parse::<usize>().ok() == Some(SEEN.fetch_add(1, Ordering::SeqCst) + 1) {
+        std::process::abort();
+    }
+}
+
 /// Replaces the directory `dest` by a directory filled by `fill`, so that readers see either
 /// the old or the new set of files, never a mix. The new directory is built beside `dest`.
 pub fn replace_dir_atomic(dest: &Path, fill: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
@@ -85,16 +118,14 @@ pub fn replace_dir_atomic(dest: &Path, fill: impl FnOnce(&Path) -> Result<()>) -
         .at(&parent)?;
     fill(staging.path())?;
     let staged = staging.keep();
-    let old = parent.join(format!(
-        ".aekit-old-{}",
-        dest.file_name().and_then(|n| n.to_str()).unwrap_or("dir")
-    ));
+    let old = displaced_dir(dest);
     if old.exists() {
         std::fs::remove_dir_all(&old).at(&old)?;
     }
     if dest.exists() {
         std::fs::rename(dest, &old).at(dest)?;
     }
+    crash_point("swap");
     std::fs::rename(&staged, dest).at(dest)?;
     if old.exists() {
         std::fs::remove_dir_all(&old).at(&old)?;

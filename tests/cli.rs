@@ -923,3 +923,69 @@ fn conv_models_train_from_layer_specs_and_bad_specs_are_refused() {
         assert!(!dir.join("runs/bad").exists());
     }
 }
+
+/// A process killed (aborted without unwinding, as by `kill -9`) between the two renames of a
+/// checkpoint swap, or between writing the metrics and the checkpoint, resumes to the same
+/// weights as an uninterrupted run, with every epoch's metrics once and no staging files left.
+#[test]
+fn a_crash_while_saving_resumes_bit_for_bit() {
+    let d = common::tmp();
+    let dir = d.path();
+    let args = |out: &str| {
+        let mut a = vec!["train", "--data", "shapes", "--limit", "300", "--out", out];
+        a.extend_from_slice(&["--hidden", "32", "--latent", "4", "--batch-size", "50"]);
+        a.extend_from_slice(&["--epochs", "3", "--quiet", "--no-report"]);
+        a.into_iter().map(String::from).collect::<Vec<_>>()
+    };
+    let whole = Command::new(env!("CARGO_BIN_EXE_aekit"))
+        .args(args("runs/whole"))
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        whole.status.success(),
+        "{}",
+        String::from_utf8_lossy(&whole.stderr)
+    );
+    let expected = std::fs::read(dir.join("runs/whole/model.safetensors")).unwrap();
+    // Swap 1 writes the initial checkpoint (nothing to displace); 2 and 3 end epochs 1 and 2.
+    for point in ["swap:2", "swap:3", "epoch-end:1", "epoch-end:2"] {
+        let out = format!("runs/{}", point.replace(':', "-"));
+        let crashed = Command::new(env!("CARGO_BIN_EXE_aekit"))
+            .args(args(&out))
+            .env("AEKIT_TEST_CRASH", point)
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        assert!(
+            !crashed.status.success(),
+            "{point}: the crash hook did not fire"
+        );
+        ok(&aekit(
+            &["train", "--resume", &out, "--quiet", "--no-report"],
+            dir,
+        ));
+        let run = dir.join(&out);
+        assert_eq!(
+            std::fs::read(run.join("model.safetensors")).unwrap(),
+            expected,
+            "{point}"
+        );
+        let epochs: Vec<usize> = aekit::RunDir::new(&run)
+            .metrics()
+            .unwrap()
+            .iter()
+            .map(|m| m.epoch)
+            .collect();
+        assert_eq!(epochs, [1, 2, 3], "{point}");
+        for sub in [run.clone(), run.join("checkpoint")] {
+            for entry in std::fs::read_dir(&sub).unwrap() {
+                let name = entry.unwrap().file_name().to_string_lossy().to_string();
+                assert!(
+                    !name.starts_with(".aekit-"),
+                    "{point}: {name} left in {sub:?}"
+                );
+            }
+        }
+    }
+}

@@ -89,10 +89,11 @@ impl RunDir {
     }
 
     /// Opens the run in `path` to continue it with `cfg`, which must build the same model,
-    /// and locks it.
+    /// locks it and recovers what a crash left (see [`Self::recover`]).
     pub fn open_to_resume(path: &Path, cfg: &RunConfig) -> Result<(Self, RunLock)> {
         let run = Self::open(path)?;
         let lock = run.lock()?;
+        run.recover(&lock)?;
         let saved = run.config()?;
         if saved.model != cfg.model {
             return Err(Error::mismatch(format!(
@@ -103,6 +104,37 @@ impl RunDir {
             )));
         }
         Ok((run, lock))
+    }
+
+    /// Makes the directory consistent after a process died while writing it (needs the lock):
+    /// a checkpoint displaced by an unfinished swap is put back, and staging files are removed.
+    /// The metrics are written before the checkpoint, so they never lack an epoch the
+    /// checkpoint has; lines of later epochs are dropped on resume.
+    pub fn recover(&self, _lock: &RunLock) -> Result<()> {
+        let checkpoint = self.checkpoint_dir();
+        let displaced = crate::io::displaced_dir(&checkpoint);
+        if !checkpoint.exists() && displaced.is_dir() {
+            std::fs::rename(&displaced, &checkpoint).map_err(|e| Error::io(&displaced, e))?;
+        }
+        for dir in [self.path.clone(), checkpoint] {
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let name = entry.file_name().to_string_lossy().to_string();
+                if !crate::io::is_staging_name(&name) {
+                    continue;
+                }
+                let path = entry.path();
+                let removed = if path.is_dir() {
+                    std::fs::remove_dir_all(&path)
+                } else {
+                    std::fs::remove_file(&path)
+                };
+                removed.map_err(|e| Error::io(&path, e))?;
+            }
+        }
+        Ok(())
     }
 
     /// Takes the exclusive lock of the directory (`.lock`, an advisory lock the OS releases

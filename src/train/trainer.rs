@@ -289,8 +289,11 @@ pub fn run(
         state.epoch_loss_sum = 0.0;
         state.epoch_samples = 0;
         state.train_seconds = time_before + started.elapsed().as_secs_f64();
-        store.save_checkpoint(&model, &optimizers, &state)?;
+        // Metrics first: a crash between the two leaves an epoch's line that resuming from the
+        // older checkpoint drops and writes again, never a checkpoint whose line is lost.
         store.save_metrics(&history)?;
+        crate::io::crash_point("epoch-end");
+        store.save_checkpoint(&model, &optimizers, &state)?;
         net = model.clone().into_net();
 
         if let Some(p) = tc.early_stopping
