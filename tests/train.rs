@@ -250,3 +250,59 @@ fn config_toml_round_trips_and_rejects_unknown_keys() {
 
     assert!(aekit::presets::apply("nope", &RunConfig::default()).is_err());
 }
+
+/// One flipped bit in the weights, a NaN weight, or a changed byte of the optimiser state is
+/// an error naming the file, never a silently different model.
+#[test]
+fn corrupt_or_non_finite_weights_and_checkpoints_are_refused() {
+    let dir = common::tmp();
+    let out = dir.path().join("run");
+    let cfg = common::tiny_config();
+    aekit::train(&cfg, &aekit::FitOptions::new(&out)).unwrap();
+    let device = burn::tensor::Device::flex();
+    assert!(aekit::Run::open(&out, &device).is_ok());
+
+    let model = out.join("model.safetensors");
+    let original = std::fs::read(&model).unwrap();
+    let mut flipped = original.clone();
+    let last = flipped.len() - 1;
+    flipped[last] ^= 0x01;
+    std::fs::write(&model, &flipped).unwrap();
+    let err = aekit::Run::open(&out, &device).unwrap_err().to_string();
+    assert!(
+        err.contains("model.safetensors") && err.contains("checksum"),
+        "{err}"
+    );
+
+    // A NaN written with a valid checksum is still refused.
+    let run_cfg = aekit::RunDir::new(&out).config().unwrap();
+    let mut tensors: Vec<_> =
+        aekit::model::safetensors::read(&out.join("checkpoint/model.safetensors"))
+            .unwrap()
+            .into_values()
+            .collect();
+    tensors[0].data[0] = f32::NAN;
+    let bytes = aekit::model::safetensors::encode(&tensors, &run_cfg.model).unwrap();
+    std::fs::write(&model, bytes).unwrap();
+    let err = aekit::Run::open(&out, &device).unwrap_err().to_string();
+    assert!(err.contains("NaN"), "{err}");
+    std::fs::write(&model, &original).unwrap();
+
+    let optim = out.join("checkpoint/optimizer.bpk");
+    let mut bytes = std::fs::read(&optim).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x10;
+    std::fs::write(&optim, bytes).unwrap();
+    let mut opts = aekit::FitOptions::new(&out);
+    opts.resume = true;
+    let mut more = cfg.clone();
+    more.train.epochs += 1;
+    let err = aekit::train(&more, &opts)
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(
+        err.contains("optimizer.bpk") && err.contains("checksum"),
+        "{err}"
+    );
+}

@@ -1,6 +1,8 @@
 //! Weights on disk as safetensors, PyTorch's names and layouts, with the model config in the
 //! metadata. The header is written with sorted keys, so the same weights always give the same
-//! bytes.
+//! bytes. The metadata also holds the SHA-256 of the tensors (`aekit_sha256`), checked on
+//! every read, so a flipped bit is an error rather than a silently different model; and
+//! non-finite weights are refused.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -24,6 +26,15 @@ pub fn encode(tensors: &[NamedTensor], config: &ModelConfig) -> Result<Vec<u8>> 
         })
         .collect::<Result<Vec<_>>>()?;
     let meta = HashMap::from([
+        (
+            CHECKSUM_KEY.to_string(),
+            checksum(
+                tensors
+                    .iter()
+                    .map(|t| t.name.as_str())
+                    .zip(bytes.iter().map(Vec::as_slice)),
+            ),
+        ),
         ("format".to_string(), "pt".to_string()),
         (
             "producer".to_string(),
@@ -70,24 +81,57 @@ fn with_sorted_header(file: Vec<u8>) -> Result<Vec<u8>> {
     Ok(out)
 }
 
-/// Reads every f32 tensor of a safetensors file.
+const CHECKSUM_KEY: &str = "aekit_sha256";
+
+/// SHA-256 of the tensors' bytes, concatenated in name order (independent of the layout).
+fn checksum<'a>(tensors: impl Iterator<Item = (&'a str, &'a [u8])>) -> String {
+    use sha2::{Digest, Sha256};
+    let mut sorted: Vec<_> = tensors.collect();
+    sorted.sort_by_key(|(name, _)| *name);
+    let mut hash = Sha256::new();
+    for (_, bytes) in sorted {
+        hash.update(bytes);
+    }
+    format!("{:x}", hash.finalize())
+}
+
+/// Reads every f32 tensor of a safetensors file, checking the checksum aekit wrote (files
+/// from elsewhere have none) and that every value is finite.
 pub fn read(path: &Path) -> Result<HashMap<String, NamedTensor>> {
     let bytes = crate::io::read_file(path)?;
     let st = ::safetensors::SafeTensors::deserialize(&bytes)
         .map_err(|e| Error::bad_file(path, format!("not a valid safetensors file: {e}")))?;
+    let (_, header) = ::safetensors::SafeTensors::read_metadata(&bytes)
+        .map_err(|e| Error::bad_file(path, format!("not a valid safetensors file: {e}")))?;
+    let views = st.tensors();
+    if let Some(want) = header.metadata().as_ref().and_then(|m| m.get(CHECKSUM_KEY)) {
+        let got = checksum(views.iter().map(|(n, v)| (n.as_str(), v.data())));
+        if *want != got {
+            return Err(Error::bad_file(
+                path,
+                "the weights do not match their checksum: the file is corrupt",
+            ));
+        }
+    }
     let mut out = HashMap::new();
-    for (name, view) in st.tensors() {
+    for (name, view) in views {
         if view.dtype() != ::safetensors::Dtype::F32 {
             return Err(Error::bad_file(
                 path,
                 format!("tensor '{name}' is {:?}, expected F32", view.dtype()),
             ));
         }
-        let data = view
+        let data: Vec<f32> = view
             .data()
             .chunks_exact(4)
             .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
             .collect();
+        if data.iter().any(|v| !v.is_finite()) {
+            return Err(Error::bad_file(
+                path,
+                format!("tensor '{name}' holds NaN or infinite values"),
+            ));
+        }
         out.insert(
             name.clone(),
             NamedTensor {

@@ -258,7 +258,9 @@ impl RunDir {
                 &Clock {
                     train_seconds: state.train_seconds,
                 },
-            )
+            )?;
+            // Written last, inside the directory that is swapped in as a whole.
+            write_manifest(dir)
         })
     }
 
@@ -273,6 +275,7 @@ impl RunDir {
         if !state_path.is_file() {
             return Err(Error::bad_file(&dir, "no checkpoint to resume from"));
         }
+        verify_manifest(&dir)?;
         let mut state: TrainState = crate::io::read_json(&state_path)?;
         // Checkpoints written before the clock had its own file keep it in state.json.
         let clock = dir.join("clock.json");
@@ -315,6 +318,51 @@ fn sorted_optimizer_bytes(optimizer: &burn::optim::ModuleOptimizer) -> Result<Ve
     }
     let sorted = writer.into_bytes().map_err(|e| bad(format!("{e:?}")))?;
     Ok(sorted.to_vec())
+}
+
+/// `manifest.json` of a checkpoint: the SHA-256 of each of its other files but the clock.
+const MANIFEST: &str = "manifest.json";
+
+fn sha256_of(path: &Path) -> Result<String> {
+    use sha2::{Digest, Sha256};
+    Ok(format!("{:x}", Sha256::digest(crate::io::read_file(path)?)))
+}
+
+fn write_manifest(dir: &Path) -> Result<()> {
+    let mut sums = std::collections::BTreeMap::new();
+    for entry in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
+        let path = entry.map_err(|e| Error::io(dir, e))?.path();
+        let name = path.file_name().map(|n| n.to_string_lossy().to_string());
+        // The clock measures time, so identical runs differ in it: it stays out, and the
+        // manifest of identical runs is identical.
+        if let Some(name) = name.filter(|n| n != MANIFEST && n != "clock.json" && path.is_file()) {
+            sums.insert(name, sha256_of(&path)?);
+        }
+    }
+    crate::io::write_json(&dir.join(MANIFEST), &sums)
+}
+
+/// Checks every file a checkpoint's manifest lists (checkpoints written before manifests
+/// existed have none and are read as they are).
+fn verify_manifest(dir: &Path) -> Result<()> {
+    let manifest = dir.join(MANIFEST);
+    if !manifest.is_file() {
+        return Ok(());
+    }
+    let sums: std::collections::BTreeMap<String, String> = crate::io::read_json(&manifest)?;
+    for (name, want) in sums {
+        let path = dir.join(&name);
+        if !path.is_file() {
+            return Err(Error::bad_file(&path, "missing from the checkpoint"));
+        }
+        if sha256_of(&path)? != want {
+            return Err(Error::bad_file(
+                &path,
+                "does not match its checksum in manifest.json: the file is corrupt",
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The exclusive lock of a run directory, held while one process writes it.
