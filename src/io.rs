@@ -132,3 +132,42 @@ pub fn replace_dir_atomic(dest: &Path, fill: impl FnOnce(&Path) -> Result<()>) -
     }
     Ok(())
 }
+
+/// The files one command writes, which appear together or not at all: each is written to a
+/// staging file beside its destination (named after it, so the extension still tells the
+/// format), and [`Self::commit`] renames them into place once all were written. Dropped
+/// uncommitted, it removes the staging files.
+#[derive(Default)]
+pub struct OutputSet {
+    staged: Vec<(tempfile::TempPath, PathBuf)>,
+}
+
+impl OutputSet {
+    /// Writes what `write` writes to the path it is given, to appear at `path` on commit.
+    pub fn write(&mut self, path: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
+        let dir = parent_of(path);
+        ensure_dir(&dir)?;
+        let name = path
+            .file_name()
+            .map_or_else(|| "out".into(), |n| n.to_string_lossy().to_string());
+        let staged = tempfile::Builder::new()
+            .prefix(".aekit-tmp-")
+            .suffix(&format!("-{name}"))
+            .tempfile_in(&dir)
+            .at(&dir)?
+            .into_temp_path();
+        write(&staged)?;
+        self.staged.push((staged, path.to_path_buf()));
+        Ok(())
+    }
+
+    /// Moves every staged file into place.
+    pub fn commit(self) -> Result<()> {
+        for (staged, path) in self.staged {
+            staged
+                .persist(&path)
+                .map_err(|e| Error::io(&path, e.error))?;
+        }
+        Ok(())
+    }
+}

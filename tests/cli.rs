@@ -516,6 +516,33 @@ fn bad_inputs_give_one_line_errors_and_exit_code_2() {
         &["no samples"],
     );
 
+    // A command's outputs appear together or not at all: the grid is not left behind when
+    // the NPY beside it cannot be written, and no staging file stays.
+    std::fs::write(dir.join("afile"), "x").unwrap();
+    fails_with(
+        &aekit(
+            &[
+                "reconstruct",
+                "runs/a",
+                "--png",
+                "grid.png",
+                "--out",
+                "afile/x.npy",
+            ],
+            dir,
+        ),
+        &["afile"],
+    );
+    assert!(!dir.join("grid.png").exists(), "a partial output was left");
+    let staging = std::fs::read_dir(dir)
+        .unwrap()
+        .filter(|e| {
+            let name = e.as_ref().unwrap().file_name();
+            name.to_string_lossy().starts_with(".aekit-")
+        })
+        .count();
+    assert_eq!(staging, 0);
+
     // Missing file.
     fails_with(
         &aekit(&["train", "--data", "csv:nope.csv", "--out", "o1"], dir),

@@ -6,6 +6,7 @@ use clap::Args;
 
 use aekit::Matrix;
 use aekit::error::Result;
+use aekit::io::OutputSet;
 
 use super::args::RunData;
 use aekit::data::matrix_file::{self, MatrixFormat};
@@ -74,9 +75,17 @@ pub fn run(name: &str, args: TaskArgs, device: &burn::tensor::Device) -> Result<
     }
     let refs: Vec<&Matrix> = rows.iter().collect();
     let grid_name = format!("{name}.png");
-    if let Some(png) = save_run_grid(&run, args.png.as_deref(), &grid_name, |g| {
+    let mut outputs = OutputSet::default();
+    let png = save_run_grid(&run, args.png.as_deref(), &grid_name, &mut outputs, |g| {
         g.stacked(&refs, n);
-    })? {
+    })?;
+    if let Some(o) = &args.out {
+        outputs.write(o, |p| {
+            matrix_file::write(p, &r.output, "x", data.labels.as_deref())
+        })?;
+    }
+    outputs.commit()?;
+    if let Some(png) = png {
         println!(
             "grid (input, output{}) written to {}",
             if refs.len() == 3 { ", original" } else { "" },
@@ -84,7 +93,6 @@ pub fn run(name: &str, args: TaskArgs, device: &burn::tensor::Device) -> Result<
         );
     }
     if let Some(o) = &args.out {
-        matrix_file::write(o, &r.output, "x", data.labels.as_deref())?;
         println!("{} outputs written to {}", r.output.rows, o.display());
     }
     Ok(())

@@ -6,6 +6,7 @@ use clap::Args;
 
 use aekit::data::matrix_file::{self, MatrixFormat};
 use aekit::error::{Error, Result};
+use aekit::io::OutputSet;
 use aekit::viz::figures::save_run_grid;
 
 use super::args::{NoiseArgs, RunData};
@@ -26,10 +27,14 @@ pub fn encode(args: EncodeArgs, device: &burn::tensor::Device) -> Result<()> {
     MatrixFormat::of(&args.out)?;
     let (run, data) = args.input.open(device)?;
     let codes = run.model.encode(&data.x)?;
-    matrix_file::write(&args.out, &codes, "z", data.labels.as_deref())?;
+    let mut outputs = OutputSet::default();
+    outputs.write(&args.out, |p| {
+        matrix_file::write(p, &codes, "z", data.labels.as_deref())
+    })?;
     if let (Some(p), Some(l)) = (&args.labels_out, &data.labels) {
-        matrix_file::write_labels(p, l)?;
+        outputs.write(p, |staged| matrix_file::write_labels(staged, l))?;
     }
+    outputs.commit()?;
     println!(
         "{} codes of width {} written to {}",
         codes.rows,
@@ -64,9 +69,10 @@ pub fn decode(args: DecodeArgs, device: &burn::tensor::Device) -> Result<()> {
         .model
         .decode(&codes)
         .map_err(|e| Error::bad_file(&args.codes, e.to_string()))?;
+    let mut outputs = OutputSet::default();
     if let Some(p) = &args.png {
         run.image_shape()?;
-        save_run_grid(&run, Some(p.as_path()), "", |g| {
+        save_run_grid(&run, Some(p.as_path()), "", &mut outputs, |g| {
             g.tiled(&out, 16);
         })?;
     }
@@ -74,7 +80,8 @@ pub fn decode(args: DecodeArgs, device: &burn::tensor::Device) -> Result<()> {
     if args.raw {
         run.preprocessor.invert(&mut written)?;
     }
-    matrix_file::write(&args.out, &written, "x", None)?;
+    outputs.write(&args.out, |p| matrix_file::write(p, &written, "x", None))?;
+    outputs.commit()?;
     println!("{} outputs written to {}", written.rows, args.out.display());
     Ok(())
 }
@@ -104,25 +111,34 @@ pub fn reconstruct(args: ReconstructArgs, device: &burn::tensor::Device) -> Resu
     let (run, data) = args.input.open(device)?;
     let recon = run.model.reconstruct(&data.x)?;
     let n = args.n.max(1);
-    if let Some(png) = save_run_grid(&run, args.png.as_deref(), "reconstructions.png", |g| {
-        g.stacked(&[&data.x, &recon], n);
-    })? {
+    let mut outputs = OutputSet::default();
+    let png = save_run_grid(
+        &run,
+        args.png.as_deref(),
+        "reconstructions.png",
+        &mut outputs,
+        |g| {
+            g.stacked(&[&data.x, &recon], n);
+        },
+    )?;
+    if let Some(o) = &args.out {
+        let mut written = recon.clone();
+        if args.raw {
+            run.preprocessor.invert(&mut written)?;
+        }
+        outputs.write(o, |p| {
+            matrix_file::write(p, &written, "x", data.labels.as_deref())
+        })?;
+    }
+    outputs.commit()?;
+    if let Some(png) = png {
         println!(
             "grid of originals (top) and reconstructions (bottom) written to {}",
             png.display()
         );
     }
     if let Some(o) = &args.out {
-        let mut written = recon;
-        if args.raw {
-            run.preprocessor.invert(&mut written)?;
-        }
-        matrix_file::write(o, &written, "x", data.labels.as_deref())?;
-        println!(
-            "{} reconstructions written to {}",
-            written.rows,
-            o.display()
-        );
+        println!("{} reconstructions written to {}", recon.rows, o.display());
     }
     Ok(())
 }
@@ -155,16 +171,29 @@ pub fn denoise(args: DenoiseArgs, device: &burn::tensor::Device) -> Result<()> {
     let (m, noisy, denoised) =
         aekit::eval::evaluate_denoising(&run, &data, noise, args.noise.noise_seed)?;
     let n = args.n.max(1);
-    if let Some(png) = save_run_grid(&run, args.png.as_deref(), "denoised.png", |g| {
-        g.stacked(&[&noisy, &denoised, &data.x], n);
-    })? {
+    let mut outputs = OutputSet::default();
+    let png = save_run_grid(
+        &run,
+        args.png.as_deref(),
+        "denoised.png",
+        &mut outputs,
+        |g| {
+            g.stacked(&[&noisy, &denoised, &data.x], n);
+        },
+    )?;
+    if let Some(o) = &args.out {
+        outputs.write(o, |p| {
+            matrix_file::write(p, &denoised, "x", data.labels.as_deref())
+        })?;
+    }
+    outputs.commit()?;
+    if let Some(png) = png {
         println!(
             "grid of noisy (top), denoised (middle) and clean (bottom) written to {}",
             png.display()
         );
     }
     if let Some(o) = &args.out {
-        matrix_file::write(o, &denoised, "x", data.labels.as_deref())?;
         println!(
             "{} denoised samples written to {}",
             denoised.rows,
@@ -201,13 +230,22 @@ pub fn sample(args: SampleArgs, device: &burn::tensor::Device) -> Result<()> {
     let run = aekit::Run::open(&args.run_dir, device)?;
     let x = aekit::eval::sample_prior(&run.model, args.n.max(1), args.seed)?;
     let cols = (x.rows as f64).sqrt().ceil() as usize;
-    if let Some(png) = save_run_grid(&run, args.png.as_deref(), "samples.png", |g| {
-        g.tiled(&x, cols);
-    })? {
-        println!("{} prior samples drawn in {}", x.rows, png.display());
-    }
+    let mut outputs = OutputSet::default();
+    let png = save_run_grid(
+        &run,
+        args.png.as_deref(),
+        "samples.png",
+        &mut outputs,
+        |g| {
+            g.tiled(&x, cols);
+        },
+    )?;
     if let Some(o) = &args.out {
-        matrix_file::write(o, &x, "x", None)?;
+        outputs.write(o, |p| matrix_file::write(p, &x, "x", None))?;
+    }
+    outputs.commit()?;
+    if let Some(png) = png {
+        println!("{} prior samples drawn in {}", x.rows, png.display());
     }
     Ok(())
 }

@@ -10,7 +10,8 @@
 //!   .lock                      held (advisory) by the process that writes the run
 //!   checkpoint/                the last state, for --resume: model.safetensors,
 //!                              optimizer.bpk (and optimizer-STEP.bpk for a variant's extra
-//!                              steps), state.json, clock.json (training time so far);
+//!                              steps), state.json, clock.json (training time so far),
+//!                              manifest.json (SHA-256 of the others but the clock);
 //!                              replaced as a whole, atomically
 //! ```
 

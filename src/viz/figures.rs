@@ -114,12 +114,14 @@ fn grid_for(run: &Run) -> Result<ImageGrid> {
     Ok(ImageGrid::new(h, w, c))
 }
 
-/// Draws a grid (filled by `fill`) of an image run into `png`, or `RUN_DIR/default_name`;
-/// returns where, or `None` when the run's samples are not images.
+/// Draws a grid (filled by `fill`) of an image run, to appear at `png` or
+/// `RUN_DIR/default_name` when `outputs` are committed; returns where, or `None` when the
+/// run's samples are not images.
 pub fn save_run_grid(
     run: &Run,
     png: Option<&std::path::Path>,
     default_name: &str,
+    outputs: &mut crate::io::OutputSet,
     fill: impl FnOnce(&mut ImageGrid),
 ) -> Result<Option<std::path::PathBuf>> {
     let Ok(mut grid) = grid_for(run) else {
@@ -127,7 +129,8 @@ pub fn save_run_grid(
     };
     fill(&mut grid);
     let path = png.map_or_else(|| run.dir.path.join(default_name), |p| p.to_path_buf());
-    crate::viz::save_png(&path, &grid.render())?;
+    let image = grid.render();
+    outputs.write(&path, |p| crate::viz::save_png(p, &image))?;
     Ok(Some(path))
 }
 
