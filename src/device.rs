@@ -83,6 +83,15 @@ pub fn init_cpu(threads: Option<usize>, keep_denormals: bool) -> Result<()> {
         if t == 0 {
             return Err(Error::invalid("--threads must be at least 1"));
         }
+        // Far more threads than cores only slows training, and absurd counts exhaust the
+        // system before the first step.
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        if t > 8 * cores.max(8) {
+            return Err(Error::invalid(format!(
+                "--threads {t} is far more than this machine's {cores} cores (at most {} allowed)",
+                8 * cores.max(8)
+            )));
+        }
         pool = pool.num_threads(t);
     }
     if !keep_denormals {
@@ -91,4 +100,25 @@ pub fn init_cpu(threads: Option<usize>, keep_denormals: bool) -> Result<()> {
     }
     pool.build_global()
         .map_err(|e| Error::invalid(format!("cannot set up the thread pool: {e}")))
+}
+
+/// Memory the system can still give this process (Linux's `MemAvailable`); `None` where it is
+/// not known, and then nothing is refused for its size.
+pub fn available_memory() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    kib.checked_mul(1024)
+}
+
+/// "1.5 GiB"
+pub fn human_bytes(bytes: u64) -> String {
+    let units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+    let mut v = bytes as f64;
+    let mut unit = 0;
+    while v >= 1024.0 && unit + 1 < units.len() {
+        v /= 1024.0;
+        unit += 1;
+    }
+    format!("{v:.1} {}", units[unit])
 }

@@ -100,6 +100,9 @@ fn fit_data(
         ));
     }
 
+    // The model is built before the run directory is touched: a model that cannot be built
+    // (too large for memory, say) leaves no half-made run behind.
+    let model = Autoencoder::new(&cfg.model, tc.seed, &opts.device)?;
     // The lock is held until training returns.
     let (run, _lock) = if opts.resume {
         RunDir::open_to_resume(&opts.out_dir, &cfg)?
@@ -107,7 +110,6 @@ fn fit_data(
         RunDir::create(&opts.out_dir, &cfg, &preprocessor, vocabulary)?
     };
 
-    let model = Autoencoder::new(&cfg.model, tc.seed, &opts.device)?;
     let optimizers = Optimizers::new(&tc, &model);
     let (model, optimizers, state, history) = if opts.resume {
         let (model, optimizers, state) = run.load_checkpoint(model, optimizers)?;

@@ -516,6 +516,30 @@ fn bad_inputs_give_one_line_errors_and_exit_code_2() {
         &["no samples"],
     );
 
+    // Absurd sizes are refused before anything is allocated, leaving no run directory.
+    for (args, needle) in [
+        (&["--hidden", "100000000"][..], "parameters"),
+        (&["--latent", "4000000000"][..], "parameters"),
+        (
+            &["--model", "conv", "--encoder", "dense:1000000000"][..],
+            "parameters",
+        ),
+        (&["--shapes-train", "100000000"][..], "--shapes-train"),
+        (&["--threads", "100000"][..], "--threads"),
+    ] {
+        let mut a = vec!["train", "--out", "runs/huge", "--quiet"];
+        a.extend_from_slice(args);
+        fails_with(&aekit(&a, dir), &[needle]);
+        assert!(
+            !dir.join("runs/huge").exists(),
+            "{args:?} left a run directory"
+        );
+    }
+    fails_with(
+        &aekit(&["plot", "runs/a", "manifold", "--grid", "100000"], dir),
+        &["--grid", "memory"],
+    );
+
     // A command's outputs appear together or not at all: the grid is not left behind when
     // the NPY beside it cannot be written, and no staging file stays.
     std::fs::write(dir.join("afile"), "x").unwrap();

@@ -273,10 +273,24 @@ fn load_source(
     vocabulary: Option<&[String]>,
 ) -> Result<Dataset> {
     let ds = match DataSource::parse(spec)? {
-        DataSource::Shapes => match split {
-            Split::Train => shapes::generate(cfg.shapes_train, 1),
-            Split::Test => shapes::generate(cfg.shapes_test, 2),
-        },
+        DataSource::Shapes => {
+            let (n, key, stream) = match split {
+                Split::Train => (cfg.shapes_train, "shapes_train", 1),
+                Split::Test => (cfg.shapes_test, "shapes_test", 2),
+            };
+            let bytes = (n as u64).saturating_mul((shapes::SIDE * shapes::SIDE * 4) as u64);
+            if let Some(available) = crate::device::available_memory()
+                && bytes > available / 2
+            {
+                return Err(Error::invalid(format!(
+                    "{key} = {n} ({}) makes images that need {} of memory, more than half the {} available",
+                    crate::options::flag_name(key),
+                    crate::device::human_bytes(bytes),
+                    crate::device::human_bytes(available)
+                )));
+            }
+            shapes::generate(n, stream)
+        }
         DataSource::Mnist => {
             let dir = match &cfg.data_dir {
                 Some(d) => d.clone(),

@@ -333,6 +333,7 @@ pub fn sample_prior(model: &crate::model::Autoencoder, n: usize, seed: u64) -> R
             model.config().kind()
         )));
     }
+    crate::model::fits_in_memory(n, model.input_dim(), "samples")?;
     let mut rng = rng_for(seed, 95);
     let l = model.latent_dim();
     model.decode(&Matrix::new(

@@ -194,6 +194,11 @@ fn quantile(v: &[f32], q: f64) -> f32 {
 /// `codes` through their mean.
 pub fn manifold(model: &Autoencoder, codes: &Matrix, n: usize) -> Result<Manifold> {
     let n = n.max(2);
+    crate::model::fits_in_memory(
+        n.saturating_mul(n),
+        model.input_dim(),
+        "grid cells (--grid)",
+    )?;
     let latent = model.latent_dim();
     let has_prior = model.capabilities().prior;
     let spaced = |lo: f32, hi: f32| -> Vec<f32> {

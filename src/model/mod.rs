@@ -39,6 +39,20 @@ pub use variants::vae::VaeConfig;
 use crate::data::Matrix;
 use crate::error::{Error, Result};
 
+/// Fails with a clear error, instead of an abort, when `rows` × `cols` f32 `what` would not fit
+/// in the memory available.
+pub fn fits_in_memory(rows: usize, cols: usize, what: &str) -> Result<()> {
+    let bytes = (rows as u64).saturating_mul(cols as u64).saturating_mul(4);
+    match crate::device::available_memory() {
+        Some(available) if bytes > available / 2 => Err(Error::invalid(format!(
+            "{rows} x {cols} {what} need {} of memory, more than half the {} available",
+            crate::device::human_bytes(bytes),
+            crate::device::human_bytes(available)
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// Rows per forward pass when encoding or decoding whole datasets.
 const INFERENCE_BATCH: usize = 1024;
 
@@ -138,7 +152,8 @@ impl Autoencoder {
         m: &Matrix,
         cols: usize,
         f: impl Fn(&Network, Tensor<2>) -> Tensor<2>,
-    ) -> Matrix {
+    ) -> Result<Matrix> {
+        fits_in_memory(m.rows, cols, "outputs")?;
         let net = self.net.valid();
         let mut out = Vec::with_capacity(m.rows * cols);
         for x in layers::tensor_batches(m, INFERENCE_BATCH, &self.device) {
@@ -151,17 +166,17 @@ impl Autoencoder {
                     .expect("float output"),
             );
         }
-        Matrix {
+        Ok(Matrix {
             rows: m.rows,
             cols,
             data: out,
-        }
+        })
     }
 
     /// Codes of the rows of `x` (already preprocessed).
     pub fn encode(&self, x: &Matrix) -> Result<Matrix> {
         self.check_width(x, self.input_dim(), "inputs")?;
-        Ok(self.map_batches(x, self.latent_dim(), |n, t| n.encode(t)))
+        self.map_batches(x, self.latent_dim(), |n, t| n.encode(t))
     }
 
     /// scikit-learn's name for [`Self::encode`].
@@ -177,14 +192,14 @@ impl Autoencoder {
     /// Outputs for the codes `z`.
     pub fn decode(&self, z: &Matrix) -> Result<Matrix> {
         self.check_width(z, self.latent_dim(), "codes")?;
-        Ok(self.map_batches(z, self.input_dim(), |n, t| n.decode(t)))
+        self.map_batches(z, self.input_dim(), |n, t| n.decode(t))
     }
 
     /// `decode(encode(x))` in one pass.
     pub fn reconstruct(&self, x: &Matrix) -> Result<Matrix> {
         self.check_width(x, self.input_dim(), "inputs")?;
         let residual = self.config.shared().residual == Some(true);
-        Ok(self.map_batches(x, self.input_dim(), |n, t| n.restore(t, residual)))
+        self.map_batches(x, self.input_dim(), |n, t| n.restore(t, residual))
     }
 
     /// Weights as named tensors in PyTorch layout (`encoder.0.weight` is `[out, in]`).

@@ -7,6 +7,7 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
+use crate::error::Result;
 use crate::model::Activation;
 use crate::model::layers::Kernel;
 
@@ -85,6 +86,8 @@ pub struct ParamFactory<'a> {
     ids: ParamIds,
     init: Init,
     device: &'a Device,
+    /// Parameters created so far (see `reserve`).
+    reserved: u64,
 }
 
 impl<'a> ParamFactory<'a> {
@@ -94,24 +97,51 @@ impl<'a> ParamFactory<'a> {
             ids: ParamIds::default(),
             init,
             device,
+            reserved: 0,
         }
     }
 
     /// A linear layer `in -> out` initialised for the activation that follows it.
-    pub fn linear(&mut self, d_in: usize, d_out: usize, next: Activation) -> Linear {
+    pub fn linear(&mut self, d_in: usize, d_out: usize, next: Activation) -> Result<Linear> {
+        self.reserve(&[d_in, d_out], d_out)?;
         let (wb, bb) = self.init.bounds(d_in, d_out, next);
         let w = uniform(d_in * d_out, wb, &mut self.rng);
         let b = uniform(d_out, bb, &mut self.rng);
-        Linear {
+        Ok(Linear {
             weight: param(self.ids.next_id(), w, [d_in, d_out], self.device),
             bias: Some(param(self.ids.next_id(), b, [d_out], self.device)),
-        }
+        })
     }
 
     /// A free `[rows, cols]` matrix drawn from U(-bound, bound).
-    pub fn matrix(&mut self, rows: usize, cols: usize, bound: f32) -> Param<Tensor<2>> {
+    pub fn matrix(&mut self, rows: usize, cols: usize, bound: f32) -> Result<Param<Tensor<2>>> {
+        self.reserve(&[rows, cols], 0)?;
         let v = uniform(rows * cols, bound, &mut self.rng);
-        param(self.ids.next_id(), v, [rows, cols], self.device)
+        Ok(param(self.ids.next_id(), v, [rows, cols], self.device))
+    }
+
+    /// Counts a tensor of `shape` (and `extra` values) against the memory the machine has
+    /// before anything is allocated: training holds each parameter four times (weight,
+    /// gradient, Adam's two moments), and an allocation beyond memory aborts the process.
+    fn reserve(&mut self, shape: &[usize], extra: usize) -> Result<()> {
+        let values = shape
+            .iter()
+            .try_fold(1u64, |n, &d| n.checked_mul(d as u64))
+            .and_then(|n| n.checked_add(extra as u64))
+            .and_then(|n| n.checked_add(self.reserved))
+            .unwrap_or(u64::MAX);
+        self.reserved = values;
+        let needed = values.saturating_mul(4 * 4);
+        if let Some(available) = crate::device::available_memory()
+            && needed > available
+        {
+            return Err(crate::error::Error::invalid(format!(
+                "the model needs {} for its {values} parameters (weights, gradients and the optimiser's moments), more than the {} of memory available: make its layers smaller",
+                crate::device::human_bytes(needed),
+                crate::device::human_bytes(available)
+            )));
+        }
+        Ok(())
     }
 
     pub fn device(&self) -> &Device {
@@ -125,13 +155,14 @@ impl<'a> ParamFactory<'a> {
         bias_len: usize,
         fans: (usize, usize),
         next: Activation,
-    ) -> Kernel {
+    ) -> Result<Kernel> {
+        self.reserve(&shape, bias_len)?;
         let (wb, bb) = self.init.bounds(fans.0.max(1), fans.1.max(1), next);
         let w = uniform(shape.iter().product(), wb, &mut self.rng);
         let b = uniform(bias_len, bb, &mut self.rng);
-        Kernel {
+        Ok(Kernel {
             weight: param(self.ids.next_id(), w, shape, self.device),
             bias: param(self.ids.next_id(), b, [bias_len], self.device),
-        }
+        })
     }
 }

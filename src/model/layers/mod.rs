@@ -214,7 +214,7 @@ impl<'a> LayersBuilder<'a> {
         d_out: usize,
         next: Activation,
     ) -> Result<()> {
-        let layer = self.params.linear(d_in, d_out, next);
+        let layer = self.params.linear(d_in, d_out, next)?;
         self.push(name.into(), Layer::Linear(layer))
     }
 
@@ -240,7 +240,7 @@ impl<'a> LayersBuilder<'a> {
         cols: usize,
         bound: f32,
     ) -> Result<()> {
-        let p = self.params.matrix(rows, cols, bound);
+        let p = self.params.matrix(rows, cols, bound)?;
         self.push(name.into(), Layer::Matrix(p))
     }
 

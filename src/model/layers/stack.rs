@@ -148,7 +148,7 @@ impl Stack {
                         c_out,
                         (c_in * k * k, c_out * k * k),
                         act,
-                    )));
+                    )?));
                     Op::Conv {
                         param,
                         options: ConvOptions::new_with_padding([*stride; 2], [ph, pw], [1, 1], 1),
@@ -183,7 +183,7 @@ impl Stack {
                         c_out,
                         (fan_in, c_out * k * k),
                         act,
-                    )));
+                    )?));
                     Op::ConvTranspose {
                         param,
                         options: ConvTransposeOptions::new([s, s], [ph, pw], [oph, opw], [1, 1], 1),
@@ -219,7 +219,7 @@ impl Stack {
                 },
                 LayerSpec::Dense { units, .. } => {
                     let d_in: usize = inp.iter().product();
-                    weights.push(Weights::Linear(params.linear(d_in, *units, act)));
+                    weights.push(Weights::Linear(params.linear(d_in, *units, act)?));
                     Op::Dense { param, act }
                 }
                 LayerSpec::Reshape { shape } => Op::Reshape(*shape),
