@@ -60,18 +60,58 @@ pub struct IdxArray {
     pub values: Vec<f32>,
 }
 
-/// Reads a file, transparently gunzipping it when it starts with the gzip magic bytes.
+/// Reads an IDX file, gunzipping it when it starts with the gzip magic bytes. A gzip stream is
+/// inflated only as far as its IDX header says the data goes (and one byte more, to notice
+/// trailing data), and a header that declares more data than half the memory available is
+/// refused before anything is inflated: a small file cannot inflate into gigabytes.
 pub fn read_maybe_gz(path: &Path) -> Result<Vec<u8>> {
     let raw = crate::io::read_file(path)?;
-    if raw.starts_with(&[0x1f, 0x8b]) {
-        let mut out = Vec::with_capacity(raw.len() * 4);
-        flate2::read::MultiGzDecoder::new(raw.as_slice())
-            .read_to_end(&mut out)
-            .map_err(|e| Error::bad_file(path, format!("corrupt or truncated gzip data: {e}")))?;
-        Ok(out)
-    } else {
-        Ok(raw)
+    if !raw.starts_with(&[0x1f, 0x8b]) {
+        return Ok(raw);
     }
+    let corrupt =
+        |e: std::io::Error| Error::bad_file(path, format!("corrupt or truncated gzip data: {e}"));
+    let mut decoder = flate2::read::MultiGzDecoder::new(raw.as_slice());
+    let mut out = Vec::new();
+    (&mut decoder)
+        .take(4)
+        .read_to_end(&mut out)
+        .map_err(corrupt)?;
+    if out.len() < 4 {
+        return Ok(out);
+    }
+    let ndims = out[3] as usize;
+    (&mut decoder)
+        .take(4 * ndims as u64)
+        .read_to_end(&mut out)
+        .map_err(corrupt)?;
+    if out.len() < 4 + 4 * ndims {
+        return Ok(out);
+    }
+    let elem = IdxType::from_code(out[2]).map_or(1, IdxType::size) as u64;
+    let body = out[4..]
+        .chunks_exact(4)
+        .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as u64)
+        .try_fold(elem, |n, d| n.checked_mul(d))
+        .unwrap_or(u64::MAX);
+    if let Some(available) = crate::device::available_memory()
+        && body > available / 2
+    {
+        return Err(Error::bad_file(
+            path,
+            format!(
+                "the IDX header declares {} of data, more than half the {} of memory available",
+                crate::device::human_bytes(body),
+                crate::device::human_bytes(available)
+            ),
+        ));
+    }
+    out.reserve(usize::try_from(body).unwrap_or(0));
+    decoder
+        .take(body.saturating_add(1))
+        .read_to_end(&mut out)
+        .map_err(corrupt)?;
+    Ok(out)
 }
 
 /// Parses IDX bytes; `path` is only used in error messages.
