@@ -55,6 +55,7 @@ fn serve(files: HashMap<String, Vec<u8>>) -> (String, Arc<Mutex<Log>>) {
 fn remote(name: &str, bytes: &[u8]) -> RemoteFile {
     RemoteFile {
         name: name.into(),
+        size: bytes.len() as u64,
         sha256: sha2::Sha256::digest(bytes)
             .iter()
             .map(|b| format!("{b:02x}"))
@@ -184,4 +185,31 @@ fn cli_fetches_real_mnist_from_a_local_mirror() {
         aekit::data::load(&cfg, aekit::Split::Test).unwrap().len(),
         10_000
     );
+}
+
+/// A mirror that sends an endless body is cut off at the file's size, and no partial file
+/// stays behind.
+#[test]
+fn an_endless_body_is_cut_off_at_the_file_size() {
+    let server = tiny_http::Server::http("127.0.0.1:0").expect("bind loopback");
+    let base = format!("http://{}", server.server_addr().to_ip().unwrap());
+    std::thread::spawn(move || {
+        for req in server.incoming_requests() {
+            let endless = std::io::Read::take(std::io::repeat(7), 1 << 40);
+            let resp = tiny_http::Response::new(200.into(), Vec::new(), endless, None, None);
+            let _ = req.respond(resp);
+        }
+    });
+    let d = common::tmp();
+    let good = payload(10_000);
+    let err = fetch(
+        &[remote("data.bin", &good)],
+        &[format!("{base}/m/")],
+        d.path(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("more than the 10000 bytes"), "{err}");
+    assert!(!d.path().join("data.bin.part").exists());
+    assert!(!d.path().join("data.bin").exists());
 }

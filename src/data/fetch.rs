@@ -14,6 +14,8 @@ use crate::error::{Error, IoContext, Result};
 #[derive(Debug, Clone)]
 pub struct RemoteFile {
     pub name: String,
+    /// Its exact size: a server that sends more is cut off there.
+    pub size: u64,
     pub sha256: String,
     pub md5: Option<String>,
 }
@@ -26,29 +28,34 @@ pub const MNIST_MIRRORS: &[&str] = &[
 
 /// The four MNIST files with the official MD5s and the SHA-256 of the same bytes.
 pub fn mnist_files() -> Vec<RemoteFile> {
-    let f = |name: &str, sha256: &str, md5: &str| RemoteFile {
+    let f = |name: &str, size: u64, sha256: &str, md5: &str| RemoteFile {
         name: name.into(),
+        size,
         sha256: sha256.into(),
         md5: Some(md5.into()),
     };
     vec![
         f(
             "train-images-idx3-ubyte.gz",
+            9_912_422,
             "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
             "f68b3c2dcbeaaa9fbdd348bbdeb94873",
         ),
         f(
             "train-labels-idx1-ubyte.gz",
+            28_881,
             "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
             "d53e105ee54ea40749a09fcbcd1e9432",
         ),
         f(
             "t10k-images-idx3-ubyte.gz",
+            1_648_877,
             "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
             "9fb629c4189551a2d022fa330f9573f3",
         ),
         f(
             "t10k-labels-idx1-ubyte.gz",
+            4_542,
             "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
             "ec29112dd5afa0611ce80d1b7f02629c",
         ),
@@ -107,8 +114,9 @@ fn agent() -> ureq::Agent {
 }
 
 /// Downloads `url` into `part`, continuing a partial file with a range request when the server
-/// allows it.
-fn download_resumable(agent: &ureq::Agent, url: &str, part: &Path) -> Result<()> {
+/// allows it, and never writing past `size` bytes: a server that sends more is refused and the
+/// partial file removed (an endless body would otherwise fill the disk).
+fn download_resumable(agent: &ureq::Agent, url: &str, part: &Path, size: u64) -> Result<()> {
     let have = std::fs::metadata(part).map(|m| m.len()).unwrap_or(0);
     let mut req = agent.get(url);
     if have > 0 {
@@ -132,7 +140,11 @@ fn download_resumable(agent: &ureq::Agent, url: &str, part: &Path) -> Result<()>
         .truncate(!append)
         .open(part)
         .at(part)?;
-    let mut body = resp.into_body().into_reader();
+    let mut written = if append { have } else { 0 };
+    let mut body = resp
+        .into_body()
+        .into_reader()
+        .take(size.saturating_sub(written).saturating_add(1));
     let mut buf = vec![0u8; 1 << 16];
     loop {
         let n = body.read(&mut buf).map_err(|e| {
@@ -140,6 +152,14 @@ fn download_resumable(agent: &ureq::Agent, url: &str, part: &Path) -> Result<()>
         })?;
         if n == 0 {
             break;
+        }
+        written += n as u64;
+        if written > size {
+            drop(out);
+            let _ = std::fs::remove_file(part);
+            return Err(Error::Download(format!(
+                "{url}: the server sends more than the {size} bytes the file has"
+            )));
         }
         out.write_all(&buf[..n]).at(part)?;
     }
@@ -166,7 +186,7 @@ pub fn fetch(files: &[RemoteFile], mirrors: &[String], dir: &Path) -> Result<Vec
         for mirror in mirrors {
             let url = format!("{}/{}", mirror.trim_end_matches('/'), file.name);
             tracing::info!("downloading {url}");
-            if let Err(e) = download_resumable(&agent, &url, &part) {
+            if let Err(e) = download_resumable(&agent, &url, &part, file.size) {
                 failures.push(e.to_string());
                 continue;
             }
