@@ -19,6 +19,7 @@ pub mod error;
 pub mod eval;
 pub mod explore;
 pub mod fit;
+pub mod fuzz;
 pub mod io;
 pub mod kernels;
 pub mod model;

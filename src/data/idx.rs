@@ -106,6 +106,9 @@ pub fn read_maybe_gz(path: &Path) -> Result<Vec<u8>> {
             ),
         ));
     }
+    // Deflate inflates at most about 1032 times: a header declaring more than that is
+    // truncated, whatever it says, so no more is read (or reserved) than the stream can hold.
+    let body = body.min((raw.len() as u64).saturating_mul(1032));
     out.reserve(usize::try_from(body).unwrap_or(0));
     decoder
         .take(body.saturating_add(1))

@@ -17,7 +17,9 @@ pub struct NpyArray {
     pub kind: ValueKind,
 }
 
-fn decode<R: Read>(npy: NpyFile<R>, path: &Path) -> Result<NpyArray> {
+/// Decodes an array whose data can be at most `available` bytes: a header declaring more is
+/// refused before anything is allocated for it.
+fn decode<R: Read>(npy: NpyFile<R>, path: &Path, available: u64) -> Result<NpyArray> {
     if npy.order() != Order::C {
         return Err(Error::bad_file(
             path,
@@ -34,6 +36,19 @@ fn decode<R: Read>(npy: NpyFile<R>, path: &Path) -> Result<NpyArray> {
             ));
         }
     };
+    let declared = shape
+        .iter()
+        .try_fold(ts.num_bytes().unwrap_or(1) as u64, |n, &d| {
+            n.checked_mul(d as u64)
+        });
+    if declared.is_none_or(|d| d > available) {
+        return Err(Error::bad_file(
+            path,
+            format!(
+                "shape {shape:?} declares more data than the file holds (truncated or corrupt)"
+            ),
+        ));
+    }
     let bad = |e: std::io::Error| Error::bad_file(path, format!("truncated or corrupt data: {e}"));
     let (values, kind): (Vec<f32>, ValueKind) = match (ts.type_char(), ts.num_bytes()) {
         (TypeChar::Float, Some(4)) => (npy.into_vec::<f32>().map_err(bad)?, ValueKind::Float),
@@ -93,12 +108,35 @@ fn decode<R: Read>(npy: NpyFile<R>, path: &Path) -> Result<NpyArray> {
     })
 }
 
+/// Refuses a header whose declared length runs past the end of the file, before the npyz
+/// crate allocates a buffer of that length (up to 4 GiB for a version 2 or 3 header).
+fn check_header_length(bytes: &[u8], path: &Path) -> Result<()> {
+    let declared = match bytes.get(6) {
+        Some(1) => bytes
+            .get(8..10)
+            .map(|b| 10 + u16::from_le_bytes([b[0], b[1]]) as u64),
+        Some(2 | 3) => bytes
+            .get(8..12)
+            .map(|b| 12 + u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as u64),
+        // Anything else is not a .npy file; npyz says so.
+        _ => return Ok(()),
+    };
+    match declared {
+        Some(end) if end <= bytes.len() as u64 => Ok(()),
+        _ => Err(Error::bad_file(
+            path,
+            "not a valid .npy file: its header runs past the end of the file",
+        )),
+    }
+}
+
 /// Reads one `.npy` file.
 pub fn read_array(path: &Path) -> Result<NpyArray> {
     let bytes = crate::io::read_file(path)?;
+    check_header_length(&bytes, path)?;
     let npy = NpyFile::new(bytes.as_slice())
         .map_err(|e| Error::bad_file(path, format!("not a valid .npy file: {e}")))?;
-    decode(npy, path)
+    decode(npy, path, bytes.len() as u64)
 }
 
 fn dataset_from(x: NpyArray, labels: Option<NpyArray>, path: &Path) -> Result<Dataset> {
@@ -169,24 +207,44 @@ pub fn read_npz(path: &Path) -> Result<Dataset> {
     let mut archive = npyz::npz::NpzArchive::open(path)
         .map_err(|e| Error::bad_file(path, format!("not a valid .npz archive: {e}")))?;
     let names: Vec<String> = archive.array_names().map(String::from).collect();
-    let x_name = if names.iter().any(|n| n == "x") {
-        "x".to_string()
-    } else {
-        names
-            .first()
-            .cloned()
-            .ok_or_else(|| Error::bad_file(path, "archive holds no arrays"))?
-    };
+    if !names.iter().any(|n| n == "x") {
+        return Err(Error::bad_file(
+            path,
+            format!(
+                "no array 'x' (the samples; 'y' holds the labels): it holds [{}]",
+                names.join(", ")
+            ),
+        ));
+    }
+    // Deflate inflates at most about 1032 times: no entry can hold more than that.
+    let available = std::fs::metadata(path)
+        .map_or(u64::MAX, |m| m.len())
+        .saturating_mul(1032);
     let mut get = |name: &str| -> Result<Option<NpyArray>> {
-        match archive
-            .by_name(name)
-            .map_err(|e| Error::bad_file(path, format!("array '{name}': {e}")))?
-        {
-            None => Ok(None),
-            Some(npy) => decode(npy, path).map(Some),
+        // The entry is read whole first (no further than deflate can inflate the archive,
+        // nor past half the memory), so its header is checked as a .npy file's is.
+        let limit = crate::device::available_memory().map_or(available, |m| available.min(m / 2));
+        let mut entry = match archive.zip_archive().by_name(&format!("{name}.npy")) {
+            Ok(entry) => entry,
+            Err(_) => return Ok(None),
+        };
+        let mut bytes = Vec::new();
+        (&mut entry)
+            .take(limit.saturating_add(1))
+            .read_to_end(&mut bytes)
+            .map_err(|e| Error::bad_file(path, format!("array '{name}': {e}")))?;
+        if bytes.len() as u64 > limit {
+            return Err(Error::bad_file(
+                path,
+                format!("array '{name}' inflates to more than the memory allows"),
+            ));
         }
+        check_header_length(&bytes, path)?;
+        let npy = NpyFile::new(bytes.as_slice())
+            .map_err(|e| Error::bad_file(path, format!("array '{name}': {e}")))?;
+        decode(npy, path, bytes.len() as u64).map(Some)
     };
-    let x = get(&x_name)?.ok_or_else(|| Error::bad_file(path, "no array 'x'"))?;
+    let x = get("x")?.ok_or_else(|| Error::bad_file(path, "no array 'x'"))?;
     let y = if names.iter().any(|n| n == "y") {
         get("y")?
     } else {
