@@ -516,6 +516,20 @@ fn bad_inputs_give_one_line_errors_and_exit_code_2() {
         &["no samples"],
     );
 
+    // NaN and infinities are refused wherever a number is taken.
+    fails_with(
+        &aekit(&["train", "--max-minutes", "NaN", "--out", "runs/nan"], dir),
+        &["max_minutes", "finite"],
+    );
+    fails_with(
+        &aekit(&["score", "runs/a", "--threshold", "inf"], dir),
+        &["--threshold", "finite"],
+    );
+    fails_with(
+        &aekit(&["plot", "runs/a", "traverse", "--deltas", "1,NaN"], dir),
+        &["--deltas", "finite"],
+    );
+
     // Absurd sizes are refused before anything is allocated, leaving no run directory.
     for (args, needle) in [
         (&["--hidden", "100000000"][..], "parameters"),

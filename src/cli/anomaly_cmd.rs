@@ -49,7 +49,7 @@ pub fn run(args: ScoreArgs, device: &burn::tensor::Device) -> Result<()> {
     }
     let (run, data) = args.input.open(device)?;
     let detector = match args.threshold {
-        Some(t) => AnomalyDetector::with_threshold(args.kind, t),
+        Some(t) => AnomalyDetector::with_threshold(args.kind, t)?,
         None => {
             let train = run.load_data(Some(&args.input.data_config(&run)?), Split::Train)?;
             AnomalyDetector::fit(&run, &train.x, args.kind, args.contamination)?

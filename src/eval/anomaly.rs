@@ -100,13 +100,18 @@ impl AnomalyDetector {
     }
 
     /// A detector with a given threshold.
-    pub fn with_threshold(kind: ScoreKind, threshold: f64) -> Self {
-        Self {
+    pub fn with_threshold(kind: ScoreKind, threshold: f64) -> Result<Self> {
+        if !threshold.is_finite() {
+            return Err(Error::invalid(format!(
+                "--threshold must be a finite number, got {threshold}"
+            )));
+        }
+        Ok(Self {
             kind,
             threshold,
             contamination: None,
             seed: 0,
-        }
+        })
     }
 
     pub fn decision_function(&self, run: &Run, x: &Matrix) -> Result<Vec<f64>> {

@@ -97,6 +97,11 @@ pub const DEFAULT_DELTAS: [f32; 7] = [-100.0, -10.0, -1.0, 0.0, 1.0, 10.0, 100.0
 /// Decodes the code of `x` with dimension `d` shifted by each delta, for each `d` in `dims`:
 /// row `i * deltas.len() + j` is dimension `dims[i]` shifted by `deltas[j]`.
 pub fn traverse(model: &Autoencoder, x: &[f32], dims: &[usize], deltas: &[f32]) -> Result<Matrix> {
+    if let Some(d) = deltas.iter().find(|d| !d.is_finite()) {
+        return Err(Error::invalid(format!(
+            "--deltas must be finite numbers, got {d}"
+        )));
+    }
     let code = model.encode(&Matrix::new(1, x.len(), x.to_vec())?)?;
     if let Some(&d) = dims.iter().find(|&&d| d >= code.cols) {
         return Err(Error::invalid(format!(

@@ -315,6 +315,14 @@ impl ModelConfig {
         if shared.contractive_projections == Some(0) {
             return Err(Error::invalid("contractive_projections must be at least 1"));
         }
+        if shared
+            .sparsity_weight
+            .is_some_and(|w| !(w >= 0.0 && w.is_finite()))
+        {
+            return Err(Error::invalid(
+                "sparsity_weight must be a non-negative number",
+            ));
+        }
         if shared.sparsity_weight.is_some() && shared.sparsity_target.is_none() {
             return Err(Error::invalid("sparsity_weight needs a sparsity_target"));
         }

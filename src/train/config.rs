@@ -169,6 +169,32 @@ impl Default for TrainConfig {
 impl TrainConfig {
     pub fn validate(&self) -> Result<()> {
         let bad = |m: String| Err(Error::invalid(m));
+        // NaN passes every comparison below as false, so each number is checked finite first.
+        let numbers = [
+            ("lr", Some(self.lr)),
+            ("momentum", self.momentum),
+            ("beta1", Some(self.beta1)),
+            ("beta2", Some(self.beta2)),
+            ("eps", Some(self.eps)),
+            ("weight_decay", Some(self.weight_decay)),
+            ("warmup_epochs", Some(self.warmup_epochs)),
+            ("min_lr", Some(self.min_lr)),
+            ("gamma", Some(self.gamma)),
+            ("clip_grad_norm", self.clip_grad_norm),
+            ("max_minutes", self.max_minutes),
+        ];
+        for (name, value) in numbers {
+            if let Some(v) = value
+                && !v.is_finite()
+            {
+                return bad(format!("{name} must be a finite number, got {v}"));
+            }
+        }
+        if let Some(m) = self.max_minutes
+            && m <= 0.0
+        {
+            return bad(format!("max_minutes must be positive, got {m}"));
+        }
         if self.epochs == 0 {
             return bad("epochs must be at least 1".into());
         }
