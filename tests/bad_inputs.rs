@@ -1,0 +1,252 @@
+//! The bad-input matrix: every loader and command given what a new user or a hostile file
+//! would give it. Each case must exit with code 2 and one `error:` line naming the file or
+//! flag, never panic, and leave no output behind.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+fn write(dir: &Path, name: &str, bytes: &[u8]) {
+    let p = dir.join(name);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(p, bytes).unwrap();
+}
+
+fn fixtures(dir: &Path) {
+    let run = Command::new(env!("CARGO_BIN_EXE_aekit"))
+        .args([
+            "train", "--data", "shapes", "--limit", "300", "--hidden", "16",
+        ])
+        .args(["--latent", "2", "--epochs", "1", "--quiet", "--no-report"])
+        .args(["--out", "runs/a"])
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    write(dir, "empty.csv", b"");
+    write(dir, "ragged.csv", b"1,2,3\n4,5\n");
+    write(dir, "nan.csv", b"1,2\nnan,3\n");
+    write(dir, "text.csv", b"a,b\n1,x\n");
+    write(dir, "nolabels.csv", b"0.1,0.2\n0.3,0.4\n");
+    write(dir, "wrongwidth.csv", b"1,2,3\n4,5,6\n");
+    write(dir, "bad.npy", b"not numpy at all");
+    let mut trunc = Vec::new();
+    {
+        let p = dir.join("full.npy");
+        aekit::data::npy::write(&p, &aekit::Matrix::new(4, 3, vec![0.5; 12]).unwrap()).unwrap();
+        trunc.extend(std::fs::read(&p).unwrap());
+    }
+    trunc.truncate(trunc.len() - 7);
+    write(dir, "trunc.npy", &trunc);
+    write(dir, "bad.npz", b"PK not really a zip");
+    let y = {
+        let p = dir.join("y.npy");
+        aekit::data::npy::write_labels(&p, &[0, 1]).unwrap();
+        std::fs::read(&p).unwrap()
+    };
+    write(dir, "nox.npz", &aekit::fuzz::zip_store(&[("y.npy", &y)]));
+    write(dir, "bad.idx", b"\x00\x00\x99\x03garbage");
+    write(dir, "hdr.idx", b"\x00\x00\x08\x01\x00\x00\x00\x64abc");
+    write(dir, "trunc.gz", &[0x1f, 0x8b, 0x08, 0x00, 0x00]);
+    std::fs::create_dir_all(dir.join("emptydir")).unwrap();
+    write(dir, "junkdir/a/0.png", b"not a png");
+    write(dir, "bad.toml", b"[data\nsource = ");
+    write(
+        dir,
+        "unknown.toml",
+        b"[data]\nsource = \"shapes\"\nsauce = 1\n[model]\nkind = \"dense\"\nlatent = 2\n",
+    );
+    write(
+        dir,
+        "badval.toml",
+        b"[model]\nkind = \"dense\"\nlatent = 2\n[train]\noptimizer = \"adagrad\"\n",
+    );
+    write(dir, "afile", b"x");
+    // A run whose weights are damaged.
+    std::fs::create_dir_all(dir.join("runs/corrupt")).unwrap();
+    for f in ["config.toml", "config.json", "preprocess.json"] {
+        std::fs::copy(dir.join("runs/a").join(f), dir.join("runs/corrupt").join(f)).unwrap();
+    }
+    write(
+        dir,
+        "runs/corrupt/model.safetensors",
+        b"\x10\x00\x00\x00\x00\x00\x00\x00{}",
+    );
+}
+
+#[test]
+fn bad_inputs_exit_2_with_one_line_naming_the_problem() {
+    let d = common::tmp();
+    let dir = d.path();
+    fixtures(dir);
+    // (arguments, words the error line must contain)
+    let cases: &[(&[&str], &[&str])] = &[
+        (&["train", "--data", "csv:empty.csv"], &["empty.csv"]),
+        (&["train", "--data", "csv:ragged.csv"], &["ragged.csv"]),
+        (&["train", "--data", "csv:nan.csv"], &["nan.csv"]),
+        (&["train", "--data", "csv:text.csv"], &["text.csv"]),
+        (&["train", "--data", "csv:missing.csv"], &["missing.csv"]),
+        (&["train", "--data", "npy:bad.npy"], &["bad.npy"]),
+        (&["train", "--data", "npy:trunc.npy"], &["trunc.npy"]),
+        (&["train", "--data", "npz:bad.npz"], &["bad.npz"]),
+        (&["train", "--data", "npz:nox.npz"], &["nox.npz", "'x'"]),
+        (&["train", "--data", "idx:bad.idx"], &["bad.idx"]),
+        (&["train", "--data", "idx:hdr.idx"], &["hdr.idx"]),
+        (&["train", "--data", "idx:trunc.gz"], &["trunc.gz"]),
+        (&["train", "--data", "images:emptydir"], &["emptydir"]),
+        (&["train", "--data", "images:junkdir"], &["junkdir"]),
+        (&["train", "--data", "text:nodir"], &["nodir"]),
+        (&["train", "--data", "parquet:x"], &["unknown dataset"]),
+        (
+            &[
+                "train",
+                "--data",
+                "csv:ragged.csv",
+                "--test-data",
+                "csv:nan.csv",
+            ],
+            &["csv"],
+        ),
+        (&["train", "--config", "bad.toml"], &["bad.toml"]),
+        (
+            &["train", "--config", "unknown.toml"],
+            &["unknown.toml", "data.sauce"],
+        ),
+        (&["train", "--config", "badval.toml"], &["badval.toml"]),
+        (&["train", "--config", "missing.toml"], &["missing.toml"]),
+        (&["train", "--preset", "nope"], &["nope"]),
+        (&["train", "--model", "nope"], &["--model"]),
+        (&["train", "--epochs", "0"], &["epochs"]),
+        (&["train", "--batch-size", "0"], &["batch_size"]),
+        (&["train", "--lr=-1"], &["learning rate"]),
+        (&["train", "--lr", "nan"], &["lr"]),
+        (&["train", "--val-fraction", "0.95"], &["val_fraction"]),
+        (&["train", "--latent", "0"], &["latent"]),
+        (&["train", "--hidden", "0"], &["widths"]),
+        (&["train", "--noise", "zzz:1"], &["noise"]),
+        (&["train", "--task", "zoom:2"], &["task"]),
+        (
+            &["train", "--model", "conv", "--encoder", "pool:2"],
+            &["unknown layer"],
+        ),
+        (
+            &["train", "--model", "conv", "--encoder", "conv:8:40:valid"],
+            &["conv:8:40:valid"],
+        ),
+        (&["train", "--beta", "2"], &["--beta", "--model vae"]),
+        (&["train", "--sparsity-target", "0.05"], &["sigmoid"]),
+        (&["train", "--contractive=-1"], &["contractive"]),
+        (
+            &["train", "--hidden-noise", "salt-pepper:0.1"],
+            &["hidden_noise"],
+        ),
+        (&["train", "--threads", "0"], &["--threads"]),
+        (&["train", "--max-minutes=-5"], &["max_minutes"]),
+        (
+            &["train", "--hidden", "100000000"],
+            &["parameters", "memory"],
+        ),
+        (&["train", "--out", "afile/run"], &["afile"]),
+        (&["train", "--resume", "nowhere"], &["nowhere"]),
+        (&["train", "--resume", "runs/a", "--lr", "0.1"], &["--lr"]),
+        (&["eval", "nowhere"], &["nowhere"]),
+        (&["eval", "runs/a", "--test-limit", "0"], &["no samples"]),
+        (
+            &["eval", "runs/a", "--data", "csv:ragged.csv"],
+            &["ragged.csv"],
+        ),
+        (&["eval", "runs/a", "--scale", "unit"], &["--scale"]),
+        (&["eval", "runs/corrupt"], &["model.safetensors"]),
+        (&["encode", "runs/a", "--out", "codes.txt"], &["codes.txt"]),
+        (
+            &[
+                "decode",
+                "runs/a",
+                "--codes",
+                "missing.npy",
+                "--out",
+                "x.npy",
+            ],
+            &["missing.npy"],
+        ),
+        (
+            &[
+                "decode",
+                "runs/a",
+                "--codes",
+                "wrongwidth.csv",
+                "--out",
+                "x.npy",
+            ],
+            &["wrongwidth.csv"],
+        ),
+        (&["reconstruct", "runs/a", "--out", "x.bin"], &["x.bin"]),
+        (&["sample", "runs/a"], &["VAE"]),
+        (&["plot", "runs/a", "nonsense"], &["nonsense"]),
+        (
+            &["plot", "runs/a", "manifold", "--grid", "100000"],
+            &["--grid"],
+        ),
+        (
+            &["plot", "runs/a", "traverse", "--deltas", "1,NaN"],
+            &["--deltas"],
+        ),
+        (&["score", "runs/a", "--threshold", "inf"], &["--threshold"]),
+        (
+            &["score", "runs/a", "--contamination", "0.9"],
+            &["contamination"],
+        ),
+        (&["score", "runs/a", "--out", "s.txt"], &["s.txt"]),
+        (
+            &["score", "runs/a", "--score", "negative-elbo"],
+            &["negative-ELBO"],
+        ),
+        (&["upscale", "runs/a"], &["upscale"]),
+        (&["compare", "runs/a", "--dims", "0"], &["--dims"]),
+        (
+            &["probe", "runs/a", "--data", "csv:nolabels.csv"],
+            &["labels"],
+        ),
+        (&["info", "nowhere"], &["nowhere"]),
+        (&["init", "afile/x.toml"], &["afile"]),
+    ];
+    let mut failures = Vec::new();
+    for (i, (args, needles)) in cases.iter().enumerate() {
+        let mut all: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        let out_dir = format!("out-{i}");
+        if args[0] == "train" && !args.contains(&"--out") && !args.contains(&"--resume") {
+            all.extend(["--out".into(), out_dir.clone(), "--quiet".into()]);
+        }
+        let out = Command::new(env!("CARGO_BIN_EXE_aekit"))
+            .args(&all)
+            .current_dir(dir)
+            .env("AEKIT_CACHE", dir.join("cache"))
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr).to_string();
+        let line = err.lines().find(|l| l.starts_with("error:")).unwrap_or("");
+        let problem = if out.status.code() != Some(2) {
+            Some(format!("exit {:?}", out.status.code()))
+        } else if line.is_empty() {
+            Some("no error line".into())
+        } else if let Some(n) = needles.iter().find(|n| !line.contains(*n)) {
+            Some(format!("line lacks '{n}'"))
+        } else if err.contains("panicked") {
+            Some("panicked".into())
+        } else if dir.join(&out_dir).exists() {
+            Some("left an output directory".into())
+        } else {
+            None
+        };
+        if let Some(p) = problem {
+            failures.push(format!("{args:?}: {p}: {}", err.trim()));
+        }
+    }
+    assert!(cases.len() >= 60, "{} cases", cases.len());
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
