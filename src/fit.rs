@@ -59,6 +59,20 @@ pub fn train(cfg: &RunConfig, opts: &FitOptions) -> Result<Fitted> {
     // writing the run's vocabulary.txt both use it.
     let vocabulary = crate::data::text_vocabulary(&cfg.data)?;
     let raw = crate::data::load_with_vocabulary(&cfg.data, Split::Train, vocabulary.as_deref())?;
+    // Held-out data given apart is read now, so that a bad file is refused before training
+    // rather than after it.
+    if cfg.data.test_source.is_some() {
+        let test =
+            crate::data::load_with_vocabulary(&cfg.data, Split::Test, vocabulary.as_deref())?;
+        if test.dim() != raw.dim() {
+            return Err(Error::mismatch(format!(
+                "{}: test samples have {} features, the training samples {}",
+                test.origin,
+                test.dim(),
+                raw.dim()
+            )));
+        }
+    }
     fit_data(cfg, raw, vocabulary.as_deref(), opts)
 }
 

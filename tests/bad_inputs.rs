@@ -33,6 +33,12 @@ fn fixtures(dir: &Path) {
     write(dir, "nan.csv", b"1,2\nnan,3\n");
     write(dir, "text.csv", b"a,b\n1,x\n");
     write(dir, "nolabels.csv", b"0.1,0.2\n0.3,0.4\n");
+    write(
+        dir,
+        "good.csv",
+        b"0.1,0.2,0.3\n0.3,0.4,0.5\n0.5,0.6,0.7\n0.7,0.8,0.9\n",
+    );
+    write(dir, "narrow.csv", b"0.1,0.2\n0.3,0.4\n");
     write(dir, "wrongwidth.csv", b"1,2,3\n4,5,6\n");
     write(dir, "bad.npy", b"not numpy at all");
     let mut trunc = Vec::new();
@@ -230,10 +236,13 @@ fn bad_inputs_exit_2_with_one_line_naming_the_problem() {
             .unwrap();
         let err = String::from_utf8_lossy(&out.stderr).to_string();
         let line = err.lines().find(|l| l.starts_with("error:")).unwrap_or("");
+        let lines = err.lines().filter(|l| !l.trim().is_empty()).count();
         let problem = if out.status.code() != Some(2) {
             Some(format!("exit {:?}", out.status.code()))
         } else if line.is_empty() {
             Some("no error line".into())
+        } else if lines != 1 {
+            Some(format!("{lines} lines instead of one"))
         } else if let Some(n) = needles.iter().find(|n| !line.contains(*n)) {
             Some(format!("line lacks '{n}'"))
         } else if err.contains("panicked") {

@@ -36,9 +36,16 @@ impl RunConfig {
     /// Parses TOML text, rejecting keys the config does not have (typos would otherwise be
     /// silently ignored). `origin` names the source in errors.
     pub fn from_toml(text: &str, origin: &Path) -> Result<Self> {
-        let table: toml::Table = text
-            .parse()
-            .map_err(|e| Error::bad_file(origin, format!("invalid TOML: {e}")))?;
+        let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+            // toml's own message spans several lines with a snippet: one line here.
+            let at = e.span().map_or(String::new(), |span| {
+                let before = &text[..span.start.min(text.len())];
+                let line = before.matches('\n').count() + 1;
+                let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+                format!(" at line {line}, column {column}")
+            });
+            Error::bad_file(origin, format!("invalid TOML{at}: {}", e.message().trim()))
+        })?;
         // Keys the structs do not know are reported by serde itself, from the same field
         // definitions that parse the known ones (the model's variant keys by its parser).
         let mut unknown = Vec::new();
