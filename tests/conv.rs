@@ -383,3 +383,21 @@ fn hidden_noise_corrupts_the_code_seen_by_the_decoder() {
     bad.shared_mut().hidden_noise = Some("salt-pepper:0.1".parse().unwrap());
     assert!(bad.validate().is_err());
 }
+
+/// A kernel wider than its (unpadded) input: taps that read only padding have no entries. Their
+/// first image index used to fall before the image and panic; the gradients must still match
+/// finite differences.
+#[test]
+fn a_kernel_wider_than_its_input_convolves_correctly() {
+    // Same padding puts 4 zeros before a 3-wide input: more than the 3 outputs.
+    let mut arch = ConvConfig::new(parse_layers("conv:2:9").unwrap());
+    arch.activation = aekit::model::Activation::Tanh;
+    let mut cfg = ModelConfig::new(arch);
+    cfg.shared_mut().loss = Some(ReconLoss::Bce);
+    cfg.resolve(&[1, 3, 3], true).unwrap();
+    let m = Autoencoder::new(&cfg, 3, &device()).unwrap();
+    let x = inputs(2, 9);
+    let out = m.reconstruct(&x).unwrap();
+    assert!(out.data.iter().all(|v| v.is_finite()));
+    check_conv_gradients(&m, &x);
+}

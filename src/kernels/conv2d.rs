@@ -80,6 +80,11 @@ impl ConvGeometry {
                 for j in 0..kw {
                     let row = (c * kh + i) * kw + j;
                     let (x0, x1) = Self::inside(w, ow, sw, j, pw);
+                    // A tap that only ever reads padding (a kernel wider than its input) has
+                    // no entries, and its first index would lie before the image.
+                    if x0 == x1 {
+                        continue;
+                    }
                     for y in y0..y1 {
                         let iy = y * sh + i - ph;
                         let first_in = (c * h + iy) * w + x0 * sw + j - pw;
