@@ -279,6 +279,30 @@ pub fn targets() -> Vec<Target> {
             },
         },
         Target {
+            name: "layers",
+            seeds: spec_seeds,
+            run: |b, _| {
+                // A layer spec built into a convolutional model and run forward on a small
+                // image: shapes that pass inference must also run.
+                let s = String::from_utf8_lossy(b);
+                // Large widths are legitimate and only slow; the memory checks have their
+                // own tests. Small ones explore the shapes.
+                let big = s
+                    .split(|c: char| !c.is_ascii_digit())
+                    .any(|n| n.len() > 3 || n.parse::<u32>().is_ok_and(|v| v > 256));
+                if big {
+                    return Ok(());
+                }
+                let layers = crate::model::layers::parse_layers(&s)?;
+                let mut cfg = crate::model::ModelConfig::new(crate::model::ConvConfig::new(layers));
+                cfg.resolve(&[1, 12, 12], true)?;
+                let model = crate::model::Autoencoder::new(&cfg, 1, &burn::tensor::Device::flex())?;
+                model
+                    .reconstruct(&Matrix::new(1, 144, vec![0.5; 144])?)
+                    .map(drop)
+            },
+        },
+        Target {
             name: "specs",
             seeds: spec_seeds,
             run: |b, _| {

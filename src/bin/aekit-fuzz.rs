@@ -77,8 +77,10 @@ fn main() -> std::process::ExitCode {
         let started = Instant::now();
         let mut worst = 0usize;
         let mut over: Vec<Vec<u8>> = Vec::new();
-        let base = LIVE.load(Ordering::Relaxed);
-        PEAK.store(base, Ordering::Relaxed);
+        // Each input is measured from what was live before it (the runner's own records
+        // grow between inputs and are not the parser's).
+        let mut before = LIVE.load(Ordering::Relaxed);
+        PEAK.store(before, Ordering::Relaxed);
         let report = aekit::fuzz::run(
             target,
             inputs,
@@ -86,12 +88,13 @@ fn main() -> std::process::ExitCode {
             seed,
             scratch.path(),
             |input| {
-                let peak = PEAK.load(Ordering::Relaxed).saturating_sub(base);
+                let peak = PEAK.load(Ordering::Relaxed).saturating_sub(before);
                 worst = worst.max(peak);
                 if peak > BOUND {
                     over.push(input.to_vec());
                 }
-                PEAK.store(LIVE.load(Ordering::Relaxed), Ordering::Relaxed);
+                before = LIVE.load(Ordering::Relaxed);
+                PEAK.store(before, Ordering::Relaxed);
             },
         );
         let secs = started.elapsed().as_secs_f64();
