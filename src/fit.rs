@@ -124,8 +124,15 @@ fn fit_data(
         RunDir::create(&opts.out_dir, &cfg, &preprocessor, vocabulary)?
     };
 
+    if opts.resume {
+        // A run killed while it was being created may lack what creation writes after the
+        // config; both are functions of the config and the data, so they are written again.
+        run.complete_creation(&preprocessor, vocabulary)?;
+    }
     let optimizers = Optimizers::new(&tc, &model);
-    let (model, optimizers, state, history) = if opts.resume {
+    // Resuming a run killed before its first checkpoint starts it afresh.
+    let resume_from_checkpoint = opts.resume && run.has_checkpoint();
+    let (model, optimizers, state, history) = if resume_from_checkpoint {
         let (model, optimizers, state) = run.load_checkpoint(model, optimizers)?;
         let mut history = run.metrics()?;
         history.retain(|m| m.epoch <= state.epoch);

@@ -1054,3 +1054,93 @@ fn a_crash_while_saving_resumes_bit_for_bit() {
         }
     }
 }
+
+/// `kill -9` at random moments of a real training process: whatever moment it hit, `--resume`
+/// (or, if the run had not been created yet, training again into the same directory) finishes
+/// the run with the weights of an uninterrupted one, every epoch's metrics once, and no
+/// staging files.
+#[test]
+fn kill_9_at_random_moments_resumes_bit_for_bit() {
+    use rand::{Rng, SeedableRng};
+    let d = common::tmp();
+    let dir = d.path();
+    let args = |out: &str| -> Vec<String> {
+        [
+            "train", "--data", "shapes", "--limit", "600", "--hidden", "64", "--latent", "4",
+        ]
+        .into_iter()
+        .chain([
+            "--batch-size",
+            "20",
+            "--epochs",
+            "3",
+            "--quiet",
+            "--no-report",
+        ])
+        .chain(["--out", out])
+        .map(String::from)
+        .collect()
+    };
+    let whole = Command::new(env!("CARGO_BIN_EXE_aekit"))
+        .args(args("runs/whole"))
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(whole.status.success());
+    let expected = std::fs::read(dir.join("runs/whole/model.safetensors")).unwrap();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(2026);
+    for k in 0..6 {
+        let out = format!("runs/k{k}");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_aekit"))
+            .args(args(&out))
+            .current_dir(dir)
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(rng.random_range(5..1500)));
+        let _ = child.kill(); // SIGKILL
+        let _ = child.wait();
+        let run = dir.join(&out);
+        let resume = if run.join("config.toml").is_file() {
+            vec![
+                "train".to_string(),
+                "--resume".into(),
+                out.clone(),
+                "--quiet".into(),
+            ]
+        } else {
+            args(&out)
+        };
+        let again = Command::new(env!("CARGO_BIN_EXE_aekit"))
+            .args(&resume)
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        assert!(
+            again.status.success(),
+            "kill {k}: {}",
+            String::from_utf8_lossy(&again.stderr)
+        );
+        assert_eq!(
+            std::fs::read(run.join("model.safetensors")).unwrap(),
+            expected,
+            "kill {k}"
+        );
+        let epochs: Vec<usize> = aekit::RunDir::new(&run)
+            .metrics()
+            .unwrap()
+            .iter()
+            .map(|m| m.epoch)
+            .collect();
+        assert_eq!(epochs, [1, 2, 3], "kill {k}");
+        for sub in [run.clone(), run.join("checkpoint")] {
+            for entry in std::fs::read_dir(&sub).unwrap() {
+                let name = entry.unwrap().file_name().to_string_lossy().to_string();
+                assert!(
+                    !name.starts_with(".aekit-"),
+                    "kill {k}: {name} left in {sub:?}"
+                );
+            }
+        }
+    }
+}

@@ -71,6 +71,8 @@ impl RunDir {
         let run = Self::new(path);
         // Locked before the check, so two processes cannot both find the directory free.
         let lock = run.lock()?;
+        // A creation killed before its config was written leaves staging files only.
+        run.recover(&lock)?;
         if run.config_path().exists() {
             return Err(Error::bad_file(
                 &run.path,
@@ -79,14 +81,34 @@ impl RunDir {
         }
         crate::io::ensure_dir(&run.path)?;
         cfg.save(&run.path)?;
-        crate::io::write_json(&run.preprocess_path(), preprocessor)?;
-        if let Some(words) = vocabulary {
+        run.complete_creation(preprocessor, vocabulary)?;
+        Ok((run, lock))
+    }
+
+    /// Writes what a new run holds beside its config, where it is missing: the fitted
+    /// preprocessing and a text run's vocabulary.
+    pub fn complete_creation(
+        &self,
+        preprocessor: &Preprocessor,
+        vocabulary: Option<&[String]>,
+    ) -> Result<()> {
+        if !self.preprocess_path().is_file() {
+            crate::io::write_json(&self.preprocess_path(), preprocessor)?;
+        }
+        if let Some(words) = vocabulary
+            && !self.vocabulary_path().is_file()
+        {
             crate::io::write_atomic(
-                &run.vocabulary_path(),
+                &self.vocabulary_path(),
                 format!("{}\n", words.join("\n")).as_bytes(),
             )?;
         }
-        Ok((run, lock))
+        Ok(())
+    }
+
+    /// Whether a checkpoint was saved (a run killed while being created may have none).
+    pub fn has_checkpoint(&self) -> bool {
+        self.checkpoint_dir().join("state.json").is_file()
     }
 
     /// Opens the run in `path` to continue it with `cfg`, which must build the same model,

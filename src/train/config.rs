@@ -191,9 +191,9 @@ impl TrainConfig {
             }
         }
         if let Some(m) = self.max_minutes
-            && m <= 0.0
+            && m < 0.0
         {
-            return bad(format!("max_minutes must be positive, got {m}"));
+            return bad(format!("max_minutes must not be negative, got {m}"));
         }
         if self.epochs == 0 {
             return bad("epochs must be at least 1".into());
