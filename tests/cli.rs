@@ -1030,27 +1030,32 @@ fn a_crash_while_saving_resumes_bit_for_bit() {
             &["train", "--resume", &out, "--quiet", "--no-report"],
             dir,
         ));
-        let run = dir.join(&out);
-        assert_eq!(
-            std::fs::read(run.join("model.safetensors")).unwrap(),
-            expected,
-            "{point}"
-        );
-        let epochs: Vec<usize> = aekit::RunDir::new(&run)
-            .metrics()
-            .unwrap()
-            .iter()
-            .map(|m| m.epoch)
-            .collect();
-        assert_eq!(epochs, [1, 2, 3], "{point}");
-        for sub in [run.clone(), run.join("checkpoint")] {
-            for entry in std::fs::read_dir(&sub).unwrap() {
-                let name = entry.unwrap().file_name().to_string_lossy().to_string();
-                assert!(
-                    !name.starts_with(".aekit-"),
-                    "{point}: {name} left in {sub:?}"
-                );
-            }
+        assert_finished_as_uninterrupted(&dir.join(&out), &expected, point);
+    }
+}
+
+/// A recovered 3-epoch run: the uninterrupted run's weights, every epoch's metrics once, and
+/// no staging files in the run or its checkpoint.
+fn assert_finished_as_uninterrupted(run: &Path, expected: &[u8], label: &str) {
+    assert_eq!(
+        std::fs::read(run.join("model.safetensors")).unwrap(),
+        expected,
+        "{label}"
+    );
+    let epochs: Vec<usize> = aekit::RunDir::new(run)
+        .metrics()
+        .unwrap()
+        .iter()
+        .map(|m| m.epoch)
+        .collect();
+    assert_eq!(epochs, [1, 2, 3], "{label}");
+    for sub in [run.to_path_buf(), run.join("checkpoint")] {
+        for entry in std::fs::read_dir(&sub).unwrap() {
+            let name = entry.unwrap().file_name().to_string_lossy().to_string();
+            assert!(
+                !name.starts_with(".aekit-"),
+                "{label}: {name} left in {sub:?}"
+            );
         }
     }
 }
@@ -1121,26 +1126,6 @@ fn kill_9_at_random_moments_resumes_bit_for_bit() {
             "kill {k}: {}",
             String::from_utf8_lossy(&again.stderr)
         );
-        assert_eq!(
-            std::fs::read(run.join("model.safetensors")).unwrap(),
-            expected,
-            "kill {k}"
-        );
-        let epochs: Vec<usize> = aekit::RunDir::new(&run)
-            .metrics()
-            .unwrap()
-            .iter()
-            .map(|m| m.epoch)
-            .collect();
-        assert_eq!(epochs, [1, 2, 3], "kill {k}");
-        for sub in [run.clone(), run.join("checkpoint")] {
-            for entry in std::fs::read_dir(&sub).unwrap() {
-                let name = entry.unwrap().file_name().to_string_lossy().to_string();
-                assert!(
-                    !name.starts_with(".aekit-"),
-                    "kill {k}: {name} left in {sub:?}"
-                );
-            }
-        }
+        assert_finished_as_uninterrupted(&run, &expected, &format!("kill {k}"));
     }
 }
