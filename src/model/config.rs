@@ -149,14 +149,6 @@ impl ModelConfig {
         }
     }
 
-    /// The registered variant `kind` with its default settings.
-    pub fn of_kind(kind: &str) -> Result<Self> {
-        Ok(Self {
-            shared: SharedConfig::default(),
-            arch: (variant::lookup(kind)?.default)(),
-        })
-    }
-
     pub fn shared(&self) -> &SharedConfig {
         &self.shared
     }
@@ -425,23 +417,32 @@ pub fn model_flags(mut cmd: clap::Command) -> clap::Command {
             .value_parser(clap::builder::PossibleValuesParser::new(kinds)),
     );
     cmd = SharedConfig::augment_args(cmd);
-    let entries = variant::registered();
-    for entry in &entries {
-        let mut known: HashSet<String> = cmd
-            .get_arguments()
-            .map(|a| a.get_id().to_string())
-            .collect();
-        let extra = (entry.flags)(clap::Command::new("variant"));
-        for arg in extra.get_arguments() {
+    // Which kinds take each flag, worked out once per variant (this runs at every start).
+    let entries: Vec<(&str, clap::Command, HashSet<String>, &[&str])> = variant::registered()
+        .into_iter()
+        .map(|e| {
+            let flags = (e.flags)(clap::Command::new("variant"));
+            let ids = flags
+                .get_arguments()
+                .map(|a| a.get_id().to_string())
+                .collect();
+            (e.kind, flags, ids, (e.default)().borrowed_flags())
+        })
+        .collect();
+    let mut known: HashSet<String> = cmd
+        .get_arguments()
+        .map(|a| a.get_id().to_string())
+        .collect();
+    for (_, flags, _, _) in &entries {
+        for arg in flags.get_arguments() {
             let id = arg.get_id().to_string();
             if known.insert(id.clone()) {
                 let kinds: Vec<&str> = entries
                     .iter()
-                    .filter(|e| {
-                        e.flag_ids().contains(&id)
-                            || (e.default)().borrowed_flags().contains(&id.as_str())
+                    .filter(|(_, _, ids, borrowed)| {
+                        ids.contains(&id) || borrowed.contains(&id.as_str())
                     })
-                    .map(|e| e.kind)
+                    .map(|(kind, ..)| *kind)
                     .collect();
                 let heading = format!("Model: --model {}", kinds.join(" | "));
                 cmd = cmd.arg(arg.clone().help_heading(heading));
