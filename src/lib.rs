@@ -26,6 +26,7 @@ pub mod model;
 pub mod options;
 pub mod presets;
 pub mod run;
+pub mod serve;
 pub mod train;
 pub mod viz;
 

@@ -9,6 +9,7 @@ mod info_cmd;
 mod init_cmd;
 mod plot_cmd;
 mod retrieve_cmd;
+mod serve_cmd;
 mod task_cmd;
 mod train_cmd;
 mod transform_cmds;
@@ -84,6 +85,8 @@ enum Command {
     Presets,
     /// Dataset utilities.
     Data(data_cmd::DataArgs),
+    /// Serve runs over HTTP: a JSON API and the latent-space explorer in the browser.
+    Serve(serve_cmd::ServeArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -136,6 +139,7 @@ pub fn main() -> ExitCode {
                 Ok(())
             }
             Command::Data(a) => data_cmd::run(a),
+            Command::Serve(a) => serve_cmd::run(a, &device),
         }
     })();
     match result {

@@ -260,20 +260,22 @@ pub fn write(path: &Path, m: &Matrix) -> Result<()> {
 
 /// Writes f32 values as an `.npy` of the given shape.
 pub fn write_shaped(path: &Path, shape: &[usize], values: &[f32]) -> Result<()> {
+    let buf = to_bytes(shape, values).map_err(|e| Error::io(path, e))?;
+    crate::io::write_atomic(path, &buf)
+}
+
+/// The bytes of an f32 `.npy` of the given shape.
+pub fn to_bytes(shape: &[usize], values: &[f32]) -> std::io::Result<Vec<u8>> {
     let shape: Vec<u64> = shape.iter().map(|&d| d as u64).collect();
     let mut buf = Vec::with_capacity(values.len() * 4 + 128);
-    {
-        let mut w = npyz::WriteOptions::new()
-            .default_dtype()
-            .shape(&shape)
-            .writer(&mut buf)
-            .begin_nd()
-            .map_err(|e| Error::io(path, e))?;
-        w.extend(values.iter().copied())
-            .map_err(|e| Error::io(path, e))?;
-        w.finish().map_err(|e| Error::io(path, e))?;
-    }
-    crate::io::write_atomic(path, &buf)
+    let mut w = npyz::WriteOptions::new()
+        .default_dtype()
+        .shape(&shape)
+        .writer(&mut buf)
+        .begin_nd()?;
+    w.extend(values.iter().copied())?;
+    w.finish()?;
+    Ok(buf)
 }
 
 /// Writes integer labels as an i64 `.npy`.

@@ -71,6 +71,9 @@ pub fn quantile(values: &[f64], q: f64) -> f64 {
     v[lo] + (v[hi] - v[lo]) * (pos - lo as f64)
 }
 
+/// PyOD's default share of anomalies in the training data.
+pub const DEFAULT_CONTAMINATION: f64 = 0.1;
+
 /// A fitted detector: scores above `threshold` are anomalies.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AnomalyDetector {
@@ -112,6 +115,42 @@ impl AnomalyDetector {
             contamination: None,
             seed: 0,
         })
+    }
+
+    /// Where a run keeps the detector fitted when it was trained.
+    pub fn path(run: &Run) -> std::path::PathBuf {
+        run.dir.path.join("anomaly.json")
+    }
+
+    /// Fits the default detector (squared error, PyOD's contamination of 0.1) on the run's
+    /// training data and stores it with the run, so that every front end flags the same samples.
+    pub fn fit_and_store(run: &Run) -> Result<Self> {
+        let train = run.load_data(None, crate::data::Split::Train)?;
+        let detector = Self::fit(
+            run,
+            &train.x,
+            ScoreKind::SquaredError,
+            DEFAULT_CONTAMINATION,
+        )?;
+        crate::io::write_json(&Self::path(run), &detector)?;
+        Ok(detector)
+    }
+
+    /// The detector stored with the run, if training stored one.
+    pub fn stored(run: &Run) -> Result<Option<Self>> {
+        let path = Self::path(run);
+        if !path.is_file() {
+            return Ok(None);
+        }
+        let detector: Self = serde_json::from_slice(&crate::io::read_file(&path)?)
+            .map_err(|e| Error::bad_file(&path, format!("not an anomaly detector: {e}")))?;
+        if !detector.threshold.is_finite() {
+            return Err(Error::bad_file(
+                &path,
+                "the threshold is not a finite number",
+            ));
+        }
+        Ok(Some(detector))
     }
 
     pub fn decision_function(&self, run: &Run, x: &Matrix) -> Result<Vec<f64>> {

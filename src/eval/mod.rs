@@ -327,6 +327,11 @@ pub fn elbo(run: &Run, data: &Dataset, seed: u64) -> Result<Option<ElboMetrics>>
 
 /// Decodes `n` draws from the prior N(0, I) (seeded); fails for a model without a prior.
 pub fn sample_prior(model: &crate::model::Autoencoder, n: usize, seed: u64) -> Result<Matrix> {
+    model.decode(&prior_codes(model, n, seed)?)
+}
+
+/// The `n` codes [`sample_prior`] decodes.
+pub fn prior_codes(model: &crate::model::Autoencoder, n: usize, seed: u64) -> Result<Matrix> {
     if !model.capabilities().prior {
         return Err(Error::invalid(format!(
             "sampling from the prior needs a VAE or another model trained towards a prior (e.g. --model vae); this is a {} model",
@@ -336,9 +341,5 @@ pub fn sample_prior(model: &crate::model::Autoencoder, n: usize, seed: u64) -> R
     crate::model::fits_in_memory(n, model.input_dim(), "samples")?;
     let mut rng = rng_for(seed, 95);
     let l = model.latent_dim();
-    model.decode(&Matrix::new(
-        n,
-        l,
-        crate::data::batch::standard_normal(n * l, &mut rng),
-    )?)
+    Matrix::new(n, l, crate::data::batch::standard_normal(n * l, &mut rng))
 }

@@ -63,17 +63,39 @@ pub fn blend(
         return Err(Error::mismatch("the two inputs to blend differ in size"));
     }
     let weights = blend_weights(steps);
-    let pair = Matrix::new(2, a.len(), [a, b].concat())?;
-    let codes = model.encode(&pair)?;
-    let (ha, hb) = (codes.row(0), codes.row(1));
-    let lerp = |x: &[f32], y: &[f32], t: f32| -> Vec<f32> {
-        x.iter()
-            .zip(y)
-            .map(|(p, q)| (1.0 - t) * p + t * q)
-            .collect()
-    };
-    let pixel: Vec<f32> = weights.iter().flat_map(|&t| lerp(a, b, t)).collect();
-    let latent_codes: Vec<f32> = weights
+    let codes = model.encode(&Matrix::new(2, a.len(), [a, b].concat())?)?;
+    let latent = model.decode(&blend_codes(
+        codes.row(0),
+        codes.row(1),
+        &weights,
+        spherical,
+    )?)?;
+    Ok(Blend {
+        pixel: pixel_blend(a, b, &weights)?,
+        latent,
+        weights,
+    })
+}
+
+fn lerp(x: &[f32], y: &[f32], t: f32) -> Vec<f32> {
+    x.iter()
+        .zip(y)
+        .map(|(p, q)| (1.0 - t) * p + t * q)
+        .collect()
+}
+
+/// `(1−t)·a + t·b` for each weight `t`, one row each.
+pub fn pixel_blend(a: &[f32], b: &[f32], weights: &[f32]) -> Result<Matrix> {
+    let rows: Vec<f32> = weights.iter().flat_map(|&t| lerp(a, b, t)).collect();
+    Matrix::new(weights.len(), a.len(), rows)
+}
+
+/// The codes on the path from `ha` to `hb` at each weight: straight, or spherical.
+pub fn blend_codes(ha: &[f32], hb: &[f32], weights: &[f32], spherical: bool) -> Result<Matrix> {
+    if ha.len() != hb.len() {
+        return Err(Error::mismatch("the two codes to blend differ in size"));
+    }
+    let codes: Vec<f32> = weights
         .iter()
         .flat_map(|&t| {
             if spherical {
@@ -83,12 +105,7 @@ pub fn blend(
             }
         })
         .collect();
-    let latent = model.decode(&Matrix::new(weights.len(), codes.cols, latent_codes)?)?;
-    Ok(Blend {
-        pixel: Matrix::new(weights.len(), a.len(), pixel)?,
-        latent,
-        weights,
-    })
+    Matrix::new(weights.len(), ha.len(), codes)
 }
 
 /// The lecture's deltas for latent traversals.
@@ -97,27 +114,33 @@ pub const DEFAULT_DELTAS: [f32; 7] = [-100.0, -10.0, -1.0, 0.0, 1.0, 10.0, 100.0
 /// Decodes the code of `x` with dimension `d` shifted by each delta, for each `d` in `dims`:
 /// row `i * deltas.len() + j` is dimension `dims[i]` shifted by `deltas[j]`.
 pub fn traverse(model: &Autoencoder, x: &[f32], dims: &[usize], deltas: &[f32]) -> Result<Matrix> {
+    let code = model.encode(&Matrix::new(1, x.len(), x.to_vec())?)?;
+    model.decode(&traverse_codes(&code.data, dims, deltas)?)
+}
+
+/// The codes [`traverse`] decodes: `code` with dimension `dims[i]` shifted by `deltas[j]` in row
+/// `i * deltas.len() + j`.
+pub fn traverse_codes(code: &[f32], dims: &[usize], deltas: &[f32]) -> Result<Matrix> {
     if let Some(d) = deltas.iter().find(|d| !d.is_finite()) {
         return Err(Error::invalid(format!(
             "--deltas must be finite numbers, got {d}"
         )));
     }
-    let code = model.encode(&Matrix::new(1, x.len(), x.to_vec())?)?;
-    if let Some(&d) = dims.iter().find(|&&d| d >= code.cols) {
+    if let Some(&d) = dims.iter().find(|&&d| d >= code.len()) {
         return Err(Error::invalid(format!(
             "code dimension {d} does not exist: the code has {} dimensions",
-            code.cols
+            code.len()
         )));
     }
-    let mut codes = Vec::with_capacity(dims.len() * deltas.len() * code.cols);
+    let mut codes = Vec::with_capacity(dims.len() * deltas.len() * code.len());
     for &d in dims {
         for &delta in deltas {
-            let mut z = code.data.clone();
+            let mut z = code.to_vec();
             z[d] += delta;
             codes.extend(z);
         }
     }
-    model.decode(&Matrix::new(dims.len() * deltas.len(), code.cols, codes)?)
+    Matrix::new(dims.len() * deltas.len(), code.len(), codes)
 }
 
 /// Φ⁻¹(p) for 0 < p < 1 (Acklam's rational approximation, relative error below 1.2e-9).

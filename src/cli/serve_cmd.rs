@@ -1,0 +1,106 @@
+//! `aekit serve`: the HTTP API and the explorer over trained runs.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+
+use aekit::error::{Error, Result};
+use aekit::serve::{BatchPolicy, LoadOptions, ServeOptions, Server};
+
+use super::args::DataFlags;
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// Run directories written by `aekit train`; each is served under its directory's name.
+    #[arg(required = true)]
+    run_dirs: Vec<PathBuf>,
+    /// Address to listen on (loopback unless you say otherwise).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    addr: SocketAddr,
+    #[command(flatten)]
+    data: DataFlags,
+    /// Samples of the data put on the explorer's map (a seeded subset when there are more).
+    #[arg(long, default_value_t = 5000)]
+    map_points: usize,
+    /// Largest request body in MiB (larger ones are answered 413).
+    #[arg(long, default_value_t = 8.0)]
+    max_body_mib: f64,
+    /// Longest a batch waits for requests already on their way, in microseconds; 0 turns
+    /// dynamic batching off (one forward pass per request).
+    #[arg(long, default_value_t = 2000)]
+    batch_wait_us: u64,
+    /// Rows above which a batch runs without waiting.
+    #[arg(long, default_value_t = 4096)]
+    batch_rows: usize,
+    /// Requests that may queue per run before new ones are answered 503.
+    #[arg(long, default_value_t = 1024)]
+    queue: usize,
+    /// Requests in progress at once before new ones are answered 503.
+    #[arg(long, default_value_t = 512)]
+    max_in_flight: usize,
+    /// Seconds a request may take before it is answered 408.
+    #[arg(long, default_value_t = 30.0)]
+    timeout_secs: f64,
+}
+
+pub fn run(args: ServeArgs, device: &burn::tensor::Device) -> Result<()> {
+    let positive = |v: f64, flag: &str| {
+        if v.is_finite() && v > 0.0 {
+            Ok(v)
+        } else {
+            Err(Error::invalid(format!(
+                "{flag} must be a positive number, got {v}"
+            )))
+        }
+    };
+    let max_body = (positive(args.max_body_mib, "--max-body-mib")? * (1u64 << 20) as f64) as usize;
+    let timeout = Duration::from_secs_f64(positive(args.timeout_secs, "--timeout-secs")?);
+    for (v, flag) in [
+        (args.queue, "--queue"),
+        (args.max_in_flight, "--max-in-flight"),
+        (args.batch_rows, "--batch-rows"),
+        (args.map_points, "--map-points"),
+    ] {
+        if v == 0 {
+            return Err(Error::invalid(format!("{flag} must be at least 1")));
+        }
+    }
+    let opts = ServeOptions {
+        load: LoadOptions {
+            map_points: args.map_points,
+            batch: BatchPolicy {
+                max_wait: Duration::from_micros(args.batch_wait_us),
+                max_rows: args.batch_rows,
+                queue: args.queue,
+            },
+        },
+        max_body,
+        timeout,
+        max_in_flight: args.max_in_flight,
+    };
+    let mut dirs = Vec::with_capacity(args.run_dirs.len());
+    for dir in &args.run_dirs {
+        let mut data = aekit::RunDir::open(dir)?.config()?.data;
+        args.data.apply_to_run_data(&mut data)?;
+        dirs.push((dir.clone(), Some(data)));
+    }
+    let runs = aekit::serve::load_runs(&dirs, &opts.load, device)?;
+    let names: Vec<String> = runs.iter().map(|r| r.name.clone()).collect();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::invalid(format!("cannot start the server's runtime: {e}")))?;
+    runtime.block_on(async {
+        let server = Server::bind(args.addr, runs, &opts).await?;
+        let addr = server.local_addr()?;
+        println!(
+            "serving {} at http://{addr}/ (Ctrl-C stops)",
+            names.join(", ")
+        );
+        server.run(aekit::serve::shutdown_signal()).await?;
+        eprintln!("stopped");
+        Ok(())
+    })
+}

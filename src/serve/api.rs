@@ -1,0 +1,414 @@
+//! The `/v1` routes. Inputs arrive in the run's raw data scale and are preprocessed as training
+//! preprocessed them; outputs go back in the raw scale. Every answer for a run goes through its
+//! batcher, so concurrent requests share forward passes.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use crate::data::Matrix;
+use crate::model::ReconLoss;
+use crate::model::loss::per_sample_host;
+
+use super::AppState;
+use super::batcher::{Pass, Refusal};
+use super::body::{
+    ApiError, ApiResult, BodyKind, json_response, matrix_from_f32, matrix_from_json,
+    matrix_from_npy, matrix_from_png, matrix_response, parse_json,
+};
+use super::runs::ServedRun;
+
+/// Most rows one request may produce (samples, blend steps, traversal rows).
+const MAX_GENERATED_ROWS: usize = 4096;
+
+pub async fn list_runs(State(state): State<Arc<AppState>>) -> Response {
+    let runs: Vec<&Value> = state.runs.iter().map(|r| &r.info).collect();
+    axum::Json(json!({ "runs": runs })).into_response()
+}
+
+fn find<'a>(state: &'a AppState, name: &str) -> ApiResult<&'a ServedRun> {
+    state.runs.iter().find(|r| r.name == name).ok_or_else(|| {
+        let names: Vec<&str> = state.runs.iter().map(|r| r.name.as_str()).collect();
+        ApiError::not_found(format!(
+            "no run named {name:?}; this server has {}",
+            names.join(", ")
+        ))
+    })
+}
+
+pub async fn codes(
+    State(state): State<Arc<AppState>>,
+    Path(run): Path<String>,
+) -> ApiResult<Response> {
+    let run = find(&state, &run)?;
+    let map = &run.map;
+    let mut extra = Map::new();
+    extra.insert("labels".into(), json!(map.labels));
+    extra.insert("classes".into(), json!(map.class_names));
+    extra.insert(
+        "axes".into(),
+        json!(if map.projection.is_some() {
+            "pca"
+        } else {
+            "code"
+        }),
+    );
+    extra.insert(
+        "projection".into(),
+        json!(map.projection.as_ref().map(|p| json!({
+            "mean": p.mean,
+            "components": p.components,
+            "explained_variance_ratio": p.explained_variance_ratio,
+        }))),
+    );
+    extra.insert("data".into(), json!(map.origin));
+    Ok(json_response(&[("points", &map.points)], extra))
+}
+
+pub async fn sample_at(
+    State(state): State<Arc<AppState>>,
+    Path((run, index)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    let run = find(&state, &run)?;
+    let i = map_index(run, &index)?;
+    let map = &run.map;
+    let label = map.labels.as_ref().map(|l| l[i]);
+    let mut extra = Map::new();
+    extra.insert("index".into(), json!(i));
+    extra.insert("label".into(), json!(label));
+    extra.insert(
+        "class".into(),
+        json!(label.and_then(|l| map.class_names.as_ref()?.get(l as usize).cloned())),
+    );
+    let one = |m: &Matrix| Matrix::new(1, m.cols, m.row(i).to_vec());
+    Ok(json_response(
+        &[
+            ("x", &one(&map.raw)?),
+            ("code", &one(&map.codes)?),
+            ("point", &one(&map.points)?),
+        ],
+        extra,
+    ))
+}
+
+fn map_index(run: &ServedRun, text: &str) -> ApiResult<usize> {
+    let n = run.map.points.rows;
+    match text.parse::<usize>() {
+        Ok(i) if i < n => Ok(i),
+        _ => Err(ApiError::not_found(format!(
+            "sample {text:?} is not on the map: indices run from 0 to {}",
+            n - 1
+        ))),
+    }
+}
+
+/// `POST /v1/runs/{run}/{op}`.
+pub async fn operation(
+    State(state): State<Arc<AppState>>,
+    Path((run, op)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let run = find(&state, &run)?;
+    let accept = BodyKind::of_accept(&headers);
+    match op.as_str() {
+        "encode" => encode(run, &headers, &body, accept).await,
+        "decode" => decode(run, &body, accept).await,
+        "reconstruct" => reconstruct(run, &headers, &body, accept).await,
+        "score" => score(run, &headers, &body).await,
+        "sample" => sample(run, &body).await,
+        "blend" => blend(run, &body).await,
+        "traverse" => traverse(run, &body).await,
+        other => Err(ApiError::not_found(format!(
+            "no operation {other:?}: use encode, decode, reconstruct, score, sample, blend or traverse"
+        ))),
+    }
+}
+
+async fn pass(run: &ServedRun, pass: Pass, x: Matrix) -> ApiResult<Matrix> {
+    run.batcher.run(pass, x).await.map_err(|r| match r {
+        Refusal::Busy => {
+            ApiError::busy(format!("run {} has a full queue; retry shortly", run.name))
+        }
+        Refusal::Failed(e) => ApiError::from(e),
+        Refusal::Gone => ApiError::internal(format!("the worker of run {} stopped", run.name)),
+    })
+}
+
+/// Samples in the model's space from a body in any accepted format, under `field` for JSON.
+fn samples(
+    run: &ServedRun,
+    headers: &HeaderMap,
+    body: &[u8],
+    field: &str,
+) -> ApiResult<(Matrix, Value)> {
+    let width = run.input_dim();
+    let (raw, json) = match BodyKind::of_content_type(headers)? {
+        BodyKind::Json => {
+            let v: Value = parse_json(body)?;
+            let x = v.get(field).ok_or_else(|| {
+                ApiError::bad(format!(
+                    "the JSON body needs \"{field}\": rows of {width} values"
+                ))
+            })?;
+            (matrix_from_json(x, field, width)?, v)
+        }
+        BodyKind::F32 => (matrix_from_f32(body, width)?, Value::Null),
+        BodyKind::Npy => (matrix_from_npy(body, width)?, Value::Null),
+        BodyKind::Png => {
+            let shape = run.run.image_shape()?;
+            let bytes_are_raw = run.run.preprocessor.scaling == crate::data::Scaling::Unit;
+            (matrix_from_png(body, shape, bytes_are_raw)?, Value::Null)
+        }
+    };
+    Ok((run.preprocess(raw)?, json))
+}
+
+async fn encode(
+    run: &ServedRun,
+    headers: &HeaderMap,
+    body: &[u8],
+    accept: BodyKind,
+) -> ApiResult<Response> {
+    let (x, _) = samples(run, headers, body, "x")?;
+    let codes = pass(run, Pass::Encode, x).await?;
+    if accept != BodyKind::Json {
+        return matrix_response(&codes, accept, "codes", Map::new());
+    }
+    let points = map_points(run, &codes)?;
+    Ok(json_response(
+        &[("codes", &codes), ("map", &points)],
+        Map::new(),
+    ))
+}
+
+fn map_points(run: &ServedRun, codes: &Matrix) -> ApiResult<Matrix> {
+    Ok(match (&run.map.projection, codes.cols) {
+        (Some(pca), _) => pca.transform(codes)?,
+        (None, 1) => Matrix::new(
+            codes.rows,
+            2,
+            codes.data.iter().flat_map(|&c| [c, 0.0]).collect(),
+        )?,
+        (None, _) => codes.clone(),
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DecodeRequest {
+    codes: Option<Value>,
+    /// Points on the map's plane instead of codes.
+    map: Option<Value>,
+}
+
+async fn decode(run: &ServedRun, body: &[u8], accept: BodyKind) -> ApiResult<Response> {
+    let req: DecodeRequest = parse_json(body)?;
+    let codes = match (&req.codes, &req.map) {
+        (Some(c), None) => matrix_from_json(c, "codes", run.latent())?,
+        (None, Some(p)) => run
+            .map
+            .codes_of_points(&matrix_from_json(p, "map", 2)?, run.latent())?,
+        _ => {
+            return Err(ApiError::bad(format!(
+                "the JSON body needs either \"codes\" (rows of {} values) or \"map\" (rows of 2)",
+                run.latent()
+            )));
+        }
+    };
+    let x = run.to_raw(pass(run, Pass::Decode, codes.clone()).await?)?;
+    if accept != BodyKind::Json {
+        return matrix_response(&x, accept, "x", Map::new());
+    }
+    Ok(json_response(&[("x", &x), ("codes", &codes)], Map::new()))
+}
+
+async fn reconstruct(
+    run: &ServedRun,
+    headers: &HeaderMap,
+    body: &[u8],
+    accept: BodyKind,
+) -> ApiResult<Response> {
+    let (x, json) = samples(run, headers, body, "x")?;
+    // Denoising runs show what they were trained for: the input corrupted by their own noise,
+    // then restored.
+    let corrupt = json
+        .get("corrupt")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let seed = json.get("seed").and_then(Value::as_u64).unwrap_or(0);
+    let noisy = match (corrupt, run.run.model.config().noise()) {
+        (false, _) => None,
+        (true, Some(noise)) => Some(crate::eval::corrupt(&x, noise, seed)),
+        (true, None) => {
+            return Err(ApiError::bad(format!(
+                "run {} was not trained with noise, so \"corrupt\" does not apply",
+                run.name
+            )));
+        }
+    };
+    let recon = pass(run, Pass::Reconstruct, noisy.clone().unwrap_or(x)).await?;
+    let recon = run.to_raw(recon)?;
+    if accept != BodyKind::Json {
+        return matrix_response(&recon, accept, "x", Map::new());
+    }
+    match noisy {
+        Some(n) => Ok(json_response(
+            &[("x", &recon), ("noisy", &run.to_raw(n)?)],
+            Map::new(),
+        )),
+        None => Ok(json_response(&[("x", &recon)], Map::new())),
+    }
+}
+
+async fn score(run: &ServedRun, headers: &HeaderMap, body: &[u8]) -> ApiResult<Response> {
+    let (x, _) = samples(run, headers, body, "x")?;
+    let recon = pass(run, Pass::Reconstruct, x.clone()).await?;
+    let scores: Vec<f64> = (0..x.rows)
+        .map(|i| per_sample_host(ReconLoss::Mse, recon.row(i), x.row(i)))
+        .collect();
+    let errors = Matrix::new(
+        x.rows,
+        x.cols,
+        recon
+            .data
+            .iter()
+            .zip(&x.data)
+            .map(|(r, v)| (r - v) * (r - v))
+            .collect(),
+    )?;
+    let mut extra = Map::new();
+    let threshold = run.detector.as_ref().map(|d| d.threshold);
+    extra.insert("scores".into(), json!(scores));
+    extra.insert("threshold".into(), json!(threshold));
+    extra.insert(
+        "anomalous".into(),
+        json!(threshold.map(|t| scores.iter().map(|s| *s > t).collect::<Vec<bool>>())),
+    );
+    extra.insert("score".into(), json!("squared-error"));
+    Ok(json_response(&[("errors", &errors)], extra))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SampleRequest {
+    #[serde(default = "one")]
+    n: usize,
+    #[serde(default)]
+    seed: u64,
+}
+
+fn one() -> usize {
+    1
+}
+
+fn check_rows(n: usize, what: &str) -> ApiResult<()> {
+    if n == 0 || n > MAX_GENERATED_ROWS {
+        return Err(ApiError::bad(format!(
+            "{what} must lie between 1 and {MAX_GENERATED_ROWS}, got {n}"
+        )));
+    }
+    Ok(())
+}
+
+async fn sample(run: &ServedRun, body: &[u8]) -> ApiResult<Response> {
+    let req: SampleRequest = if body.is_empty() {
+        SampleRequest { n: 1, seed: 0 }
+    } else {
+        parse_json(body)?
+    };
+    check_rows(req.n, "\"n\"")?;
+    let codes = crate::eval::prior_codes(&run.run.model, req.n, req.seed)?;
+    let x = run.to_raw(pass(run, Pass::Decode, codes.clone()).await?)?;
+    Ok(json_response(&[("x", &x), ("codes", &codes)], Map::new()))
+}
+
+/// A sample given as raw values, or as the index of a sample on the map.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum SampleRef {
+    Index(usize),
+    Values(Vec<f64>),
+}
+
+impl SampleRef {
+    /// The sample in the model's space.
+    fn resolve(&self, run: &ServedRun, field: &str) -> ApiResult<Vec<f32>> {
+        match self {
+            SampleRef::Index(i) => Ok(run.map.x.row(map_index(run, &i.to_string())?).to_vec()),
+            SampleRef::Values(v) => {
+                let m = matrix_from_json(&json!(v), field, run.input_dim())?;
+                Ok(run.preprocess(m)?.data)
+            }
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BlendRequest {
+    a: SampleRef,
+    b: SampleRef,
+    #[serde(default = "nine")]
+    steps: usize,
+    /// Default: spherical for models with a prior.
+    spherical: Option<bool>,
+}
+
+fn nine() -> usize {
+    9
+}
+
+async fn blend(run: &ServedRun, body: &[u8]) -> ApiResult<Response> {
+    let req: BlendRequest = parse_json(body)?;
+    check_rows(req.steps, "\"steps\"")?;
+    let (a, b) = (req.a.resolve(run, "a")?, req.b.resolve(run, "b")?);
+    let weights = crate::explore::blend_weights(req.steps);
+    let spherical = req.spherical.unwrap_or_else(|| run.spherical_blend());
+    let pair = Matrix::new(2, a.len(), [a.as_slice(), b.as_slice()].concat())?;
+    let ends = pass(run, Pass::Encode, pair).await?;
+    let codes = crate::explore::blend_codes(ends.row(0), ends.row(1), &weights, spherical)?;
+    let latent = run.to_raw(pass(run, Pass::Decode, codes.clone()).await?)?;
+    let pixel = run.to_raw(crate::explore::pixel_blend(&a, &b, &weights)?)?;
+    let mut extra = Map::new();
+    extra.insert("weights".into(), json!(weights));
+    extra.insert("spherical".into(), json!(spherical));
+    Ok(json_response(
+        &[("pixel", &pixel), ("latent", &latent), ("codes", &codes)],
+        extra,
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TraverseRequest {
+    x: SampleRef,
+    /// Default: every code dimension (at most 16).
+    dims: Option<Vec<usize>>,
+    /// Default: the lecture's ±1, ±10, ±100 and 0.
+    deltas: Option<Vec<f32>>,
+}
+
+async fn traverse(run: &ServedRun, body: &[u8]) -> ApiResult<Response> {
+    let req: TraverseRequest = parse_json(body)?;
+    let x = req.x.resolve(run, "x")?;
+    let dims = req
+        .dims
+        .unwrap_or_else(|| (0..run.latent().min(16)).collect());
+    let deltas = req
+        .deltas
+        .unwrap_or_else(|| crate::explore::DEFAULT_DELTAS.to_vec());
+    check_rows(dims.len() * deltas.len(), "dims × deltas")?;
+    let code = pass(run, Pass::Encode, Matrix::new(1, x.len(), x)?).await?;
+    let codes = crate::explore::traverse_codes(&code.data, &dims, &deltas)?;
+    let out = run.to_raw(pass(run, Pass::Decode, codes.clone()).await?)?;
+    let mut extra = Map::new();
+    extra.insert("dims".into(), json!(dims));
+    extra.insert("deltas".into(), json!(deltas));
+    Ok(json_response(&[("x", &out), ("codes", &codes)], extra))
+}

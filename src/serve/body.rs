@@ -1,0 +1,375 @@
+//! Request and response bodies: JSON for people and browsers; raw little-endian f32, NPY and PNG
+//! for programs that send large batches or pictures.
+
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::data::Matrix;
+
+/// An answer that is not a success: its status and a one-line message, sent as
+/// `{"error": "..."}`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn bad(message: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            message: message.into(),
+        }
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::NOT_FOUND,
+            message: message.into(),
+        }
+    }
+
+    pub fn busy(message: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            message: message.into(),
+        }
+    }
+
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<crate::Error> for ApiError {
+    fn from(e: crate::Error) -> Self {
+        Self::bad(e.to_string())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut res = (
+            self.status,
+            axum::Json(serde_json::json!({ "error": self.message })),
+        )
+            .into_response();
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        res
+    }
+}
+
+pub type ApiResult<T> = std::result::Result<T, ApiError>;
+
+/// How a request body is encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyKind {
+    Json,
+    /// Little-endian f32, row after row.
+    F32,
+    Npy,
+    Png,
+}
+
+pub const NPY: &str = "application/x-npy";
+
+impl BodyKind {
+    pub fn of_content_type(headers: &HeaderMap) -> ApiResult<Self> {
+        let Some(value) = headers.get(header::CONTENT_TYPE) else {
+            return Ok(BodyKind::Json);
+        };
+        let text = value.to_str().unwrap_or("");
+        let mime = text
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        match mime.as_str() {
+            "" | "application/json" | "text/plain" => Ok(BodyKind::Json),
+            "application/octet-stream" => Ok(BodyKind::F32),
+            "application/x-npy" | "application/npy" => Ok(BodyKind::Npy),
+            "image/png" => Ok(BodyKind::Png),
+            other => Err(ApiError {
+                status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                message: format!(
+                    "Content-Type {other} is not accepted: send application/json, application/octet-stream (f32), application/x-npy or image/png"
+                ),
+            }),
+        }
+    }
+
+    /// The format of the answer's main matrix: JSON unless the client asks for f32 or NPY.
+    pub fn of_accept(headers: &HeaderMap) -> Self {
+        let accept = headers
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        if accept.contains("application/octet-stream") {
+            BodyKind::F32
+        } else if accept.contains("application/x-npy") || accept.contains("application/npy") {
+            BodyKind::Npy
+        } else {
+            BodyKind::Json
+        }
+    }
+}
+
+/// Parses a JSON body into `T`, naming what is wrong in one line.
+pub fn parse_json<T: for<'de> Deserialize<'de>>(body: &[u8]) -> ApiResult<T> {
+    if body.is_empty() {
+        return Err(ApiError::bad("the request has no body: send a JSON object"));
+    }
+    serde_json::from_slice(body).map_err(|e| ApiError::bad(format!("malformed JSON body: {e}")))
+}
+
+/// Rows of numbers from JSON: `[[...], ...]`, or one row as `[...]`.
+pub fn matrix_from_json(value: &Value, field: &str, width: usize) -> ApiResult<Matrix> {
+    let rows: Vec<&Value> = match value {
+        Value::Array(items) if items.iter().all(Value::is_array) && !items.is_empty() => {
+            items.iter().collect()
+        }
+        Value::Array(items) if items.iter().all(Value::is_number) && !items.is_empty() => {
+            vec![value]
+        }
+        Value::Array(items) if items.is_empty() => {
+            return Err(ApiError::bad(format!("\"{field}\" has no rows")));
+        }
+        _ => {
+            return Err(ApiError::bad(format!(
+                "\"{field}\" must be an array of rows of numbers (or one row)"
+            )));
+        }
+    };
+    crate::model::fits_in_memory(rows.len(), width, field)?;
+    let mut data = Vec::with_capacity(rows.len() * width);
+    for (i, row) in rows.iter().enumerate() {
+        let items = row.as_array().expect("checked to be an array");
+        if items.len() != width {
+            return Err(ApiError::bad(format!(
+                "\"{field}\" row {i} has {} values; the run expects {width}",
+                items.len()
+            )));
+        }
+        for (j, v) in items.iter().enumerate() {
+            let x = v
+                .as_f64()
+                .ok_or_else(|| ApiError::bad(format!("\"{field}\"[{i}][{j}] is not a number")))?
+                as f32;
+            if !x.is_finite() {
+                return Err(ApiError::bad(format!(
+                    "\"{field}\"[{i}][{j}] is not a finite 32-bit number"
+                )));
+            }
+            data.push(x);
+        }
+    }
+    Ok(Matrix::new(rows.len(), width, data)?)
+}
+
+/// Rows of raw little-endian f32.
+pub fn matrix_from_f32(body: &[u8], width: usize) -> ApiResult<Matrix> {
+    let row_bytes = width * 4;
+    if body.is_empty() || body.len() % row_bytes != 0 {
+        return Err(ApiError::bad(format!(
+            "the f32 body has {} bytes, not a positive multiple of a row ({width} values = {row_bytes} bytes)",
+            body.len()
+        )));
+    }
+    let data: Vec<f32> = body
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect();
+    check_finite(&data)?;
+    Ok(Matrix::new(body.len() / row_bytes, width, data)?)
+}
+
+/// A 2-D (or, for one row, 1-D) NPY array of f32 or f64.
+pub fn matrix_from_npy(body: &[u8], width: usize) -> ApiResult<Matrix> {
+    let npy =
+        npyz::NpyFile::new(body).map_err(|e| ApiError::bad(format!("not an NPY array: {e}")))?;
+    let shape = npy.shape().to_vec();
+    let rows = match shape.as_slice() {
+        [n] if *n as usize == width => 1,
+        [n, w] if *w as usize == width && *n > 0 => *n as usize,
+        _ => {
+            return Err(ApiError::bad(format!(
+                "the NPY array has shape {shape:?}; the run expects [rows, {width}]"
+            )));
+        }
+    };
+    crate::model::fits_in_memory(rows, width, "the NPY array")?;
+    let expected = rows * width;
+    let data: Vec<f32> = match npy.dtype() {
+        npyz::DType::Plain(t) if t.type_char() == npyz::TypeChar::Float && t.size_field() == 4 => {
+            npy.into_vec::<f32>()
+                .map_err(|e| ApiError::bad(format!("unreadable NPY data: {e}")))?
+        }
+        npyz::DType::Plain(t) if t.type_char() == npyz::TypeChar::Float && t.size_field() == 8 => {
+            npy.into_vec::<f64>()
+                .map_err(|e| ApiError::bad(format!("unreadable NPY data: {e}")))?
+                .into_iter()
+                .map(|v| v as f32)
+                .collect()
+        }
+        other => {
+            return Err(ApiError::bad(format!(
+                "the NPY array holds {}; send float32 or float64",
+                other.descr()
+            )));
+        }
+    };
+    if data.len() != expected {
+        return Err(ApiError::bad("the NPY array is truncated"));
+    }
+    check_finite(&data)?;
+    Ok(Matrix::new(rows, width, data)?)
+}
+
+/// One picture as one row in the run's layout (channels first). It is resized to the run's
+/// size when it differs; its bytes are the raw values when the run scales bytes by 1/255, and
+/// fractions of 255 otherwise.
+pub fn matrix_from_png(
+    body: &[u8],
+    shape: (usize, usize, usize),
+    bytes_are_raw: bool,
+) -> ApiResult<Matrix> {
+    let (c, h, w) = shape;
+    let mut reader =
+        image::ImageReader::with_format(std::io::Cursor::new(body), image::ImageFormat::Png);
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(8192);
+    limits.max_image_height = Some(8192);
+    limits.max_alloc = Some(256 << 20);
+    reader.limits(limits);
+    let img = reader
+        .decode()
+        .map_err(|e| ApiError::bad(format!("not a readable PNG: {e}")))?;
+    let img = if (img.width() as usize, img.height() as usize) != (w, h) {
+        img.resize_exact(w as u32, h as u32, image::imageops::FilterType::Triangle)
+    } else {
+        img
+    };
+    let scale = if bytes_are_raw { 1.0 } else { 1.0 / 255.0 };
+    let data: Vec<f32> = match c {
+        1 => img
+            .to_luma8()
+            .into_raw()
+            .into_iter()
+            .map(|v| v as f32 * scale)
+            .collect(),
+        3 => {
+            let rgb = img.to_rgb8().into_raw();
+            let plane = h * w;
+            (0..3 * plane)
+                .map(|k| rgb[(k % plane) * 3 + k / plane] as f32 * scale)
+                .collect()
+        }
+        _ => {
+            return Err(ApiError::bad(format!(
+                "the run's images have {c} channels; PNG input needs 1 or 3"
+            )));
+        }
+    };
+    Ok(Matrix::new(1, c * h * w, data)?)
+}
+
+fn check_finite(data: &[f32]) -> ApiResult<()> {
+    match data.iter().position(|v| !v.is_finite()) {
+        Some(k) => Err(ApiError::bad(format!(
+            "value {k} of the body is NaN or infinite"
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// A matrix answer in the format the client accepts; JSON answers put it under `field` beside
+/// `extra`.
+pub fn matrix_response(
+    m: &Matrix,
+    kind: BodyKind,
+    field: &str,
+    extra: serde_json::Map<String, Value>,
+) -> ApiResult<Response> {
+    let shape = HeaderValue::from_str(&format!("{},{}", m.rows, m.cols))
+        .expect("digits are a header value");
+    let (bytes, content_type) = match kind {
+        BodyKind::F32 => (
+            m.data.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            "application/octet-stream",
+        ),
+        BodyKind::Npy => (npy_bytes(m)?, NPY),
+        BodyKind::Json | BodyKind::Png => return Ok(json_response(&[(field, m)], extra)),
+    };
+    let mut res = bytes.into_response();
+    let h = res.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    h.insert("x-aekit-shape", shape);
+    Ok(res)
+}
+
+fn npy_bytes(m: &Matrix) -> ApiResult<Vec<u8>> {
+    crate::data::npy::to_bytes(&[m.rows, m.cols], &m.data)
+        .map_err(|e| ApiError::internal(format!("cannot write NPY: {e}")))
+}
+
+/// Rows of a matrix as JSON, each value the shortest decimal that reads back as the same f32.
+struct Rows<'a>(&'a Matrix);
+
+impl serde::Serialize for Rows<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let mut seq = s.serialize_seq(Some(self.0.rows))?;
+        for i in 0..self.0.rows {
+            seq.serialize_element(self.0.row(i))?;
+        }
+        seq.end()
+    }
+}
+
+/// A JSON object of matrices (written as f32 rows) and other fields.
+pub fn json_response(
+    matrices: &[(&str, &Matrix)],
+    extra: serde_json::Map<String, Value>,
+) -> Response {
+    let mut out = Vec::with_capacity(
+        64 + matrices
+            .iter()
+            .map(|(_, m)| m.data.len() * 12)
+            .sum::<usize>(),
+    );
+    out.push(b'{');
+    let mut first = true;
+    let mut field = |out: &mut Vec<u8>, name: &str| {
+        if !first {
+            out.push(b',');
+        }
+        first = false;
+        serde_json::to_writer(&mut *out, name).expect("a string serialises");
+        out.push(b':');
+    };
+    for (name, m) in matrices {
+        field(&mut out, name);
+        serde_json::to_writer(&mut out, &Rows(m)).expect("finite f32 rows serialise");
+    }
+    for (name, value) in &extra {
+        field(&mut out, name);
+        serde_json::to_writer(&mut out, value).expect("a JSON value serialises");
+    }
+    out.push(b'}');
+    let mut res = out.into_response();
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    res
+}

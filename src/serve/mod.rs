@@ -1,0 +1,188 @@
+//! `aekit serve`: trained runs behind an HTTP API, with the latent-space explorer at `/`.
+//!
+//! The runs are loaded once at start ([`runs::ServedRun`]); each has a worker thread that owns
+//! its model and batches concurrent requests ([`batcher`]). Routes ([`api`]) only ever name
+//! runs by the names given at start, so no request reaches a file. Limits: a body size limit
+//! (413), a per-request timeout (408), a cap on requests in progress and a bounded queue per run
+//! (503), and one-line JSON errors for everything a client can get wrong (400/404/415).
+
+pub mod api;
+pub mod batcher;
+pub mod body;
+pub mod metrics;
+pub mod runs;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::TimeoutLayer;
+
+use crate::error::{Error, Result};
+
+pub use batcher::BatchPolicy;
+pub use runs::{LoadOptions, ServedRun};
+
+/// Limits and settings of a server.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    pub load: LoadOptions,
+    /// Largest request body accepted.
+    pub max_body: usize,
+    /// Longest a request may take before it is answered 408.
+    pub timeout: Duration,
+    /// Requests in progress at once, over all runs; more are answered 503.
+    pub max_in_flight: usize,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        Self {
+            load: LoadOptions::default(),
+            max_body: 8 << 20,
+            timeout: Duration::from_secs(30),
+            max_in_flight: 512,
+        }
+    }
+}
+
+/// What the handlers share.
+pub struct AppState {
+    pub runs: Vec<ServedRun>,
+    pub metrics: metrics::Metrics,
+}
+
+/// Loads each run directory, with the data that replaces its own when given.
+pub fn load_runs(
+    dirs: &[(PathBuf, Option<crate::data::DataConfig>)],
+    opts: &LoadOptions,
+    device: &burn::tensor::Device,
+) -> Result<Vec<ServedRun>> {
+    if dirs.is_empty() {
+        return Err(Error::invalid("serve needs at least one run directory"));
+    }
+    let paths: Vec<PathBuf> = dirs.iter().map(|(p, _)| p.clone()).collect();
+    dirs.iter()
+        .zip(runs::names(&paths))
+        .map(|((p, data), name)| ServedRun::load(p, name, data.as_ref(), opts, device))
+        .collect()
+}
+
+/// The application: routes, limits and metrics over the loaded runs.
+pub fn router(runs: Vec<ServedRun>, opts: &ServeOptions) -> Router {
+    let metrics = metrics::Metrics::new(&runs, opts.max_in_flight);
+    let state = Arc::new(AppState { runs, metrics });
+    Router::new()
+        .route("/", get(explorer_page))
+        .route("/explorer.js", get(explorer_script))
+        .route("/explorer.css", get(explorer_style))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/metrics", get(metrics::scrape))
+        .route("/v1/runs", get(api::list_runs))
+        .route("/v1/runs/{run}/codes", get(api::codes))
+        .route("/v1/runs/{run}/samples/{index}", get(api::sample_at))
+        .route("/v1/runs/{run}/{op}", post(api::operation))
+        .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::track,
+        ))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            opts.timeout,
+        ))
+        .layer(RequestBodyLimitLayer::new(opts.max_body))
+        .layer(DefaultBodyLimit::max(opts.max_body))
+        .with_state(state)
+}
+
+async fn not_found() -> Response {
+    body::ApiError::not_found("no such route: see GET /v1/runs and the README's API section")
+        .into_response()
+}
+
+/// A bound server, ready to run.
+pub struct Server {
+    listener: tokio::net::TcpListener,
+    app: Router,
+}
+
+impl Server {
+    /// Binds `addr` (port 0 picks a free port) for `runs`.
+    pub async fn bind(addr: SocketAddr, runs: Vec<ServedRun>, opts: &ServeOptions) -> Result<Self> {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|e| Error::invalid(format!("--addr {addr}: cannot listen: {e}")))?;
+        Ok(Self {
+            listener,
+            app: router(runs, opts),
+        })
+    }
+
+    pub fn local_addr(&self) -> Result<SocketAddr> {
+        self.listener
+            .local_addr()
+            .map_err(|e| Error::invalid(format!("the server's address is unknown: {e}")))
+    }
+
+    /// Serves until `shutdown` resolves; requests in progress then finish.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<()> {
+        axum::serve(self.listener, self.app)
+            .with_graceful_shutdown(shutdown)
+            .await
+            .map_err(|e| Error::invalid(format!("the server stopped: {e}")))
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}
+
+// The explorer is compiled in: the page works offline and the server reads no file for it.
+const EXPLORER_HTML: &str = include_str!("explorer/index.html");
+const EXPLORER_JS: &str = include_str!("explorer/explorer.js");
+const EXPLORER_CSS: &str = include_str!("explorer/explorer.css");
+
+fn asset(text: &'static str, content_type: &'static str) -> Response {
+    let mut res = text.into_response();
+    res.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    res
+}
+
+async fn explorer_page() -> Response {
+    asset(EXPLORER_HTML, "text/html; charset=utf-8")
+}
+
+async fn explorer_script() -> Response {
+    asset(EXPLORER_JS, "text/javascript; charset=utf-8")
+}
+
+async fn explorer_style() -> Response {
+    asset(EXPLORER_CSS, "text/css; charset=utf-8")
+}

@@ -1,0 +1,314 @@
+//! The runs a server holds: each loaded once at start with its model worker, its anomaly
+//! threshold and the map of its data's codes. Requests name runs only by these names, never by
+//! a path.
+
+use std::path::Path;
+
+use rand::seq::index::sample;
+use serde_json::{Value, json};
+
+use crate::data::{DataConfig, Matrix, Split};
+use crate::error::{Error, Result};
+use crate::eval::anomaly::{AnomalyDetector, ScoreKind};
+use crate::eval::pca::Pca;
+use crate::run::Run;
+
+use super::batcher::{BatchPolicy, Batcher};
+
+/// The samples shown on the explorer's map and their codes on its plane.
+#[derive(Debug, Clone)]
+pub struct CodeMap {
+    /// Samples in the raw data scale, one per point.
+    pub raw: Matrix,
+    /// The same samples as the model sees them.
+    pub x: Matrix,
+    pub codes: Matrix,
+    /// `[x, y]` of each point: the codes themselves when they are 2-D, else their first two
+    /// principal components.
+    pub points: Matrix,
+    /// The plane's principal axes, when the codes are wider than 2-D.
+    pub projection: Option<Pca>,
+    pub labels: Option<Vec<u32>>,
+    pub class_names: Option<Vec<String>>,
+    pub origin: String,
+}
+
+impl CodeMap {
+    fn new(run: &Run, data: &crate::data::Dataset, max_points: usize, seed: u64) -> Result<Self> {
+        let n = data.len();
+        let keep: Vec<usize> = if n > max_points {
+            let mut rng = crate::data::batch::rng_for(seed, 31);
+            let mut picked = sample(&mut rng, n, max_points).into_vec();
+            picked.sort_unstable();
+            picked
+        } else {
+            (0..n).collect()
+        };
+        let cols = data.x.cols;
+        let mut rows = Vec::with_capacity(keep.len() * cols);
+        for &i in &keep {
+            rows.extend_from_slice(data.x.row(i));
+        }
+        let x = Matrix::new(keep.len(), cols, rows)?;
+        let mut raw = x.clone();
+        run.preprocessor.invert(&mut raw)?;
+        let codes = run.model.encode(&x)?;
+        let (points, projection) = match codes.cols {
+            1 => {
+                let pts = codes.data.iter().flat_map(|&c| [c, 0.0]).collect();
+                (Matrix::new(codes.rows, 2, pts)?, None)
+            }
+            2 => (codes.clone(), None),
+            _ => {
+                let pca = Pca::fit(&codes, 2)?;
+                (pca.transform(&codes)?, Some(pca))
+            }
+        };
+        Ok(Self {
+            raw,
+            x,
+            codes,
+            points,
+            projection,
+            labels: data
+                .labels
+                .as_ref()
+                .map(|l| keep.iter().map(|&i| l[i]).collect()),
+            class_names: data.class_names.clone(),
+            origin: data.origin.clone(),
+        })
+    }
+
+    /// Codes of points on the map's plane (the inverse of the projection).
+    pub fn codes_of_points(&self, points: &Matrix, latent: usize) -> Result<Matrix> {
+        match (&self.projection, latent) {
+            (Some(pca), _) => pca.inverse_transform(points),
+            (None, 1) => Matrix::new(
+                points.rows,
+                1,
+                (0..points.rows).map(|i| points.row(i)[0]).collect(),
+            ),
+            (None, _) => Ok(points.clone()),
+        }
+    }
+}
+
+/// What the server may change about how a run is loaded.
+#[derive(Debug, Clone)]
+pub struct LoadOptions {
+    pub map_points: usize,
+    pub batch: BatchPolicy,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        Self {
+            map_points: 5000,
+            batch: BatchPolicy::default(),
+        }
+    }
+}
+
+/// One served run.
+pub struct ServedRun {
+    pub name: String,
+    pub run: Run,
+    pub batcher: Batcher,
+    /// `None` when the run stored no threshold and its training data could not be read.
+    pub detector: Option<AnomalyDetector>,
+    pub map: CodeMap,
+    /// `GET /v1/runs` entry, built once.
+    pub info: Value,
+}
+
+impl ServedRun {
+    /// Loads the run in `path`; `data` replaces the run's own data (for the map and, when the
+    /// run stored no threshold, the training scores).
+    pub fn load(
+        path: &Path,
+        name: String,
+        data: Option<&DataConfig>,
+        opts: &LoadOptions,
+        device: &burn::tensor::Device,
+    ) -> Result<Self> {
+        let run = Run::open(path, device)?;
+        let data_cfg = data;
+        let data = run.load_data(data_cfg, Split::Test)?;
+        if data.is_empty() {
+            return Err(Error::invalid(format!(
+                "{}: no samples to put on the map",
+                data.origin
+            )));
+        }
+        let map = CodeMap::new(&run, &data, opts.map_points.max(1), 0)?;
+        let detector = match AnomalyDetector::stored(&run)? {
+            Some(d) => Some(d),
+            None => run
+                .load_data(data_cfg, Split::Train)
+                .and_then(|train| {
+                    AnomalyDetector::fit(
+                        &run,
+                        &train.x,
+                        ScoreKind::SquaredError,
+                        crate::eval::anomaly::DEFAULT_CONTAMINATION,
+                    )
+                })
+                .inspect_err(|e| {
+                    tracing::warn!("{name}: no anomaly threshold ({e}); scores come without one")
+                })
+                .ok(),
+        };
+        let eval = crate::eval::evaluate(&run, &data).ok();
+        let info = describe(&name, &run, &map, detector.as_ref(), eval);
+        let batcher = Batcher::start(run.model.clone(), opts.batch, &name)?;
+        Ok(Self {
+            name,
+            run,
+            batcher,
+            detector,
+            map,
+            info,
+        })
+    }
+
+    pub fn latent(&self) -> usize {
+        self.run.model.latent_dim()
+    }
+
+    pub fn input_dim(&self) -> usize {
+        self.run.model.input_dim()
+    }
+
+    /// VAEs blend along the great circle, where their codes have prior mass.
+    pub fn spherical_blend(&self) -> bool {
+        self.run.model.capabilities().prior
+    }
+
+    /// Raw values to model space.
+    pub fn preprocess(&self, mut x: Matrix) -> Result<Matrix> {
+        self.run.preprocessor.apply(&mut x)?;
+        Ok(x)
+    }
+
+    /// Model outputs to the raw data scale.
+    pub fn to_raw(&self, mut x: Matrix) -> Result<Matrix> {
+        self.run.preprocessor.invert(&mut x)?;
+        Ok(x)
+    }
+
+    /// The raw values model-space 0 and 1 stand for: how the explorer maps values to grey.
+    pub fn value_range(&self) -> [f32; 2] {
+        let mut ends = Matrix {
+            rows: 2,
+            cols: 1,
+            data: vec![0.0, 1.0],
+        };
+        // Per-feature scalings have no single range; the data's own extremes stand in.
+        if self.run.preprocessor.offset.len() > 1 || self.run.preprocessor.scale.len() > 1 {
+            let lo = self
+                .map
+                .raw
+                .data
+                .iter()
+                .copied()
+                .fold(f32::INFINITY, f32::min);
+            let hi = self
+                .map
+                .raw
+                .data
+                .iter()
+                .copied()
+                .fold(f32::NEG_INFINITY, f32::max);
+            return [lo, hi];
+        }
+        match self.run.preprocessor.invert(&mut ends) {
+            Ok(()) if self.run.preprocessor.scaling.is_unit_range() => [ends.data[0], ends.data[1]],
+            _ => {
+                let lo = self
+                    .map
+                    .raw
+                    .data
+                    .iter()
+                    .copied()
+                    .fold(f32::INFINITY, f32::min);
+                let hi = self
+                    .map
+                    .raw
+                    .data
+                    .iter()
+                    .copied()
+                    .fold(f32::NEG_INFINITY, f32::max);
+                [lo, hi]
+            }
+        }
+    }
+}
+
+/// Unique names for the runs: each directory's own name, numbered when two share one.
+pub fn names(paths: &[std::path::PathBuf]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::with_capacity(paths.len());
+    for p in paths {
+        let base: String = p
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_else(|| "run".into())
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                    c
+                } else {
+                    '-'
+                }
+            })
+            .collect();
+        let base = if base.is_empty() || base.starts_with('.') {
+            format!("run{base}")
+        } else {
+            base
+        };
+        let mut name = base.clone();
+        let mut k = 2;
+        while out.contains(&name) {
+            name = format!("{base}-{k}");
+            k += 1;
+        }
+        out.push(name);
+    }
+    out
+}
+
+fn describe(
+    name: &str,
+    run: &Run,
+    map: &CodeMap,
+    detector: Option<&AnomalyDetector>,
+    eval: Option<crate::eval::metrics::ReconMetrics>,
+) -> Value {
+    let model = &run.model;
+    let cfg = model.config();
+    let image = run
+        .image_shape()
+        .ok()
+        .map(|(c, h, w)| json!({"channels": c, "height": h, "width": w}));
+    json!({
+        "name": name,
+        "kind": cfg.kind(),
+        "architecture": cfg.describe(),
+        "parameters": model.num_params(),
+        "input_dim": model.input_dim(),
+        "latent": model.latent_dim(),
+        "image": image,
+        "capabilities": model.capabilities(),
+        "denoising": cfg.noise().is_some(),
+        "scaling": run.preprocessor.scaling,
+        "training": run.dir.summary().ok(),
+        "eval": eval.map(|e| json!({"data": map.origin, "metrics": e})),
+        "anomaly": detector.map(|d| json!({
+            "score": d.kind,
+            "threshold": d.threshold,
+            "contamination": d.contamination,
+        })),
+        "classes": map.class_names,
+        "map_points": map.points.rows,
+    })
+}
