@@ -5,9 +5,9 @@
 //! first job, then every job already queued, and — only while other requests are known to be
 //! on their way — waits up to `max_wait` for more, until `max_rows` rows are gathered. A lone
 //! client therefore never waits, and 64 clients share forward passes. The rows of a batch are
-//! computed as one matrix, and each row's result does not depend on its neighbours (the matrix
-//! products accumulate every output element over the same inner order whatever the row count),
-//! so a batched answer equals the unbatched one bit for bit; the API tests check it.
+//! computed as one matrix. A request answered alone gets exactly what the library computes for
+//! its rows; in a batch, a row may differ from that in the last bits, because the
+//! matrix-product kernel blocks the inner dimension by the size of the whole matrix.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -12,6 +12,7 @@ use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
 use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use tokio::sync::Semaphore;
@@ -48,6 +49,7 @@ pub struct Metrics {
     errors: Family<RouteStatus, Counter>,
     latency: Family<RouteLabel, Histogram, fn() -> Histogram>,
     shed: Counter,
+    in_flight_gauge: Gauge,
     in_flight: Arc<Semaphore>,
 }
 
@@ -75,6 +77,12 @@ impl Metrics {
             "Requests refused because too many were in progress",
             shed.clone(),
         );
+        let in_flight_gauge = Gauge::default();
+        registry.register(
+            "http_in_flight",
+            "Requests in progress",
+            in_flight_gauge.clone(),
+        );
         registry.register_collector(Box::new(BatchCollector {
             runs: runs
                 .iter()
@@ -87,6 +95,7 @@ impl Metrics {
             errors,
             latency,
             shed,
+            in_flight_gauge,
             in_flight: Arc::new(Semaphore::new(max_in_flight.max(1))),
         }
     }
@@ -125,9 +134,9 @@ pub async fn track(State(state): State<Arc<AppState>>, req: Request, next: Next)
     let start = Instant::now();
     let response = match m.in_flight.clone().try_acquire_owned() {
         Ok(permit) => {
-            let res = next.run(req).await;
-            drop(permit);
-            res
+            // Dropped however the request ends, a timeout's cancellation included.
+            let _held = (permit, InFlight::new(&m.in_flight_gauge));
+            next.run(req).await
         }
         Err(_) => {
             m.shed.inc();
@@ -147,6 +156,21 @@ pub async fn track(State(state): State<Arc<AppState>>, req: Request, next: Next)
         .get_or_create(&RouteLabel { route })
         .observe(start.elapsed().as_secs_f64());
     response
+}
+
+struct InFlight(Gauge);
+
+impl InFlight {
+    fn new(gauge: &Gauge) -> Self {
+        gauge.inc();
+        Self(gauge.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
 }
 
 pub async fn scrape(State(state): State<Arc<AppState>>) -> Response {

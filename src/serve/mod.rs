@@ -100,7 +100,45 @@ pub fn router(runs: Vec<ServedRun>, opts: &ServeOptions) -> Router {
         ))
         .layer(RequestBodyLimitLayer::new(opts.max_body))
         .layer(DefaultBodyLimit::max(opts.max_body))
+        .layer(axum::middleware::map_response(json_errors(opts)))
         .with_state(state)
+}
+
+/// The limits' own answers (413, 408) and the router's 405 carry plain text; clients get the
+/// same JSON error shape as from every other route.
+fn json_errors(
+    opts: &ServeOptions,
+) -> impl Fn(Response) -> std::future::Ready<Response> + Clone + Send + Sync + 'static {
+    let (max_body, timeout) = (opts.max_body, opts.timeout);
+    move |res: Response| {
+        let is_json = res
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+        let message = match res.status() {
+            _ if is_json => None,
+            StatusCode::PAYLOAD_TOO_LARGE => Some(format!(
+                "the request body is larger than the server's limit of {}",
+                crate::device::human_bytes(max_body as u64)
+            )),
+            StatusCode::REQUEST_TIMEOUT => Some(format!(
+                "the request took longer than the server's limit of {:.1} s",
+                timeout.as_secs_f64()
+            )),
+            StatusCode::METHOD_NOT_ALLOWED => {
+                Some("method not allowed: the /v1 operations take POST, everything else GET".into())
+            }
+            _ => None,
+        };
+        std::future::ready(match message {
+            Some(message) => body::ApiError {
+                status: res.status(),
+                message,
+            }
+            .into_response(),
+            None => res,
+        })
+    }
 }
 
 async fn not_found() -> Response {

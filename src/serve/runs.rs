@@ -195,53 +195,30 @@ impl ServedRun {
         self.run.preprocessor.invert(&mut x)?;
         Ok(x)
     }
+}
 
-    /// The raw values model-space 0 and 1 stand for: how the explorer maps values to grey.
-    pub fn value_range(&self) -> [f32; 2] {
+/// The raw values that map to black and white in the explorer: what model-space 0 and 1 stand
+/// for when the run scales to [0, 1] with one scale, else the data's own extremes.
+fn value_range(run: &Run, map: &CodeMap) -> [f32; 2] {
+    let p = &run.preprocessor;
+    if p.scaling.is_unit_range() && p.offset.len() == 1 && p.scale.len() == 1 {
         let mut ends = Matrix {
             rows: 2,
             cols: 1,
             data: vec![0.0, 1.0],
         };
-        // Per-feature scalings have no single range; the data's own extremes stand in.
-        if self.run.preprocessor.offset.len() > 1 || self.run.preprocessor.scale.len() > 1 {
-            let lo = self
-                .map
-                .raw
-                .data
-                .iter()
-                .copied()
-                .fold(f32::INFINITY, f32::min);
-            let hi = self
-                .map
-                .raw
-                .data
-                .iter()
-                .copied()
-                .fold(f32::NEG_INFINITY, f32::max);
-            return [lo, hi];
-        }
-        match self.run.preprocessor.invert(&mut ends) {
-            Ok(()) if self.run.preprocessor.scaling.is_unit_range() => [ends.data[0], ends.data[1]],
-            _ => {
-                let lo = self
-                    .map
-                    .raw
-                    .data
-                    .iter()
-                    .copied()
-                    .fold(f32::INFINITY, f32::min);
-                let hi = self
-                    .map
-                    .raw
-                    .data
-                    .iter()
-                    .copied()
-                    .fold(f32::NEG_INFINITY, f32::max);
-                [lo, hi]
-            }
+        if p.invert(&mut ends).is_ok() {
+            return [ends.data[0], ends.data[1]];
         }
     }
+    let lo = map.raw.data.iter().copied().fold(f32::INFINITY, f32::min);
+    let hi = map
+        .raw
+        .data
+        .iter()
+        .copied()
+        .fold(f32::NEG_INFINITY, f32::max);
+    [lo, hi]
 }
 
 /// Unique names for the runs: each directory's own name, numbered when two share one.
@@ -301,6 +278,7 @@ fn describe(
         "capabilities": model.capabilities(),
         "denoising": cfg.noise().is_some(),
         "scaling": run.preprocessor.scaling,
+        "value_range": value_range(run, map),
         "training": run.dir.summary().ok(),
         "eval": eval.map(|e| json!({"data": map.origin, "metrics": e})),
         "anomaly": detector.map(|d| json!({

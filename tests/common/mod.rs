@@ -86,3 +86,5 @@ pub fn objective(
     )
     .total
 }
+
+pub mod serving;
