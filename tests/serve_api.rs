@@ -311,6 +311,28 @@ fn every_route_answers_what_the_library_computes_bit_for_bit() {
 }
 
 #[test]
+fn a_denoising_run_corrupts_with_its_own_noise_and_restores() {
+    let dir = common::tmp();
+    let path = train_shapes_run(dir.path(), "denoise");
+    let run = aekit::Run::open(&path, &burn::tensor::Device::flex()).unwrap();
+    let server = TestServer::start(&[path], ServeOptions::default());
+    let (raw, x) = test_samples(&run, 3);
+    let answer = post_json(
+        &agent(),
+        &server.url("/v1/runs/shapes-denoise/reconstruct"),
+        &json!({ "x": matrix_rows(&raw), "corrupt": true, "seed": 4 }),
+    )
+    .json();
+    let noisy = aekit::eval::corrupt(&x, run.model.config().noise().unwrap(), 4);
+    assert_ne!(noisy.data, x.data);
+    let restored = run.model.reconstruct(&noisy).unwrap();
+    assert_eq!(bits(&rows(&answer, "noisy")), bits(&raw_of(&run, noisy)));
+    assert_eq!(bits(&rows(&answer, "x")), bits(&raw_of(&run, restored)));
+    let runs = get(&agent(), &server.url("/v1/runs")).json();
+    assert_eq!(runs["runs"][0]["denoising"], true);
+}
+
+#[test]
 fn concurrent_requests_share_forward_passes_and_get_their_own_rows_back() {
     let f = fixture(ServeOptions {
         load: aekit::serve::LoadOptions {

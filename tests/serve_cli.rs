@@ -64,6 +64,39 @@ fn serve_prints_its_url_answers_and_stops_on_sigterm() {
     assert!(String::from_utf8_lossy(&page.body).contains("aekit explorer"));
     assert_eq!(get(&a, &format!("{url}/explorer.js")).status, 200);
 
+    // Clients that hang up before reading a large answer (the server then writes to a closed
+    // socket) must not end the server.
+    let codes: Vec<Vec<f32>> = (0..256).map(|i| vec![i as f32 / 100.0, -1.0]).collect();
+    let body = serde_json::json!({ "codes": codes }).to_string();
+    let path = format!(
+        "/v1/runs/{}/decode",
+        std::path::Path::new(run)
+            .file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+    );
+    let addr = url.trim_start_matches("http://").to_string();
+    for _ in 0..20 {
+        use std::io::Write;
+        let mut conn = std::net::TcpStream::connect(&addr).unwrap();
+        write!(
+            conn,
+            "POST {path} HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        // Closing with unread data pending makes the kernel reset the connection.
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        drop(conn);
+    }
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert_eq!(
+        get(&a, &format!("{url}/healthz")).status,
+        200,
+        "the server outlives clients that hang up"
+    );
+
     // SAFETY: kill(2) on the child's own pid.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     let out = child.wait_with_output().unwrap();

@@ -46,6 +46,13 @@ pub struct ServeArgs {
 }
 
 pub fn run(args: ServeArgs, device: &burn::tensor::Device) -> Result<()> {
+    // `main` lets SIGPIPE end the program, which suits output into `| head`; a server must
+    // instead survive clients that close their connection before reading the answer.
+    #[cfg(unix)]
+    // SAFETY: sets the disposition of one signal before the server's threads start.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+    }
     let positive = |v: f64, flag: &str| {
         if v.is_finite() && v > 0.0 {
             Ok(v)

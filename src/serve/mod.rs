@@ -224,3 +224,49 @@ async fn explorer_script() -> Response {
 async fn explorer_style() -> Response {
     asset(EXPLORER_CSS, "text/css; charset=utf-8")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mapped(status: StatusCode, body: &'static str) -> (StatusCode, serde_json::Value) {
+        let opts = ServeOptions {
+            max_body: 1 << 20,
+            timeout: Duration::from_millis(1500),
+            ..Default::default()
+        };
+        let mut plain = body.into_response();
+        *plain.status_mut() = status;
+        let res = json_errors(&opts)(plain).into_inner();
+        let status = res.status();
+        let bytes = futures_bytes(res);
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+        )
+    }
+
+    fn futures_bytes(res: Response) -> Vec<u8> {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(axum::body::to_bytes(res.into_body(), 1 << 20))
+            .unwrap()
+            .to_vec()
+    }
+
+    #[test]
+    fn the_limits_plain_answers_become_json_errors_naming_the_limit() {
+        let (s, v) = mapped(StatusCode::PAYLOAD_TOO_LARGE, "length limit exceeded");
+        assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE);
+        assert!(v["error"].as_str().unwrap().contains("1.0 MiB"), "{v}");
+        let (s, v) = mapped(StatusCode::REQUEST_TIMEOUT, "");
+        assert_eq!(s, StatusCode::REQUEST_TIMEOUT);
+        assert!(v["error"].as_str().unwrap().contains("1.5 s"), "{v}");
+        let (_, v) = mapped(StatusCode::METHOD_NOT_ALLOWED, "");
+        assert!(v["error"].as_str().unwrap().contains("POST"), "{v}");
+        // Other answers pass through untouched.
+        let (s, v) = mapped(StatusCode::OK, "ok");
+        assert_eq!((s, v), (StatusCode::OK, serde_json::Value::Null));
+    }
+}

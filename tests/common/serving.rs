@@ -5,8 +5,9 @@ use std::path::{Path, PathBuf};
 
 use aekit::serve::{ServeOptions, Server};
 
-/// Trains a small run on the built-in shapes: a 2-D VAE (`"vae"`) or a dense autoencoder with
-/// an 8-D code (`"dense"`), with the anomaly threshold stored as `aekit train` stores it.
+/// Trains a small run on the built-in shapes: a 2-D VAE (`"vae"`), a dense autoencoder with
+/// an 8-D code (`"dense"`) or the same trained to denoise (`"denoise"`), with the anomaly
+/// threshold stored as `aekit train` stores it.
 pub fn train_shapes_run(dir: &Path, kind: &str) -> PathBuf {
     let mut cfg = aekit::RunConfig::default();
     cfg.data.shapes_train = 1000;
@@ -15,6 +16,9 @@ pub fn train_shapes_run(dir: &Path, kind: &str) -> PathBuf {
         "vae" => aekit::ModelConfig::new(aekit::VaeConfig::new(vec![64], 2)),
         _ => aekit::ModelConfig::new(aekit::DenseConfig::new(vec![64], 8)),
     };
+    if kind == "denoise" {
+        cfg.model.shared_mut().noise = Some("gaussian:0.3".parse().unwrap());
+    }
     cfg.train.epochs = 3;
     cfg.train.batch_size = 50;
     let out = dir.join(format!("shapes-{kind}"));
