@@ -72,9 +72,21 @@ def mnist_test_images(path, n):
     return rows
 
 
+def code_width(run):
+    """The run's code width, as its server reports it."""
+    port = free_port()
+    proc = start("aekit", run, port)
+    try:
+        import urllib.request
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/runs") as r:
+            return json.load(r)["runs"][0]["latent"]
+    finally:
+        proc.terminate()
+        proc.wait()
+
+
 def payloads(run, tmp, mnist):
-    info = json.load(open(os.path.join(run, "config.json")))
-    latent = info["model"]["latent"]
+    latent = code_width(run)
     images = mnist_test_images(mnist, 256)
     rng = random.Random(0)
     codes = [[rng.gauss(0, 1) for _ in range(latent)] for _ in range(256)]
@@ -121,17 +133,22 @@ def main():
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--seconds", type=int, default=4)
     ap.add_argument("--mnist", default=os.path.join(ROOT, "..", "shared", "data", "mnist"))
+    ap.add_argument("--servers", default="aekit,fastapi,aekit-unbatched",
+                    help="which servers to measure (the table needs aekit and fastapi)")
+    ap.add_argument("--batches", default="1,256", help="batch sizes of the aekit/fastapi cells")
     args = ap.parse_args()
     run = os.path.abspath(args.run)
     name = os.path.basename(os.path.normpath(run))
     tmp = tempfile.mkdtemp()
     scripts = payloads(run, tmp, args.mnist)
-    full = [(op, b, c) for op in ("encode", "decode") for b in (1, 256) for c in (1, 16, 64)]
+    batches = [int(b) for b in args.batches.split(",")]
+    full = [(op, b, c) for op in ("encode", "decode") for b in batches for c in (1, 16, 64)]
     plan = {
         "aekit": full,
         "fastapi": full,
         "aekit-unbatched": [(op, 1, c) for op in ("encode", "decode") for c in (1, 16, 64)],
     }
+    plan = {k: v for k, v in plan.items() if k in args.servers.split(",")}
     results = []
     servers = list(plan)
     for r in range(args.rounds):
@@ -160,6 +177,11 @@ def main():
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for op, batch, conns in full:
         a, f = med("aekit", op, batch, conns, "rps"), med("fastapi", op, batch, conns, "rps")
+        if a is None or f is None:
+            u = med("aekit-unbatched", op, batch, conns, "rps")
+            if a is not None and u is not None:
+                print(f"| {op} | {batch} | {conns} | {a:,.0f} | unbatched {u:,.0f} | batching gain {a / u:.1f}× |")
+            continue
         a50, a99 = med("aekit", op, batch, conns, "p50_ms"), med("aekit", op, batch, conns, "p99_ms")
         f50, f99 = med("fastapi", op, batch, conns, "p50_ms"), med("fastapi", op, batch, conns, "p99_ms")
         u = med("aekit-unbatched", op, batch, conns, "rps")

@@ -18,8 +18,8 @@ use crate::model::loss::per_sample_host;
 use super::AppState;
 use super::batcher::{Pass, Refusal};
 use super::body::{
-    ApiError, ApiResult, BodyKind, json_response, matrix_from_f32, matrix_from_json,
-    matrix_from_npy, matrix_from_png, matrix_response, parse_json,
+    ApiError, ApiResult, BodyKind, json_response, matrix_from_f32, matrix_from_npy,
+    matrix_from_png, matrix_response, parse_json, parse_rows, row_matrix,
 };
 use super::runs::ServedRun;
 
@@ -150,13 +150,13 @@ fn samples(
     let width = run.input_dim();
     let (raw, json) = match BodyKind::of_content_type(headers)? {
         BodyKind::Json => {
-            let v: Value = parse_json(body)?;
-            let x = v.get(field).ok_or_else(|| {
+            let mut parsed = parse_rows(body, &[(field, width)])?;
+            let x = parsed.rows.pop().flatten().ok_or_else(|| {
                 ApiError::bad(format!(
                     "the JSON body needs \"{field}\": rows of {width} values"
                 ))
             })?;
-            (matrix_from_json(x, field, width)?, v)
+            (x, Value::Object(parsed.rest))
         }
         BodyKind::F32 => (matrix_from_f32(body, width)?, Value::Null),
         BodyKind::Npy => (matrix_from_npy(body, width)?, Value::Null),
@@ -199,21 +199,17 @@ fn map_points(run: &ServedRun, codes: &Matrix) -> ApiResult<Matrix> {
     })
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct DecodeRequest {
-    codes: Option<Value>,
-    /// Points on the map's plane instead of codes.
-    map: Option<Value>,
-}
-
 async fn decode(run: &ServedRun, body: &[u8], accept: BodyKind) -> ApiResult<Response> {
-    let req: DecodeRequest = parse_json(body)?;
-    let codes = match (&req.codes, &req.map) {
-        (Some(c), None) => matrix_from_json(c, "codes", run.latent())?,
-        (None, Some(p)) => run
-            .map
-            .codes_of_points(&matrix_from_json(p, "map", 2)?, run.latent())?,
+    // Codes, or points on the map's plane.
+    let parsed = parse_rows(body, &[("codes", run.latent()), ("map", 2)])?;
+    if let Some(key) = parsed.rest.keys().next() {
+        return Err(ApiError::bad(format!(
+            "unknown field \"{key}\": decode takes \"codes\" or \"map\""
+        )));
+    }
+    let codes = match parsed.rows.as_slice() {
+        [Some(c), None] => c.clone(),
+        [None, Some(p)] => run.map.codes_of_points(p, run.latent())?,
         _ => {
             return Err(ApiError::bad(format!(
                 "the JSON body needs either \"codes\" (rows of {} values) or \"map\" (rows of 2)",
@@ -342,7 +338,7 @@ impl SampleRef {
         match self {
             SampleRef::Index(i) => Ok(run.map.x.row(map_index(run, &i.to_string())?).to_vec()),
             SampleRef::Values(v) => {
-                let m = matrix_from_json(&json!(v), field, run.input_dim())?;
+                let m = row_matrix(v, field, run.input_dim())?;
                 Ok(run.preprocess(m)?.data)
             }
         }

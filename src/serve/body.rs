@@ -4,7 +4,8 @@
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use serde_json::Value;
+use serde::de::{DeserializeSeed, Deserializer, Error as _, MapAccess, SeqAccess, Visitor};
+use serde_json::{Map, Value};
 
 use crate::data::Matrix;
 
@@ -132,48 +133,241 @@ pub fn parse_json<T: for<'de> Deserialize<'de>>(body: &[u8]) -> ApiResult<T> {
     serde_json::from_slice(body).map_err(|e| ApiError::bad(format!("malformed JSON body: {e}")))
 }
 
-/// Rows of numbers from JSON: `[[...], ...]`, or one row as `[...]`.
-pub fn matrix_from_json(value: &Value, field: &str, width: usize) -> ApiResult<Matrix> {
-    let rows: Vec<&Value> = match value {
-        Value::Array(items) if items.iter().all(Value::is_array) && !items.is_empty() => {
-            items.iter().collect()
+/// A JSON object whose fields of rows were parsed straight into f32 buffers (no tree of
+/// values for a batch of samples), with its other fields kept as values.
+pub struct JsonRows {
+    /// One entry per requested field, `None` when the body lacks it.
+    pub rows: Vec<Option<Matrix>>,
+    pub rest: Map<String, Value>,
+}
+
+/// Parses a JSON object, reading each of `fields` (name, width) as rows of numbers: `[[...],
+/// ...]`, or one row as `[...]`, every value a finite f32.
+pub fn parse_rows(body: &[u8], fields: &[(&str, usize)]) -> ApiResult<JsonRows> {
+    if body.is_empty() {
+        return Err(ApiError::bad("the request has no body: send a JSON object"));
+    }
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let parsed = ObjectSeed { fields }
+        .deserialize(&mut de)
+        .and_then(|v| de.end().map(|()| v));
+    parsed.map_err(|e| match e.classify() {
+        // Our own messages (widths, finiteness) and wrong types read as they are.
+        serde_json::error::Category::Data => ApiError::bad(e.to_string()),
+        _ => ApiError::bad(format!("malformed JSON body: {e}")),
+    })
+}
+
+/// One row given as values (e.g. a sample in a blend request).
+pub fn row_matrix(values: &[f64], field: &str, width: usize) -> ApiResult<Matrix> {
+    if values.len() != width {
+        return Err(ApiError::bad(format!(
+            "\"{field}\" has {} values; the run expects {width}",
+            values.len()
+        )));
+    }
+    let data: Vec<f32> = values.iter().map(|&v| v as f32).collect();
+    if let Some(j) = data.iter().position(|v| !v.is_finite()) {
+        return Err(ApiError::bad(format!(
+            "\"{field}\"[{j}] is not a finite 32-bit number"
+        )));
+    }
+    Ok(Matrix::new(1, width, data)?)
+}
+
+struct ObjectSeed<'a> {
+    fields: &'a [(&'a str, usize)],
+}
+
+impl<'de> DeserializeSeed<'de> for ObjectSeed<'_> {
+    type Value = JsonRows;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> std::result::Result<JsonRows, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ObjectSeed<'_> {
+    type Value = JsonRows;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<JsonRows, A::Error> {
+        let mut rows: Vec<Option<Matrix>> = vec![None; self.fields.len()];
+        let mut rest = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            match self.fields.iter().position(|(name, _)| *name == key) {
+                Some(k) => {
+                    let (field, width) = self.fields[k];
+                    rows[k] = Some(map.next_value_seed(RowsSeed { field, width })?);
+                }
+                None => {
+                    rest.insert(key, map.next_value()?);
+                }
+            }
         }
-        Value::Array(items) if items.iter().all(Value::is_number) && !items.is_empty() => {
-            vec![value]
+        Ok(JsonRows { rows, rest })
+    }
+}
+
+struct RowsSeed<'a> {
+    field: &'a str,
+    width: usize,
+}
+
+impl<'de> DeserializeSeed<'de> for RowsSeed<'_> {
+    type Value = Matrix;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> std::result::Result<Matrix, D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for RowsSeed<'_> {
+    type Value = Matrix;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        write!(
+            f,
+            "\"{}\" as an array of rows of numbers (or one row)",
+            self.field
+        )
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<Matrix, A::Error> {
+        let (field, width) = (self.field, self.width);
+        let mut data: Vec<f32> = Vec::with_capacity(width);
+        let mut rows = 0;
+        let mut flat = None;
+        while let Some(item) = seq.next_element_seed(ItemSeed {
+            data: &mut data,
+            field,
+            width,
+            row: rows,
+        })? {
+            match (flat, item) {
+                (None, item) => flat = Some(item == Item::Number),
+                (Some(true), Item::Number) | (Some(false), Item::Row) => {}
+                _ => {
+                    return Err(A::Error::custom(format!(
+                        "\"{field}\" mixes numbers and rows"
+                    )));
+                }
+            }
+            if flat == Some(false) {
+                rows += 1;
+                crate::model::fits_in_memory(rows, width, field).map_err(A::Error::custom)?;
+            }
         }
-        Value::Array(items) if items.is_empty() => {
-            return Err(ApiError::bad(format!("\"{field}\" has no rows")));
-        }
-        _ => {
-            return Err(ApiError::bad(format!(
-                "\"{field}\" must be an array of rows of numbers (or one row)"
-            )));
-        }
-    };
-    crate::model::fits_in_memory(rows.len(), width, field)?;
-    let mut data = Vec::with_capacity(rows.len() * width);
-    for (i, row) in rows.iter().enumerate() {
-        let items = row.as_array().expect("checked to be an array");
-        if items.len() != width {
-            return Err(ApiError::bad(format!(
-                "\"{field}\" row {i} has {} values; the run expects {width}",
-                items.len()
-            )));
-        }
-        for (j, v) in items.iter().enumerate() {
-            let x = v
-                .as_f64()
-                .ok_or_else(|| ApiError::bad(format!("\"{field}\"[{i}][{j}] is not a number")))?
-                as f32;
-            if !x.is_finite() {
-                return Err(ApiError::bad(format!(
-                    "\"{field}\"[{i}][{j}] is not a finite 32-bit number"
+        if flat == Some(true) {
+            if data.len() != width {
+                return Err(A::Error::custom(format!(
+                    "\"{field}\" has {} values; the run expects {width}",
+                    data.len()
                 )));
             }
-            data.push(x);
+            rows = 1;
         }
+        if rows == 0 {
+            return Err(A::Error::custom(format!("\"{field}\" has no rows")));
+        }
+        Matrix::new(rows, width, data).map_err(A::Error::custom)
     }
-    Ok(Matrix::new(rows.len(), width, data)?)
+}
+
+#[derive(PartialEq, Eq)]
+enum Item {
+    Number,
+    Row,
+}
+
+/// One element of a rows array: a row (appended to `data`) or, for a single flat row, a number.
+struct ItemSeed<'a> {
+    data: &'a mut Vec<f32>,
+    field: &'a str,
+    width: usize,
+    row: usize,
+}
+
+impl ItemSeed<'_> {
+    fn push<E: serde::de::Error>(
+        &mut self,
+        v: f64,
+        j: Option<usize>,
+    ) -> std::result::Result<(), E> {
+        let x = v as f32;
+        if !x.is_finite() {
+            let at = match j {
+                Some(j) => format!("[{}][{j}]", self.row),
+                None => format!("[{}]", self.data.len()),
+            };
+            return Err(E::custom(format!(
+                "\"{}\"{at} is not a finite 32-bit number",
+                self.field
+            )));
+        }
+        self.data.push(x);
+        Ok(())
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for ItemSeed<'_> {
+    type Value = Item;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> std::result::Result<Item, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ItemSeed<'_> {
+    type Value = Item;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        write!(
+            f,
+            "\"{}\" as an array of rows of numbers (or one row)",
+            self.field
+        )
+    }
+
+    fn visit_f64<E: serde::de::Error>(mut self, v: f64) -> std::result::Result<Item, E> {
+        self.push(v, None).map(|()| Item::Number)
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> std::result::Result<Item, E> {
+        self.visit_f64(v as f64)
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> std::result::Result<Item, E> {
+        self.visit_f64(v as f64)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> std::result::Result<Item, A::Error> {
+        let start = self.data.len();
+        let mut j = 0;
+        while let Some(v) = seq.next_element::<f64>()? {
+            if j == self.width {
+                return Err(A::Error::custom(format!(
+                    "\"{}\" row {} has more than {} values; the run expects {}",
+                    self.field, self.row, self.width, self.width
+                )));
+            }
+            self.push(v, Some(j))?;
+            j += 1;
+        }
+        if self.data.len() - start != self.width {
+            return Err(A::Error::custom(format!(
+                "\"{}\" row {} has {} values; the run expects {}",
+                self.field,
+                self.row,
+                self.data.len() - start,
+                self.width
+            )));
+        }
+        Ok(Item::Row)
+    }
 }
 
 /// Rows of raw little-endian f32.
@@ -298,7 +492,7 @@ pub fn matrix_response(
     m: &Matrix,
     kind: BodyKind,
     field: &str,
-    extra: serde_json::Map<String, Value>,
+    extra: Map<String, Value>,
 ) -> ApiResult<Response> {
     let shape = HeaderValue::from_str(&format!("{},{}", m.rows, m.cols))
         .expect("digits are a header value");
@@ -337,10 +531,7 @@ impl serde::Serialize for Rows<'_> {
 }
 
 /// A JSON object of matrices (written as f32 rows) and other fields.
-pub fn json_response(
-    matrices: &[(&str, &Matrix)],
-    extra: serde_json::Map<String, Value>,
-) -> Response {
+pub fn json_response(matrices: &[(&str, &Matrix)], extra: Map<String, Value>) -> Response {
     let mut out = Vec::with_capacity(
         64 + matrices
             .iter()
