@@ -373,7 +373,7 @@ impl<'de> Visitor<'de> for ItemSeed<'_> {
 /// Rows of raw little-endian f32.
 pub fn matrix_from_f32(body: &[u8], width: usize) -> ApiResult<Matrix> {
     let row_bytes = width * 4;
-    if body.is_empty() || body.len() % row_bytes != 0 {
+    if body.is_empty() || !body.len().is_multiple_of(row_bytes) {
         return Err(ApiError::bad(format!(
             "the f32 body has {} bytes, not a positive multiple of a row ({width} values = {row_bytes} bytes)",
             body.len()
