@@ -120,17 +120,11 @@ fn ten_thousand_malformed_and_random_requests_leave_the_server_healthy() {
     );
     let addr = server.addr;
     let mut rng = ChaCha8Rng::seed_from_u64(17);
-    let ops = [
-        "encode",
-        "decode",
-        "reconstruct",
-        "score",
-        "sample",
-        "blend",
-        "traverse",
-        "nope",
-        "",
-    ];
+    let ops: Vec<&str> = aekit::serve::api::OPERATIONS
+        .iter()
+        .copied()
+        .chain(["nope", ""])
+        .collect();
     let runs = [
         "shapes-vae",
         "..",
@@ -200,7 +194,7 @@ fn ten_thousand_malformed_and_random_requests_leave_the_server_healthy() {
             }
             // Well-formed requests with valid or damaged bodies.
             _ => {
-                let op = ops[..7].choose(&mut rng).unwrap();
+                let op = aekit::serve::api::OPERATIONS.choose(&mut rng).unwrap();
                 let body = body_for(&mut rng, op, 784);
                 request(
                     "POST",

@@ -23,6 +23,17 @@ use super::body::{
 };
 use super::runs::ServedRun;
 
+/// The operations `POST /v1/runs/{run}/{op}` takes.
+pub const OPERATIONS: [&str; 7] = [
+    "encode",
+    "decode",
+    "reconstruct",
+    "score",
+    "sample",
+    "blend",
+    "traverse",
+];
+
 /// Most rows one request may produce (samples, blend steps, traversal rows).
 const MAX_GENERATED_ROWS: usize = 4096;
 
@@ -125,7 +136,8 @@ pub async fn operation(
         "blend" => blend(run, &body).await,
         "traverse" => traverse(run, &body).await,
         other => Err(ApiError::not_found(format!(
-            "no operation {other:?}: use encode, decode, reconstruct, score, sample, blend or traverse"
+            "no operation {other:?}: use one of {}",
+            OPERATIONS.join(", ")
         ))),
     }
 }

@@ -110,17 +110,7 @@ fn route_label(req: &Request) -> String {
     let route = matched.as_str();
     if route == "/v1/runs/{run}/{op}" {
         let op = req.uri().path().rsplit('/').next().unwrap_or("");
-        if [
-            "encode",
-            "decode",
-            "reconstruct",
-            "score",
-            "sample",
-            "blend",
-            "traverse",
-        ]
-        .contains(&op)
-        {
+        if super::api::OPERATIONS.contains(&op) {
             return format!("/v1/runs/{{run}}/{op}");
         }
     }
