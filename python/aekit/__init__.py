@@ -1,0 +1,454 @@
+"""aekit for Python: autoencoders trained by aekit's Rust core, with scikit-learn and PyOD
+conventions.
+
+    import aekit
+    X, y = aekit.datasets.shapes(2000, seed=0)
+    ae = aekit.AutoEncoder(latent=2, epochs=10).fit(X)
+    codes = ae.transform(X)                     # (2000, 2)
+    det = aekit.AnomalyDetector(contamination=0.1).fit(X)
+    det.predict(X)                              # 0 = normal, 1 = anomaly, as PyOD
+
+Every fitted model is an aekit run directory (`.run_dir_`), the same format the `aekit`
+command line writes and reads: `AutoEncoder.save(path)` and `aekit.Run.open(path)` cross
+between the two front ends.
+"""
+
+import json
+import os
+import shutil
+import tempfile
+
+import numpy as np
+
+from . import _aekit, datasets
+
+try:
+    from sklearn.base import BaseEstimator as _BaseEstimator
+    from sklearn.base import TransformerMixin as _TransformerMixin
+except ImportError:  # scikit-learn is optional: the same parameter protocol without it
+
+    class _BaseEstimator:
+        @classmethod
+        def _get_param_names(cls):
+            import inspect
+
+            return sorted(p for p in inspect.signature(cls.__init__).parameters if p != "self")
+
+        def get_params(self, deep=True):
+            return {p: getattr(self, p) for p in self._get_param_names()}
+
+        def set_params(self, **params):
+            for k, v in params.items():
+                if k not in self._get_param_names():
+                    raise ValueError(f"Invalid parameter {k!r} for estimator {type(self).__name__}")
+                setattr(self, k, v)
+            return self
+
+    class _TransformerMixin:
+        def fit_transform(self, X, y=None):
+            return self.fit(X, y).transform(X)
+
+try:
+    from sklearn.utils import check_array as _check_array
+except ImportError:
+    _check_array = None
+
+__all__ = ["AutoEncoder", "AnomalyDetector", "Run", "datasets"]
+__version__ = "0.1.0"
+
+
+class Run:
+    """A run directory written by `aekit train` or by `AutoEncoder.save`, ready to use."""
+
+    def __init__(self, handle, path):
+        self._handle = handle
+        self.path = path
+
+    @classmethod
+    def open(cls, path):
+        path = os.fspath(path)
+        return cls(_aekit.RunHandle(path), path)
+
+    @property
+    def info(self):
+        """Architecture, capabilities, training summary and the stored anomaly threshold."""
+        return json.loads(self._handle.info())
+
+    @property
+    def latent(self):
+        return self._handle.latent
+
+    @property
+    def input_dim(self):
+        return self._handle.input_dim
+
+    def encode(self, X):
+        return self._handle.encode(_rows(X, "X"))
+
+    def decode(self, Z):
+        return self._handle.decode(_rows(Z, "Z"))
+
+    def reconstruct(self, X):
+        return self._handle.reconstruct(_rows(X, "X"))
+
+    def score_samples(self, X):
+        """Squared reconstruction error per sample, as `aekit score` computes it."""
+        return self._handle.score_samples(_rows(X, "X"))
+
+    def sample(self, n=16, seed=0):
+        """Decodes `n` draws from the prior (VAEs)."""
+        return self._handle.sample(int(n), int(seed))
+
+    def blend(self, a, b, steps=9, spherical=None):
+        """`(pixel, latent)`: the pixel blend and the decoded code blend of two samples."""
+        a, b = (_rows(np.reshape(v, (1, -1)), name)[0] for v, name in ((a, "a"), (b, "b")))
+        return self._handle.blend(a, b, int(steps), spherical)
+
+    def traverse(self, x, dims=None, deltas=(-100, -10, -1, 0, 1, 10, 100)):
+        """Decodes the code of `x` with each of `dims` shifted by each delta."""
+        dims = list(range(min(self.latent, 16))) if dims is None else [int(d) for d in dims]
+        x = _rows(np.reshape(x, (1, -1)), "x")[0]
+        return self._handle.traverse(x, dims, [float(d) for d in deltas])
+
+    def evaluate(self, X):
+        """Reconstruction metrics of `X` (raw samples): MSE, SSE per sample, MAE, BCE."""
+        return json.loads(self._handle.evaluate(_rows(X, "X")))
+
+    def figure(self, kind="reconstructions"):
+        """One of the run's figures as an RGB array (`PIL.Image` via `figure_image`)."""
+        return self._handle.figure(kind)
+
+    def figure_image(self, kind="reconstructions"):
+        from PIL import Image
+
+        return Image.fromarray(self.figure(kind))
+
+    @property
+    def threshold(self):
+        """The anomaly threshold stored with the run, or None."""
+        return self._handle.threshold()
+
+
+def _rows(X, name):
+    """A C-contiguous float32 matrix, refusing what scikit-learn refuses (with its own
+    messages when it is installed)."""
+    if _check_array is not None:
+        return np.ascontiguousarray(_check_array(X, dtype=np.float32, input_name=name))
+    if hasattr(X, "toarray") and not isinstance(X, np.ndarray):
+        raise TypeError(f"{name}: sparse input is not supported; pass a dense array")
+    arr = np.asarray(X)
+    if arr.dtype == object:
+        try:
+            arr = arr.astype(np.float64)
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"{name}: values must be numbers ({e})") from None
+    if arr.dtype.kind == "c":
+        raise ValueError(f"{name}: complex data is not supported")
+    if arr.ndim == 1:
+        raise ValueError(
+            f"{name}: expected a 2-D array, got a 1-D one; reshape with X.reshape(-1, 1) for one "
+            "feature or X.reshape(1, -1) for one sample"
+        )
+    if arr.ndim != 2:
+        raise ValueError(f"{name}: expected a 2-D array, got {arr.ndim} dimensions")
+    if arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise ValueError(f"{name}: found array with shape {arr.shape}; at least one sample and one feature are required")
+    arr = np.ascontiguousarray(arr, dtype=np.float32)
+    if not np.isfinite(arr).all():
+        raise ValueError(f"{name}: input contains NaN or infinity")
+    return arr
+
+
+def _toml_value(v):
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, np.integer)):
+        return str(int(v))
+    if isinstance(v, (float, np.floating)):
+        return repr(float(v))
+    if isinstance(v, str):
+        return json.dumps(v)
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    raise ValueError(f"cannot write {v!r} into a config")
+
+
+def _toml(sections):
+    lines = []
+    for name, values in sections.items():
+        lines.append(f"[{name}]")
+        lines += [f"{k} = {_toml_value(v)}" for k, v in values.items() if v is not None]
+    return "\n".join(lines) + "\n"
+
+
+class AutoEncoder(_TransformerMixin, _BaseEstimator):
+    """An autoencoder as a scikit-learn transformer: `fit`, `transform` (codes),
+    `inverse_transform` (decode), `predict` (reconstruction), `score_samples` (negative squared
+    reconstruction error: higher is more normal, as scikit-learn's outlier scores) and `score`
+    (their mean).
+
+    Parameters are aekit's config keys: `model` ("dense", "vae", "conv"), `hidden` (encoder
+    widths), `latent`, `activation`, `noise` (e.g. "gaussian:0.3" for a denoising AE),
+    `code_l1` (sparse), `contractive`, `beta` (VAE), `epochs`, `batch_size`, `optimizer`, `lr`,
+    `scale` ("none", "standardize", "minmax", "unit"), `val_fraction`, `seed`, `device`
+    ("cpu"), `verbose` (a tqdm bar when tqdm is installed), `callback` (called with each
+    epoch's metrics as a dict), `run_dir` (where the run directory goes; a temporary one by
+    default).
+    """
+
+    def __init__(self, model="dense", hidden=(64,), latent=8, activation="relu", noise=None,
+                 code_l1=None, contractive=None, beta=None, epochs=20, batch_size=64,
+                 optimizer="adam", lr=1e-3, scale="none", val_fraction=0.1, seed=42,
+                 device="cpu", verbose=False, callback=None, run_dir=None):
+        self.model = model
+        self.hidden = hidden
+        self.latent = latent
+        self.activation = activation
+        self.noise = noise
+        self.code_l1 = code_l1
+        self.contractive = contractive
+        self.beta = beta
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.optimizer = optimizer
+        self.lr = lr
+        self.scale = scale
+        self.val_fraction = val_fraction
+        self.seed = seed
+        self.device = device
+        self.verbose = verbose
+        self.callback = callback
+        self.run_dir = run_dir
+
+    # The core computes in float32: codes and reconstructions are float32 whatever comes in.
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float32"]
+        return tags
+
+    def _more_tags(self):  # scikit-learn before 1.6
+        return {"preserves_dtype": [np.float32]}
+
+    # -- fitting ---------------------------------------------------------------------------
+
+    def _config(self, n_features):
+        if self.device != "cpu":
+            raise ValueError(f"device={self.device!r}: this build trains on the CPU only")
+        model = {
+            "kind": self.model,
+            "hidden": [int(h) for h in self.hidden],
+            "latent": int(self.latent),
+            "activation": self.activation,
+            "noise": self.noise,
+            "code_l1": self.code_l1,
+            "contractive": self.contractive,
+            "beta": self.beta,
+        }
+        return _toml({
+            # The samples came as an array, not a file: the run records a name that says so, and
+            # command-line tools reading the run need their own --data.
+            "data": {"source": "npy:the-array-given-to-fit.npy", "scale": self.scale,
+                     "val_fraction": self.val_fraction},
+            "model": model,
+            "train": {
+                "epochs": int(self.epochs),
+                "batch_size": int(self.batch_size),
+                "optimizer": self.optimizer,
+                "lr": float(self.lr),
+                "seed": int(self.seed),
+            },
+        })
+
+    def fit(self, X, y=None):
+        X = _rows(X, "X")
+        labels = None
+        if y is not None:
+            y = np.asarray(y)
+            if y.shape[0] != X.shape[0]:
+                raise ValueError(f"y has {y.shape[0]} labels for {X.shape[0]} samples")
+        if X.shape[0] < 2:
+            raise ValueError(f"X: n_samples={X.shape[0]}; fitting needs at least 2 samples (one to train on, one to validate)")
+        out = self.run_dir or tempfile.mkdtemp(prefix="aekit-")
+        if self.run_dir is None:
+            shutil.rmtree(out)
+        history = []
+        bar = _progress_bar(self.epochs) if self.verbose else None
+
+        def on_epoch(line):
+            m = json.loads(line)
+            history.append(m)
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(loss=m.get("train_loss"), val=m.get("val_loss"))
+            if self.callback is not None:
+                self.callback(m)
+
+        try:
+            _aekit.fit(self._config(X.shape[1]), X, labels, out, on_epoch)
+        except KeyboardInterrupt:
+            # The core stopped at a step boundary and kept the best weights so far.
+            if os.path.exists(os.path.join(out, "model.safetensors")):
+                self._set_fitted(out, X, history)
+            raise
+        finally:
+            if bar is not None:
+                bar.close()
+        self._set_fitted(out, X, history)
+        return self
+
+    def _set_fitted(self, out, X, history):
+        self.run_dir_ = out
+        self.run_ = Run.open(out)
+        self.n_features_in_ = X.shape[1]
+        self.history_ = history
+        self.threshold_ = self.run_.threshold
+
+    def _check_fitted(self, X=None):
+        if not hasattr(self, "run_"):
+            from_sklearn = _not_fitted_error()
+            raise from_sklearn(f"This {type(self).__name__} instance is not fitted yet. Call 'fit' first.")
+        if X is not None:
+            X = _rows(X, "X")
+            if X.shape[1] != self.n_features_in_:
+                raise ValueError(f"X has {X.shape[1]} features, but {type(self).__name__} is expecting {self.n_features_in_} features as input")
+            return X
+
+    def transform(self, X):
+        X = self._check_fitted(X)
+        return self.run_.encode(X)
+
+    def inverse_transform(self, Z):
+        self._check_fitted()
+        return self.run_.decode(Z)
+
+    def predict(self, X):
+        """Reconstructions of `X`, in its own scale."""
+        X = self._check_fitted(X)
+        return self.run_.reconstruct(X)
+
+    def score_samples(self, X):
+        X = self._check_fitted(X)
+        return -self.run_.score_samples(X)
+
+    def score(self, X, y=None):
+        return float(np.mean(self.score_samples(X)))
+
+    def save(self, path):
+        """Writes the run directory to `path` (readable by `aekit eval`, `aekit serve`, ...)."""
+        self._check_fitted()
+        shutil.copytree(self.run_dir_, os.fspath(path))
+        return os.fspath(path)
+
+    # -- pickling: the state carries the run directory's files, so a copy needs no disk -----
+
+    def __getstate__(self):
+        parent = getattr(super(), "__getstate__", None)
+        state = dict(parent()) if parent is not None else self.__dict__.copy()
+        state.pop("run_", None)
+        if "run_dir_" in state:
+            state["_run_files"] = _read_tree(state["run_dir_"])
+        return state
+
+    def __setstate__(self, state):
+        files = state.pop("_run_files", None)
+        self.__dict__.update(state)
+        if files is not None:
+            out = tempfile.mkdtemp(prefix="aekit-")
+            _write_tree(out, files)
+            self.run_dir_ = out
+            self.run_ = Run.open(out)
+
+
+def _read_tree(root):
+    files = {}
+    for dirpath, _, names in os.walk(root):
+        for n in names:
+            if n == ".lock":
+                continue
+            p = os.path.join(dirpath, n)
+            with open(p, "rb") as f:
+                files[os.path.relpath(p, root)] = f.read()
+    return files
+
+
+def _write_tree(root, files):
+    for rel, data in files.items():
+        p = os.path.join(root, rel)
+        os.makedirs(os.path.dirname(p), exist_ok=True)
+        with open(p, "wb") as f:
+            f.write(data)
+
+
+def _not_fitted_error():
+    try:
+        from sklearn.exceptions import NotFittedError
+
+        return NotFittedError
+    except ImportError:
+        return AttributeError
+
+
+def _progress_bar(total):
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        return None
+    return tqdm(total=total, unit="epoch")
+
+
+class AnomalyDetector(AutoEncoder):
+    """An autoencoder anomaly detector with PyOD's interface: `contamination`, `fit`,
+    `decision_function` (squared reconstruction error, higher is more anomalous),
+    `predict` (1 = anomaly), `predict_proba` (`method="linear"` or `"unify"`), and the fitted
+    `decision_scores_`, `threshold_`, `labels_` — the same scores as `aekit score`.
+    """
+
+    def __init__(self, contamination=0.1, model="dense", hidden=(64,), latent=8,
+                 activation="relu", noise=None, code_l1=None, contractive=None, beta=None,
+                 epochs=20, batch_size=64, optimizer="adam", lr=1e-3, scale="none",
+                 val_fraction=0.1, seed=42, device="cpu", verbose=False, callback=None,
+                 run_dir=None):
+        super().__init__(model=model, hidden=hidden, latent=latent, activation=activation,
+                         noise=noise, code_l1=code_l1, contractive=contractive, beta=beta,
+                         epochs=epochs, batch_size=batch_size, optimizer=optimizer, lr=lr,
+                         scale=scale, val_fraction=val_fraction, seed=seed, device=device,
+                         verbose=verbose, callback=callback, run_dir=run_dir)
+        self.contamination = contamination
+
+    def fit(self, X, y=None):
+        if not 0 < self.contamination <= 0.5:
+            raise ValueError(f"contamination must lie in (0, 0.5], got {self.contamination}")
+        super().fit(X, y)
+        self.decision_scores_ = self.decision_function(X)
+        # NumPy's linear quantile, as PyOD.
+        self.threshold_ = float(np.percentile(self.decision_scores_, 100 * (1 - self.contamination)))
+        self.labels_ = (self.decision_scores_ > self.threshold_).astype(int)
+        return self
+
+    def decision_function(self, X):
+        X = self._check_fitted(X)
+        return self.run_.score_samples(X)
+
+    def predict(self, X):
+        return (self.decision_function(X) > self.threshold_).astype(int)
+
+    def predict_proba(self, X, method="linear"):
+        """`[P(normal), P(anomaly)]` per sample from the training scores, as PyOD."""
+        test = self.decision_function(X)
+        train = self.decision_scores_
+        if method == "linear":
+            lo, hi = train.min(), train.max()
+            p = np.clip((test - lo) / (hi - lo if hi > lo else 1.0), 0, 1)
+        elif method == "unify":
+            from math import erf, sqrt
+
+            mu, sigma = train.mean(), train.std()
+            z = (test - mu) / (sigma * sqrt(2) if sigma > 0 else 1.0)
+            p = np.clip(np.array([erf(v) for v in z]), 0, 1)
+        else:
+            raise ValueError(f"method must be 'linear' or 'unify', got {method!r}")
+        return np.column_stack([1 - p, p])
+
+    def fit_predict(self, X, y=None):
+        return self.fit(X, y).labels_
+

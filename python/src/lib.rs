@@ -1,0 +1,365 @@
+//! `aekit._aekit`: the compiled core behind `import aekit`. Thin: NumPy arrays in, the library's
+//! calls, NumPy arrays out; the estimators live in Python (python/aekit/__init__.py).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use numpy::{
+    PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods,
+};
+use pyo3::exceptions::{PyKeyboardInterrupt, PyOSError, PyValueError};
+use pyo3::prelude::*;
+
+use aekit::data::{Dataset, Matrix, Split, ValueKind};
+use aekit::eval::anomaly::AnomalyDetector;
+use aekit::model::ReconLoss;
+use aekit::model::loss::per_sample_host;
+
+/// The library's one-line messages, as the exception Python code expects: files → OSError,
+/// Ctrl-C → KeyboardInterrupt, everything else a caller got wrong → ValueError.
+fn py_err(e: aekit::Error) -> PyErr {
+    match e {
+        aekit::Error::Io { .. } => PyOSError::new_err(e.to_string()),
+        aekit::Error::Interrupted(_) => PyKeyboardInterrupt::new_err(e.to_string()),
+        _ => PyValueError::new_err(e.to_string()),
+    }
+}
+
+fn matrix(x: &PyReadonlyArray2<'_, f32>) -> PyResult<Matrix> {
+    let [rows, cols] = [x.shape()[0], x.shape()[1]];
+    let data = match x.as_slice() {
+        Ok(s) => s.to_vec(),
+        Err(_) => x.as_array().iter().copied().collect(),
+    };
+    Matrix::new(rows, cols, data).map_err(py_err)
+}
+
+fn array<'py>(py: Python<'py>, m: Matrix) -> PyResult<Bound<'py, PyArray2<f32>>> {
+    let (rows, cols) = (m.rows, m.cols);
+    PyArray1::from_vec(py, m.data).reshape([rows, cols])
+}
+
+/// Arrays handed back to Python together.
+type Pair<'py, A, B> = (Bound<'py, PyArray2<A>>, Bound<'py, PyArray1<B>>);
+type MatrixPair<'py> = (Bound<'py, PyArray2<f32>>, Bound<'py, PyArray2<f32>>);
+
+fn device() -> burn::tensor::Device {
+    burn::tensor::Device::flex()
+}
+
+/// Trains the run in `out_dir` from `config` (TOML) on the rows of `x`. The GIL is released
+/// while training; every 50 ms the caller's thread wakes to deliver new epochs to `on_epoch`
+/// (one JSON line of metrics each) and to notice Ctrl-C, which stops training at the next step
+/// with the best weights kept, then raises KeyboardInterrupt.
+#[pyfunction]
+#[pyo3(signature = (config, x, labels, out_dir, on_epoch=None))]
+fn fit(
+    py: Python<'_>,
+    config: &str,
+    x: PyReadonlyArray2<'_, f32>,
+    labels: Option<PyReadonlyArray1<'_, i64>>,
+    out_dir: &str,
+    on_epoch: Option<Py<PyAny>>,
+) -> PyResult<()> {
+    let cfg = aekit::RunConfig::from_toml(config, Path::new("the estimator's parameters"))
+        .map_err(py_err)?;
+    let x = matrix(&x)?;
+    let labels = match labels {
+        Some(l) => Some(
+            l.as_array()
+                .iter()
+                .map(|&v| {
+                    u32::try_from(v).map_err(|_| {
+                        PyValueError::new_err(format!("y: label {v} is not a class index"))
+                    })
+                })
+                .collect::<PyResult<Vec<u32>>>()?,
+        ),
+        None => None,
+    };
+    let cols = x.cols;
+    let data = Dataset {
+        x,
+        labels,
+        class_names: None,
+        sample_shape: vec![cols],
+        value_kind: ValueKind::Float,
+        origin: "the array X".into(),
+    };
+    let interrupt = Arc::new(AtomicBool::new(false));
+    let mut opts = aekit::FitOptions::new(out_dir);
+    opts.quiet = true;
+    opts.interrupt = Some(interrupt.clone());
+    let training = std::thread::spawn(move || aekit::fit::fit_owned(&cfg, data, &opts).map(|_| ()));
+    let metrics = PathBuf::from(out_dir).join("metrics.jsonl");
+    let mut delivered = 0;
+    let mut stopped_by_user: Option<PyErr> = None;
+    loop {
+        let finished = training.is_finished();
+        if let Some(cb) = &on_epoch {
+            let text = std::fs::read_to_string(&metrics).unwrap_or_default();
+            // Only whole lines: the trainer may be writing the next one.
+            let lines: Vec<&str> = text
+                .split_inclusive('\n')
+                .filter(|l| l.ends_with('\n'))
+                .collect();
+            for line in &lines[delivered.min(lines.len())..] {
+                cb.call1(py, (line.trim_end(),))?;
+            }
+            delivered = lines.len();
+        }
+        if finished {
+            break;
+        }
+        if stopped_by_user.is_none()
+            && let Err(e) = py.check_signals()
+        {
+            interrupt.store(true, Ordering::SeqCst);
+            stopped_by_user = Some(e);
+        }
+        py.detach(|| std::thread::sleep(Duration::from_millis(50)));
+    }
+    let result = training
+        .join()
+        .map_err(|_| PyValueError::new_err("training failed unexpectedly"))?;
+    match (result, stopped_by_user) {
+        (_, Some(e)) => Err(e),
+        (Err(e), None) => Err(py_err(e)),
+        (Ok(()), None) => Ok(()),
+    }
+}
+
+/// A run directory opened for use.
+#[pyclass(frozen)]
+struct RunHandle {
+    run: aekit::Run,
+    detector: Option<AnomalyDetector>,
+}
+
+impl RunHandle {
+    fn preprocessed(&self, x: &PyReadonlyArray2<'_, f32>) -> PyResult<Matrix> {
+        let mut m = matrix(x)?;
+        if m.cols != self.run.model.input_dim() {
+            return Err(PyValueError::new_err(format!(
+                "X has {} features; the run in {} expects {}",
+                m.cols,
+                self.run.dir.path.display(),
+                self.run.model.input_dim()
+            )));
+        }
+        self.run.preprocessor.apply(&mut m).map_err(py_err)?;
+        Ok(m)
+    }
+
+    fn raw<'py>(&self, py: Python<'py>, mut m: Matrix) -> PyResult<Bound<'py, PyArray2<f32>>> {
+        self.run.preprocessor.invert(&mut m).map_err(py_err)?;
+        array(py, m)
+    }
+}
+
+#[pymethods]
+impl RunHandle {
+    #[new]
+    fn open(path: &str) -> PyResult<Self> {
+        if !Path::new(path).is_dir() {
+            return Err(pyo3::exceptions::PyFileNotFoundError::new_err(format!(
+                "{path}: no run directory there"
+            )));
+        }
+        let run = aekit::Run::open(Path::new(path), &device()).map_err(py_err)?;
+        let detector = AnomalyDetector::stored(&run).map_err(py_err)?;
+        Ok(Self { run, detector })
+    }
+
+    #[getter]
+    fn latent(&self) -> usize {
+        self.run.model.latent_dim()
+    }
+
+    #[getter]
+    fn input_dim(&self) -> usize {
+        self.run.model.input_dim()
+    }
+
+    fn info(&self) -> PyResult<String> {
+        let model = &self.run.model;
+        let info = serde_json::json!({
+            "path": self.run.dir.path,
+            "kind": model.config().kind(),
+            "architecture": model.config().describe(),
+            "parameters": model.num_params(),
+            "input_dim": model.input_dim(),
+            "latent": model.latent_dim(),
+            "capabilities": model.capabilities(),
+            "training": self.run.dir.summary().ok(),
+            "anomaly": self.detector,
+        });
+        Ok(info.to_string())
+    }
+
+    fn threshold(&self) -> Option<f64> {
+        self.detector.as_ref().map(|d| d.threshold)
+    }
+
+    fn encode<'py>(
+        &self,
+        py: Python<'py>,
+        x: PyReadonlyArray2<'py, f32>,
+    ) -> PyResult<Bound<'py, PyArray2<f32>>> {
+        let x = self.preprocessed(&x)?;
+        let codes = py.detach(|| self.run.model.encode(&x)).map_err(py_err)?;
+        array(py, codes)
+    }
+
+    fn decode<'py>(
+        &self,
+        py: Python<'py>,
+        z: PyReadonlyArray2<'py, f32>,
+    ) -> PyResult<Bound<'py, PyArray2<f32>>> {
+        let z = matrix(&z)?;
+        let out = py.detach(|| self.run.model.decode(&z)).map_err(py_err)?;
+        self.raw(py, out)
+    }
+
+    fn reconstruct<'py>(
+        &self,
+        py: Python<'py>,
+        x: PyReadonlyArray2<'py, f32>,
+    ) -> PyResult<Bound<'py, PyArray2<f32>>> {
+        let x = self.preprocessed(&x)?;
+        let out = py
+            .detach(|| self.run.model.reconstruct(&x))
+            .map_err(py_err)?;
+        self.raw(py, out)
+    }
+
+    /// Squared reconstruction error per sample in the model's scale: `aekit score`'s numbers.
+    fn score_samples<'py>(
+        &self,
+        py: Python<'py>,
+        x: PyReadonlyArray2<'py, f32>,
+    ) -> PyResult<Bound<'py, PyArray1<f64>>> {
+        let x = self.preprocessed(&x)?;
+        let recon = py
+            .detach(|| self.run.model.reconstruct(&x))
+            .map_err(py_err)?;
+        let scores: Vec<f64> = (0..x.rows)
+            .map(|i| per_sample_host(ReconLoss::Mse, recon.row(i), x.row(i)))
+            .collect();
+        Ok(PyArray1::from_vec(py, scores))
+    }
+
+    fn sample<'py>(
+        &self,
+        py: Python<'py>,
+        n: usize,
+        seed: u64,
+    ) -> PyResult<Bound<'py, PyArray2<f32>>> {
+        let out = aekit::eval::sample_prior(&self.run.model, n, seed).map_err(py_err)?;
+        self.raw(py, out)
+    }
+
+    #[pyo3(signature = (a, b, steps, spherical=None))]
+    fn blend<'py>(
+        &self,
+        py: Python<'py>,
+        a: PyReadonlyArray1<'py, f32>,
+        b: PyReadonlyArray1<'py, f32>,
+        steps: usize,
+        spherical: Option<bool>,
+    ) -> PyResult<MatrixPair<'py>> {
+        let one = |v: &PyReadonlyArray1<'py, f32>| -> PyResult<Vec<f32>> {
+            let m = Matrix::new(1, v.len(), v.as_array().to_vec()).map_err(py_err)?;
+            let mut m = m;
+            self.run.preprocessor.apply(&mut m).map_err(py_err)?;
+            Ok(m.data)
+        };
+        let spherical = spherical.unwrap_or(self.run.model.capabilities().prior);
+        let blend = aekit::explore::blend(&self.run.model, &one(&a)?, &one(&b)?, steps, spherical)
+            .map_err(py_err)?;
+        Ok((self.raw(py, blend.pixel)?, self.raw(py, blend.latent)?))
+    }
+
+    fn traverse<'py>(
+        &self,
+        py: Python<'py>,
+        x: PyReadonlyArray1<'py, f32>,
+        dims: Vec<usize>,
+        deltas: Vec<f32>,
+    ) -> PyResult<Bound<'py, PyArray2<f32>>> {
+        let mut m = Matrix::new(1, x.len(), x.as_array().to_vec()).map_err(py_err)?;
+        self.run.preprocessor.apply(&mut m).map_err(py_err)?;
+        let out =
+            aekit::explore::traverse(&self.run.model, &m.data, &dims, &deltas).map_err(py_err)?;
+        self.raw(py, out)
+    }
+
+    fn evaluate(&self, x: PyReadonlyArray2<'_, f32>) -> PyResult<String> {
+        let x = self.preprocessed(&x)?;
+        let cols = x.cols;
+        let data = Dataset {
+            x,
+            labels: None,
+            class_names: None,
+            sample_shape: vec![cols],
+            value_kind: ValueKind::Float,
+            origin: "the array X".into(),
+        };
+        let metrics = aekit::eval::evaluate(&self.run, &data).map_err(py_err)?;
+        Ok(serde_json::to_string(&metrics).expect("metrics serialise"))
+    }
+
+    /// One of the run's figures (on its own test data) as an RGB array of shape (H, W, 3).
+    fn figure<'py>(
+        &self,
+        py: Python<'py>,
+        kind: &str,
+    ) -> PyResult<Bound<'py, numpy::PyArray3<u8>>> {
+        let kind = aekit::viz::figures::FigureKind::ALL
+            .into_iter()
+            .find(|k| k.name() == kind)
+            .ok_or_else(|| {
+                let names: Vec<&str> = aekit::viz::figures::FigureKind::ALL
+                    .iter()
+                    .map(|k| k.name())
+                    .collect();
+                PyValueError::new_err(format!("no figure {kind:?}; one of {}", names.join(", ")))
+            })?;
+        let data = self.run.load_data(None, Split::Test).map_err(py_err)?;
+        let fig = aekit::viz::figures::figure(&self.run, &data, kind, &Default::default())
+            .map_err(py_err)?;
+        let (w, h) = fig.image.dimensions();
+        PyArray1::from_vec(py, fig.image.into_raw()).reshape([h as usize, w as usize, 3])
+    }
+}
+
+/// `(X, y)`: `n` of the built-in shapes as raw bytes (0-255) in f32, and their classes.
+#[pyfunction]
+fn shapes<'py>(py: Python<'py>, n: usize, seed: u64) -> PyResult<Pair<'py, f32, i64>> {
+    let ds = aekit::data::shapes::generate(n, seed);
+    let labels: Vec<i64> = ds
+        .labels
+        .unwrap_or_default()
+        .into_iter()
+        .map(i64::from)
+        .collect();
+    Ok((array(py, ds.x)?, PyArray1::from_vec(py, labels)))
+}
+
+/// An IDX file as an f32 array of its own shape.
+#[pyfunction]
+fn load_idx<'py>(py: Python<'py>, path: &str) -> PyResult<Bound<'py, numpy::PyArrayDyn<f32>>> {
+    let idx = aekit::data::idx::read(Path::new(path)).map_err(py_err)?;
+    PyArray1::from_vec(py, idx.values).reshape(idx.dims)
+}
+
+#[pymodule]
+fn _aekit(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(fit, m)?)?;
+    m.add_function(wrap_pyfunction!(shapes, m)?)?;
+    m.add_function(wrap_pyfunction!(load_idx, m)?)?;
+    m.add_class::<RunHandle>()?;
+    Ok(())
+}

@@ -1,0 +1,175 @@
+"""Tests of `import aekit`: the scikit-learn and PyOD conventions, pickling, errors, Ctrl-C, and
+that the Python front end and the command line train the same bytes."""
+
+import _thread
+import os
+import pickle
+import shutil
+import subprocess
+import threading
+
+import numpy as np
+import pytest
+
+import aekit
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+@pytest.fixture(scope="module")
+def shapes():
+    X, y = aekit.datasets.shapes(600, seed=1)
+    return X, y
+
+
+def small(**kw):
+    params = dict(hidden=(32,), latent=4, epochs=3, batch_size=50, seed=7)
+    params.update(kw)
+    return aekit.AutoEncoder(**params)
+
+
+def test_fit_transform_and_shapes(shapes):
+    X, _ = shapes
+    ae = small().fit(X)
+    assert ae.n_features_in_ == 784
+    assert len(ae.history_) == 3 and "train_loss" in ae.history_[0]
+    Z = ae.transform(X)
+    assert Z.shape == (600, 4) and Z.dtype == np.float32
+    assert ae.inverse_transform(Z).shape == (600, 784)
+    R = ae.predict(X)
+    assert R.shape == X.shape
+    # Training must have learnt something: better than reconstructing the mean image.
+    baseline = ((X - X.mean(axis=0)) ** 2).sum(axis=1).mean()
+    assert -ae.score(X) < baseline
+    assert np.allclose(ae.score_samples(X), -((R - X) ** 2).sum(axis=1), rtol=1e-4)
+
+
+def test_training_is_reproducible_and_pickle_round_trips_exactly(shapes):
+    X, _ = shapes
+    a, b = small().fit(X), small().fit(X)
+    assert np.array_equal(a.transform(X), b.transform(X))
+    c = pickle.loads(pickle.dumps(a))
+    assert np.array_equal(c.transform(X), a.transform(X))
+    assert c.run_dir_ != a.run_dir_
+
+
+def test_sklearn_pipeline_grid_search_and_clone(shapes):
+    sklearn = pytest.importorskip("sklearn")
+    from sklearn.base import clone
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = shapes
+    pipe = make_pipeline(StandardScaler(), small(latent=8), LogisticRegression(max_iter=500))
+    pipe.fit(X[:400], y[:400])
+    assert pipe.score(X[400:], y[400:]) > 0.5  # four classes: chance is 0.25
+    grid = GridSearchCV(small(), {"latent": [2, 8]}, cv=2).fit(X[:300])
+    assert grid.best_params_["latent"] in (2, 8)
+    twin = clone(small(latent=5))
+    assert twin.get_params()["latent"] == 5 and not hasattr(twin, "run_")
+    assert sklearn.__version__
+
+
+def test_sklearn_estimator_checks():
+    pytest.importorskip("sklearn")
+    from sklearn.utils.estimator_checks import check_estimator
+
+    # Checks that cannot apply, with the reason; every other check must pass.
+    expected_failed = {
+        # Training holds out a validation split, so one or two samples cannot be fitted.
+        "check_fit2d_1sample": "fitting needs at least 2 samples",
+        # A sample's result agrees across batches to float32 rounding (2e-7 relative), not to
+        # the 1e-7 these checks ask: the matrix-product kernel blocks its inner loop by the
+        # size of the whole batch.
+        "check_methods_subset_invariance": "float32 rounding differs with the batch size",
+        "check_methods_sample_order_invariance": "float32 rounding differs with the batch size",
+    }
+    check_estimator(aekit.AutoEncoder(epochs=2, hidden=(8,), latent=2), expected_failed_checks=expected_failed)
+
+
+def test_pyod_interface_matches_the_cli_scores(shapes, tmp_path):
+    X, _ = shapes
+    det = aekit.AnomalyDetector(contamination=0.1, hidden=(32,), latent=4, epochs=3, seed=7).fit(X)
+    assert det.decision_scores_.shape == (600,)
+    assert det.labels_.sum() == pytest.approx(60, abs=2)
+    assert np.array_equal(det.predict(X), det.labels_)
+    for method in ("linear", "unify"):
+        p = det.predict_proba(X, method=method)
+        assert p.shape == (600, 2) and np.allclose(p.sum(axis=1), 1) and (p >= 0).all()
+    with pytest.raises(ValueError, match="method"):
+        det.predict_proba(X, method="nope")
+    # The same numbers as the library's detector over the saved run.
+    run = aekit.Run.open(det.save(tmp_path / "run"))
+    assert np.array_equal(run.score_samples(X), det.decision_function(X))
+
+
+def test_run_open_reads_what_save_wrote(shapes, tmp_path):
+    X, _ = shapes
+    ae = small(model="vae", latent=2).fit(X)
+    run = aekit.Run.open(ae.save(tmp_path / "vae"))
+    assert run.info["kind"] == "vae" and run.latent == 2
+    assert np.array_equal(run.encode(X[:5]), ae.transform(X[:5]))
+    assert run.sample(6, seed=1).shape == (6, 784)
+    pixel, latent = run.blend(X[0], X[1], steps=5)
+    assert pixel.shape == latent.shape == (5, 784)
+    assert np.allclose(pixel[0], X[0], atol=1e-5)
+    assert run.traverse(X[0], dims=[0, 1], deltas=[-1, 1]).shape == (4, 784)
+    metrics = run.evaluate(X[:50])
+    assert metrics["samples"] == 50 and metrics["mse_per_pixel"] > 0
+
+
+def test_errors_arrive_as_python_exceptions(shapes, tmp_path):
+    X, _ = shapes
+    with pytest.raises(ValueError, match="NaN"):
+        small().fit(np.full((10, 3), np.nan))
+    with pytest.raises(ValueError, match="2-?D"):
+        small().fit(np.zeros(10))
+    with pytest.raises(ValueError, match="nonsense.*adam"):
+        small(optimizer="nonsense").fit(X)
+    ae = small().fit(X)
+    with pytest.raises(ValueError, match="784"):
+        ae.transform(np.zeros((2, 5)))
+    with pytest.raises(OSError):
+        aekit.Run.open(tmp_path / "missing")
+    with pytest.raises(ValueError, match="(?i)invalid parameter"):
+        small().set_params(nonsense=1)
+
+
+def test_keyboard_interrupt_stops_training_and_keeps_the_best_weights(shapes):
+    X, _ = shapes
+    X = np.tile(X, (20, 1))  # long enough to be interrupted mid-way
+    ae = small(epochs=200)
+    seen = []
+
+    def interrupt_after_first_epoch(m):
+        seen.append(m)
+        if len(seen) == 1:
+            threading.Timer(0.01, _thread.interrupt_main).start()
+
+    ae.set_params(callback=interrupt_after_first_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        ae.fit(X)
+    assert 1 <= len(ae.history_) < 200
+    assert ae.transform(X[:3]).shape == (3, 4)
+
+
+def test_the_python_front_end_and_the_cli_train_identical_weights(shapes, tmp_path):
+    binary = os.environ.get("AEKIT_BIN", os.path.join(ROOT, "target", "release", "aekit"))
+    if not os.path.exists(binary):
+        pytest.skip(f"{binary} not built (cargo build --release)")
+    X, _ = shapes
+    np.save(tmp_path / "x.npy", X)
+    ae = small(run_dir=str(tmp_path / "python")).fit(X)
+    subprocess.run(
+        [binary, "train", "--data", f"npy:{tmp_path / 'x.npy'}", "--scale", "none", "--hidden", "32",
+         "--latent", "4", "--epochs", "3", "--batch-size", "50", "--seed", "7", "--lr", "0.001",
+         "--quiet", "--no-report", "--out", str(tmp_path / "cli")],
+        check=True,
+    )
+    ours = (tmp_path / "python" / "model.safetensors").read_bytes()
+    theirs = (tmp_path / "cli" / "model.safetensors").read_bytes()
+    assert ours == theirs
+    assert ae.run_dir_ == str(tmp_path / "python")
+    shutil.rmtree(tmp_path / "cli")
