@@ -120,6 +120,43 @@ def test_run_open_reads_what_save_wrote(shapes, tmp_path):
     assert metrics["samples"] == 50 and metrics["mse_per_pixel"] > 0
 
 
+def test_figures_come_back_as_rgb_arrays(tmp_path):
+    # A run on the built-in shapes, so the figure finds its test data.
+    binary = os.environ.get("AEKIT_BIN", os.path.join(ROOT, "target", "release", "aekit"))
+    if not os.path.exists(binary):
+        pytest.skip(f"{binary} not built (cargo build --release)")
+    subprocess.run([binary, "train", "--model", "vae", "--latent", "2", "--epochs", "1",
+                    "--quiet", "--no-report", "--out", str(tmp_path / "run")], check=True)
+    run = aekit.Run.open(tmp_path / "run")
+    for kind in ("reconstructions", "manifold"):
+        img = run.figure(kind)
+        assert img.ndim == 3 and img.shape[2] == 3 and img.dtype == np.uint8
+        assert img.shape[0] > 28 and img.std() > 0
+    assert run.threshold is not None  # `aekit train` stores it
+    with pytest.raises(ValueError, match="no figure"):
+        run.figure("nope")
+
+
+def test_the_mnist_homework_example_on_a_subset(tmp_path):
+    mnist = os.path.join(ROOT, "..", "shared", "data", "mnist")
+    if not os.path.isdir(mnist):
+        pytest.skip(f"{mnist} not found: the example needs MNIST")
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "homework", os.path.join(ROOT, "python", "examples", "mnist_homework.py"))
+    homework = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(homework)
+    _, codes, error = homework.main([mnist, "--limit", "10000", "--epochs", "5",
+                                     "--out", str(tmp_path / "codes.png")])
+    assert codes.shape == (10000, 2)
+    # Against reconstructing every test image by the mean training image (about 52.7): a
+    # trained 2-D code must do clearly better even on 10,000 images and 5 epochs.
+    X_train, _, X_test, _ = aekit.datasets.load_mnist(mnist)
+    baseline = ((X_test - X_train.mean(axis=0)) ** 2).sum(axis=1).mean()
+    assert error < 0.85 * baseline, (error, baseline)
+
+
 def test_errors_arrive_as_python_exceptions(shapes, tmp_path):
     X, _ = shapes
     with pytest.raises(ValueError, match="NaN"):
