@@ -17,6 +17,11 @@ use aekit::eval::anomaly::AnomalyDetector;
 use aekit::model::ReconLoss;
 use aekit::model::loss::per_sample_host;
 
+// The allocator the `aekit` binary trains with (BENCHMARKS.md: glibc malloc costs training
+// several percent); it serves the extension's Rust allocations only, not Python's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The library's one-line messages, as the exception Python code expects: files → OSError,
 /// Ctrl-C → KeyboardInterrupt, everything else a caller got wrong → ValueError.
 fn py_err(e: aekit::Error) -> PyErr {
