@@ -50,6 +50,19 @@ fn array<'py>(py: Python<'py>, m: Matrix) -> PyResult<Bound<'py, PyArray2<f32>>>
 type Pair<'py, A, B> = (Bound<'py, PyArray2<A>>, Bound<'py, PyArray1<B>>);
 type MatrixPair<'py> = (Bound<'py, PyArray2<f32>>, Bound<'py, PyArray2<f32>>);
 
+/// Rows from Python as a data set of real-valued features.
+fn dataset(x: Matrix, labels: Option<Vec<u32>>) -> Dataset {
+    let cols = x.cols;
+    Dataset {
+        x,
+        labels,
+        class_names: None,
+        sample_shape: vec![cols],
+        value_kind: ValueKind::Float,
+        origin: "the array X".into(),
+    }
+}
+
 fn device() -> burn::tensor::Device {
     burn::tensor::Device::flex()
 }
@@ -84,15 +97,7 @@ fn fit(
         ),
         None => None,
     };
-    let cols = x.cols;
-    let data = Dataset {
-        x,
-        labels,
-        class_names: None,
-        sample_shape: vec![cols],
-        value_kind: ValueKind::Float,
-        origin: "the array X".into(),
-    };
+    let data = dataset(x, labels);
     let interrupt = Arc::new(AtomicBool::new(false));
     let mut opts = aekit::FitOptions::new(out_dir);
     opts.quiet = true;
@@ -303,15 +308,7 @@ impl RunHandle {
 
     fn evaluate(&self, x: PyReadonlyArray2<'_, f32>) -> PyResult<String> {
         let x = self.preprocessed(&x)?;
-        let cols = x.cols;
-        let data = Dataset {
-            x,
-            labels: None,
-            class_names: None,
-            sample_shape: vec![cols],
-            value_kind: ValueKind::Float,
-            origin: "the array X".into(),
-        };
+        let data = dataset(x, None);
         let metrics = aekit::eval::evaluate(&self.run, &data).map_err(py_err)?;
         Ok(serde_json::to_string(&metrics).expect("metrics serialise"))
     }
