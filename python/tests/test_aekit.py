@@ -210,3 +210,13 @@ def test_the_python_front_end_and_the_cli_train_identical_weights(shapes, tmp_pa
     assert ours == theirs
     assert ae.run_dir_ == str(tmp_path / "python")
     shutil.rmtree(tmp_path / "cli")
+
+
+def test_verbose_shows_a_progress_bar_and_the_callback_sees_every_epoch(shapes, capsys):
+    pytest.importorskip("tqdm")
+    X, _ = shapes
+    seen = []
+    small(epochs=3, verbose=True, callback=seen.append).fit(X)
+    assert [m["epoch"] for m in seen] == [1, 2, 3]
+    err = capsys.readouterr().err
+    assert "3/3" in err and "epoch" in err, err
