@@ -192,23 +192,11 @@ async fn encode(
     if accept != BodyKind::Json {
         return matrix_response(&codes, accept, "codes", Map::new());
     }
-    let points = map_points(run, &codes)?;
+    let points = run.map.points_of(&codes)?;
     Ok(json_response(
         &[("codes", &codes), ("map", &points)],
         Map::new(),
     ))
-}
-
-fn map_points(run: &ServedRun, codes: &Matrix) -> ApiResult<Matrix> {
-    Ok(match (&run.map.projection, codes.cols) {
-        (Some(pca), _) => pca.transform(codes)?,
-        (None, 1) => Matrix::new(
-            codes.rows,
-            2,
-            codes.data.iter().flat_map(|&c| [c, 0.0]).collect(),
-        )?,
-        (None, _) => codes.clone(),
-    })
 }
 
 async fn decode(run: &ServedRun, body: &[u8], accept: BodyKind) -> ApiResult<Response> {

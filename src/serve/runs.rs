@@ -53,17 +53,11 @@ impl CodeMap {
         let mut raw = x.clone();
         run.preprocessor.invert(&mut raw)?;
         let codes = run.model.encode(&x)?;
-        let (points, projection) = match codes.cols {
-            1 => {
-                let pts = codes.data.iter().flat_map(|&c| [c, 0.0]).collect();
-                (Matrix::new(codes.rows, 2, pts)?, None)
-            }
-            2 => (codes.clone(), None),
-            _ => {
-                let pca = Pca::fit(&codes, 2)?;
-                (pca.transform(&codes)?, Some(pca))
-            }
+        let projection = match codes.cols {
+            1 | 2 => None,
+            _ => Some(Pca::fit(&codes, 2)?),
         };
+        let points = points_on_plane(projection.as_ref(), &codes)?;
         Ok(Self {
             raw,
             x,
@@ -79,6 +73,11 @@ impl CodeMap {
         })
     }
 
+    /// Where codes fall on the map's plane.
+    pub fn points_of(&self, codes: &Matrix) -> Result<Matrix> {
+        points_on_plane(self.projection.as_ref(), codes)
+    }
+
     /// Codes of points on the map's plane (the inverse of the projection).
     pub fn codes_of_points(&self, points: &Matrix, latent: usize) -> Result<Matrix> {
         match (&self.projection, latent) {
@@ -90,6 +89,20 @@ impl CodeMap {
             ),
             (None, _) => Ok(points.clone()),
         }
+    }
+}
+
+/// Codes on the map's plane: their principal components when there is a projection, a 1-D
+/// code on the horizontal axis, a 2-D code as it is.
+fn points_on_plane(projection: Option<&Pca>, codes: &Matrix) -> Result<Matrix> {
+    match (projection, codes.cols) {
+        (Some(pca), _) => pca.transform(codes),
+        (None, 1) => Matrix::new(
+            codes.rows,
+            2,
+            codes.data.iter().flat_map(|&c| [c, 0.0]).collect(),
+        ),
+        (None, _) => Ok(codes.clone()),
     }
 }
 
