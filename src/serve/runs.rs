@@ -135,17 +135,16 @@ pub struct ServedRun {
 }
 
 impl ServedRun {
-    /// Loads the run in `path`; `data` replaces the run's own data (for the map and, when the
+    /// Loads the run in `path`; `data_cfg` replaces the run's own data (for the map and, when the
     /// run stored no threshold, the training scores).
     pub fn load(
         path: &Path,
         name: String,
-        data: Option<&DataConfig>,
+        data_cfg: Option<&DataConfig>,
         opts: &LoadOptions,
         device: &burn::tensor::Device,
     ) -> Result<Self> {
         let run = Run::open(path, device)?;
-        let data_cfg = data;
         let data = run.load_data(data_cfg, Split::Test)?;
         if data.is_empty() {
             return Err(Error::invalid(format!(
