@@ -452,7 +452,12 @@ fn bad_requests_get_json_errors_with_the_right_status() {
     // The server answers 413 without reading the body and closes that connection: the request
     // goes on an agent of its own, so that no later request is sent on the closed connection.
     check(
-        post(&agent(), &enc, "application/octet-stream", &vec![0u8; 128 << 10]),
+        post(
+            &agent(),
+            &enc,
+            "application/octet-stream",
+            &vec![0u8; 128 << 10],
+        ),
         413,
         "limit of 64.0 KiB",
     );
