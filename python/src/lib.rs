@@ -13,9 +13,7 @@ use pyo3::exceptions::{PyKeyboardInterrupt, PyOSError, PyValueError};
 use pyo3::prelude::*;
 
 use aekit::data::{Dataset, Matrix, Split, ValueKind};
-use aekit::eval::anomaly::AnomalyDetector;
-use aekit::model::ReconLoss;
-use aekit::model::loss::per_sample_host;
+use aekit::eval::anomaly::{AnomalyDetector, ScoreKind};
 
 // The allocator the `aekit` binary trains with (BENCHMARKS.md: glibc malloc costs training
 // several percent); it serves the extension's Rust allocations only, not Python's.
@@ -150,7 +148,17 @@ struct RunHandle {
 
 impl RunHandle {
     fn preprocessed(&self, x: &PyReadonlyArray2<'_, f32>) -> PyResult<Matrix> {
-        let mut m = matrix(x)?;
+        self.to_model_scale(matrix(x)?)
+    }
+
+    /// One sample given as a 1-D array, in the model's scale.
+    fn preprocessed_sample(&self, x: &PyReadonlyArray1<'_, f32>) -> PyResult<Vec<f32>> {
+        let m = Matrix::new(1, x.len(), x.as_array().to_vec()).map_err(py_err)?;
+        Ok(self.to_model_scale(m)?.data)
+    }
+
+    /// Raw rows, checked against the run's width, preprocessed as training saw them.
+    fn to_model_scale(&self, mut m: Matrix) -> PyResult<Matrix> {
         if m.cols != self.run.model.input_dim() {
             return Err(PyValueError::new_err(format!(
                 "X has {} features; the run in {} expects {}",
@@ -252,12 +260,9 @@ impl RunHandle {
         x: PyReadonlyArray2<'py, f32>,
     ) -> PyResult<Bound<'py, PyArray1<f64>>> {
         let x = self.preprocessed(&x)?;
-        let recon = py
-            .detach(|| self.run.model.reconstruct(&x))
+        let scores = py
+            .detach(|| aekit::eval::anomaly::scores(&self.run, &x, ScoreKind::SquaredError, 0))
             .map_err(py_err)?;
-        let scores: Vec<f64> = (0..x.rows)
-            .map(|i| per_sample_host(ReconLoss::Mse, recon.row(i), x.row(i)))
-            .collect();
         Ok(PyArray1::from_vec(py, scores))
     }
 
@@ -280,15 +285,15 @@ impl RunHandle {
         steps: usize,
         spherical: Option<bool>,
     ) -> PyResult<MatrixPair<'py>> {
-        let one = |v: &PyReadonlyArray1<'py, f32>| -> PyResult<Vec<f32>> {
-            let m = Matrix::new(1, v.len(), v.as_array().to_vec()).map_err(py_err)?;
-            let mut m = m;
-            self.run.preprocessor.apply(&mut m).map_err(py_err)?;
-            Ok(m.data)
-        };
         let spherical = spherical.unwrap_or(self.run.model.capabilities().prior);
-        let blend = aekit::explore::blend(&self.run.model, &one(&a)?, &one(&b)?, steps, spherical)
-            .map_err(py_err)?;
+        let blend = aekit::explore::blend(
+            &self.run.model,
+            &self.preprocessed_sample(&a)?,
+            &self.preprocessed_sample(&b)?,
+            steps,
+            spherical,
+        )
+        .map_err(py_err)?;
         Ok((self.raw(py, blend.pixel)?, self.raw(py, blend.latent)?))
     }
 
@@ -299,10 +304,8 @@ impl RunHandle {
         dims: Vec<usize>,
         deltas: Vec<f32>,
     ) -> PyResult<Bound<'py, PyArray2<f32>>> {
-        let mut m = Matrix::new(1, x.len(), x.as_array().to_vec()).map_err(py_err)?;
-        self.run.preprocessor.apply(&mut m).map_err(py_err)?;
-        let out =
-            aekit::explore::traverse(&self.run.model, &m.data, &dims, &deltas).map_err(py_err)?;
+        let x = self.preprocessed_sample(&x)?;
+        let out = aekit::explore::traverse(&self.run.model, &x, &dims, &deltas).map_err(py_err)?;
         self.raw(py, out)
     }
 

@@ -53,9 +53,15 @@ pub fn scores(run: &Run, x: &Matrix, kind: ScoreKind, seed: u64) -> Result<Vec<f
         _ => ReconLoss::Mse,
     };
     let recon = run.model.reconstruct(x)?;
-    Ok((0..x.rows)
+    Ok(scores_of_reconstructions(loss, &recon, x))
+}
+
+/// Per-sample `loss` between reconstructions and inputs (both in the model's scale): the
+/// score of [`scores`] for callers that already hold the reconstructions.
+pub fn scores_of_reconstructions(loss: ReconLoss, recon: &Matrix, x: &Matrix) -> Vec<f64> {
+    (0..x.rows)
         .map(|i| per_sample_host(loss, recon.row(i), x.row(i)))
-        .collect())
+        .collect()
 }
 
 /// The `q`-quantile of `values` with linear interpolation (NumPy's default, which PyOD uses

@@ -12,8 +12,8 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use crate::data::Matrix;
+use crate::eval::anomaly::scores_of_reconstructions;
 use crate::model::ReconLoss;
-use crate::model::loss::per_sample_host;
 
 use super::AppState;
 use super::batcher::{Pass, Refusal};
@@ -265,9 +265,7 @@ async fn reconstruct(
 async fn score(run: &ServedRun, headers: &HeaderMap, body: &[u8]) -> ApiResult<Response> {
     let (x, _) = samples(run, headers, body, "x")?;
     let recon = pass(run, Pass::Reconstruct, x.clone()).await?;
-    let scores: Vec<f64> = (0..x.rows)
-        .map(|i| per_sample_host(ReconLoss::Mse, recon.row(i), x.row(i)))
-        .collect();
+    let scores = scores_of_reconstructions(ReconLoss::Mse, &recon, &x);
     let errors = Matrix::new(
         x.rows,
         x.cols,
