@@ -106,6 +106,12 @@ fn fit_data(
     cfg.model
         .resolve(&data.sample_shape, preprocessor.scaling.is_unit_range())?;
     preprocessor.apply(&mut data.x)?;
+    if cfg.data.binarize && !preprocessor.scaling.is_unit_range() {
+        return Err(Error::invalid(format!(
+            "--binarize needs values in [0, 1]; {} is scaled with {:?} (use --scale unit or minmax)",
+            data.origin, preprocessor.scaling
+        )));
+    }
     let (train_rows, val_rows) = train_val_indices(data.len(), cfg.data.val_fraction, tc.seed);
     if train_rows.is_empty() {
         return Err(Error::bad_file(
@@ -144,7 +150,8 @@ fn fit_data(
     };
 
     let batches = Batches::new(&data.x, cfg.model.noise(), tc.seed)
-        .with_task(cfg.model.shared().task, &data.sample_shape);
+        .with_task(cfg.model.shared().task, &data.sample_shape)
+        .with_binarize(cfg.data.binarize);
     let mut progress = Progress::new(opts.quiet);
     progress.message(&format!(
         "training {} ({} parameters, {} loss) on {} samples, validating on {}; run directory {}",

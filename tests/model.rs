@@ -602,3 +602,319 @@ fn empty_inputs_give_empty_outputs_of_the_right_width() {
     let back = m.reconstruct(&none).unwrap();
     assert_eq!((back.rows, back.cols), (0, 6));
 }
+
+fn iwae_model(samples: usize, seed: u64) -> Autoencoder {
+    let mut cfg = ModelConfig::new(aekit::model::IwaeConfig {
+        vae: aekit::VaeConfig::new(vec![7], 3),
+        importance_samples: samples,
+    });
+    cfg.shared_mut().loss = Some(ReconLoss::Bce);
+    cfg.resolve(&[5], true).unwrap();
+    Autoencoder::new(&cfg, seed, &device()).unwrap()
+}
+
+#[test]
+fn iwae_objective_gradient_matches_finite_differences() {
+    let m = iwae_model(4, 2);
+    let cfg = m.config().clone();
+    check_objective_gradient(&m, &cfg, &inputs(), &(0..35).step_by(3).collect::<Vec<_>>());
+}
+
+/// With one importance sample the IWAE's bound is the ELBO: the same network (same seed,
+/// same tensors), the same draw, the same reconstruction term bit for bit, and a sampled KL
+/// whose mean over many draws is the VAE's closed-form KL.
+#[test]
+fn iwae_with_one_sample_is_the_vae_elbo() {
+    let (vae, iwae) = (vae_model(5), iwae_model(1, 5));
+    assert_eq!(vae.export(), iwae.export());
+    let x = inputs();
+    let rows = 200_000;
+    let mut data = Vec::with_capacity(rows * x.cols);
+    for i in 0..rows {
+        data.extend_from_slice(x.row(i % x.rows));
+    }
+    let many = Matrix::new(rows, x.cols, data).unwrap();
+    let terms = |m: &Autoencoder| {
+        let xt = Tensor::<2>::from_data(
+            TensorData::new(many.data.clone(), [rows, x.cols]),
+            &device(),
+        );
+        let t = m.net().objective(
+            xt.clone(),
+            xt,
+            m.config(),
+            &mut aekit::data::batch::rng_for(0, 0),
+            f64::INFINITY,
+        );
+        (
+            t.total.into_scalar::<f32>() as f64,
+            t.recon.into_scalar::<f32>() as f64,
+            t.kl.unwrap().into_scalar::<f32>() as f64,
+        )
+    };
+    let (v_total, v_recon, v_kl) = terms(&vae);
+    let (i_total, i_recon, i_kl) = terms(&iwae);
+    assert_eq!(v_recon, i_recon, "same draw, same reconstruction");
+    assert!(
+        (v_kl - i_kl).abs() < 0.01 * v_kl,
+        "KL {v_kl} vs sampled {i_kl}"
+    );
+    assert!(
+        (v_total - i_total).abs() < 0.01 * v_total,
+        "{v_total} vs {i_total}"
+    );
+    // More samples tighten the bound: the objective (minus the bound) falls.
+    let k50 = iwae_model(50, 5);
+    let xt = Tensor::<2>::from_data(TensorData::new(x.data.clone(), [x.rows, x.cols]), &device());
+    let bound = |m: &Autoencoder| {
+        m.net()
+            .objective(
+                xt.clone(),
+                xt.clone(),
+                m.config(),
+                &mut aekit::data::batch::rng_for(1, 0),
+                1e9,
+            )
+            .total
+            .into_scalar::<f32>()
+    };
+    assert!(bound(&k50) < i_total as f32, "{} vs {i_total}", bound(&k50));
+}
+
+/// A linear-Gaussian model, z ~ N(0, I), x | z ~ N(Wz + b, ½ I) (the Gaussian that squared
+/// error stands for), has p(x) = N(b, WWᵀ + ½ I) in closed form. With W's columns orthogonal
+/// the exact posterior is diagonal, so a VAE can hold it: every importance weight is then
+/// exactly p(x), and the estimate must equal the closed form whatever K. A wrong encoder
+/// gives an estimate above it that falls towards it as K grows.
+#[test]
+fn importance_sampled_nll_matches_the_linear_gaussian_closed_form() {
+    use aekit::eval::likelihood::{importance_sampled_nll, negative_log_likelihoods};
+    let (w1, w2) = ([0.9f64, 1.2, 0.0, 0.0], [0.0f64, 0.0, 0.56, -0.42]);
+    let b = [0.1f64, -0.2, 0.3, 0.0];
+    let mut cfg = ModelConfig::new(aekit::VaeConfig::new(vec![], 2));
+    cfg.shared_mut().loss = Some(ReconLoss::Mse);
+    cfg.shared_mut().output_activation = Some(Activation::Linear);
+    cfg.resolve(&[4], false).unwrap();
+    let m = Autoencoder::new(&cfg, 1, &device()).unwrap();
+    let norm2 = |w: &[f64; 4]| w.iter().map(|v| v * v).sum::<f64>();
+    let dot = |a: &[f64; 4], b: &[f64; 4]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>();
+    let (s1, s2) = (norm2(&w1), norm2(&w2));
+    let (p1, p2) = (1.0 + 2.0 * s1, 1.0 + 2.0 * s2);
+    let tensor = |name: &str, shape: Vec<usize>, data: Vec<f64>| {
+        let t = NamedTensor {
+            name: name.into(),
+            shape,
+            data: data.into_iter().map(|v| v as f32).collect(),
+        };
+        (name.to_string(), t)
+    };
+    let mu_w: Vec<f64> = w1
+        .iter()
+        .map(|v| 2.0 * v / p1)
+        .chain(w2.iter().map(|v| 2.0 * v / p2))
+        .collect();
+    let exact: HashMap<String, NamedTensor> = [
+        tensor("fc_mu.weight", vec![2, 4], mu_w),
+        tensor(
+            "fc_mu.bias",
+            vec![2],
+            vec![-2.0 * dot(&w1, &b) / p1, -2.0 * dot(&w2, &b) / p2],
+        ),
+        tensor("fc_logvar.weight", vec![2, 4], vec![0.0; 8]),
+        tensor("fc_logvar.bias", vec![2], vec![-p1.ln(), -p2.ln()]),
+        tensor(
+            "decoder.0.weight",
+            vec![4, 2],
+            (0..4).flat_map(|i| [w1[i], w2[i]]).collect(),
+        ),
+        tensor("decoder.0.bias", vec![4], b.to_vec()),
+    ]
+    .into_iter()
+    .collect();
+    let exact_model = m.with_net(m.net().clone().import(&exact).unwrap());
+    let xs = [
+        [0.5f64, 1.0, -0.3, 0.2],
+        [-1.0, 0.0, 0.4, 0.9],
+        [0.0, 0.0, 0.0, 0.0],
+    ];
+    let closed: Vec<f64> = xs
+        .iter()
+        .map(|x| {
+            let r: Vec<f64> = x.iter().zip(&b).map(|(x, b)| x - b).collect();
+            let r: [f64; 4] = r.try_into().unwrap();
+            let mut quad = 2.0 * norm2(&r);
+            let mut logdet = 2.0 * 0.5f64.ln();
+            for (w, s) in [(&w1, s1), (&w2, s2)] {
+                quad += dot(w, &r).powi(2) / s * (1.0 / (0.5 + s) - 2.0);
+                logdet += (0.5 + s).ln();
+            }
+            0.5 * (4.0 * (2.0 * std::f64::consts::PI).ln() + logdet + quad)
+        })
+        .collect();
+    let x = Matrix::new(3, 4, xs.iter().flatten().map(|v| *v as f32).collect()).unwrap();
+    for k in [1, 7] {
+        let nll = negative_log_likelihoods(&exact_model, &x, k, 3).unwrap();
+        for (got, want) in nll.iter().zip(&closed) {
+            assert!(
+                (got - want).abs() < 1e-4 * want.abs().max(1.0),
+                "K={k}: {got} vs {want}"
+            );
+        }
+    }
+    // A posterior that is off: the estimate is an upper bound that tightens with K.
+    let mut off = exact.clone();
+    off.get_mut("fc_logvar.bias").unwrap().data = vec![0.3, -0.2];
+    off.get_mut("fc_mu.bias").unwrap().data[0] += 0.4;
+    let off_model = m.with_net(m.net().clone().import(&off).unwrap());
+    let mean_closed = closed.iter().sum::<f64>() / 3.0;
+    let k1 = importance_sampled_nll(&off_model, &x, 1, 4)
+        .unwrap()
+        .nll_per_image;
+    let k2000 = importance_sampled_nll(&off_model, &x, 2000, 4)
+        .unwrap()
+        .nll_per_image;
+    assert!(k1 > k2000 + 0.1, "K=1 {k1} vs K=2000 {k2000}");
+    assert!(
+        (k2000 - mean_closed).abs() < 0.03,
+        "K=2000 {k2000} vs exact {mean_closed}"
+    );
+    // A deterministic autoencoder has no likelihood.
+    let err = importance_sampled_nll(&model(vec![3], 2, 4, ReconLoss::Mse), &x, 10, 0).unwrap_err();
+    assert!(err.to_string().contains("probabilistic encoder"), "{err}");
+}
+
+/// With a capacity, the KL term is beta·|KL − C| (C per sample, ramped over epochs).
+#[test]
+fn capacity_objective_is_beta_times_the_kl_distance_from_c() {
+    let mut vae = aekit::VaeConfig::new(vec![7], 3);
+    vae.beta = 50.0;
+    vae.capacity = Some(4.0);
+    vae.capacity_epochs = 10.0;
+    let mut cfg = ModelConfig::new(vae);
+    cfg.shared_mut().loss = Some(ReconLoss::Bce);
+    cfg.resolve(&[5], true).unwrap();
+    let m = Autoencoder::new(&cfg, 3, &device()).unwrap();
+    let x = inputs();
+    let xt = Tensor::<2>::from_data(TensorData::new(x.data.clone(), [x.rows, x.cols]), &device());
+    for (epochs, c) in [(0.0, 0.0), (5.0, 2.0), (1e9, 4.0)] {
+        let t = m.net().objective(
+            xt.clone(),
+            xt.clone(),
+            &cfg,
+            &mut aekit::data::batch::rng_for(0, 0),
+            epochs,
+        );
+        let (total, recon, kl) = (
+            t.total.into_scalar::<f32>() as f64,
+            t.recon.into_scalar::<f32>() as f64,
+            t.kl.unwrap().into_scalar::<f32>() as f64,
+        );
+        let want = recon + 50.0 * (kl - c / 5.0).abs();
+        assert!(
+            (total - want).abs() < 1e-5 * want,
+            "epoch {epochs}: {total} vs {want}"
+        );
+    }
+}
+
+fn rae_model(reg: aekit::model::variants::rae::DecoderRegularizer) -> (Autoencoder, Autoencoder) {
+    let dense = DenseConfig::new(vec![6], 3);
+    let rae = aekit::model::RaeConfig {
+        dense: dense.clone(),
+        code_weight: 0.5,
+        decoder_regularizer: reg,
+        decoder_weight: 0.01,
+    };
+    let build = |cfg: &mut ModelConfig| {
+        cfg.shared_mut().loss = Some(ReconLoss::Bce);
+        cfg.resolve(&[5], true).unwrap();
+        Autoencoder::new(cfg, 4, &device()).unwrap()
+    };
+    (
+        build(&mut ModelConfig::new(rae)),
+        build(&mut ModelConfig::new(dense)),
+    )
+}
+
+/// The RAE-L2 objective is the dense autoencoder's (same seed, same tensors) plus
+/// β·½‖z‖² and (λ/2)·‖θ_decoder‖², each per sample over the width.
+#[test]
+fn rae_objective_matches_its_closed_form_and_its_gradient_finite_differences() {
+    use aekit::model::variants::rae::DecoderRegularizer;
+    let (rae, dense) = rae_model(DecoderRegularizer::L2);
+    assert_eq!(rae.export(), dense.export());
+    let x = inputs();
+    let total = |m: &Autoencoder| {
+        common::objective(m.net(), m.config(), &x, &device()).into_scalar::<f32>() as f64
+    };
+    let codes = dense.encode(&x).unwrap();
+    let code_sq = codes.data.iter().map(|v| (*v as f64).powi(2)).sum::<f64>() / x.rows as f64;
+    let weight_sq: f64 = dense
+        .export()
+        .iter()
+        .filter(|t| t.name.starts_with("decoder.") && t.name.ends_with(".weight"))
+        .flat_map(|t| t.data.iter().map(|v| (*v as f64).powi(2)))
+        .sum();
+    let want = total(&dense) + (0.5 * 0.5 * code_sq + 0.5 * 0.01 * weight_sq) / 5.0;
+    assert!(
+        (total(&rae) - want).abs() < 1e-5 * want,
+        "{} vs {want}",
+        total(&rae)
+    );
+    let cfg = rae.config().clone();
+    check_objective_gradient(&rae, &cfg, &x, &(0..30).step_by(4).collect::<Vec<_>>());
+    let (gp, _) = rae_model(DecoderRegularizer::Gp);
+    let cfg = gp.config().clone();
+    assert!(total(&gp) > total(&dense));
+    check_objective_gradient(&gp, &cfg, &x, &(0..30).step_by(4).collect::<Vec<_>>());
+}
+
+/// The mixture sampler recovers a known two-component mixture from its draws.
+#[test]
+fn gaussian_mixture_sampler_recovers_a_known_mixture() {
+    use aekit::eval::sampler::{GaussianMixture, Sampler};
+    use rand_distr::{Distribution, StandardNormal};
+    let mut rng = aekit::data::batch::rng_for(11, 0);
+    let n = 6000;
+    let mut data = Vec::with_capacity(n * 2);
+    for i in 0..n {
+        let (e1, e2): (f64, f64) = (
+            StandardNormal.sample(&mut rng),
+            StandardNormal.sample(&mut rng),
+        );
+        // 30%: mean (-4, 0), sd 0.5 isotropic; 70%: mean (3, 2), correlated.
+        if i % 10 < 3 {
+            data.extend([(-4.0 + 0.5 * e1) as f32, (0.5 * e2) as f32]);
+        } else {
+            data.extend([(3.0 + e1) as f32, (2.0 + 0.8 * e1 + 0.6 * e2) as f32]);
+        }
+    }
+    let codes = Matrix::new(n, 2, data).unwrap();
+    let gmm = GaussianMixture::fit(&codes, 2).unwrap();
+    let big = (gmm.means[0][0] < gmm.means[1][0]) as usize;
+    let small = 1 - big;
+    assert!((gmm.weights[big] - 0.7).abs() < 0.02, "{:?}", gmm.weights);
+    for (got, want) in gmm.means[big].iter().zip([3.0, 2.0]) {
+        assert!((got - want).abs() < 0.06, "{:?}", gmm.means);
+    }
+    assert!((gmm.means[small][0] + 4.0).abs() < 0.06, "{:?}", gmm.means);
+    // Σ = L Lᵀ: for the large component [[1, 0.8], [0.8, 1]].
+    let l = &gmm.cholesky[big];
+    let cov = [l[0] * l[0], l[2] * l[0], l[2] * l[2] + l[3] * l[3]];
+    for (got, want) in cov.iter().zip([1.0, 0.8, 1.0]) {
+        assert!((got - want).abs() < 0.08, "{cov:?}");
+    }
+    // Its draws have the mixture's moments.
+    let draws = gmm.sample(20_000, &mut aekit::data::batch::rng_for(2, 0));
+    let left = draws.data.chunks(2).filter(|r| r[0] < -0.5).count() as f64 / 20_000.0;
+    assert!((left - 0.3).abs() < 0.02, "{left}");
+    assert_eq!(
+        "gmm:7".parse::<Sampler>().unwrap(),
+        Sampler::Gmm { components: 7 }
+    );
+    assert_eq!("gmm".parse::<Sampler>().unwrap().to_string(), "gmm:10");
+    for bad in ["gmm:0", "gmm:x", "mixture", "prior:3"] {
+        assert!(bad.parse::<Sampler>().is_err(), "{bad}");
+    }
+    assert!(GaussianMixture::fit(&Matrix::new(1, 2, vec![0.0, 1.0]).unwrap(), 2).is_err());
+}

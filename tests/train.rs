@@ -249,6 +249,83 @@ fn config_toml_round_trips_and_rejects_unknown_keys() {
     assert!(err.to_string().contains("b.toml"), "{err}");
 
     assert!(aekit::presets::apply("nope", &RunConfig::default()).is_err());
+
+    // A variant whose settings flatten another's (the IWAE holds the VAE's) still refuses
+    // a key neither knows, and round-trips the ones they do.
+    let iwae = RunConfig {
+        model: aekit::ModelConfig::new(aekit::model::IwaeConfig::default()),
+        ..RunConfig::default()
+    };
+    let text = iwae.to_toml().unwrap();
+    assert!(
+        text.contains("kind = \"iwae\"") && text.contains("importance_samples = 5"),
+        "{text}"
+    );
+    assert_eq!(
+        RunConfig::from_toml(&text, Path::new("i.toml")).unwrap(),
+        iwae
+    );
+    let typo = text.replace(
+        "importance_samples = 5",
+        "importance_samples = 5\nbetta = 2.0",
+    );
+    let err = RunConfig::from_toml(&typo, Path::new("i.toml")).unwrap_err();
+    assert!(err.to_string().contains("model.betta"), "{err}");
+}
+
+/// `--binarize`: every training batch is binary and drawn afresh (a pixel of intensity p is
+/// 1 in about a fraction p of the draws); evaluation data is binarised once, the same way
+/// on every load; data not in [0, 1] is refused.
+#[test]
+fn binarized_training_draws_fresh_bits_and_evaluates_on_fixed_ones() {
+    use aekit::train::batches::Batches;
+    let x = aekit::Matrix::new(1, 3, vec![0.0, 0.3, 1.0]).unwrap();
+    let batches = Batches::new(&x, None, 5).with_binarize(true);
+    let rows = vec![0usize; 4000];
+    let (mut ones, dev) = ([0usize; 3], burn::tensor::Device::flex());
+    for stream in 0..2u64 {
+        let (input, target) = batches.make(&rows, stream, &dev);
+        let v: Vec<f32> = input.into_data().try_to_vec::<f32>().unwrap();
+        assert_eq!(v, target.into_data().try_to_vec::<f32>().unwrap());
+        for (i, b) in v.iter().enumerate() {
+            assert!(*b == 0.0 || *b == 1.0);
+            ones[i % 3] += *b as usize;
+        }
+    }
+    assert_eq!((ones[0], ones[2]), (0, 8000));
+    assert!((ones[1] as f64 / 8000.0 - 0.3).abs() < 0.02, "{ones:?}");
+
+    let dir = common::tmp();
+    let mut cfg = common::tiny_config();
+    cfg.data.binarize = true;
+    cfg.model = aekit::ModelConfig::new(aekit::model::IwaeConfig::default());
+    cfg.train.epochs = 1;
+    let out = dir.path().join("iwae");
+    let mut opts = FitOptions::new(&out);
+    opts.quiet = true;
+    aekit::train(&cfg, &opts).unwrap();
+    let run = aekit::Run::open(&out, &burn::tensor::Device::flex()).unwrap();
+    let a = run.load_data(None, Split::Test).unwrap();
+    assert!(a.x.data.iter().all(|v| *v == 0.0 || *v == 1.0));
+    assert!(a.x.data.contains(&1.0));
+    assert_eq!(a.x, run.load_data(None, Split::Test).unwrap().x);
+
+    let mut std = common::tiny_config();
+    std.data.binarize = true;
+    std.data.scale = aekit::data::preprocess::Scaling::Standardize;
+    let err = match aekit::train(&std, &FitOptions::new(dir.path().join("std"))) {
+        Err(e) => e,
+        Ok(_) => panic!("standardized data was binarised"),
+    };
+    assert!(
+        err.to_string()
+            .contains("--binarize needs values in [0, 1]"),
+        "{err}"
+    );
+    assert!(
+        !dir.path().join("std").exists(),
+        "nothing written for a refused config"
+    );
 }
 
 /// One flipped bit in the weights, a NaN weight, or a changed byte of the optimiser state is

@@ -16,6 +16,10 @@ pub struct EvalArgs {
     /// Also estimate the encoder's Jacobian norm (always done for contractive runs).
     #[arg(long)]
     jacobian: bool,
+    /// Also estimate the test negative log-likelihood by importance sampling with K samples
+    /// per image (VAE-family models; the IWAE paper uses 5000).
+    #[arg(long, value_name = "K")]
+    nll_samples: Option<usize>,
     #[command(flatten)]
     retrieval: super::retrieve_cmd::RetrievalFlags,
     /// Print JSON instead of a table.
@@ -29,6 +33,7 @@ pub fn run(args: EvalArgs, device: &burn::tensor::Device) -> Result<()> {
         noise: args.noise.noise,
         noise_seed: args.noise.noise_seed,
         jacobian: args.jacobian,
+        nll_samples: args.nll_samples,
     };
     let mut report = aekit::eval::report(&run, &data, &opts)?;
     if args.retrieval.retrieval {
@@ -74,6 +79,12 @@ pub fn run(args: EvalArgs, device: &burn::tensor::Device) -> Result<()> {
         println!(
             "  VAE loss per image (negative ELBO) {:.3} = reconstruction {:.3} + KL {:.3}",
             v.loss_per_image, v.recon_per_image, v.kl_per_image
+        );
+    }
+    if let Some(l) = &report.nll {
+        println!(
+            "  negative log-likelihood per image {:.3} ± {:.3} (importance sampling, K = {})",
+            l.nll_per_image, l.standard_error, l.importance_samples
         );
     }
     if let Some(j) = report.jacobian_frobenius_sq {

@@ -215,6 +215,11 @@ pub struct SampleArgs {
     n: usize,
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Where codes come from: prior (N(0, I), VAE-family models) or gmm[:K], a mixture of K
+    /// Gaussians (default 10) fitted to the codes of the run's training data, which lets any
+    /// autoencoder sample.
+    #[arg(long, default_value = "prior")]
+    sampler: aekit::eval::sampler::Sampler,
     /// PNG grid of the samples (default RUN_DIR/samples.png).
     #[arg(long)]
     png: Option<PathBuf>,
@@ -228,7 +233,7 @@ pub fn sample(args: SampleArgs, device: &burn::tensor::Device) -> Result<()> {
         MatrixFormat::of(o)?;
     }
     let run = aekit::Run::open(&args.run_dir, device)?;
-    let x = aekit::eval::sample_prior(&run.model, args.n.max(1), args.seed)?;
+    let x = aekit::eval::sampler::sample_run(&run, args.sampler, args.n.max(1), args.seed)?;
     let cols = (x.rows as f64).sqrt().ceil() as usize;
     let mut outputs = OutputSet::default();
     let png = save_run_grid(
@@ -245,7 +250,12 @@ pub fn sample(args: SampleArgs, device: &burn::tensor::Device) -> Result<()> {
     }
     outputs.commit()?;
     if let Some(png) = png {
-        println!("{} prior samples drawn in {}", x.rows, png.display());
+        println!(
+            "{} samples ({} sampler) drawn in {}",
+            x.rows,
+            args.sampler,
+            png.display()
+        );
     }
     Ok(())
 }

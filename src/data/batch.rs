@@ -29,6 +29,18 @@ pub fn train_val_indices(n: usize, fraction: f64, seed: u64) -> (Vec<usize>, Vec
 }
 
 /// `n` draws from N(0, 1).
+/// Replaces each value `v` in [0, 1] by a Bernoulli(v) draw: 1 with probability `v`, else 0.
+pub fn binarize(values: &mut [f32], rng: &mut ChaCha8Rng) {
+    use rand::Rng;
+    for v in values {
+        *v = if rng.random::<f32>() < *v { 1.0 } else { 0.0 };
+    }
+}
+
+/// The stream evaluation data is binarised with, once, with seed 0: every run of a data set
+/// is measured on the same binary images.
+pub const EVAL_BINARIZE_STREAM: u64 = 1 << 44;
+
 pub fn standard_normal(n: usize, rng: &mut ChaCha8Rng) -> Vec<f32> {
     use rand_distr::Distribution;
     (0..n)

@@ -149,6 +149,12 @@ pub struct DataConfig {
     #[serde(default = "default_shapes_test")]
     #[arg(long, required = false)]
     pub shapes_test: usize,
+    /// Dynamically binarise values in [0, 1], as the IWAE paper does with MNIST: each
+    /// training batch is a fresh Bernoulli draw of the intensities (input and target alike),
+    /// and evaluation data is binarised once with a fixed seed, the same for every run.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    #[arg(long)]
+    pub binarize: bool,
 }
 
 impl Default for DataConfig {
@@ -168,6 +174,7 @@ impl Default for DataConfig {
             vocabulary: None,
             shapes_train: default_shapes_train(),
             shapes_test: default_shapes_test(),
+            binarize: false,
         }
     }
 }

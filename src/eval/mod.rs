@@ -2,10 +2,12 @@
 
 pub mod anomaly;
 pub mod compare;
+pub mod likelihood;
 pub mod metrics;
 pub mod pca;
 pub mod probe;
 pub mod retrieval;
+pub mod sampler;
 
 pub use metrics::{
     ClassMetrics, CodeStats, ReconMetrics, code_stats, psnr, reconstruction_metrics,
@@ -177,6 +179,8 @@ pub struct EvalOptions {
     pub noise_seed: u64,
     /// Estimate the encoder's Jacobian norm (always done for contractive runs).
     pub jacobian: bool,
+    /// Estimate the negative log-likelihood with this many importance samples per sample.
+    pub nll_samples: Option<usize>,
 }
 
 /// Everything measured of a run on one data set.
@@ -190,6 +194,9 @@ pub struct EvalReport {
     /// The negative ELBO and its terms, for a stochastic encoder.
     #[serde(rename = "vae", skip_serializing_if = "Option::is_none")]
     pub elbo: Option<ElboMetrics>,
+    /// The importance-sampled negative log-likelihood, when asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nll: Option<likelihood::NllMetrics>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub denoising: Option<DenoiseMetrics>,
     /// Paired tasks: the degraded input and the output against the originals.
@@ -220,6 +227,15 @@ pub fn report(run: &Run, data: &Dataset, opts: &EvalOptions) -> Result<EvalRepor
         code: code_stats(&run.model.encode(&data.x)?),
         jacobian_frobenius_sq: jacobian,
         elbo: elbo(run, data, opts.noise_seed)?,
+        nll: match opts.nll_samples {
+            Some(k) => Some(likelihood::importance_sampled_nll(
+                &run.model,
+                &data.x,
+                k,
+                opts.noise_seed,
+            )?),
+            None => None,
+        },
         denoising,
         task: evaluate_task(run, data, opts.noise_seed)?.map(|t| t.0),
         retrieval: None,

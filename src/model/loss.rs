@@ -26,6 +26,19 @@ impl ReconLoss {
             ReconLoss::L1 => "l1",
         }
     }
+
+    /// `log p(x|z) + loss` for a sample of `dim` features: the constant that turns minus the
+    /// loss into a normalised log-likelihood. Binary cross-entropy is a Bernoulli's negative
+    /// log-likelihood (0); squared error is a Gaussian's with variance ½ (`−dim/2 · ln π`),
+    /// absolute error a Laplace's with scale 1 (`−dim · ln 2`).
+    pub fn log_normaliser(self, dim: usize) -> f64 {
+        let d = dim as f64;
+        match self {
+            ReconLoss::Bce => 0.0,
+            ReconLoss::Mse => -0.5 * d * std::f64::consts::PI.ln(),
+            ReconLoss::L1 => -d * std::f64::consts::LN_2,
+        }
+    }
 }
 
 /// `softplus(z) - y*z`, the BCE of `sigmoid(z)` against `y`, written so that it never

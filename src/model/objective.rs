@@ -25,6 +25,15 @@ pub struct LossTerms {
 /// penalties on the code (L1, KL sparsity, contraction), with the code corrupted before the
 /// decoder for hidden-noise training and the input added for residual models.
 pub fn autoencoder(net: &Network, batch: Batch, cx: &mut StepContext) -> LossTerms {
+    autoencoder_with_code(net, batch, cx).0
+}
+
+/// [`autoencoder`] and the batch's code, for variants that add terms on it.
+pub fn autoencoder_with_code(
+    net: &Network,
+    batch: Batch,
+    cx: &mut StepContext,
+) -> (LossTerms, Tensor<2>) {
     let Batch { input, target } = batch;
     let [_, dim] = target.dims();
     let shared = cx.config.shared();
@@ -53,36 +62,108 @@ pub fn autoencoder(net: &Network, batch: Batch, cx: &mut StepContext) -> LossTer
     }
     if let Some(rho) = shared.sparsity_target {
         let beta = shared.sparsity_weight.unwrap_or(1.0);
-        total = total + penalty::kl_sparsity(code, rho).mul_scalar(beta);
+        total = total + penalty::kl_sparsity(code.clone(), rho).mul_scalar(beta);
     }
     if let Some(c) = contraction {
         total = total + c;
     }
-    LossTerms {
+    let terms = LossTerms {
         total,
         recon,
         kl: None,
-    }
+    };
+    (terms, code)
+}
+
+/// How the KL term of a negative ELBO enters the objective: `weight · KL`, or, with a
+/// capacity C (Burgess et al. 2018, in nats per sample), `weight · |KL − C|`, which lets the
+/// KL grow to C and no further.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct KlPressure {
+    pub weight: f64,
+    pub capacity: Option<f64>,
 }
 
 /// A Gaussian encoder's objective per element, from its posterior `(mu, logvar)` on the
-/// batch: reconstruction of one posterior sample plus `kl_weight` times the KL to N(0, I).
+/// batch: reconstruction of one posterior sample plus the KL to N(0, I) under `pressure`.
 pub fn negative_elbo(
     net: &Network,
     posterior: (Tensor<2>, Tensor<2>),
     target: Tensor<2>,
     cx: &mut StepContext,
-    kl_weight: f64,
+    pressure: KlPressure,
 ) -> LossTerms {
     let [_, dim] = target.dims();
     let (recon, kl) = sampled_elbo_terms(net, posterior, target, cx.config.loss(), cx.rng);
     let recon = recon.mean().div_scalar(dim as f64);
     let kl = kl.mean().div_scalar(dim as f64);
+    let pull = match pressure.capacity {
+        Some(c) => kl.clone().sub_scalar(c / dim as f64).abs(),
+        None => kl.clone(),
+    };
     LossTerms {
-        total: recon.clone() + kl.clone().mul_scalar(kl_weight),
+        total: recon.clone() + pull.mul_scalar(pressure.weight),
         recon,
         kl: Some(kl),
     }
+}
+
+/// The two parts of the log importance weights `log p(x|z) + log p(z) − log q(z|x)` of `k`
+/// posterior draws per sample, each `[k, n]` (draw-major).
+pub struct ImportanceWeights {
+    /// `log p(x|z)` up to the likelihood's normalising constant: minus the reconstruction loss
+    /// (exact for binary cross-entropy; see [`ReconLoss::log_normaliser`]).
+    pub log_likelihood: Tensor<2>,
+    /// `log p(z) − log q(z|x)` under the prior N(0, I).
+    pub log_prior_ratio: Tensor<2>,
+}
+
+impl ImportanceWeights {
+    /// `log_likelihood + prior_weight · log_prior_ratio`: the log weights (`prior_weight` 1),
+    /// or a beta-weighted version for training.
+    pub fn log_weights(&self, prior_weight: f64) -> Tensor<2> {
+        self.log_likelihood.clone() + self.log_prior_ratio.clone().mul_scalar(prior_weight)
+    }
+}
+
+/// Draws `k` reparameterised samples z ~ q(z|x) for every row of the posterior `(mu, logvar)`
+/// and returns the parts of their log importance weights against `target`.
+pub fn importance_weights(
+    net: &Network,
+    (mu, logvar): (Tensor<2>, Tensor<2>),
+    target: Tensor<2>,
+    loss: ReconLoss,
+    k: usize,
+    rng: &mut ChaCha8Rng,
+) -> ImportanceWeights {
+    let [n, l] = mu.dims();
+    let eps = normal_tensor(n * k, l, rng, &mu.device());
+    let logvar = logvar.repeat_dim(0, k);
+    let z = reparameterise(mu.repeat_dim(0, k), logvar.clone(), eps.clone());
+    let logits = net.decode_logits(z.clone());
+    let log_likelihood = loss::per_sample(
+        loss,
+        net.output_activation(),
+        logits,
+        target.repeat_dim(0, k),
+    )
+    .neg();
+    // log N(z; 0, I) − log N(z; mu, sigma²) = ½ Σ (eps² − z² + logvar): the 2π terms cancel.
+    let log_prior_ratio = (eps.clone() * eps - z.clone() * z + logvar)
+        .sum_dim(1)
+        .squeeze_dim::<1>(1)
+        .mul_scalar(0.5);
+    ImportanceWeights {
+        log_likelihood: log_likelihood.reshape([k, n]),
+        log_prior_ratio: log_prior_ratio.reshape([k, n]),
+    }
+}
+
+/// `log(mean(exp(a)))` down the first dimension of `[k, n]`, computed stably: the maximum is
+/// taken out first (detached: the identity holds for any shift, so no gradient flows there).
+pub fn log_mean_exp(a: Tensor<2>) -> Tensor<1> {
+    let shift = a.clone().max_dim(0).detach();
+    ((a - shift.clone()).exp().mean_dim(0).log() + shift).squeeze_dim(0)
 }
 
 /// Per-sample reconstruction loss (summed over features) of one posterior sample, and

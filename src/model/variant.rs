@@ -262,10 +262,22 @@ fn parse_table<T: VariantConfig + DeserializeOwned>(
     table: toml::Table,
 ) -> std::result::Result<Box<dyn VariantConfig>, String> {
     let mut unknown = Vec::new();
-    let value: T = serde_ignored::deserialize(toml::Value::Table(table), |path| {
+    let value: T = serde_ignored::deserialize(toml::Value::Table(table.clone()), |path| {
         unknown.push(format!("model.{path}"))
     })
     .map_err(|e| e.to_string())?;
+    // serde drops keys a flattened struct does not know without telling `serde_ignored`, so
+    // keys are also checked against what the parsed value writes back. A key written back
+    // empty may have been skipped when serialising; an empty value sets nothing, so it passes.
+    let written = value.to_table().map_err(|e| e.to_string())?;
+    for (key, v) in &table {
+        let empty = matches!(v, toml::Value::Array(a) if a.is_empty())
+            || matches!(v, toml::Value::Table(t) if t.is_empty());
+        let name = format!("model.{key}");
+        if !written.contains_key(key) && !empty && !unknown.contains(&name) {
+            unknown.push(name);
+        }
+    }
     if !unknown.is_empty() {
         return Err(format!("unknown key(s): {}", unknown.join(", ")));
     }

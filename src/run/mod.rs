@@ -75,6 +75,11 @@ impl Run {
                 self.model.input_dim()
             )));
         }
-        self.preprocessor.transform(&raw)
+        let mut data = self.preprocessor.transform(&raw)?;
+        if self.config.data.binarize {
+            use crate::data::batch::{EVAL_BINARIZE_STREAM, binarize, rng_for};
+            binarize(&mut data.x.data, &mut rng_for(0, EVAL_BINARIZE_STREAM));
+        }
+        Ok(data)
     }
 }

@@ -27,6 +27,8 @@ pub struct Batches<'a> {
     /// `(min, max)` of the data, the range corrupted values are clipped to.
     pub range: (f32, f32),
     pub seed: u64,
+    /// Each batch is a fresh Bernoulli draw of the intensities (target and input alike).
+    pub binarize: bool,
 }
 
 impl<'a> Batches<'a> {
@@ -37,7 +39,17 @@ impl<'a> Batches<'a> {
             task: None,
             range: data.value_range(),
             seed,
+            binarize: false,
         }
+    }
+
+    /// Draws every batch as binary values (see [`crate::data::DataConfig::binarize`]).
+    pub fn with_binarize(mut self, binarize: bool) -> Self {
+        self.binarize = binarize;
+        if binarize {
+            self.range = (0.0, 1.0);
+        }
+        self
     }
 
     /// Degrades inputs for a paired task (applied before any noise).
@@ -61,14 +73,17 @@ impl<'a> Batches<'a> {
     /// The batch of `rows`, corrupted with noise stream `stream`.
     pub fn make(&self, rows: &[usize], stream: u64, device: &Device) -> (Tensor<2>, Tensor<2>) {
         let shape = [rows.len(), self.data.cols];
-        let clean = self.gather(rows);
+        let mut clean = self.gather(rows);
         let to_tensor = |v: Vec<f32>| Tensor::<2>::from_data(TensorData::new(v, shape), device);
+        let mut rng = rng_for(self.seed, stream);
+        if self.binarize {
+            crate::data::batch::binarize(&mut clean, &mut rng);
+        }
         if self.noise.is_none() && self.task.is_none() {
             let t = to_tensor(clean);
             return (t.clone(), t);
         }
         let mut input = clean.clone();
-        let mut rng = rng_for(self.seed, stream);
         if let Some((task, shape)) = &self.task {
             task.degrade_all(&mut input, shape, self.range, &mut rng);
         }

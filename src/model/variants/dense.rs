@@ -145,6 +145,27 @@ impl VariantConfig for DenseConfig {
     }
 
     fn build(&self, input: &Resolved, layers: &mut LayersBuilder) -> Result<Arc<dyn Variant>> {
+        Ok(Arc::new(self.build_dense(input, layers)?))
+    }
+
+    /// New hidden widths drop per-layer lists made for the old ones.
+    fn apply_flags(&mut self, flags: &clap::ArgMatches) -> Result<()> {
+        let given = |id| flags.value_source(id) == Some(ValueSource::CommandLine);
+        if given("hidden") {
+            self.decoder_hidden = None;
+            self.encoder_activations = None;
+            self.decoder_activations = None;
+        }
+        if given("decoder_hidden") {
+            self.decoder_activations = None;
+        }
+        self.update_fields(flags)
+    }
+}
+
+impl DenseConfig {
+    /// The layers and the built [`Dense`] network, for variants that extend it (the RAE).
+    pub fn build_dense(&self, input: &Resolved, layers: &mut LayersBuilder) -> Result<Dense> {
         let mut encoder = self.encoder_acts();
         encoder.push(self.code_activation);
         let mut decoder = self.decoder_acts();
@@ -165,21 +186,7 @@ impl VariantConfig for DenseConfig {
                 layers.linear(format!("{group}.{i}"), w[0], w[1], a)?;
             }
         }
-        Ok(Arc::new(Dense { encoder, decoder }))
-    }
-
-    /// New hidden widths drop per-layer lists made for the old ones.
-    fn apply_flags(&mut self, flags: &clap::ArgMatches) -> Result<()> {
-        let given = |id| flags.value_source(id) == Some(ValueSource::CommandLine);
-        if given("hidden") {
-            self.decoder_hidden = None;
-            self.encoder_activations = None;
-            self.decoder_activations = None;
-        }
-        if given("decoder_hidden") {
-            self.decoder_activations = None;
-        }
-        self.update_fields(flags)
+        Ok(Dense { encoder, decoder })
     }
 }
 

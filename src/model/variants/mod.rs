@@ -4,6 +4,8 @@
 
 pub mod conv;
 pub mod dense;
+pub mod iwae;
+pub mod rae;
 pub mod vae;
 
 use crate::model::variant::VariantEntry;
@@ -19,6 +21,12 @@ pub fn built_in() -> Vec<VariantEntry> {
         ),
         VariantEntry::of::<conv::ConvConfig>(
             "Convolutional autoencoder (layers from --encoder / --decoder)",
+        ),
+        VariantEntry::of::<iwae::IwaeConfig>(
+            "Importance-weighted autoencoder: a VAE trained on the k-sample bound",
+        ),
+        VariantEntry::of::<rae::RaeConfig>(
+            "Regularised autoencoder (RAE): L2 on codes, decoder weight decay or gradient penalty; sample with --sampler gmm",
         ),
     ]
 }

@@ -1,7 +1,8 @@
 //! The variational autoencoder (Kingma & Welling 2014): a Gaussian encoder q(z|x) = N(mu,
 //! diag(exp(logvar))), the reparameterisation z = mu + exp(logvar/2)·eps, a closed-form KL to
 //! N(0, I), and a Bernoulli (BCE) or Gaussian (MSE) decoder likelihood; beta weighs the KL and
-//! can be warmed up from 0. Convolutional layers before the dense encoder make it a
+//! can be warmed up from 0, and a capacity schedule (Burgess et al. 2018) lets the KL grow to
+//! a target that rises during training. Convolutional layers before the dense encoder make it a
 //! convolutional VAE.
 
 use std::sync::Arc;
@@ -12,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::kernels::linear::linear;
 use crate::model::layers::{LayerSpec, Layers, LayersBuilder, StackActs, infer_shapes, mirror};
-use crate::model::objective::{self, LossTerms};
+use crate::model::objective::{self, KlPressure, LossTerms};
 use crate::model::variant::{Batch, Capabilities, Resolved, StepContext, Variant, VariantConfig};
 use crate::model::{Activation, Network, SharedConfig};
 
@@ -43,6 +44,16 @@ pub struct VaeConfig {
     #[serde(default)]
     #[arg(long, required = false)]
     pub kl_warmup_epochs: f64,
+    /// KL capacity in nats per sample (Burgess et al. 2018): the objective becomes
+    /// reconstruction + beta·|KL − C|, with C rising linearly from 0 to this value over
+    /// --capacity-epochs. Use with a large beta (e.g. 100–1000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[arg(long)]
+    pub capacity: Option<f64>,
+    /// Epochs over which the capacity rises from 0 to --capacity.
+    #[serde(default)]
+    #[arg(long, required = false)]
+    pub capacity_epochs: f64,
     /// Convolutional layers before the dense encoder (a convolutional VAE); the decoder ends
     /// with their mirror. Spec as for --model conv.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -69,6 +80,8 @@ impl VaeConfig {
             activation: d_act(),
             beta: d_beta(),
             kl_warmup_epochs: 0.0,
+            capacity: None,
+            capacity_epochs: 0.0,
             conv: Vec::new(),
             conv_decoder: None,
         }
@@ -77,6 +90,11 @@ impl VaeConfig {
     /// KL weight after `epochs` (fractional) of training.
     pub fn kl_weight(&self, epochs: f64) -> f64 {
         kl_weight(self.beta, self.kl_warmup_epochs, epochs)
+    }
+
+    /// The KL capacity after `epochs` of training, if the objective has one.
+    pub fn capacity_at(&self, epochs: f64) -> Option<f64> {
+        self.capacity.map(|c| ramp(c, self.capacity_epochs, epochs))
     }
 
     /// Checks that the convolutional layers fit `input_shape` and can be mirrored.
@@ -104,10 +122,15 @@ impl VaeConfig {
 }
 
 fn kl_weight(beta: f64, warmup_epochs: f64, epochs: f64) -> f64 {
-    if warmup_epochs > 0.0 {
-        beta * (epochs / warmup_epochs).min(1.0)
+    ramp(beta, warmup_epochs, epochs)
+}
+
+/// `end · min(epochs / over, 1)`: a linear rise from 0 to `end` over `over` epochs.
+fn ramp(end: f64, over: f64, epochs: f64) -> f64 {
+    if over > 0.0 {
+        end * (epochs / over).min(1.0)
     } else {
-        beta
+        end
     }
 }
 
@@ -123,6 +146,13 @@ impl VariantConfig for VaeConfig {
         if !(self.beta >= 0.0 && self.beta.is_finite()) || self.kl_warmup_epochs < 0.0 {
             return Err(Error::invalid(
                 "beta and kl_warmup_epochs must be non-negative",
+            ));
+        }
+        if self.capacity.is_some_and(|c| !(c >= 0.0 && c.is_finite()))
+            || !(self.capacity_epochs >= 0.0 && self.capacity_epochs.is_finite())
+        {
+            return Err(Error::invalid(
+                "capacity and capacity_epochs must be non-negative numbers",
             ));
         }
         if shared.hidden_noise.is_some() {
@@ -194,6 +224,13 @@ impl VariantConfig for VaeConfig {
     }
 
     fn build(&self, input: &Resolved, layers: &mut LayersBuilder) -> Result<Arc<dyn Variant>> {
+        Ok(Arc::new(self.build_vae(input, layers)?))
+    }
+}
+
+impl VaeConfig {
+    /// The layers and the built [`Vae`], for variants that extend it (the IWAE).
+    pub fn build_vae(&self, input: &Resolved, layers: &mut LayersBuilder) -> Result<Vae> {
         let input_shape = input.input_shape;
         let output = input.output;
         let acts = |last| StackActs {
@@ -241,13 +278,12 @@ impl VariantConfig for VaeConfig {
             );
             layers.stack("conv_decoder", &specs, &trunk_shape, acts(Some(output)))?;
         }
-        Ok(Arc::new(Vae {
+        Ok(Vae {
             hidden: self.activation,
             output,
             conv,
-            beta: self.beta,
-            kl_warmup_epochs: self.kl_warmup_epochs,
-        }))
+            schedule: self.clone(),
+        })
     }
 }
 
@@ -258,8 +294,8 @@ pub struct Vae {
     output: Activation,
     /// Whether it has convolutional stacks around the dense part.
     conv: bool,
-    beta: f64,
-    kl_warmup_epochs: f64,
+    /// The settings the KL weight and capacity schedules are read from.
+    schedule: VaeConfig,
 }
 
 impl Variant for Vae {
@@ -289,9 +325,12 @@ impl Variant for Vae {
     }
 
     fn objective(&self, net: &Network, batch: Batch, cx: &mut StepContext) -> LossTerms {
-        let weight = kl_weight(self.beta, self.kl_warmup_epochs, cx.epochs_done);
+        let pressure = KlPressure {
+            weight: self.kl_weight(cx.epochs_done),
+            capacity: self.schedule.capacity_at(cx.epochs_done),
+        };
         let (mu, logvar) = self.gaussian(&net.layers, batch.input);
-        objective::negative_elbo(net, (mu, logvar), batch.target, cx, weight)
+        objective::negative_elbo(net, (mu, logvar), batch.target, cx, pressure)
     }
 
     fn posterior(&self, layers: &Layers, x: Tensor<2>) -> Option<(Tensor<2>, Tensor<2>)> {
@@ -300,8 +339,13 @@ impl Variant for Vae {
 }
 
 impl Vae {
+    /// The KL weight (beta, warmed up) after `epochs` of training.
+    pub fn kl_weight(&self, epochs: f64) -> f64 {
+        self.schedule.kl_weight(epochs)
+    }
+
     /// `(mu, logvar)` of q(z|x).
-    fn gaussian(&self, layers: &Layers, x: Tensor<2>) -> (Tensor<2>, Tensor<2>) {
+    pub fn gaussian(&self, layers: &Layers, x: Tensor<2>) -> (Tensor<2>, Tensor<2>) {
         let x = match layers.stack("conv_encoder") {
             Some(c) => c.forward(x, false),
             None => x,
