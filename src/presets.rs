@@ -2,7 +2,9 @@
 
 use crate::error::{Error, Result};
 use crate::model::layers::parse_layers;
-use crate::model::{Activation, ConvConfig, DenseConfig, Init, ModelConfig, ReconLoss, VaeConfig};
+use crate::model::{
+    Activation, ConvConfig, DenseConfig, Init, ModelConfig, ReconLoss, VaeConfig, VqVaeConfig,
+};
 use crate::run::config::RunConfig;
 use crate::train::{OptimizerKind, Schedule, TrainConfig};
 
@@ -39,7 +41,15 @@ pub const NAMES: &[(&str, &str)] = &[
         "keras-conv-vae",
         "conv VAE: conv 32-64 (3x3, stride 2), dense 16, 2-d latent, mirrored decoder, Adam, batch 128, 30 epochs (keras.io's VAE example)",
     ),
+    (
+        "keras-vqvae",
+        "VQ-VAE: conv 32-64 (3x3, stride 2) to a 7x7 grid of 16-d vectors, 128 codes, beta 0.25, transposed-conv decoder, MSE over MNIST's variance, Adam, batch 128, 30 epochs (keras.io's VQ-VAE example)",
+    ),
 ];
+
+/// Pixel variance of MNIST's training images scaled to [0, 1]: keras.io's VQ-VAE example
+/// divides its reconstruction loss by it (`np.var(x_train / 255.0)`).
+const MNIST_PIXEL_VARIANCE: f64 = 0.094_930_42;
 
 /// Sets a sigmoid output and `loss`.
 fn with_io(mut m: ModelConfig, loss: ReconLoss) -> ModelConfig {
@@ -140,6 +150,25 @@ pub fn apply(name: &str, base: &RunConfig) -> Result<RunConfig> {
             );
             cfg.model.shared_mut().noise = Some(crate::data::Corruption::Gaussian { sigma: 0.4 });
             cfg.train = adam(100, 128);
+        }
+        "keras-vqvae" => {
+            let mut arch = VqVaeConfig::default();
+            arch.encoder =
+                parse_layers("conv:32:3:s2,conv:64:3:s2,conv:16:1").expect("preset layers parse");
+            arch.decoder = Some(
+                parse_layers("convt:64:3:s2,convt:32:3:s2,convt:1:3").expect("preset layers parse"),
+            );
+            arch.codes = 128;
+            arch.commitment = 0.25;
+            arch.recon_weight = 1.0 / MNIST_PIXEL_VARIANCE;
+            let mut m = ModelConfig::new(arch);
+            m.shared_mut().init = Some(Init::Glorot);
+            // Keras's decoder ends in a linear layer under squared error (on pixels shifted
+            // to [-0.5, 0.5], which only moves the last bias).
+            m.shared_mut().output_activation = Some(Activation::Linear);
+            m.shared_mut().loss = Some(ReconLoss::Mse);
+            cfg.model = m;
+            cfg.train = adam(30, 128);
         }
         "keras-conv-vae" => {
             let mut arch = VaeConfig::new(vec![16], 2);

@@ -918,3 +918,248 @@ fn gaussian_mixture_sampler_recovers_a_known_mixture() {
     }
     assert!(GaussianMixture::fit(&Matrix::new(1, 2, vec![0.0, 1.0]).unwrap(), 2).is_err());
 }
+
+/// A VQ-VAE small enough to follow by hand: 1×2×2 images, a 1×1 convolution to 2-d vectors
+/// (4 positions), 3 codebook entries, a 1×1 convolution back, linear output, squared error.
+fn tiny_vqvae(ema: Option<f64>, restart: bool) -> Autoencoder {
+    let arch = aekit::model::VqVaeConfig {
+        encoder: aekit::model::layers::parse_layers("conv:2:1").unwrap(),
+        decoder: Some(aekit::model::layers::parse_layers("conv:1:1").unwrap()),
+        codes: 3,
+        commitment: 0.25,
+        ema_decay: ema,
+        restart_dead_codes: restart,
+        ..aekit::model::VqVaeConfig::default()
+    };
+    let mut cfg = ModelConfig::new(arch);
+    cfg.shared_mut().loss = Some(ReconLoss::Mse);
+    cfg.shared_mut().output_activation = Some(Activation::Linear);
+    cfg.shared_mut().input_shape = Some(vec![1, 2, 2]);
+    cfg.resolve(&[1, 2, 2], false).unwrap();
+    let m = Autoencoder::new(&cfg, 1, &device()).unwrap();
+    // Entries far enough apart that the assignment is clear.
+    let mut t: HashMap<String, NamedTensor> = m
+        .export()
+        .into_iter()
+        .map(|t| (t.name.clone(), t))
+        .collect();
+    t.get_mut("codebook").unwrap().data = vec![0.0, 0.0, 1.0, 0.5, -0.8, 0.6];
+    m.with_net(m.net().clone().import(&t).unwrap())
+}
+
+/// Host forward pass of [`tiny_vqvae`]: per sample and position, the encoder's vector.
+fn tiny_vectors(m: &Autoencoder, x: &Matrix) -> Vec<[f64; 2]> {
+    let t: HashMap<String, NamedTensor> = m
+        .export()
+        .into_iter()
+        .map(|t| (t.name.clone(), t))
+        .collect();
+    let (w, b) = (
+        &t["conv_encoder.0.weight"].data,
+        &t["conv_encoder.0.bias"].data,
+    );
+    x.data
+        .iter()
+        .map(|&p| [(w[0] * p + b[0]) as f64, (w[1] * p + b[1]) as f64])
+        .collect()
+}
+
+fn nearest(codebook: &[f32], v: [f64; 2]) -> usize {
+    (0..codebook.len() / 2)
+        .min_by(|&a, &b| {
+            let d = |k: usize| {
+                (v[0] - codebook[2 * k] as f64).powi(2)
+                    + (v[1] - codebook[2 * k + 1] as f64).powi(2)
+            };
+            d(a).total_cmp(&d(b))
+        })
+        .unwrap()
+}
+
+/// Quantisation picks the nearest entry; the codebook's gradient is the codebook loss's
+/// alone, −2/(m·D) Σ (v − e) over the vectors assigned to each entry; the encoder's gradient
+/// is the decoder's gradient at the quantised vectors passed straight through, plus the
+/// commitment term's.
+#[test]
+fn vqvae_quantises_to_the_nearest_entry_and_passes_gradients_straight_through() {
+    use aekit::model::layers::Layer;
+    let m = tiny_vqvae(None, false);
+    let x = Matrix::new(2, 4, vec![0.9, -0.4, 0.2, 1.3, -1.1, 0.05, 0.7, 0.4]).unwrap();
+    let t: HashMap<String, NamedTensor> = m
+        .export()
+        .into_iter()
+        .map(|t| (t.name.clone(), t))
+        .collect();
+    let codebook = t["codebook"].data.clone();
+    let vectors = tiny_vectors(&m, &x);
+    let assigned: Vec<usize> = vectors.iter().map(|v| nearest(&codebook, *v)).collect();
+    let indices = m.codebook_indices(&x).unwrap().unwrap();
+    assert_eq!(
+        indices.data,
+        assigned.iter().map(|&k| k as f32).collect::<Vec<_>>()
+    );
+    assert!(
+        assigned
+            .iter()
+            .collect::<std::collections::HashSet<_>>()
+            .len()
+            > 1,
+        "{assigned:?}"
+    );
+    let codes = m.encode(&x).unwrap();
+    for (p, &k) in assigned.iter().enumerate() {
+        // The code is channel-major: channel c of position p of sample s.
+        let (s, pos) = (p / 4, p % 4);
+        for c in 0..2 {
+            assert_eq!(codes.data[s * 8 + c * 4 + pos], codebook[2 * k + c]);
+        }
+    }
+
+    let net = m.net().clone();
+    let loss = common::objective(&net, m.config(), &x, &device().autodiff());
+    let grads = GradientsParams::from_grads(loss.backward(), &net);
+    let Some(Layer::Matrix(cb)) = net.layers.get("codebook") else {
+        panic!()
+    };
+    let g_codebook = vals(grads.get::<2>(cb.id).unwrap());
+    let md = (vectors.len() * 2) as f64;
+    for k in 0..3 {
+        for c in 0..2 {
+            let want: f64 = vectors
+                .iter()
+                .zip(&assigned)
+                .filter(|(_, a)| **a == k)
+                .map(|(v, _)| -2.0 / md * (v[c] - codebook[2 * k + c] as f64))
+                .sum();
+            let got = g_codebook[2 * k + c] as f64;
+            assert!(
+                (got - want).abs() < 1e-5,
+                "codebook[{k}][{c}]: {got} vs {want}"
+            );
+        }
+    }
+    // The encoder's bias: Σ over vectors of ∂L/∂v, with ∂L/∂v the reconstruction's gradient
+    // at q (straight through) plus the commitment's 2β/(m·D)·(v − q).
+    let (u, ub) = (
+        &t["conv_decoder.0.weight"].data,
+        t["conv_decoder.0.bias"].data[0],
+    );
+    let mut want = [0.0f64; 2];
+    for (p, (v, &k)) in vectors.iter().zip(&assigned).enumerate() {
+        let q = [codebook[2 * k] as f64, codebook[2 * k + 1] as f64];
+        let out = u[0] as f64 * q[0] + u[1] as f64 * q[1] + ub as f64;
+        // Recon: mean over 2 samples of the squared error summed over 4 pixels, over 4.
+        let d_out = 2.0 * (out - x.data[p] as f64) / (4.0 * 2.0);
+        for c in 0..2 {
+            want[c] += d_out * u[c] as f64 + 2.0 * 0.25 / md * (v[c] - q[c]);
+        }
+    }
+    let aekit::model::layers::Weights::Kernel(k) =
+        &net.layers.stack("conv_encoder").unwrap().weights[0]
+    else {
+        panic!()
+    };
+    let g_bias = vals(grads.get::<1>(k.bias.id).unwrap());
+    for c in 0..2 {
+        assert!(
+            (g_bias[c] as f64 - want[c]).abs() < 1e-5,
+            "bias[{c}]: {} vs {}",
+            g_bias[c],
+            want[c]
+        );
+    }
+}
+
+/// With moving averages the codebook follows them (entries never used keep their values),
+/// and with restarts an entry unused long enough moves onto a vector of the batch.
+#[test]
+fn vqvae_moving_average_codebook_and_dead_code_restarts() {
+    use aekit::model::variant::{Batch, StepContext};
+    let x = Matrix::new(2, 4, vec![0.9, -0.4, 0.2, 1.3, -1.1, 0.05, 0.7, 0.4]).unwrap();
+    let input = || {
+        Tensor::<2>::from_data(
+            TensorData::new(x.data.clone(), [2, 4]),
+            &device().autodiff(),
+        )
+    };
+    let step = |m: &Autoencoder| {
+        let net = m.net().clone();
+        let mut rng = aekit::data::batch::rng_for(0, 0);
+        let mut cx = StepContext {
+            config: m.config(),
+            rng: &mut rng,
+            epochs_done: 0.0,
+        };
+        let batch = Batch {
+            input: input(),
+            target: input(),
+        };
+        let net = net.variant_handle().after_step(net, &batch, &mut cx);
+        let t: HashMap<String, Vec<f32>> =
+            net.export().into_iter().map(|t| (t.name, t.data)).collect();
+        t
+    };
+    let m = tiny_vqvae(Some(0.9), false);
+    let before: HashMap<String, Vec<f32>> =
+        m.export().into_iter().map(|t| (t.name, t.data)).collect();
+    let vectors = tiny_vectors(&m, &x);
+    let assigned: Vec<usize> = vectors
+        .iter()
+        .map(|v| nearest(&before["codebook"], *v))
+        .collect();
+    let after = step(&m);
+    for k in 0..3 {
+        let mine: Vec<&[f64; 2]> = vectors
+            .iter()
+            .zip(&assigned)
+            .filter(|(_, a)| **a == k)
+            .map(|(v, _)| v)
+            .collect();
+        let count = 0.1 * mine.len() as f64;
+        assert!((after["codebook_usage"][k] as f64 - count).abs() < 1e-6);
+        for c in 0..2 {
+            let sum = 0.1 * mine.iter().map(|v| v[c]).sum::<f64>();
+            assert!((after["codebook_ema_sum"][2 * k + c] as f64 - sum).abs() < 1e-6);
+            let want = if mine.is_empty() {
+                before["codebook"][2 * k + c] as f64
+            } else {
+                sum / count
+            };
+            assert!(
+                (after["codebook"][2 * k + c] as f64 - want).abs() < 1e-5,
+                "entry {k}: {} vs {want}",
+                after["codebook"][2 * k + c]
+            );
+        }
+    }
+    // Restarts: usage starts at 0, below the dead threshold, so every entry this batch did
+    // not use lands on one of its vectors.
+    let m = tiny_vqvae(None, true);
+    let mut t: HashMap<String, NamedTensor> = m
+        .export()
+        .into_iter()
+        .map(|t| (t.name.clone(), t))
+        .collect();
+    t.get_mut("codebook").unwrap().data[4..].copy_from_slice(&[50.0, 50.0]);
+    let m = m.with_net(m.net().clone().import(&t).unwrap());
+    let assigned: Vec<usize> = vectors
+        .iter()
+        .map(|v| nearest(&t["codebook"].data, *v))
+        .collect();
+    let after = step(&m);
+    let unused: Vec<usize> = (0..3).filter(|k| !assigned.contains(k)).collect();
+    assert!(unused.contains(&2), "{assigned:?}");
+    for k in unused {
+        let e = [
+            after["codebook"][2 * k] as f64,
+            after["codebook"][2 * k + 1] as f64,
+        ];
+        assert!(
+            vectors
+                .iter()
+                .any(|v| (v[0] - e[0]).abs() < 1e-6 && (v[1] - e[1]).abs() < 1e-6),
+            "entry {k} at {e:?} is not a batch vector"
+        );
+        assert_eq!(after["codebook_usage"][k], 1.0);
+    }
+}

@@ -81,6 +81,12 @@ pub fn run(args: EvalArgs, device: &burn::tensor::Device) -> Result<()> {
             v.loss_per_image, v.recon_per_image, v.kl_per_image
         );
     }
+    if let Some(c) = &report.codebook {
+        println!(
+            "  codebook: {} of {} entries used, perplexity {:.1}",
+            c.used, c.entries, c.perplexity
+        );
+    }
     if let Some(l) = &report.nll {
         println!(
             "  negative log-likelihood per image {:.3} ± {:.3} (importance sampling, K = {})",

@@ -21,12 +21,26 @@ pub struct EncodeArgs {
     /// Also write the labels (.npy or .csv).
     #[arg(long)]
     labels_out: Option<PathBuf>,
+    /// For a codebook model (VQ-VAE): write each position's codebook index instead of the
+    /// quantised vectors.
+    #[arg(long)]
+    indices: bool,
 }
 
 pub fn encode(args: EncodeArgs, device: &burn::tensor::Device) -> Result<()> {
     MatrixFormat::of(&args.out)?;
     let (run, data) = args.input.open(device)?;
-    let codes = run.model.encode(&data.x)?;
+    let codes = if args.indices {
+        run.model.codebook_indices(&data.x)?.ok_or_else(|| {
+            Error::invalid(format!(
+                "--indices: {} has no codebook (a {} model; --model vqvae has one)",
+                run.dir.path.display(),
+                run.model.config().kind()
+            ))
+        })?
+    } else {
+        run.model.encode(&data.x)?
+    };
     let mut outputs = OutputSet::default();
     outputs.write(&args.out, |p| {
         matrix_file::write(p, &codes, "z", data.labels.as_deref())

@@ -133,3 +133,38 @@ pub fn code_stats(codes: &Matrix) -> CodeStats {
         dead_units: alive.iter().filter(|a| !**a).count(),
     }
 }
+
+/// How a codebook model uses its codebook on a data set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CodebookMetrics {
+    pub entries: usize,
+    /// Entries taken by at least one position of one sample.
+    pub used: usize,
+    /// `exp(H)` of the entries' frequencies: the number of equally used entries with the
+    /// same entropy (at most `entries`).
+    pub perplexity: f64,
+}
+
+/// [`CodebookMetrics`] from the `[samples, positions]` indices of a codebook of `entries`.
+pub fn codebook_metrics(indices: &Matrix, entries: usize) -> CodebookMetrics {
+    let mut counts = vec![0usize; entries];
+    for &i in &indices.data {
+        if let Some(c) = counts.get_mut(i as usize) {
+            *c += 1;
+        }
+    }
+    let total = counts.iter().sum::<usize>().max(1) as f64;
+    let entropy: f64 = counts
+        .iter()
+        .filter(|&&c| c > 0)
+        .map(|&c| {
+            let p = c as f64 / total;
+            -p * p.ln()
+        })
+        .sum();
+    CodebookMetrics {
+        entries,
+        used: counts.iter().filter(|&&c| c > 0).count(),
+        perplexity: entropy.exp(),
+    }
+}

@@ -10,7 +10,8 @@ pub mod retrieval;
 pub mod sampler;
 
 pub use metrics::{
-    ClassMetrics, CodeStats, ReconMetrics, code_stats, psnr, reconstruction_metrics,
+    ClassMetrics, CodeStats, CodebookMetrics, ReconMetrics, code_stats, codebook_metrics, psnr,
+    reconstruction_metrics,
 };
 
 use serde::{Deserialize, Serialize};
@@ -194,6 +195,9 @@ pub struct EvalReport {
     /// The negative ELBO and its terms, for a stochastic encoder.
     #[serde(rename = "vae", skip_serializing_if = "Option::is_none")]
     pub elbo: Option<ElboMetrics>,
+    /// Codebook use of a codebook model.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub codebook: Option<CodebookMetrics>,
     /// The importance-sampled negative log-likelihood, when asked for.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub nll: Option<likelihood::NllMetrics>,
@@ -227,6 +231,13 @@ pub fn report(run: &Run, data: &Dataset, opts: &EvalOptions) -> Result<EvalRepor
         code: code_stats(&run.model.encode(&data.x)?),
         jacobian_frobenius_sq: jacobian,
         elbo: elbo(run, data, opts.noise_seed)?,
+        codebook: match (
+            run.model.codebook_indices(&data.x)?,
+            run.model.codebook_size(),
+        ) {
+            (Some(indices), Some(entries)) => Some(codebook_metrics(&indices, entries)),
+            _ => None,
+        },
         nll: match opts.nll_samples {
             Some(k) => Some(likelihood::importance_sampled_nll(
                 &run.model,

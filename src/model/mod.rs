@@ -37,6 +37,7 @@ pub use variants::dense::DenseConfig;
 pub use variants::iwae::IwaeConfig;
 pub use variants::rae::RaeConfig;
 pub use variants::vae::VaeConfig;
+pub use variants::vqvae::VqVaeConfig;
 
 use crate::data::Matrix;
 use crate::error::{Error, Result};
@@ -179,6 +180,44 @@ impl Autoencoder {
     pub fn encode(&self, x: &Matrix) -> Result<Matrix> {
         self.check_width(x, self.input_dim(), "inputs")?;
         self.map_batches(x, self.latent_dim(), |n, t| n.encode(t))
+    }
+
+    /// For a codebook model (VQ-VAE), the codebook entry each position of each row's code
+    /// takes, as a `[rows, positions]` matrix of indices; `None` for other models.
+    pub fn codebook_indices(&self, x: &Matrix) -> Result<Option<Matrix>> {
+        self.check_width(x, self.input_dim(), "inputs")?;
+        if !self.capabilities().codebook {
+            return Ok(None);
+        }
+        let net = self.net.valid();
+        let (mut data, mut cols) = (Vec::new(), 0);
+        for t in layers::tensor_batches(x, INFERENCE_BATCH, &self.device) {
+            let Some(idx) = net.variant().codebook_indices(&net.layers, t) else {
+                return Ok(None);
+            };
+            cols = idx.dims()[1];
+            data.extend(
+                idx.into_data()
+                    .convert::<f32>()
+                    .try_into_vec::<f32>()
+                    .expect("indices convert to floats"),
+            );
+        }
+        Ok(Some(Matrix {
+            rows: x.rows,
+            cols,
+            data,
+        }))
+    }
+
+    /// Entries of the codebook of a codebook model.
+    pub fn codebook_size(&self) -> Option<usize> {
+        match self.net.layers.get("codebook") {
+            Some(layers::Layer::Matrix(p)) if self.capabilities().codebook => {
+                Some(p.val().dims()[0])
+            }
+            _ => None,
+        }
     }
 
     /// scikit-learn's name for [`Self::encode`].

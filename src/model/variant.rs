@@ -16,7 +16,7 @@ use std::collections::HashSet;
 use std::fmt::Debug;
 use std::sync::{Arc, LazyLock, RwLock};
 
-use burn::tensor::Tensor;
+use burn::tensor::{Int, Tensor};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -36,7 +36,8 @@ pub struct Capabilities {
     /// The encoder is a distribution q(z|x) ([`Variant::posterior`]): the objective is a
     /// negative ELBO, with a KL term to report and score by.
     pub stochastic_encoder: bool,
-    /// Codes are entries of a learned codebook.
+    /// Codes are entries of a learned codebook, the `[entries, width]` matrix layer
+    /// `codebook`; [`Variant::codebook_indices`] names the entries an input takes.
     pub codebook: bool,
     /// Encoder and decoder see a class label.
     pub conditional: bool,
@@ -198,6 +199,12 @@ pub trait Variant: Debug + Send + Sync + 'static {
     /// `‖∂h/∂x‖²_F` averaged over the batch in closed form, where the encoder allows one
     /// (otherwise the contractive penalty uses random projections).
     fn contractive_closed_form(&self, _layers: &Layers, _x: Tensor<2>) -> Option<Tensor<1>> {
+        None
+    }
+
+    /// For a codebook model: the index of the codebook entry each position of each input's
+    /// code takes, `[batch, positions]`.
+    fn codebook_indices(&self, _layers: &Layers, _x: Tensor<2>) -> Option<Tensor<2, Int>> {
         None
     }
 

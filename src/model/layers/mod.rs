@@ -112,6 +112,24 @@ impl Layers {
         }
     }
 
+    /// These layers with the free matrix `name` set to `values` (row-major, same shape),
+    /// keeping its parameter id: for updates without gradients, such as moving averages of a
+    /// codebook. Panics if the variant did not build a matrix by that name.
+    pub fn with_matrix(mut self, name: &str, values: Vec<f32>) -> Self {
+        let i = self
+            .names
+            .iter()
+            .position(|n| n == name)
+            .unwrap_or_else(|| panic!("the network has no matrix '{name}'"));
+        let Layer::Matrix(p) = &self.items[i] else {
+            panic!("layer '{name}' is not a matrix");
+        };
+        let t = p.val();
+        let value = Tensor::<2>::from_data(TensorData::new(values, t.dims()), &t.device());
+        self.items[i] = Layer::Matrix(Param::initialized(p.id, value.require_grad()));
+        self
+    }
+
     /// The ids of the parameters of the layers in `groups` (names or name prefixes).
     pub fn param_ids(&self, groups: &[String]) -> HashSet<ParamId> {
         struct Ids(HashSet<ParamId>);

@@ -7,6 +7,7 @@ pub mod dense;
 pub mod iwae;
 pub mod rae;
 pub mod vae;
+pub mod vqvae;
 
 use crate::model::variant::VariantEntry;
 
@@ -27,6 +28,9 @@ pub fn built_in() -> Vec<VariantEntry> {
         ),
         VariantEntry::of::<rae::RaeConfig>(
             "Regularised autoencoder (RAE): L2 on codes, decoder weight decay or gradient penalty; sample with --sampler gmm",
+        ),
+        VariantEntry::of::<vqvae::VqVaeConfig>(
+            "Vector-quantised VAE: a conv encoder's grid of vectors snapped to a learned codebook",
         ),
     ]
 }
