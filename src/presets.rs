@@ -152,15 +152,15 @@ pub fn apply(name: &str, base: &RunConfig) -> Result<RunConfig> {
             cfg.train = adam(100, 128);
         }
         "keras-vqvae" => {
-            let mut arch = VqVaeConfig::default();
-            arch.encoder =
-                parse_layers("conv:32:3:s2,conv:64:3:s2,conv:16:1").expect("preset layers parse");
-            arch.decoder = Some(
-                parse_layers("convt:64:3:s2,convt:32:3:s2,convt:1:3").expect("preset layers parse"),
-            );
-            arch.codes = 128;
-            arch.commitment = 0.25;
-            arch.recon_weight = 1.0 / MNIST_PIXEL_VARIANCE;
+            let layers = |spec| parse_layers(spec).expect("preset layers parse");
+            let arch = VqVaeConfig {
+                encoder: layers("conv:32:3:s2,conv:64:3:s2,conv:16:1"),
+                decoder: Some(layers("convt:64:3:s2,convt:32:3:s2,convt:1:3")),
+                codes: 128,
+                commitment: 0.25,
+                recon_weight: 1.0 / MNIST_PIXEL_VARIANCE,
+                ..VqVaeConfig::default()
+            };
             let mut m = ModelConfig::new(arch);
             m.shared_mut().init = Some(Init::Glorot);
             // Keras's decoder ends in a linear layer under squared error (on pixels shifted

@@ -138,9 +138,9 @@ impl VariantConfig for VqVaeConfig {
         if self.encoder.is_empty() {
             return Err(Error::invalid("the VQ-VAE's encoder has no layers"));
         }
-        if !(self.commitment >= 0.0 && self.commitment.is_finite())
-            || !(self.recon_weight > 0.0 && self.recon_weight.is_finite())
-        {
+        let commitment_ok = self.commitment >= 0.0 && self.commitment.is_finite();
+        let weight_ok = self.recon_weight > 0.0 && self.recon_weight.is_finite();
+        if !commitment_ok || !weight_ok {
             return Err(Error::invalid(
                 "commitment must be non-negative and recon_weight positive",
             ));
