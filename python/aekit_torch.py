@@ -5,8 +5,9 @@
     codes = model.encode(x)          # x: float tensor [batch, input_dim], preprocessed
     recon = model(x)
 
-Dense, convolutional and variational runs (with or without a conv trunk) load (a VAE's `encode` is the posterior mean, and
-`model(x)` decodes it, as aekit's `reconstruct`) (a conv run's layers are rebuilt from the layer specs in
+Dense, RAE, convolutional, variational and IWAE runs (with or without a conv trunk) and VQ-VAEs
+load (a VAE's `encode` is the posterior mean, and `model(x)` decodes it, as aekit's
+`reconstruct`; a VQ-VAE's `encode` is the quantised grid and `indices` the codebook entries) (a conv run's layers are rebuilt from the layer specs in
 `config.json`, with TensorFlow's asymmetric "same" padding done by F.pad, so the outputs match
 aekit's); inputs and outputs are flat [batch, C*H*W] as in aekit.
 
@@ -287,6 +288,56 @@ def _load_vae(m, nn):
     return Vae()
 
 
+def _load_vqvae(m, nn, torch):
+    """A VQ-VAE: `encode` gives the quantised grid, flat and channel-major as in aekit;
+    `indices` the codebook entry of each position; the usage statistics are buffers."""
+    image = tuple(m["input_shape"])
+    hidden_name = m.get("activation", "relu")
+    enc, enc_acts, grid = _conv_stack(m["encoder"], image, hidden_name, "linear")
+    dec, dec_acts, _ = _conv_stack(m["decoder"], grid, hidden_name, m["output_activation"])
+    codes, width = m.get("codes", 128), grid[0]
+
+    class VqVae(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv_encoder = nn.ModuleList(enc)
+            self.conv_decoder = nn.ModuleList(dec)
+            self.codebook = nn.Parameter(torch.zeros(codes, width))
+            if m.get("ema_decay") is not None or m.get("restart_dead_codes"):
+                self.register_buffer("codebook_usage", torch.zeros(1, codes))
+            if m.get("ema_decay") is not None:
+                self.register_buffer("codebook_ema_sum", torch.zeros(codes, width))
+
+        @staticmethod
+        def _run(x, layers, acts, shape):
+            x = x.reshape(x.shape[0], *shape)
+            for layer, a in zip(layers, acts):
+                x = a(layer(x))
+            return x
+
+        def _vectors(self, x):
+            h = self._run(x, self.conv_encoder, enc_acts, image)
+            return h.flatten(2).transpose(1, 2)  # [batch, positions, width]
+
+        def indices(self, x):
+            v = self._vectors(x)
+            e = self.codebook
+            dist = (e * e).sum(1) - 2.0 * v @ e.T
+            return dist.argmin(-1)
+
+        def encode(self, x):
+            q = self.codebook[self.indices(x)]  # [batch, positions, width]
+            return q.transpose(1, 2).flatten(1)
+
+        def decode(self, z):
+            return self._run(z, self.conv_decoder, dec_acts, grid).flatten(1)
+
+        def forward(self, x):
+            return self.decode(self.encode(x))
+
+    return VqVae()
+
+
 def load_run(run_dir, weights="model.safetensors"):
     import torch
     from torch import nn
@@ -308,15 +359,24 @@ def load_run(run_dir, weights="model.safetensors"):
         model.load_state_dict(renamed, strict=True)
         model.eval()
         return model, config
-    if m["kind"] == "vae":
+    if m["kind"] == "vqvae":
+        model = _load_vqvae(m, nn, torch)
+        model.load_state_dict(load_file(os.path.join(run_dir, weights)), strict=True)
+        model.eval()
+        return model, config
+    # An IWAE is a VAE's network trained on another bound.
+    if m["kind"] in ("vae", "iwae"):
         if m.get("conv") and not m.get("conv_decoder"):
             raise ValueError("this conv VAE's config has no conv_decoder (saved by an older aekit)")
         model = _load_vae(m, nn)
         model.load_state_dict(load_file(os.path.join(run_dir, weights)), strict=True)
         model.eval()
         return model, config
-    if m["kind"] != "dense":
-        raise ValueError(f"this loader knows dense, conv and dense VAE models, not {m['kind']}")
+    # An RAE is a dense autoencoder trained with penalties.
+    if m["kind"] not in ("dense", "rae"):
+        raise ValueError(
+            f"this loader knows dense, rae, conv, vae, iwae and vqvae models, not {m['kind']}"
+        )
     enc, enc_acts, dec, dec_acts = _dense_layout(m)
 
     class Autoencoder(nn.Module):

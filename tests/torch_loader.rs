@@ -1,4 +1,4 @@
-//! `python/aekit_torch.py` must rebuild dense, convolutional and variational runs in PyTorch with the same
+//! `python/aekit_torch.py` must rebuild dense, RAE, convolutional, variational, IWAE and VQ-VAE runs in PyTorch with the same
 //! outputs as aekit. Runs only where a Python with torch, safetensors and numpy is found
 //! (`AEKIT_PYTHON`, else `bench/.venv/bin/python`, which `bench/run.sh` creates); skips
 //! otherwise with a message (CI has no PyTorch).
@@ -41,7 +41,7 @@ print(dz, dy)
 "#;
 
 #[test]
-fn pytorch_rebuilds_dense_conv_and_vae_runs_with_the_same_outputs() {
+fn pytorch_rebuilds_every_kind_of_run_with_the_same_outputs() {
     let Some(py) = python() else {
         return;
     };
@@ -58,6 +58,18 @@ fn pytorch_rebuilds_dense_conv_and_vae_runs_with_the_same_outputs() {
         (
             "conv-vae",
             "[model]\nkind = \"vae\"\nhidden = [16]\nlatent = 2\nconv = [\"conv:8:3:s2\", \"conv:4:3:s2\"]\n",
+        ),
+        (
+            "iwae",
+            "[model]\nkind = \"iwae\"\nhidden = [24]\nlatent = 3\nimportance_samples = 3\n",
+        ),
+        (
+            "rae",
+            "[model]\nkind = \"rae\"\nhidden = [24]\nlatent = 4\ndecoder_regularizer = \"gp\"\n",
+        ),
+        (
+            "vqvae",
+            "[model]\nkind = \"vqvae\"\nencoder = [\"conv:8:3:s2\", \"conv:4:1\"]\ncodes = 16\nema_decay = 0.9\nrestart_dead_codes = true\n",
         ),
         (
             "keras",
