@@ -1163,3 +1163,69 @@ fn vqvae_moving_average_codebook_and_dead_code_restarts() {
         assert_eq!(after["codebook_usage"][k], 1.0);
     }
 }
+
+/// The Fréchet distance of samples from two Gaussians approaches the closed form
+/// ‖μa − μb‖² + Σ (σa − σb)² (diagonal covariances), and is ≈ 0 between draws of one.
+#[test]
+fn frechet_distance_matches_the_gaussian_closed_form() {
+    use aekit::eval::frechet::frechet_distance;
+    use rand_distr::{Distribution, StandardNormal};
+    let mut rng = aekit::data::batch::rng_for(3, 0);
+    let mut draw = |mean: [f64; 3], sd: [f64; 3], n: usize| {
+        let data: Vec<f32> = (0..n)
+            .flat_map(|_| {
+                (0..3)
+                    .map(|j| {
+                        let e: f64 = StandardNormal.sample(&mut rng);
+                        (mean[j] + sd[j] * e) as f32
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        Matrix::new(n, 3, data).unwrap()
+    };
+    let (ma, sa, mb, sb) = (
+        [0.0, 1.0, -1.0],
+        [1.0, 0.5, 2.0],
+        [0.5, 1.0, 0.0],
+        [1.5, 0.5, 1.0],
+    );
+    let a = draw(ma, sa, 40_000);
+    let b = draw(mb, sb, 40_000);
+    let want: f64 = (0..3)
+        .map(|j| (ma[j] - mb[j]).powi(2) + (sa[j] - sb[j]).powi(2))
+        .sum();
+    let got = frechet_distance(&a, &b).unwrap();
+    assert!((got - want).abs() < 0.05 * want, "{got} vs {want}");
+    let a2 = draw(ma, sa, 40_000);
+    assert!(frechet_distance(&a, &a2).unwrap() < 0.01);
+    assert!(frechet_distance(&a, &Matrix::new(1, 3, vec![0.0; 3]).unwrap()).is_err());
+}
+
+/// The Fréchet classifier learns the shapes' classes, and its cached copy gives the same
+/// features.
+#[test]
+fn frechet_classifier_learns_the_classes_and_caches_itself() {
+    use aekit::eval::frechet::FeatureClassifier;
+    let mut cfg = aekit::DataConfig::for_source("shapes");
+    cfg.shapes_train = 1500;
+    cfg.shapes_test = 300;
+    let load = |split| {
+        let raw = aekit::data::load(&cfg, split).unwrap();
+        aekit::data::preprocess::Preprocessor::fit(aekit::data::preprocess::Scaling::Unit, &raw)
+            .transform(&raw)
+            .unwrap()
+    };
+    let (train, test) = (load(aekit::Split::Train), load(aekit::Split::Test));
+    let dir = common::tmp();
+    let c = FeatureClassifier::cached_in(dir.path(), &train, &test, &device()).unwrap();
+    let acc = c.test_accuracy.unwrap();
+    assert!(acc > 0.9, "test accuracy {acc}");
+    let again = FeatureClassifier::cached_in(dir.path(), &train, &test, &device()).unwrap();
+    assert_eq!(again.test_accuracy, Some(acc));
+    assert_eq!(
+        c.features(&test.x).unwrap(),
+        again.features(&test.x).unwrap()
+    );
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+}

@@ -20,6 +20,14 @@ pub struct EvalArgs {
     /// per image (VAE-family models; the IWAE paper uses 5000).
     #[arg(long, value_name = "K")]
     nll_samples: Option<usize>,
+    /// Also measure sample quality: the Fréchet distance of N samples to the test data in
+    /// the features of a classifier aekit trains once on the data's labels (and caches).
+    #[arg(long, value_name = "N")]
+    frechet_samples: Option<usize>,
+    /// The sampler for --frechet-samples: prior or gmm[:K] (default: prior for VAE-family
+    /// models, gmm:10 for others).
+    #[arg(long)]
+    sampler: Option<aekit::eval::sampler::Sampler>,
     #[command(flatten)]
     retrieval: super::retrieve_cmd::RetrievalFlags,
     /// Print JSON instead of a table.
@@ -34,6 +42,16 @@ pub fn run(args: EvalArgs, device: &burn::tensor::Device) -> Result<()> {
         noise_seed: args.noise.noise_seed,
         jacobian: args.jacobian,
         nll_samples: args.nll_samples,
+        frechet: args.frechet_samples.map(|n| {
+            let default = if run.model.capabilities().prior {
+                aekit::eval::sampler::Sampler::Prior
+            } else {
+                aekit::eval::sampler::Sampler::Gmm {
+                    components: aekit::eval::sampler::DEFAULT_COMPONENTS,
+                }
+            };
+            (n.max(2), args.sampler.unwrap_or(default))
+        }),
     };
     let mut report = aekit::eval::report(&run, &data, &opts)?;
     if args.retrieval.retrieval {
@@ -85,6 +103,20 @@ pub fn run(args: EvalArgs, device: &burn::tensor::Device) -> Result<()> {
         println!(
             "  codebook: {} of {} entries used, perplexity {:.1}",
             c.used, c.entries, c.perplexity
+        );
+    }
+    if let Some(q) = &report.samples {
+        println!(
+            "  Fréchet distance of {} samples ({} sampler) {:.3}; test vs training data {:.3} (aekit's classifier features{})",
+            q.samples,
+            q.sampler,
+            q.frechet_distance,
+            q.floor,
+            q.classifier_test_accuracy
+                .map_or(String::new(), |a| format!(
+                    ", classifier test accuracy {:.2}%",
+                    100.0 * a
+                ))
         );
     }
     if let Some(l) = &report.nll {

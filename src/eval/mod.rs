@@ -2,6 +2,7 @@
 
 pub mod anomaly;
 pub mod compare;
+pub mod frechet;
 pub mod likelihood;
 pub mod metrics;
 pub mod pca;
@@ -182,6 +183,8 @@ pub struct EvalOptions {
     pub jacobian: bool,
     /// Estimate the negative log-likelihood with this many importance samples per sample.
     pub nll_samples: Option<usize>,
+    /// Measure the Fréchet distance of this many samples from this sampler.
+    pub frechet: Option<(usize, sampler::Sampler)>,
 }
 
 /// Everything measured of a run on one data set.
@@ -198,6 +201,9 @@ pub struct EvalReport {
     /// Codebook use of a codebook model.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub codebook: Option<CodebookMetrics>,
+    /// The Fréchet distance of samples, when asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub samples: Option<frechet::SampleQuality>,
     /// The importance-sampled negative log-likelihood, when asked for.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub nll: Option<likelihood::NllMetrics>,
@@ -245,6 +251,10 @@ pub fn report(run: &Run, data: &Dataset, opts: &EvalOptions) -> Result<EvalRepor
                 k,
                 opts.noise_seed,
             )?),
+            None => None,
+        },
+        samples: match opts.frechet {
+            Some((n, s)) => Some(frechet::sample_quality(run, data, s, n, opts.noise_seed)?),
             None => None,
         },
         denoising,

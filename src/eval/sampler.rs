@@ -78,14 +78,36 @@ pub struct GaussianMixture {
     pub cholesky: Vec<Vec<f64>>,
 }
 
-/// Added to the covariances' diagonals while fitting, relative to the codes' mean variance:
-/// keeps a component that collapses onto a few codes positive definite.
-const RELATIVE_COVARIANCE_FLOOR: f64 = 1e-6;
+/// Added to the covariances' diagonals while fitting: this fraction of the codes' mean
+/// variance plus scikit-learn's absolute 1e-6. Keeps a component positive definite when the
+/// codes are degenerate (constant or discrete dimensions, as a VQ-VAE's).
+const RELATIVE_COVARIANCE_FLOOR: f64 = 1e-4;
+const ABSOLUTE_COVARIANCE_FLOOR: f64 = 1e-6;
 
 impl GaussianMixture {
     /// Fits `components` Gaussians to the rows of `codes` by EM (k-means initialisation,
-    /// fixed seed, so the same codes give the same mixture).
+    /// fixed seed, so the same codes give the same mixture). When EM empties a component
+    /// (codes in few tight clusters, e.g. a VQ-VAE's), fewer components are fitted: half as
+    /// many each time, down to one, with a warning.
     pub fn fit(codes: &Matrix, components: usize) -> Result<Self> {
+        let mut k = components;
+        loop {
+            match Self::fit_exactly(codes, k) {
+                Ok(m) => {
+                    if k != components {
+                        tracing::warn!(
+                            "a mixture of {components} Gaussians left components empty; fitted {k}"
+                        );
+                    }
+                    return Ok(m);
+                }
+                Err(e) if k == 1 => return Err(e),
+                Err(_) => k = (k / 2).max(1),
+            }
+        }
+    }
+
+    fn fit_exactly(codes: &Matrix, components: usize) -> Result<Self> {
         if codes.rows < components.max(2) {
             return Err(Error::invalid(format!(
                 "a mixture of {components} Gaussians needs at least {} codes, got {}",
@@ -98,7 +120,7 @@ impl GaussianMixture {
             ndarray::Array2::from_shape_fn((codes.rows, d), |(i, j)| codes.data[i * d + j] as f64);
         let mean_var = x.var_axis(ndarray::Axis(0), 1.0).mean().unwrap_or(1.0);
         let gmm = linfa_clustering::GaussianMixtureModel::params(components)
-            .reg_covariance(RELATIVE_COVARIANCE_FLOOR * mean_var.max(f64::MIN_POSITIVE))
+            .reg_covariance(RELATIVE_COVARIANCE_FLOOR * mean_var + ABSOLUTE_COVARIANCE_FLOOR)
             .max_n_iterations(200)
             .tolerance(1e-4)
             .fit(&linfa::DatasetBase::from(x))
@@ -171,6 +193,9 @@ pub fn sample_codes(
             model.config().kind()
         ))),
         Sampler::Prior => super::prior_codes(model, n, seed),
+        Sampler::Gmm { .. } if model.capabilities().codebook => Err(Error::invalid(
+            "a codebook model's codes are discrete entries: sampling it needs a prior over its indices (e.g. an autoregressive one), which aekit does not fit yet",
+        )),
         Sampler::Gmm { components } => {
             let codes = train_codes
                 .ok_or_else(|| Error::invalid("the gmm sampler needs the training codes"))?;

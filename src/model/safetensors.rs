@@ -12,6 +12,13 @@ use crate::model::{ModelConfig, NamedTensor};
 
 /// Serialises named tensors as safetensors with the model config in the metadata.
 pub fn encode(tensors: &[NamedTensor], config: &ModelConfig) -> Result<Vec<u8>> {
+    let config = serde_json::to_string(config).map_err(|e| Error::Serialize(e.to_string()))?;
+    encode_with(tensors, "aekit_model", config)
+}
+
+/// Serialises named tensors as safetensors with `value` under `key` in the metadata (beside
+/// the checksum and the producer).
+pub fn encode_with(tensors: &[NamedTensor], key: &str, value: String) -> Result<Vec<u8>> {
     let bytes: Vec<Vec<u8>> = tensors
         .iter()
         .map(|t| t.data.iter().flat_map(|v| v.to_le_bytes()).collect())
@@ -40,10 +47,7 @@ pub fn encode(tensors: &[NamedTensor], config: &ModelConfig) -> Result<Vec<u8>> 
             "producer".to_string(),
             format!("aekit {}", env!("CARGO_PKG_VERSION")),
         ),
-        (
-            "aekit_model".to_string(),
-            serde_json::to_string(config).map_err(|e| Error::Serialize(e.to_string()))?,
-        ),
+        (key.to_string(), value),
     ]);
     let file =
         ::safetensors::serialize(views, Some(meta)).map_err(|e| Error::Serialize(e.to_string()))?;
@@ -142,4 +146,17 @@ pub fn read(path: &Path) -> Result<HashMap<String, NamedTensor>> {
         );
     }
     Ok(out)
+}
+
+/// The JSON value aekit wrote under `key` in a safetensors file's metadata.
+pub fn metadata<T: serde::de::DeserializeOwned>(path: &Path, key: &str) -> Result<T> {
+    let bytes = crate::io::read_file(path)?;
+    let (_, header) = ::safetensors::SafeTensors::read_metadata(&bytes)
+        .map_err(|e| Error::bad_file(path, format!("not a valid safetensors file: {e}")))?;
+    let text = header
+        .metadata()
+        .as_ref()
+        .and_then(|m| m.get(key))
+        .ok_or_else(|| Error::bad_file(path, format!("no '{key}' in the metadata")))?;
+    serde_json::from_str(text).map_err(|e| Error::bad_file(path, format!("'{key}': {e}")))
 }
