@@ -105,7 +105,7 @@ pub fn run(args: EvalArgs, device: &burn::tensor::Device) -> Result<()> {
             c.used, c.entries, c.perplexity
         );
     }
-    if let Some(q) = &report.samples {
+    if let Some(q) = &report.sample_quality {
         println!(
             "  Fréchet distance of {} samples ({} sampler) {:.3}; test vs training data {:.3} (aekit's classifier features{})",
             q.samples,

@@ -203,7 +203,7 @@ pub struct EvalReport {
     pub codebook: Option<CodebookMetrics>,
     /// The Fréchet distance of samples, when asked for.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub samples: Option<frechet::SampleQuality>,
+    pub sample_quality: Option<frechet::SampleQuality>,
     /// The importance-sampled negative log-likelihood, when asked for.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub nll: Option<likelihood::NllMetrics>,
@@ -253,7 +253,7 @@ pub fn report(run: &Run, data: &Dataset, opts: &EvalOptions) -> Result<EvalRepor
             )?),
             None => None,
         },
-        samples: match opts.frechet {
+        sample_quality: match opts.frechet {
             Some((n, s)) => Some(frechet::sample_quality(run, data, s, n, opts.noise_seed)?),
             None => None,
         },

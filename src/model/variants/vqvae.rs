@@ -17,10 +17,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::model::layers::{
-    LayerSpec, Layers, LayersBuilder, StackActs, infer_shapes, mirror, parse_layers, tensor_values,
+    LayerSpec, Layers, LayersBuilder, StackActs, parse_layers, tensor_values,
 };
 use crate::model::objective::LossTerms;
 use crate::model::variant::{Batch, Capabilities, Resolved, StepContext, Variant, VariantConfig};
+use crate::model::variants::conv::ConvConfig;
 use crate::model::{Activation, Network, SharedConfig, loss};
 
 fn d_encoder() -> Vec<LayerSpec> {
@@ -102,22 +103,19 @@ const USAGE_DECAY: f64 = 0.99;
 const DEAD_USAGE: f32 = 0.5;
 
 impl VqVaeConfig {
-    fn grid_shape(&self, input_shape: &[usize]) -> Result<Vec<usize>> {
-        if input_shape.len() != 3 {
-            return Err(Error::invalid(
-                "a VQ-VAE needs images (channels x height x width)",
-            ));
+    /// The same encoder and decoder as a convolutional autoencoder's, whose shape checks,
+    /// mirroring and code size are the VQ-VAE's too.
+    fn conv(&self) -> ConvConfig {
+        ConvConfig {
+            encoder: self.encoder.clone(),
+            decoder: self.decoder.clone(),
+            activation: self.activation,
+            code_activation: Activation::Linear,
         }
-        Ok(infer_shapes(input_shape, &self.encoder)?
-            .pop()
-            .expect("input"))
     }
 
-    fn decoder_layers(&self, input_shape: &[usize]) -> Result<Vec<LayerSpec>> {
-        match &self.decoder {
-            Some(d) => Ok(d.clone()),
-            None => mirror(input_shape, &self.encoder),
-        }
+    fn grid_shape(&self, input_shape: &[usize]) -> Result<Vec<usize>> {
+        self.conv().code_shape(input_shape)
     }
 
     /// Whether steps keep usage counts (for averaging or restarts).
@@ -156,39 +154,25 @@ impl VariantConfig for VqVaeConfig {
             ));
         }
         if let Some(shape) = shared.input_shape.as_deref() {
-            let grid = self.grid_shape(shape)?;
-            if grid.len() != 3 {
+            self.conv().check(shape)?;
+            if self.grid_shape(shape)?.len() != 3 {
                 return Err(Error::invalid(
                     "the VQ-VAE's encoder must end in a convolution (a grid of vectors)",
                 ));
-            }
-            let out = infer_shapes(&grid, &self.decoder_layers(shape)?)?
-                .pop()
-                .expect("grid");
-            if out != shape {
-                return Err(Error::invalid(format!(
-                    "the VQ-VAE's decoder gives {out:?}, not the input shape {shape:?}"
-                )));
             }
         }
         Ok(())
     }
 
     fn resolve(&mut self, shared: &SharedConfig) -> Result<()> {
-        if self.decoder.is_none()
-            && let Some(shape) = &shared.input_shape
-        {
-            self.decoder = Some(mirror(shape, &self.encoder)?);
-        }
+        let mut conv = self.conv();
+        conv.resolve(shared)?;
+        self.decoder = conv.decoder;
         Ok(())
     }
 
     fn latent(&self, shared: &SharedConfig) -> usize {
-        shared
-            .input_shape
-            .as_deref()
-            .and_then(|s| self.grid_shape(s).ok())
-            .map_or(0, |s| s.iter().product())
+        self.conv().latent(shared)
     }
 
     fn code_activation(&self) -> Activation {
@@ -240,7 +224,7 @@ impl VariantConfig for VqVaeConfig {
         layers.matrix("codebook", self.codes, width, 1.0 / self.codes as f32)?;
         layers.stack(
             "conv_decoder",
-            &self.decoder_layers(shape)?,
+            &self.conv().decoder_layers(shape)?,
             &grid,
             StackActs {
                 hidden: self.activation,
