@@ -1,4 +1,4 @@
-//! `python/aekit_torch.py` must rebuild dense, RAE, convolutional, variational, IWAE and VQ-VAE runs in PyTorch with the same
+//! `python/aekit_torch.py` must rebuild dense, RAE, WAE, convolutional, variational, IWAE and VQ-VAE runs in PyTorch with the same
 //! outputs as aekit. Runs only where a Python with torch, safetensors and numpy is found
 //! (`AEKIT_PYTHON`, else `bench/.venv/bin/python`, which `bench/run.sh` creates); skips
 //! otherwise with a message (CI has no PyTorch).
@@ -66,6 +66,10 @@ fn pytorch_rebuilds_every_kind_of_run_with_the_same_outputs() {
         (
             "rae",
             "[model]\nkind = \"rae\"\nhidden = [24]\nlatent = 4\ndecoder_regularizer = \"gp\"\n",
+        ),
+        (
+            "wae",
+            "[model]\nkind = \"wae\"\nhidden = [24]\nlatent = 4\nmmd_kernel = \"rbf\"\n",
         ),
         (
             "vqvae",

@@ -38,6 +38,7 @@ pub use variants::iwae::IwaeConfig;
 pub use variants::rae::RaeConfig;
 pub use variants::vae::VaeConfig;
 pub use variants::vqvae::VqVaeConfig;
+pub use variants::wae::WaeConfig;
 
 use crate::data::Matrix;
 use crate::error::{Error, Result};

@@ -8,6 +8,7 @@ pub mod iwae;
 pub mod rae;
 pub mod vae;
 pub mod vqvae;
+pub mod wae;
 
 use crate::model::variant::VariantEntry;
 
@@ -31,6 +32,9 @@ pub fn built_in() -> Vec<VariantEntry> {
         ),
         VariantEntry::of::<vqvae::VqVaeConfig>(
             "Vector-quantised VAE: a conv encoder's grid of vectors snapped to a learned codebook",
+        ),
+        VariantEntry::of::<wae::WaeConfig>(
+            "Wasserstein autoencoder (MMD): codes matched to N(0, I) by maximum mean discrepancy",
         ),
     ]
 }
