@@ -5,7 +5,7 @@
     codes = model.encode(x)          # x: float tensor [batch, input_dim], preprocessed
     recon = model(x)
 
-Dense, RAE, WAE, convolutional, variational and IWAE runs (with or without a conv trunk) and VQ-VAEs
+Dense, RAE, WAE, convolutional, variational, IWAE and InfoVAE runs (with or without a conv trunk) and VQ-VAEs
 load (a VAE's `encode` is the posterior mean, and `model(x)` decodes it, as aekit's
 `reconstruct`; a VQ-VAE's `encode` is the quantised grid and `indices` the codebook entries) (a conv run's layers are rebuilt from the layer specs in
 `config.json`, with TensorFlow's asymmetric "same" padding done by F.pad, so the outputs match
@@ -364,8 +364,8 @@ def load_run(run_dir, weights="model.safetensors"):
         model.load_state_dict(load_file(os.path.join(run_dir, weights)), strict=True)
         model.eval()
         return model, config
-    # An IWAE is a VAE's network trained on another bound.
-    if m["kind"] in ("vae", "iwae"):
+    # IWAEs and InfoVAEs are a VAE's network trained on other objectives.
+    if m["kind"] in ("vae", "iwae", "infovae"):
         if m.get("conv") and not m.get("conv_decoder"):
             raise ValueError("this conv VAE's config has no conv_decoder (saved by an older aekit)")
         model = _load_vae(m, nn)
@@ -375,7 +375,7 @@ def load_run(run_dir, weights="model.safetensors"):
     # RAEs and WAEs are dense autoencoders trained with penalties.
     if m["kind"] not in ("dense", "rae", "wae"):
         raise ValueError(
-            f"this loader knows dense, rae, wae, conv, vae, iwae and vqvae models, not {m['kind']}"
+            f"this loader knows dense, rae, wae, conv, vae, iwae, infovae and vqvae models, not {m['kind']}"
         )
     enc, enc_acts, dec, dec_acts = _dense_layout(m)
 

@@ -1,4 +1,4 @@
-//! `python/aekit_torch.py` must rebuild dense, RAE, WAE, convolutional, variational, IWAE and VQ-VAE runs in PyTorch with the same
+//! `python/aekit_torch.py` must rebuild dense, RAE, WAE, convolutional, variational, IWAE, InfoVAE and VQ-VAE runs in PyTorch with the same
 //! outputs as aekit. Runs only where a Python with torch, safetensors and numpy is found
 //! (`AEKIT_PYTHON`, else `bench/.venv/bin/python`, which `bench/run.sh` creates); skips
 //! otherwise with a message (CI has no PyTorch).
@@ -62,6 +62,10 @@ fn pytorch_rebuilds_every_kind_of_run_with_the_same_outputs() {
         (
             "iwae",
             "[model]\nkind = \"iwae\"\nhidden = [24]\nlatent = 3\nimportance_samples = 3\n",
+        ),
+        (
+            "infovae",
+            "[model]\nkind = \"infovae\"\nhidden = [24]\nlatent = 3\nalpha = 1.0\n",
         ),
         (
             "rae",

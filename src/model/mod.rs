@@ -34,6 +34,7 @@ pub use objective::LossTerms;
 pub use variant::{Capabilities, Variant, VariantConfig, VariantEntry};
 pub use variants::conv::ConvConfig;
 pub use variants::dense::DenseConfig;
+pub use variants::infovae::InfoVaeConfig;
 pub use variants::iwae::IwaeConfig;
 pub use variants::rae::RaeConfig;
 pub use variants::vae::VaeConfig;

@@ -4,6 +4,7 @@
 
 pub mod conv;
 pub mod dense;
+pub mod infovae;
 pub mod iwae;
 pub mod rae;
 pub mod vae;
@@ -35,6 +36,9 @@ pub fn built_in() -> Vec<VariantEntry> {
         ),
         VariantEntry::of::<wae::WaeConfig>(
             "Wasserstein autoencoder (MMD): codes matched to N(0, I) by maximum mean discrepancy",
+        ),
+        VariantEntry::of::<infovae::InfoVaeConfig>(
+            "InfoVAE (MMD): a VAE with its KL reweighted and an MMD between posterior samples and the prior",
         ),
     ]
 }
