@@ -57,10 +57,11 @@ impl VariantConfig for InfoVaeConfig {
     }
 
     fn validate(&self, shared: &SharedConfig) -> Result<()> {
-        if !(self.alpha <= 1.0 && self.alpha + self.lambda >= 1.0)
-            || !self.alpha.is_finite()
-            || !self.lambda.is_finite()
-        {
+        let weights_ok = self.alpha.is_finite()
+            && self.lambda.is_finite()
+            && self.alpha <= 1.0
+            && self.alpha + self.lambda >= 1.0;
+        if !weights_ok {
             return Err(Error::invalid(
                 "InfoVAE weights need alpha ≤ 1 and alpha + lambda ≥ 1 (non-negative KL and MMD weights)",
             ));
