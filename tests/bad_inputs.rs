@@ -194,13 +194,22 @@ fn bad_inputs_exit_2_with_one_line_naming_the_problem() {
         (&["reconstruct", "runs/a", "--out", "x.bin"], &["x.bin"]),
         (&["sample", "runs/a"], &["VAE", "--sampler gmm"]),
         (&["sample", "runs/a", "--sampler", "gmm:0"], &["--sampler"]),
-        (&["eval", "runs/a", "--nll-samples", "10"], &["probabilistic encoder"]),
-        (&["encode", "runs/a", "--indices", "--out", "i.npy"], &["--indices", "codebook"]),
+        (
+            &["eval", "runs/a", "--nll-samples", "10"],
+            &["probabilistic encoder"],
+        ),
+        (
+            &["encode", "runs/a", "--indices", "--out", "i.npy"],
+            &["--indices", "codebook"],
+        ),
         (
             &["train", "--model", "iwae", "--importance-samples", "0"],
             &["importance_samples"],
         ),
-        (&["train", "--binarize", "--scale", "standardize"], &["--binarize"]),
+        (
+            &["train", "--binarize", "--scale", "standardize"],
+            &["--binarize"],
+        ),
         (&["train", "--model", "infovae", "--alpha", "2"], &["alpha"]),
         (&["plot", "runs/a", "nonsense"], &["nonsense"]),
         (

@@ -265,7 +265,7 @@ pub fn sample(args: SampleArgs, device: &burn::tensor::Device) -> Result<()> {
     outputs.commit()?;
     if let Some(png) = png {
         println!(
-            "{} samples ({} sampler) drawn in {}",
+            "{} {} samples drawn in {}",
             x.rows,
             args.sampler,
             png.display()

@@ -153,7 +153,7 @@ pub struct DataConfig {
     /// training batch is a fresh Bernoulli draw of the intensities (input and target alike),
     /// and evaluation data is binarised once with a fixed seed, the same for every run.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    #[arg(long)]
+    #[arg(long, required = false, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
     pub binarize: bool,
 }
 

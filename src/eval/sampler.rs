@@ -189,7 +189,7 @@ pub fn sample_codes(
 ) -> Result<Matrix> {
     match sampler {
         Sampler::Prior if !model.capabilities().prior => Err(Error::invalid(format!(
-            "a {} model has no prior to sample from (VAE-family models and WAEs have one); --sampler gmm fits a Gaussian mixture to its codes instead",
+            "sampling from the prior needs a VAE or another model trained towards a prior (e.g. --model vae or wae); this is a {} model, and --sampler gmm fits a Gaussian mixture to its codes instead",
             model.config().kind()
         ))),
         Sampler::Prior => super::prior_codes(model, n, seed),

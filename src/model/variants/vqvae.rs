@@ -75,7 +75,7 @@ pub struct VqVaeConfig {
     pub ema_decay: Option<f64>,
     /// Move codes unused for a few hundred steps onto encoder outputs of the current batch.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    #[arg(long)]
+    #[arg(long, required = false, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
     pub restart_dead_codes: bool,
 }
 
