@@ -335,3 +335,49 @@ pub fn registered() -> Vec<VariantEntry> {
 pub fn kinds() -> Vec<&'static str> {
     entries().iter().map(|e| e.kind).collect()
 }
+
+/// In `impl VariantConfig for X`: `resolve`, `latent` and `code_activation` of a variant whose
+/// settings flatten another's (field `$base`), taken from that one.
+#[macro_export]
+macro_rules! delegate_variant_config {
+    ($base:ident) => {
+        fn resolve(&mut self, shared: &$crate::model::SharedConfig) -> $crate::error::Result<()> {
+            self.$base.resolve(shared)
+        }
+
+        fn latent(&self, shared: &$crate::model::SharedConfig) -> usize {
+            self.$base.latent(shared)
+        }
+
+        fn code_activation(&self) -> $crate::model::Activation {
+            self.$base.code_activation()
+        }
+    };
+}
+
+/// In `impl Variant for X`: `encode`, `decode_logits` and `output_activation` of a network
+/// that wraps another variant's (field `$base`), whose layers it shares.
+#[macro_export]
+macro_rules! delegate_variant_network {
+    ($base:ident) => {
+        fn encode(
+            &self,
+            layers: &$crate::model::layers::Layers,
+            x: burn::tensor::Tensor<2>,
+        ) -> burn::tensor::Tensor<2> {
+            self.$base.encode(layers, x)
+        }
+
+        fn decode_logits(
+            &self,
+            layers: &$crate::model::layers::Layers,
+            z: burn::tensor::Tensor<2>,
+        ) -> burn::tensor::Tensor<2> {
+            self.$base.decode_logits(layers, z)
+        }
+
+        fn output_activation(&self) -> $crate::model::Activation {
+            self.$base.output_activation()
+        }
+    };
+}

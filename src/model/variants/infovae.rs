@@ -15,7 +15,7 @@ use crate::model::objective::{self, LossTerms};
 use crate::model::penalty::{self, MmdKernel};
 use crate::model::variant::{Batch, Capabilities, Resolved, StepContext, Variant, VariantConfig};
 use crate::model::variants::vae::{Vae, VaeConfig};
-use crate::model::{Activation, Network, SharedConfig};
+use crate::model::{Network, SharedConfig};
 
 fn d_lambda() -> f64 {
     10.0
@@ -74,17 +74,7 @@ impl VariantConfig for InfoVaeConfig {
         self.vae.validate(shared)
     }
 
-    fn resolve(&mut self, shared: &SharedConfig) -> Result<()> {
-        self.vae.resolve(shared)
-    }
-
-    fn latent(&self, shared: &SharedConfig) -> usize {
-        self.vae.latent(shared)
-    }
-
-    fn code_activation(&self) -> Activation {
-        self.vae.code_activation()
-    }
+    crate::delegate_variant_config!(vae);
 
     fn describe(&self, shared: &SharedConfig) -> String {
         format!(
@@ -118,17 +108,7 @@ pub struct InfoVae {
 }
 
 impl Variant for InfoVae {
-    fn encode(&self, layers: &Layers, x: Tensor<2>) -> Tensor<2> {
-        self.vae.encode(layers, x)
-    }
-
-    fn decode_logits(&self, layers: &Layers, z: Tensor<2>) -> Tensor<2> {
-        self.vae.decode_logits(layers, z)
-    }
-
-    fn output_activation(&self) -> Activation {
-        self.vae.output_activation()
-    }
+    crate::delegate_variant_network!(vae);
 
     fn posterior(&self, layers: &Layers, x: Tensor<2>) -> Option<(Tensor<2>, Tensor<2>)> {
         Some(self.vae.gaussian(layers, x))

@@ -15,7 +15,7 @@ use crate::model::layers::{Layers, LayersBuilder, normal_tensor};
 use crate::model::objective::{self, LossTerms};
 use crate::model::variant::{Batch, ConfigObject, Resolved, StepContext, Variant, VariantConfig};
 use crate::model::variants::dense::{Dense, DenseConfig};
-use crate::model::{Activation, Network, SharedConfig, penalty};
+use crate::model::{Network, SharedConfig, penalty};
 
 /// How the decoder is kept smooth.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum, Default)]
@@ -93,13 +93,7 @@ impl VariantConfig for RaeConfig {
         self.dense.validate(shared)
     }
 
-    fn latent(&self, shared: &SharedConfig) -> usize {
-        self.dense.latent(shared)
-    }
-
-    fn code_activation(&self) -> Activation {
-        self.dense.code_activation()
-    }
+    crate::delegate_variant_config!(dense);
 
     fn describe(&self, shared: &SharedConfig) -> String {
         let reg = match self.decoder_regularizer {
@@ -139,17 +133,7 @@ pub struct Rae {
 }
 
 impl Variant for Rae {
-    fn encode(&self, layers: &Layers, x: Tensor<2>) -> Tensor<2> {
-        self.dense.encode(layers, x)
-    }
-
-    fn decode_logits(&self, layers: &Layers, z: Tensor<2>) -> Tensor<2> {
-        self.dense.decode_logits(layers, z)
-    }
-
-    fn output_activation(&self) -> Activation {
-        self.dense.output_activation()
-    }
+    crate::delegate_variant_network!(dense);
 
     fn contractive_closed_form(&self, layers: &Layers, x: Tensor<2>) -> Option<Tensor<1>> {
         self.dense.contractive_closed_form(layers, x)

@@ -5,11 +5,10 @@
 
 use std::sync::Arc;
 
-use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::model::layers::{Layers, LayersBuilder, normal_tensor};
+use crate::model::layers::{LayersBuilder, normal_tensor};
 use crate::model::objective::{self, LossTerms};
 use crate::model::penalty::{self, MmdKernel};
 use crate::model::variant::{
@@ -65,13 +64,7 @@ impl VariantConfig for WaeConfig {
         self.dense.validate(shared)
     }
 
-    fn latent(&self, shared: &SharedConfig) -> usize {
-        self.dense.latent(shared)
-    }
-
-    fn code_activation(&self) -> Activation {
-        self.dense.code_activation()
-    }
+    crate::delegate_variant_config!(dense);
 
     fn describe(&self, shared: &SharedConfig) -> String {
         format!(
@@ -111,17 +104,7 @@ pub struct Wae {
 }
 
 impl Variant for Wae {
-    fn encode(&self, layers: &Layers, x: Tensor<2>) -> Tensor<2> {
-        self.dense.encode(layers, x)
-    }
-
-    fn decode_logits(&self, layers: &Layers, z: Tensor<2>) -> Tensor<2> {
-        self.dense.decode_logits(layers, z)
-    }
-
-    fn output_activation(&self) -> Activation {
-        self.dense.output_activation()
-    }
+    crate::delegate_variant_network!(dense);
 
     /// The deterministic objective plus λ·MMD²(codes, prior draws) per element; the kernel's
     /// scale is 2·d (d the code width), the paper's C = 2·d·σ² with σ = 1.
