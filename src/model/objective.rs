@@ -93,19 +93,31 @@ pub fn negative_elbo(
     cx: &mut StepContext,
     pressure: KlPressure,
 ) -> LossTerms {
+    negative_elbo_with_sample(net, posterior, target, cx, pressure).0
+}
+
+/// [`negative_elbo`] and the posterior sample it decoded, for variants that add terms on it.
+pub fn negative_elbo_with_sample(
+    net: &Network,
+    posterior: (Tensor<2>, Tensor<2>),
+    target: Tensor<2>,
+    cx: &mut StepContext,
+    pressure: KlPressure,
+) -> (LossTerms, Tensor<2>) {
     let [_, dim] = target.dims();
-    let (recon, kl) = sampled_elbo_terms(net, posterior, target, cx.config.loss(), cx.rng);
+    let (recon, kl, z) = sampled_elbo_terms(net, posterior, target, cx.config.loss(), cx.rng);
     let recon = recon.mean().div_scalar(dim as f64);
     let kl = kl.mean().div_scalar(dim as f64);
     let pull = match pressure.capacity {
         Some(c) => kl.clone().sub_scalar(c / dim as f64).abs(),
         None => kl.clone(),
     };
-    LossTerms {
+    let terms = LossTerms {
         total: recon.clone() + pull.mul_scalar(pressure.weight),
         recon,
         kl: Some(kl),
-    }
+    };
+    (terms, z)
 }
 
 /// The two parts of the log importance weights `log p(x|z) + log p(z) − log q(z|x)` of `k`
@@ -177,7 +189,8 @@ pub fn elbo_terms(
     rng: &mut ChaCha8Rng,
 ) -> Option<(Tensor<1>, Tensor<1>)> {
     let posterior = net.variant().posterior(&net.layers, x)?;
-    Some(sampled_elbo_terms(net, posterior, target, loss, rng))
+    let (recon, kl, _) = sampled_elbo_terms(net, posterior, target, loss, rng);
+    Some((recon, kl))
 }
 
 fn sampled_elbo_terms(
@@ -186,12 +199,13 @@ fn sampled_elbo_terms(
     target: Tensor<2>,
     loss: ReconLoss,
     rng: &mut ChaCha8Rng,
-) -> (Tensor<1>, Tensor<1>) {
+) -> (Tensor<1>, Tensor<1>, Tensor<2>) {
     let [n, l] = mu.dims();
     let eps = normal_tensor(n, l, rng, &mu.device());
     let z = reparameterise(mu.clone(), logvar.clone(), eps);
-    let recon = loss::per_sample(loss, net.output_activation(), net.decode_logits(z), target);
-    (recon, kl_per_sample(mu, logvar))
+    let logits = net.decode_logits(z.clone());
+    let recon = loss::per_sample(loss, net.output_activation(), logits, target);
+    (recon, kl_per_sample(mu, logvar), z)
 }
 
 /// `KL(N(mu, exp(logvar)) ‖ N(0, I))` per sample: `-½ Σ (1 + logvar - mu² - exp(logvar))`.

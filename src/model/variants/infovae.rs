@@ -10,8 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::model::layers::{Layers, LayersBuilder, normal_tensor};
-use crate::model::loss;
-use crate::model::objective::{self, LossTerms};
+use crate::model::objective::{self, KlPressure, LossTerms};
 use crate::model::penalty::{self, MmdKernel};
 use crate::model::variant::{Batch, Capabilities, Resolved, StepContext, Variant, VariantConfig};
 use crate::model::variants::vae::{Vae, VaeConfig};
@@ -114,36 +113,23 @@ impl Variant for InfoVae {
         Some(self.vae.gaussian(layers, x))
     }
 
-    /// Reconstruction of one posterior sample, (1 − α)·β·KL and (α + λ − 1)·MMD² of the
-    /// samples against prior draws, per element; the reported KL is unweighted.
+    /// The VAE's negative ELBO with the KL weighted by (1 − α)·β, plus (α + λ − 1)·MMD² of
+    /// its posterior sample against prior draws, per element; the reported KL is unweighted.
     fn objective(&self, net: &Network, batch: Batch, cx: &mut StepContext) -> LossTerms {
         let [n, dim] = batch.target.dims();
-        let (mu, logvar) = self.vae.gaussian(&net.layers, batch.input);
-        let [_, l] = mu.dims();
-        let eps = normal_tensor(n, l, cx.rng, &mu.device());
-        let z = objective::reparameterise(mu.clone(), logvar.clone(), eps);
-        let recon = loss::per_sample(
-            cx.config.loss(),
-            self.vae.output_activation(),
-            self.vae.decode_logits(&net.layers, z.clone()),
-            batch.target,
-        )
-        .mean()
-        .div_scalar(dim as f64);
-        let kl = objective::kl_per_sample(mu, logvar)
-            .mean()
-            .div_scalar(dim as f64);
-        let kl_weight = self.kl_factor * self.vae.kl_weight(cx.epochs_done);
-        let mut total = recon.clone() + kl.clone().mul_scalar(kl_weight);
+        let posterior = self.vae.gaussian(&net.layers, batch.input);
+        let pressure = KlPressure {
+            weight: self.kl_factor * self.vae.kl_weight(cx.epochs_done),
+            capacity: None,
+        };
+        let (mut terms, z) =
+            objective::negative_elbo_with_sample(net, posterior, batch.target, cx, pressure);
         if n >= 2 && self.mmd_weight > 0.0 {
+            let l = z.dims()[1];
             let prior = normal_tensor(n, l, cx.rng, &z.device());
             let mmd = penalty::mmd(z, prior, self.kernel, 2.0 * l as f64);
-            total = total + mmd.mul_scalar(self.mmd_weight / dim as f64);
+            terms.total = terms.total + mmd.mul_scalar(self.mmd_weight / dim as f64);
         }
-        LossTerms {
-            total,
-            recon,
-            kl: Some(kl),
-        }
+        terms
     }
 }
