@@ -255,8 +255,8 @@ pub fn frechet_distance(a: &Matrix, b: &Matrix) -> Result<f64> {
             a.rows, a.cols, b.rows, b.cols
         )));
     }
-    let (ma, ca) = moments(a);
-    let (mb, cb) = moments(b);
+    let (ma, ca) = super::pca::moments(a, true);
+    let (mb, cb) = super::pca::moments(b, true);
     let mean_term: f64 = ma.iter().zip(&mb).map(|(x, y)| (x - y).powi(2)).sum();
     let root_a = sqrt_psd(&ca)?;
     let inner = &root_a * &cb * &root_a;
@@ -266,20 +266,6 @@ pub fn frechet_distance(a: &Matrix, b: &Matrix) -> Result<f64> {
     let trace_root: f64 = eig.iter().map(|v| v.max(0.0).sqrt()).sum();
     let trace = |m: &Mat<f64>| (0..m.nrows()).map(|i| m[(i, i)]).sum::<f64>();
     Ok(mean_term + trace(&ca) + trace(&cb) - 2.0 * trace_root)
-}
-
-fn moments(x: &Matrix) -> (Vec<f64>, Mat<f64>) {
-    let (n, d) = (x.rows, x.cols);
-    let mut mean = vec![0f64; d];
-    for i in 0..n {
-        for (m, v) in mean.iter_mut().zip(x.row(i)) {
-            *m += *v as f64 / n as f64;
-        }
-    }
-    let centred = Mat::<f64>::from_fn(n, d, |i, j| x.row(i)[j] as f64 - mean[j]);
-    let mut cov = centred.transpose() * &centred;
-    cov *= faer::Scale(1.0 / (n - 1) as f64);
-    (mean, cov)
 }
 
 /// The symmetric square root of a positive semi-definite matrix.

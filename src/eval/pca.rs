@@ -43,23 +43,7 @@ impl Pca {
                 "PCA needs at least 2 samples and 1 <= components <= features; got {n} samples, {d} features, {k} components"
             )));
         }
-        let mut mean = vec![0f64; d];
-        for i in 0..n {
-            for (m, v) in mean.iter_mut().zip(x.row(i)) {
-                *m += *v as f64;
-            }
-        }
-        mean.iter_mut().for_each(|m| *m /= n as f64);
-        if !center {
-            mean.iter_mut().for_each(|m| *m = 0.0);
-        }
-        let mut cov = Mat::<f64>::zeros(d, d);
-        for start in (0..n).step_by(BLOCK_ROWS) {
-            let rows = BLOCK_ROWS.min(n - start);
-            let block = Mat::<f64>::from_fn(rows, d, |i, j| x.row(start + i)[j] as f64 - mean[j]);
-            cov += block.transpose() * &block;
-        }
-        cov *= faer::Scale(1.0 / (n - 1) as f64);
+        let (mean, cov) = moments(x, center);
         let total: f64 = (0..d).map(|j| cov[(j, j)]).sum();
         let eig = cov
             .self_adjoint_eigen(Side::Lower)
@@ -182,4 +166,28 @@ impl Pca {
         }
         Matrix::new(z.rows, d, out)
     }
+}
+
+/// The rows' mean and their covariance about it (`center`) or about the origin, in f64, with
+/// the unbiased 1/(n − 1); the products are taken in blocks of rows so memory stays
+/// O(block × features). Needs at least 2 rows.
+pub fn moments(x: &Matrix, center: bool) -> (Vec<f64>, Mat<f64>) {
+    let (n, d) = (x.rows, x.cols);
+    let mut mean = vec![0f64; d];
+    if center {
+        for i in 0..n {
+            for (m, v) in mean.iter_mut().zip(x.row(i)) {
+                *m += *v as f64;
+            }
+        }
+        mean.iter_mut().for_each(|m| *m /= n as f64);
+    }
+    let mut cov = Mat::<f64>::zeros(d, d);
+    for start in (0..n).step_by(BLOCK_ROWS) {
+        let rows = BLOCK_ROWS.min(n - start);
+        let block = Mat::<f64>::from_fn(rows, d, |i, j| x.row(start + i)[j] as f64 - mean[j]);
+        cov += block.transpose() * &block;
+    }
+    cov *= faer::Scale(1.0 / (n - 1) as f64);
+    (mean, cov)
 }
