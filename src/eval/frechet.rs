@@ -305,7 +305,7 @@ pub fn sample_quality(
 ) -> Result<SampleQuality> {
     let train = run.load_data(None, crate::data::Split::Train)?;
     let classifier = FeatureClassifier::cached(&train, test, run.model.device())?;
-    let samples = super::sampler::sample_run(run, sampler, n, seed)?;
+    let samples = super::sampler::sample_decoded(&run.model, sampler, Some(&train.x), n, seed)?;
     let test_features = classifier.features(&test.x)?;
     let floor_rows = test.x.rows.min(train.x.rows);
     Ok(SampleQuality {

@@ -207,14 +207,28 @@ pub fn sample_codes(
 }
 
 /// `n` samples of `run`'s model: codes from `sampler` (for `gmm`, fitted to the codes of the
-/// run's training data), decoded.
+/// run's training data, loaded here), decoded.
 pub fn sample_run(run: &crate::run::Run, sampler: Sampler, n: usize, seed: u64) -> Result<Matrix> {
-    let codes = if sampler.needs_codes() {
-        let train = run.load_data(None, crate::data::Split::Train)?;
-        Some(run.model.encode(&train.x)?)
+    let train = if sampler.needs_codes() {
+        Some(run.load_data(None, crate::data::Split::Train)?)
     } else {
         None
     };
-    run.model
-        .decode(&sample_codes(&run.model, sampler, codes.as_ref(), n, seed)?)
+    sample_decoded(&run.model, sampler, train.as_ref().map(|t| &t.x), n, seed)
+}
+
+/// [`sample_run`] with the training data (preprocessed) already at hand; `None` will do for
+/// the prior.
+pub fn sample_decoded(
+    model: &Autoencoder,
+    sampler: Sampler,
+    train: Option<&Matrix>,
+    n: usize,
+    seed: u64,
+) -> Result<Matrix> {
+    let codes = match train {
+        Some(x) if sampler.needs_codes() => Some(model.encode(x)?),
+        _ => None,
+    };
+    model.decode(&sample_codes(model, sampler, codes.as_ref(), n, seed)?)
 }
