@@ -234,12 +234,25 @@ pub(crate) fn jacobian_frobenius_sq(
     {
         return exact;
     }
+    projected_jacobian_sq(|t| net.encode(t), x, projections, CONTRACTIVE_EPS, rng)
+}
+
+/// [`penalty::contractive_estimate`] of any function `f` at the rows of `x`, with
+/// `projections` (at least one) standard normal directions drawn from `rng` and central
+/// differences of step `eps`.
+pub fn projected_jacobian_sq(
+    f: impl Fn(Tensor<2>) -> Tensor<2>,
+    x: Tensor<2>,
+    projections: usize,
+    eps: f64,
+    rng: &mut ChaCha8Rng,
+) -> Tensor<1> {
     let [n, d] = x.dims();
     let device = x.device();
     let directions: Vec<Tensor<2>> = (0..projections.max(1))
         .map(|_| normal_tensor(n, d, rng, &device))
         .collect();
-    penalty::contractive_estimate(|t| net.encode(t), x, &directions, CONTRACTIVE_EPS)
+    penalty::contractive_estimate(f, x, &directions, eps)
 }
 
 /// Training-time corruption of hidden activations: additive Gaussian noise, or masking (each

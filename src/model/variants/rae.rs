@@ -11,11 +11,11 @@ use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::model::layers::{Layers, LayersBuilder, normal_tensor};
+use crate::model::layers::{Layers, LayersBuilder};
 use crate::model::objective::{self, LossTerms};
 use crate::model::variant::{Batch, ConfigObject, Resolved, StepContext, Variant, VariantConfig};
 use crate::model::variants::dense::{Dense, DenseConfig};
-use crate::model::{Network, SharedConfig, penalty};
+use crate::model::{Network, SharedConfig};
 
 /// How the decoder is kept smooth.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum, Default)]
@@ -143,7 +143,7 @@ impl Variant for Rae {
     /// β·½‖z‖² and the decoder's regulariser, both per sample divided by the width, as the
     /// reconstruction loss is.
     fn objective(&self, net: &Network, batch: Batch, cx: &mut StepContext) -> LossTerms {
-        let [n, dim] = batch.target.dims();
+        let [_, dim] = batch.target.dims();
         let per_element = 1.0 / dim as f64;
         let (mut terms, code) = objective::autoencoder_with_code(net, batch, cx);
         let code_sq = (code.clone() * code.clone()).sum_dim(1).mean();
@@ -163,13 +163,13 @@ impl Variant for Rae {
                 terms.total = terms.total + sq.mul_scalar(0.5 * lambda);
             }
             DecoderRegularizer::Gp => {
-                let l = code.dims()[1];
-                let device = code.device();
-                let directions: Vec<Tensor<2>> = (0..GP_PROJECTIONS)
-                    .map(|_| normal_tensor(n, l, cx.rng, &device))
-                    .collect();
-                let jacobian_sq =
-                    penalty::contractive_estimate(|z| net.decode(z), code, &directions, GP_EPS);
+                let jacobian_sq = objective::projected_jacobian_sq(
+                    |z| net.decode(z),
+                    code,
+                    GP_PROJECTIONS,
+                    GP_EPS,
+                    cx.rng,
+                );
                 terms.total = terms.total + jacobian_sq.mul_scalar(lambda);
             }
             DecoderRegularizer::None => {}
