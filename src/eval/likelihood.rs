@@ -48,13 +48,7 @@ pub fn negative_log_likelihoods(
     if k == 0 {
         return Err(Error::invalid("--nll-samples must be at least 1"));
     }
-    if x.cols != model.input_dim() {
-        return Err(Error::mismatch(format!(
-            "model expects inputs of {} features, got {}",
-            model.input_dim(),
-            x.cols
-        )));
-    }
+    model.check_inputs(x)?;
     let net = model.net().valid();
     let loss = model.config().loss();
     let normaliser = loss.log_normaliser(x.cols);

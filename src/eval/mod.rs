@@ -290,13 +290,7 @@ pub fn jacobian_norm(
     seed: u64,
 ) -> Result<(f64, f64)> {
     use burn::module::Module;
-    if x.cols != model.input_dim() {
-        return Err(crate::Error::mismatch(format!(
-            "model expects inputs of {} features, got {}",
-            model.input_dim(),
-            x.cols
-        )));
-    }
+    model.check_inputs(x)?;
     let net = model.net().valid();
     let mut rng = rng_for(seed, 91);
     let mut total = 0.0f64;

@@ -140,6 +140,11 @@ impl Autoencoder {
         self.config.capabilities()
     }
 
+    /// Refuses inputs whose width is not the model's input width.
+    pub fn check_inputs(&self, x: &Matrix) -> Result<()> {
+        self.check_width(x, self.input_dim(), "inputs")
+    }
+
     fn check_width(&self, m: &Matrix, want: usize, what: &str) -> Result<()> {
         if m.cols != want {
             return Err(Error::mismatch(format!(
@@ -187,7 +192,7 @@ impl Autoencoder {
     /// For a codebook model (VQ-VAE), the codebook entry each position of each row's code
     /// takes, as a `[rows, positions]` matrix of indices; `None` for other models.
     pub fn codebook_indices(&self, x: &Matrix) -> Result<Option<Matrix>> {
-        self.check_width(x, self.input_dim(), "inputs")?;
+        self.check_inputs(x)?;
         if !self.capabilities().codebook {
             return Ok(None);
         }
