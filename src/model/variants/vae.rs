@@ -89,7 +89,7 @@ impl VaeConfig {
 
     /// KL weight after `epochs` (fractional) of training.
     pub fn kl_weight(&self, epochs: f64) -> f64 {
-        kl_weight(self.beta, self.kl_warmup_epochs, epochs)
+        ramp(self.beta, self.kl_warmup_epochs, epochs)
     }
 
     /// The KL capacity after `epochs` of training, if the objective has one.
@@ -119,10 +119,6 @@ impl VaeConfig {
         }
         Ok(())
     }
-}
-
-fn kl_weight(beta: f64, warmup_epochs: f64, epochs: f64) -> f64 {
-    ramp(beta, warmup_epochs, epochs)
 }
 
 /// `end · min(epochs / over, 1)`: a linear rise from 0 to `end` over `over` epochs.
