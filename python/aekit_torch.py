@@ -5,8 +5,9 @@
     codes = model.encode(x)          # x: float tensor [batch, input_dim], preprocessed
     recon = model(x)
 
-Dense, RAE, WAE, convolutional, variational, IWAE and InfoVAE runs (with or without a conv trunk) and VQ-VAEs
-load (a VAE's `encode` is the posterior mean, and `model(x)` decodes it, as aekit's
+Dense, RAE, WAE, convolutional, variational, IWAE and InfoVAE runs (with or without a conv trunk),
+conditional VAEs and VQ-VAEs load (a VAE's `encode` is the posterior mean, and `model(x)` decodes it, as aekit's
+`reconstruct`; a conditional VAE's methods take the class indices `y` as a second argument
 `reconstruct`; a VQ-VAE's `encode` is the quantised grid and `indices` the codebook entries) (a conv run's layers are rebuilt from the layer specs in
 `config.json`, with TensorFlow's asymmetric "same" padding done by F.pad, so the outputs match
 aekit's); inputs and outputs are flat [batch, C*H*W] as in aekit.
@@ -226,9 +227,11 @@ def _load_conv(m, nn):
     return ConvAutoencoder()
 
 
-def _load_vae(m, nn):
-    """A dense VAE: `encode` gives the posterior mean (as aekit's), `posterior` (mu, logvar)."""
+def _load_vae(m, nn, torch):
+    """A dense VAE: `encode` gives the posterior mean (as aekit's), `posterior` (mu, logvar).
+    A conditional VAE's encoder input and decoder code are followed by the class one-hot."""
     d, hidden, latent = m["input_dim"], m.get("hidden", []), m["latent"]
+    classes = m.get("classes", 0) if m["kind"] == "cvae" else 0
     act = ACTIVATIONS[m.get("activation", "relu")]
     out_act = ACTIVATIONS[m.get("output_activation", "linear")]
     conv = m.get("conv")
@@ -243,8 +246,16 @@ def _load_vae(m, nn):
         for v in trunk_shape:
             d *= v
         out_act = act
-    enc = [d] + hidden
-    dec = [latent] + list(reversed(hidden)) + [d]
+    enc = [d + classes] + hidden
+    dec = [latent + classes] + list(reversed(hidden)) + [d]
+
+    def given(t, y):
+        if classes == 0:
+            return t
+        if y is None:
+            raise ValueError("a conditional VAE needs each row's class index y")
+        one_hot = torch.nn.functional.one_hot(torch.as_tensor(y).long(), classes)
+        return torch.cat([t, one_hot.to(t.dtype)], 1)
 
     class Vae(nn.Module):
         def __init__(self):
@@ -264,17 +275,19 @@ def _load_vae(m, nn):
                 x = a(layer(x))
             return x.flatten(1)
 
-        def posterior(self, x):
+        def posterior(self, x, y=None):
+            x = given(x, y)
             if conv:
                 x = self._trunk(x, self.conv_encoder, trunk_acts, image)
             for layer in self.encoder:
                 x = self.act(layer(x))
             return self.fc_mu(x), self.fc_logvar(x)
 
-        def encode(self, x):
-            return self.posterior(x)[0]
+        def encode(self, x, y=None):
+            return self.posterior(x, y)[0]
 
-        def decode(self, z):
+        def decode(self, z, y=None):
+            z = given(z, y)
             for i, layer in enumerate(self.decoder):
                 z = layer(z)
                 z = self.out_act(z) if i == len(self.decoder) - 1 else self.act(z)
@@ -282,8 +295,8 @@ def _load_vae(m, nn):
                 z = self._trunk(z, self.conv_decoder, back_acts, trunk_shape)
             return z
 
-        def forward(self, x):
-            return self.decode(self.encode(x))
+        def forward(self, x, y=None):
+            return self.decode(self.encode(x, y), y)
 
     return Vae()
 
@@ -364,18 +377,19 @@ def load_run(run_dir, weights="model.safetensors"):
         model.load_state_dict(load_file(os.path.join(run_dir, weights)), strict=True)
         model.eval()
         return model, config
-    # IWAEs and InfoVAEs are a VAE's network trained on other objectives.
-    if m["kind"] in ("vae", "iwae", "infovae"):
+    # IWAEs and InfoVAEs are a VAE's network trained on other objectives; a conditional VAE's
+    # is wider by the class one-hot.
+    if m["kind"] in ("vae", "iwae", "infovae", "cvae"):
         if m.get("conv") and not m.get("conv_decoder"):
             raise ValueError("this conv VAE's config has no conv_decoder (saved by an older aekit)")
-        model = _load_vae(m, nn)
+        model = _load_vae(m, nn, torch)
         model.load_state_dict(load_file(os.path.join(run_dir, weights)), strict=True)
         model.eval()
         return model, config
     # RAEs and WAEs are dense autoencoders trained with penalties.
     if m["kind"] not in ("dense", "rae", "wae"):
         raise ValueError(
-            f"this loader knows dense, rae, wae, conv, vae, iwae, infovae and vqvae models, not {m['kind']}"
+            f"this loader knows dense, rae, wae, conv, vae, iwae, infovae, cvae and vqvae models, not {m['kind']}"
         )
     enc, enc_acts, dec, dec_acts = _dense_layout(m)
 

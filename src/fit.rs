@@ -105,6 +105,7 @@ fn fit_data(
     cfg.data.scale = preprocessor.scaling;
     cfg.model
         .resolve(&data.sample_shape, preprocessor.scaling.is_unit_range())?;
+    cfg.model.resolve_classes(&data)?;
     preprocessor.apply(&mut data.x)?;
     if cfg.data.binarize && !preprocessor.scaling.is_unit_range() {
         return Err(Error::invalid(format!(
@@ -151,7 +152,8 @@ fn fit_data(
 
     let batches = Batches::new(&data.x, cfg.model.noise(), tc.seed)
         .with_task(cfg.model.shared().task, &data.sample_shape)
-        .with_binarize(cfg.data.binarize);
+        .with_binarize(cfg.data.binarize)
+        .with_condition(data.labels.as_deref(), model.classes());
     let mut progress = Progress::new(opts.quiet);
     progress.message(&format!(
         "training {} ({} parameters, {} loss) on {} samples, validating on {}; run directory {}",

@@ -195,6 +195,14 @@ fn bad_inputs_exit_2_with_one_line_naming_the_problem() {
         (&["sample", "runs/a"], &["VAE", "--sampler gmm"]),
         (&["sample", "runs/a", "--sampler", "gmm:0"], &["--sampler"]),
         (
+            &["sample", "runs/a", "--class", "1"],
+            &["--class", "conditional"],
+        ),
+        (
+            &["train", "--data", "csv:nolabels.csv", "--model", "cvae"],
+            &["nolabels.csv", "labelled"],
+        ),
+        (
             &["eval", "runs/a", "--nll-samples", "10"],
             &["probabilistic encoder"],
         ),

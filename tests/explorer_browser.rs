@@ -156,6 +156,7 @@ async fn the_explorer_shows_what_the_api_computes() {
     let dir = common::tmp();
     let mut dirs = extra_runs();
     dirs.push(train_shapes_run(dir.path(), "vae"));
+    dirs.push(train_shapes_run(dir.path(), "cvae"));
     dirs.push(train_shapes_run(dir.path(), "dense"));
     let server = TestServer::start(&dirs, ServeOptions::default());
     let a = agent();
@@ -421,5 +422,64 @@ async fn the_explorer_shows_what_the_api_computes() {
         axes.as_str().unwrap().contains("principal components"),
         "an 8-D code is shown by PCA: {axes}"
     );
+    let picker_hidden = "return document.getElementById('class-box').hidden";
+    assert_eq!(c.execute(picker_hidden, vec![]).await.unwrap(), json!(true));
+
+    // 6. A conditional run has a class picker: picking a class shows the same code decoded
+    // as that class, as the API decodes it.
+    let cvae = runs["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["kind"] == "cvae")
+        .unwrap()
+        .clone();
+    let cvae_name = cvae["name"].as_str().unwrap();
+    let cvae_range: [f64; 2] = serde_json::from_value(cvae["value_range"].clone()).unwrap();
+    c.find(Locator::Id("run-select"))
+        .await
+        .unwrap()
+        .select_by_value(cvae_name)
+        .await
+        .unwrap();
+    wait_for(
+        &c,
+        "the conditional run",
+        &format!("return window.aekit.ready === '{cvae_name}' || null"),
+    )
+    .await;
+    assert_eq!(
+        c.execute(picker_hidden, vec![]).await.unwrap(),
+        json!(false)
+    );
+    c.find(Locator::Id("class-select"))
+        .await
+        .unwrap()
+        .select_by_value("1")
+        .await
+        .unwrap();
+    let shown = wait_for(
+        &c,
+        "the code decoded as class 1",
+        &format!(
+            "const s = window.aekit.shown;
+             if (window.aekit.cls !== 1 || !s.source.endsWith('class 1')) return null;
+             return {{ code: s.code, levels: (() => {{ {} }})() }};",
+            canvas_levels("decoded")
+        ),
+    )
+    .await;
+    let decoded = post_json(
+        &a,
+        &server.url(&format!("/v1/runs/{cvae_name}/decode")),
+        &json!({ "codes": [shown["code"].clone()], "class": 1 }),
+    )
+    .json();
+    assert_eq!(
+        levels_of(&shown["levels"]),
+        expected_levels(&first_row(&decoded, "x"), cvae_range),
+        "the image shown is the API's decode of the code as class 1"
+    );
+    screenshot(&c, "explorer-class.png").await;
     c.close().await.unwrap();
 }

@@ -753,7 +753,7 @@ fn importance_sampled_nll_matches_the_linear_gaussian_closed_form() {
         .collect();
     let x = Matrix::new(3, 4, xs.iter().flatten().map(|v| *v as f32).collect()).unwrap();
     for k in [1, 7] {
-        let nll = negative_log_likelihoods(&exact_model, &x, k, 3).unwrap();
+        let nll = negative_log_likelihoods(&exact_model, &x, None, k, 3).unwrap();
         for (got, want) in nll.iter().zip(&closed) {
             assert!(
                 (got - want).abs() < 1e-4 * want.abs().max(1.0),
@@ -767,10 +767,10 @@ fn importance_sampled_nll_matches_the_linear_gaussian_closed_form() {
     off.get_mut("fc_mu.bias").unwrap().data[0] += 0.4;
     let off_model = m.with_net(m.net().clone().import(&off).unwrap());
     let mean_closed = closed.iter().sum::<f64>() / 3.0;
-    let k1 = importance_sampled_nll(&off_model, &x, 1, 4)
+    let k1 = importance_sampled_nll(&off_model, &x, None, 1, 4)
         .unwrap()
         .nll_per_image;
-    let k2000 = importance_sampled_nll(&off_model, &x, 2000, 4)
+    let k2000 = importance_sampled_nll(&off_model, &x, None, 2000, 4)
         .unwrap()
         .nll_per_image;
     assert!(k1 > k2000 + 0.1, "K=1 {k1} vs K=2000 {k2000}");
@@ -779,7 +779,8 @@ fn importance_sampled_nll_matches_the_linear_gaussian_closed_form() {
         "K=2000 {k2000} vs exact {mean_closed}"
     );
     // A deterministic autoencoder has no likelihood.
-    let err = importance_sampled_nll(&model(vec![3], 2, 4, ReconLoss::Mse), &x, 10, 0).unwrap_err();
+    let err =
+        importance_sampled_nll(&model(vec![3], 2, 4, ReconLoss::Mse), &x, None, 10, 0).unwrap_err();
     assert!(err.to_string().contains("probabilistic encoder"), "{err}");
 }
 
@@ -1089,6 +1090,7 @@ fn vqvae_moving_average_codebook_and_dead_code_restarts() {
             config: m.config(),
             rng: &mut rng,
             epochs_done: 0.0,
+            dataset_size: 2,
         };
         let batch = Batch {
             input: input(),
@@ -1356,4 +1358,239 @@ fn infovae_objective_reweights_the_kl_and_adds_the_mmd() {
         let cfg = m.config().clone();
         check_objective_gradient(&m, &cfg, &x, &(0..35).step_by(3).collect::<Vec<_>>());
     }
+}
+
+fn cvae_model(seed: u64) -> Autoencoder {
+    let mut vae = aekit::VaeConfig::new(vec![7], 3);
+    vae.activation = Activation::Tanh;
+    let mut cfg = ModelConfig::new(aekit::model::CvaeConfig { vae });
+    cfg.shared_mut().loss = Some(ReconLoss::Bce);
+    cfg.shared_mut().classes = Some(3);
+    cfg.resolve(&[5], true).unwrap();
+    Autoencoder::new(&cfg, seed, &device()).unwrap()
+}
+
+/// The conditional VAE is a VAE whose encoder reads x ‖ onehot(y) and whose decoder reads
+/// z ‖ onehot(y): its objective equals that negative ELBO computed by hand from the same
+/// draw, its gradients (the class columns' weights included) match finite differences, and
+/// one code decodes to a different output under each class.
+#[test]
+fn conditional_vae_conditions_encoder_and_decoder_on_the_class() {
+    use aekit::data::batch::rng_for;
+    use aekit::model::objective::{kl_per_sample, reparameterise};
+    let m = cvae_model(3);
+    let shapes: HashMap<String, Vec<usize>> =
+        m.export().into_iter().map(|t| (t.name, t.shape)).collect();
+    assert_eq!(shapes["encoder.0.weight"], vec![7, 5 + 3]);
+    assert_eq!(shapes["decoder.0.weight"], vec![7, 3 + 3]);
+    assert_eq!(shapes["decoder.1.weight"], vec![5, 7]);
+    assert_eq!(m.classes(), 3);
+
+    let x = inputs();
+    let labels = [0u32, 2, 1, 2];
+    let input = m.conditioned(&x, Some(&labels)).unwrap().into_owned();
+    assert_eq!((input.rows, input.cols), (4, 8));
+    assert_eq!(&input.row(1)[..5], x.row(1));
+    assert_eq!(&input.row(1)[5..], &[0.0, 0.0, 1.0]);
+
+    let dev = device();
+    let tensor = |mm: &Matrix, d: &Device| {
+        Tensor::<2>::from_data(TensorData::new(mm.data.clone(), [mm.rows, mm.cols]), d)
+    };
+    let objective = |net: &aekit::model::Network, d: &Device| {
+        net.objective(
+            tensor(&input, d),
+            tensor(&x, d),
+            m.config(),
+            &mut rng_for(0, 0),
+            f64::INFINITY,
+        )
+        .total
+    };
+    let net = m.net();
+    let (mu, logvar) = net
+        .variant()
+        .posterior(&net.layers, tensor(&input, &dev))
+        .unwrap();
+    let eps = aekit::model::layers::normal_tensor(4, 3, &mut rng_for(0, 0), &dev);
+    let z = reparameterise(mu.clone(), logvar.clone(), eps);
+    let one_hot = tensor(&input, &dev).narrow(1, 5, 3);
+    let logits = net.decode_logits(Tensor::cat(vec![z, one_hot], 1));
+    let recon = vals(per_sample(
+        ReconLoss::Bce,
+        Activation::Sigmoid,
+        logits,
+        tensor(&x, &dev),
+    ));
+    let kl = vals(kl_per_sample(mu, logvar));
+    let by_hand = (recon.iter().sum::<f32>() + kl.iter().sum::<f32>()) as f64 / (4.0 * 5.0);
+    let got = objective(net, &dev).into_scalar::<f32>() as f64;
+    assert!((got - by_hand).abs() < 1e-6, "{got} vs {by_hand}");
+
+    let train = net.clone();
+    let grads = GradientsParams::from_grads(
+        objective(&train, &dev.clone().autodiff()).backward(),
+        &train,
+    );
+    for name in ["encoder.0", "decoder.0"] {
+        let id = train.layers.linear(name).weight.id;
+        let g = vals(grads.get::<2>(id).unwrap().transpose());
+        // Every fifth weight, the class columns' among them.
+        common::check_against_finite_differences(
+            &m,
+            &format!("{name}.weight"),
+            &g,
+            (0..g.len()).step_by(5),
+            |n| objective(n, &dev).into_scalar::<f32>() as f64,
+        );
+    }
+
+    let z = Matrix::new(1, 3, vec![0.3, -0.2, 0.5]).unwrap();
+    let outs: Vec<Matrix> = (0..3)
+        .map(|c| m.with_class(c).unwrap().decode(&z).unwrap())
+        .collect();
+    assert_ne!(outs[0], outs[1]);
+    assert_ne!(outs[1], outs[2]);
+    assert_eq!(outs[2], m.decode_given(&z, Some(&[2])).unwrap());
+    // Labels given win over the class set for the rows without them.
+    assert_eq!(
+        outs[1],
+        m.with_class(0)
+            .unwrap()
+            .decode_given(&z, Some(&[1]))
+            .unwrap()
+    );
+    let no_class = m.decode(&z).unwrap_err().to_string();
+    assert!(no_class.contains("conditional on the class"), "{no_class}");
+    assert!(
+        m.with_class(3)
+            .unwrap_err()
+            .to_string()
+            .contains("3 classes")
+    );
+    assert!(m.decode_given(&z, Some(&[3])).is_err());
+    assert!(m.decode_given(&z, Some(&[0, 1])).is_err());
+    let plain = model(vec![4], 2, 5, ReconLoss::Bce);
+    assert!(plain.with_class(0).is_err());
+    // An unconditional model ignores labels.
+    assert_eq!(
+        plain.encode(&x).unwrap(),
+        plain.encode_given(&x, Some(&labels)).unwrap()
+    );
+}
+
+/// The β-TCVAE's split of the KL against closed forms. Posteriors N(mu_j, s²I) with means
+/// drawn from N(0, Σ − s²I) make the aggregate posterior q(z) = N(0, Σ) (Σ with unit
+/// diagonal, correlation ρ): then the total correlation is −½ log(1 − ρ²), the
+/// dimension-wise KL to N(0, I) is 0, and the mutual information is ½ log det Σ − d·log s.
+/// The stratified estimator must find them from one batch of 2,000 drawn from a data set of
+/// a million; any estimator's three parts must sum to E[log q(z|x) − log p(z)] exactly.
+#[test]
+fn kl_decomposition_matches_the_closed_form_of_a_correlated_gaussian() {
+    use aekit::model::objective::{AggregateEstimator, kl_decomposition};
+    use rand_distr::{Distribution, StandardNormal};
+    let (m, rho, s2) = (2000usize, 0.8f64, 0.15f64);
+    let mut rng = aekit::data::batch::rng_for(11, 0);
+    let mut normal = || -> f64 { StandardNormal.sample(&mut rng) };
+    // Means from N(0, Σ − s²I): Σ − s²I = [[a, ρ], [ρ, a]], a = 1 − s².
+    let a = 1.0 - s2;
+    let (l11, l21) = (a.sqrt(), rho / a.sqrt());
+    let l22 = (a - l21 * l21).sqrt();
+    let (mut mu, mut z) = (Vec::new(), Vec::new());
+    for _ in 0..m {
+        let (e1, e2) = (normal(), normal());
+        let (m1, m2) = (l11 * e1, l21 * e1 + l22 * e2);
+        mu.extend([m1 as f32, m2 as f32]);
+        z.extend([
+            (m1 + s2.sqrt() * normal()) as f32,
+            (m2 + s2.sqrt() * normal()) as f32,
+        ]);
+    }
+    let dev = device();
+    let t = |v: &[f32]| Tensor::<2>::from_data(TensorData::new(v.to_vec(), [m, 2]), &dev);
+    let logvar = vec![s2.ln() as f32; 2 * m];
+    let split = |estimator| {
+        let p = kl_decomposition(t(&z), (t(&mu), t(&logvar)), 1_000_000, estimator);
+        [
+            p.mutual_information.into_scalar::<f32>() as f64,
+            p.total_correlation.into_scalar::<f32>() as f64,
+            p.dimension_wise_kl.into_scalar::<f32>() as f64,
+        ]
+    };
+    let [mi, tc, dkl] = split(AggregateEstimator::Mss);
+    let want_tc = -0.5 * (1.0 - rho * rho).ln();
+    let want_mi = 0.5 * (1.0 - rho * rho).ln() - s2.ln();
+    eprintln!(
+        "MI {mi:.3} ({want_mi:.3}), TC {tc:.3} ({want_tc:.3}), dimension-wise KL {dkl:.3} (0)"
+    );
+    assert!((tc - want_tc).abs() < 0.06, "TC {tc} vs {want_tc}");
+    assert!((mi - want_mi).abs() < 0.06, "MI {mi} vs {want_mi}");
+    assert!(dkl.abs() < 0.06, "dimension-wise KL {dkl}");
+
+    // The parts telescope to the sampled KL, log q(z|x) − log p(z), for either estimator.
+    let mut sampled = 0.0f64;
+    for i in 0..m {
+        for k in 0..2 {
+            let (zv, mv) = (z[2 * i + k] as f64, mu[2 * i + k] as f64);
+            sampled += -0.5 * ((zv - mv).powi(2) / s2 + s2.ln()) + 0.5 * zv * zv;
+        }
+    }
+    sampled /= m as f64;
+    for estimator in [AggregateEstimator::Mss, AggregateEstimator::Mws] {
+        let total: f64 = split(estimator).iter().sum();
+        assert!((total - sampled).abs() < 1e-3, "{total} vs {sampled}");
+    }
+}
+
+/// The β-TCVAE's objective is reconstruction plus α·MI + β·TC + γ·dimension-wise KL (here
+/// α = 2, β = 6, γ = 0.5) per element, and its gradient matches finite differences.
+#[test]
+fn beta_tcvae_objective_weighs_the_three_parts_of_the_kl() {
+    use aekit::model::objective::{AggregateEstimator, kl_decomposition, reparameterise};
+    let mut vae = aekit::VaeConfig::new(vec![7], 3);
+    vae.activation = Activation::Tanh;
+    vae.beta = 6.0;
+    let mut cfg = ModelConfig::new(aekit::model::BetaTcVaeConfig {
+        vae,
+        mi_weight: 2.0,
+        dim_kl_weight: 0.5,
+        aggregate_estimator: AggregateEstimator::Mss,
+    });
+    cfg.shared_mut().loss = Some(ReconLoss::Bce);
+    cfg.resolve(&[5], true).unwrap();
+    let m = Autoencoder::new(&cfg, 4, &device()).unwrap();
+    let x = inputs();
+    let dev = device();
+    let xt = Tensor::<2>::from_data(TensorData::new(x.data.clone(), [4, 5]), &dev);
+    let net = m.net();
+    let terms = net.objective_in(
+        xt.clone(),
+        xt.clone(),
+        m.config(),
+        &mut aekit::data::batch::rng_for(0, 0),
+        f64::INFINITY,
+        100,
+    );
+    let (mu, logvar) = net.variant().posterior(&net.layers, xt.clone()).unwrap();
+    let eps =
+        aekit::model::layers::normal_tensor(4, 3, &mut aekit::data::batch::rng_for(0, 0), &dev);
+    let z = reparameterise(mu.clone(), logvar.clone(), eps);
+    let recon = vals(per_sample(
+        ReconLoss::Bce,
+        Activation::Sigmoid,
+        net.decode_logits(z.clone()),
+        xt,
+    ));
+    let p = kl_decomposition(z, (mu, logvar), 100, AggregateEstimator::Mss);
+    let scalar = |t: Tensor<1>| t.into_scalar::<f32>() as f64;
+    let (mi, tc, dkl) = (
+        scalar(p.mutual_information),
+        scalar(p.total_correlation),
+        scalar(p.dimension_wise_kl),
+    );
+    let want = (recon.iter().sum::<f32>() as f64 / 4.0 + 2.0 * mi + 6.0 * tc + 0.5 * dkl) / 5.0;
+    let got = scalar(terms.total);
+    assert!((got - want).abs() < 1e-5, "{got} vs {want}");
+    assert!((scalar(terms.kl.unwrap()) - (mi + tc + dkl) / 5.0).abs() < 1e-6);
+    check_objective_gradient(&m, &cfg, &x, &(0..35).step_by(3).collect::<Vec<_>>());
 }

@@ -84,6 +84,7 @@ fn every_route_answers_what_the_library_computes_bit_for_bit() {
     let fitted = AnomalyDetector::fit(
         &f.dense,
         &train.x,
+        None,
         aekit::eval::anomaly::ScoreKind::SquaredError,
         0.1,
     )
@@ -161,7 +162,7 @@ fn every_route_answers_what_the_library_computes_bit_for_bit() {
         // score: the library's detector scores, the threshold, and per-feature errors.
         let score = post_json(&a, &route("score"), &body).json();
         let detector = AnomalyDetector::with_threshold(Default::default(), 1.0).unwrap();
-        let scores = detector.decision_function(run, &x).unwrap();
+        let scores = detector.decision_function(run, &x, None).unwrap();
         let got: Vec<f64> = score["scores"]
             .as_array()
             .unwrap()
@@ -417,6 +418,15 @@ fn bad_requests_get_json_errors_with_the_right_status() {
         400,
         "malformed JSON",
     );
+    check(
+        post_json(
+            &a,
+            &url("/v1/runs/shapes-vae/decode"),
+            &json!({ "codes": [[0.0, 0.0]], "class": 1 }),
+        ),
+        400,
+        "not conditional",
+    );
     check(post(&a, &enc, "application/json", b""), 400, "no body");
     check(
         post_json(&a, &enc, &json!({ "x": [[1.0, 2.0]] })),
@@ -615,4 +625,93 @@ fn a_full_queue_answers_503_and_shutdown_lets_requests_in_progress_finish() {
     let head = String::from_utf8_lossy(&answer[..40.min(answer.len())]).to_string();
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
     f.server.shutdown();
+}
+
+/// A conditional run's requests name a class: answers are the library's under that class, a
+/// sample on the map is taken under its own label, samples without a class go through every
+/// class in turn, and a request that needs a class and gives none is refused saying so.
+#[test]
+fn a_conditional_run_answers_under_the_class_asked_for() {
+    let dir = common::tmp();
+    let path = train_shapes_run(dir.path(), "cvae");
+    let run = aekit::Run::open(&path, &burn::tensor::Device::flex()).unwrap();
+    let server = TestServer::start(&[path], ServeOptions::default());
+    let url = |op: &str| server.url(&format!("/v1/runs/shapes-cvae/{op}"));
+    let runs = get(&agent(), &server.url("/v1/runs")).json();
+    let classes = runs["runs"][0]["condition_classes"].as_u64().unwrap() as u32;
+    assert_eq!(classes as usize, run.model.classes());
+    assert!(classes >= 2);
+
+    let z = Matrix::new(1, 2, vec![0.4, -0.3]).unwrap();
+    let mut decoded = Vec::new();
+    for c in 0..classes {
+        let answer = post_json(
+            &agent(),
+            &url("decode"),
+            &json!({ "codes": matrix_rows(&z), "class": c }),
+        )
+        .json();
+        let want = run.model.with_class(c).unwrap().decode(&z).unwrap();
+        assert_eq!(bits(&rows(&answer, "x")), bits(&raw_of(&run, want)));
+        decoded.push(rows(&answer, "x"));
+    }
+    assert_ne!(decoded[0], decoded[1]);
+
+    let (raw, x) = test_samples(&run, 3);
+    let answer = post_json(
+        &agent(),
+        &url("encode"),
+        &json!({ "x": matrix_rows(&raw), "class": 1 }),
+    )
+    .json();
+    let want = run.model.encode_given(&x, Some(&[1, 1, 1])).unwrap();
+    assert_eq!(bits(&rows(&answer, "codes")), bits(&matrix_rows(&want)));
+
+    let answer = post_json(&agent(), &url("sample"), &json!({ "n": 4, "seed": 2 })).json();
+    let want = aekit::eval::sample_prior(&run.model, 4, 2).unwrap();
+    assert_eq!(bits(&rows(&answer, "x")), bits(&raw_of(&run, want)));
+
+    let label = run.load_data(None, Split::Test).unwrap().labels.unwrap()[0];
+    let answer = post_json(
+        &agent(),
+        &url("traverse"),
+        &json!({ "x": 0, "dims": [0], "deltas": [0.0, 1.0] }),
+    )
+    .json();
+    let want = aekit::explore::traverse(
+        &run.model.with_class(label).unwrap(),
+        x.row(0),
+        &[0],
+        &[0.0, 1.0],
+    )
+    .unwrap();
+    assert_eq!(bits(&rows(&answer, "x")), bits(&raw_of(&run, want)));
+
+    for (op, body, says) in [
+        (
+            "decode",
+            json!({ "codes": matrix_rows(&z) }),
+            "conditional on the class",
+        ),
+        (
+            "reconstruct",
+            json!({ "x": matrix_rows(&raw) }),
+            "conditional on the class",
+        ),
+        (
+            "decode",
+            json!({ "codes": matrix_rows(&z), "class": classes }),
+            "\"class\" must lie",
+        ),
+        (
+            "decode",
+            json!({ "codes": matrix_rows(&z), "class": "two" }),
+            "class index",
+        ),
+    ] {
+        let answer = post_json(&agent(), &url(op), &body);
+        assert_eq!(answer.status, 400, "{op} {body}");
+        let error = answer.json()["error"].as_str().unwrap().to_string();
+        assert!(error.contains(says), "{op} {body}: {error}");
+    }
 }

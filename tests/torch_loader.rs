@@ -1,4 +1,5 @@
-//! `python/aekit_torch.py` must rebuild dense, RAE, WAE, convolutional, variational, IWAE, InfoVAE and VQ-VAE runs in PyTorch with the same
+//! `python/aekit_torch.py` must rebuild dense, RAE, WAE, convolutional, variational, IWAE,
+//! InfoVAE, conditional VAE and VQ-VAE runs in PyTorch with the same
 //! outputs as aekit. Runs only where a Python with torch, safetensors and numpy is found
 //! (`AEKIT_PYTHON`, else `bench/.venv/bin/python`, which `bench/run.sh` creates); skips
 //! otherwise with a message (CI has no PyTorch).
@@ -33,8 +34,10 @@ sys.path.insert(0, sys.argv[1])
 from aekit_torch import load_run
 model, _ = load_run(sys.argv[2])
 x = torch.from_numpy(np.load(sys.argv[3]))
+# A conditional model also takes each row's class.
+args = (x,) if len(sys.argv) < 7 else (x, torch.from_numpy(np.load(sys.argv[6])).long().reshape(-1))
 with torch.no_grad():
-    z, y = model.encode(x), model(x)
+    z, y = model.encode(*args), model(*args)
 dz = float(np.abs(z.numpy() - np.load(sys.argv[4])).max())
 dy = float(np.abs(y.numpy() - np.load(sys.argv[5])).max())
 print(dz, dy)
@@ -68,6 +71,10 @@ fn pytorch_rebuilds_every_kind_of_run_with_the_same_outputs() {
             "[model]\nkind = \"infovae\"\nhidden = [24]\nlatent = 3\nalpha = 1.0\n",
         ),
         (
+            "cvae",
+            "[model]\nkind = \"cvae\"\nhidden = [24]\nlatent = 3\nactivation = \"tanh\"\n",
+        ),
+        (
             "rae",
             "[model]\nkind = \"rae\"\nhidden = [24]\nlatent = 4\ndecoder_regularizer = \"gp\"\n",
         ),
@@ -98,17 +105,23 @@ fn pytorch_rebuilds_every_kind_of_run_with_the_same_outputs() {
         let out = dir.path().join(name);
         aekit::train(&cfg, &aekit::FitOptions::new(&out)).unwrap();
         let run = aekit::Run::open(&out, &burn::tensor::Device::flex()).unwrap();
-        let x = run.load_data(None, Split::Test).unwrap().x;
+        let test = run.load_data(None, Split::Test).unwrap();
+        let (x, labels) = (&test.x, test.labels.as_deref());
         let save = |m: &Matrix, f: &str| {
             let p = dir.path().join(format!("{name}-{f}.npy"));
             aekit::data::npy::write(&p, m).unwrap();
             p
         };
-        let files = [
-            save(&x, "x"),
-            save(&run.model.encode(&x).unwrap(), "z"),
-            save(&run.model.reconstruct(&x).unwrap(), "y"),
+        let mut files = vec![
+            save(x, "x"),
+            save(&run.model.encode_given(x, labels).unwrap(), "z"),
+            save(&run.model.reconstruct_given(x, labels).unwrap(), "y"),
         ];
+        if run.model.classes() > 0 {
+            let l = labels.unwrap();
+            let as_rows = Matrix::new(l.len(), 1, l.iter().map(|&c| c as f32).collect()).unwrap();
+            files.push(save(&as_rows, "labels"));
+        }
         let res = Command::new(&py)
             .arg("-c")
             .arg(CHECK)

@@ -82,22 +82,29 @@ class Run:
     def input_dim(self):
         return self._handle.input_dim
 
-    def encode(self, X):
-        return self._handle.encode(_rows(X, "X"))
+    @property
+    def classes(self):
+        """The number of classes a conditional model (`model="cvae"`) is conditioned on; 0
+        for other models. Its methods take each row's class index as `y`."""
+        return self._handle.classes
 
-    def decode(self, Z):
-        return self._handle.decode(_rows(Z, "Z"))
+    def encode(self, X, y=None):
+        return self._handle.encode(_rows(X, "X"), _class_indices(y))
 
-    def reconstruct(self, X):
-        return self._handle.reconstruct(_rows(X, "X"))
+    def decode(self, Z, y=None):
+        return self._handle.decode(_rows(Z, "Z"), _class_indices(y))
 
-    def score_samples(self, X):
+    def reconstruct(self, X, y=None):
+        return self._handle.reconstruct(_rows(X, "X"), _class_indices(y))
+
+    def score_samples(self, X, y=None):
         """Squared reconstruction error per sample, as `aekit score` computes it."""
-        return self._handle.score_samples(_rows(X, "X"))
+        return self._handle.score_samples(_rows(X, "X"), _class_indices(y))
 
-    def sample(self, n=16, seed=0):
-        """Decodes `n` draws from the prior (VAEs)."""
-        return self._handle.sample(int(n), int(seed))
+    def sample(self, n=16, seed=0, label=None):
+        """Decodes `n` draws from the prior (VAEs); a conditional model's of class index
+        `label`, or of every class in turn."""
+        return self._handle.sample(int(n), int(seed), None if label is None else int(label))
 
     def blend(self, a, b, steps=9, spherical=None):
         """`(pixel, latent)`: the pixel blend and the decoded code blend of two samples."""
@@ -127,6 +134,11 @@ class Run:
     def threshold(self):
         """The anomaly threshold stored with the run, or None."""
         return self._handle.threshold()
+
+
+def _class_indices(y):
+    """Class indices as the core takes them (int64), or None."""
+    return None if y is None else np.ascontiguousarray(np.asarray(y), dtype=np.int64).reshape(-1)
 
 
 def _rows(X, name):
@@ -187,7 +199,11 @@ class AutoEncoder(_TransformerMixin, _BaseEstimator):
     reconstruction error: higher is more normal, as scikit-learn's outlier scores) and `score`
     (their mean).
 
-    Parameters are aekit's config keys: `model` ("dense", "vae", "conv"), `hidden` (encoder
+    A conditional VAE (`model="cvae"`) is fitted on `(X, y)`; its `transform`,
+    `inverse_transform`, `predict` and `score_samples` then take the rows' labels as `y`, and
+    `sample(n, label=...)` draws samples of one class.
+
+    Parameters are aekit's config keys: `model` ("dense", "vae", "conv", "cvae", ...), `hidden` (encoder
     widths), `latent`, `activation`, `noise` (e.g. "gaussian:0.3" for a denoising AE),
     `code_l1` (sparse), `contractive`, `beta` (VAE), `epochs`, `batch_size`, `optimizer`, `lr`,
     `scale` ("none", "standardize", "minmax", "unit"), `val_fraction`, `seed`, `device`
@@ -266,6 +282,12 @@ class AutoEncoder(_TransformerMixin, _BaseEstimator):
             y = np.asarray(y)
             if y.shape[0] != X.shape[0]:
                 raise ValueError(f"y has {y.shape[0]} labels for {X.shape[0]} samples")
+        if self.model == "cvae":
+            # A conditional model learns from the labels; other models ignore y.
+            if y is None:
+                raise ValueError("model='cvae' is conditional on the class: fit(X, y) needs y")
+            self.classes_, labels = np.unique(y, return_inverse=True)
+            labels = labels.astype(np.int64).reshape(-1)
         if X.shape[0] < 2:
             raise ValueError(f"X: n_samples={X.shape[0]}; fitting needs at least 2 samples (one to train on, one to validate)")
         out = self.run_dir or tempfile.mkdtemp(prefix="aekit-")
@@ -313,22 +335,43 @@ class AutoEncoder(_TransformerMixin, _BaseEstimator):
                 raise ValueError(f"X has {X.shape[1]} features, but {type(self).__name__} is expecting {self.n_features_in_} features as input")
             return X
 
-    def transform(self, X):
+    def _labels(self, y):
+        """A conditional model's labels `y` as the class indices it was fitted with."""
+        if y is None or not hasattr(self, "classes_"):
+            return None
+        y = np.asarray(y).reshape(-1)
+        idx = np.searchsorted(self.classes_, y)
+        idx = np.clip(idx, 0, len(self.classes_) - 1)
+        if not np.all(self.classes_[idx] == y):
+            raise ValueError(f"y has labels the model was not fitted with (it knows {list(self.classes_)})")
+        return idx
+
+    def transform(self, X, y=None):
         X = self._check_fitted(X)
-        return self.run_.encode(X)
+        return self.run_.encode(X, self._labels(y))
 
-    def inverse_transform(self, Z):
+    def fit_transform(self, X, y=None):
+        return self.fit(X, y).transform(X, y)
+
+    def inverse_transform(self, Z, y=None):
         self._check_fitted()
-        return self.run_.decode(Z)
+        return self.run_.decode(Z, self._labels(y))
 
-    def predict(self, X):
+    def predict(self, X, y=None):
         """Reconstructions of `X`, in its own scale."""
         X = self._check_fitted(X)
-        return self.run_.reconstruct(X)
+        return self.run_.reconstruct(X, self._labels(y))
 
-    def score_samples(self, X):
+    def sample(self, n=16, seed=0, label=None):
+        """`n` samples decoded from prior draws (VAE-family models); for `model="cvae"`, of
+        class `label` (one of `classes_`), or of every class in turn."""
+        self._check_fitted()
+        index = None if label is None else int(self._labels([label])[0])
+        return self.run_.sample(n, seed, index)
+
+    def score_samples(self, X, y=None):
         X = self._check_fitted(X)
-        return -self.run_.score_samples(X)
+        return -self.run_.score_samples(X, self._labels(y))
 
     def score(self, X, y=None):
         return float(np.mean(self.score_samples(X)))

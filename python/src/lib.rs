@@ -82,19 +82,7 @@ fn fit(
     let cfg = aekit::RunConfig::from_toml(config, Path::new("the estimator's parameters"))
         .map_err(py_err)?;
     let x = matrix(&x)?;
-    let labels = match labels {
-        Some(l) => Some(
-            l.as_array()
-                .iter()
-                .map(|&v| {
-                    u32::try_from(v).map_err(|_| {
-                        PyValueError::new_err(format!("y: label {v} is not a class index"))
-                    })
-                })
-                .collect::<PyResult<Vec<u32>>>()?,
-        ),
-        None => None,
-    };
+    let labels = class_indices(labels.as_ref())?;
     let data = dataset(x, labels);
     let interrupt = Arc::new(AtomicBool::new(false));
     let mut opts = aekit::FitOptions::new(out_dir);
@@ -137,6 +125,21 @@ fn fit(
         (Err(e), None) => Err(py_err(e)),
         (Ok(()), None) => Ok(()),
     }
+}
+
+/// Labels given as integers, as class indices.
+fn class_indices(labels: Option<&PyReadonlyArray1<'_, i64>>) -> PyResult<Option<Vec<u32>>> {
+    let Some(l) = labels else {
+        return Ok(None);
+    };
+    l.as_array()
+        .iter()
+        .map(|&v| {
+            u32::try_from(v)
+                .map_err(|_| PyValueError::new_err(format!("y: label {v} is not a class index")))
+        })
+        .collect::<PyResult<Vec<u32>>>()
+        .map(Some)
 }
 
 /// A run directory opened for use.
@@ -221,58 +224,95 @@ impl RunHandle {
         self.detector.as_ref().map(|d| d.threshold)
     }
 
+    /// The classes a conditional model is conditioned on (0 for others).
+    #[getter]
+    fn classes(&self) -> usize {
+        self.run.model.classes()
+    }
+
+    #[pyo3(signature = (x, y=None))]
     fn encode<'py>(
         &self,
         py: Python<'py>,
         x: PyReadonlyArray2<'py, f32>,
+        y: Option<PyReadonlyArray1<'py, i64>>,
     ) -> PyResult<Bound<'py, PyArray2<f32>>> {
         let x = self.preprocessed(&x)?;
-        let codes = py.detach(|| self.run.model.encode(&x)).map_err(py_err)?;
+        let y = class_indices(y.as_ref())?;
+        let codes = py
+            .detach(|| self.run.model.encode_given(&x, y.as_deref()))
+            .map_err(py_err)?;
         array(py, codes)
     }
 
+    #[pyo3(signature = (z, y=None))]
     fn decode<'py>(
         &self,
         py: Python<'py>,
         z: PyReadonlyArray2<'py, f32>,
+        y: Option<PyReadonlyArray1<'py, i64>>,
     ) -> PyResult<Bound<'py, PyArray2<f32>>> {
         let z = matrix(&z)?;
-        let out = py.detach(|| self.run.model.decode(&z)).map_err(py_err)?;
+        let y = class_indices(y.as_ref())?;
+        let out = py
+            .detach(|| self.run.model.decode_given(&z, y.as_deref()))
+            .map_err(py_err)?;
         self.raw(py, out)
     }
 
+    #[pyo3(signature = (x, y=None))]
     fn reconstruct<'py>(
         &self,
         py: Python<'py>,
         x: PyReadonlyArray2<'py, f32>,
+        y: Option<PyReadonlyArray1<'py, i64>>,
     ) -> PyResult<Bound<'py, PyArray2<f32>>> {
         let x = self.preprocessed(&x)?;
+        let y = class_indices(y.as_ref())?;
         let out = py
-            .detach(|| self.run.model.reconstruct(&x))
+            .detach(|| self.run.model.reconstruct_given(&x, y.as_deref()))
             .map_err(py_err)?;
         self.raw(py, out)
     }
 
     /// Squared reconstruction error per sample in the model's scale: `aekit score`'s numbers.
+    #[pyo3(signature = (x, y=None))]
     fn score_samples<'py>(
         &self,
         py: Python<'py>,
         x: PyReadonlyArray2<'py, f32>,
+        y: Option<PyReadonlyArray1<'py, i64>>,
     ) -> PyResult<Bound<'py, PyArray1<f64>>> {
         let x = self.preprocessed(&x)?;
+        let y = class_indices(y.as_ref())?;
         let scores = py
-            .detach(|| aekit::eval::anomaly::scores(&self.run, &x, ScoreKind::SquaredError, 0))
+            .detach(|| {
+                aekit::eval::anomaly::scores(
+                    &self.run,
+                    &x,
+                    y.as_deref(),
+                    ScoreKind::SquaredError,
+                    0,
+                )
+            })
             .map_err(py_err)?;
         Ok(PyArray1::from_vec(py, scores))
     }
 
+    /// Prior samples; a conditional model's of class `label`, or of every class in turn.
+    #[pyo3(signature = (n, seed, label=None))]
     fn sample<'py>(
         &self,
         py: Python<'py>,
         n: usize,
         seed: u64,
+        label: Option<u32>,
     ) -> PyResult<Bound<'py, PyArray2<f32>>> {
-        let out = aekit::eval::sample_prior(&self.run.model, n, seed).map_err(py_err)?;
+        let model = match label {
+            Some(c) => self.run.model.with_class(c).map_err(py_err)?,
+            None => self.run.model.clone(),
+        };
+        let out = aekit::eval::sample_prior(&model, n, seed).map_err(py_err)?;
         self.raw(py, out)
     }
 

@@ -220,3 +220,32 @@ def test_verbose_shows_a_progress_bar_and_the_callback_sees_every_epoch(shapes, 
     assert [m["epoch"] for m in seen] == [1, 2, 3]
     err = capsys.readouterr().err
     assert "3/3" in err and "epoch" in err, err
+
+
+def test_a_conditional_vae_learns_from_the_labels_and_samples_a_class(shapes, tmp_path):
+    X, y = shapes
+    named = np.array([f"shape-{v}" for v in y])
+    ae = small(model="cvae", latent=2, epochs=2).fit(X, named)
+    assert list(ae.classes_) == sorted(set(named))
+    assert ae.run_.classes == len(ae.classes_)
+    assert ae.transform(X[:5], named[:5]).shape == (5, 2)
+    assert ae.predict(X[:5], named[:5]).shape == (5, 784)
+    with pytest.raises(ValueError, match="conditional on the class"):
+        ae.transform(X[:5])
+    with pytest.raises(ValueError, match="not fitted with"):
+        ae.transform(X[:2], ["nope", "nope"])
+    with pytest.raises(ValueError, match="needs y"):
+        small(model="cvae").fit(X)
+    first, second = (ae.sample(4, seed=1, label=c) for c in ae.classes_[:2])
+    assert first.shape == (4, 784) and not np.array_equal(first, second)
+    run = aekit.Run.open(ae.save(tmp_path / "cvae"))
+    assert run.info["capabilities"]["conditional"]
+    assert np.array_equal(run.sample(4, 1, label=1), second)
+    # The command line draws the same samples from the saved run.
+    binary = os.environ.get("AEKIT_BIN", os.path.join(ROOT, "target", "release", "aekit"))
+    if os.path.exists(binary):
+        out = tmp_path / "s.npy"
+        subprocess.run([binary, "sample", str(tmp_path / "cvae"), "-n", "4", "--seed", "1",
+                        "--class", "1", "--out", str(out), "--png", str(tmp_path / "s.png")],
+                       check=True, capture_output=True)
+        assert np.array_equal(np.load(out), second)

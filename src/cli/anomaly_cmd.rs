@@ -52,10 +52,16 @@ pub fn run(args: ScoreArgs, device: &burn::tensor::Device) -> Result<()> {
         Some(t) => AnomalyDetector::with_threshold(args.kind, t)?,
         None => {
             let train = run.load_data(Some(&args.input.data_config(&run)?), Split::Train)?;
-            AnomalyDetector::fit(&run, &train.x, args.kind, args.contamination)?
+            AnomalyDetector::fit(
+                &run,
+                &train.x,
+                train.labels.as_deref(),
+                args.kind,
+                args.contamination,
+            )?
         }
     };
-    let scores = detector.decision_function(&run, &data.x)?;
+    let scores = detector.decision_function(&run, &data.x, data.labels.as_deref())?;
     let flagged = detector.label(&scores);
     let truth = truth(
         data.labels.as_deref(),

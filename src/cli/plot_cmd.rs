@@ -42,6 +42,10 @@ pub struct FigureFlags {
     /// Seed of noise and prior draws.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// For a conditional model (--model cvae): the class grids and samples are decoded under
+    /// (default: each grid's sample's own label; samples of every class in turn).
+    #[arg(long)]
+    class: Option<u32>,
 }
 
 impl FigureFlags {
@@ -58,6 +62,7 @@ impl FigureFlags {
             traverse_dims: self.dims.max(1),
             max_points: self.points.max(2),
             seed: self.seed,
+            class: self.class,
             ..d
         }
     }

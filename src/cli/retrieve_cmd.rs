@@ -29,7 +29,7 @@ pub struct RetrieveArgs {
 
 pub fn retrieve(args: RetrieveArgs, device: &burn::tensor::Device) -> Result<()> {
     let (run, data) = args.input.open(device)?;
-    let codes = run.model.encode(&data.x)?;
+    let codes = run.model.encode_given(&data.x, data.labels.as_deref())?;
     let hits = nearest_documents(&codes, args.query, args.k)?;
     let class = |i: usize| match (&data.labels, &data.class_names) {
         (Some(l), Some(n)) => n.get(l[i] as usize).cloned().unwrap_or_default(),

@@ -39,7 +39,7 @@ pub fn encode(args: EncodeArgs, device: &burn::tensor::Device) -> Result<()> {
             ))
         })?
     } else {
-        run.model.encode(&data.x)?
+        run.model.encode_given(&data.x, data.labels.as_deref())?
     };
     let mut outputs = OutputSet::default();
     outputs.write(&args.out, |p| {
@@ -73,14 +73,27 @@ pub struct DecodeArgs {
     /// Map outputs back to the raw data scale (undo the run's preprocessing).
     #[arg(long)]
     raw: bool,
+    /// For a conditional model (--model cvae): the class every code is decoded under.
+    #[arg(long)]
+    class: Option<u32>,
+}
+
+/// The run's model, given `class` when one is named (conditional models only).
+fn model_of_class(run: &aekit::Run, class: Option<u32>) -> Result<aekit::model::Autoencoder> {
+    match class {
+        Some(c) => run
+            .model
+            .with_class(c)
+            .map_err(|e| Error::invalid(format!("--class: {e}"))),
+        None => Ok(run.model.clone()),
+    }
 }
 
 pub fn decode(args: DecodeArgs, device: &burn::tensor::Device) -> Result<()> {
     MatrixFormat::of(&args.out)?;
     let run = aekit::Run::open(&args.run_dir, device)?;
     let codes = matrix_file::read(&args.codes)?;
-    let out = run
-        .model
+    let out = model_of_class(&run, args.class)?
         .decode(&codes)
         .map_err(|e| Error::bad_file(&args.codes, e.to_string()))?;
     let mut outputs = OutputSet::default();
@@ -123,7 +136,9 @@ pub fn reconstruct(args: ReconstructArgs, device: &burn::tensor::Device) -> Resu
         MatrixFormat::of(o)?;
     }
     let (run, data) = args.input.open(device)?;
-    let recon = run.model.reconstruct(&data.x)?;
+    let recon = run
+        .model
+        .reconstruct_given(&data.x, data.labels.as_deref())?;
     let n = args.n.max(1);
     let mut outputs = OutputSet::default();
     let png = save_run_grid(
@@ -240,13 +255,18 @@ pub struct SampleArgs {
     /// Also write the samples (.npy or .csv).
     #[arg(long)]
     out: Option<PathBuf>,
+    /// For a conditional model (--model cvae): draw samples of this class (default: every
+    /// class in turn).
+    #[arg(long)]
+    class: Option<u32>,
 }
 
 pub fn sample(args: SampleArgs, device: &burn::tensor::Device) -> Result<()> {
     if let Some(o) = &args.out {
         MatrixFormat::of(o)?;
     }
-    let run = aekit::Run::open(&args.run_dir, device)?;
+    let mut run = aekit::Run::open(&args.run_dir, device)?;
+    run.model = model_of_class(&run, args.class)?;
     let x = aekit::eval::sampler::sample_run(&run, args.sampler, args.n.max(1), args.seed)?;
     let cols = (x.rows as f64).sqrt().ceil() as usize;
     let mut outputs = OutputSet::default();

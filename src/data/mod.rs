@@ -89,6 +89,13 @@ impl Matrix {
     }
 }
 
+/// Appends `row` and then the one-hot of `class` among `classes` to `out`: a row as a
+/// conditional model takes it.
+pub fn push_with_one_hot(out: &mut Vec<f32>, row: &[f32], class: usize, classes: usize) {
+    out.extend_from_slice(row);
+    out.extend((0..classes).map(|c| if c == class { 1.0 } else { 0.0 }));
+}
+
 /// What the raw values were before preprocessing, which decides the default scaling.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -36,10 +36,17 @@ impl ScoreKind {
     }
 }
 
-/// Anomaly scores of the rows of `x` (already preprocessed for `run`).
-pub fn scores(run: &Run, x: &Matrix, kind: ScoreKind, seed: u64) -> Result<Vec<f64>> {
+/// Anomaly scores of the rows of `x` (already preprocessed for `run`); a conditional model
+/// scores each row under its class in `labels`.
+pub fn scores(
+    run: &Run,
+    x: &Matrix,
+    labels: Option<&[u32]>,
+    kind: ScoreKind,
+    seed: u64,
+) -> Result<Vec<f64>> {
     if kind == ScoreKind::NegativeElbo {
-        let (recon, kl) = super::elbo_terms(run, x, seed)?.ok_or_else(|| {
+        let (recon, kl) = super::elbo_terms(run, x, labels, seed)?.ok_or_else(|| {
             Error::invalid(format!(
                 "{}: the negative-ELBO score needs a VAE run; this one is {}",
                 run.dir.path.display(),
@@ -52,7 +59,7 @@ pub fn scores(run: &Run, x: &Matrix, kind: ScoreKind, seed: u64) -> Result<Vec<f
         ScoreKind::Loss => run.model.config().loss(),
         _ => ReconLoss::Mse,
     };
-    let recon = run.model.reconstruct(x)?;
+    let recon = run.model.reconstruct_given(x, labels)?;
     Ok(scores_of_reconstructions(loss, &recon, x))
 }
 
@@ -91,15 +98,22 @@ pub struct AnomalyDetector {
 }
 
 impl AnomalyDetector {
-    /// Threshold at the `1 - contamination` quantile of the training scores.
-    pub fn fit(run: &Run, train: &Matrix, kind: ScoreKind, contamination: f64) -> Result<Self> {
+    /// Threshold at the `1 - contamination` quantile of the training scores (rows of a
+    /// conditional model under their classes `labels`).
+    pub fn fit(
+        run: &Run,
+        train: &Matrix,
+        labels: Option<&[u32]>,
+        kind: ScoreKind,
+        contamination: f64,
+    ) -> Result<Self> {
         if !(contamination > 0.0 && contamination <= 0.5) {
             return Err(Error::invalid(format!(
                 "contamination must lie in (0, 0.5], got {contamination}"
             )));
         }
         let seed = 0;
-        let s = scores(run, train, kind, seed)?;
+        let s = scores(run, train, labels, kind, seed)?;
         Ok(Self {
             kind,
             threshold: quantile(&s, 1.0 - contamination),
@@ -135,6 +149,7 @@ impl AnomalyDetector {
         let detector = Self::fit(
             run,
             &train.x,
+            train.labels.as_deref(),
             ScoreKind::SquaredError,
             DEFAULT_CONTAMINATION,
         )?;
@@ -159,13 +174,19 @@ impl AnomalyDetector {
         Ok(Some(detector))
     }
 
-    pub fn decision_function(&self, run: &Run, x: &Matrix) -> Result<Vec<f64>> {
-        scores(run, x, self.kind, self.seed)
+    /// Scores of the rows of `x` (see [`scores`]).
+    pub fn decision_function(
+        &self,
+        run: &Run,
+        x: &Matrix,
+        labels: Option<&[u32]>,
+    ) -> Result<Vec<f64>> {
+        scores(run, x, labels, self.kind, self.seed)
     }
 
     /// `true` for anomalies.
-    pub fn predict(&self, run: &Run, x: &Matrix) -> Result<Vec<bool>> {
-        Ok(self.label(&self.decision_function(run, x)?))
+    pub fn predict(&self, run: &Run, x: &Matrix, labels: Option<&[u32]>) -> Result<Vec<bool>> {
+        Ok(self.label(&self.decision_function(run, x, labels)?))
     }
 
     pub fn label(&self, scores: &[f64]) -> Vec<bool> {

@@ -52,7 +52,9 @@ pub fn pca_rows(train: &Matrix, test: &Matrix, dims: &[usize]) -> Result<Vec<Com
 
 /// The reconstruction error of a trained run on `test` (already preprocessed for it).
 pub fn run_row(run: &Run, test: &Dataset) -> Result<ComparisonRow> {
-    let recon = run.model.reconstruct(&test.x)?;
+    let recon = run
+        .model
+        .reconstruct_given(&test.x, test.labels.as_deref())?;
     let m = reconstruction_metrics(&test.x, &recon, None, None);
     Ok(ComparisonRow {
         method: run.model.config().describe(),

@@ -291,6 +291,10 @@ pub struct SampleQuality {
     pub floor: f64,
     /// The classifier's accuracy on the test split when it was trained.
     pub classifier_test_accuracy: Option<f64>,
+    /// For a conditional model sampled under every class in turn: per class c, the share of
+    /// the samples asked for c that the classifier calls c.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub class_agreement: Option<Vec<f64>>,
 }
 
 /// Draws `n` samples from `run` with `sampler` (seeded) and measures them against `test`
@@ -305,9 +309,17 @@ pub fn sample_quality(
 ) -> Result<SampleQuality> {
     let train = run.load_data(None, crate::data::Split::Train)?;
     let classifier = FeatureClassifier::cached(&train, test, run.model.device())?;
-    let samples = super::sampler::sample_decoded(&run.model, sampler, Some(&train.x), n, seed)?;
+    let samples = super::sampler::sample_decoded(&run.model, sampler, Some(&train), n, seed)?;
     let test_features = classifier.features(&test.x)?;
     let floor_rows = test.x.rows.min(train.x.rows);
+    let class_agreement = match run.model.generation_labels(n) {
+        Some(asked) => Some(class_agreement(
+            &asked,
+            &classifier.predict(&samples)?,
+            run.model.classes(),
+        )),
+        None => None,
+    };
     Ok(SampleQuality {
         sampler: sampler.to_string(),
         samples: n,
@@ -317,5 +329,21 @@ pub fn sample_quality(
             &test_features,
         )?,
         classifier_test_accuracy: classifier.test_accuracy,
+        class_agreement,
     })
+}
+
+/// Per class c of `classes`: the share of the rows `asked` to be c that were `predicted` as c
+/// (NaN for a class never asked).
+pub fn class_agreement(asked: &[u32], predicted: &[u32], classes: usize) -> Vec<f64> {
+    let mut hits = vec![(0usize, 0usize); classes];
+    for (&a, &p) in asked.iter().zip(predicted) {
+        if let Some(h) = hits.get_mut(a as usize) {
+            h.0 += usize::from(a == p);
+            h.1 += 1;
+        }
+    }
+    hits.iter()
+        .map(|&(hit, all)| hit as f64 / all as f64)
+        .collect()
 }

@@ -31,11 +31,12 @@ pub struct NllMetrics {
 }
 
 /// `−log p̂(x)` for every row of `x` (preprocessed) with `k` importance samples each, drawn
-/// from `seed`. Fails for a model without a Gaussian encoder: a deterministic autoencoder
-/// defines no likelihood.
+/// from `seed`; a conditional model's `log p̂(x|y)` given the rows' `labels`. Fails for a
+/// model without a Gaussian encoder: a deterministic autoencoder defines no likelihood.
 pub fn negative_log_likelihoods(
     model: &Autoencoder,
     x: &Matrix,
+    labels: Option<&[u32]>,
     k: usize,
     seed: u64,
 ) -> Result<Vec<f64>> {
@@ -49,6 +50,8 @@ pub fn negative_log_likelihoods(
         return Err(Error::invalid("--nll-samples must be at least 1"));
     }
     model.check_inputs(x)?;
+    // A conditional model's rows carry their class after the features.
+    let input = model.conditioned(x, labels)?;
     let net = model.net().valid();
     let loss = model.config().loss();
     let normaliser = loss.log_normaliser(x.cols);
@@ -56,19 +59,29 @@ pub fn negative_log_likelihoods(
     let draws_per_pass = (DECODER_ROWS_PER_PASS / rows_per_pass).clamp(1, k);
     let mut rng = rng_for(seed, 97);
     let mut nll = Vec::with_capacity(x.rows);
-    for t in tensor_batches(x, rows_per_pass, model.device()) {
+    for t in tensor_batches(&input, rows_per_pass, model.device()) {
         let rows = t.dims()[0];
+        let condition = net.condition_of(&t);
+        let target = t.clone().narrow(1, 0, x.cols);
         let posterior = net
             .variant()
-            .posterior(&net.layers, t.clone())
+            .posterior(&net.layers, t)
             .expect("a stochastic encoder has a posterior");
         // log Σ exp(w) per row, accumulated over passes in f64 as (max, Σ exp(w − max)).
         let mut acc = vec![(f64::NEG_INFINITY, 0.0f64); rows];
         let mut drawn = 0;
         while drawn < k {
             let draws = draws_per_pass.min(k - drawn);
-            let w = importance_weights(&net, posterior.clone(), t.clone(), loss, draws, &mut rng)
-                .log_weights(1.0);
+            let w = importance_weights(
+                &net,
+                posterior.clone(),
+                target.clone(),
+                condition.clone(),
+                loss,
+                draws,
+                &mut rng,
+            )
+            .log_weights(1.0);
             let values = tensor_values(w);
             for (j, row) in values.chunks_exact(rows).enumerate() {
                 debug_assert!(j < draws);
@@ -101,10 +114,11 @@ fn add_log((max, sum): (f64, f64), v: f64) -> (f64, f64) {
 pub fn importance_sampled_nll(
     model: &Autoencoder,
     x: &Matrix,
+    labels: Option<&[u32]>,
     k: usize,
     seed: u64,
 ) -> Result<NllMetrics> {
-    let nll = negative_log_likelihoods(model, x, k, seed)?;
+    let nll = negative_log_likelihoods(model, x, labels, k, seed)?;
     let n = nll.len().max(1) as f64;
     let mean = nll.iter().sum::<f64>() / n;
     let var = nll.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);

@@ -52,7 +52,9 @@ pub fn evaluate_denoising(
     seed: u64,
 ) -> Result<(DenoiseMetrics, Matrix, Matrix)> {
     let noisy = corrupt(&data.x, noise, seed);
-    let denoised = run.model.reconstruct(&noisy)?;
+    let denoised = run
+        .model
+        .reconstruct_given(&noisy, data.labels.as_deref())?;
     let m = restoration_metrics(&noise.to_string(), data, &noisy, &denoised);
     Ok((m, noisy, denoised))
 }
@@ -105,7 +107,9 @@ pub fn evaluate_task(
         return Ok(None);
     };
     let input = degrade(data, task, seed)?;
-    let output = run.model.reconstruct(&input)?;
+    let output = run
+        .model
+        .reconstruct_given(&input, data.labels.as_deref())?;
     let m = restoration_metrics(&task.to_string(), data, &input, &output);
     Ok(Some((m, input, output)))
 }
@@ -232,9 +236,10 @@ pub fn report(run: &Run, data: &Dataset, opts: &EvalOptions) -> Result<EvalRepor
         Some(n) => Some(evaluate_denoising(run, data, n, opts.noise_seed)?.0),
         None => None,
     };
+    let codes = run.model.encode_given(&data.x, data.labels.as_deref())?;
     Ok(EvalReport {
         reconstruction: evaluate(run, data)?,
-        code: code_stats(&run.model.encode(&data.x)?),
+        code: code_stats(&codes),
         jacobian_frobenius_sq: jacobian,
         elbo: elbo(run, data, opts.noise_seed)?,
         codebook: match (
@@ -248,6 +253,7 @@ pub fn report(run: &Run, data: &Dataset, opts: &EvalOptions) -> Result<EvalRepor
             Some(k) => Some(likelihood::importance_sampled_nll(
                 &run.model,
                 &data.x,
+                data.labels.as_deref(),
                 k,
                 opts.noise_seed,
             )?),
@@ -271,7 +277,9 @@ pub fn evaluate(run: &Run, data: &Dataset) -> Result<ReconMetrics> {
             data.origin
         )));
     }
-    let recon = run.model.reconstruct(&data.x)?;
+    let recon = run
+        .model
+        .reconstruct_given(&data.x, data.labels.as_deref())?;
     Ok(reconstruction_metrics(
         &data.x,
         &recon,
@@ -316,21 +324,29 @@ pub struct ElboMetrics {
     pub loss_per_image: f64,
 }
 
-/// Per-image reconstruction and KL terms of a VAE run on `x` (one posterior sample each);
-/// `None` for other models.
-pub fn elbo_terms(run: &Run, x: &Matrix, seed: u64) -> Result<Option<(Vec<f64>, Vec<f64>)>> {
+/// Per-image reconstruction and KL terms of a VAE run on `x` (one posterior sample each; a
+/// conditional model's given the rows' `labels`); `None` for other models.
+pub fn elbo_terms(
+    run: &Run,
+    x: &Matrix,
+    labels: Option<&[u32]>,
+    seed: u64,
+) -> Result<Option<(Vec<f64>, Vec<f64>)>> {
     use burn::module::Module;
     if !run.model.capabilities().stochastic_encoder {
         return Ok(None);
     }
+    run.model.check_inputs(x)?;
+    let input = run.model.conditioned(x, labels)?;
     let net = run.model.net().valid();
     let mut rng = rng_for(seed, 93);
     let (mut recon, mut kl) = (Vec::with_capacity(x.rows), Vec::with_capacity(x.rows));
-    for t in tensor_batches(x, 1024, run.model.device()) {
+    for t in tensor_batches(&input, 1024, run.model.device()) {
+        let target = t.clone().narrow(1, 0, x.cols);
         let Some((r, k)) = crate::model::objective::elbo_terms(
             &net,
-            t.clone(),
             t,
+            target,
             run.model.config().loss(),
             &mut rng,
         ) else {
@@ -344,7 +360,7 @@ pub fn elbo_terms(run: &Run, x: &Matrix, seed: u64) -> Result<Option<(Vec<f64>, 
 
 /// [`ElboMetrics`] of a VAE run on `data`; `None` for other models.
 pub fn elbo(run: &Run, data: &Dataset, seed: u64) -> Result<Option<ElboMetrics>> {
-    let Some((recon, kl)) = elbo_terms(run, &data.x, seed)? else {
+    let Some((recon, kl)) = elbo_terms(run, &data.x, data.labels.as_deref(), seed)? else {
         return Ok(None);
     };
     let n = data.x.rows.max(1) as f64;
@@ -358,7 +374,10 @@ pub fn elbo(run: &Run, data: &Dataset, seed: u64) -> Result<Option<ElboMetrics>>
 
 /// Decodes `n` draws from the prior N(0, I) (seeded); fails for a model without a prior.
 pub fn sample_prior(model: &crate::model::Autoencoder, n: usize, seed: u64) -> Result<Matrix> {
-    model.decode(&prior_codes(model, n, seed)?)
+    model.decode_given(
+        &prior_codes(model, n, seed)?,
+        model.generation_labels(n).as_deref(),
+    )
 }
 
 /// The `n` codes [`sample_prior`] decodes.

@@ -377,7 +377,10 @@ pub fn probe_run(
 ) -> Result<ProbeReport> {
     let (train_labels, test_labels) = (labels_of(train)?, labels_of(test)?);
     let score = |tr: &Matrix, te: &Matrix| probe(tr, train_labels, te, test_labels, opts, device);
-    let autoencoder = score(&run.model.encode(&train.x)?, &run.model.encode(&test.x)?)?;
+    let autoencoder = score(
+        &run.model.encode_given(&train.x, train.labels.as_deref())?,
+        &run.model.encode_given(&test.x, test.labels.as_deref())?,
+    )?;
     let pca = if with_pca {
         let pca = crate::eval::pca::Pca::fit(&train.x, run.model.latent_dim())?;
         Some(score(&pca.transform(&train.x)?, &pca.transform(&test.x)?)?)

@@ -121,7 +121,8 @@ pub fn evaluate_run(
         })
     };
     let latent = run.model.latent_dim();
-    let mut curves = vec![curve("autoencoder", latent, &run.model.encode(&data.x)?)?];
+    let codes = run.model.encode_given(&data.x, data.labels.as_deref())?;
+    let mut curves = vec![curve("autoencoder", latent, &codes)?];
     let dims = lsa_dims.map_or_else(|| vec![latent, 50], <[usize]>::to_vec);
     let largest = dims.iter().copied().max().unwrap_or(latent);
     let lsa = crate::eval::pca::Pca::fit_uncentered(&train.x, largest)?;

@@ -214,21 +214,23 @@ pub fn sample_run(run: &crate::run::Run, sampler: Sampler, n: usize, seed: u64) 
     } else {
         None
     };
-    sample_decoded(&run.model, sampler, train.as_ref().map(|t| &t.x), n, seed)
+    sample_decoded(&run.model, sampler, train.as_ref(), n, seed)
 }
 
 /// [`sample_run`] with the training data (preprocessed) already at hand; `None` will do for
-/// the prior.
+/// the prior. A conditional model decodes under the class it was given
+/// ([`Autoencoder::with_class`]), or else under every class in turn.
 pub fn sample_decoded(
     model: &Autoencoder,
     sampler: Sampler,
-    train: Option<&Matrix>,
+    train: Option<&crate::data::Dataset>,
     n: usize,
     seed: u64,
 ) -> Result<Matrix> {
     let codes = match train {
-        Some(x) if sampler.needs_codes() => Some(model.encode(x)?),
+        Some(t) if sampler.needs_codes() => Some(model.encode_given(&t.x, t.labels.as_deref())?),
         _ => None,
     };
-    model.decode(&sample_codes(model, sampler, codes.as_ref(), n, seed)?)
+    let codes = sample_codes(model, sampler, codes.as_ref(), n, seed)?;
+    model.decode_given(&codes, model.generation_labels(n).as_deref())
 }

@@ -22,6 +22,11 @@ pub struct SharedConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[arg(skip)]
     pub input_shape: Option<Vec<usize>>,
+    /// Classes a conditional model's encoder and decoder see, one-hot; filled in from the
+    /// data's labels.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[arg(skip)]
+    pub classes: Option<usize>,
     /// Output unit (default: sigmoid for data scaled to [0, 1], linear otherwise).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[arg(long)]
@@ -281,6 +286,32 @@ impl ModelConfig {
         self.arch.resolve(&self.shared)
     }
 
+    /// For a conditional model, fills in the number of classes from labelled data, and checks
+    /// that the data has labels the model can take. Other models ignore labels.
+    pub fn resolve_classes(&mut self, data: &crate::data::Dataset) -> Result<()> {
+        if !self.capabilities().conditional {
+            return Ok(());
+        }
+        let Some(labels) = &data.labels else {
+            return Err(Error::bad_file(
+                &data.origin,
+                format!(
+                    "a conditional model (--model {}) needs labelled data, and this data has no labels",
+                    self.kind()
+                ),
+            ));
+        };
+        let found = data.num_classes();
+        let classes = *self.shared.classes.get_or_insert(found);
+        if let Some(&bad) = labels.iter().find(|&&l| l as usize >= classes) {
+            return Err(Error::bad_file(
+                &data.origin,
+                format!("label {bad} is not one of the model's {classes} classes"),
+            ));
+        }
+        self.validate()
+    }
+
     pub fn validate(&self) -> Result<()> {
         let shared = &self.shared;
         if shared.code_l1.is_some_and(|l| !(l >= 0.0 && l.is_finite())) {
@@ -322,6 +353,20 @@ impl ModelConfig {
             return Err(Error::invalid(
                 "hidden_noise takes gaussian:S or masking:P (salt-and-pepper needs a known value range)",
             ));
+        }
+        match (self.capabilities().conditional, shared.classes) {
+            (false, Some(_)) => {
+                return Err(Error::invalid(format!(
+                    "classes is for conditional models, not --model {}",
+                    self.kind()
+                )));
+            }
+            (true, Some(c)) if c < 2 => {
+                return Err(Error::invalid(format!(
+                    "a conditional model needs at least 2 classes, got {c}"
+                )));
+            }
+            _ => {}
         }
         self.arch.validate(shared)
     }

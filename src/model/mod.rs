@@ -32,7 +32,9 @@ pub use loss::ReconLoss;
 pub use network::Network;
 pub use objective::LossTerms;
 pub use variant::{Capabilities, Variant, VariantConfig, VariantEntry};
+pub use variants::btcvae::BetaTcVaeConfig;
 pub use variants::conv::ConvConfig;
+pub use variants::cvae::CvaeConfig;
 pub use variants::dense::DenseConfig;
 pub use variants::infovae::InfoVaeConfig;
 pub use variants::iwae::IwaeConfig;
@@ -67,6 +69,8 @@ pub struct Autoencoder {
     config: ModelConfig,
     net: Network,
     device: Device,
+    /// The class a conditional model's rows take when no labels are given.
+    class: Option<u32>,
 }
 
 impl Autoencoder {
@@ -96,6 +100,7 @@ impl Autoencoder {
             config: config.clone(),
             net: Network::new(builder.finish(), variant),
             device: device.clone(),
+            class: None,
         })
     }
 
@@ -120,6 +125,7 @@ impl Autoencoder {
             config: self.config.clone(),
             net,
             device: self.device.clone(),
+            class: self.class,
         }
     }
 
@@ -138,6 +144,91 @@ impl Autoencoder {
     /// What the model's variant can do (see [`Capabilities`]).
     pub fn capabilities(&self) -> Capabilities {
         self.config.capabilities()
+    }
+
+    /// The classes a conditional model is conditioned on; 0 for other models.
+    pub fn classes(&self) -> usize {
+        self.net.variant().condition_width()
+    }
+
+    /// This conditional model with every row taking class `class` where no labels are given
+    /// (to sample, decode or explore one class).
+    pub fn with_class(&self, class: u32) -> Result<Self> {
+        let classes = self.classes();
+        if classes == 0 {
+            return Err(Error::invalid(format!(
+                "a class is for conditional models (e.g. --model cvae); this is a {} model",
+                self.config.kind()
+            )));
+        }
+        if class as usize >= classes {
+            return Err(Error::invalid(format!(
+                "class {class} is not one of the model's {classes} classes (0 to {})",
+                classes - 1
+            )));
+        }
+        Ok(Self {
+            class: Some(class),
+            ..self.clone()
+        })
+    }
+
+    /// Classes for `n` generated rows (samples, grids): none for an unconditional model or one
+    /// given a class by [`Self::with_class`], otherwise every class in turn.
+    pub fn generation_labels(&self, n: usize) -> Option<Vec<u32>> {
+        let classes = self.classes();
+        (classes > 0 && self.class.is_none())
+            .then(|| (0..n).map(|i| (i % classes) as u32).collect())
+    }
+
+    /// The rows of `m` as the network takes them: for a conditional model each row followed
+    /// by its class one-hot, the class from `labels` (one per row) or else the class set by
+    /// [`Self::with_class`]; other models take `m` as it is and ignore labels.
+    pub fn conditioned<'m>(
+        &self,
+        m: &'m Matrix,
+        labels: Option<&[u32]>,
+    ) -> Result<std::borrow::Cow<'m, Matrix>> {
+        let classes = self.classes();
+        if classes == 0 {
+            return Ok(std::borrow::Cow::Borrowed(m));
+        }
+        let class_of = |r: usize| -> Result<u32> {
+            match (labels, self.class) {
+                (Some(l), _) => Ok(l[r]),
+                (None, Some(c)) => Ok(c),
+                (None, None) => Err(Error::invalid(format!(
+                    "the {} model is conditional on the class: give each row's label (labelled data) or a class (--class)",
+                    self.config.kind()
+                ))),
+            }
+        };
+        if let Some(l) = labels
+            && l.len() != m.rows
+        {
+            return Err(Error::mismatch(format!(
+                "{} labels for {} rows",
+                l.len(),
+                m.rows
+            )));
+        }
+        let cols = m.cols + classes;
+        fits_in_memory(m.rows, cols, "conditioned rows")?;
+        let mut data = Vec::with_capacity(m.rows * cols);
+        for r in 0..m.rows {
+            let class = class_of(r)? as usize;
+            if class >= classes {
+                return Err(Error::invalid(format!(
+                    "label {class} of row {r} is not one of the model's {classes} classes"
+                )));
+            }
+            crate::data::push_with_one_hot(&mut data, m.row(r), class, classes);
+        }
+        Ok(std::borrow::Cow::Owned(Matrix {
+            rows: m.rows,
+            cols,
+            data,
+        }))
     }
 
     /// Refuses inputs whose width is not the model's input width.
@@ -185,8 +276,15 @@ impl Autoencoder {
 
     /// Codes of the rows of `x` (already preprocessed).
     pub fn encode(&self, x: &Matrix) -> Result<Matrix> {
+        self.encode_given(x, None)
+    }
+
+    /// Codes of the rows of `x` given their classes (used by conditional models only; see
+    /// [`Self::conditioned`]).
+    pub fn encode_given(&self, x: &Matrix, labels: Option<&[u32]>) -> Result<Matrix> {
         self.check_width(x, self.input_dim(), "inputs")?;
-        self.map_batches(x, self.latent_dim(), |n, t| n.encode(t))
+        let x = self.conditioned(x, labels)?;
+        self.map_batches(&x, self.latent_dim(), |n, t| n.encode(t))
     }
 
     /// For a codebook model (VQ-VAE), the codebook entry each position of each row's code
@@ -239,15 +337,27 @@ impl Autoencoder {
 
     /// Outputs for the codes `z`.
     pub fn decode(&self, z: &Matrix) -> Result<Matrix> {
+        self.decode_given(z, None)
+    }
+
+    /// Outputs for the codes `z` of rows of the classes `labels` (see [`Self::conditioned`]).
+    pub fn decode_given(&self, z: &Matrix, labels: Option<&[u32]>) -> Result<Matrix> {
         self.check_width(z, self.latent_dim(), "codes")?;
-        self.map_batches(z, self.input_dim(), |n, t| n.decode(t))
+        let z = self.conditioned(z, labels)?;
+        self.map_batches(&z, self.input_dim(), |n, t| n.decode(t))
     }
 
     /// `decode(encode(x))` in one pass.
     pub fn reconstruct(&self, x: &Matrix) -> Result<Matrix> {
+        self.reconstruct_given(x, None)
+    }
+
+    /// [`Self::reconstruct`] of rows of the classes `labels` (see [`Self::conditioned`]).
+    pub fn reconstruct_given(&self, x: &Matrix, labels: Option<&[u32]>) -> Result<Matrix> {
         self.check_width(x, self.input_dim(), "inputs")?;
+        let x = self.conditioned(x, labels)?;
         let residual = self.config.shared().residual == Some(true);
-        self.map_batches(x, self.input_dim(), |n, t| n.restore(t, residual))
+        self.map_batches(&x, self.input_dim(), |n, t| n.restore(t, residual))
     }
 
     /// Weights as named tensors in PyTorch layout (`encoder.0.weight` is `[out, in]`).

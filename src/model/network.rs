@@ -51,6 +51,22 @@ impl Network {
         self.output_activation().apply(self.decode_logits(z))
     }
 
+    /// The class one-hot a conditional network's inputs `x` end with; `None` for others.
+    pub fn condition_of(&self, x: &Tensor<2>) -> Option<Tensor<2>> {
+        let width = self.variant.condition_width();
+        let [_, cols] = x.dims();
+        (width > 0).then(|| x.clone().narrow(1, cols - width, width))
+    }
+
+    /// The decoder's input for codes `z` of inputs whose condition is `condition`: the codes
+    /// with the class one-hot appended, or the codes alone for an unconditional network.
+    pub fn conditioned_code(z: Tensor<2>, condition: Option<Tensor<2>>) -> Tensor<2> {
+        match condition {
+            Some(c) => Tensor::cat(vec![z, c], 1),
+            None => z,
+        }
+    }
+
     /// The input as output logits: the identity, or the inverse sigmoid under a sigmoid
     /// output (clamped so that 0 and 1 stay finite).
     pub(crate) fn skip(&self, x: Tensor<2>) -> Tensor<2> {
@@ -66,7 +82,8 @@ impl Network {
     /// The output for inputs `x`: `decode(encode(x))`, plus the input for residual models.
     pub fn restore(&self, x: Tensor<2>, residual: bool) -> Tensor<2> {
         if !residual {
-            return self.decode(self.encode(x));
+            let condition = self.condition_of(&x);
+            return self.decode(Self::conditioned_code(self.encode(x), condition));
         }
         let logits = self.decode_logits(self.encode(x.clone())) + self.skip(x);
         self.output_activation().apply(logits)
@@ -83,7 +100,8 @@ impl Network {
     }
 
     /// The training objective of `config` on one batch (the variant's). `rng` draws what the
-    /// objective samples; `epochs_done` drives warm-up schedules.
+    /// objective samples; `epochs_done` drives warm-up schedules. The batch stands for a data
+    /// set of its own size (see [`Self::objective_in`]).
     pub fn objective(
         &self,
         input: Tensor<2>,
@@ -92,10 +110,25 @@ impl Network {
         rng: &mut ChaCha8Rng,
         epochs_done: f64,
     ) -> LossTerms {
+        let rows = input.dims()[0];
+        self.objective_in(input, target, config, rng, epochs_done, rows)
+    }
+
+    /// [`Self::objective`] of a batch drawn from a training set of `dataset_size` samples.
+    pub fn objective_in(
+        &self,
+        input: Tensor<2>,
+        target: Tensor<2>,
+        config: &ModelConfig,
+        rng: &mut ChaCha8Rng,
+        epochs_done: f64,
+        dataset_size: usize,
+    ) -> LossTerms {
         let mut cx = StepContext {
             config,
             rng,
             epochs_done,
+            dataset_size,
         };
         self.variant
             .objective(self, Batch { input, target }, &mut cx)

@@ -93,19 +93,22 @@ pub fn negative_elbo(
     cx: &mut StepContext,
     pressure: KlPressure,
 ) -> LossTerms {
-    negative_elbo_with_sample(net, posterior, target, cx, pressure).0
+    negative_elbo_with_sample(net, posterior, target, None, cx, pressure).0
 }
 
-/// [`negative_elbo`] and the posterior sample it decoded, for variants that add terms on it.
+/// [`negative_elbo`] and the posterior sample it decoded, for variants that add terms on it;
+/// a conditional variant's decoder also sees `condition` (see [`Network::conditioned_code`]).
 pub fn negative_elbo_with_sample(
     net: &Network,
     posterior: (Tensor<2>, Tensor<2>),
     target: Tensor<2>,
+    condition: Option<Tensor<2>>,
     cx: &mut StepContext,
     pressure: KlPressure,
 ) -> (LossTerms, Tensor<2>) {
     let [_, dim] = target.dims();
-    let (recon, kl, z) = sampled_elbo_terms(net, posterior, target, cx.config.loss(), cx.rng);
+    let (recon, kl, z) =
+        sampled_elbo_terms(net, posterior, target, condition, cx.config.loss(), cx.rng);
     let recon = recon.mean().div_scalar(dim as f64);
     let kl = kl.mean().div_scalar(dim as f64);
     let pull = match pressure.capacity {
@@ -139,11 +142,13 @@ impl ImportanceWeights {
 }
 
 /// Draws `k` reparameterised samples z ~ q(z|x) for every row of the posterior `(mu, logvar)`
-/// and returns the parts of their log importance weights against `target`.
+/// and returns the parts of their log importance weights against `target` (decoded with the
+/// rows' `condition` for a conditional network).
 pub fn importance_weights(
     net: &Network,
     (mu, logvar): (Tensor<2>, Tensor<2>),
     target: Tensor<2>,
+    condition: Option<Tensor<2>>,
     loss: ReconLoss,
     k: usize,
     rng: &mut ChaCha8Rng,
@@ -152,7 +157,8 @@ pub fn importance_weights(
     let eps = normal_tensor(n * k, l, rng, &mu.device());
     let logvar = logvar.repeat_dim(0, k);
     let z = reparameterise(mu.repeat_dim(0, k), logvar.clone(), eps.clone());
-    let logits = net.decode_logits(z.clone());
+    let condition = condition.map(|c| c.repeat_dim(0, k));
+    let logits = net.decode_logits(Network::conditioned_code(z.clone(), condition));
     let log_likelihood = loss::per_sample(
         loss,
         net.output_activation(),
@@ -188,8 +194,9 @@ pub fn elbo_terms(
     loss: ReconLoss,
     rng: &mut ChaCha8Rng,
 ) -> Option<(Tensor<1>, Tensor<1>)> {
+    let condition = net.condition_of(&x);
     let posterior = net.variant().posterior(&net.layers, x)?;
-    let (recon, kl, _) = sampled_elbo_terms(net, posterior, target, loss, rng);
+    let (recon, kl, _) = sampled_elbo_terms(net, posterior, target, condition, loss, rng);
     Some((recon, kl))
 }
 
@@ -197,13 +204,14 @@ fn sampled_elbo_terms(
     net: &Network,
     (mu, logvar): (Tensor<2>, Tensor<2>),
     target: Tensor<2>,
+    condition: Option<Tensor<2>>,
     loss: ReconLoss,
     rng: &mut ChaCha8Rng,
 ) -> (Tensor<1>, Tensor<1>, Tensor<2>) {
     let [n, l] = mu.dims();
     let eps = normal_tensor(n, l, rng, &mu.device());
     let z = reparameterise(mu.clone(), logvar.clone(), eps);
-    let logits = net.decode_logits(z.clone());
+    let logits = net.decode_logits(Network::conditioned_code(z.clone(), condition));
     let recon = loss::per_sample(loss, net.output_activation(), logits, target);
     (recon, kl_per_sample(mu, logvar), z)
 }
@@ -272,5 +280,116 @@ fn corrupt_hidden(h: Tensor<2>, c: crate::data::Corruption, rng: &mut ChaCha8Rng
             h * Tensor::<2>::from_data(TensorData::new(keep, [n, d]), &device)
         }
         crate::data::Corruption::SaltPepper { .. } => h,
+    }
+}
+
+/// How log q(z), the aggregate posterior's density at a batch's sample, is estimated from the
+/// batch (Chen et al. 2018, appendix C).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
+    clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum AggregateEstimator {
+    /// Minibatch stratified sampling: the batch's other rows weighted as a stratified sample
+    /// of the data set, the sample's own row by 1/N; consistent at any batch size.
+    #[default]
+    Mss,
+    /// Minibatch weighted sampling: every row weighted 1/(N·M); biased (it under-weights
+    /// the sample's own row by a factor M), kept to compare with the paper.
+    Mws,
+}
+
+/// The KL term of a batch split three ways (Chen et al. 2018): the index-code mutual
+/// information I(x; z) = E[log q(z|x) − log q(z)], the total correlation
+/// KL(q(z) ‖ Π_d q(z_d)) and the dimension-wise KL Σ_d KL(q(z_d) ‖ p(z_d)), each a batch mean
+/// in nats per sample. Their sum is E[log q(z|x) − log p(z)] whatever the estimator.
+pub struct KlDecomposition {
+    pub mutual_information: Tensor<1>,
+    pub total_correlation: Tensor<1>,
+    pub dimension_wise_kl: Tensor<1>,
+}
+
+/// [`KlDecomposition`] of the posterior samples `z` (row i drawn from q(z|x_i) =
+/// N(mu_i, exp(logvar_i))), with the batch standing for a data set of `dataset_size` samples
+/// and q(z) estimated by `estimator`; the prior is N(0, I).
+pub fn kl_decomposition(
+    z: Tensor<2>,
+    (mu, logvar): (Tensor<2>, Tensor<2>),
+    dataset_size: usize,
+    estimator: AggregateEstimator,
+) -> KlDecomposition {
+    let [m, d] = z.dims();
+    let device = z.device();
+    let ln_2pi = (2.0 * std::f64::consts::PI).ln();
+    // log N(z_i,k; mu_j,k, exp(logvar_j,k)) for every sample i, data row j and dimension k.
+    let zi = z.clone().unsqueeze_dim::<3>(1).repeat_dim(1, m);
+    let muj = mu.clone().unsqueeze_dim::<3>(0).repeat_dim(0, m);
+    let lvj = logvar.clone().unsqueeze_dim::<3>(0).repeat_dim(0, m);
+    let diff = zi - muj;
+    let log_q = (diff.clone() * diff * lvj.clone().neg().exp() + lvj)
+        .add_scalar(ln_2pi)
+        .mul_scalar(-0.5);
+    let log_w = Tensor::<3>::from_data(
+        TensorData::new(
+            log_importance_weights(m, dataset_size, estimator),
+            [m, m, 1],
+        ),
+        &device,
+    );
+    let log_qz = log_sum_exp_rows(log_q.clone().sum_dim(2) + log_w.clone()).reshape([m]);
+    let log_prod = log_sum_exp_rows(log_q + log_w.repeat_dim(2, d))
+        .sum_dim(2)
+        .reshape([m]);
+    let diff = z.clone() - mu;
+    let log_qz_x = (diff.clone() * diff * logvar.clone().neg().exp() + logvar)
+        .add_scalar(ln_2pi)
+        .sum_dim(1)
+        .reshape([m])
+        .mul_scalar(-0.5);
+    let log_pz = (z.clone() * z)
+        .add_scalar(ln_2pi)
+        .sum_dim(1)
+        .reshape([m])
+        .mul_scalar(-0.5);
+    KlDecomposition {
+        mutual_information: (log_qz_x - log_qz.clone()).mean(),
+        total_correlation: (log_qz - log_prod.clone()).mean(),
+        dimension_wise_kl: (log_prod - log_pz).mean(),
+    }
+}
+
+/// `log Σ_j exp(a[i, j, k])` of a `[m, m, k]` tensor, stably, as `[m, 1, k]`.
+fn log_sum_exp_rows(a: Tensor<3>) -> Tensor<3> {
+    let [_, m, _] = a.dims();
+    let shift = a.clone().max_dim(1).detach();
+    (a - shift.clone().repeat_dim(1, m)).exp().sum_dim(1).log() + shift
+}
+
+/// `log w[i, j]`, row-major `[m, m]`: the weight of data row j in the estimate of q(z_i).
+fn log_importance_weights(m: usize, n: usize, estimator: AggregateEstimator) -> Vec<f32> {
+    let (mf, nf) = (m as f64, n.max(m) as f64);
+    match estimator {
+        AggregateEstimator::Mws => vec![-(nf * mf).ln() as f32; m * m],
+        AggregateEstimator::Mss if m < 2 => vec![0.0; m * m],
+        AggregateEstimator::Mss => {
+            // Chen et al.'s stratification: row i's own term 1/N, one other row (N − M')/(N·M')
+            // for the strata the batch does not cover, the rest 1/M', with M' = M − 1.
+            let others = mf - 1.0;
+            let strat = (nf - others) / (nf * others);
+            let mut w = vec![(1.0 / others).ln() as f32; m * m];
+            for i in 0..m {
+                w[i * m + i] = (1.0 / nf).ln() as f32;
+                w[i * m + (i + 1) % m] = strat.ln() as f32;
+            }
+            w
+        }
     }
 }

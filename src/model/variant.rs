@@ -39,7 +39,9 @@ pub struct Capabilities {
     /// Codes are entries of a learned codebook, the `[entries, width]` matrix layer
     /// `codebook`; [`Variant::codebook_indices`] names the entries an input takes.
     pub codebook: bool,
-    /// Encoder and decoder see a class label.
+    /// Encoder and decoder see a class label: the inputs given to [`Variant::encode`] end
+    /// with the class one-hot in [`Variant::condition_width`] columns, and so do the codes
+    /// given to [`Variant::decode_logits`].
     pub conditional: bool,
 }
 
@@ -161,6 +163,9 @@ pub struct StepContext<'a> {
     pub rng: &'a mut ChaCha8Rng,
     /// Epochs completed, fractional within an epoch (for warm-up schedules).
     pub epochs_done: f64,
+    /// Samples in the training set, for estimators over the aggregate posterior q(z) (the
+    /// batch's own size where the caller does not know it).
+    pub dataset_size: usize,
 }
 
 /// An optimiser step beyond the main one, taken on every batch after it: a codebook, a
@@ -200,6 +205,12 @@ pub trait Variant: Debug + Send + Sync + 'static {
     /// (otherwise the contractive penalty uses random projections).
     fn contractive_closed_form(&self, _layers: &Layers, _x: Tensor<2>) -> Option<Tensor<1>> {
         None
+    }
+
+    /// For a conditional variant, the number of one-hot class columns its inputs and its
+    /// decoder's codes end with; 0 for others.
+    fn condition_width(&self) -> usize {
+        0
     }
 
     /// For a codebook model: the index of the codebook entry each position of each input's

@@ -142,14 +142,61 @@ pub async fn operation(
     }
 }
 
-async fn pass(run: &ServedRun, pass: Pass, x: Matrix) -> ApiResult<Matrix> {
-    run.batcher.run(pass, x).await.map_err(|r| match r {
+async fn pass(
+    run: &ServedRun,
+    pass: Pass,
+    x: Matrix,
+    labels: Option<Vec<u32>>,
+) -> ApiResult<Matrix> {
+    run.batcher.run(pass, x, labels).await.map_err(|r| match r {
         Refusal::Busy => {
             ApiError::busy(format!("run {} has a full queue; retry shortly", run.name))
         }
         Refusal::Failed(e) => ApiError::from(e),
         Refusal::Gone => ApiError::internal(format!("the worker of run {} stopped", run.name)),
     })
+}
+
+/// The value of a JSON request's `"class"` field, if present.
+fn class_field(field: Option<&Value>) -> ApiResult<Option<u32>> {
+    match field {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => v
+            .as_u64()
+            .and_then(|c| u32::try_from(c).ok())
+            .map(Some)
+            .ok_or_else(|| ApiError::bad("\"class\" must be a class index (0, 1, ...)")),
+    }
+}
+
+/// The classes of `n` rows of a request: for a conditional run, `class` for every row (or
+/// `fallback`, a class the request implies); `None` for other runs, which refuse a class.
+fn request_labels(
+    run: &ServedRun,
+    class: Option<u32>,
+    fallback: Option<u32>,
+    n: usize,
+) -> ApiResult<Option<Vec<u32>>> {
+    let classes = run.run.model.classes();
+    if classes == 0 && class.is_none() {
+        return Ok(None);
+    }
+    match (classes, class.or(fallback)) {
+        (0, _) => Err(ApiError::bad(format!(
+            "run {} is not conditional: \"class\" does not apply",
+            run.name
+        ))),
+        (_, Some(c)) if c as usize >= classes => Err(ApiError::bad(format!(
+            "\"class\" must lie between 0 and {}, got {c}",
+            classes - 1
+        ))),
+        (_, Some(c)) => Ok(Some(vec![c; n])),
+        (_, None) => Err(ApiError::bad(format!(
+            "run {} is conditional on the class: give \"class\" (0 to {}) in a JSON body",
+            run.name,
+            classes - 1
+        ))),
+    }
 }
 
 /// Samples in the model's space from a body in any accepted format, under `field` for JSON.
@@ -187,8 +234,9 @@ async fn encode(
     body: &[u8],
     accept: BodyKind,
 ) -> ApiResult<Response> {
-    let (x, _) = samples(run, headers, body, "x")?;
-    let codes = pass(run, Pass::Encode, x).await?;
+    let (x, json) = samples(run, headers, body, "x")?;
+    let labels = request_labels(run, class_field(json.get("class"))?, None, x.rows)?;
+    let codes = pass(run, Pass::Encode, x, labels).await?;
     if accept != BodyKind::Json {
         return matrix_response(&codes, accept, "codes", Map::new());
     }
@@ -202,11 +250,12 @@ async fn encode(
 async fn decode(run: &ServedRun, body: &[u8], accept: BodyKind) -> ApiResult<Response> {
     // Codes, or points on the map's plane.
     let parsed = parse_rows(body, &[("codes", run.latent()), ("map", 2)])?;
-    if let Some(key) = parsed.rest.keys().next() {
+    if let Some(key) = parsed.rest.keys().find(|k| *k != "class") {
         return Err(ApiError::bad(format!(
-            "unknown field \"{key}\": decode takes \"codes\" or \"map\""
+            "unknown field \"{key}\": decode takes \"codes\" or \"map\" (and \"class\")"
         )));
     }
+    let class = class_field(parsed.rest.get("class"))?;
     let codes = match parsed.rows.as_slice() {
         [Some(c), None] => c.clone(),
         [None, Some(p)] => run.map.codes_of_points(p, run.latent())?,
@@ -217,7 +266,8 @@ async fn decode(run: &ServedRun, body: &[u8], accept: BodyKind) -> ApiResult<Res
             )));
         }
     };
-    let x = run.to_raw(pass(run, Pass::Decode, codes.clone()).await?)?;
+    let labels = request_labels(run, class, None, codes.rows)?;
+    let x = run.to_raw(pass(run, Pass::Decode, codes.clone(), labels).await?)?;
     if accept != BodyKind::Json {
         return matrix_response(&x, accept, "x", Map::new());
     }
@@ -248,7 +298,8 @@ async fn reconstruct(
             )));
         }
     };
-    let recon = pass(run, Pass::Reconstruct, noisy.clone().unwrap_or(x)).await?;
+    let labels = request_labels(run, class_field(json.get("class"))?, None, x.rows)?;
+    let recon = pass(run, Pass::Reconstruct, noisy.clone().unwrap_or(x), labels).await?;
     let recon = run.to_raw(recon)?;
     if accept != BodyKind::Json {
         return matrix_response(&recon, accept, "x", Map::new());
@@ -263,8 +314,9 @@ async fn reconstruct(
 }
 
 async fn score(run: &ServedRun, headers: &HeaderMap, body: &[u8]) -> ApiResult<Response> {
-    let (x, _) = samples(run, headers, body, "x")?;
-    let recon = pass(run, Pass::Reconstruct, x.clone()).await?;
+    let (x, json) = samples(run, headers, body, "x")?;
+    let labels = request_labels(run, class_field(json.get("class"))?, None, x.rows)?;
+    let recon = pass(run, Pass::Reconstruct, x.clone(), labels).await?;
     let scores = scores_of_reconstructions(ReconLoss::Mse, &recon, &x);
     let errors = Matrix::new(
         x.rows,
@@ -295,6 +347,8 @@ struct SampleRequest {
     n: usize,
     #[serde(default)]
     seed: u64,
+    /// For a conditional run: the class to sample (default: every class in turn).
+    class: Option<u32>,
 }
 
 fn one() -> usize {
@@ -312,13 +366,21 @@ fn check_rows(n: usize, what: &str) -> ApiResult<()> {
 
 async fn sample(run: &ServedRun, body: &[u8]) -> ApiResult<Response> {
     let req: SampleRequest = if body.is_empty() {
-        SampleRequest { n: 1, seed: 0 }
+        SampleRequest {
+            n: 1,
+            seed: 0,
+            class: None,
+        }
     } else {
         parse_json(body)?
     };
     check_rows(req.n, "\"n\"")?;
     let codes = crate::eval::prior_codes(&run.run.model, req.n, req.seed)?;
-    let x = run.to_raw(pass(run, Pass::Decode, codes.clone()).await?)?;
+    let labels = match req.class {
+        Some(_) => request_labels(run, req.class, None, req.n)?,
+        None => run.run.model.generation_labels(req.n),
+    };
+    let x = run.to_raw(pass(run, Pass::Decode, codes.clone(), labels).await?)?;
     Ok(json_response(&[("x", &x), ("codes", &codes)], Map::new()))
 }
 
@@ -331,6 +393,14 @@ enum SampleRef {
 }
 
 impl SampleRef {
+    /// The label of a sample named by its index on the map.
+    fn map_label(&self, run: &ServedRun) -> Option<u32> {
+        match self {
+            SampleRef::Index(i) => run.map_label(*i),
+            SampleRef::Values(_) => None,
+        }
+    }
+
     /// The sample in the model's space.
     fn resolve(&self, run: &ServedRun, field: &str) -> ApiResult<Vec<f32>> {
         match self {
@@ -352,6 +422,9 @@ struct BlendRequest {
     steps: usize,
     /// Default: spherical for models with a prior.
     spherical: Option<bool>,
+    /// For a conditional run: the class both ends are encoded and the blend decoded under
+    /// (default: each end's label on the map, and a's for the blend).
+    class: Option<u32>,
 }
 
 fn nine() -> usize {
@@ -365,9 +438,18 @@ async fn blend(run: &ServedRun, body: &[u8]) -> ApiResult<Response> {
     let weights = crate::explore::blend_weights(req.steps);
     let spherical = req.spherical.unwrap_or_else(|| run.spherical_blend());
     let pair = Matrix::new(2, a.len(), [a.as_slice(), b.as_slice()].concat())?;
-    let ends = pass(run, Pass::Encode, pair).await?;
+    let (label_a, label_b) = (req.a.map_label(run), req.b.map_label(run));
+    let ends_labels = match (
+        request_labels(run, req.class, label_a, 1)?,
+        request_labels(run, req.class, label_b, 1)?,
+    ) {
+        (Some(la), Some(lb)) => Some([la, lb].concat()),
+        _ => None,
+    };
+    let ends = pass(run, Pass::Encode, pair, ends_labels).await?;
     let codes = crate::explore::blend_codes(ends.row(0), ends.row(1), &weights, spherical)?;
-    let latent = run.to_raw(pass(run, Pass::Decode, codes.clone()).await?)?;
+    let labels = request_labels(run, req.class, label_a, codes.rows)?;
+    let latent = run.to_raw(pass(run, Pass::Decode, codes.clone(), labels).await?)?;
     let pixel = run.to_raw(crate::explore::pixel_blend(&a, &b, &weights)?)?;
     let mut extra = Map::new();
     extra.insert("weights".into(), json!(weights));
@@ -386,6 +468,8 @@ struct TraverseRequest {
     dims: Option<Vec<usize>>,
     /// Default: the lecture's ±1, ±10, ±100 and 0.
     deltas: Option<Vec<f32>>,
+    /// For a conditional run: the class (default: the sample's label on the map).
+    class: Option<u32>,
 }
 
 async fn traverse(run: &ServedRun, body: &[u8]) -> ApiResult<Response> {
@@ -398,9 +482,12 @@ async fn traverse(run: &ServedRun, body: &[u8]) -> ApiResult<Response> {
         .deltas
         .unwrap_or_else(|| crate::explore::DEFAULT_DELTAS.to_vec());
     check_rows(dims.len() * deltas.len(), "dims × deltas")?;
-    let code = pass(run, Pass::Encode, Matrix::new(1, x.len(), x)?).await?;
+    let label = req.x.map_label(run);
+    let one = request_labels(run, req.class, label, 1)?;
+    let code = pass(run, Pass::Encode, Matrix::new(1, x.len(), x)?, one).await?;
     let codes = crate::explore::traverse_codes(&code.data, &dims, &deltas)?;
-    let out = run.to_raw(pass(run, Pass::Decode, codes.clone()).await?)?;
+    let labels = request_labels(run, req.class, label, codes.rows)?;
+    let out = run.to_raw(pass(run, Pass::Decode, codes.clone(), labels).await?)?;
     let mut extra = Map::new();
     extra.insert("dims".into(), json!(dims));
     extra.insert("deltas".into(), json!(deltas));

@@ -59,6 +59,8 @@ impl BatchPolicy {
 struct Job {
     pass: Pass,
     x: Matrix,
+    /// Each row's class, for a conditional model.
+    labels: Option<Vec<u32>>,
     reply: oneshot::Sender<Result<Matrix>>,
 }
 
@@ -132,12 +134,23 @@ impl Batcher {
         self.stats.clone()
     }
 
-    /// Runs `pass` on the rows of `x`, in a batch with whatever else is queued.
-    pub async fn run(&self, pass: Pass, x: Matrix) -> std::result::Result<Matrix, Refusal> {
+    /// Runs `pass` on the rows of `x` (of the classes `labels`, for a conditional model), in a
+    /// batch with whatever else is queued.
+    pub async fn run(
+        &self,
+        pass: Pass,
+        x: Matrix,
+        labels: Option<Vec<u32>>,
+    ) -> std::result::Result<Matrix, Refusal> {
         let (reply, answer) = oneshot::channel();
         self.in_flight.fetch_add(1, Ordering::SeqCst);
         let _done = InFlight(&self.in_flight);
-        match self.jobs.try_send(Job { pass, x, reply }) {
+        match self.jobs.try_send(Job {
+            pass,
+            x,
+            labels,
+            reply,
+        }) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => return Err(Refusal::Busy),
             Err(TrySendError::Disconnected(_)) => return Err(Refusal::Gone),
@@ -219,25 +232,32 @@ impl Worker {
             let pass = jobs[0].pass;
             if jobs.len() == 1 {
                 let job = jobs.into_iter().next().expect("one job");
-                let out = self.forward(pass, &job.x);
+                let out = self.forward(pass, &job.x, job.labels.as_deref());
                 let _ = job.reply.send(out);
                 continue;
             }
-            // Jobs whose width does not fit the model are answered alone, so that one bad
-            // request cannot fail its neighbours.
+            // Jobs whose width does not fit the model, or that differ from the first in
+            // giving classes, are answered alone, so that one bad request cannot fail its
+            // neighbours.
             let width = jobs[0].x.cols;
-            let (same, odd): (Vec<Job>, Vec<Job>) =
-                jobs.into_iter().partition(|j| j.x.cols == width);
+            let labelled = jobs[0].labels.is_some();
+            let (same, odd): (Vec<Job>, Vec<Job>) = jobs
+                .into_iter()
+                .partition(|j| j.x.cols == width && j.labels.is_some() == labelled);
             for job in odd {
-                let out = self.forward(pass, &job.x);
+                let out = self.forward(pass, &job.x, job.labels.as_deref());
                 let _ = job.reply.send(out);
             }
             let rows: usize = same.iter().map(|j| j.x.rows).sum();
             let mut data = Vec::with_capacity(rows * width);
+            let mut labels = Vec::with_capacity(if labelled { rows } else { 0 });
             for job in &same {
                 data.extend_from_slice(&job.x.data);
+                labels.extend(job.labels.iter().flatten());
             }
-            let result = Matrix::new(rows, width, data).and_then(|x| self.forward(pass, &x));
+            let labels = labelled.then_some(labels.as_slice());
+            let result =
+                Matrix::new(rows, width, data).and_then(|x| self.forward(pass, &x, labels));
             match result {
                 Ok(out) => {
                     let mut start = 0;
@@ -254,7 +274,7 @@ impl Worker {
                 }
                 Err(_) => {
                     for job in same {
-                        let out = self.forward(pass, &job.x);
+                        let out = self.forward(pass, &job.x, job.labels.as_deref());
                         let _ = job.reply.send(out);
                     }
                 }
@@ -262,13 +282,13 @@ impl Worker {
         }
     }
 
-    fn forward(&self, pass: Pass, x: &Matrix) -> Result<Matrix> {
+    fn forward(&self, pass: Pass, x: &Matrix, labels: Option<&[u32]>) -> Result<Matrix> {
         self.stats.passes.fetch_add(1, Ordering::Relaxed);
         self.stats.rows.fetch_add(x.rows, Ordering::Relaxed);
         match pass {
-            Pass::Encode => self.model.encode(x),
-            Pass::Decode => self.model.decode(x),
-            Pass::Reconstruct => self.model.reconstruct(x),
+            Pass::Encode => self.model.encode_given(x, labels),
+            Pass::Decode => self.model.decode_given(x, labels),
+            Pass::Reconstruct => self.model.reconstruct_given(x, labels),
         }
     }
 }

@@ -52,7 +52,11 @@ impl CodeMap {
         let x = Matrix::new(keep.len(), cols, rows)?;
         let mut raw = x.clone();
         run.preprocessor.invert(&mut raw)?;
-        let codes = run.model.encode(&x)?;
+        let labels: Option<Vec<u32>> = data
+            .labels
+            .as_ref()
+            .map(|l| keep.iter().map(|&i| l[i]).collect());
+        let codes = run.model.encode_given(&x, labels.as_deref())?;
         let projection = match codes.cols {
             1 | 2 => None,
             _ => Some(Pca::fit(&codes, 2)?),
@@ -64,10 +68,7 @@ impl CodeMap {
             codes,
             points,
             projection,
-            labels: data
-                .labels
-                .as_ref()
-                .map(|l| keep.iter().map(|&i| l[i]).collect()),
+            labels,
             class_names: data.class_names.clone(),
             origin: data.origin.clone(),
         })
@@ -161,6 +162,7 @@ impl ServedRun {
                     AnomalyDetector::fit(
                         &run,
                         &train.x,
+                        train.labels.as_deref(),
                         ScoreKind::SquaredError,
                         crate::eval::anomaly::DEFAULT_CONTAMINATION,
                     )
@@ -194,6 +196,11 @@ impl ServedRun {
     /// VAEs blend along the great circle, where their codes have prior mass.
     pub fn spherical_blend(&self) -> bool {
         self.run.model.capabilities().prior
+    }
+
+    /// The label of sample `i` of the map, when the map's data has labels.
+    pub fn map_label(&self, i: usize) -> Option<u32> {
+        self.map.labels.as_ref().and_then(|l| l.get(i).copied())
     }
 
     /// Raw values to model space.
@@ -299,6 +306,8 @@ fn describe(
             "contamination": d.contamination,
         })),
         "classes": map.class_names,
+        // A conditional model's number of classes (0 for others): its requests name a class.
+        "condition_classes": model.classes(),
         "map_points": map.points.rows,
     })
 }

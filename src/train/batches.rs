@@ -29,6 +29,9 @@ pub struct Batches<'a> {
     pub seed: u64,
     /// Each batch is a fresh Bernoulli draw of the intensities (target and input alike).
     pub binarize: bool,
+    /// For a conditional model: each row's class and the number of classes; inputs are
+    /// followed by the class one-hot (targets are not).
+    pub condition: Option<(&'a [u32], usize)>,
 }
 
 impl<'a> Batches<'a> {
@@ -40,7 +43,15 @@ impl<'a> Batches<'a> {
             range: data.value_range(),
             seed,
             binarize: false,
+            condition: None,
         }
+    }
+
+    /// Follows each input with its row's class one-hot, for a conditional model of `classes`
+    /// classes (nothing when `classes` is 0).
+    pub fn with_condition(mut self, labels: Option<&'a [u32]>, classes: usize) -> Self {
+        self.condition = labels.filter(|_| classes > 0).map(|l| (l, classes));
+        self
     }
 
     /// Draws every batch as binary values (see [`crate::data::DataConfig::binarize`]).
@@ -79,7 +90,7 @@ impl<'a> Batches<'a> {
         if self.binarize {
             crate::data::batch::binarize(&mut clean, &mut rng);
         }
-        if self.noise.is_none() && self.task.is_none() {
+        if self.noise.is_none() && self.task.is_none() && self.condition.is_none() {
             let t = to_tensor(clean);
             return (t.clone(), t);
         }
@@ -90,18 +101,38 @@ impl<'a> Batches<'a> {
         if let Some(c) = &self.noise {
             c.apply(&mut input, self.range, &mut rng);
         }
-        (to_tensor(input), to_tensor(clean))
+        let input = match self.condition {
+            Some((labels, classes)) => {
+                let cols = self.data.cols;
+                let mut with_class = Vec::with_capacity(rows.len() * (cols + classes));
+                for (row, &r) in input.chunks_exact(cols).zip(rows) {
+                    crate::data::push_with_one_hot(
+                        &mut with_class,
+                        row,
+                        labels[r] as usize,
+                        classes,
+                    );
+                }
+                Tensor::<2>::from_data(
+                    TensorData::new(with_class, [rows.len(), cols + classes]),
+                    device,
+                )
+            }
+            None => to_tensor(input),
+        };
+        (input, to_tensor(clean))
     }
 }
 
 /// Mean objective and mean reconstruction loss per element over the rows `rows`, without
 /// gradients (inputs corrupted as in training for a denoising autoencoder, with a fixed noise
-/// stream per batch).
+/// stream per batch), each batch standing for a data set of `dataset_size` samples.
 pub fn mean_loss(
     model: &Autoencoder,
     batches: &Batches,
     rows: &[usize],
     epochs_done: f64,
+    dataset_size: usize,
 ) -> (f64, f64) {
     let net = model.net().valid();
     let order = BatchOrder::sequential(rows, 1024);
@@ -111,7 +142,14 @@ pub fn mean_loss(
             batches.make(order.batch(b), VAL_NOISE_STREAM + b as u64, model.device());
         let n = order.batch(b).len() as f64;
         let mut rng = rng_for(batches.seed, VAL_PROJECTION_STREAM + b as u64);
-        let terms = net.objective(input, target, model.config(), &mut rng, epochs_done);
+        let terms = net.objective_in(
+            input,
+            target,
+            model.config(),
+            &mut rng,
+            epochs_done,
+            dataset_size,
+        );
         total += terms.total.into_scalar::<f32>() as f64 * n;
         recon += terms.recon.into_scalar::<f32>() as f64 * n;
     }

@@ -182,12 +182,13 @@ pub fn run(
             let mut rng = rng_for(tc.seed, TRAIN_PROJECTION_STREAM + state.global_step as u64);
             let epochs_done = state.epoch as f64 + state.batch as f64 / steps_per_epoch as f64;
             let loss = net
-                .objective(
+                .objective_in(
                     batch.input.clone(),
                     batch.target.clone(),
                     s.model,
                     &mut rng,
                     epochs_done,
+                    s.train_rows.len(),
                 )
                 .total;
             let value = loss.clone().into_scalar::<f32>() as f64;
@@ -214,6 +215,7 @@ pub fn run(
                 config: s.model,
                 rng: &mut extra_rng,
                 epochs_done,
+                dataset_size: s.train_rows.len(),
             };
             for (k, ids) in owned.iter().enumerate() {
                 let variant = net.variant();
@@ -236,8 +238,10 @@ pub fn run(
 
         model = model.with_net(net);
         let train_loss = state.epoch_loss_sum / state.epoch_samples.max(1) as f64;
-        let val = (!s.val_rows.is_empty())
-            .then(|| mean_loss(&model, s.batches, s.val_rows, (state.epoch + 1) as f64));
+        let val = (!s.val_rows.is_empty()).then(|| {
+            let done = (state.epoch + 1) as f64;
+            mean_loss(&model, s.batches, s.val_rows, done, s.train_rows.len())
+        });
         let val_loss = val.map(|v| v.0);
         if let Some(v) = val_loss
             && !v.is_finite()

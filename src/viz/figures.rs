@@ -80,6 +80,9 @@ pub struct FigureOptions {
     /// Chart size in pixels.
     pub chart_size: (u32, u32),
     pub seed: u64,
+    /// For a conditional model, the class grids are decoded under; default: the label of the
+    /// sample a grid starts from, and every class in turn for samples.
+    pub class: Option<u32>,
 }
 
 impl Default for FigureOptions {
@@ -96,6 +99,7 @@ impl Default for FigureOptions {
             max_points: 5000,
             chart_size: (720, 560),
             seed: 0,
+            class: None,
         }
     }
 }
@@ -143,6 +147,24 @@ fn head(data: &Dataset, max: usize) -> (Matrix, Option<Vec<u32>>) {
     )
 }
 
+/// The model a grid is decoded with: a conditional model under `opts.class`, or else under
+/// the label of sample `sample` of `data` (class 0 without labels); other models as they are.
+fn model_for_grid<'r>(
+    run: &'r Run,
+    data: &Dataset,
+    sample: usize,
+    opts: &FigureOptions,
+) -> Result<std::borrow::Cow<'r, crate::model::Autoencoder>> {
+    if run.model.classes() == 0 {
+        return Ok(std::borrow::Cow::Borrowed(&run.model));
+    }
+    let class = opts
+        .class
+        .or_else(|| data.labels.as_ref().and_then(|l| l.get(sample).copied()))
+        .unwrap_or(0);
+    Ok(std::borrow::Cow::Owned(run.model.with_class(class)?))
+}
+
 /// Builds figure `kind` of `run` on `data`.
 pub fn figure(run: &Run, data: &Dataset, kind: FigureKind, opts: &FigureOptions) -> Result<Figure> {
     if data.is_empty() {
@@ -158,11 +180,12 @@ pub fn figure(run: &Run, data: &Dataset, kind: FigureKind, opts: &FigureOptions)
     match kind {
         FigureKind::Reconstructions => {
             let mut grid = grid_for(run)?;
-            let (x, _) = head(data, opts.n);
+            let (x, labels) = head(data, opts.n);
+            let labels = labels.as_deref();
             match model.config().noise() {
                 Some(noise) => {
                     let noisy = crate::eval::corrupt(&x, noise, opts.seed);
-                    let out = model.reconstruct(&noisy)?;
+                    let out = model.reconstruct_given(&noisy, labels)?;
                     grid.stacked(&[&noisy, &out, &x], opts.n);
                     Ok(make(
                         "Denoising",
@@ -173,7 +196,7 @@ pub fn figure(run: &Run, data: &Dataset, kind: FigureKind, opts: &FigureOptions)
                     ))
                 }
                 None => {
-                    let out = model.reconstruct(&x)?;
+                    let out = model.reconstruct_given(&x, labels)?;
                     grid.stacked(&[&x, &out], opts.n);
                     Ok(make(
                         "Reconstructions",
@@ -185,7 +208,7 @@ pub fn figure(run: &Run, data: &Dataset, kind: FigureKind, opts: &FigureOptions)
         }
         FigureKind::Codes => {
             let (x, labels) = head(data, opts.max_points);
-            let codes = model.encode(&x)?;
+            let codes = model.encode_given(&x, labels.as_deref())?;
             let (points, xt, yt, note) = match codes.cols {
                 0 | 1 => {
                     return Err(Error::invalid(
@@ -237,9 +260,9 @@ pub fn figure(run: &Run, data: &Dataset, kind: FigureKind, opts: &FigureOptions)
             let mut grid = grid_for(run)?;
             grid.zoom = 1;
             grid.gap = 0;
-            let (x, _) = head(data, opts.max_points);
-            let codes = model.encode(&x)?;
-            let m = explore::manifold(model, &codes, opts.grid)?;
+            let (x, labels) = head(data, opts.max_points);
+            let codes = model.encode_given(&x, labels.as_deref())?;
+            let m = explore::manifold(&*model_for_grid(run, data, 0, opts)?, &codes, opts.grid)?;
             grid.tiled(&m.images, m.n);
             Ok(make(
                 "Manifold",
@@ -263,7 +286,7 @@ pub fn figure(run: &Run, data: &Dataset, kind: FigureKind, opts: &FigureOptions)
                 )));
             }
             let bl = explore::blend(
-                model,
+                &*model_for_grid(run, data, a, opts)?,
                 data.x.row(a),
                 data.x.row(b),
                 opts.blend_steps,
@@ -290,7 +313,12 @@ pub fn figure(run: &Run, data: &Dataset, kind: FigureKind, opts: &FigureOptions)
                 return Err(Error::invalid(format!("sample {i} is outside the data")));
             }
             let dims: Vec<usize> = (0..model.latent_dim().min(opts.traverse_dims.max(1))).collect();
-            let out = explore::traverse(model, data.x.row(i), &dims, &opts.deltas)?;
+            let out = explore::traverse(
+                &*model_for_grid(run, data, i, opts)?,
+                data.x.row(i),
+                &dims,
+                &opts.deltas,
+            )?;
             grid.tiled(&out, opts.deltas.len());
             let deltas: Vec<String> = opts.deltas.iter().map(|d| format!("{d:+}")).collect();
             Ok(make(
@@ -305,7 +333,11 @@ pub fn figure(run: &Run, data: &Dataset, kind: FigureKind, opts: &FigureOptions)
         FigureKind::Samples => {
             let mut grid = grid_for(run)?;
             let n = opts.n.max(1);
-            let s = crate::eval::sample_prior(model, n * n, opts.seed)?;
+            let sampled = match opts.class {
+                Some(c) => std::borrow::Cow::Owned(model.with_class(c)?),
+                None => std::borrow::Cow::Borrowed(model),
+            };
+            let s = crate::eval::sample_prior(&sampled, n * n, opts.seed)?;
             grid.tiled(&s, n);
             Ok(make(
                 "Samples from the prior",

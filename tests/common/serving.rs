@@ -5,15 +5,18 @@ use std::path::{Path, PathBuf};
 
 use aekit::serve::{ServeOptions, Server};
 
-/// Trains a small run on the built-in shapes: a 2-D VAE (`"vae"`), a dense autoencoder with
-/// an 8-D code (`"dense"`) or the same trained to denoise (`"denoise"`), with the anomaly
-/// threshold stored as `aekit train` stores it.
+/// Trains a small run on the built-in shapes: a 2-D VAE (`"vae"`), a 2-D conditional VAE
+/// (`"cvae"`), a dense autoencoder with an 8-D code (`"dense"`) or the same trained to denoise
+/// (`"denoise"`), with the anomaly threshold stored as `aekit train` stores it.
 pub fn train_shapes_run(dir: &Path, kind: &str) -> PathBuf {
     let mut cfg = aekit::RunConfig::default();
     cfg.data.shapes_train = 1000;
     cfg.data.shapes_test = 300;
     cfg.model = match kind {
         "vae" => aekit::ModelConfig::new(aekit::VaeConfig::new(vec![64], 2)),
+        "cvae" => aekit::ModelConfig::new(aekit::model::CvaeConfig {
+            vae: aekit::VaeConfig::new(vec![64], 2),
+        }),
         _ => aekit::ModelConfig::new(aekit::DenseConfig::new(vec![64], 8)),
     };
     if kind == "denoise" {

@@ -123,7 +123,7 @@ impl Variant for InfoVae {
             capacity: None,
         };
         let (mut terms, z) =
-            objective::negative_elbo_with_sample(net, posterior, batch.target, cx, pressure);
+            objective::negative_elbo_with_sample(net, posterior, batch.target, None, cx, pressure);
         if n >= 2 && self.mmd_weight > 0.0 {
             let l = z.dims()[1];
             let prior = normal_tensor(n, l, cx.rng, &z.device());

@@ -102,6 +102,7 @@ impl Variant for Iwae {
             net,
             posterior,
             batch.target,
+            None,
             cx.config.loss(),
             self.samples,
             cx.rng,

@@ -2,7 +2,9 @@
 //! ([`VariantConfig`](crate::model::variant::VariantConfig)) and its network
 //! ([`Variant`](crate::model::variant::Variant)), and a line in [`built_in`].
 
+pub mod btcvae;
 pub mod conv;
+pub mod cvae;
 pub mod dense;
 pub mod infovae;
 pub mod iwae;
@@ -36,6 +38,12 @@ pub fn built_in() -> Vec<VariantEntry> {
         ),
         VariantEntry::of::<wae::WaeConfig>(
             "Wasserstein autoencoder (MMD): codes matched to N(0, I) by maximum mean discrepancy",
+        ),
+        VariantEntry::of::<btcvae::BetaTcVaeConfig>(
+            "β-TCVAE: a VAE whose KL is split into mutual information, total correlation and dimension-wise KL, weighted apart",
+        ),
+        VariantEntry::of::<cvae::CvaeConfig>(
+            "Conditional VAE: encoder and decoder see the class label; sample a class with --class",
         ),
         VariantEntry::of::<infovae::InfoVaeConfig>(
             "InfoVAE (MMD): a VAE with its KL reweighted and an MMD between posterior samples and the prior",

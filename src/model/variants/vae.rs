@@ -227,6 +227,22 @@ impl VariantConfig for VaeConfig {
 impl VaeConfig {
     /// The layers and the built [`Vae`], for variants that extend it (the IWAE).
     pub fn build_vae(&self, input: &Resolved, layers: &mut LayersBuilder) -> Result<Vae> {
+        self.build_conditioned(input, 0, layers)
+    }
+
+    /// [`Self::build_vae`] for a dense VAE whose encoder inputs and decoder codes are followed
+    /// by `condition` more columns (a class one-hot: the conditional VAE).
+    pub fn build_conditioned(
+        &self,
+        input: &Resolved,
+        condition: usize,
+        layers: &mut LayersBuilder,
+    ) -> Result<Vae> {
+        if condition > 0 && !self.conv.is_empty() {
+            return Err(Error::invalid(
+                "a conditional VAE is dense: it takes no convolutional encoder",
+            ));
+        }
         let input_shape = input.input_shape;
         let output = input.output;
         let acts = |last| StackActs {
@@ -241,7 +257,7 @@ impl VaeConfig {
             vec![input_shape.iter().product()]
         };
         let flat: usize = trunk_shape.iter().product();
-        let mut enc = vec![flat];
+        let mut enc = vec![flat + condition];
         enc.extend(&self.hidden);
         let last = *enc.last().expect("input");
         for (i, w) in enc.windows(2).enumerate() {
@@ -249,7 +265,7 @@ impl VaeConfig {
         }
         layers.linear("fc_mu", last, self.latent, Activation::Linear)?;
         layers.linear("fc_logvar", last, self.latent, Activation::Linear)?;
-        let mut dec = vec![self.latent];
+        let mut dec = vec![self.latent + condition];
         dec.extend(self.hidden.iter().rev());
         dec.push(flat);
         let n = dec.len() - 1;
@@ -321,12 +337,14 @@ impl Variant for Vae {
     }
 
     fn objective(&self, net: &Network, batch: Batch, cx: &mut StepContext) -> LossTerms {
-        let pressure = KlPressure {
-            weight: self.kl_weight(cx.epochs_done),
-            capacity: self.schedule.capacity_at(cx.epochs_done),
-        };
         let (mu, logvar) = self.gaussian(&net.layers, batch.input);
-        objective::negative_elbo(net, (mu, logvar), batch.target, cx, pressure)
+        objective::negative_elbo(
+            net,
+            (mu, logvar),
+            batch.target,
+            cx,
+            self.kl_pressure(cx.epochs_done),
+        )
     }
 
     fn posterior(&self, layers: &Layers, x: Tensor<2>) -> Option<(Tensor<2>, Tensor<2>)> {
@@ -338,6 +356,15 @@ impl Vae {
     /// The KL weight (beta, warmed up) after `epochs` of training.
     pub fn kl_weight(&self, epochs: f64) -> f64 {
         self.schedule.kl_weight(epochs)
+    }
+
+    /// How the KL term enters the objective after `epochs` of training: beta (warmed up) and
+    /// the capacity at that point.
+    pub fn kl_pressure(&self, epochs: f64) -> KlPressure {
+        KlPressure {
+            weight: self.kl_weight(epochs),
+            capacity: self.schedule.capacity_at(epochs),
+        }
     }
 
     /// `(mu, logvar)` of q(z|x).

@@ -12,6 +12,7 @@ const state = {
   base: null, baseIndex: 0, range: 1, deltas: [],
   pinned: null, selected: null, shownCode: null, own: null,
   blend: null, manifold: null, priorSeed: 0,
+  cls: null,
 };
 window.aekit = { state, shown: { decoded: 0 } };
 
@@ -36,6 +37,10 @@ async function call(path, body, contentType) {
 }
 
 const runPath = (op) => `/v1/runs/${encodeURIComponent(state.run.name)}/${op}`;
+
+// A conditional run decodes every code under the class picked in the header (and encodes
+// under a sample's own label where it has one).
+const withClass = (body, cls = state.cls) => (cls === null ? body : { ...body, class: cls });
 
 // Keeps at most one request of a kind in flight; the latest wish replaces any waiting one, so
 // the view follows the pointer without queueing stale decodes.
@@ -207,13 +212,13 @@ function show(x, code, source) {
 }
 
 const decodePoint = latest(async (pt, source) => {
-  const r = await call(runPath("decode"), { map: [pt] });
+  const r = await call(runPath("decode"), withClass({ map: [pt] }));
   show(r.x[0], r.codes[0], source);
   window.aekit.shown.point = pt;
 });
 
 const decodeCode = latest(async (code, source) => {
-  const r = await call(runPath("decode"), { codes: [code] });
+  const r = await call(runPath("decode"), withClass({ codes: [code] }));
   show(r.x[0], r.codes[0], source);
 });
 
@@ -281,7 +286,7 @@ function setBaseCode(code, source) {
 async function select(index) {
   state.selected = index;
   const s = await call(runPath(`samples/${index}`));
-  const r = await call(runPath("reconstruct"), { x: s.x });
+  const r = await call(runPath("reconstruct"), withClass({ x: s.x }, state.cls === null ? null : s.label ?? state.cls));
   drawSample($("selected-x"), s.x[0]);
   drawSample($("selected-recon"), r.x[0]);
   $("selected-caption").textContent = `#${index}${s.class !== null ? ` (${s.class})` : ""}`;
@@ -292,9 +297,9 @@ async function select(index) {
 
 const updateBlend = latest(async () => {
   const a = Number($("blend-a").value), b = Number($("blend-b").value);
-  const key = `${a}/${b}`;
+  const key = `${a}/${b}/${state.cls}`;
   if (!state.blend || state.blend.key !== key) {
-    const r = await call(runPath("blend"), { a, b, steps: 21 });
+    const r = await call(runPath("blend"), withClass({ a, b, steps: 21 }));
     state.blend = { key, ...r };
   }
   const i = Number($("blend-t").value);
@@ -323,7 +328,7 @@ function normalQuantile(p) {
 }
 
 async function samplePrior() {
-  const r = await call(runPath("sample"), { n: 8, seed: state.priorSeed++ });
+  const r = await call(runPath("sample"), withClass({ n: 8, seed: state.priorSeed++ }));
   const strip = $("prior-samples");
   strip.textContent = "";
   r.x.forEach((x, i) => {
@@ -348,7 +353,7 @@ async function drawManifold() {
       codes.push(z);
     }
   }
-  const r = await call(runPath("decode"), { codes });
+  const r = await call(runPath("decode"), withClass({ codes }));
   const img = state.run.image;
   const canvas = $("manifold");
   if (!img) return;
@@ -366,6 +371,7 @@ async function drawManifold() {
 // ---- your own input -------------------------------------------------------------------------
 
 async function scoreInput(body, contentType) {
+  if (!contentType) body = withClass(body);
   const [s, e] = await Promise.all([
     call(runPath("score"), body, contentType),
     call(runPath("encode"), body, contentType),
@@ -392,7 +398,7 @@ async function scoreInput(body, contentType) {
   state.own = e.map[0];
   drawMap();
   if (state.run.denoising) {
-    const d = await call(runPath("reconstruct"), { x: [ownInputValues(x, r)], corrupt: true });
+    const d = await call(runPath("reconstruct"), withClass({ x: [ownInputValues(x, r)], corrupt: true }));
     $("denoise-box").hidden = false;
     drawSample($("own-noisy"), d.noisy[0]);
     drawSample($("own-denoised"), d.x[0]);
@@ -438,6 +444,7 @@ async function loadRun(name) {
   $("blend-kind").textContent = prior ? "(spherical in code space)" : "";
   $("csv-box").hidden = !!state.run.image;
   $("denoise-box").hidden = true;
+  buildClassPicker();
   const n = state.map.points.length - 1;
   for (const id of ["base-index", "blend-a", "blend-b"]) $(id).max = n;
   drawLegend();
@@ -451,12 +458,32 @@ async function loadRun(name) {
   window.aekit.ready = state.run.name;
 }
 
+// The class picker of a conditional run: its classes by name where the data names them.
+function buildClassPicker() {
+  const k = state.run.condition_classes || 0;
+  const picker = $("class-select");
+  picker.textContent = "";
+  $("class-box").hidden = k === 0;
+  state.cls = k === 0 ? null : 0;
+  for (let c = 0; c < k; c++) picker.add(new Option((state.run.classes || [])[c] ?? String(c), c));
+}
+
+async function setClass(cls) {
+  state.cls = cls;
+  state.blend = null;
+  decodeCode(slidersCode(), `sample ${state.baseIndex}, class ${cls}`);
+  updateBlend();
+  if (state.run.capabilities.prior) await Promise.all([drawManifold(), samplePrior()]);
+  window.aekit.cls = cls;
+}
+
 async function main() {
   const { runs } = await call("/v1/runs");
   state.runs = runs.map((r) => ({ ...r, value_range: r.value_range || [0, 1] }));
   const select = $("run-select");
   for (const r of state.runs) select.add(new Option(`${r.name} — ${r.kind}, ${r.latent}-d code`, r.name));
   select.addEventListener("change", () => loadRun(select.value).catch((e) => status(e.message, true)));
+  $("class-select").addEventListener("change", (ev) => setClass(Number(ev.target.value)).catch((e) => status(e.message, true)));
 
   const map = $("map");
   map.addEventListener("pointermove", (ev) => {
@@ -469,7 +496,7 @@ async function main() {
     state.pinned = pt;
     const near = nearestSample(pt, 6);
     if (near !== null) select(near).catch((e) => status(e.message, true));
-    call(runPath("decode"), { map: [pt] })
+    call(runPath("decode"), withClass({ map: [pt] }))
       .then((r) => setBaseCode(r.codes[0], `pinned (${pt[0].toFixed(2)}, ${pt[1].toFixed(2)})`))
       .catch((e) => status(e.message, true));
   });
