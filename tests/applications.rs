@@ -234,8 +234,8 @@ fn one_class_autoencoder_detects_the_other_shapes() {
     let run = aekit::Run::open(&out, &Device::flex()).unwrap();
     let train = run.load_data(None, Split::Train).unwrap();
     assert!(train.labels.as_ref().unwrap().iter().all(|l| *l == 3));
-    let det = AnomalyDetector::fit(&run, &train.x, ScoreKind::SquaredError, 0.1).unwrap();
-    let flagged = det.predict(&run, &train.x).unwrap();
+    let det = AnomalyDetector::fit(&run, &train.x, None, ScoreKind::SquaredError, 0.1).unwrap();
+    let flagged = det.predict(&run, &train.x, None).unwrap();
     let frac = flagged.iter().filter(|f| **f).count() as f64 / flagged.len() as f64;
     assert!((frac - 0.1).abs() < 0.01, "{frac}");
     let test = run.load_data(None, Split::Test).unwrap();
@@ -246,13 +246,89 @@ fn one_class_autoencoder_detects_the_other_shapes() {
         .iter()
         .map(|l| *l != 3)
         .collect();
-    let auc = roc_auc(&det.decision_function(&run, &test.x).unwrap(), &truth).unwrap();
+    let auc = roc_auc(&det.decision_function(&run, &test.x, None).unwrap(), &truth).unwrap();
     eprintln!("bars-only autoencoder: ROC AUC {auc:.4}");
     assert!(auc > 0.9, "{auc}");
-    assert!(AnomalyDetector::fit(&run, &train.x, ScoreKind::SquaredError, 0.0).is_err());
-    let err = AnomalyDetector::fit(&run, &train.x, ScoreKind::NegativeElbo, 0.1).unwrap_err();
+    assert!(AnomalyDetector::fit(&run, &train.x, None, ScoreKind::SquaredError, 0.0).is_err());
+    let err = AnomalyDetector::fit(&run, &train.x, None, ScoreKind::NegativeElbo, 0.1).unwrap_err();
     assert!(err.to_string().contains("needs a VAE"), "{err}");
     cfg.data.train_classes = Some(vec![9]);
     let err = aekit::data::load(&cfg.data, Split::Train).unwrap_err();
     assert!(err.to_string().contains("no training sample"), "{err}");
+}
+
+/// MIG and SAP are 1 for a code that copies the factors of `shapes-grid`, near 0 for noise
+/// and low for a code that mixes two factors; the grid's images show their factors (the
+/// shape's centre of mass follows x and y, its mass the scale), and its labels are the shape.
+#[test]
+fn disentanglement_metrics_know_a_perfect_code_from_noise() {
+    use aekit::data::shapes::{FACTOR_IS_CATEGORICAL, FACTOR_NAMES, factors, generate_grid};
+    use aekit::eval::disentanglement::disentanglement;
+    let n = 4000;
+    let f = factors(n, 3, true);
+    let score =
+        |codes: &Matrix| disentanglement(codes, &f, &FACTOR_NAMES, &FACTOR_IS_CATEGORICAL).unwrap();
+    let copy = score(&f);
+    assert!(copy.mig > 0.95 && copy.sap > 0.95, "{copy:?}");
+    let names: Vec<&str> = copy
+        .dimension_factor
+        .iter()
+        .map(|(f, _)| f.as_str())
+        .collect();
+    assert_eq!(names, FACTOR_NAMES);
+
+    let mut rng = aekit::data::batch::rng_for(5, 0);
+    let noise = Matrix::new(n, 5, aekit::data::batch::standard_normal(n * 5, &mut rng)).unwrap();
+    let random = score(&noise);
+    assert!(random.mig < 0.05 && random.sap < 0.05, "{random:?}");
+
+    // x and y mixed into two dimensions: each is spread over both, so their gaps are small.
+    let mut mixed = f.clone();
+    for i in 0..n {
+        let r = &mut mixed.data[i * 5..(i + 1) * 5];
+        let (x, y) = (r[3], r[4]);
+        (r[3], r[4]) = (x + y, x - y);
+    }
+    let m = score(&mixed);
+    assert!(
+        m.mig_per_factor[3] < 0.3 && m.mig_per_factor[4] < 0.3,
+        "{m:?}"
+    );
+    assert!(m.mig_per_factor[1] > 0.95, "{m:?}");
+
+    let images = generate_grid(n, 3);
+    assert_eq!(
+        images.labels.as_ref().unwrap(),
+        &(0..n).map(|i| f.row(i)[0] as u32).collect::<Vec<_>>()
+    );
+    let side = 28;
+    let (mut cx, mut cy, mut mass) = (Vec::new(), Vec::new(), Vec::new());
+    for i in 0..n {
+        let img = images.x.row(i);
+        let total: f32 = img.iter().sum();
+        let sx: f32 = img
+            .iter()
+            .enumerate()
+            .map(|(k, v)| (k % side) as f32 * v)
+            .sum();
+        let sy: f32 = img
+            .iter()
+            .enumerate()
+            .map(|(k, v)| (k / side) as f32 * v)
+            .sum();
+        cx.push(sx / total);
+        cy.push(sy / total);
+        mass.push(total);
+    }
+    let corr = |a: &[f32], col: usize| {
+        let b: Vec<f32> = (0..n).map(|i| f.row(i)[col]).collect();
+        let mean = |v: &[f32]| v.iter().sum::<f32>() / n as f32;
+        let (ma, mb) = (mean(a), mean(&b));
+        let cov: f32 = a.iter().zip(&b).map(|(x, y)| (x - ma) * (y - mb)).sum();
+        let va: f32 = a.iter().map(|x| (x - ma).powi(2)).sum();
+        let vb: f32 = b.iter().map(|y| (y - mb).powi(2)).sum();
+        cov / (va * vb).sqrt()
+    };
+    assert!(corr(&cx, 3) > 0.95 && corr(&cy, 4) > 0.95);
+    assert!(corr(&mass, 1) > 0.5);
 }

@@ -364,7 +364,14 @@ fn split_is_seeded_disjoint_and_complete() {
 #[test]
 fn spec_parsing_and_limits() {
     use aekit::data::DataSource;
-    assert_eq!(DataSource::parse("shapes").unwrap(), DataSource::Shapes);
+    assert_eq!(
+        DataSource::parse("shapes").unwrap(),
+        DataSource::Shapes { grid: false }
+    );
+    assert_eq!(
+        DataSource::parse("shapes-grid").unwrap(),
+        DataSource::Shapes { grid: true }
+    );
     assert_eq!(
         DataSource::parse("csv:a/b.csv").unwrap(),
         DataSource::Csv("a/b.csv".into())

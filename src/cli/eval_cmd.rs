@@ -28,6 +28,10 @@ pub struct EvalArgs {
     /// models, gmm:10 for others).
     #[arg(long)]
     sampler: Option<aekit::eval::sampler::Sampler>,
+    /// Also measure disentanglement (MIG and SAP) against the true factors of the data's
+    /// samples: data whose factors are known (--data shapes-grid, or shapes).
+    #[arg(long)]
+    disentanglement: bool,
     #[command(flatten)]
     retrieval: super::retrieve_cmd::RetrievalFlags,
     /// Print JSON instead of a table.
@@ -37,7 +41,22 @@ pub struct EvalArgs {
 
 pub fn run(args: EvalArgs, device: &burn::tensor::Device) -> Result<()> {
     let (run, data) = args.input.open(device)?;
+    let factors = if args.disentanglement {
+        let cfg = args.input.data_config(&run)?;
+        let factors = aekit::data::spec::factors(&cfg, args.input.split.into())?
+            .filter(|f| f.rows == data.len())
+            .ok_or_else(|| {
+                aekit::Error::invalid(format!(
+                    "--disentanglement needs data whose factors are known (--data shapes-grid or shapes); {} has none",
+                    data.origin
+                ))
+            })?;
+        Some(factors)
+    } else {
+        None
+    };
     let opts = aekit::eval::EvalOptions {
+        factors,
         noise: args.noise.noise,
         noise_seed: args.noise.noise_seed,
         jacobian: args.jacobian,
@@ -117,6 +136,45 @@ pub fn run(args: EvalArgs, device: &burn::tensor::Device) -> Result<()> {
                     ", classifier test accuracy {:.2}%",
                     100.0 * a
                 ))
+        );
+        if let Some(agreement) = &q.class_agreement {
+            let shares: Vec<String> = agreement
+                .iter()
+                .enumerate()
+                .map(|(c, a)| format!("{c}: {:.1}%", 100.0 * a))
+                .collect();
+            println!(
+                "  samples the classifier calls the class they were drawn for: {}",
+                shares.join(", ")
+            );
+        }
+    }
+    if let Some(d) = &report.disentanglement {
+        let per = |v: &[f64]| {
+            d.factors
+                .iter()
+                .zip(v)
+                .map(|(f, m)| format!("{f} {m:.3}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        println!(
+            "  disentanglement on {} samples: MIG {:.3} ({}); SAP {:.3} ({})",
+            d.samples,
+            d.mig,
+            per(&d.mig_per_factor),
+            d.sap,
+            per(&d.sap_per_factor)
+        );
+        let dims: Vec<String> = d
+            .dimension_factor
+            .iter()
+            .enumerate()
+            .map(|(j, (f, s))| format!("z{} {f} {s:.2}", j + 1))
+            .collect();
+        println!(
+            "  each code dimension's factor (normalised MI): {}",
+            dims.join(", ")
         );
     }
     if let Some(l) = &report.nll {

@@ -2,6 +2,10 @@
 //! triangle or a bar, a little shifted, scaled and tilted at random, drawn with 4x4
 //! supersampling for smooth edges.
 //! Generated from a seed, so the main job needs no download and every machine sees the same data.
+//!
+//! `shapes-grid` is the disentanglement benchmark's variant, after dSprites: its factors
+//! (shape, scale, rotation, x, y) vary widely and take values on a grid, each drawn uniformly
+//! and independently, and [`factors`] gives every image's true factors.
 
 use rand::Rng;
 
@@ -66,20 +70,116 @@ fn render(class: usize, cx: f32, cy: f32, size: f32, angle: f32, out: &mut [f32]
     }
 }
 
+/// The factors of variation of the images, in the order of [`factors`]' columns.
+pub const FACTOR_NAMES: [&str; 5] = ["shape", "scale", "rotation", "x", "y"];
+/// Which factors are classes rather than quantities.
+pub const FACTOR_IS_CATEGORICAL: [bool; 5] = [true, false, false, false, false];
+
+/// The grid of `shapes-grid`: values per factor after the shape (radius in pixels, angle in
+/// radians, centre offsets in pixels).
+const GRID_SCALES: [f32; 6] = [4.0, 4.6, 5.2, 5.8, 6.4, 7.0];
+const GRID_ANGLES: usize = 8;
+const GRID_MAX_ANGLE: f32 = std::f32::consts::FRAC_PI_4;
+const GRID_POSITIONS: usize = 8;
+const GRID_MAX_SHIFT: f32 = 5.0;
+
+/// One image's factors.
+#[derive(Debug, Clone, Copy)]
+struct Factors {
+    class: usize,
+    size: f32,
+    angle: f32,
+    cx: f32,
+    cy: f32,
+}
+
+/// The factors of `n` images from `seed`, drawn as [`generate`] (or, with `grid`,
+/// [`generate_grid`]) draws them.
+fn draw(n: usize, seed: u64, grid: bool) -> Vec<Factors> {
+    let mut rng = rng_for(seed, if grid { 8 } else { 7 });
+    let centre = SIDE as f32 / 2.0;
+    let on_grid =
+        |i: usize, count: usize, half: f32| -half + 2.0 * half * i as f32 / (count - 1) as f32;
+    (0..n)
+        .map(|i| {
+            if grid {
+                let class = rng.random_range(0..CLASS_NAMES.len());
+                let size = GRID_SCALES[rng.random_range(0..GRID_SCALES.len())];
+                let angle = on_grid(
+                    rng.random_range(0..GRID_ANGLES),
+                    GRID_ANGLES,
+                    GRID_MAX_ANGLE,
+                );
+                let cx = centre
+                    + on_grid(
+                        rng.random_range(0..GRID_POSITIONS),
+                        GRID_POSITIONS,
+                        GRID_MAX_SHIFT,
+                    );
+                let cy = centre
+                    + on_grid(
+                        rng.random_range(0..GRID_POSITIONS),
+                        GRID_POSITIONS,
+                        GRID_MAX_SHIFT,
+                    );
+                return Factors {
+                    class,
+                    size,
+                    angle,
+                    cx,
+                    cy,
+                };
+            }
+            let class = (i + rng.random_range(0..CLASS_NAMES.len())) % CLASS_NAMES.len();
+            let size: f32 = rng.random_range(SIZE);
+            let cx = centre + rng.random_range(-SHIFT..SHIFT);
+            let cy = centre + rng.random_range(-SHIFT..SHIFT);
+            let angle = rng.random_range(-TILT..TILT);
+            Factors {
+                class,
+                size,
+                angle,
+                cx,
+                cy,
+            }
+        })
+        .collect()
+}
+
+/// The true factors of the `n` images [`generate`] (or, with `grid`, [`generate_grid`])
+/// makes from `seed`: one row per image, columns as [`FACTOR_NAMES`] (the shape's class
+/// index, radius, angle, and the centre's x and y, in pixels).
+pub fn factors(n: usize, seed: u64, grid: bool) -> Matrix {
+    let data = draw(n, seed, grid)
+        .iter()
+        .flat_map(|f| [f.class as f32, f.size, f.angle, f.cx, f.cy])
+        .collect();
+    Matrix {
+        rows: n,
+        cols: FACTOR_NAMES.len(),
+        data,
+    }
+}
+
 /// Generates `n` labelled images from `seed`; classes are balanced and shuffled.
 pub fn generate(n: usize, seed: u64) -> Dataset {
-    let mut rng = rng_for(seed, 7);
+    render_all(&draw(n, seed, false), format!("shapes(n={n}, seed={seed})"))
+}
+
+/// Generates `n` images of `shapes-grid` from `seed`: every factor drawn uniformly from its
+/// grid, independently, over wide ranges (the disentanglement benchmark's data).
+pub fn generate_grid(n: usize, seed: u64) -> Dataset {
+    render_all(
+        &draw(n, seed, true),
+        format!("shapes-grid(n={n}, seed={seed})"),
+    )
+}
+
+fn render_all(factors: &[Factors], origin: String) -> Dataset {
+    let n = factors.len();
     let mut data = vec![0f32; n * SIDE * SIDE];
-    let mut labels = Vec::with_capacity(n);
-    for (i, img) in data.chunks_exact_mut(SIDE * SIDE).enumerate() {
-        let class = (i + rng.random_range(0..CLASS_NAMES.len())) % CLASS_NAMES.len();
-        let size: f32 = rng.random_range(SIZE);
-        let centre = SIDE as f32 / 2.0;
-        let cx = centre + rng.random_range(-SHIFT..SHIFT);
-        let cy = centre + rng.random_range(-SHIFT..SHIFT);
-        let angle = rng.random_range(-TILT..TILT);
-        render(class, cx, cy, size, angle, img);
-        labels.push(class as u32);
+    for (f, img) in factors.iter().zip(data.chunks_exact_mut(SIDE * SIDE)) {
+        render(f.class, f.cx, f.cy, f.size, f.angle, img);
     }
     Dataset {
         x: Matrix {
@@ -87,10 +187,10 @@ pub fn generate(n: usize, seed: u64) -> Dataset {
             cols: SIDE * SIDE,
             data,
         },
-        labels: Some(labels),
+        labels: Some(factors.iter().map(|f| f.class as u32).collect()),
         class_names: Some(CLASS_NAMES.iter().map(|s| s.to_string()).collect()),
         sample_shape: vec![1, SIDE, SIDE],
         value_kind: ValueKind::U8,
-        origin: format!("shapes(n={n}, seed={seed})"),
+        origin,
     }
 }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::data::csv::CsvOptions;
-use crate::data::{Dataset, Scaling, fetch, idx, npy, shapes};
+use crate::data::{Dataset, Matrix, Scaling, fetch, idx, npy, shapes};
 use crate::error::{Error, Result};
 
 /// Which part of a dataset to load.
@@ -21,7 +21,10 @@ pub enum Split {
 /// A parsed dataset source.
 #[derive(Debug, Clone, PartialEq)]
 pub enum DataSource {
-    Shapes,
+    /// The built-in shapes; `grid`: the disentanglement benchmark's variant (`shapes-grid`).
+    Shapes {
+        grid: bool,
+    },
     Mnist,
     Csv(PathBuf),
     Npy(PathBuf),
@@ -52,7 +55,8 @@ impl DataSource {
             }
         };
         Ok(match kind {
-            "shapes" => DataSource::Shapes,
+            "shapes" => DataSource::Shapes { grid: false },
+            "shapes-grid" => DataSource::Shapes { grid: true },
             "mnist" => DataSource::Mnist,
             "csv" => DataSource::Csv(need_path(rest)?),
             "npy" => DataSource::Npy(need_path(rest)?),
@@ -70,7 +74,7 @@ impl DataSource {
             }
             _ => {
                 return Err(Error::invalid(format!(
-                    "unknown dataset '{spec}': use shapes, mnist, csv:PATH, npy:PATH, npz:PATH, idx:IMAGES[,LABELS], images:DIR or text:DIR"
+                    "unknown dataset '{spec}': use shapes, shapes-grid, mnist, csv:PATH, npy:PATH, npz:PATH, idx:IMAGES[,LABELS], images:DIR or text:DIR"
                 )));
             }
         })
@@ -280,7 +284,7 @@ fn load_source(
     vocabulary: Option<&[String]>,
 ) -> Result<Dataset> {
     let ds = match DataSource::parse(spec)? {
-        DataSource::Shapes => {
+        DataSource::Shapes { grid } => {
             let (n, key, stream) = match split {
                 Split::Train => (cfg.shapes_train, "shapes_train", 1),
                 Split::Test => (cfg.shapes_test, "shapes_test", 2),
@@ -296,7 +300,11 @@ fn load_source(
                     crate::device::human_bytes(available)
                 )));
             }
-            shapes::generate(n, stream)
+            if grid {
+                shapes::generate_grid(n, stream)
+            } else {
+                shapes::generate(n, stream)
+            }
         }
         DataSource::Mnist => {
             let dir = match &cfg.data_dir {
@@ -373,6 +381,38 @@ fn only_classes(ds: Dataset, keep: &[u32]) -> Result<Dataset> {
     Ok(ds.subset(&rows))
 }
 
+/// The true factors of variation of one split's samples ([`shapes::factors`], one row per
+/// sample, in the order [`load`] gives them), for the built-in shapes; `None` for sources
+/// that do not know theirs.
+pub fn factors(cfg: &DataConfig, split: Split) -> Result<Option<Matrix>> {
+    let spec = match (split, &cfg.test_source) {
+        (Split::Test, Some(t)) => t.as_str(),
+        _ => cfg.source.as_str(),
+    };
+    let DataSource::Shapes { grid } = DataSource::parse(spec)? else {
+        return Ok(None);
+    };
+    let (n, stream) = match split {
+        Split::Train => (cfg.shapes_train, 1),
+        Split::Test => (cfg.shapes_test, 2),
+    };
+    let mut all = shapes::factors(n, stream, grid);
+    if let (Split::Train, Some(keep)) = (split, &cfg.train_classes) {
+        let rows: Vec<usize> = (0..all.rows)
+            .filter(|&i| keep.contains(&(all.row(i)[0] as u32)))
+            .collect();
+        all = all.select_rows(&rows);
+    }
+    let limit = match split {
+        Split::Train => cfg.limit,
+        Split::Test => cfg.test_limit,
+    };
+    Ok(Some(match limit {
+        Some(n) => all.head(n),
+        None => all,
+    }))
+}
+
 /// Loads one split as raw values (before preprocessing), applying `limit`/`test_limit`.
 pub fn load(cfg: &DataConfig, split: Split) -> Result<Dataset> {
     load_with_vocabulary(cfg, split, None)
@@ -387,7 +427,7 @@ pub fn load_with_vocabulary(
 ) -> Result<Dataset> {
     let has_own_test = matches!(
         DataSource::parse(&cfg.source)?,
-        DataSource::Shapes | DataSource::Mnist | DataSource::Images(_)
+        DataSource::Shapes { .. } | DataSource::Mnist | DataSource::Images(_)
     );
     let ds = match (split, &cfg.test_source) {
         (Split::Test, Some(t)) => load_source(cfg, t, Split::Test, vocabulary)?,

@@ -2,6 +2,7 @@
 
 pub mod anomaly;
 pub mod compare;
+pub mod disentanglement;
 pub mod frechet;
 pub mod likelihood;
 pub mod metrics;
@@ -189,6 +190,9 @@ pub struct EvalOptions {
     pub nll_samples: Option<usize>,
     /// Measure the Fréchet distance of this many samples from this sampler.
     pub frechet: Option<(usize, sampler::Sampler)>,
+    /// Measure disentanglement against these true factors of the data's samples (one row
+    /// per sample, columns as [`crate::data::shapes::FACTOR_NAMES`]).
+    pub factors: Option<Matrix>,
 }
 
 /// Everything measured of a run on one data set.
@@ -211,6 +215,9 @@ pub struct EvalReport {
     /// The importance-sampled negative log-likelihood, when asked for.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub nll: Option<likelihood::NllMetrics>,
+    /// MIG and SAP against the data's true factors, when asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub disentanglement: Option<disentanglement::DisentanglementMetrics>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub denoising: Option<DenoiseMetrics>,
     /// Paired tasks: the degraded input and the output against the originals.
@@ -237,9 +244,19 @@ pub fn report(run: &Run, data: &Dataset, opts: &EvalOptions) -> Result<EvalRepor
         None => None,
     };
     let codes = run.model.encode_given(&data.x, data.labels.as_deref())?;
+    let disentanglement = match &opts.factors {
+        Some(factors) => Some(disentanglement::disentanglement(
+            &codes,
+            factors,
+            &crate::data::shapes::FACTOR_NAMES,
+            &crate::data::shapes::FACTOR_IS_CATEGORICAL,
+        )?),
+        None => None,
+    };
     Ok(EvalReport {
         reconstruction: evaluate(run, data)?,
         code: code_stats(&codes),
+        disentanglement,
         jacobian_frobenius_sq: jacobian,
         elbo: elbo(run, data, opts.noise_seed)?,
         codebook: match (
