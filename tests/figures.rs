@@ -91,6 +91,28 @@ fn figures_have_fixed_sizes_are_deterministic_and_show_the_decoder_output() {
     }
     assert!(!aekit::viz::figures::applies(&run, FigureKind::Samples));
 
+    // With the shapes' true factors known, the traversal names the factor of each row, as
+    // the disentanglement metrics find them.
+    let factors = aekit::data::spec::factors(&run.config.data, Split::Test)
+        .unwrap()
+        .unwrap();
+    let with_factors = FigureOptions {
+        factors: Some(factors.clone()),
+        ..opts.clone()
+    };
+    let caption = figure(&run, &test, FigureKind::Traverse, &with_factors)
+        .unwrap()
+        .caption;
+    let d = aekit::eval::disentanglement::disentanglement(
+        &run.model.encode(&test.x).unwrap(),
+        &factors,
+        &aekit::data::shapes::FACTOR_NAMES,
+        &aekit::data::shapes::FACTOR_IS_CATEGORICAL,
+    )
+    .unwrap();
+    let (f, share) = &d.dimension_factor[0];
+    assert!(caption.contains(&format!("z1 {f} {share:.2}")), "{caption}");
+
     // Each manifold cell shows exactly the decoder's image for its grid code.
     let codes = run.model.encode(&test.x).unwrap();
     let m = aekit::explore::manifold(&run.model, &codes, 5).unwrap();

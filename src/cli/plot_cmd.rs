@@ -82,9 +82,25 @@ pub struct PlotArgs {
     flags: FigureFlags,
 }
 
+/// The options, with the data's true factors where they are known (the built-in shapes).
+fn options_for(
+    flags: &FigureFlags,
+    input: &RunData,
+    run: &aekit::Run,
+    data: &aekit::Dataset,
+) -> Result<FigureOptions> {
+    let factors = aekit::data::spec::factors(&input.data_config(run)?, input.split.into())?
+        .filter(|f| f.rows == data.len());
+    Ok(FigureOptions {
+        factors,
+        ..flags.options()
+    })
+}
+
 pub fn plot(args: PlotArgs, device: &burn::tensor::Device) -> Result<()> {
     let (run, data) = args.input.open(device)?;
-    let fig = aekit::viz::figure(&run, &data, args.figure, &args.flags.options())?;
+    let opts = options_for(&args.flags, &args.input, &run, &data)?;
+    let fig = aekit::viz::figure(&run, &data, args.figure, &opts)?;
     let path = args
         .out
         .unwrap_or_else(|| run.dir.path.join(format!("{}.png", args.figure.name())));
@@ -113,7 +129,8 @@ pub struct ReportArgs {
 
 pub fn report(args: ReportArgs, device: &burn::tensor::Device) -> Result<()> {
     let (run, data) = args.input.open(device)?;
-    let path = aekit::viz::write_report(&run, &data, &args.flags.options(), args.out.as_deref())?;
+    let opts = options_for(&args.flags, &args.input, &run, &data)?;
+    let path = aekit::viz::write_report(&run, &data, &opts, args.out.as_deref())?;
     println!("report written to {}", path.display());
     Ok(())
 }
