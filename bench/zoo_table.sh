@@ -29,8 +29,11 @@ declare -A MODELS=(
   [rae-l2]="--model rae --hidden 512 --latent 16"
   [rae-gp]="--model rae --hidden 512 --latent 16 --decoder-regularizer gp"
   [vqvae]="--preset keras-vqvae"
+  [wae-mmd]="--model wae --hidden 512 --latent 16"
+  [infovae]="--model infovae --hidden 512 --latent 16"
+  [btcvae-6]="--model btcvae --hidden 512 --latent 16 --beta 6"
 )
-ORDER=(dense denoise sparse contractive conv vae iwae-k5 rae-l2 rae-gp vqvae)
+ORDER=(dense denoise sparse contractive conv vae iwae-k5 rae-l2 rae-gp vqvae wae-mmd infovae btcvae-6)
 for name in "${ORDER[@]}"; do
   run="$OUT/$name"
   if [ ! -f "$run/summary.json" ]; then
@@ -39,11 +42,12 @@ for name in "${ORDER[@]}"; do
   fi
   if [ ! -f "$run/zoo.json" ]; then
     extra=()
-    if [ "$name" = vae ] || [ "$name" = iwae-k5 ]; then extra=(--nll-samples 1000); fi
-    prior=()
-    if [ "$name" = vae ] || [ "$name" = iwae-k5 ]; then
+    case "$name" in vae | iwae-k5 | infovae | btcvae-6) extra=(--nll-samples 1000) ;; esac
+    case "$name" in
+    vae | iwae-k5 | infovae | btcvae-6 | wae-mmd)
       "$AEKIT" eval "$run" --json --frechet-samples 10000 --sampler prior >"$run/prior.json"
-    fi
+      ;;
+    esac
     gmm=(--frechet-samples 10000 --sampler gmm:10)
     if [ "$name" = vqvae ]; then gmm=(); fi
     "$AEKIT" eval "$run" --json "${extra[@]}" "${gmm[@]}" >"$run/eval.json"
