@@ -5,8 +5,9 @@
     codes = model.encode(x)          # x: float tensor [batch, input_dim], preprocessed
     recon = model(x)
 
-Dense, RAE, WAE, convolutional, variational, IWAE and InfoVAE runs (with or without a conv trunk),
-conditional VAEs and VQ-VAEs load (a VAE's `encode` is the posterior mean, and `model(x)` decodes it, as aekit's
+Dense, RAE, WAE, adversarial, convolutional, variational, IWAE, InfoVAE, β-TCVAE and FactorVAE
+runs (with or without a conv trunk), conditional VAEs and VQ-VAEs load (the discriminators of the
+FactorVAE and the adversarial autoencoder are left out: they are only for training) (a VAE's `encode` is the posterior mean, and `model(x)` decodes it, as aekit's
 `reconstruct`; a conditional VAE's methods take the class indices `y` as a second argument
 `reconstruct`; a VQ-VAE's `encode` is the quantised grid and `indices` the codebook entries) (a conv run's layers are rebuilt from the layer specs in
 `config.json`, with TensorFlow's asymmetric "same" padding done by F.pad, so the outputs match
@@ -351,6 +352,11 @@ def _load_vqvae(m, nn, torch):
     return VqVae()
 
 
+def _without_discriminator(tensors):
+    """The weights less an adversarial model's discriminator on codes (training only)."""
+    return {k: v for k, v in tensors.items() if not k.startswith("discriminator.")}
+
+
 def load_run(run_dir, weights="model.safetensors"):
     import torch
     from torch import nn
@@ -377,19 +383,19 @@ def load_run(run_dir, weights="model.safetensors"):
         model.load_state_dict(load_file(os.path.join(run_dir, weights)), strict=True)
         model.eval()
         return model, config
-    # IWAEs and InfoVAEs are a VAE's network trained on other objectives; a conditional VAE's
-    # is wider by the class one-hot.
-    if m["kind"] in ("vae", "iwae", "infovae", "cvae"):
+    # IWAEs, InfoVAEs, β-TCVAEs and FactorVAEs are a VAE's network trained on other
+    # objectives; a conditional VAE's is wider by the class one-hot.
+    if m["kind"] in ("vae", "iwae", "infovae", "btcvae", "factorvae", "cvae"):
         if m.get("conv") and not m.get("conv_decoder"):
             raise ValueError("this conv VAE's config has no conv_decoder (saved by an older aekit)")
         model = _load_vae(m, nn, torch)
-        model.load_state_dict(load_file(os.path.join(run_dir, weights)), strict=True)
+        model.load_state_dict(_without_discriminator(load_file(os.path.join(run_dir, weights))), strict=True)
         model.eval()
         return model, config
-    # RAEs and WAEs are dense autoencoders trained with penalties.
-    if m["kind"] not in ("dense", "rae", "wae"):
+    # RAEs, WAEs and adversarial autoencoders are dense autoencoders trained with penalties.
+    if m["kind"] not in ("dense", "rae", "wae", "aae"):
         raise ValueError(
-            f"this loader knows dense, rae, wae, conv, vae, iwae, infovae, cvae and vqvae models, not {m['kind']}"
+            f"this loader knows dense, rae, wae, aae, conv, vae, iwae, infovae, btcvae, factorvae, cvae and vqvae models, not {m['kind']}"
         )
     enc, enc_acts, dec, dec_acts = _dense_layout(m)
 
@@ -415,7 +421,7 @@ def load_run(run_dir, weights="model.safetensors"):
             return self.decode(self.encode(x))
 
     model = Autoencoder()
-    model.load_state_dict(load_file(os.path.join(run_dir, weights)), strict=True)
+    model.load_state_dict(_without_discriminator(load_file(os.path.join(run_dir, weights))), strict=True)
     model.eval()
     return model, config
 

@@ -1,5 +1,6 @@
-//! `python/aekit_torch.py` must rebuild dense, RAE, WAE, convolutional, variational, IWAE,
-//! InfoVAE, conditional VAE and VQ-VAE runs in PyTorch with the same
+//! `python/aekit_torch.py` must rebuild dense, RAE, WAE, adversarial, convolutional,
+//! variational, IWAE, InfoVAE, β-TCVAE, FactorVAE, conditional VAE and VQ-VAE runs in PyTorch
+//! with the same
 //! outputs as aekit. Runs only where a Python with torch, safetensors and numpy is found
 //! (`AEKIT_PYTHON`, else `bench/.venv/bin/python`, which `bench/run.sh` creates); skips
 //! otherwise with a message (CI has no PyTorch).
@@ -69,6 +70,18 @@ fn pytorch_rebuilds_every_kind_of_run_with_the_same_outputs() {
         (
             "infovae",
             "[model]\nkind = \"infovae\"\nhidden = [24]\nlatent = 3\nalpha = 1.0\n",
+        ),
+        (
+            "btcvae",
+            "[model]\nkind = \"btcvae\"\nhidden = [24]\nlatent = 3\nbeta = 6.0\n",
+        ),
+        (
+            "factorvae",
+            "[model]\nkind = \"factorvae\"\nhidden = [24]\nlatent = 3\ndiscriminator_hidden = [16]\n",
+        ),
+        (
+            "aae",
+            "[model]\nkind = \"aae\"\nhidden = [24]\nlatent = 4\ncode_prior = \"mixture\"\ndiscriminator_hidden = [16]\n",
         ),
         (
             "cvae",

@@ -12,6 +12,7 @@
 //! - [`safetensors`]: weights on disk.
 
 pub mod config;
+pub mod discriminator;
 pub mod layers;
 pub mod loss;
 pub mod network;
@@ -32,10 +33,12 @@ pub use loss::ReconLoss;
 pub use network::Network;
 pub use objective::LossTerms;
 pub use variant::{Capabilities, Variant, VariantConfig, VariantEntry};
+pub use variants::aae::AaeConfig;
 pub use variants::btcvae::BetaTcVaeConfig;
 pub use variants::conv::ConvConfig;
 pub use variants::cvae::CvaeConfig;
 pub use variants::dense::DenseConfig;
+pub use variants::factorvae::FactorVaeConfig;
 pub use variants::infovae::InfoVaeConfig;
 pub use variants::iwae::IwaeConfig;
 pub use variants::rae::RaeConfig;

@@ -2,10 +2,12 @@
 //! ([`VariantConfig`](crate::model::variant::VariantConfig)) and its network
 //! ([`Variant`](crate::model::variant::Variant)), and a line in [`built_in`].
 
+pub mod aae;
 pub mod btcvae;
 pub mod conv;
 pub mod cvae;
 pub mod dense;
+pub mod factorvae;
 pub mod infovae;
 pub mod iwae;
 pub mod rae;
@@ -41,6 +43,12 @@ pub fn built_in() -> Vec<VariantEntry> {
         ),
         VariantEntry::of::<btcvae::BetaTcVaeConfig>(
             "β-TCVAE: a VAE whose KL is split into mutual information, total correlation and dimension-wise KL, weighted apart",
+        ),
+        VariantEntry::of::<aae::AaeConfig>(
+            "Adversarial autoencoder: a discriminator on codes pushes them towards a prior (gaussian, mixture, uniform)",
+        ),
+        VariantEntry::of::<factorvae::FactorVaeConfig>(
+            "FactorVAE: a VAE penalising the total correlation a discriminator on codes estimates",
         ),
         VariantEntry::of::<cvae::CvaeConfig>(
             "Conditional VAE: encoder and decoder see the class label; sample a class with --class",
