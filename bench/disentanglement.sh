@@ -21,9 +21,11 @@ declare -A MODELS=(
   [beta-vae-4]="--model vae --beta 4"
   [btcvae-6]="--model btcvae --beta 6"
   [wae-mmd]="--model wae"
+  [factorvae-10]="--model factorvae --tc-weight 10"
+  [aae]="--model aae"
   [dense]="--model dense"
 )
-ORDER=(dense vae beta-vae-4 btcvae-6 wae-mmd)
+ORDER=(dense vae beta-vae-4 btcvae-6 factorvae-10 wae-mmd aae)
 for name in "${ORDER[@]}"; do
   for seed in $(seq 1 "$SEEDS"); do
     run="$OUT/$name-s$seed"

@@ -14,6 +14,22 @@ use crate::model::layers::{Layers, LayersBuilder};
 use crate::model::loss::bce_with_logits;
 use crate::model::variant::ExtraStep;
 
+/// The hidden widths variants default to (the FactorVAE paper's discriminator is wider and
+/// deeper: six layers of 1000).
+pub fn default_hidden() -> Vec<usize> {
+    vec![1000, 1000]
+}
+
+/// Refuses hidden widths the discriminator cannot be built with.
+pub fn check_hidden(hidden: &[usize]) -> Result<()> {
+    if hidden.contains(&0) {
+        return Err(crate::error::Error::invalid(
+            "discriminator widths must be at least 1",
+        ));
+    }
+    Ok(())
+}
+
 /// The name (and prefix) of the discriminator's layers; the extra step owns them all.
 pub const LAYERS: &str = "discriminator";
 

@@ -241,6 +241,17 @@ pub trait Variant: Debug + Send + Sync + 'static {
     }
 }
 
+/// Refuses a weight of a loss term that is negative or not a finite number.
+pub fn check_weight(name: &str, value: f64) -> Result<()> {
+    if value >= 0.0 && value.is_finite() {
+        Ok(())
+    } else {
+        Err(Error::invalid(format!(
+            "{name} must be a non-negative number, got {value}"
+        )))
+    }
+}
+
 /// A registered variant: its kind, a line for `--help` and how to make its config.
 #[derive(Clone, Copy)]
 pub struct VariantEntry {
@@ -366,8 +377,8 @@ macro_rules! delegate_variant_config {
     };
 }
 
-/// In `impl Variant for X`: `encode`, `decode_logits` and `output_activation` of a network
-/// that wraps another variant's (field `$base`), whose layers it shares.
+/// In `impl Variant for X`: `encode`, `decode_logits`, `output_activation` and `posterior` of
+/// a network that wraps another variant's (field `$base`), whose layers it shares.
 #[macro_export]
 macro_rules! delegate_variant_network {
     ($base:ident) => {
@@ -389,6 +400,14 @@ macro_rules! delegate_variant_network {
 
         fn output_activation(&self) -> $crate::model::Activation {
             self.$base.output_activation()
+        }
+
+        fn posterior(
+            &self,
+            layers: &$crate::model::layers::Layers,
+            x: burn::tensor::Tensor<2>,
+        ) -> Option<(burn::tensor::Tensor<2>, burn::tensor::Tensor<2>)> {
+            self.$base.posterior(layers, x)
         }
     };
 }

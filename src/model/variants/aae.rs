@@ -25,9 +25,6 @@ use crate::model::{Activation, Network, SharedConfig};
 fn d_weight() -> f64 {
     1.0
 }
-fn d_discriminator() -> Vec<usize> {
-    vec![1000, 1000]
-}
 
 /// The distribution the codes are pushed towards.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
@@ -97,7 +94,7 @@ pub struct AaeConfig {
     #[arg(long, required = false)]
     pub adversary_weight: f64,
     /// Hidden widths of the discriminator on codes (leaky rectifiers).
-    #[serde(default = "d_discriminator")]
+    #[serde(default = "discriminator::default_hidden")]
     #[arg(long, value_delimiter = ',', num_args = 1.., required = false)]
     pub discriminator_hidden: Vec<usize>,
 }
@@ -108,7 +105,7 @@ impl Default for AaeConfig {
             dense: DenseConfig::new(vec![256], 8),
             code_prior: CodePrior::default(),
             adversary_weight: d_weight(),
-            discriminator_hidden: d_discriminator(),
+            discriminator_hidden: discriminator::default_hidden(),
         }
     }
 }
@@ -119,14 +116,8 @@ impl VariantConfig for AaeConfig {
     }
 
     fn validate(&self, shared: &SharedConfig) -> Result<()> {
-        if !(self.adversary_weight >= 0.0 && self.adversary_weight.is_finite()) {
-            return Err(Error::invalid(
-                "adversary_weight must be a non-negative number",
-            ));
-        }
-        if self.discriminator_hidden.contains(&0) {
-            return Err(Error::invalid("discriminator widths must be at least 1"));
-        }
+        crate::model::variant::check_weight("adversary_weight", self.adversary_weight)?;
+        discriminator::check_hidden(&self.discriminator_hidden)?;
         if self.dense.code_activation != Activation::Linear {
             return Err(Error::invalid(
                 "an adversarial autoencoder's codes are matched to a prior: the code activation must be linear",

@@ -7,11 +7,10 @@
 
 use std::sync::Arc;
 
-use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::model::layers::{Layers, LayersBuilder};
+use crate::model::layers::LayersBuilder;
 use crate::model::objective::{self, AggregateEstimator, KlPressure, LossTerms};
 use crate::model::variant::{Batch, Capabilities, Resolved, StepContext, Variant, VariantConfig};
 use crate::model::variants::vae::{Vae, VaeConfig};
@@ -59,12 +58,8 @@ impl VariantConfig for BetaTcVaeConfig {
     }
 
     fn validate(&self, shared: &SharedConfig) -> Result<()> {
-        let ok = |w: f64| w >= 0.0 && w.is_finite();
-        if !ok(self.mi_weight) || !ok(self.dim_kl_weight) {
-            return Err(Error::invalid(
-                "mi_weight and dim_kl_weight must be non-negative numbers",
-            ));
-        }
+        crate::model::variant::check_weight("mi_weight", self.mi_weight)?;
+        crate::model::variant::check_weight("dim_kl_weight", self.dim_kl_weight)?;
         if self.vae.capacity.is_some() {
             return Err(Error::invalid(
                 "capacity constrains the whole KL; the β-TCVAE weighs its three parts instead (use --model vae)",
@@ -109,10 +104,6 @@ pub struct BetaTcVae {
 
 impl Variant for BetaTcVae {
     crate::delegate_variant_network!(vae);
-
-    fn posterior(&self, layers: &Layers, x: Tensor<2>) -> Option<(Tensor<2>, Tensor<2>)> {
-        Some(self.vae.gaussian(layers, x))
-    }
 
     /// Reconstruction of one posterior sample plus α·MI + β·TC + γ·dimension-wise KL, all
     /// three rising together over the KL warm-up; the reported KL is their unweighted sum.

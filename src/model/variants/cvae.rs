@@ -6,11 +6,10 @@
 
 use std::sync::Arc;
 
-use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::model::layers::{Layers, LayersBuilder};
+use crate::model::layers::LayersBuilder;
 use crate::model::objective::{self, LossTerms};
 use crate::model::variant::{Batch, Capabilities, Resolved, StepContext, Variant, VariantConfig};
 use crate::model::variants::vae::{Vae, VaeConfig};
@@ -82,10 +81,6 @@ impl Variant for Cvae {
 
     fn condition_width(&self) -> usize {
         self.classes
-    }
-
-    fn posterior(&self, layers: &Layers, x: Tensor<2>) -> Option<(Tensor<2>, Tensor<2>)> {
-        Some(self.vae.gaussian(layers, x))
     }
 
     /// The VAE's negative ELBO with the decoder given the batch's classes.

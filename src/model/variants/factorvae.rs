@@ -9,9 +9,9 @@ use std::sync::Arc;
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::model::discriminator;
-use crate::model::layers::{Layers, LayersBuilder, normal_tensor};
+use crate::model::layers::{LayersBuilder, normal_tensor};
 use crate::model::objective::{self, LossTerms};
 use crate::model::variant::{
     Batch, Capabilities, ExtraStep, Resolved, StepContext, Variant, VariantConfig,
@@ -21,9 +21,6 @@ use crate::model::{Network, SharedConfig};
 
 fn d_gamma() -> f64 {
     10.0
-}
-fn d_discriminator() -> Vec<usize> {
-    vec![1000, 1000]
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, clap::Args)]
@@ -36,7 +33,7 @@ pub struct FactorVaeConfig {
     #[arg(long, required = false)]
     pub tc_weight: f64,
     /// Hidden widths of the discriminator on codes (leaky rectifiers).
-    #[serde(default = "d_discriminator")]
+    #[serde(default = "discriminator::default_hidden")]
     #[arg(long, value_delimiter = ',', num_args = 1.., required = false)]
     pub discriminator_hidden: Vec<usize>,
 }
@@ -46,7 +43,7 @@ impl Default for FactorVaeConfig {
         Self {
             vae: VaeConfig::default(),
             tc_weight: d_gamma(),
-            discriminator_hidden: d_discriminator(),
+            discriminator_hidden: discriminator::default_hidden(),
         }
     }
 }
@@ -57,12 +54,8 @@ impl VariantConfig for FactorVaeConfig {
     }
 
     fn validate(&self, shared: &SharedConfig) -> Result<()> {
-        if !(self.tc_weight >= 0.0 && self.tc_weight.is_finite()) {
-            return Err(Error::invalid("tc_weight must be a non-negative number"));
-        }
-        if self.discriminator_hidden.contains(&0) {
-            return Err(Error::invalid("discriminator widths must be at least 1"));
-        }
+        crate::model::variant::check_weight("tc_weight", self.tc_weight)?;
+        discriminator::check_hidden(&self.discriminator_hidden)?;
         self.vae.validate(shared)
     }
 
@@ -99,10 +92,6 @@ pub struct FactorVae {
 
 impl Variant for FactorVae {
     crate::delegate_variant_network!(vae);
-
-    fn posterior(&self, layers: &Layers, x: Tensor<2>) -> Option<(Tensor<2>, Tensor<2>)> {
-        Some(self.vae.gaussian(layers, x))
-    }
 
     /// The VAE's negative ELBO plus γ times the discriminator's total-correlation estimate on
     /// the batch's posterior samples (the discriminator itself is not moved by this step).

@@ -5,11 +5,10 @@
 
 use std::sync::Arc;
 
-use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::model::layers::{Layers, LayersBuilder, normal_tensor};
+use crate::model::layers::{LayersBuilder, normal_tensor};
 use crate::model::objective::{self, KlPressure, LossTerms};
 use crate::model::penalty::{self, MmdKernel};
 use crate::model::variant::{Batch, Capabilities, Resolved, StepContext, Variant, VariantConfig};
@@ -108,10 +107,6 @@ pub struct InfoVae {
 
 impl Variant for InfoVae {
     crate::delegate_variant_network!(vae);
-
-    fn posterior(&self, layers: &Layers, x: Tensor<2>) -> Option<(Tensor<2>, Tensor<2>)> {
-        Some(self.vae.gaussian(layers, x))
-    }
 
     /// The VAE's negative ELBO with the KL weighted by (1 − α)·β, plus (α + λ − 1)·MMD² of
     /// its posterior sample against prior draws, per element; the reported KL is unweighted.

@@ -9,7 +9,7 @@ use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::model::layers::{Layers, LayersBuilder};
+use crate::model::layers::LayersBuilder;
 use crate::model::objective::{self, LossTerms};
 use crate::model::variant::{Batch, Capabilities, Resolved, StepContext, Variant, VariantConfig};
 use crate::model::variants::vae::{Vae, VaeConfig};
@@ -87,10 +87,6 @@ pub struct Iwae {
 
 impl Variant for Iwae {
     crate::delegate_variant_network!(vae);
-
-    fn posterior(&self, layers: &Layers, x: Tensor<2>) -> Option<(Tensor<2>, Tensor<2>)> {
-        Some(self.vae.gaussian(layers, x))
-    }
 
     /// Minus the k-sample bound per element; beta (warmed up) weighs `log p(z) − log q(z|x)`
     /// inside each weight. The reported terms are the draws' mean reconstruction loss and
