@@ -32,8 +32,10 @@ declare -A MODELS=(
   [wae-mmd]="--model wae --hidden 512 --latent 16"
   [infovae]="--model infovae --hidden 512 --latent 16"
   [btcvae-6]="--model btcvae --hidden 512 --latent 16 --beta 6"
+  [factorvae-10]="--model factorvae --hidden 512 --latent 16 --tc-weight 10"
+  [aae]="--model aae --hidden 512 --latent 16"
 )
-ORDER=(dense denoise sparse contractive conv vae iwae-k5 rae-l2 rae-gp vqvae wae-mmd infovae btcvae-6)
+ORDER=(dense denoise sparse contractive conv vae iwae-k5 rae-l2 rae-gp vqvae wae-mmd infovae btcvae-6 factorvae-10 aae)
 for name in "${ORDER[@]}"; do
   run="$OUT/$name"
   if [ ! -f "$run/summary.json" ]; then
@@ -42,9 +44,9 @@ for name in "${ORDER[@]}"; do
   fi
   if [ ! -f "$run/zoo.json" ]; then
     extra=()
-    case "$name" in vae | iwae-k5 | infovae | btcvae-6) extra=(--nll-samples 1000) ;; esac
+    case "$name" in vae | iwae-k5 | infovae | btcvae-6 | factorvae-10) extra=(--nll-samples 1000) ;; esac
     case "$name" in
-    vae | iwae-k5 | infovae | btcvae-6 | wae-mmd)
+    vae | iwae-k5 | infovae | btcvae-6 | factorvae-10 | wae-mmd | aae)
       "$AEKIT" eval "$run" --json --frechet-samples 10000 --sampler prior >"$run/prior.json"
       ;;
     esac
