@@ -78,6 +78,16 @@ pub fn flush_denormals_on_this_thread() {
 /// `keep_denormals`, flushes subnormals to zero on the workers and the calling thread. Call it
 /// once, before the first tensor operation.
 pub fn init_cpu(threads: Option<usize>, keep_denormals: bool) -> Result<()> {
+    if !keep_denormals {
+        flush_denormals_on_this_thread();
+    }
+    init_cpu_pool(threads, keep_denormals)
+}
+
+/// [`init_cpu`] without touching the calling thread: for a host process (the Python module)
+/// whose own threads' floating-point mode is not aekit's to change. Threads that train call
+/// [`flush_denormals_on_this_thread`] themselves.
+pub fn init_cpu_pool(threads: Option<usize>, keep_denormals: bool) -> Result<()> {
     let mut pool = rayon::ThreadPoolBuilder::new();
     if let Some(t) = threads {
         if t == 0 {
@@ -95,7 +105,6 @@ pub fn init_cpu(threads: Option<usize>, keep_denormals: bool) -> Result<()> {
         pool = pool.num_threads(t);
     }
     if !keep_denormals {
-        flush_denormals_on_this_thread();
         pool = pool.start_handler(|_| flush_denormals_on_this_thread());
     }
     pool.build_global()

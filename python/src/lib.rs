@@ -88,13 +88,19 @@ fn fit(
     let mut opts = aekit::FitOptions::new(out_dir);
     opts.quiet = true;
     opts.interrupt = Some(interrupt.clone());
-    let training = std::thread::spawn(move || aekit::fit::fit_owned(&cfg, data, &opts).map(|_| ()));
+    let training = std::thread::spawn(move || {
+        // As `aekit train` does (and the pool's workers, set up at import): subnormals flushed.
+        aekit::device::flush_denormals_on_this_thread();
+        aekit::fit::fit_owned(&cfg, data, &opts).map(|_| ())
+    });
     let metrics = PathBuf::from(out_dir).join("metrics.jsonl");
     let mut delivered = 0;
     let mut stopped_by_user: Option<PyErr> = None;
     loop {
         let finished = training.is_finished();
-        if let Some(cb) = &on_epoch {
+        if let Some(cb) = &on_epoch
+            && stopped_by_user.is_none()
+        {
             let text = std::fs::read_to_string(&metrics).unwrap_or_default();
             // Only whole lines: the trainer may be writing the next one.
             let lines: Vec<&str> = text
@@ -102,9 +108,16 @@ fn fit(
                 .filter(|l| l.ends_with('\n'))
                 .collect();
             for line in &lines[delivered.min(lines.len())..] {
-                cb.call1(py, (line.trim_end(),))?;
+                // A callback that raises (KeyboardInterrupt included, which Python raises in
+                // whatever Python code runs next) stops training like Ctrl-C: at the next step,
+                // best weights kept, and only then does the exception reach the caller.
+                if let Err(e) = cb.call1(py, (line.trim_end(),)) {
+                    interrupt.store(true, Ordering::SeqCst);
+                    stopped_by_user = Some(e);
+                    break;
+                }
+                delivered += 1;
             }
-            delivered = lines.len();
         }
         if finished {
             break;
@@ -402,6 +415,9 @@ fn load_idx<'py>(py: Python<'py>, path: &str) -> PyResult<Bound<'py, numpy::PyAr
 
 #[pymodule]
 fn _aekit(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    // The CLI's thread pool: one worker per core, subnormals flushed to zero on the workers (not
+    // on the interpreter's threads). Fails only if the pool already exists, which changes nothing.
+    let _ = aekit::device::init_cpu_pool(None, false);
     m.add_function(wrap_pyfunction!(fit, m)?)?;
     m.add_function(wrap_pyfunction!(shapes, m)?)?;
     m.add_function(wrap_pyfunction!(load_idx, m)?)?;

@@ -7,6 +7,7 @@ import pickle
 import shutil
 import subprocess
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -176,8 +177,10 @@ def test_errors_arrive_as_python_exceptions(shapes, tmp_path):
 
 def test_keyboard_interrupt_stops_training_and_keeps_the_best_weights(shapes):
     X, _ = shapes
-    X = np.tile(X, (20, 1))  # long enough to be interrupted mid-way
-    ae = small(epochs=200)
+    # Far more epochs than run before the interrupt, even on a loaded machine: training must
+    # still be going when the first epoch's line is delivered.
+    X = np.tile(X, (20, 1))
+    ae = small(epochs=2000)
     seen = []
 
     def interrupt_after_first_epoch(m):
@@ -188,8 +191,29 @@ def test_keyboard_interrupt_stops_training_and_keeps_the_best_weights(shapes):
     ae.set_params(callback=interrupt_after_first_epoch)
     with pytest.raises(KeyboardInterrupt):
         ae.fit(X)
-    assert 1 <= len(ae.history_) < 200
+    assert 1 <= len(ae.history_) < 2000
     assert ae.transform(X[:3]).shape == (3, 4)
+
+
+def test_an_exception_in_the_callback_stops_training_and_reaches_the_caller(shapes, tmp_path):
+    X, _ = shapes
+    X = np.tile(X, (20, 1))
+    run_dir = tmp_path / "stopped"
+    ae = small(epochs=2000, run_dir=str(run_dir))
+
+    def fail_at_the_second_epoch(m):
+        if m["epoch"] == 2:
+            raise ValueError("enough")
+
+    ae.set_params(callback=fail_at_the_second_epoch)
+    with pytest.raises(ValueError, match="enough"):
+        ae.fit(X)
+    # The trainer stopped too (it does not run on behind the caller's back): a checkpoint at a
+    # step boundary, far fewer than 2,000 epochs in the metrics, and nothing written afterwards.
+    epochs = len((run_dir / "metrics.jsonl").read_text().splitlines())
+    assert 2 <= epochs < 2000
+    time.sleep(0.5)
+    assert len((run_dir / "metrics.jsonl").read_text().splitlines()) == epochs
 
 
 def test_the_python_front_end_and_the_cli_train_identical_weights(shapes, tmp_path):
