@@ -2,16 +2,22 @@
 //!   A  dense 784-1000-500-250-30 (ReLU, linear code, sigmoid output), MSE, Adam 1e-3, batch 256
 //!   B  the Keras conv autoencoder (preset keras-conv), BCE, Adam 1e-3, batch 128
 //!   C  encoding with workload A's model, batches of 1024 (median of five passes)
+//!   latency  A's model encoding and decoding batches of 1, 8 and 64 rows (those up to SAMPLES)
+//!      through the library
+//!      (`Autoencoder::encode`/`decode`, the server's and the Python module's path), 10,000
+//!      timed calls each: p50 and p99 in microseconds
 //! on random data of MNIST's shape in [0, 1]. Prints one JSON line; `bench/peer_pytorch.py` does
 //! the same work in PyTorch and `bench/run.sh` alternates the two.
-//! `aekit-bench limits` instead times each matrix product of workloads A and C alone through the
-//! `gemm` crate (the one aekit's CPU kernels call) and prints the samples/s the workloads would
-//! reach if nothing but those products ran: the arithmetic limit the ratios are read against.
-//! Usage: aekit-bench A|B|C [SAMPLES] | aekit-bench limits
+//! `aekit-bench limits` instead times each matrix product of workloads A, B (its convolutions as
+//! the im2col products aekit's kernel runs) and C alone through the `gemm` crate (the one aekit's
+//! CPU kernels call) and prints the samples/s the workloads would reach if nothing but those
+//! products ran: the arithmetic limit the ratios are read against.
+//! Usage: aekit-bench A|B|C|latency [SAMPLES] [--device cpu|gpu] | aekit-bench limits
 
 use std::time::Instant;
 
 use aekit::data::{Dataset, Matrix, Scaling, ValueKind};
+use aekit::device::DeviceKind;
 use aekit::fit::{FitOptions, fit, fit_owned};
 use aekit::model::{Activation, DenseConfig, ModelConfig, ReconLoss};
 use aekit::{Autoencoder, RunConfig};
@@ -24,6 +30,9 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// Workload C reports the median of this many passes over the samples: one pass takes about
 /// two seconds, too short to measure alone on a shared machine (as in `peer_pytorch.py`).
 const C_PASSES: usize = 5;
+
+/// Timed calls per batch size and direction in the latency workload.
+const LATENCY_CALLS: usize = 10_000;
 
 fn random_images(n: usize, seed: u64) -> Dataset {
     let mut rng = aekit::data::batch::rng_for(seed, 5);
@@ -145,6 +154,7 @@ fn gemm_limits() {
             a_flop += 2.0 * (shape.0 * shape.1 * shape.2) as f64;
         }
     }
+    let (b_seconds, b_flop) = keras_conv_products();
     let (mut c_seconds, mut c_flop) = (0.0, 0.0);
     for &(d_in, d_out) in &layers[..4] {
         c_seconds += product_seconds((1024, d_out, d_in), false);
@@ -152,6 +162,7 @@ fn gemm_limits() {
     }
     for (workload, batch, seconds, flop) in [
         ("A", 256.0, a_seconds, a_flop),
+        ("B", 128.0, b_seconds, b_flop),
         ("C", 1024.0, c_seconds, c_flop),
     ] {
         let line = serde_json::json!({
@@ -165,11 +176,97 @@ fn gemm_limits() {
     }
 }
 
+/// Seconds and FLOP of the products of one step of workload B (batch 128): each 3×3
+/// convolution of the keras-conv preset as im2col products, forward `[N·H·W, 9·Cin] ×
+/// [9·Cin, Cout]`, weight gradient `[9·Cin, N·H·W] × [N·H·W, Cout]` and, past the first layer,
+/// the input gradient `[N·H·W, Cout] × [Cout, 9·Cin]`, as `model/gemm_conv.rs` computes them.
+fn keras_conv_products() -> (f64, f64) {
+    // (input channels, output channels, output height = width) of each convolution.
+    let convs = [
+        (1, 16, 28),
+        (16, 8, 14),
+        (8, 8, 7),
+        (8, 8, 4),
+        (8, 8, 8),
+        (8, 16, 14), // "valid" 3×3 on 16×16
+        (16, 1, 28),
+    ];
+    let (mut seconds, mut flop) = (0.0, 0.0);
+    for (i, &(c_in, c_out, side)) in convs.iter().enumerate() {
+        let positions = 128 * side * side;
+        let patch = 9 * c_in;
+        let mut products = vec![
+            ((positions, c_out, patch), false),
+            ((patch, c_out, positions), true),
+        ];
+        if i > 0 {
+            products.push(((positions, patch, c_out), false));
+        }
+        for (shape, transposed) in products {
+            seconds += product_seconds(shape, transposed);
+            flop += 2.0 * (shape.0 * shape.1 * shape.2) as f64;
+        }
+    }
+    (seconds, flop)
+}
+
+/// p50 and p99 of `calls` timings of `f`, in microseconds, after a warm-up of a tenth as many.
+fn latency_us(calls: usize, mut f: impl FnMut() -> aekit::Result<()>) -> aekit::Result<(f64, f64)> {
+    for _ in 0..calls / 10 {
+        f()?;
+    }
+    let mut times = Vec::with_capacity(calls);
+    for _ in 0..calls {
+        let t = Instant::now();
+        f()?;
+        times.push(t.elapsed().as_secs_f64() * 1e6);
+    }
+    times.sort_by(f64::total_cmp);
+    let at = |q: f64| times[((times.len() - 1) as f64 * q).round() as usize];
+    Ok((at(0.5), at(0.99)))
+}
+
+/// Encode and decode latencies of workload A's model at batches of 1, 8 and 64 rows.
+fn latencies(model: &Autoencoder, data: &Dataset) -> aekit::Result<serde_json::Value> {
+    let mut report = serde_json::Map::new();
+    for batch in [1usize, 8, 64].into_iter().filter(|&b| b <= data.x.rows) {
+        let x = data.x.head(batch);
+        let z = model.encode(&x)?;
+        let (enc50, enc99) = latency_us(LATENCY_CALLS, || model.encode(&x).map(drop))?;
+        let (dec50, dec99) = latency_us(LATENCY_CALLS, || model.decode(&z).map(drop))?;
+        report.insert(
+            batch.to_string(),
+            serde_json::json!({
+                "encode_p50_us": enc50, "encode_p99_us": enc99,
+                "decode_p50_us": dec50, "decode_p99_us": dec99,
+            }),
+        );
+    }
+    Ok(report.into())
+}
+
 fn main() -> aekit::Result<()> {
     let start = Instant::now();
     // As the CLI does: all cores, subnormals flushed to zero (so does the PyTorch peer).
     aekit::device::init_cpu(None, false)?;
-    let args: Vec<String> = std::env::args().collect();
+    let mut args: Vec<String> = std::env::args().collect();
+    let device_kind = match args.iter().position(|a| a == "--device") {
+        Some(i) => {
+            let name = args.get(i + 1).cloned().unwrap_or_default();
+            args.drain(i..(i + 2).min(args.len()));
+            match name.as_str() {
+                "cpu" => DeviceKind::Cpu,
+                "gpu" => DeviceKind::Gpu,
+                other => {
+                    return Err(aekit::Error::invalid(format!(
+                        "--device '{other}': use cpu or gpu"
+                    )));
+                }
+            }
+        }
+        None => DeviceKind::Cpu,
+    };
+    let device = device_kind.device()?;
     if args.get(1).is_some_and(|a| a == "limits") {
         gemm_limits();
         return Ok(());
@@ -179,10 +276,14 @@ fn main() -> aekit::Result<()> {
         .map(String::as_str)
         .unwrap_or("A")
         .to_uppercase();
-    let samples: usize = args
-        .get(2)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(if workload == "B" { 19_200 } else { 60_000 });
+    let samples: usize =
+        args.get(2)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(match workload.as_str() {
+                "B" => 19_200,
+                "LATENCY" => 64,
+                _ => 60_000,
+            });
     let data = random_images(samples, 1);
     let cfg = config(&workload);
     let dir = tempfile::tempdir().map_err(|e| aekit::Error::invalid(e.to_string()))?;
@@ -191,6 +292,7 @@ fn main() -> aekit::Result<()> {
             // One step first, from process start: what a user waits before training moves
             // (on a head of the data, so that its copy does not count in the peak RSS).
             let mut once = FitOptions::new(dir.path().join("first"));
+            once.device = device.clone();
             once.stop_after_steps = Some(1);
             match fit(&cfg, &data.head(cfg.train.batch_size * 4), &once) {
                 Ok(_) | Err(aekit::Error::Interrupted(_)) => {}
@@ -198,13 +300,30 @@ fn main() -> aekit::Result<()> {
             }
             let first = start.elapsed().as_secs_f64();
             // The data is handed over, as `aekit train` does: held in memory once.
-            let fitted = fit_owned(&cfg, data, &FitOptions::new(dir.path().join("run")))?;
+            let mut opts = FitOptions::new(dir.path().join("run"));
+            opts.device = device.clone();
+            let fitted = fit_owned(&cfg, data, &opts)?;
             (fitted.summary.samples_per_sec, Some(first))
+        }
+        "LATENCY" => {
+            let mut model_cfg = cfg.model.clone();
+            model_cfg.resolve(&[1, 28, 28], true)?;
+            let model = Autoencoder::new(&model_cfg, 0, &device)?;
+            let line = serde_json::json!({
+                "impl": "aekit",
+                "workload": "latency",
+                "device": device_kind,
+                "threads": rayon::current_num_threads(),
+                "calls": LATENCY_CALLS,
+                "latency": latencies(&model, &data)?,
+            });
+            println!("{line}");
+            return Ok(());
         }
         "C" => {
             let mut model_cfg = cfg.model.clone();
             model_cfg.resolve(&[1, 28, 28], true)?;
-            let model = Autoencoder::new(&model_cfg, 0, &burn::tensor::Device::flex())?;
+            let model = Autoencoder::new(&model_cfg, 0, &device)?;
             model.encode(&data.x.head(1024))?;
             let mut rates = Vec::with_capacity(C_PASSES);
             for _ in 0..C_PASSES {
@@ -218,13 +337,14 @@ fn main() -> aekit::Result<()> {
         }
         other => {
             return Err(aekit::Error::invalid(format!(
-                "unknown workload '{other}': use A, B or C"
+                "unknown workload '{other}': use A, B, C or latency"
             )));
         }
     };
     let line = serde_json::json!({
         "impl": "aekit",
         "workload": workload,
+        "device": device_kind,
         "samples": samples,
         "threads": rayon::current_num_threads(),
         "samples_per_sec": samples_per_sec,
