@@ -4,14 +4,13 @@
 //! lower bound of `log p(x)` that tightens as K grows, so the reported negative
 //! log-likelihood errs high.
 
-use burn::module::Module;
 use serde::{Deserialize, Serialize};
 
 use crate::data::Matrix;
 use crate::data::batch::rng_for;
 use crate::error::{Error, Result};
 use crate::model::Autoencoder;
-use crate::model::layers::{tensor_batches, tensor_values};
+use crate::model::layers::tensor_values;
 use crate::model::objective::importance_weights;
 
 /// Decoder rows evaluated in one pass: bounds memory (rows × features floats per tensor)
@@ -49,20 +48,15 @@ pub fn negative_log_likelihoods(
     if k == 0 {
         return Err(Error::invalid("--nll-samples must be at least 1"));
     }
-    model.check_inputs(x)?;
-    // A conditional model's rows carry their class after the features.
-    let input = model.conditioned(x, labels)?;
-    let net = model.net().valid();
     let loss = model.config().loss();
     let normaliser = loss.log_normaliser(x.cols);
     let rows_per_pass = (DECODER_ROWS_PER_PASS / k).clamp(1, 256);
     let draws_per_pass = (DECODER_ROWS_PER_PASS / rows_per_pass).clamp(1, k);
     let mut rng = rng_for(seed, 97);
     let mut nll = Vec::with_capacity(x.rows);
-    for t in tensor_batches(&input, rows_per_pass, model.device()) {
+    model.for_each_batch(x, labels, rows_per_pass, |net, t, target| {
         let rows = t.dims()[0];
         let condition = net.condition_of(&t);
-        let target = t.clone().narrow(1, 0, x.cols);
         let posterior = net
             .variant()
             .posterior(&net.layers, t)
@@ -73,7 +67,7 @@ pub fn negative_log_likelihoods(
         while drawn < k {
             let draws = draws_per_pass.min(k - drawn);
             let w = importance_weights(
-                &net,
+                net,
                 posterior.clone(),
                 target.clone(),
                 condition.clone(),
@@ -95,7 +89,8 @@ pub fn negative_log_likelihoods(
             acc.iter()
                 .map(|&(m, s)| -(m + s.ln() - (k as f64).ln() + normaliser)),
         );
-    }
+        Ok(())
+    })?;
     Ok(nll)
 }
 

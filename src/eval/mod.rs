@@ -349,28 +349,26 @@ pub fn elbo_terms(
     labels: Option<&[u32]>,
     seed: u64,
 ) -> Result<Option<(Vec<f64>, Vec<f64>)>> {
-    use burn::module::Module;
     if !run.model.capabilities().stochastic_encoder {
         return Ok(None);
     }
-    run.model.check_inputs(x)?;
-    let input = run.model.conditioned(x, labels)?;
-    let net = run.model.net().valid();
     let mut rng = rng_for(seed, 93);
     let (mut recon, mut kl) = (Vec::with_capacity(x.rows), Vec::with_capacity(x.rows));
-    for t in tensor_batches(&input, 1024, run.model.device()) {
-        let target = t.clone().narrow(1, 0, x.cols);
-        let Some((r, k)) = crate::model::objective::elbo_terms(
-            &net,
-            t,
-            target,
-            run.model.config().loss(),
-            &mut rng,
-        ) else {
-            return Ok(None);
-        };
-        recon.extend(tensor_values(r).iter().map(|v| *v as f64));
-        kl.extend(tensor_values(k).iter().map(|v| *v as f64));
+    let mut defined = true;
+    run.model
+        .for_each_batch(x, labels, 1024, |net, input, target| {
+            let loss = run.model.config().loss();
+            match crate::model::objective::elbo_terms(net, input, target, loss, &mut rng) {
+                Some((r, k)) => {
+                    recon.extend(tensor_values(r).iter().map(|v| *v as f64));
+                    kl.extend(tensor_values(k).iter().map(|v| *v as f64));
+                }
+                None => defined = false,
+            }
+            Ok(())
+        })?;
+    if !defined {
+        return Ok(None);
     }
     Ok(Some((recon, kl)))
 }

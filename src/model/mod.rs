@@ -244,6 +244,27 @@ impl Autoencoder {
         self.check_width(x, self.input_dim(), "inputs")
     }
 
+    /// Calls `f` with the network (without autodiff) on the rows of `x` in batches of `rows`:
+    /// each batch as the network reads it (a conditional model's rows with their classes
+    /// appended, see [`Self::conditioned`]) and its target, the features alone. The evaluation
+    /// of probabilistic models (ELBO terms, importance-sampled likelihoods) walks data this way.
+    pub fn for_each_batch(
+        &self,
+        x: &Matrix,
+        labels: Option<&[u32]>,
+        rows: usize,
+        mut f: impl FnMut(&Network, Tensor<2>, Tensor<2>) -> Result<()>,
+    ) -> Result<()> {
+        self.check_inputs(x)?;
+        let input = self.conditioned(x, labels)?;
+        let net = self.net.valid();
+        for t in layers::tensor_batches(&input, rows, &self.device) {
+            let target = t.clone().narrow(1, 0, x.cols);
+            f(&net, t, target)?;
+        }
+        Ok(())
+    }
+
     fn check_width(&self, m: &Matrix, want: usize, what: &str) -> Result<()> {
         if m.cols != want {
             return Err(Error::mismatch(format!(
