@@ -179,7 +179,8 @@ fn gemm_limits() {
 /// Seconds and FLOP of the products of one step of workload B (batch 128): each 3×3
 /// convolution of the keras-conv preset as im2col products, forward `[N·H·W, 9·Cin] ×
 /// [9·Cin, Cout]`, weight gradient `[9·Cin, N·H·W] × [N·H·W, Cout]` and, past the first layer,
-/// the input gradient `[N·H·W, Cout] × [Cout, 9·Cin]`, as `model/gemm_conv.rs` computes them.
+/// the input gradient `[N·H·W, Cout] × [Cout, 9·Cin]`: the arithmetic `kernels/conv2d.rs` does,
+/// as one product over the whole batch's positions where the kernel runs one per image.
 fn keras_conv_products() -> (f64, f64) {
     // (input channels, output channels, output height = width) of each convolution.
     let convs = [
