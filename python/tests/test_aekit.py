@@ -6,7 +6,6 @@ import os
 import pickle
 import shutil
 import subprocess
-import threading
 import time
 
 import numpy as np
@@ -186,7 +185,10 @@ def test_keyboard_interrupt_stops_training_and_keeps_the_best_weights(shapes):
     def interrupt_after_first_epoch(m):
         seen.append(m)
         if len(seen) == 1:
-            threading.Timer(0.01, _thread.interrupt_main).start()
+            # SIGINT as Python receives it, on the main thread while it runs this callback: the
+            # KeyboardInterrupt surfaces here, deterministically (a timer thread's interrupt could
+            # land after training had ended, or be lost on a loaded machine).
+            _thread.interrupt_main()
 
     ae.set_params(callback=interrupt_after_first_epoch)
     with pytest.raises(KeyboardInterrupt):
