@@ -354,10 +354,14 @@ pub fn elbo_terms(
     }
     let mut rng = rng_for(seed, 93);
     let (mut recon, mut kl) = (Vec::with_capacity(x.rows), Vec::with_capacity(x.rows));
+    let loss = run.model.config().loss();
     let mut defined = true;
     run.model
         .for_each_batch(x, labels, 1024, |net, input, target| {
-            let loss = run.model.config().loss();
+            // Undefined for one batch is undefined for the model: skip the remaining passes.
+            if !defined {
+                return Ok(());
+            }
             match crate::model::objective::elbo_terms(net, input, target, loss, &mut rng) {
                 Some((r, k)) => {
                     recon.extend(tensor_values(r).iter().map(|v| *v as f64));
