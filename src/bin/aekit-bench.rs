@@ -211,6 +211,13 @@ fn keras_conv_products() -> (f64, f64) {
     (seconds, flop)
 }
 
+/// The workload's model, freshly initialised on `device`, for the inference workloads.
+fn untrained_model(cfg: &RunConfig, device: &burn::tensor::Device) -> aekit::Result<Autoencoder> {
+    let mut model_cfg = cfg.model.clone();
+    model_cfg.resolve(&[1, 28, 28], true)?;
+    Autoencoder::new(&model_cfg, 0, device)
+}
+
 /// p50 and p99 of `calls` timings of `f`, in microseconds, after a warm-up of a tenth as many.
 fn latency_us(calls: usize, mut f: impl FnMut() -> aekit::Result<()>) -> aekit::Result<(f64, f64)> {
     for _ in 0..calls / 10 {
@@ -307,9 +314,7 @@ fn main() -> aekit::Result<()> {
             (fitted.summary.samples_per_sec, Some(first))
         }
         "LATENCY" => {
-            let mut model_cfg = cfg.model.clone();
-            model_cfg.resolve(&[1, 28, 28], true)?;
-            let model = Autoencoder::new(&model_cfg, 0, &device)?;
+            let model = untrained_model(&cfg, &device)?;
             let line = serde_json::json!({
                 "impl": "aekit",
                 "workload": "latency",
@@ -322,9 +327,7 @@ fn main() -> aekit::Result<()> {
             return Ok(());
         }
         "C" => {
-            let mut model_cfg = cfg.model.clone();
-            model_cfg.resolve(&[1, 28, 28], true)?;
-            let model = Autoencoder::new(&model_cfg, 0, &device)?;
+            let model = untrained_model(&cfg, &device)?;
             model.encode(&data.x.head(1024))?;
             let mut rates = Vec::with_capacity(C_PASSES);
             for _ in 0..C_PASSES {
