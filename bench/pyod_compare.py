@@ -8,7 +8,13 @@ fit time and test ROC AUC.
 
 Both detectors: encoder 64-32 (32 = the code), ReLU, Adam 1e-3, batch 32, 10 epochs,
 inputs standardised (PyOD's `preprocessing=True`; aekit's `scale="standardize"`). PyOD keeps its
-defaults otherwise (batch norm, dropout 0.2, weight decay 1e-5), as a PyOD user would.
+defaults otherwise (batch norm, weight decay 1e-5), as a PyOD user would. Both drop 20% of
+every hidden layer's units while training (PyOD's default `dropout_rate=0.2`, aekit's
+`dropout=0.2`): a code as wide as the input (32 against breast cancer's 30 features) lets an
+unregularised autoencoder learn the identity.
+
+Repeat r fits both with seed r (alternating), so the ROC AUC is a mean over seeds: on 238
+breast-cancer rows one seed's AUC moves by ±0.01.
 
     python bench/pyod_compare.py ../shared/data/mnist [REPEATS]
 """
@@ -25,19 +31,19 @@ from sklearn.metrics import roc_auc_score
 import aekit
 
 
-def aekit_detector():
-    return aekit.AnomalyDetector(hidden=(64,), latent=32, epochs=10, batch_size=32, lr=1e-3,
-                                 scale="standardize", seed=0)
+def aekit_detector(seed):
+    return aekit.AnomalyDetector(hidden=(64,), latent=32, dropout=0.2, epochs=10,
+                                 batch_size=32, lr=1e-3, scale="standardize", seed=seed)
 
 
-def pyod_detector():
+def pyod_detector(seed):
     return PyodAE(hidden_neuron_list=[64, 32], epoch_num=10, batch_size=32, lr=1e-3, verbose=0,
-                  random_state=0)
+                  random_state=seed)
 
 
-def measure(make, X_train, X_test, truth):
+def measure(make, seed, X_train, X_test, truth):
     t = time.perf_counter()
-    det = make().fit(X_train)
+    det = make(seed).fit(X_train)
     seconds = time.perf_counter() - t
     return seconds, roc_auc_score(truth, det.decision_function(X_test))
 
@@ -61,11 +67,18 @@ def main():
     print("|---|---:|---:|---:|---:|---:|---:|")
     for name, X_train, X_test, truth in tasks:
         a, p = [], []
-        for _ in range(repeats):  # alternating
-            a.append(measure(aekit_detector, X_train, X_test, truth))
-            p.append(measure(pyod_detector, X_train, X_test, truth))
-        (at, aa), (pt, pa) = np.median(a, axis=0), np.median(p, axis=0)
-        print(f"| {name} | {len(X_train):,} | {at:.2f} | {pt:.2f} | {pt / at:.1f}× | {aa:.4f} | {pa:.4f} |", flush=True)
+        for seed in range(repeats):  # alternating
+            a.append(measure(aekit_detector, seed, X_train, X_test, truth))
+            p.append(measure(pyod_detector, seed, X_train, X_test, truth))
+        a, p = np.array(a), np.array(p)
+        at, pt = np.median(a[:, 0]), np.median(p[:, 0])
+        print(f"| {name} | {len(X_train):,} | {at:.2f} | {pt:.2f} | {pt / at:.1f}× "
+              f"| {auc(a[:, 1])} | {auc(p[:, 1])} |", flush=True)
+
+
+def auc(values):
+    """Mean ± standard deviation over the seeds."""
+    return f"{values.mean():.4f} ± {values.std():.4f}"
 
 
 if __name__ == "__main__":

@@ -335,6 +335,91 @@ fn check_objective_gradient(m: &Autoencoder, cfg: &ModelConfig, x: &Matrix, ks: 
     });
 }
 
+/// Inverted dropout: about p of the units are dropped and the survivors scaled by 1/(1-p), so
+/// with linear layers (the code is then linear in each mask) the mean of many training-mode
+/// codes and decodes approaches the inference ones; without dropout the training forward is
+/// the inference forward, bit for bit.
+#[test]
+fn dropout_drops_a_fraction_p_and_keeps_the_expectation() {
+    let mut rng = aekit::data::batch::rng_for(0, 0);
+    let mask = vals(aekit::model::layers::bernoulli_mask(
+        100,
+        100,
+        0.25,
+        4.0 / 3.0,
+        &mut rng,
+        &device(),
+    ));
+    let dropped = mask.iter().filter(|&&v| v == 0.0).count() as f64 / mask.len() as f64;
+    assert!((dropped - 0.25).abs() < 0.02, "dropped {dropped}");
+    assert!(mask.iter().all(|&v| v == 0.0 || v == 4.0 / 3.0));
+
+    let build = |dropout: Option<f64>| {
+        let mut dense = DenseConfig::new(vec![48, 24], 3);
+        dense.activation = Activation::Linear;
+        dense.dropout = dropout;
+        let mut cfg = ModelConfig::new(dense);
+        cfg.resolve(&[5], true).unwrap();
+        Autoencoder::new(&cfg, 7, &device()).unwrap()
+    };
+    let x = Tensor::<2>::from_data(
+        TensorData::new((0..10).map(|i| (i as f32 * 0.37).sin()).collect(), [2, 5]),
+        &device(),
+    );
+    let z = Tensor::<2>::from_data(TensorData::new(vec![0.5f32, -1.0, 2.0], [1, 3]), &device());
+
+    let plain = build(Some(0.0));
+    let net = plain.net();
+    assert_eq!(
+        vals(net.encode_training(x.clone(), &mut rng)),
+        vals(net.encode(x.clone()))
+    );
+    assert_eq!(
+        vals(net.decode_logits_training(z.clone(), &mut rng)),
+        vals(net.decode_logits(z.clone()))
+    );
+
+    let m = build(Some(0.25));
+    let net = m.net();
+    assert_ne!(
+        vals(net.encode_training(x.clone(), &mut rng)),
+        vals(net.encode(x.clone())),
+        "dropout must change a training forward"
+    );
+    let codes = mean_of_draws(|| vals(net.encode_training(x.clone(), &mut rng)));
+    assert_close_in_scale(&codes, &vals(net.encode(x.clone())));
+    let logits = mean_of_draws(|| vals(net.decode_logits_training(z.clone(), &mut rng)));
+    assert_close_in_scale(&logits, &vals(net.decode_logits(z.clone())));
+
+    let mut dense = DenseConfig::new(vec![8], 2);
+    dense.dropout = Some(1.0);
+    let mut cfg = ModelConfig::new(dense);
+    let err = cfg.resolve(&[5], true).unwrap_err().to_string();
+    assert!(err.contains("dropout must lie in [0, 1)"), "{err}");
+}
+
+fn mean_of_draws(mut draw: impl FnMut() -> Vec<f32>) -> Vec<f64> {
+    const DRAWS: usize = 4000;
+    let mut mean = draw().into_iter().map(f64::from).collect::<Vec<_>>();
+    for _ in 1..DRAWS {
+        for (m, v) in mean.iter_mut().zip(draw()) {
+            *m += v as f64;
+        }
+    }
+    mean.iter().map(|m| m / DRAWS as f64).collect()
+}
+
+/// Each of `mean` within 5% of `exact`'s largest magnitude.
+fn assert_close_in_scale(mean: &[f64], exact: &[f32]) {
+    let scale = exact.iter().fold(0.0f64, |a, &v| a.max(v.abs() as f64));
+    for (m, e) in mean.iter().zip(exact) {
+        assert!(
+            (m - *e as f64).abs() < 0.05 * scale,
+            "mean {m} against {e} (scale {scale})"
+        );
+    }
+}
+
 #[test]
 fn kl_sparsity_matches_the_closed_form() {
     use aekit::model::penalty::{kl_sparsity, kl_sparsity_host, l1};

@@ -25,7 +25,11 @@ fn resume_after_interruption_equals_an_uninterrupted_run() {
     let dir = common::tmp();
     let mut cfg = common::tiny_config();
     cfg.train.epochs = 3;
-    // A denoising model, so that the per-step noise must be reproduced too.
+    // A denoising model with dropout, so that the per-step noise and masks must be
+    // reproduced too.
+    let mut dense = aekit::DenseConfig::new(vec![32], 4);
+    dense.dropout = Some(0.2);
+    cfg.model = aekit::ModelConfig::new(dense);
     cfg.model.shared_mut().noise = Some(aekit::data::Corruption::Masking { p: 0.25 });
     let raw = aekit::data::load(&cfg.data, Split::Train).unwrap();
 

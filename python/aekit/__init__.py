@@ -205,7 +205,8 @@ class AutoEncoder(_TransformerMixin, _BaseEstimator):
 
     Parameters are aekit's config keys: `model` ("dense", "vae", "conv", "cvae", ...), `hidden` (encoder
     widths), `latent`, `activation`, `noise` (e.g. "gaussian:0.3" for a denoising AE),
-    `code_l1` (sparse), `contractive`, `beta` (VAE), `epochs`, `batch_size`, `optimizer`, `lr`,
+    `code_l1` (sparse), `contractive`, `dropout` (dense models: on every hidden layer while
+    training), `beta` (VAE), `epochs`, `batch_size`, `optimizer`, `lr`,
     `scale` ("none", "standardize", "minmax", "unit"), `val_fraction`, `seed`, `device`
     ("cpu"), `verbose` (a tqdm bar when tqdm is installed), `callback` (called with each
     epoch's metrics as a dict), `run_dir` (where the run directory goes; a temporary one by
@@ -213,7 +214,7 @@ class AutoEncoder(_TransformerMixin, _BaseEstimator):
     """
 
     def __init__(self, model="dense", hidden=(64,), latent=8, activation="relu", noise=None,
-                 code_l1=None, contractive=None, beta=None, epochs=20, batch_size=64,
+                 code_l1=None, contractive=None, dropout=None, beta=None, epochs=20, batch_size=64,
                  optimizer="adam", lr=1e-3, scale="none", val_fraction=0.1, seed=42,
                  device="cpu", verbose=False, callback=None, run_dir=None):
         self.model = model
@@ -223,6 +224,7 @@ class AutoEncoder(_TransformerMixin, _BaseEstimator):
         self.noise = noise
         self.code_l1 = code_l1
         self.contractive = contractive
+        self.dropout = dropout
         self.beta = beta
         self.epochs = epochs
         self.batch_size = batch_size
@@ -258,6 +260,7 @@ class AutoEncoder(_TransformerMixin, _BaseEstimator):
             "noise": self.noise,
             "code_l1": self.code_l1,
             "contractive": self.contractive,
+            "dropout": self.dropout,
             "beta": self.beta,
         }
         return _toml({
@@ -447,13 +450,13 @@ class AnomalyDetector(AutoEncoder):
     """
 
     def __init__(self, contamination=0.1, model="dense", hidden=(64,), latent=8,
-                 activation="relu", noise=None, code_l1=None, contractive=None, beta=None,
-                 epochs=20, batch_size=64, optimizer="adam", lr=1e-3, scale="none",
+                 activation="relu", noise=None, code_l1=None, contractive=None, dropout=None,
+                 beta=None, epochs=20, batch_size=64, optimizer="adam", lr=1e-3, scale="none",
                  val_fraction=0.1, seed=42, device="cpu", verbose=False, callback=None,
                  run_dir=None):
         super().__init__(model=model, hidden=hidden, latent=latent, activation=activation,
-                         noise=noise, code_l1=code_l1, contractive=contractive, beta=beta,
-                         epochs=epochs, batch_size=batch_size, optimizer=optimizer, lr=lr,
+                         noise=noise, code_l1=code_l1, contractive=contractive, dropout=dropout,
+                         beta=beta, epochs=epochs, batch_size=batch_size, optimizer=optimizer, lr=lr,
                          scale=scale, val_fraction=val_fraction, seed=seed, device=device,
                          verbose=verbose, callback=callback, run_dir=run_dir)
         self.contamination = contamination

@@ -165,6 +165,8 @@ def test_errors_arrive_as_python_exceptions(shapes, tmp_path):
         small().fit(np.zeros(10))
     with pytest.raises(ValueError, match="nonsense.*adam"):
         small(optimizer="nonsense").fit(X)
+    with pytest.raises(ValueError, match=r"dropout must lie in \[0, 1\)"):
+        small(dropout=1.5).fit(X)
     ae = small().fit(X)
     with pytest.raises(ValueError, match="784"):
         ae.transform(np.zeros((2, 5)))
@@ -224,10 +226,12 @@ def test_the_python_front_end_and_the_cli_train_identical_weights(shapes, tmp_pa
         pytest.skip(f"{binary} not built (cargo build --release)")
     X, _ = shapes
     np.save(tmp_path / "x.npy", X)
-    ae = small(run_dir=str(tmp_path / "python")).fit(X)
+    # With dropout, so that the masks' draws must agree too.
+    ae = small(dropout=0.2, run_dir=str(tmp_path / "python")).fit(X)
     subprocess.run(
         [binary, "train", "--data", f"npy:{tmp_path / 'x.npy'}", "--scale", "none", "--hidden", "32",
-         "--latent", "4", "--epochs", "3", "--batch-size", "50", "--seed", "7", "--lr", "0.001",
+         "--latent", "4", "--dropout", "0.2", "--epochs", "3", "--batch-size", "50", "--seed", "7",
+         "--lr", "0.001",
          "--quiet", "--no-report", "--out", str(tmp_path / "cli")],
         check=True,
     )

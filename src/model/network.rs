@@ -43,6 +43,16 @@ impl Network {
         self.variant.decode_logits(&self.layers, z)
     }
 
+    /// [`Self::encode`] as the training step runs it (with dropout where the variant has it).
+    pub fn encode_training(&self, x: Tensor<2>, rng: &mut ChaCha8Rng) -> Tensor<2> {
+        self.variant.encode_training(&self.layers, x, rng)
+    }
+
+    /// [`Self::decode_logits`] as the training step runs it.
+    pub fn decode_logits_training(&self, z: Tensor<2>, rng: &mut ChaCha8Rng) -> Tensor<2> {
+        self.variant.decode_logits_training(&self.layers, z, rng)
+    }
+
     pub fn output_activation(&self) -> Activation {
         self.variant.output_activation()
     }

@@ -5,7 +5,7 @@
 use burn::tensor::{Tensor, TensorData};
 use rand_chacha::ChaCha8Rng;
 
-use crate::model::layers::normal_tensor;
+use crate::model::layers::{bernoulli_mask, normal_tensor};
 use crate::model::variant::{Batch, StepContext};
 use crate::model::{Network, ReconLoss, loss, penalty};
 
@@ -44,12 +44,12 @@ pub fn autoencoder_with_code(
     });
     let residual = shared.residual == Some(true);
     let input_for_skip = residual.then(|| input.clone());
-    let code = net.encode(input);
+    let code = net.encode_training(input, cx.rng);
     let decoder_input = match shared.hidden_noise {
         Some(c) => corrupt_hidden(code.clone(), c, cx.rng),
         None => code.clone(),
     };
-    let mut logits = net.decode_logits(decoder_input);
+    let mut logits = net.decode_logits_training(decoder_input, cx.rng);
     if let Some(x) = input_for_skip {
         logits = logits + net.skip(x);
     }
@@ -266,19 +266,13 @@ pub fn projected_jacobian_sq(
 /// Training-time corruption of hidden activations: additive Gaussian noise, or masking (each
 /// unit zeroed with probability p, survivors not rescaled, as masking noise on inputs).
 fn corrupt_hidden(h: Tensor<2>, c: crate::data::Corruption, rng: &mut ChaCha8Rng) -> Tensor<2> {
-    use rand::Rng;
     let [n, d] = h.dims();
     let device = h.device();
     match c {
         crate::data::Corruption::Gaussian { sigma } => {
             h + normal_tensor(n, d, rng, &device).mul_scalar(sigma)
         }
-        crate::data::Corruption::Masking { p } => {
-            let keep: Vec<f32> = (0..n * d)
-                .map(|_| if rng.random::<f32>() < p { 0.0 } else { 1.0 })
-                .collect();
-            h * Tensor::<2>::from_data(TensorData::new(keep, [n, d]), &device)
-        }
+        crate::data::Corruption::Masking { p } => h * bernoulli_mask(n, d, p, 1.0, rng, &device),
         crate::data::Corruption::SaltPepper { .. } => h,
     }
 }

@@ -190,6 +190,22 @@ pub trait Variant: Debug + Send + Sync + 'static {
 
     fn output_activation(&self) -> Activation;
 
+    /// [`Self::encode`] in a training step, where the two differ (dropout): any randomness
+    /// comes from `rng`, so runs still repeat bit for bit.
+    fn encode_training(&self, layers: &Layers, x: Tensor<2>, _rng: &mut ChaCha8Rng) -> Tensor<2> {
+        self.encode(layers, x)
+    }
+
+    /// [`Self::decode_logits`] in a training step (see [`Self::encode_training`]).
+    fn decode_logits_training(
+        &self,
+        layers: &Layers,
+        z: Tensor<2>,
+        _rng: &mut ChaCha8Rng,
+    ) -> Tensor<2> {
+        self.decode_logits(layers, z)
+    }
+
     /// The training objective, per element (pixel). The default is a deterministic
     /// autoencoder's: reconstruction plus the shared penalties of [`SharedConfig`].
     fn objective(&self, net: &Network, batch: Batch, cx: &mut StepContext) -> LossTerms {
@@ -396,6 +412,24 @@ macro_rules! delegate_variant_network {
             z: burn::tensor::Tensor<2>,
         ) -> burn::tensor::Tensor<2> {
             self.$base.decode_logits(layers, z)
+        }
+
+        fn encode_training(
+            &self,
+            layers: &$crate::model::layers::Layers,
+            x: burn::tensor::Tensor<2>,
+            rng: &mut rand_chacha::ChaCha8Rng,
+        ) -> burn::tensor::Tensor<2> {
+            self.$base.encode_training(layers, x, rng)
+        }
+
+        fn decode_logits_training(
+            &self,
+            layers: &$crate::model::layers::Layers,
+            z: burn::tensor::Tensor<2>,
+            rng: &mut rand_chacha::ChaCha8Rng,
+        ) -> burn::tensor::Tensor<2> {
+            self.$base.decode_logits_training(layers, z, rng)
         }
 
         fn output_activation(&self) -> $crate::model::Activation {

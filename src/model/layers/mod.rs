@@ -29,6 +29,7 @@ pub use spec::{LayerSpec, Pad, UpMode, infer_shapes, mirror, parse_layers};
 pub use stack::{Stack, StackActs, StackPlan, Weights};
 pub use tensors::{
     Kernel, NamedTensor, export_kernel, export_linear, import_kernel, import_linear, normal_tensor,
+    bernoulli_mask,
     tensor_batches, tensor_values,
 };
 

@@ -79,6 +79,23 @@ pub fn normal_tensor(rows: usize, cols: usize, rng: &mut ChaCha8Rng, device: &De
     Tensor::<2>::from_data(TensorData::new(v, [rows, cols]), device)
 }
 
+/// A `[rows, cols]` mask of `keep` where a uniform draw from `rng` is at least `p`, 0 elsewhere:
+/// masking noise with `keep = 1`, inverted dropout with `keep = 1 / (1 - p)`.
+pub fn bernoulli_mask(
+    rows: usize,
+    cols: usize,
+    p: f32,
+    keep: f32,
+    rng: &mut ChaCha8Rng,
+    device: &Device,
+) -> Tensor<2> {
+    use rand::Rng;
+    let v: Vec<f32> = (0..rows * cols)
+        .map(|_| if rng.random::<f32>() < p { 0.0 } else { keep })
+        .collect();
+    Tensor::<2>::from_data(TensorData::new(v, [rows, cols]), device)
+}
+
 pub fn tensor_values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
     t.into_data()
         .convert::<f32>()

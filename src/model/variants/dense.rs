@@ -6,11 +6,12 @@ use std::sync::Arc;
 
 use burn::tensor::Tensor;
 use clap::parser::ValueSource;
+use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::kernels::linear::linear;
-use crate::model::layers::{Layers, LayersBuilder};
+use crate::model::layers::{Layers, LayersBuilder, bernoulli_mask};
 use crate::model::variant::{ConfigObject, Resolved, Variant, VariantConfig};
 use crate::model::{Activation, SharedConfig, penalty};
 
@@ -52,6 +53,11 @@ pub struct DenseConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[arg(long, value_delimiter = ',')]
     pub decoder_activations: Option<Vec<Activation>>,
+    /// Dropout on every hidden layer while training (probability a unit is dropped; the
+    /// survivors are scaled by 1/(1-p)), not on the code or the output.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[arg(long)]
+    pub dropout: Option<f64>,
 }
 
 impl Default for DenseConfig {
@@ -70,6 +76,7 @@ impl DenseConfig {
             code_activation: default_code_activation(),
             decoder_hidden: None,
             decoder_activations: None,
+            dropout: None,
         }
     }
 
@@ -103,6 +110,13 @@ impl VariantConfig for DenseConfig {
         }
         if self.hidden.contains(&0) || self.decoder_widths().contains(&0) {
             return Err(Error::invalid("hidden layer widths must be at least 1"));
+        }
+        if let Some(p) = self.dropout
+            && !(0.0..1.0).contains(&p)
+        {
+            return Err(Error::invalid(format!(
+                "dropout must lie in [0, 1), got {p}"
+            )));
         }
         if self.encoder_acts().len() != self.hidden.len() {
             return Err(Error::invalid(format!(
@@ -186,35 +200,96 @@ impl DenseConfig {
                 layers.linear(format!("{group}.{i}"), w[0], w[1], a)?;
             }
         }
-        Ok(Dense { encoder, decoder })
+        let dropout = self.dropout.unwrap_or(0.0) as f32;
+        Ok(Dense {
+            encoder,
+            decoder,
+            dropout,
+        })
     }
 }
 
-/// Activations after each layer, code and output included.
+/// Activations after each layer, code and output included, and the training-time dropout of
+/// the hidden layers.
 #[derive(Debug, Clone)]
 pub struct Dense {
     pub encoder: Vec<Activation>,
     pub decoder: Vec<Activation>,
+    pub dropout: f32,
 }
 
-impl Variant for Dense {
-    fn encode(&self, layers: &Layers, x: Tensor<2>) -> Tensor<2> {
-        layers
-            .linears("encoder")
-            .zip(&self.encoder)
-            .fold(x, |h, (layer, act)| act.apply(linear(layer, h)))
+impl Dense {
+    /// The encoder with `hidden` applied to each hidden layer's output (not the code's).
+    fn encode_with(
+        &self,
+        layers: &Layers,
+        x: Tensor<2>,
+        mut hidden: impl FnMut(Tensor<2>) -> Tensor<2>,
+    ) -> Tensor<2> {
+        let code = self.encoder.len() - 1;
+        let mut h = x;
+        for (i, (layer, act)) in layers.linears("encoder").zip(&self.encoder).enumerate() {
+            h = act.apply(linear(layer, h));
+            if i < code {
+                h = hidden(h);
+            }
+        }
+        h
     }
 
-    fn decode_logits(&self, layers: &Layers, z: Tensor<2>) -> Tensor<2> {
+    /// The decoder up to the output's logits, `hidden` applied to each hidden layer's output.
+    fn decode_logits_with(
+        &self,
+        layers: &Layers,
+        z: Tensor<2>,
+        mut hidden: impl FnMut(Tensor<2>) -> Tensor<2>,
+    ) -> Tensor<2> {
         let last = self.decoder.len() - 1;
         let mut h = z;
         for (i, (layer, act)) in layers.linears("decoder").zip(&self.decoder).enumerate() {
             h = linear(layer, h);
             if i < last {
-                h = act.apply(h);
+                h = hidden(act.apply(h));
             }
         }
         h
+    }
+
+    /// Inverted dropout: what the next layer sees has the expectation it has at inference.
+    fn drop(&self, h: Tensor<2>, rng: &mut ChaCha8Rng) -> Tensor<2> {
+        let [n, d] = h.dims();
+        let p = self.dropout;
+        let mask = bernoulli_mask(n, d, p, 1.0 / (1.0 - p), rng, &h.device());
+        h * mask
+    }
+}
+
+impl Variant for Dense {
+    fn encode(&self, layers: &Layers, x: Tensor<2>) -> Tensor<2> {
+        self.encode_with(layers, x, |h| h)
+    }
+
+    fn decode_logits(&self, layers: &Layers, z: Tensor<2>) -> Tensor<2> {
+        self.decode_logits_with(layers, z, |h| h)
+    }
+
+    fn encode_training(&self, layers: &Layers, x: Tensor<2>, rng: &mut ChaCha8Rng) -> Tensor<2> {
+        if self.dropout == 0.0 {
+            return self.encode(layers, x);
+        }
+        self.encode_with(layers, x, |h| self.drop(h, rng))
+    }
+
+    fn decode_logits_training(
+        &self,
+        layers: &Layers,
+        z: Tensor<2>,
+        rng: &mut ChaCha8Rng,
+    ) -> Tensor<2> {
+        if self.dropout == 0.0 {
+            return self.decode_logits(layers, z);
+        }
+        self.decode_logits_with(layers, z, |h| self.drop(h, rng))
     }
 
     fn output_activation(&self) -> Activation {
