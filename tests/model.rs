@@ -1007,14 +1007,16 @@ fn gaussian_mixture_sampler_recovers_a_known_mixture() {
 
 /// A VQ-VAE small enough to follow by hand: 1×2×2 images, a 1×1 convolution to 2-d vectors
 /// (4 positions), 3 codebook entries, a 1×1 convolution back, linear output, squared error.
-fn tiny_vqvae(ema: Option<f64>, restart: bool) -> Autoencoder {
+/// `restart` is `None` without dead-code restarts, else `Some(restart_below)`.
+fn tiny_vqvae(ema: Option<f64>, restart: Option<Option<f64>>) -> Autoencoder {
     let arch = aekit::model::VqVaeConfig {
         encoder: aekit::model::layers::parse_layers("conv:2:1").unwrap(),
         decoder: Some(aekit::model::layers::parse_layers("conv:1:1").unwrap()),
         codes: 3,
         commitment: 0.25,
         ema_decay: ema,
-        restart_dead_codes: restart,
+        restart_dead_codes: restart.is_some(),
+        restart_below: restart.flatten(),
         ..aekit::model::VqVaeConfig::default()
     };
     let mut cfg = ModelConfig::new(arch);
@@ -1069,7 +1071,7 @@ fn nearest(codebook: &[f32], v: [f64; 2]) -> usize {
 #[test]
 fn vqvae_quantises_to_the_nearest_entry_and_passes_gradients_straight_through() {
     use aekit::model::layers::Layer;
-    let m = tiny_vqvae(None, false);
+    let m = tiny_vqvae(None, None);
     let x = Matrix::new(2, 4, vec![0.9, -0.4, 0.2, 1.3, -1.1, 0.05, 0.7, 0.4]).unwrap();
     let t: HashMap<String, NamedTensor> = m
         .export()
@@ -1186,7 +1188,7 @@ fn vqvae_moving_average_codebook_and_dead_code_restarts() {
             net.export().into_iter().map(|t| (t.name, t.data)).collect();
         t
     };
-    let m = tiny_vqvae(Some(0.9), false);
+    let m = tiny_vqvae(Some(0.9), None);
     let before: HashMap<String, Vec<f32>> =
         m.export().into_iter().map(|t| (t.name, t.data)).collect();
     let vectors = tiny_vectors(&m, &x);
@@ -1221,19 +1223,23 @@ fn vqvae_moving_average_codebook_and_dead_code_restarts() {
     }
     // Restarts: usage starts at 0, below the dead threshold, so every entry this batch did
     // not use lands on one of its vectors.
-    let m = tiny_vqvae(None, true);
-    let mut t: HashMap<String, NamedTensor> = m
-        .export()
-        .into_iter()
-        .map(|t| (t.name.clone(), t))
-        .collect();
-    t.get_mut("codebook").unwrap().data[4..].copy_from_slice(&[50.0, 50.0]);
-    let m = m.with_net(m.net().clone().import(&t).unwrap());
-    let assigned: Vec<usize> = vectors
-        .iter()
-        .map(|v| nearest(&t["codebook"].data, *v))
-        .collect();
-    let after = step(&m);
+    let far_third_entry = |restart_below: Option<f64>, usage: f32| {
+        let m = tiny_vqvae(None, Some(restart_below));
+        let mut t: HashMap<String, NamedTensor> = m
+            .export()
+            .into_iter()
+            .map(|t| (t.name.clone(), t))
+            .collect();
+        t.get_mut("codebook").unwrap().data[4..].copy_from_slice(&[50.0, 50.0]);
+        t.get_mut("codebook_usage").unwrap().data[2] = usage;
+        let m = m.with_net(m.net().clone().import(&t).unwrap());
+        let assigned: Vec<usize> = vectors
+            .iter()
+            .map(|v| nearest(&t["codebook"].data, *v))
+            .collect();
+        (assigned, step(&m))
+    };
+    let (assigned, after) = far_third_entry(None, 0.0);
     let unused: Vec<usize> = (0..3).filter(|k| !assigned.contains(k)).collect();
     assert!(unused.contains(&2), "{assigned:?}");
     for k in unused {
@@ -1249,6 +1255,19 @@ fn vqvae_moving_average_codebook_and_dead_code_restarts() {
         );
         assert_eq!(after["codebook_usage"][k], 1.0);
     }
+    // An entry used half a vector per step lately is alive by default, and rare enough to
+    // restart below 1 use per step.
+    let (_, after) = far_third_entry(None, 0.5);
+    assert_eq!(&after["codebook"][4..], &[50.0, 50.0]);
+    let (_, after) = far_third_entry(Some(1.0), 0.5);
+    assert_ne!(&after["codebook"][4..], &[50.0, 50.0]);
+    assert_eq!(after["codebook_usage"][2], 1.0);
+    let mut cfg = ModelConfig::new(aekit::model::VqVaeConfig {
+        restart_below: Some(1.0),
+        ..aekit::model::VqVaeConfig::default()
+    });
+    let err = cfg.resolve(&[1, 28, 28], false).unwrap_err().to_string();
+    assert!(err.contains("it needs restart_dead_codes"), "{err}");
 }
 
 /// The Fréchet distance of samples from two Gaussians approaches the closed form

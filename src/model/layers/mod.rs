@@ -28,9 +28,8 @@ pub use init::{Init, ParamFactory, ParamIds, uniform};
 pub use spec::{LayerSpec, Pad, UpMode, infer_shapes, mirror, parse_layers};
 pub use stack::{Stack, StackActs, StackPlan, Weights};
 pub use tensors::{
-    Kernel, NamedTensor, export_kernel, export_linear, import_kernel, import_linear, normal_tensor,
-    bernoulli_mask,
-    tensor_batches, tensor_values,
+    Kernel, NamedTensor, bernoulli_mask, export_kernel, export_linear, import_kernel,
+    import_linear, normal_tensor, tensor_batches, tensor_values,
 };
 
 use crate::error::{Error, Result};

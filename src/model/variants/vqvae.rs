@@ -77,6 +77,13 @@ pub struct VqVaeConfig {
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     #[arg(long, required = false, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
     pub restart_dead_codes: bool,
+    /// With restarts: a code the batch leaves unused is restarted when its averaged use
+    /// (vectors per step) is below this. The default, half of one use's weight, restarts only
+    /// codes dead for hundreds of steps; Jukebox (Dhariwal et al. 2020) restarts below 1,
+    /// which also moves rarely used codes to where the data is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[arg(long)]
+    pub restart_below: Option<f64>,
 }
 
 impl Default for VqVaeConfig {
@@ -90,6 +97,7 @@ impl Default for VqVaeConfig {
             recon_weight: 1.0,
             ema_decay: None,
             restart_dead_codes: false,
+            restart_below: None,
         }
     }
 }
@@ -147,6 +155,18 @@ impl VariantConfig for VqVaeConfig {
             return Err(Error::invalid(
                 "ema_decay must lie strictly between 0 and 1",
             ));
+        }
+        if let Some(t) = self.restart_below {
+            if !(t > 0.0 && t.is_finite()) {
+                return Err(Error::invalid(format!(
+                    "restart_below must be a positive number, got {t}"
+                )));
+            }
+            if !self.restart_dead_codes {
+                return Err(Error::invalid(
+                    "restart_below sets when dead codes restart: it needs restart_dead_codes",
+                ));
+            }
         }
         if shared.hidden_noise.is_some() || shared.residual == Some(true) {
             return Err(Error::invalid(
@@ -245,6 +265,7 @@ impl VariantConfig for VqVaeConfig {
             recon_weight: self.recon_weight,
             ema_decay: self.ema_decay,
             restart_dead: self.restart_dead_codes,
+            restart_below: self.restart_below.map(|t| t as f32),
         }))
     }
 }
@@ -259,6 +280,7 @@ pub struct VqVae {
     recon_weight: f64,
     ema_decay: Option<f64>,
     restart_dead: bool,
+    restart_below: Option<f32>,
 }
 
 impl VqVae {
@@ -394,8 +416,9 @@ impl Variant for VqVae {
         }
         if self.restart_dead {
             use rand::Rng;
+            let below = self.restart_below.unwrap_or(DEAD_USAGE * (1.0 - decay));
             for c in 0..k {
-                if counts[c] == 0.0 && usage[c] < DEAD_USAGE * (1.0 - decay) && rows > 0 {
+                if counts[c] == 0.0 && usage[c] < below && rows > 0 {
                     let r = cx.rng.random_range(0..rows);
                     codebook[c * d..(c + 1) * d].copy_from_slice(&v[r * d..(r + 1) * d]);
                     // A restarted code counts as used once, so it has time to attract vectors.
