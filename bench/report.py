@@ -82,6 +82,13 @@ def latency_table(runs):
             ratio = a50 / t50 if t50 else None
             print(f"| {batch} | {op} | {a50:.1f} / {a99:.1f} | {fmt(t50, '.1f', 0)} / {fmt(t99, '.1f', 0)} "
                   f"| **{fmt(ratio, '.2f', 0)}** |")
+    floors = [r for r in runs if r["impl"] == "read-limit"]
+    if floors:
+        one = median(r["read_us_one_core"] for r in floors)
+        pool = median(r["read_us_pool"] for r in floors)
+        print(f"\nReading the encoder's {floors[0]['encoder_weight_mib']:.1f} MiB of weights once: "
+              f"{one:.1f} µs on one core, {pool:.1f} µs split over {floors[0]['threads']} threads "
+              "(the floor of a batch-1 encode; best of 2,000 reads).")
 
 
 def main():

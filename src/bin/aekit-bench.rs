@@ -11,7 +11,9 @@
 //! `aekit-bench limits` instead times each matrix product of workloads A, B (its convolutions as
 //! the im2col products aekit's kernel runs) and C alone through the `gemm` crate (the one aekit's
 //! CPU kernels call) and prints the samples/s the workloads would reach if nothing but those
-//! products ran: the arithmetic limit the ratios are read against.
+//! products ran: the arithmetic limit the ratios are read against, and the time to read
+//! workload A's encoder weights once on one core and on the pool: the memory floor of a
+//! batch-1 forward pass, which reads every weight once and does little arithmetic per byte.
 //! Usage: aekit-bench A|B|C|latency [SAMPLES] [--device cpu|gpu] | aekit-bench limits
 
 use std::time::Instant;
@@ -160,6 +162,17 @@ fn gemm_limits() {
         c_seconds += product_seconds((1024, d_out, d_in), false);
         c_flop += 2.0 * (1024 * d_out * d_in) as f64;
     }
+    let encoder_weights: usize = layers[..4].iter().map(|&(i, o)| i * o).sum();
+    let weights = vec![0.5f32; encoder_weights];
+    let line = serde_json::json!({
+        "impl": "read-limit",
+        "workload": "latency",
+        "threads": rayon::current_num_threads(),
+        "encoder_weight_mib": (encoder_weights * 4) as f64 / (1 << 20) as f64,
+        "read_us_one_core": read_seconds(&weights, false) * 1e6,
+        "read_us_pool": read_seconds(&weights, true) * 1e6,
+    });
+    println!("{line}");
     for (workload, batch, seconds, flop) in [
         ("A", 256.0, a_seconds, a_flop),
         ("B", 128.0, b_seconds, b_flop),
@@ -174,6 +187,35 @@ fn gemm_limits() {
         });
         println!("{line}");
     }
+}
+
+/// Seconds to read every value of `values` once (a vectorised sum), on this thread or split
+/// over the pool, the best of many rounds (the values stay in whatever cache holds them, as
+/// a server's weights do between requests).
+fn read_seconds(values: &[f32], pool: bool) -> f64 {
+    use rayon::prelude::*;
+    fn sum(part: &[f32]) -> f32 {
+        let mut acc = [0f32; 16];
+        for c in part.chunks_exact(16) {
+            for (a, v) in acc.iter_mut().zip(c) {
+                *a += v;
+            }
+        }
+        acc.iter().sum()
+    }
+    let chunk = values.len().div_ceil(rayon::current_num_threads());
+    let mut best = f64::MAX;
+    for _ in 0..2000 {
+        let t = Instant::now();
+        let total: f32 = if pool {
+            values.par_chunks(chunk).map(sum).sum()
+        } else {
+            sum(values)
+        };
+        std::hint::black_box(total);
+        best = best.min(t.elapsed().as_secs_f64());
+    }
+    best
 }
 
 /// Seconds and FLOP of the products of one step of workload B (batch 128): each 3×3
