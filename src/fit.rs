@@ -30,6 +30,8 @@ pub struct FitOptions {
     pub interrupt: Option<Arc<AtomicBool>>,
     /// Behave as if interrupted after this many optimisation steps (for tests of resume).
     pub stop_after_steps: Option<usize>,
+    /// Called after every optimisation step with the run's step count.
+    pub on_step: Option<Arc<crate::train::trainer::StepHook>>,
 }
 
 impl FitOptions {
@@ -41,6 +43,7 @@ impl FitOptions {
             quiet: true,
             interrupt: None,
             stop_after_steps: None,
+            on_step: None,
         }
     }
 }
@@ -172,6 +175,7 @@ fn fit_data(
         val_rows: &val_rows,
         interrupt: opts.interrupt.as_deref(),
         stop_after_steps: opts.stop_after_steps,
+        on_step: opts.on_step.as_deref(),
     };
     let outcome = trainer::run(
         session,

@@ -16,6 +16,8 @@
 //! batch-1 forward pass, which reads every weight once and does little arithmetic per byte.
 //! Usage: aekit-bench A|B|C|latency [SAMPLES] [--device cpu|gpu] | aekit-bench limits
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use aekit::data::{Dataset, Matrix, Scaling, ValueKind};
@@ -350,15 +352,26 @@ fn main() -> aekit::Result<()> {
     let (samples_per_sec, first_step_s) = match workload.as_str() {
         "A" | "B" => {
             // One step first, from process start: what a user waits before training moves
-            // (on a head of the data, so that its copy does not count in the peak RSS).
+            // (on a head of the data, so that its copy does not count in the peak RSS). The
+            // clock stops when the step ends, before the checkpoint the interruption writes
+            // (PyTorch's peer saves nothing either).
             let mut once = FitOptions::new(dir.path().join("first"));
             once.device = device.clone();
-            once.stop_after_steps = Some(1);
+            let first_step = Arc::new(std::sync::OnceLock::new());
+            let stop = Arc::new(AtomicBool::new(false));
+            once.interrupt = Some(stop.clone());
+            once.on_step = Some(Arc::new({
+                let (first_step, stop) = (first_step.clone(), stop.clone());
+                move |_| {
+                    first_step.get_or_init(|| start.elapsed().as_secs_f64());
+                    stop.store(true, Ordering::SeqCst);
+                }
+            }));
             match fit(&cfg, &data.head(cfg.train.batch_size * 4), &once) {
                 Ok(_) | Err(aekit::Error::Interrupted(_)) => {}
                 Err(e) => return Err(e),
             }
-            let first = start.elapsed().as_secs_f64();
+            let first = *first_step.get().expect("one step ran");
             // The data is handed over, as `aekit train` does: held in memory once.
             let mut opts = FitOptions::new(dir.path().join("run"));
             opts.device = device.clone();

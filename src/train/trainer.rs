@@ -74,7 +74,13 @@ pub struct Session<'a> {
     pub interrupt: Option<&'a AtomicBool>,
     /// Behave as if interrupted after this many optimisation steps (for tests of resume).
     pub stop_after_steps: Option<usize>,
+    /// Called after every optimisation step with the run's step count.
+    pub on_step: Option<&'a StepHook>,
 }
+
+/// A function called after every optimisation step with the run's step count (progress per
+/// step, the time to the first step in benchmarks).
+pub type StepHook = dyn Fn(usize) + Send + Sync;
 
 /// How a session ended.
 pub struct Outcome {
@@ -234,6 +240,9 @@ pub fn run(
             state.epoch_samples += rows.len();
             steps_this_session += 1;
             progress.step(rows.len() as u64, value);
+            if let Some(hook) = s.on_step {
+                hook(state.global_step);
+            }
         }
 
         model = model.with_net(net);
