@@ -100,6 +100,7 @@ pub fn run(all: TrainArgs, device: &burn::tensor::Device) -> Result<()> {
         quiet: args.quiet,
         interrupt: Some(interrupt),
         stop_after_steps: None,
+        on_step: None,
     };
     let fitted = aekit::train(&cfg, &opts)?;
     let s = &fitted.summary;
