@@ -280,6 +280,7 @@ fn iwae_rae_and_vqvae_learn_mnist() {
     let iwae = aekit::model::IwaeConfig {
         vae,
         importance_samples: 5,
+        ..Default::default()
     };
     let models: Vec<(&str, ModelConfig)> = vec![
         ("iwae", ModelConfig::new(iwae)),

@@ -689,10 +689,21 @@ fn empty_inputs_give_empty_outputs_of_the_right_width() {
 }
 
 fn iwae_model(samples: usize, seed: u64) -> Autoencoder {
-    let mut cfg = ModelConfig::new(aekit::model::IwaeConfig {
+    iwae_model_with(samples, seed, |_| {})
+}
+
+fn iwae_model_with(
+    samples: usize,
+    seed: u64,
+    bound: impl FnOnce(&mut aekit::model::IwaeConfig),
+) -> Autoencoder {
+    let mut arch = aekit::model::IwaeConfig {
         vae: aekit::VaeConfig::new(vec![7], 3),
         importance_samples: samples,
-    });
+        ..Default::default()
+    };
+    bound(&mut arch);
+    let mut cfg = ModelConfig::new(arch);
     cfg.shared_mut().loss = Some(ReconLoss::Bce);
     cfg.resolve(&[5], true).unwrap();
     Autoencoder::new(&cfg, seed, &device()).unwrap()
@@ -764,6 +775,75 @@ fn iwae_with_one_sample_is_the_vae_elbo() {
             .into_scalar::<f32>()
     };
     assert!(bound(&k50) < i_total as f32, "{} vs {i_total}", bound(&k50));
+}
+
+/// MIWAE and CIWAE against the bounds they sit between. On one set of draws (the same rng),
+/// for log weights w: mean(w) ≤ mean over groups of log-mean-exp(group) ≤ log-mean-exp(all)
+/// (Jensen twice), so with M·k draws the MIWAE objective lies between the ELBO estimate and the
+/// IWAE's with M·k samples; one group is the IWAE, groups of one sample are the mean of the
+/// log weights, which CIWAE at β = 1 is too; CIWAE at β = 0 is the IWAE, and in between it is
+/// the mixture of the two, linear in β.
+#[test]
+fn miwae_and_ciwae_bounds_sit_between_the_elbo_and_the_iwae() {
+    let x = inputs();
+    let xt = Tensor::<2>::from_data(TensorData::new(x.data.clone(), [x.rows, x.cols]), &device());
+    let objective = |m: &Autoencoder| {
+        m.net()
+            .objective(
+                xt.clone(),
+                xt.clone(),
+                m.config(),
+                &mut aekit::data::batch::rng_for(3, 0),
+                1e9,
+            )
+            .total
+            .into_scalar::<f32>() as f64
+    };
+    let with = |k: usize, groups: Option<usize>, beta: Option<f64>| {
+        objective(&iwae_model_with(k, 4, |c| {
+            c.groups = groups;
+            c.ciwae_beta = beta;
+        }))
+    };
+    // Objectives are minus the bounds: larger bound, smaller objective.
+    let iwae12 = with(12, None, None);
+    let miwae = with(4, Some(3), None);
+    let elbo12 = with(1, Some(12), None);
+    assert!(
+        iwae12 < miwae && miwae < elbo12,
+        "{iwae12} {miwae} {elbo12}"
+    );
+    assert_eq!(with(12, Some(1), None), iwae12);
+    let ciwae = |beta| with(12, None, Some(beta));
+    assert!(
+        (ciwae(1.0) - elbo12).abs() < 1e-6 * elbo12.abs(),
+        "{} vs {elbo12}",
+        ciwae(1.0)
+    );
+    assert!((ciwae(0.0) - iwae12).abs() < 1e-6 * iwae12.abs());
+    let mixed = 0.3 * elbo12 + 0.7 * iwae12;
+    assert!(
+        (ciwae(0.3) - mixed).abs() < 1e-5 * mixed.abs(),
+        "{} vs {mixed}",
+        ciwae(0.3)
+    );
+    // MIWAE's gradient is the one of its objective.
+    let m = iwae_model_with(3, 2, |c| c.groups = Some(2));
+    let cfg = m.config().clone();
+    check_objective_gradient(&m, &cfg, &inputs(), &(0..35).step_by(5).collect::<Vec<_>>());
+    for (groups, beta, message) in [
+        (Some(0), None, "groups must be at least 1"),
+        (None, Some(1.5), "ciwae_beta must lie in [0, 1]"),
+        (Some(2), Some(0.5), "two different bounds"),
+    ] {
+        let mut cfg = ModelConfig::new(aekit::model::IwaeConfig {
+            groups,
+            ciwae_beta: beta,
+            ..Default::default()
+        });
+        let err = cfg.resolve(&[5], true).unwrap_err().to_string();
+        assert!(err.contains(message), "{err}");
+    }
 }
 
 /// A linear-Gaussian model, z ~ N(0, I), x | z ~ N(Wz + b, ½ I) (the Gaussian that squared
