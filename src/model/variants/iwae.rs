@@ -154,9 +154,8 @@ impl Variant for Iwae {
     crate::delegate_variant_network!(vae);
 
     /// Minus the k-sample bound (or MIWAE's or CIWAE's) per element; beta (warmed up) weighs
-    /// `log p(z) − log q(z|x)`
-    /// inside each weight. The reported terms are the draws' mean reconstruction loss and
-    /// their mean `log q − log p`, a Monte Carlo KL.
+    /// `log p(z) − log q(z|x)` inside each weight. The reported terms are the draws' mean
+    /// reconstruction loss and their mean `log q − log p`, a Monte Carlo KL.
     fn objective(&self, net: &Network, batch: Batch, cx: &mut StepContext) -> LossTerms {
         let [_, dim] = batch.target.dims();
         let posterior = self.vae.gaussian(&net.layers, batch.input);
