@@ -22,7 +22,10 @@ use burn::tensor::Tensor;
 use burn_flex::FlexTensor;
 use rayon::prelude::*;
 
+use wide::f32x8;
+
 use super::gemm::{contiguous, flex, values};
+use super::lanes::{self, sigmoid};
 use crate::kernels::own_cpu_kernel;
 
 /// Rows per parallel task: about 16k values of MNIST width, enough to outweigh handing the
@@ -41,33 +44,36 @@ pub enum LogitLoss {
 }
 
 impl LogitLoss {
-    fn value(self, z: f32, t: f32) -> f32 {
+    /// The loss of eight elements.
+    fn values(self, z: f32x8, t: f32x8) -> f32x8 {
         match self {
             LogitLoss::SigmoidMse => {
                 let d = sigmoid(z) - t;
                 d * d
             }
-            LogitLoss::SigmoidBce => z.max(0.0) - z * t + (-z.abs()).exp().ln_1p(),
+            LogitLoss::SigmoidBce => z.max(f32x8::ZERO) - z * t + (-z.abs()).exp().ln_1p(),
             LogitLoss::LinearMse => (z - t) * (z - t),
         }
     }
 
-    /// `(∂ℓ/∂z, ∂ℓ/∂t)`.
-    fn derivatives(self, z: f32, t: f32) -> (f32, f32) {
+    /// `(∂ℓ/∂z, ∂ℓ/∂t)` of eight elements.
+    fn derivatives(self, z: f32x8, t: f32x8) -> (f32x8, f32x8) {
+        let two = f32x8::splat(2.0);
         match self {
             LogitLoss::SigmoidMse => {
                 let y = sigmoid(z);
-                let d = 2.0 * (y - t);
-                (d * y * (1.0 - y), -d)
+                let d = two * (y - t);
+                (d * y * (f32x8::ONE - y), -d)
             }
             LogitLoss::SigmoidBce => (sigmoid(z) - t, -z),
-            LogitLoss::LinearMse => (2.0 * (z - t), -2.0 * (z - t)),
+            LogitLoss::LinearMse => (two * (z - t), -two * (z - t)),
         }
     }
-}
 
-fn sigmoid(z: f32) -> f32 {
-    1.0 / (1.0 + (-z).exp())
+    #[cfg(test)]
+    fn value(self, z: f32, t: f32) -> f32 {
+        lanes::at(|z| self.values(z, f32x8::splat(t)), z)
+    }
 }
 
 /// Rows of `width` values per parallel task.
@@ -84,7 +90,7 @@ fn row_losses(kind: LogitLoss, logits: &[f32], target: &[f32], width: usize) -> 
         .zip(target.par_chunks(rows * width))
         .for_each(|((out, z), t)| {
             for ((o, z), t) in out.iter_mut().zip(z.chunks(width)).zip(t.chunks(width)) {
-                *o = z.iter().zip(t).map(|(&z, &t)| kind.value(z, t)).sum();
+                *o = lanes::zip_sum(z, t, |z, t| kind.values(z, t));
             }
         });
     out
@@ -96,7 +102,7 @@ fn row_loss_grad(
     kind: LogitLoss,
     [logits, target, grad]: [&[f32]; 3],
     width: usize,
-    pick: fn((f32, f32)) -> f32,
+    pick: fn((f32x8, f32x8)) -> f32x8,
 ) -> Vec<f32> {
     let mut out = vec![0.0; logits.len()];
     let rows = rows_per_task(width);
@@ -110,9 +116,8 @@ fn row_loss_grad(
                 .zip(z.chunks(width))
                 .zip(t.chunks(width));
             for (((out, z), t), &g) in rows.zip(g) {
-                for ((o, &z), &t) in out.iter_mut().zip(z).zip(t) {
-                    *o = g * pick(kind.derivatives(z, t));
-                }
+                let g = f32x8::splat(g);
+                lanes::zip_map(z, t, out, |z, t| g * pick(kind.derivatives(z, t)));
             }
         });
     out
@@ -291,7 +296,8 @@ mod tests {
             LogitLoss::LinearMse,
         ] {
             for (z, t) in [(-3.0f32, 0.2f32), (0.4, 0.9), (2.5, 0.0), (0.0, 1.0)] {
-                let (d_z, d_t) = kind.derivatives(z, t);
+                let (d_z, d_t) = kind.derivatives(f32x8::splat(z), f32x8::splat(t));
+                let (d_z, d_t) = (d_z.to_array()[0], d_t.to_array()[0]);
                 let h = 1e-2;
                 let fd_z = (kind.value(z + h, t) - kind.value(z - h, t)) / (2.0 * h);
                 let fd_t = (kind.value(z, t + h) - kind.value(z, t - h)) / (2.0 * h);

@@ -3,6 +3,8 @@
 use burn::tensor::{Tensor, activation as act};
 use serde::{Deserialize, Serialize};
 
+use crate::kernels::activation::{SmoothActivation, activate};
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum Activation {
@@ -22,8 +24,12 @@ impl Activation {
         match self {
             Activation::Relu => act::relu(x),
             Activation::LeakyRelu => act::leaky_relu(x, 0.01),
-            Activation::Sigmoid => act::sigmoid(x),
-            Activation::Tanh => act::tanh(x),
+            Activation::Sigmoid => {
+                activate(&x, SmoothActivation::Sigmoid).unwrap_or_else(|| act::sigmoid(x))
+            }
+            Activation::Tanh => {
+                activate(&x, SmoothActivation::Tanh).unwrap_or_else(|| act::tanh(x))
+            }
             Activation::Gelu => act::gelu(x),
             Activation::Elu => act::elu(x, 1.0),
             Activation::Silu => act::silu(x),
