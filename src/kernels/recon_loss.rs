@@ -81,23 +81,32 @@ fn rows_per_task(width: usize) -> usize {
     (VALUES_PER_TASK / width.max(1)).max(1)
 }
 
-/// The loss of every row of `logits` against `target`, both `[n, width]`.
+/// Row `i` of `target` `[m, width]` for row `i` of the logits: row `i mod m`, so that `k` draws
+/// stacked as `[k·m, width]` meet their one target without `k` copies of it.
+fn target_row(target: &[f32], width: usize, i: usize) -> &[f32] {
+    let at = i % (target.len() / width) * width;
+    &target[at..at + width]
+}
+
+/// The loss of every row of `logits` `[n, width]` against its [`target_row`].
 fn row_losses(kind: LogitLoss, logits: &[f32], target: &[f32], width: usize) -> Vec<f32> {
     let mut out = vec![0.0; logits.len() / width.max(1)];
     let rows = rows_per_task(width);
     out.par_chunks_mut(rows)
         .zip(logits.par_chunks(rows * width))
-        .zip(target.par_chunks(rows * width))
-        .for_each(|((out, z), t)| {
-            for ((o, z), t) in out.iter_mut().zip(z.chunks(width)).zip(t.chunks(width)) {
+        .enumerate()
+        .for_each(|(task, (out, z))| {
+            for (r, (o, z)) in out.iter_mut().zip(z.chunks(width)).enumerate() {
+                let t = target_row(target, width, task * rows + r);
                 *o = lanes::zip_sum(z, t, |z, t| kind.values(z, t));
             }
         });
     out
 }
 
-/// The gradient of the row losses with respect to the logits (`pick` = `.0`) or the target
-/// (`.1`) of [`LogitLoss::derivatives`], given `grad` `[n]`, the gradient of each row's loss.
+/// The gradient of the row losses with respect to the logits (`pick` = `.0`) or, before the
+/// rows sharing a target are summed, the target (`.1`) of [`LogitLoss::derivatives`], given
+/// `grad` `[n]`, the gradient of each row's loss: `[n, width]` either way.
 fn row_loss_grad(
     kind: LogitLoss,
     [logits, target, grad]: [&[f32]; 3],
@@ -108,14 +117,12 @@ fn row_loss_grad(
     let rows = rows_per_task(width);
     out.par_chunks_mut(rows * width)
         .zip(logits.par_chunks(rows * width))
-        .zip(target.par_chunks(rows * width))
         .zip(grad.par_chunks(rows))
-        .for_each(|(((out, z), t), g)| {
-            let rows = out
-                .chunks_mut(width)
-                .zip(z.chunks(width))
-                .zip(t.chunks(width));
-            for (((out, z), t), &g) in rows.zip(g) {
+        .enumerate()
+        .for_each(|(task, ((out, z), g))| {
+            let rows_here = out.chunks_mut(width).zip(z.chunks(width)).zip(g);
+            for (r, ((out, z), &g)) in rows_here.enumerate() {
+                let t = target_row(target, width, task * rows + r);
                 let g = f32x8::splat(g);
                 lanes::zip_map(z, t, out, |z, t| g * pick(kind.derivatives(z, t)));
             }
@@ -123,10 +130,22 @@ fn row_loss_grad(
     out
 }
 
+/// `[n, width]` rows folded onto `target_rows` rows by adding every row to row `i mod
+/// target_rows`: the gradient of a target each of whose rows served `n / target_rows` rows.
+fn fold_rows(mut rows: Vec<f32>, width: usize, target_rows: usize) -> Vec<f32> {
+    let (first, rest) = rows.split_at_mut(target_rows * width);
+    for block in rest.chunks(target_rows * width) {
+        first.iter_mut().zip(block).for_each(|(a, b)| *a += b);
+    }
+    rows.truncate(target_rows * width);
+    rows
+}
+
 #[backend_extension(Flex, Autodiff)]
 pub trait FusedReconLoss: Backend {
     /// The loss of every row of `logits` `[n, d]` against `target` `[n, d]`, summed over the
-    /// row: `[n]`.
+    /// row: `[n]`. A `target` of `[m, d]` where `m` divides `n` serves row `i` with row `i mod m`
+    /// (`k` stacked draws against one batch).
     fn recon_rows(
         logits: FloatTensor<Self>,
         target: FloatTensor<Self>,
@@ -170,8 +189,10 @@ impl Backward<Flex, 2> for FusedReconLossBackward {
             grads.register::<Flex>(node.id, flex(d_logits, shape));
         }
         if let Some(node) = node_target {
+            let target_shape = [target.layout().shape()[0], shape[1]];
             let d_target = row_loss_grad(kind, inputs, shape[1], |d| d.1);
-            grads.register::<Flex>(node.id, flex(d_target, shape));
+            let d_target = fold_rows(d_target, shape[1], target_shape[0]);
+            grads.register::<Flex>(node.id, flex(d_target, target_shape));
         }
     }
 }
@@ -202,6 +223,7 @@ impl<C: CheckpointStrategy> FusedReconLoss for Autodiff<Flex, C> {
 
 /// The per-row loss through the kernel above, where one exists for `kind` and the tensors are
 /// f32 on the CPU with at least one column (and `AEKIT_LOSS` is not `burn`); `None` otherwise.
+/// `target` may have fewer rows than `logits` where their number divides the logits'.
 pub fn recon_rows(
     kind: Option<LogitLoss>,
     logits: &Tensor<2>,
@@ -211,8 +233,10 @@ pub fn recon_rows(
     let kind = kind?;
     if !own_cpu_kernel(logits.dtype(), logits.device(), &BURN_CHOSEN, "AEKIT_LOSS")
         || target.dtype() != logits.dtype()
-        || target.dims() != logits.dims()
+        || target.dims()[1] != logits.dims()[1]
         || logits.dims()[1] == 0
+        || target.dims()[0] == 0
+        || logits.dims()[0] % target.dims()[0] != 0
     {
         return None;
     }
@@ -285,6 +309,42 @@ mod tests {
     #[test]
     fn linear_mse_matches_tensor_ops() {
         assert_same_as_tensor_ops(LogitLoss::LinearMse, (300, 100));
+    }
+
+    /// A target of m rows against k·m rows of logits: the same row losses and logit gradients
+    /// as the target repeated k times, and the target's gradient the sum over its k uses.
+    #[test]
+    fn a_shorter_target_serves_stacked_draws() {
+        let device = Device::flex().autodiff();
+        device.seed(3);
+        let (k, m, width) = (5, 7, 33);
+        let logits = Tensor::<2>::random([k * m, width], Distribution::Normal(0.0, 3.0), &device);
+        let target = Tensor::<2>::random([m, width], Distribution::Uniform(0.0, 1.0), &device);
+        let row_weights = Tensor::<1>::random([k * m], Distribution::Normal(0.0, 1.0), &device);
+        for kind in [LogitLoss::SigmoidBce, LogitLoss::SigmoidMse] {
+            let run = |shared: bool| {
+                let logits = logits.clone().detach().require_grad();
+                let target = target.clone().detach().require_grad();
+                let served = if shared {
+                    target.clone()
+                } else {
+                    target.clone().repeat_dim(0, k)
+                };
+                let rows = recon_rows(Some(kind), &logits, &served).expect("the kernel applies");
+                let grads = (rows.clone() * row_weights.clone()).sum().backward();
+                [
+                    rows.into_data(),
+                    logits.grad(&grads).expect("logits gradient").into_data(),
+                    target.grad(&grads).expect("target gradient").into_data(),
+                ]
+            };
+            let (shared, repeated) = (run(true), run(false));
+            for (shared, repeated) in shared.iter().zip(&repeated) {
+                shared.assert_approx_eq::<f32>(repeated, Tolerance::<f32>::rel_abs(1e-5, 1e-6));
+            }
+        }
+        let odd = Tensor::<2>::zeros([3, width], &device);
+        assert!(recon_rows(Some(LogitLoss::SigmoidBce), &logits, &odd).is_none());
     }
 
     /// The closed forms themselves against central differences of `value` (f32, step 0.01).

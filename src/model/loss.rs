@@ -50,7 +50,9 @@ pub fn bce_with_logits<const D: usize>(logits: Tensor<D>, target: Tensor<D>) -> 
 }
 
 /// Per-sample loss `[batch]` from the last layer's pre-activation `logits`: in one fused pass
-/// on the CPU where `kernels::recon_loss` has one for this pair, else with tensor ops.
+/// on the CPU where `kernels::recon_loss` has one for this pair, else with tensor ops. `target`
+/// may hold fewer rows than `logits`, a number that divides theirs: logits row `i` is then
+/// compared with target row `i mod rows` (several draws stacked against one batch).
 pub fn per_sample(
     loss: ReconLoss,
     output: Activation,
@@ -59,7 +61,15 @@ pub fn per_sample(
 ) -> Tensor<1> {
     match recon_rows(logit_loss(loss, output), &logits, &target) {
         Some(rows) => rows,
-        None => per_sample_tensor_ops(loss, output, logits, target),
+        None => {
+            let repeats = logits.dims()[0] / target.dims()[0].max(1);
+            let target = if repeats > 1 {
+                target.repeat_dim(0, repeats)
+            } else {
+                target
+            };
+            per_sample_tensor_ops(loss, output, logits, target)
+        }
     }
 }
 

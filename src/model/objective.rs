@@ -159,13 +159,7 @@ pub fn importance_weights(
     let z = reparameterise(mu.repeat_dim(0, k), logvar.clone(), eps.clone());
     let condition = condition.map(|c| c.repeat_dim(0, k));
     let logits = net.decode_logits(Network::conditioned_code(z.clone(), condition));
-    let log_likelihood = loss::per_sample(
-        loss,
-        net.output_activation(),
-        logits,
-        target.repeat_dim(0, k),
-    )
-    .neg();
+    let log_likelihood = loss::per_sample(loss, net.output_activation(), logits, target).neg();
     // log N(z; 0, I) − log N(z; mu, sigma²) = ½ Σ (eps² − z² + logvar): the 2π terms cancel.
     let log_prior_ratio = (eps.clone() * eps - z.clone() * z + logvar)
         .sum_dim(1)
