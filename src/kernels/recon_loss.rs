@@ -236,7 +236,7 @@ pub fn recon_rows(
         || target.dims()[1] != logits.dims()[1]
         || logits.dims()[1] == 0
         || target.dims()[0] == 0
-        || logits.dims()[0] % target.dims()[0] != 0
+        || !logits.dims()[0].is_multiple_of(target.dims()[0])
     {
         return None;
     }
