@@ -1,7 +1,8 @@
 //! aekit's own CPU kernels, as burn backend extensions on the Flex backend: matrix products
 //! ([`gemm`]), linear layers ([`linear`]), 2-D convolutions ([`conv2d`]), the tanh and sigmoid
-//! activations ([`activation`]), the reconstruction loss from logits ([`recon_loss`]) and the
-//! fused Adam step ([`adam`]); the element-wise ones work eight values at a time (`lanes`). They
+//! activations ([`activation`]), max-pooling over non-overlapping windows ([`max_pool`]), the
+//! reconstruction loss from logits ([`recon_loss`]) and the fused Adam step ([`adam`]); the
+//! element-wise ones work eight values at a time (`lanes`). They
 //! know tensors and numbers, no model types. Each falls back to burn's own implementation off the CPU backend,
 //! for other dtypes, or when its environment switch says `burn` ([`own_cpu_kernel`], the one
 //! place that choice is made).
@@ -12,6 +13,7 @@ pub mod conv2d;
 pub(crate) mod gemm;
 mod lanes;
 pub mod linear;
+pub mod max_pool;
 pub mod recon_loss;
 
 use std::sync::OnceLock;

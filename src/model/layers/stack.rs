@@ -14,6 +14,7 @@ use burn::tensor::ops::{
 use crate::error::{Error, Result};
 use crate::kernels::conv2d::{self as gemm_conv, ConvGeometry};
 use crate::kernels::linear::linear;
+use crate::kernels::max_pool::max_pool;
 use crate::model::Activation;
 use crate::model::layers::spec::*;
 use crate::model::layers::{
@@ -306,7 +307,10 @@ impl Stack {
                     };
                     activate(*act, Feature::Map(y))
                 }
-                Op::MaxPool(o) => Feature::Map(max_pool2d(h.map(), o.clone())),
+                Op::MaxPool(o) => {
+                    let x = h.map();
+                    Feature::Map(max_pool(&x, o).unwrap_or_else(|| max_pool2d(x, o.clone())))
+                }
                 Op::AvgPool(o) => Feature::Map(avg_pool2d(h.map(), o.clone())),
                 Op::Upsample { size, bilinear } => {
                     let mode = if *bilinear {
