@@ -143,6 +143,7 @@ mod tests {
     use burn::tensor::{Device, Distribution, Tolerance, activation as act};
 
     use super::*;
+    use crate::kernels::output_and_input_grad;
 
     /// Values and gradients against burn's own tanh and sigmoid, through a loss that weights
     /// every element differently, on a 3-D tensor longer than one task.
@@ -154,14 +155,11 @@ mod tests {
         let weights = Tensor::<3>::random([3, 70, 101], Distribution::Normal(0.0, 1.0), &device);
         for kind in [SmoothActivation::Tanh, SmoothActivation::Sigmoid] {
             let run = |ours: bool| {
-                let x = x.clone().detach().require_grad();
-                let y = match (ours, kind) {
-                    (true, _) => activate(&x, kind).expect("the kernel applies"),
+                output_and_input_grad(&x, &weights, |x| match (ours, kind) {
+                    (true, _) => activate(x, kind).expect("the kernel applies"),
                     (false, SmoothActivation::Tanh) => act::tanh(x.clone()),
                     (false, SmoothActivation::Sigmoid) => act::sigmoid(x.clone()),
-                };
-                let grads = (y.clone() * weights.clone()).sum().backward();
-                [y.into_data(), x.grad(&grads).expect("gradient").into_data()]
+                })
             };
             let (ours, burns) = (run(true), run(false));
             for (ours, burns) in ours.iter().zip(&burns) {

@@ -212,6 +212,7 @@ mod tests {
     use burn::tensor::{Device, Distribution};
 
     use super::*;
+    use crate::kernels::output_and_input_grad;
 
     /// Values and input gradients equal to burn's `max_pool2d` bit for bit, for even and odd
     /// planes with TensorFlow's `same` padding pairs (after only, and on both sides), with ties
@@ -234,14 +235,13 @@ mod tests {
             let weights =
                 Tensor::<4>::random([n, c, oh, ow], Distribution::Normal(0.0, 1.0), &device);
             let run = |ours: bool| {
-                let x = x.clone().detach().require_grad();
-                let y = if ours {
-                    max_pool(&x, &options).expect("the kernel applies")
-                } else {
-                    max_pool2d(x.clone(), options.clone())
-                };
-                let grads = (y.clone() * weights.clone()).sum().backward();
-                [y.into_data(), x.grad(&grads).expect("gradient").into_data()]
+                output_and_input_grad(&x, &weights, |x| {
+                    if ours {
+                        max_pool(x, &options).expect("the kernel applies")
+                    } else {
+                        max_pool2d(x.clone(), options.clone())
+                    }
+                })
             };
             let (ours, burns) = (run(true), run(false));
             ours[0].assert_eq(&burns[0], true);

@@ -33,3 +33,17 @@ pub(crate) fn own_cpu_kernel(
     let burn = *burn_chosen.get_or_init(|| std::env::var(switch).is_ok_and(|v| v == "burn"));
     !burn && dtype == DType::F32 && device.inner() == Device::flex()
 }
+
+/// For the kernels' tests: `f(x)` and the gradient of `x` through a loss that weights every
+/// output value by `weights`, so that a wrong value anywhere shows in both.
+#[cfg(test)]
+pub(crate) fn output_and_input_grad<const D: usize>(
+    x: &burn::tensor::Tensor<D>,
+    weights: &burn::tensor::Tensor<D>,
+    f: impl Fn(&burn::tensor::Tensor<D>) -> burn::tensor::Tensor<D>,
+) -> [burn::tensor::TensorData; 2] {
+    let x = x.clone().detach().require_grad();
+    let y = f(&x);
+    let grads = (y.clone() * weights.clone()).sum().backward();
+    [y.into_data(), x.grad(&grads).expect("gradient").into_data()]
+}
