@@ -10,7 +10,7 @@
 //! winner, which is burn's arithmetic (one addition to zero), so weights stay bit for bit.
 //! `AEKIT_POOL=burn` selects burn's own.
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use burn::backend::autodiff::Autodiff;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
@@ -55,13 +55,17 @@ impl PoolGeometry {
             && left < k
             && h + top + bottom >= k
             && w + left + right >= k;
+        if !fits {
+            // Before the output size, which would underflow for a window larger than the input.
+            return None;
+        }
         let output = [
             (h + top + bottom - k) / k + 1,
             (w + left + right - k) / k + 1,
         ];
         // The last window must start inside the input, or it would hold only padding.
         let inside = (output[0] - 1) * k < h + top && (output[1] - 1) * k < w + left;
-        (fits && inside).then_some(PoolGeometry {
+        inside.then_some(PoolGeometry {
             input: [h, w],
             window: k,
             before: [top, left],
@@ -162,7 +166,7 @@ struct WindowMaxPoolBackward;
 
 impl Backward<Flex, 1> for WindowMaxPoolBackward {
     /// The winners, `[n, c]` and the geometry.
-    type State = (std::sync::Arc<Vec<u32>>, [usize; 2], PoolGeometry);
+    type State = (Arc<Vec<u32>>, [usize; 2], PoolGeometry);
 
     fn backward(
         self,
@@ -186,7 +190,7 @@ impl<C: CheckpointStrategy> WindowMaxPool for Autodiff<Flex, C> {
             OpsKind::Tracked(prep) => {
                 let nc = batch_channels(x.primitive());
                 let (y, winners) = pool_flex(x.into_primitive(), geometry);
-                prep.finish((std::sync::Arc::new(winners), nc, geometry), y)
+                prep.finish((Arc::new(winners), nc, geometry), y)
             }
             OpsKind::UnTracked(prep) => prep.finish(pool_flex(x.into_primitive(), geometry).0),
         }
@@ -250,5 +254,6 @@ mod tests {
         let x = Tensor::<4>::zeros([1, 1, 6, 6], &device);
         let overlapping = MaxPoolOptions::new([3, 3]).with_stride([2, 2]);
         assert!(max_pool(&x, &overlapping).is_none());
+        assert!(max_pool(&x, &MaxPoolOptions::new([8, 8])).is_none());
     }
 }

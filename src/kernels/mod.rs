@@ -2,10 +2,10 @@
 //! ([`gemm`]), linear layers ([`linear`]), 2-D convolutions ([`conv2d`]), the tanh and sigmoid
 //! activations ([`activation`]), max-pooling over non-overlapping windows ([`max_pool`]), the
 //! reconstruction loss from logits ([`recon_loss`]) and the fused Adam step ([`adam`]); the
-//! element-wise ones work eight values at a time (`lanes`). They
-//! know tensors and numbers, no model types. Each falls back to burn's own implementation off the CPU backend,
-//! for other dtypes, or when its environment switch says `burn` ([`own_cpu_kernel`], the one
-//! place that choice is made).
+//! element-wise ones work eight values at a time (`lanes`). They know tensors and numbers, no
+//! model types. Each falls back to burn's own implementation off the CPU backend, for other
+//! dtypes, or when its environment switch says `burn` ([`own_cpu_kernel`], the one place that
+//! choice is made).
 
 pub mod activation;
 pub mod adam;

@@ -21,7 +21,6 @@ use burn::backend::{Backend, Dispatch, Flex, backend_extension};
 use burn::tensor::Tensor;
 use burn_flex::FlexTensor;
 use rayon::prelude::*;
-
 use wide::f32x8;
 
 use super::gemm::{contiguous, flex, values};
