@@ -13,6 +13,7 @@ use crate::error::{Error, Result};
 use crate::model::Autoencoder;
 use crate::run::{RunConfig, RunDir};
 use crate::train::batches::Batches;
+use crate::train::config::TrainConfig;
 use crate::train::progress::Progress;
 use crate::train::state::{Summary, TrainState};
 use crate::train::trainer::{self, Optimizers, Session};
@@ -127,6 +128,13 @@ fn fit_data(
     // The model is built before the run directory is touched: a model that cannot be built
     // (too large for memory, say) leaves no half-made run behind.
     let model = Autoencoder::new(&cfg.model, tc.seed, &opts.device)?;
+    // A fresh run takes its starting weights now, so a source that does not fit leaves no run
+    // behind; a resumed one only when it has no checkpoint of its own (below).
+    let model = if opts.resume {
+        model
+    } else {
+        warm_start(model, &tc)?
+    };
     // The lock is held until training returns.
     let (run, _lock) = if opts.resume {
         RunDir::open_to_resume(&opts.out_dir, &cfg)?
@@ -148,6 +156,11 @@ fn fit_data(
         history.retain(|m| m.epoch <= state.epoch);
         (model, optimizers, state, history)
     } else {
+        let model = if opts.resume {
+            warm_start(model, &tc)?
+        } else {
+            model
+        };
         let state = TrainState::default();
         run.save_checkpoint(&model, &optimizers, &state)?;
         (model, optimizers, state, Vec::new())
@@ -211,5 +224,26 @@ fn fit_data(
         preprocessor,
         summary,
         run_dir: run,
+    })
+}
+
+/// `model` with the best weights of the run `tc.init_from` names, if it names one.
+fn warm_start(model: Autoencoder, tc: &TrainConfig) -> Result<Autoencoder> {
+    let Some(source) = &tc.init_from else {
+        return Ok(model);
+    };
+    let source = RunDir::open(source)?;
+    let weights = source.model_path();
+    if !weights.is_file() {
+        return Err(Error::bad_file(
+            &weights,
+            "--init-from: no weights saved yet (that run has not completed an epoch)",
+        ));
+    }
+    model.load_safetensors(&weights).map_err(|e| {
+        Error::invalid(format!(
+            "--init-from {}: {e} (the two models must have the same layers)",
+            source.path.display()
+        ))
     })
 }

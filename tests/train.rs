@@ -461,3 +461,52 @@ fn latent_shaping_variants_train_resume_and_learn() {
         assert!(trained < 0.5 * fresh, "{name}: {trained} vs {fresh}");
     }
 }
+
+#[test]
+fn init_from_starts_from_another_runs_weights_and_refuses_a_different_model() {
+    let dir = common::tmp();
+    let mut cfg = common::tiny_config();
+    cfg.model = aekit::ModelConfig::new(aekit::VaeConfig::new(vec![32], 4));
+    let raw = aekit::data::load(&cfg.data, Split::Train).unwrap();
+    let source = dir.path().join("vae");
+    fit(&cfg, &raw, &FitOptions::new(&source)).unwrap();
+
+    // The IWAE has the VAE's tensors: stopped before its first step, its checkpoint holds the
+    // source's best weights bit for bit, not its own seed's.
+    let mut warm = cfg.clone();
+    warm.model = aekit::ModelConfig::new(aekit::model::IwaeConfig {
+        vae: aekit::VaeConfig::new(vec![32], 4),
+        importance_samples: 3,
+        ..Default::default()
+    });
+    warm.train.seed = 7;
+    warm.train.init_from = Some(source.clone());
+    let out = dir.path().join("iwae");
+    let mut opts = FitOptions::new(&out);
+    opts.stop_after_steps = Some(0);
+    assert!(matches!(
+        fit(&warm, &raw, &opts),
+        Err(Error::Interrupted(_))
+    ));
+    assert_eq!(weights_bits(&out.join("checkpoint")), weights_bits(&source));
+    // Resumed, it trains on from there rather than loading the source again.
+    opts.resume = true;
+    opts.stop_after_steps = None;
+    let fitted = fit(&warm, &raw, &opts).unwrap();
+    assert_eq!(fitted.summary.epochs_completed, 2);
+    assert_ne!(weights_bits(&out), weights_bits(&source));
+
+    // Another code size: refused before a run directory exists, naming the flag.
+    let mut other = warm.clone();
+    other.model = aekit::ModelConfig::new(aekit::VaeConfig::new(vec![32], 5));
+    let refused = dir.path().join("refused");
+    let err = fit(&other, &raw, &FitOptions::new(&refused)).err().unwrap();
+    assert!(err.to_string().starts_with("--init-from"), "{err}");
+    assert_eq!(err.exit_code(), 2);
+    assert!(!refused.exists());
+    let missing = dir.path().join("nothing-here");
+    other.train.init_from = Some(missing.clone());
+    let err = fit(&other, &raw, &FitOptions::new(&refused)).err().unwrap();
+    assert!(err.to_string().contains("nothing-here"), "{err}");
+    assert!(!refused.exists());
+}

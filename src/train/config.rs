@@ -138,6 +138,12 @@ pub struct TrainConfig {
     #[serde(default = "d_seed")]
     #[arg(long, required = false)]
     pub seed: u64,
+    /// Start from the best weights of this run directory instead of a random initialisation
+    /// (fine-tuning, or a cheap objective before a costly one: a VAE before an IWAE). Its model
+    /// must have the same tensors; the optimiser and the schedule start afresh.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[arg(long, value_name = "RUN")]
+    pub init_from: Option<std::path::PathBuf>,
 }
 
 impl Default for TrainConfig {
@@ -162,6 +168,7 @@ impl Default for TrainConfig {
             early_stopping: None,
             max_minutes: None,
             seed: d_seed(),
+            init_from: None,
         }
     }
 }
