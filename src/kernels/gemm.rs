@@ -116,10 +116,24 @@ unsafe fn gemm_into(
     }
 }
 
+thread_local! {
+    static PRODUCTS_ON_ONE_THREAD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f` with every product it makes on the calling thread alone: for callers that keep
+/// every core busy with a share of the rows themselves, where splitting each product again
+/// would only add hand-offs.
+pub fn products_on_this_thread<R>(f: impl FnOnce() -> R) -> R {
+    let before = PRODUCTS_ON_ONE_THREAD.replace(true);
+    let result = f();
+    PRODUCTS_ON_ONE_THREAD.set(before);
+    result
+}
+
 /// Parallelism for one product of this size: both cores from about 7 MFLOP (burn-flex's
 /// threshold), one below, where splitting costs more than it gains.
 pub(super) fn parallelism_for(m: usize, n: usize, k: usize) -> Parallelism {
-    if m.saturating_mul(n).saturating_mul(k) >= 192 * 192 * 192 {
+    if !PRODUCTS_ON_ONE_THREAD.get() && m.saturating_mul(n).saturating_mul(k) >= 192 * 192 * 192 {
         Parallelism::Rayon(0)
     } else {
         Parallelism::None

@@ -71,6 +71,35 @@ pub fn fits_in_memory(rows: usize, cols: usize, what: &str) -> Result<()> {
 /// Rows per forward pass when encoding or decoding whole datasets.
 const INFERENCE_BATCH: usize = 1024;
 
+/// Fewest rows worth a core of their own in inference (below, one thread runs them all).
+fn min_share_rows() -> usize {
+    static ROWS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *ROWS.get_or_init(|| {
+        std::env::var("AEKIT_SHARE_ROWS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(32)
+    })
+}
+
+/// The row ranges inference runs as separate passes, and whether they run in parallel: with
+/// several threads on the CPU, at least one range per thread while each keeps
+/// `min_share_rows` rows; at most `INFERENCE_BATCH` rows each.
+fn inference_shares(rows: usize, threads: usize, on_cpu: bool) -> (Vec<(usize, usize)>, bool) {
+    let even = rows.div_ceil(threads.max(1));
+    let parallel = threads > 1 && on_cpu && even >= min_share_rows();
+    let size = if parallel {
+        even.min(INFERENCE_BATCH)
+    } else {
+        INFERENCE_BATCH
+    };
+    let shares = (0..rows)
+        .step_by(size)
+        .map(|start| (start, (start + size).min(rows)))
+        .collect();
+    (shares, parallel)
+}
+
 /// A built model: its resolved config, its network and the device it lives on.
 #[derive(Debug, Clone)]
 pub struct Autoencoder {
@@ -281,25 +310,52 @@ impl Autoencoder {
         &self,
         m: &Matrix,
         cols: usize,
-        f: impl Fn(&Network, Tensor<2>) -> Tensor<2>,
+        f: impl Fn(&Network, Tensor<2>) -> Tensor<2> + Sync,
     ) -> Result<Matrix> {
+        use rayon::prelude::*;
         fits_in_memory(m.rows, cols, "outputs")?;
         let net = self.net.valid();
-        let mut out = Vec::with_capacity(m.rows * cols);
-        for x in layers::tensor_batches(m, INFERENCE_BATCH, &self.device) {
+        let rows_through = |start: usize, end: usize| -> Vec<f32> {
+            let x = Tensor::<2>::from_data(
+                burn::tensor::TensorData::new(
+                    m.data[start * m.cols..end * m.cols].to_vec(),
+                    [end - start, m.cols],
+                ),
+                &self.device,
+            );
             let y = f(&net, x);
             debug_assert_eq!(y.dims()[1], cols);
-            out.extend(
-                y.into_data()
-                    .convert::<f32>()
-                    .try_into_vec::<f32>()
-                    .expect("float output"),
-            );
-        }
+            y.into_data()
+                .convert::<f32>()
+                .try_into_vec::<f32>()
+                .expect("float output")
+        };
+        let (shares, parallel) = inference_shares(
+            m.rows,
+            rayon::current_num_threads(),
+            self.device.clone().inner() == Device::flex(),
+        );
+        let data = if parallel {
+            // Each core takes whole rows through the whole network, its products on its own
+            // thread: no hand-off between layers, where splitting every product would have one.
+            let parts: Vec<Vec<f32>> = shares
+                .par_iter()
+                .map(|&(start, end)| {
+                    crate::kernels::gemm::products_on_this_thread(|| rows_through(start, end))
+                })
+                .collect();
+            parts.concat()
+        } else {
+            let mut out = Vec::with_capacity(m.rows * cols);
+            for (start, end) in shares {
+                out.extend(rows_through(start, end));
+            }
+            out
+        };
         Ok(Matrix {
             rows: m.rows,
             cols,
-            data: out,
+            data,
         })
     }
 
@@ -426,5 +482,35 @@ impl Autoencoder {
             .import(&tensors)
             .map_err(|e| Error::bad_file(path, e.to_string()))?;
         Ok(Self { net, ..self })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inference_shares_cover_every_row_once_in_order() {
+        for threads in [1, 2, 3, 16] {
+            for rows in [0, 1, 31, 64, 65, 1000, 2048, 2049, 10_000] {
+                for on_cpu in [true, false] {
+                    let (shares, parallel) = inference_shares(rows, threads, on_cpu);
+                    let mut next = 0;
+                    for &(start, end) in &shares {
+                        assert_eq!(start, next, "{rows} rows, {threads} threads");
+                        assert!(end > start && end - start <= INFERENCE_BATCH);
+                        next = end;
+                    }
+                    assert_eq!(next, rows);
+                    assert_eq!(
+                        parallel,
+                        on_cpu && threads > 1 && rows.div_ceil(threads) >= 32
+                    );
+                    if parallel {
+                        assert!(shares.len() >= threads);
+                    }
+                }
+            }
+        }
     }
 }
