@@ -97,17 +97,31 @@ fn pool(x: &[f32], g: PoolGeometry) -> (Vec<f32>, Vec<u32>) {
                     let rows = (oy * k).saturating_sub(top)..(oy * k + k - top).min(h);
                     for ox in 0..ow {
                         let cols = (ox * k).saturating_sub(left)..(ox * k + k - left).min(w);
-                        let (mut best, mut at) = (f32::NEG_INFINITY, None);
-                        for iy in rows.clone() {
-                            for ix in cols.clone() {
-                                let v = x[iy * w + ix];
-                                if at.is_none() || v > best || v.is_nan() {
-                                    (best, at) = (v, Some(iy * w + ix));
+                        // The window's first input starts the search (every window holds
+                        // one); visiting it again changes nothing, NaN or not.
+                        let first = rows.start * w + cols.start;
+                        let (mut best, mut at) = (x[first], first);
+                        let mut visit = |i: usize| {
+                            let v = x[i];
+                            if v > best || v.is_nan() {
+                                (best, at) = (v, i);
+                            }
+                        };
+                        if rows.len() == 2 && cols.len() == 2 {
+                            // The 2×2 window of nearly every pooling layer, unrolled.
+                            visit(first);
+                            visit(first + 1);
+                            visit(first + w);
+                            visit(first + w + 1);
+                        } else {
+                            for iy in rows.clone() {
+                                for ix in cols.clone() {
+                                    visit(iy * w + ix);
                                 }
                             }
                         }
                         out[oy * ow + ox] = best;
-                        winners[oy * ow + ox] = at.expect("every window holds an input") as u32;
+                        winners[oy * ow + ox] = at as u32;
                     }
                 }
             }
