@@ -101,47 +101,68 @@ fn peak_rss_mib() -> Option<f64> {
     Some(kib / 1024.0)
 }
 
+/// `c` = `a·b` (`a` m×k, transposed in memory with `lhs_transposed`; `b` k×n; `c` m×n) through
+/// `gemm`, the call every limit below times.
+fn product_into(
+    c: &mut [f32],
+    a: &[f32],
+    b: &[f32],
+    (m, n, k): (usize, usize, usize),
+    lhs_transposed: bool,
+    parallelism: gemm::Parallelism,
+) {
+    assert!(a.len() >= m * k && b.len() >= k * n && c.len() >= m * n);
+    let (lhs_cs, lhs_rs) = if lhs_transposed {
+        (m as isize, 1)
+    } else {
+        (1, k as isize)
+    };
+    // SAFETY: `a`, `b` and `c` hold at least the m×k, k×n and m×n values the strides address
+    // (checked above), and `c` is borrowed mutably, so it aliases neither operand.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            c.as_mut_ptr(),
+            1,
+            n as isize,
+            false,
+            a.as_ptr(),
+            lhs_cs,
+            lhs_rs,
+            b.as_ptr(),
+            1,
+            n as isize,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            parallelism,
+        );
+    }
+}
+
 /// Seconds for one `m×k` by `k×n` product (the left operand transposed in memory with
 /// `lhs_transposed`, as for weight gradients), the best of five rounds of repeated calls.
 fn product_seconds((m, n, k): (usize, usize, usize), lhs_transposed: bool) -> f64 {
     let a = vec![0.5f32; m * k];
     let b = vec![0.25f32; k * n];
     let mut c = vec![0f32; m * n];
-    let (lhs_cs, lhs_rs) = if lhs_transposed {
-        (m as isize, 1)
-    } else {
-        (1, k as isize)
-    };
     let calls = (2e9 / (2.0 * (m * n * k) as f64)).max(3.0) as usize;
     let mut best = f64::MAX;
     for _ in 0..5 {
         let t = Instant::now();
         for _ in 0..calls {
-            // SAFETY: `a`, `b` and `c` hold exactly the m×k, k×n and m×n values the strides
-            // address, and `c` is a separate buffer.
-            unsafe {
-                gemm::gemm(
-                    m,
-                    n,
-                    k,
-                    c.as_mut_ptr(),
-                    1,
-                    n as isize,
-                    false,
-                    a.as_ptr(),
-                    lhs_cs,
-                    lhs_rs,
-                    b.as_ptr(),
-                    1,
-                    n as isize,
-                    1.0,
-                    1.0,
-                    false,
-                    false,
-                    false,
-                    gemm::Parallelism::Rayon(0),
-                );
-            }
+            product_into(
+                &mut c,
+                &a,
+                &b,
+                (m, n, k),
+                lhs_transposed,
+                gemm::Parallelism::Rayon(0),
+            );
         }
         best = best.min(t.elapsed().as_secs_f64() / calls as f64);
     }
@@ -173,31 +194,14 @@ fn row_split_encoder_seconds(rows: usize, layers: &[(usize, usize)]) -> f64 {
         for _ in 0..calls {
             shares.par_iter_mut().for_each(|share_buffers| {
                 for (&(d_in, d_out), (a, b, c)) in layers.iter().zip(share_buffers.iter_mut()) {
-                    // SAFETY: `a`, `b` and `c` hold exactly the share×d_in, d_in×d_out and
-                    // share×d_out values the strides address, and `c` is a separate buffer.
-                    unsafe {
-                        gemm::gemm(
-                            share,
-                            d_out,
-                            d_in,
-                            c.as_mut_ptr(),
-                            1,
-                            d_out as isize,
-                            false,
-                            a.as_ptr(),
-                            1,
-                            d_in as isize,
-                            b.as_ptr(),
-                            1,
-                            d_out as isize,
-                            1.0,
-                            1.0,
-                            false,
-                            false,
-                            false,
-                            gemm::Parallelism::None,
-                        );
-                    }
+                    product_into(
+                        c,
+                        a,
+                        b,
+                        (share, d_out, d_in),
+                        false,
+                        gemm::Parallelism::None,
+                    );
                 }
             });
         }

@@ -124,10 +124,15 @@ thread_local! {
 /// every core busy with a share of the rows themselves, where splitting each product again
 /// would only add hand-offs.
 pub fn products_on_this_thread<R>(f: impl FnOnce() -> R) -> R {
-    let before = PRODUCTS_ON_ONE_THREAD.replace(true);
-    let result = f();
-    PRODUCTS_ON_ONE_THREAD.set(before);
-    result
+    /// Puts the flag back however `f` ends: a pool thread outlives a panic unwinding through it.
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            PRODUCTS_ON_ONE_THREAD.set(self.0);
+        }
+    }
+    let _restore = Restore(PRODUCTS_ON_ONE_THREAD.replace(true));
+    f()
 }
 
 /// Parallelism for one product of this size: both cores from about 7 MFLOP (burn-flex's

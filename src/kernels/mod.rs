@@ -31,7 +31,12 @@ pub(crate) fn own_cpu_kernel(
     switch: &str,
 ) -> bool {
     let burn = *burn_chosen.get_or_init(|| std::env::var(switch).is_ok_and(|v| v == "burn"));
-    !burn && dtype == DType::F32 && device.inner() == Device::flex()
+    !burn && dtype == DType::F32 && on_cpu_backend(device)
+}
+
+/// Whether `device` is burn-flex's, the CPU backend these kernels extend.
+pub(crate) fn on_cpu_backend(device: Device) -> bool {
+    device.inner() == Device::flex()
 }
 
 /// For the kernels' tests: `f(x)` and the gradient of `x` through a loss that weights every

@@ -316,14 +316,7 @@ impl Autoencoder {
         fits_in_memory(m.rows, cols, "outputs")?;
         let net = self.net.valid();
         let rows_through = |start: usize, end: usize| -> Vec<f32> {
-            let x = Tensor::<2>::from_data(
-                burn::tensor::TensorData::new(
-                    m.data[start * m.cols..end * m.cols].to_vec(),
-                    [end - start, m.cols],
-                ),
-                &self.device,
-            );
-            let y = f(&net, x);
+            let y = f(&net, layers::rows_tensor(m, start..end, &self.device));
             debug_assert_eq!(y.dims()[1], cols);
             y.into_data()
                 .convert::<f32>()
@@ -333,7 +326,7 @@ impl Autoencoder {
         let (shares, parallel) = inference_shares(
             m.rows,
             rayon::current_num_threads(),
-            self.device.clone().inner() == Device::flex(),
+            crate::kernels::on_cpu_backend(self.device.clone()),
         );
         let data = if parallel {
             // Each core takes whole rows through the whole network, its products on its own

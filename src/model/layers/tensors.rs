@@ -66,11 +66,19 @@ pub fn tensor_batches<'a>(
     size: usize,
     device: &'a Device,
 ) -> impl Iterator<Item = Tensor<2>> + 'a {
-    (0..m.rows).step_by(size.max(1)).map(move |start| {
-        let end = (start + size.max(1)).min(m.rows);
-        let rows = m.data[start * m.cols..end * m.cols].to_vec();
-        Tensor::<2>::from_data(TensorData::new(rows, [end - start, m.cols]), device)
-    })
+    (0..m.rows)
+        .step_by(size.max(1))
+        .map(move |start| rows_tensor(m, start..(start + size.max(1)).min(m.rows), device))
+}
+
+/// Rows `rows` of `m` as a `[rows, cols]` tensor.
+pub fn rows_tensor(
+    m: &crate::data::Matrix,
+    rows: std::ops::Range<usize>,
+    device: &Device,
+) -> Tensor<2> {
+    let values = m.data[rows.start * m.cols..rows.end * m.cols].to_vec();
+    Tensor::<2>::from_data(TensorData::new(values, [rows.len(), m.cols]), device)
 }
 
 /// A `[rows, cols]` tensor of N(0, 1) draws from `rng`.
