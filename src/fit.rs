@@ -161,7 +161,10 @@ fn fit_data(
         } else {
             model
         };
-        let state = TrainState::default();
+        let state = TrainState {
+            batch_shares: Some(rayon::current_num_threads()),
+            ..TrainState::default()
+        };
         run.save_checkpoint(&model, &optimizers, &state)?;
         (model, optimizers, state, Vec::new())
     };

@@ -73,6 +73,54 @@ fn resume_after_interruption_equals_an_uninterrupted_run() {
     }
 }
 
+/// Batches split over the cores: the share count is the first session's, kept in the
+/// checkpoint, so a run begun on two threads and resumed on one equals the run on two.
+#[test]
+fn a_run_resumed_on_fewer_threads_keeps_its_batches_shares() {
+    let dir = common::tmp();
+    let mut cfg = common::tiny_config();
+    cfg.train.batch_size = 80; // 5 steps per epoch, two shares of 40 rows on two threads
+    let mut dense = aekit::DenseConfig::new(vec![32], 4);
+    dense.dropout = Some(0.2); // each share draws its own masks
+    cfg.model = aekit::ModelConfig::new(dense);
+    let raw = aekit::data::load(&cfg.data, Split::Train).unwrap();
+    let pool = |threads| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap()
+    };
+    let (two, one) = (pool(2), pool(1));
+
+    let on_two = dir.path().join("two");
+    two.install(|| fit(&cfg, &raw, &FitOptions::new(&on_two)))
+        .unwrap();
+    let on_one = dir.path().join("one");
+    one.install(|| fit(&cfg, &raw, &FitOptions::new(&on_one)))
+        .unwrap();
+    assert_ne!(
+        weights_bits(&on_two),
+        weights_bits(&on_one),
+        "two shares per batch must train differently (by rounding) from whole batches"
+    );
+
+    let resumed = dir.path().join("resumed");
+    let mut opts = FitOptions::new(&resumed);
+    opts.stop_after_steps = Some(7);
+    assert!(two.install(|| fit(&cfg, &raw, &opts)).is_err());
+    let state: aekit::train::TrainState =
+        aekit::io::read_json(&resumed.join("checkpoint/state.json")).unwrap();
+    assert_eq!(state.batch_shares, Some(2));
+    opts.resume = true;
+    opts.stop_after_steps = None;
+    one.install(|| fit(&cfg, &raw, &opts)).unwrap();
+    assert_eq!(
+        weights_bits(&on_two),
+        weights_bits(&resumed),
+        "resumed on one thread, the run must equal the two-thread run bit for bit"
+    );
+}
+
 #[test]
 fn training_reduces_the_loss_and_writes_a_complete_run() {
     let dir = common::tmp();

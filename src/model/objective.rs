@@ -7,7 +7,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::model::layers::{bernoulli_mask, normal_tensor};
 use crate::model::variant::{Batch, StepContext};
-use crate::model::{Network, ReconLoss, loss, penalty};
+use crate::model::{ModelConfig, Network, ReconLoss, loss, penalty};
 
 /// Step of the central differences in the contractive estimate, on inputs of unit scale.
 const CONTRACTIVE_EPS: f64 = 1e-2;
@@ -26,6 +26,13 @@ pub struct LossTerms {
 /// decoder for hidden-noise training and the input added for residual models.
 pub fn autoencoder(net: &Network, batch: Batch, cx: &mut StepContext) -> LossTerms {
     autoencoder_with_code(net, batch, cx).0
+}
+
+/// Whether [`autoencoder`]'s objective under `config` is a mean over rows (see
+/// [`Variant::rows_independent`](crate::model::Variant::rows_independent)): every shared term
+/// is, except the sparsity target's KL, which is on the batch's mean activation.
+pub fn autoencoder_rows_independent(config: &ModelConfig) -> bool {
+    config.shared().sparsity_target.is_none()
 }
 
 /// [`autoencoder`] and the batch's code, for variants that add terms on it.

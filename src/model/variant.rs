@@ -235,6 +235,14 @@ pub trait Variant: Debug + Send + Sync + 'static {
         None
     }
 
+    /// Whether the training objective under `config` is a mean of one term per row, no term
+    /// coupling the rows of a batch (a batch statistic, a kernel between rows, a constraint on
+    /// the batch's mean): then a batch may be split into shares whose gradients, weighted by
+    /// their rows, sum to the batch's (see [`crate::train::shares`]). `false` is always safe.
+    fn rows_independent(&self, _config: &ModelConfig) -> bool {
+        false
+    }
+
     /// The training loop's seam: optimiser steps after the main one on each batch.
     fn extra_steps(&self) -> Vec<ExtraStep> {
         Vec::new()

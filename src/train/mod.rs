@@ -1,12 +1,13 @@
-//! Training: the loop with its seam for variants' extra steps ([`trainer`]), batches,
-//! optimisers, schedules, progress and the resumable state. Orchestration (data, run
-//! directory) is in [`crate::fit`].
+//! Training: the loop with its seam for variants' extra steps ([`trainer`]), batches split
+//! over the cores ([`shares`]), optimisers, schedules, progress and the resumable state.
+//! Orchestration (data, run directory) is in [`crate::fit`].
 
 pub mod batches;
 pub mod config;
 pub mod optim;
 pub mod progress;
 pub mod schedule;
+pub mod shares;
 pub mod state;
 pub mod trainer;
 

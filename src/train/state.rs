@@ -19,6 +19,11 @@ pub struct TrainState {
     pub best_epoch: Option<usize>,
     /// Epochs since the validation loss last improved.
     pub bad_epochs: usize,
+    /// The most shares a batch is split into (the cores of the run's first session; see
+    /// [`crate::train::shares`]), kept so that a run resumed with other `--threads` takes the
+    /// same steps. Absent in runs made before batches were split: theirs stay whole.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch_shares: Option<usize>,
     /// Seconds of training so far (for `max_minutes` across resumes). Saved apart from the
     /// rest (`clock.json`), so that the same run writes the same `state.json`.
     #[serde(default, skip_serializing)]

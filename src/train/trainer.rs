@@ -19,7 +19,7 @@ use crate::model::{Autoencoder, ModelConfig, Network};
 use crate::train::batches::{Batches, TRAIN_NOISE_STREAM, TRAIN_PROJECTION_STREAM, mean_loss};
 use crate::train::progress::Progress;
 use crate::train::state::{EpochMetrics, TrainState};
-use crate::train::{TrainConfig, optim, schedule};
+use crate::train::{TrainConfig, optim, schedule, shares};
 
 /// Draws of a variant's extra steps and after-step update, one stream per training step.
 const TRAIN_EXTRA_STREAM: u64 = 1 << 44;
@@ -152,6 +152,11 @@ pub fn run(
     let mut stop_reason = "completed".to_string();
     let mut net: Network = model.clone().into_net();
     let train_device = model.device().clone().autodiff();
+    // A batch is split over the cores only where that gives the same gradients (a mean over
+    // rows, every parameter in the main step) and there are cores to split it over.
+    let splittable = extra_steps.is_empty()
+        && model.net().variant().rows_independent(s.model)
+        && crate::kernels::on_cpu_backend(model.device().clone());
 
     while state.epoch < tc.epochs {
         let order = BatchOrder::shuffled(s.train_rows, tc.batch_size, tc.seed, state.epoch);
@@ -185,19 +190,35 @@ pub fn run(
             );
             let batch = Batch { input, target };
             lr = schedule::learning_rate(tc, state.global_step, steps_per_epoch);
-            let mut rng = rng_for(tc.seed, TRAIN_PROJECTION_STREAM + state.global_step as u64);
+            let stream = TRAIN_PROJECTION_STREAM + state.global_step as u64;
             let epochs_done = state.epoch as f64 + state.batch as f64 / steps_per_epoch as f64;
-            let loss = net
-                .objective_in(
-                    batch.input.clone(),
-                    batch.target.clone(),
+            let share_plan = shares::plan(rows.len(), state.batch_shares.unwrap_or(1), splittable);
+            // Share k of a split batch draws from its own stream; share 0's is the batch's.
+            let share_loss = |copy: &Network, share: Batch, k: usize| {
+                let mut rng = rng_for(tc.seed, shares::share_stream(stream, k));
+                copy.objective_in(
+                    share.input,
+                    share.target,
                     s.model,
                     &mut rng,
                     epochs_done,
                     s.train_rows.len(),
                 )
-                .total;
-            let value = loss.clone().into_scalar::<f32>() as f64;
+                .total
+            };
+            let (value, grads) = if share_plan.len() > 1 {
+                let (value, mut grads) =
+                    shares::loss_and_grads(&net, &batch, &share_plan, &train_device, share_loss);
+                if let Some(max) = tc.clip_grad_norm {
+                    optim::clip_grad_norm(&net, &mut grads, max);
+                }
+                (value, grads)
+            } else {
+                let loss = share_loss(&net, batch.clone(), 0);
+                let value = loss.clone().into_scalar::<f32>() as f64;
+                let main_owned = (!owned_by_extra.is_empty()).then_some((&owned_by_extra, false));
+                (value, step_grads(&net, loss, tc, main_owned))
+            };
             if !value.is_finite() {
                 let kept = if state.epoch > 0 || state.best_epoch.is_some() {
                     "the last good checkpoint is in"
@@ -211,8 +232,6 @@ pub fn run(
                     store.checkpoint_location().display()
                 )));
             }
-            let main_owned = (!owned_by_extra.is_empty()).then_some((&owned_by_extra, false));
-            let grads = step_grads(&net, loss, tc, main_owned);
             net = optimizers.main.step(lr, net, grads);
 
             // The seam: the variant's extra optimiser steps and its update without gradients.

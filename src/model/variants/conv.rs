@@ -13,7 +13,7 @@ use crate::model::layers::{
     LayerSpec, Layers, LayersBuilder, StackActs, infer_shapes, mirror, parse_layers,
 };
 use crate::model::variant::{ConfigObject, Resolved, Variant, VariantConfig};
-use crate::model::{Activation, SharedConfig};
+use crate::model::{Activation, ModelConfig, SharedConfig, objective};
 
 fn default_activation() -> Activation {
     Activation::Relu
@@ -248,5 +248,9 @@ impl Variant for Conv {
 
     fn output_activation(&self) -> Activation {
         self.output
+    }
+
+    fn rows_independent(&self, config: &ModelConfig) -> bool {
+        objective::autoencoder_rows_independent(config)
     }
 }

@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::kernels::linear::linear;
 use crate::model::layers::{Layers, LayersBuilder, bernoulli_mask};
 use crate::model::variant::{ConfigObject, Resolved, Variant, VariantConfig};
-use crate::model::{Activation, SharedConfig, penalty};
+use crate::model::{Activation, ModelConfig, SharedConfig, objective, penalty};
 
 fn default_activation() -> Activation {
     Activation::Relu
@@ -265,6 +265,10 @@ impl Dense {
 }
 
 impl Variant for Dense {
+    fn rows_independent(&self, config: &ModelConfig) -> bool {
+        objective::autoencoder_rows_independent(config)
+    }
+
     fn encode(&self, layers: &Layers, x: Tensor<2>) -> Tensor<2> {
         self.encode_with(layers, x, |h| h)
     }

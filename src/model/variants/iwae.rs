@@ -18,7 +18,7 @@ use crate::model::layers::LayersBuilder;
 use crate::model::objective::{self, LossTerms};
 use crate::model::variant::{Batch, Capabilities, Resolved, StepContext, Variant, VariantConfig};
 use crate::model::variants::vae::{Vae, VaeConfig};
-use crate::model::{Network, SharedConfig};
+use crate::model::{ModelConfig, Network, SharedConfig};
 
 fn d_samples() -> usize {
     5
@@ -175,5 +175,10 @@ impl Variant for Iwae {
             recon: per_element(w.log_likelihood.mean_dim(0).squeeze_dim(0)),
             kl: Some(per_element(w.log_prior_ratio.mean_dim(0).squeeze_dim(0))),
         }
+    }
+
+    /// Each row's bound is its own k draws'.
+    fn rows_independent(&self, _config: &ModelConfig) -> bool {
+        true
     }
 }

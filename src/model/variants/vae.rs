@@ -15,7 +15,7 @@ use crate::kernels::linear::linear;
 use crate::model::layers::{LayerSpec, Layers, LayersBuilder, StackActs, infer_shapes, mirror};
 use crate::model::objective::{self, KlPressure, LossTerms};
 use crate::model::variant::{Batch, Capabilities, Resolved, StepContext, Variant, VariantConfig};
-use crate::model::{Activation, Network, SharedConfig};
+use crate::model::{Activation, ModelConfig, Network, SharedConfig};
 
 fn d_act() -> Activation {
     Activation::Relu
@@ -349,6 +349,11 @@ impl Variant for Vae {
 
     fn posterior(&self, layers: &Layers, x: Tensor<2>) -> Option<(Tensor<2>, Tensor<2>)> {
         Some(self.gaussian(layers, x))
+    }
+
+    /// A capacity pulls the batch's mean KL towards C, which couples the rows.
+    fn rows_independent(&self, _config: &ModelConfig) -> bool {
+        self.schedule.capacity.is_none()
     }
 }
 
