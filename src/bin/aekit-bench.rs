@@ -11,7 +11,9 @@
 //! `aekit-bench limits` instead times each matrix product of workloads A, B (its convolutions as
 //! the im2col products aekit's kernel runs) and C alone through the `gemm` crate (the one aekit's
 //! CPU kernels call) and prints the samples/s the workloads would reach if nothing but those
-//! products ran: the arithmetic limit the ratios are read against, and the time to read
+//! products ran, each product split over the cores by `gemm` and the rows split with each core
+//! taking its share through all of them (as aekit trains and infers); the faster is the
+//! arithmetic limit the ratios are read against. It also prints the time to read
 //! workload A's encoder weights once on one core and on the pool: the memory floor of a
 //! batch-1 forward pass, which reads every weight once and does little arithmetic per byte.
 //! Usage: aekit-bench A|B|C|latency [SAMPLES] [--device cpu|gpu] | aekit-bench limits
@@ -144,6 +146,13 @@ fn product_into(
     }
 }
 
+/// One matrix product of a workload: `(m, n, k)` and whether the left operand is transposed in
+/// memory (as for weight gradients).
+type Product = ((usize, usize, usize), bool);
+
+/// A workload's products for a batch of the given number of rows.
+type ProductsOf<'a> = dyn Fn(usize) -> Vec<Product> + 'a;
+
 /// Seconds for one `m×k` by `k×n` product (the left operand transposed in memory with
 /// `lhs_transposed`, as for weight gradients), the best of five rounds of repeated calls.
 fn product_seconds((m, n, k): (usize, usize, usize), lhs_transposed: bool) -> f64 {
@@ -169,39 +178,34 @@ fn product_seconds((m, n, k): (usize, usize, usize), lhs_transposed: bool) -> f6
     best
 }
 
-/// Seconds for workload C's encoder products over `rows` rows when every thread takes an even
-/// share of the rows through all of them on its own (`gemm` single-threaded): the way aekit's
-/// inference runs them, with no hand-off inside a product. Best of five rounds.
-fn row_split_encoder_seconds(rows: usize, layers: &[(usize, usize)]) -> f64 {
+/// Seconds for a workload's products over a batch when every thread takes an even share of
+/// the rows through all of them on its own (`gemm` single-threaded; `products(share)` lists
+/// them for a share's rows): the way aekit's inference and training run them, with no hand-off
+/// inside a product. Best of five rounds.
+fn row_split_seconds(rows: usize, products: impl Fn(usize) -> Vec<Product>) -> f64 {
     use rayon::prelude::*;
     let threads = rayon::current_num_threads();
-    let share = rows.div_ceil(threads);
-    let buffers = |d_in: usize, d_out: usize| {
-        (
-            vec![0.5f32; share * d_in],
-            vec![0.25f32; d_in * d_out],
-            vec![0f32; share * d_out],
-        )
-    };
+    let products = products(rows.div_ceil(threads));
+    let buffers =
+        |&((m, n, k), _): &Product| (vec![0.5f32; m * k], vec![0.25f32; k * n], vec![0f32; m * n]);
     let mut shares: Vec<Vec<_>> = (0..threads)
-        .map(|_| layers.iter().map(|&(i, o)| buffers(i, o)).collect())
+        .map(|_| products.iter().map(buffers).collect())
         .collect();
-    let flop: usize = layers.iter().map(|&(i, o)| 2 * rows * i * o).sum();
+    let flop: usize = threads
+        * products
+            .iter()
+            .map(|((m, n, k), _)| 2 * m * n * k)
+            .sum::<usize>();
     let calls = (2e9 / flop as f64).max(3.0) as usize;
     let mut best = f64::MAX;
     for _ in 0..5 {
         let t = Instant::now();
         for _ in 0..calls {
             shares.par_iter_mut().for_each(|share_buffers| {
-                for (&(d_in, d_out), (a, b, c)) in layers.iter().zip(share_buffers.iter_mut()) {
-                    product_into(
-                        c,
-                        a,
-                        b,
-                        (share, d_out, d_in),
-                        false,
-                        gemm::Parallelism::None,
-                    );
+                for (&(shape, transposed), (a, b, c)) in
+                    products.iter().zip(share_buffers.iter_mut())
+                {
+                    product_into(c, a, b, shape, transposed, gemm::Parallelism::None);
                 }
             });
         }
@@ -210,44 +214,72 @@ fn row_split_encoder_seconds(rows: usize, layers: &[(usize, usize)]) -> f64 {
     best
 }
 
-/// The products of one step of workload A (batch 256) and of one batch of C (1,024), timed alone.
-fn gemm_limits() {
+/// The products of a training step over `rows` rows, for layers `(inputs, outputs)` with the
+/// first layer's input being data (it needs no gradient).
+fn training_products(rows: usize, layers: &[(usize, usize)]) -> Vec<Product> {
+    let mut products = Vec::new();
+    for (i, &(d_in, d_out)) in layers.iter().enumerate() {
+        products.push(((rows, d_out, d_in), false));
+        products.push(((d_in, d_out, rows), true));
+        if i > 0 {
+            products.push(((rows, d_in, d_out), false));
+        }
+    }
+    products
+}
+
+/// Workload A's dense layers, encoder then decoder, as `(inputs, outputs)`.
+fn dense_a_layers() -> Vec<(usize, usize)> {
     let sizes = [784, 1000, 500, 250, 30];
-    let layers: Vec<(usize, usize)> = sizes
+    sizes
         .windows(2)
         .map(|w| (w[0], w[1]))
         .chain(sizes.windows(2).rev().map(|w| (w[1], w[0])))
-        .collect();
-    let (mut a_seconds, mut a_flop) = (0.0, 0.0);
-    for (i, &(d_in, d_out)) in layers.iter().enumerate() {
-        let mut products = vec![((256, d_out, d_in), false), ((d_in, d_out, 256), true)];
+        .collect()
+}
+
+/// The keras-conv preset's convolutions as the im2col products aekit's kernel runs, for a batch
+/// of `rows` images: per convolution, output positions × channels by patch size, its weight
+/// gradient and (past the first) its input gradient.
+fn keras_conv_products(rows: usize) -> Vec<Product> {
+    // (input channels, output channels, output height = width) of each convolution.
+    let convs = [
+        (1, 16, 28),
+        (16, 8, 14),
+        (8, 8, 7),
+        (8, 8, 4),
+        (8, 8, 8),
+        (8, 16, 14), // "valid" 3×3 on 16×16
+        (16, 1, 28),
+    ];
+    let mut products = Vec::new();
+    for (i, &(c_in, c_out, side)) in convs.iter().enumerate() {
+        let positions = rows * side * side;
+        let patch = 9 * c_in;
+        products.push(((positions, c_out, patch), false));
+        products.push(((patch, c_out, positions), true));
         if i > 0 {
-            // The first layer's input is data: it needs no gradient.
-            products.push(((256, d_in, d_out), false));
-        }
-        for (shape, transposed) in products {
-            a_seconds += product_seconds(shape, transposed);
-            a_flop += 2.0 * (shape.0 * shape.1 * shape.2) as f64;
+            products.push(((positions, patch, c_out), false));
         }
     }
-    let (b_seconds, b_flop) = keras_conv_products();
-    let (mut c_seconds, mut c_flop) = (0.0, 0.0);
-    for &(d_in, d_out) in &layers[..4] {
-        c_seconds += product_seconds((1024, d_out, d_in), false);
-        c_flop += 2.0 * (1024 * d_out * d_in) as f64;
-    }
-    // C's limit is the faster of the two ways to run its products over the cores.
-    let c_split_seconds = row_split_encoder_seconds(1024, &layers[..4]);
-    println!(
-        "{}",
-        serde_json::json!({
-            "impl": "gemm-limit-ways",
-            "workload": "C",
-            "each_product_split_samples_per_sec": 1024.0 / c_seconds,
-            "rows_split_samples_per_sec": 1024.0 / c_split_seconds,
-        })
-    );
-    let c_seconds = c_seconds.min(c_split_seconds);
+    products
+}
+
+/// The products of one step of workload A (batch 256), B (128) and of one batch of C (1,024),
+/// timed alone both ways of running them over the cores (each product split by `gemm`, or the
+/// rows split): each workload's limit is the faster way, the way aekit runs it.
+fn gemm_limits() {
+    let layers = dense_a_layers();
+    let workloads: [(&str, usize, &ProductsOf<'_>); 3] = [
+        ("A", 256, &|rows| training_products(rows, &layers)),
+        ("B", 128, &keras_conv_products),
+        ("C", 1024, &|rows| {
+            layers[..4]
+                .iter()
+                .map(|&(i, o)| ((rows, o, i), false))
+                .collect()
+        }),
+    ];
     let encoder_weights: usize = layers[..4].iter().map(|&(i, o)| i * o).sum();
     let weights = vec![0.5f32; encoder_weights];
     let line = serde_json::json!({
@@ -259,16 +291,32 @@ fn gemm_limits() {
         "read_us_pool": read_seconds(&weights, true) * 1e6,
     });
     println!("{line}");
-    for (workload, batch, seconds, flop) in [
-        ("A", 256.0, a_seconds, a_flop),
-        ("B", 128.0, b_seconds, b_flop),
-        ("C", 1024.0, c_seconds, c_flop),
-    ] {
+    for (workload, batch, products) in workloads {
+        let whole = products(batch);
+        let each_split: f64 = whole
+            .iter()
+            .map(|&(shape, t)| product_seconds(shape, t))
+            .sum();
+        let rows_split = row_split_seconds(batch, products);
+        let flop: f64 = whole
+            .iter()
+            .map(|((m, n, k), _)| 2.0 * (m * n * k) as f64)
+            .sum();
+        println!(
+            "{}",
+            serde_json::json!({
+                "impl": "gemm-limit-ways",
+                "workload": workload,
+                "each_product_split_samples_per_sec": batch as f64 / each_split,
+                "rows_split_samples_per_sec": batch as f64 / rows_split,
+            })
+        );
+        let seconds = each_split.min(rows_split);
         let line = serde_json::json!({
             "impl": "gemm-limit",
             "workload": workload,
             "threads": rayon::current_num_threads(),
-            "samples_per_sec": batch / seconds,
+            "samples_per_sec": batch as f64 / seconds,
             "gflop_per_sec": flop / seconds / 1e9,
         });
         println!("{line}");
@@ -302,41 +350,6 @@ fn read_seconds(values: &[f32], pool: bool) -> f64 {
         best = best.min(t.elapsed().as_secs_f64());
     }
     best
-}
-
-/// Seconds and FLOP of the products of one step of workload B (batch 128): each 3×3
-/// convolution of the keras-conv preset as im2col products, forward `[N·H·W, 9·Cin] ×
-/// [9·Cin, Cout]`, weight gradient `[9·Cin, N·H·W] × [N·H·W, Cout]` and, past the first layer,
-/// the input gradient `[N·H·W, Cout] × [Cout, 9·Cin]`: the arithmetic `kernels/conv2d.rs` does,
-/// as one product over the whole batch's positions where the kernel runs one per image.
-fn keras_conv_products() -> (f64, f64) {
-    // (input channels, output channels, output height = width) of each convolution.
-    let convs = [
-        (1, 16, 28),
-        (16, 8, 14),
-        (8, 8, 7),
-        (8, 8, 4),
-        (8, 8, 8),
-        (8, 16, 14), // "valid" 3×3 on 16×16
-        (16, 1, 28),
-    ];
-    let (mut seconds, mut flop) = (0.0, 0.0);
-    for (i, &(c_in, c_out, side)) in convs.iter().enumerate() {
-        let positions = 128 * side * side;
-        let patch = 9 * c_in;
-        let mut products = vec![
-            ((positions, c_out, patch), false),
-            ((patch, c_out, positions), true),
-        ];
-        if i > 0 {
-            products.push(((positions, patch, c_out), false));
-        }
-        for (shape, transposed) in products {
-            seconds += product_seconds(shape, transposed);
-            flop += 2.0 * (shape.0 * shape.1 * shape.2) as f64;
-        }
-    }
-    (seconds, flop)
 }
 
 /// The workload's model, freshly initialised on `device`, for the inference workloads.
