@@ -2,8 +2,8 @@
 //! backward through its own copy of the network (its own autodiff graph), its products on its
 //! own thread, and the shares' gradients are summed. Splitting every product over the cores
 //! instead costs a hand-off per product and leaves the element-wise passes between products on
-//! one core; on the dense and convolutional reference workloads the split step was 1.16× and
-//! 1.25× faster (BENCHMARKS.md).
+//! one core; on the dense and convolutional reference workloads the split step was 1.23× and
+//! 1.27× faster (BENCHMARKS.md).
 //!
 //! Only for objectives that are a mean over rows (a variant's [`Variant::rows_independent`]):
 //! each share's loss is weighted by its fraction of the rows, so the gradients sum to the whole
