@@ -238,9 +238,11 @@ fn dense_a_layers() -> Vec<(usize, usize)> {
         .collect()
 }
 
-/// The keras-conv preset's convolutions as the im2col products aekit's kernel runs, for a batch
-/// of `rows` images: per convolution, output positions × channels by patch size, its weight
-/// gradient and (past the first) its input gradient.
+/// The keras-conv preset's 3×3 convolutions as im2col products for a batch of `rows` images:
+/// forward `[N·H·W, 9·Cin] × [9·Cin, Cout]`, weight gradient `[9·Cin, N·H·W] × [N·H·W, Cout]`
+/// and, past the first layer, input gradient `[N·H·W, Cout] × [Cout, 9·Cin]`: the arithmetic
+/// `kernels/conv2d.rs` does, as one product over the batch's positions where the kernel runs
+/// one per image.
 fn keras_conv_products(rows: usize) -> Vec<Product> {
     // (input channels, output channels, output height = width) of each convolution.
     let convs = [
