@@ -106,15 +106,29 @@ fn keep_grads(net: &Network, grads: &mut GradientsParams, keep: impl Fn(ParamId)
     net.visit(&mut Filter { grads, keep });
 }
 
-/// Gradients of `loss` for the optimiser of one step: clipped, and restricted to the
-/// parameters that step owns when `owned` says which.
+/// Gradients of `loss` for the optimiser of one step (see [`for_step`]).
 fn step_grads(
     net: &Network,
     loss: Tensor<1>,
     tc: &TrainConfig,
     owned: Option<(&HashSet<ParamId>, bool)>,
 ) -> GradientsParams {
-    let mut grads = GradientsParams::from_grads(loss.backward(), net);
+    for_step(
+        net,
+        GradientsParams::from_grads(loss.backward(), net),
+        tc,
+        owned,
+    )
+}
+
+/// `grads` made ready for the optimiser of one step: restricted to the parameters that step
+/// owns when `owned` says which, and clipped.
+fn for_step(
+    net: &Network,
+    mut grads: GradientsParams,
+    tc: &TrainConfig,
+    owned: Option<(&HashSet<ParamId>, bool)>,
+) -> GradientsParams {
     if let Some((ids, inside)) = owned {
         keep_grads(net, &mut grads, |id| ids.contains(&id) == inside);
     }
@@ -153,7 +167,7 @@ pub fn run(
     let mut net: Network = model.clone().into_net();
     let train_device = model.device().clone().autodiff();
     // A batch is split over the cores only where that gives the same gradients (a mean over
-    // rows, every parameter in the main step) and there are cores to split it over.
+    // rows, every parameter in the main step) and on the CPU backend, whose cores share it.
     let splittable = extra_steps.is_empty()
         && model.net().variant().rows_independent(s.model)
         && crate::kernels::on_cpu_backend(model.device().clone());
@@ -206,17 +220,14 @@ pub fn run(
                 )
                 .total
             };
+            let main_owned = (!owned_by_extra.is_empty()).then_some((&owned_by_extra, false));
             let (value, grads) = if share_plan.len() > 1 {
-                let (value, mut grads) =
+                let (value, grads) =
                     shares::loss_and_grads(&net, &batch, &share_plan, &train_device, share_loss);
-                if let Some(max) = tc.clip_grad_norm {
-                    optim::clip_grad_norm(&net, &mut grads, max);
-                }
-                (value, grads)
+                (value, for_step(&net, grads, tc, main_owned))
             } else {
                 let loss = share_loss(&net, batch.clone(), 0);
                 let value = loss.clone().into_scalar::<f32>() as f64;
-                let main_owned = (!owned_by_extra.is_empty()).then_some((&owned_by_extra, false));
                 (value, step_grads(&net, loss, tc, main_owned))
             };
             if !value.is_finite() {
