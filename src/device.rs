@@ -111,11 +111,54 @@ pub fn init_cpu_pool(threads: Option<usize>, keep_denormals: bool) -> Result<()>
         .map_err(|e| Error::invalid(format!("cannot set up the thread pool: {e}")))
 }
 
-/// Memory the system can still give this process (Linux's `MemAvailable`); `None` where it is
-/// not known, and then nothing is refused for its size.
+/// Memory the system can still give this process: Linux's `MemAvailable`, or less where the
+/// process's memory cgroup (v1 or v2) has a limit closer to its usage; `None` where it is not
+/// known, and then nothing is refused for its size.
 pub fn available_memory() -> Option<u64> {
     let text = std::fs::read_to_string("/proc/meminfo").ok()?;
     let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    let system = kib.checked_mul(1024)?;
+    Some(cgroup_room().map_or(system, |room| room.min(system)))
+}
+
+/// `limit - usage` of this process's memory cgroup, where it has a limit.
+fn cgroup_room() -> Option<u64> {
+    let groups = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+    let read =
+        |path: String| -> Option<u64> { std::fs::read_to_string(path).ok()?.trim().parse().ok() };
+    for line in groups.lines() {
+        let mut fields = line.splitn(3, ':');
+        let (_, controllers, path) = (fields.next()?, fields.next()?, fields.next()?);
+        let (limit, usage) = if controllers.split(',').any(|c| c == "memory") {
+            let dir = format!("/sys/fs/cgroup/memory{path}");
+            (
+                read(format!("{dir}/memory.limit_in_bytes")),
+                read(format!("{dir}/memory.usage_in_bytes")),
+            )
+        } else if controllers.is_empty() {
+            let dir = format!("/sys/fs/cgroup{path}");
+            // `max` (no limit) does not parse, which is what no limit means.
+            (
+                read(format!("{dir}/memory.max")),
+                read(format!("{dir}/memory.current")),
+            )
+        } else {
+            continue;
+        };
+        if let (Some(limit), Some(usage)) = (limit, usage)
+            && limit < (1 << 60)
+        {
+            return Some(limit.saturating_sub(usage));
+        }
+    }
+    None
+}
+
+/// This process's resident memory (Linux); `None` elsewhere.
+pub fn resident_memory() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     kib.checked_mul(1024)
 }

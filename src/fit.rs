@@ -8,14 +8,19 @@ use std::sync::atomic::AtomicBool;
 
 use burn::tensor::Device;
 
+use crate::data::spec::StreamedSource;
+use crate::data::table::feed::TableData;
+use crate::data::table::scan::{self, TableIndex};
+use crate::data::table::{Table, order};
 use crate::data::{Dataset, Preprocessor, Split, train_val_indices};
 use crate::error::{Error, Result};
 use crate::model::Autoencoder;
 use crate::run::{RunConfig, RunDir};
-use crate::train::batches::Batches;
+use crate::train::batches::{Batches, InMemoryRows, TrainingRows};
 use crate::train::config::TrainConfig;
 use crate::train::progress::Progress;
 use crate::train::state::{Summary, TrainState};
+use crate::train::streamed::StreamedRows;
 use crate::train::trainer::{self, Optimizers, Session};
 
 /// How to run a training job (as opposed to what to train, which is the [`RunConfig`]).
@@ -59,6 +64,9 @@ pub struct Fitted {
 
 /// Loads the training data the config names and trains on it.
 pub fn train(cfg: &RunConfig, opts: &FitOptions) -> Result<Fitted> {
+    if let Some(source) = cfg.data.streamed_source()? {
+        return fit_table(cfg, &source, opts);
+    }
     // A text source's vocabulary is counted once over its documents, here: loading them and
     // writing the run's vocabulary.txt both use it.
     let vocabulary = crate::data::text_vocabulary(&cfg.data)?;
@@ -124,10 +132,118 @@ fn fit_data(
             "no training samples left after the validation split",
         ));
     }
-
-    // The model is built before the run directory is touched: a model that cannot be built
-    // (too large for memory, say) leaves no half-made run behind.
     let model = Autoencoder::new(&cfg.model, tc.seed, &opts.device)?;
+    let batches = Batches::new(&data.x, cfg.model.noise(), tc.seed)
+        .with_task(cfg.model.shared().task, &data.sample_shape)
+        .with_binarize(cfg.data.binarize)
+        .with_condition(data.labels.as_deref(), model.classes());
+    let rows = InMemoryRows {
+        batches,
+        train_rows,
+        val_rows,
+        seed: tc.seed,
+    };
+    fit_rows(&cfg, model, preprocessor, vocabulary, &rows, opts, None)
+}
+
+/// Trains on a table streamed from its files: the preprocessing fitted in one pass that also
+/// indexes the table (`data-index.json` in the run), then every epoch read ahead in a seeded
+/// order of row groups and a bounded shuffle window.
+fn fit_table(cfg: &RunConfig, source: &StreamedSource, opts: &FitOptions) -> Result<Fitted> {
+    let mut cfg = cfg.clone();
+    cfg.validate()?;
+    let tc = cfg.train.clone();
+    let table = Table::open(&source.path, source.format, &cfg.data.column_choice(&[]))?;
+    // A resumed run reads the index it was trained on (and refuses files that changed since);
+    // a new one indexes the table in the same pass that fits the preprocessing.
+    let indexed = if opts.resume {
+        RunDir::read_data_index(&opts.out_dir)?
+    } else {
+        None
+    };
+    let (index, preprocessor, range) = match indexed {
+        Some((file, preprocessor)) => {
+            file.index.check_files()?;
+            (file.index, preprocessor, file.range)
+        }
+        None => {
+            let scanned = scan::scan(&table, &cfg.data.row_filter())?;
+            let scaling = cfg.data.scale.resolve(scanned.index.value_kind);
+            let preprocessor = Preprocessor::from_stats(scaling, &scanned.stats);
+            let range = preprocessor.range_of(&scanned.stats.min, &scanned.stats.max);
+            (scanned.index, preprocessor, range)
+        }
+    };
+    cfg.data.scale = preprocessor.scaling;
+    cfg.model
+        .resolve(&index.sample_shape, preprocessor.scaling.is_unit_range())?;
+    let origin = source.path.display().to_string();
+    let labels_seen = table.layout.label.is_some().then_some(index.classes);
+    cfg.model.resolve_class_count(&origin, labels_seen)?;
+    if let Some(classes) = cfg.model.shared().classes
+        && cfg.model.capabilities().conditional
+        && index.classes > classes
+    {
+        return Err(Error::bad_file(
+            &source.path,
+            format!(
+                "label {} is not one of the model's {classes} classes",
+                index.classes - 1
+            ),
+        ));
+    }
+    if cfg.data.binarize && !preprocessor.scaling.is_unit_range() {
+        return Err(Error::invalid(format!(
+            "--binarize needs values in [0, 1]; {origin} is scaled with {:?} (use --scale unit or minmax)",
+            preprocessor.scaling
+        )));
+    }
+    let model = Autoencoder::new(&cfg.model, tc.seed, &opts.device)?;
+    let width = index.width;
+    let empty = crate::data::Matrix::zeros(0, width);
+    let mut batches = Batches::new(&empty, cfg.model.noise(), tc.seed)
+        .with_task(cfg.model.shared().task, &index.sample_shape)
+        .with_binarize(cfg.data.binarize)
+        .with_condition(Some(&[]), model.classes());
+    if !cfg.data.binarize {
+        batches.range = range;
+    }
+    let buffer = order::shuffle_rows(cfg.data.shuffle_buffer, width, tc.batch_size);
+    let data = Arc::new(TableData {
+        table,
+        index: index.clone(),
+        classes: cfg.data.train_classes.clone(),
+    });
+    let rows = StreamedRows::new(data, batches, tc.seed, cfg.data.val_fraction, buffer);
+    if rows.train_rows == 0 {
+        return Err(Error::bad_file(
+            &source.path,
+            "no training rows left after the validation split",
+        ));
+    }
+    fit_rows(
+        &cfg,
+        model,
+        preprocessor,
+        None,
+        &rows,
+        opts,
+        Some((&index, range)),
+    )
+}
+
+/// What every training job shares once its rows are ready: the run directory (created, or
+/// opened to resume), the checkpoint, the loop, the summary.
+fn fit_rows(
+    cfg: &RunConfig,
+    model: Autoencoder,
+    preprocessor: Preprocessor,
+    vocabulary: Option<&[String]>,
+    rows: &dyn TrainingRows,
+    opts: &FitOptions,
+    data_index: Option<(&TableIndex, (f32, f32))>,
+) -> Result<Fitted> {
+    let tc = cfg.train.clone();
     // A fresh run takes its starting weights now, so a source that does not fit leaves no run
     // behind; a resumed one only when it has no checkpoint of its own (below).
     let model = if opts.resume {
@@ -137,15 +253,18 @@ fn fit_data(
     };
     // The lock is held until training returns.
     let (run, _lock) = if opts.resume {
-        RunDir::open_to_resume(&opts.out_dir, &cfg)?
+        RunDir::open_to_resume(&opts.out_dir, cfg)?
     } else {
-        RunDir::create(&opts.out_dir, &cfg, &preprocessor, vocabulary)?
+        RunDir::create(&opts.out_dir, cfg, &preprocessor, vocabulary)?
     };
 
     if opts.resume {
         // A run killed while it was being created may lack what creation writes after the
         // config; both are functions of the config and the data, so they are written again.
         run.complete_creation(&preprocessor, vocabulary)?;
+    }
+    if let Some((index, range)) = data_index {
+        run.save_data_index(index, range)?;
     }
     let optimizers = Optimizers::new(&tc, &model);
     // Resuming a run killed before its first checkpoint starts it afresh.
@@ -169,26 +288,20 @@ fn fit_data(
         (model, optimizers, state, Vec::new())
     };
 
-    let batches = Batches::new(&data.x, cfg.model.noise(), tc.seed)
-        .with_task(cfg.model.shared().task, &data.sample_shape)
-        .with_binarize(cfg.data.binarize)
-        .with_condition(data.labels.as_deref(), model.classes());
     let mut progress = Progress::new(opts.quiet);
     progress.message(&format!(
         "training {} ({} parameters, {} loss) on {} samples, validating on {}; run directory {}",
         cfg.model.describe(),
         model.num_params(),
         cfg.model.loss().name(),
-        train_rows.len(),
-        val_rows.len(),
+        rows.train_len(),
+        rows.val_len(),
         run.path.display()
     ));
     let session = Session {
         model: &cfg.model,
         train: &tc,
-        batches: &batches,
-        train_rows: &train_rows,
-        val_rows: &val_rows,
+        rows,
         interrupt: opts.interrupt.as_deref(),
         stop_after_steps: opts.stop_after_steps,
         on_step: opts.on_step.as_deref(),
@@ -217,8 +330,8 @@ fn fit_data(
         stop_reason: outcome.stop_reason,
         train_seconds: outcome.state.train_seconds,
         samples_per_sec: total_samples / total_secs.max(1e-9),
-        train_samples: train_rows.len(),
-        val_samples: val_rows.len(),
+        train_samples: rows.train_len(),
+        val_samples: rows.val_len(),
     };
     run.save_summary(&summary)?;
     let best = run.load_model(&opts.device, false)?;

@@ -28,6 +28,30 @@ fn fixtures(dir: &Path) {
         "{}",
         String::from_utf8_lossy(&run.stderr)
     );
+    write(dir, "bad.parquet", b"PAR1 not really a parquet file PAR1");
+    write(dir, "ragdir/ragged.csv", b"a,b\n1,2\n3,4,5\n");
+    write(
+        dir,
+        "table.csv",
+        b"a,b,c\n0.1,0.2,0.3\n0.3,0.4,0.5\n0.5,0.6,0.7\n0.7,0.8,0.9\n",
+    );
+    let converted = Command::new(env!("CARGO_BIN_EXE_aekit"))
+        .args([
+            "data",
+            "convert",
+            "--data",
+            "csv:table.csv",
+            "--out",
+            "good.parquet",
+        ])
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        converted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&converted.stderr)
+    );
     write(dir, "empty.csv", b"");
     write(dir, "ragged.csv", b"1,2,3\n4,5\n");
     write(dir, "nan.csv", b"1,2\nnan,3\n");
@@ -107,7 +131,38 @@ fn bad_inputs_exit_2_with_one_line_naming_the_problem() {
         (&["train", "--data", "images:emptydir"], &["emptydir"]),
         (&["train", "--data", "images:junkdir"], &["junkdir"]),
         (&["train", "--data", "text:nodir"], &["nodir"]),
-        (&["train", "--data", "parquet:x"], &["unknown dataset"]),
+        (&["train", "--data", "hdf5:x"], &["unknown dataset"]),
+        (&["train", "--data", "parquet:x"], &["x", "no such file"]),
+        (
+            &["train", "--data", "parquet:bad.parquet"],
+            &["bad.parquet"],
+        ),
+        (&["train", "--data", "arrow:bad.parquet"], &["bad.parquet"]),
+        (
+            &[
+                "train",
+                "--data",
+                "parquet:good.parquet",
+                "--columns",
+                "nope",
+            ],
+            &["good.parquet", "'nope' does not exist"],
+        ),
+        (
+            &[
+                "train",
+                "--data",
+                "parquet:good.parquet",
+                "--shuffle-buffer",
+                "0",
+            ],
+            &["--shuffle-buffer"],
+        ),
+        (&["train", "--data", "csv:ragdir"], &["ragged.csv"]),
+        (
+            &["encode", "runs/a", "--out", "codes.parquet"],
+            &["shapes", "table source"],
+        ),
         (
             &[
                 "train",

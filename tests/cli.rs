@@ -688,7 +688,7 @@ fn bad_inputs_give_one_line_errors_and_exit_code_2() {
     // Not a run directory; an unknown dataset; a bad config key.
     fails_with(&aekit(&["info", "cache"], dir), &["cache"]);
     fails_with(
-        &aekit(&["train", "--data", "parquet:x"], dir),
+        &aekit(&["train", "--data", "hdf5:x"], dir),
         &["unknown dataset"],
     );
     std::fs::write(

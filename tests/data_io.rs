@@ -378,7 +378,7 @@ fn spec_parsing_and_limits() {
     );
     assert!(DataSource::parse("csv:").is_err());
     assert!(
-        DataSource::parse("parquet:x")
+        DataSource::parse("hdf5:x")
             .unwrap_err()
             .to_string()
             .contains("unknown dataset")

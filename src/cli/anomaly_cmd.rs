@@ -3,6 +3,8 @@
 
 use std::path::PathBuf;
 
+use aekit::eval::streamed;
+
 use clap::Args;
 
 use aekit::data::Split;
@@ -34,15 +36,49 @@ pub struct ScoreArgs {
     /// Classes that are anomalies.
     #[arg(long, value_delimiter = ',')]
     anomaly_classes: Option<Vec<u32>>,
-    /// Write per-sample scores and labels (.csv, .json, or .npy for the scores alone).
+    /// Write per-sample scores and labels (.csv, .json, or .npy for the scores alone; .parquet
+    /// streams a table source batch by batch, with the threshold stored when the run was
+    /// trained or given by --threshold).
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Input columns copied beside each score (.parquet outputs of table sources).
+    #[arg(long, value_delimiter = ',')]
+    keep_columns: Vec<String>,
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
 }
 
 pub fn run(args: ScoreArgs, device: &burn::tensor::Device) -> Result<()> {
+    if let Some(path) = args.out.as_ref().filter(|p| streamed::is_parquet(p)) {
+        let run = aekit::Run::open(&args.input.run_dir, device)?;
+        let detector = match args.threshold {
+            Some(t) => AnomalyDetector::with_threshold(args.kind, t)?,
+            None => AnomalyDetector::stored(&run)?
+                .filter(|d| d.kind == args.kind)
+                .ok_or_else(|| {
+                    aekit::Error::invalid(format!(
+                        "{}: no stored {} threshold to stream scores with; give --threshold",
+                        run.dir.path.display(),
+                        args.kind.name()
+                    ))
+                })?,
+        };
+        let cfg = args.input.data_config(&run)?;
+        let n = streamed::write(
+            &run,
+            &cfg,
+            &args.keep_columns,
+            streamed::Output::Scores(&detector),
+            path,
+        )?;
+        println!(
+            "{n} scores written to {} (threshold {:.6})",
+            path.display(),
+            detector.threshold
+        );
+        return Ok(());
+    }
     // A bad output name is refused before any work.
     if let Some(path) = &args.out {
         ScoresFormat::of(path)?;

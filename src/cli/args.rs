@@ -35,6 +35,11 @@ impl Args for DataFlags {
 }
 
 impl DataFlags {
+    /// Applies the flags to a data config.
+    pub fn apply(&self, cfg: &mut DataConfig) -> aekit::Result<()> {
+        cfg.apply_flags(&self.flags)
+    }
+
     /// Applies the flags to the data a trained run reads, which keeps its own scaling.
     pub fn apply_to_run_data(&self, cfg: &mut DataConfig) -> aekit::Result<()> {
         for id in ["scale", "val_fraction"] {

@@ -6,6 +6,7 @@ use clap::Args;
 
 use aekit::data::matrix_file::{self, MatrixFormat};
 use aekit::error::{Error, Result};
+use aekit::eval::streamed::{self, Output};
 use aekit::io::OutputSet;
 use aekit::viz::figures::save_run_grid;
 
@@ -15,9 +16,13 @@ use super::args::{NoiseArgs, RunData};
 pub struct EncodeArgs {
     #[command(flatten)]
     input: RunData,
-    /// Where to write the codes (.npy or .csv).
+    /// Where to write the codes (.npy or .csv; .parquet streams a table source batch by
+    /// batch, whatever its size).
     #[arg(long)]
     out: PathBuf,
+    /// Input columns copied beside each output row (.parquet outputs of table sources).
+    #[arg(long, value_delimiter = ',')]
+    keep_columns: Vec<String>,
     /// Also write the labels (.npy or .csv).
     #[arg(long)]
     labels_out: Option<PathBuf>,
@@ -28,6 +33,18 @@ pub struct EncodeArgs {
 }
 
 pub fn encode(args: EncodeArgs, device: &burn::tensor::Device) -> Result<()> {
+    if streamed::is_parquet(&args.out) {
+        if args.indices {
+            return Err(Error::invalid(
+                "--indices: write codebook indices to .npy or .csv",
+            ));
+        }
+        let run = aekit::Run::open(&args.input.run_dir, device)?;
+        let cfg = args.input.data_config(&run)?;
+        let n = streamed::write(&run, &cfg, &args.keep_columns, Output::Codes, &args.out)?;
+        println!("{n} codes written to {}", args.out.display());
+        return Ok(());
+    }
     MatrixFormat::of(&args.out)?;
     let (run, data) = args.input.open(device)?;
     let codes = if args.indices {
@@ -117,9 +134,13 @@ pub fn decode(args: DecodeArgs, device: &burn::tensor::Device) -> Result<()> {
 pub struct ReconstructArgs {
     #[command(flatten)]
     input: RunData,
-    /// Where to write all reconstructions (.npy or .csv).
+    /// Where to write all reconstructions (.npy or .csv; .parquet streams a table source
+    /// batch by batch).
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Input columns copied beside each output row (.parquet outputs of table sources).
+    #[arg(long, value_delimiter = ',')]
+    keep_columns: Vec<String>,
     /// PNG grid of originals above reconstructions (default RUN_DIR/reconstructions.png).
     #[arg(long)]
     png: Option<PathBuf>,
@@ -132,6 +153,14 @@ pub struct ReconstructArgs {
 }
 
 pub fn reconstruct(args: ReconstructArgs, device: &burn::tensor::Device) -> Result<()> {
+    if let Some(o) = args.out.as_ref().filter(|o| streamed::is_parquet(o)) {
+        let run = aekit::Run::open(&args.input.run_dir, device)?;
+        let cfg = args.input.data_config(&run)?;
+        let output = Output::Reconstructions { raw: args.raw };
+        let n = streamed::write(&run, &cfg, &args.keep_columns, output, o)?;
+        println!("{n} reconstructions written to {}", o.display());
+        return Ok(());
+    }
     if let Some(o) = &args.out {
         MatrixFormat::of(o)?;
     }

@@ -15,6 +15,7 @@ pub mod paired;
 pub mod preprocess;
 pub mod shapes;
 pub mod spec;
+pub mod table;
 pub mod text;
 
 pub use batch::{BatchOrder, train_val_indices, train_val_split};

@@ -79,16 +79,7 @@ impl Preprocessor {
                         hi[j] = hi[j].max(v);
                     }
                 }
-                let scale = lo
-                    .iter()
-                    .zip(&hi)
-                    .map(|(l, h)| if h > l { 1.0 / (h - l) } else { 1.0 })
-                    .collect();
-                Self {
-                    scaling,
-                    offset: lo,
-                    scale,
-                }
+                Self::minmax(lo, &hi)
             }
             Scaling::Standardize => {
                 let n = x.rows as f64;
@@ -105,20 +96,64 @@ impl Preprocessor {
                         var[j] += (v as f64 - mean[j]).powi(2);
                     }
                 }
-                let scale = var
-                    .iter()
-                    .map(|v| {
-                        let sd = (v / n).sqrt();
-                        if sd > 1e-12 { (1.0 / sd) as f32 } else { 1.0 }
-                    })
-                    .collect();
-                Self {
-                    scaling,
-                    offset: mean.into_iter().map(|m| m as f32).collect(),
-                    scale,
-                }
+                Self::standardize(mean, var.iter().map(|v| v / n))
             }
         }
+    }
+
+    /// Fits an already resolved `scaling` from statistics gathered in one streaming pass
+    /// (a table too large to hold); equal to [`Self::fit_matrix`] on the same rows up to the
+    /// rounding of the one-pass variance.
+    pub fn from_stats(scaling: Scaling, stats: &crate::data::table::scan::ColumnStats) -> Self {
+        match scaling {
+            Scaling::None | Scaling::Auto | Scaling::Unit => {
+                Self::fit_matrix(scaling, &Matrix::zeros(0, stats.min.len()))
+            }
+            Scaling::Minmax => Self::minmax(stats.min.clone(), &stats.max),
+            Scaling::Standardize => {
+                Self::standardize(stats.mean.clone(), stats.variance().into_iter())
+            }
+        }
+    }
+
+    fn minmax(lo: Vec<f32>, hi: &[f32]) -> Self {
+        let scale = lo
+            .iter()
+            .zip(hi)
+            .map(|(l, h)| if h > l { 1.0 / (h - l) } else { 1.0 })
+            .collect();
+        Self {
+            scaling: Scaling::Minmax,
+            offset: lo,
+            scale,
+        }
+    }
+
+    /// From each feature's mean and population variance.
+    fn standardize(mean: Vec<f64>, variance: impl Iterator<Item = f64>) -> Self {
+        let scale = variance
+            .map(|v| {
+                let sd = v.sqrt();
+                if sd > 1e-12 { (1.0 / sd) as f32 } else { 1.0 }
+            })
+            .collect();
+        Self {
+            scaling: Scaling::Standardize,
+            offset: mean.into_iter().map(|m| m as f32).collect(),
+            scale,
+        }
+    }
+
+    /// `(min, max)` of the preprocessed values of data whose raw per-feature extremes are
+    /// `lo` and `hi` (the transform is increasing in every feature).
+    pub fn range_of(&self, lo: &[f32], hi: &[f32]) -> (f32, f32) {
+        let mut range = (f32::INFINITY, f32::NEG_INFINITY);
+        for j in 0..lo.len() {
+            let (o, s) = (Self::at(&self.offset, j), Self::at(&self.scale, j));
+            range.0 = range.0.min((lo[j] - o) * s);
+            range.1 = range.1.max((hi[j] - o) * s);
+        }
+        range
     }
 
     fn check_width(&self, cols: usize) -> Result<()> {

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::data::csv::CsvOptions;
+use crate::data::table::TableFormat;
 use crate::data::{Dataset, Matrix, Scaling, fetch, idx, npy, shapes};
 use crate::error::{Error, Result};
 
@@ -37,6 +38,12 @@ pub enum DataSource {
     Images(PathBuf),
     /// A folder of plain-text documents, one subfolder per class (bags of words).
     Text(PathBuf),
+    /// A table read through Arrow: a Parquet or Arrow IPC file, directory or glob (a CSV
+    /// directory or glob too), streamed when training.
+    Table {
+        path: PathBuf,
+        format: crate::data::table::TableFormat,
+    },
 }
 
 impl DataSource {
@@ -58,7 +65,26 @@ impl DataSource {
             "shapes" => DataSource::Shapes { grid: false },
             "shapes-grid" => DataSource::Shapes { grid: true },
             "mnist" => DataSource::Mnist,
-            "csv" => DataSource::Csv(need_path(rest)?),
+            "csv" => {
+                let path = need_path(rest)?;
+                // One CSV file is read whole as before; a directory or glob is a table.
+                if path.is_dir() || path.to_string_lossy().contains(['*', '?', '[']) {
+                    DataSource::Table {
+                        path,
+                        format: TableFormat::Csv,
+                    }
+                } else {
+                    DataSource::Csv(path)
+                }
+            }
+            "parquet" => DataSource::Table {
+                path: need_path(rest)?,
+                format: TableFormat::Parquet,
+            },
+            "arrow" | "feather" | "ipc" => DataSource::Table {
+                path: need_path(rest)?,
+                format: TableFormat::Arrow,
+            },
             "npy" => DataSource::Npy(need_path(rest)?),
             "npz" => DataSource::Npz(need_path(rest)?),
             "images" => DataSource::Images(need_path(rest)?),
@@ -74,11 +100,18 @@ impl DataSource {
             }
             _ => {
                 return Err(Error::invalid(format!(
-                    "unknown dataset '{spec}': use shapes, shapes-grid, mnist, csv:PATH, npy:PATH, npz:PATH, idx:IMAGES[,LABELS], images:DIR or text:DIR"
+                    "unknown dataset '{spec}': use shapes, shapes-grid, mnist, csv:PATH, parquet:PATH, arrow:PATH, npy:PATH, npz:PATH, idx:IMAGES[,LABELS], images:DIR or text:DIR"
                 )));
             }
         })
     }
+}
+
+/// A table source's path and format: what a training run streams.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreamedSource {
+    pub path: PathBuf,
+    pub format: TableFormat,
 }
 
 fn default_val_fraction() -> f64 {
@@ -95,8 +128,11 @@ fn default_shapes_test() -> usize {
 /// the `[data]` table and a command-line flag, its doc comment the help of both.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, clap::Args)]
 pub struct DataConfig {
-    /// Dataset: shapes, mnist, csv:PATH, npy:PATH, npz:PATH, idx:IMAGES[,LABELS], images:DIR,
-    /// text:DIR.
+    /// Dataset: shapes, mnist, csv:PATH, parquet:PATH, arrow:PATH, npy:PATH, npz:PATH,
+    /// idx:IMAGES[,LABELS], images:DIR, text:DIR. A parquet/arrow PATH (and a csv directory or
+    /// glob) may be a file, a directory of files (hive-style key=value folders become columns)
+    /// or a glob, and is streamed when training: data larger than memory.
+
     #[arg(long = "data", required = false)]
     pub source: String,
     /// Held-out data for csv/npy/npz/idx sources (same spec syntax).
@@ -107,10 +143,24 @@ pub struct DataConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
-    /// CSV label column, by header name or zero-based index.
+    /// Label column of a CSV or table source, by header name or zero-based index.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[arg(long)]
     pub label_column: Option<String>,
+    /// Feature columns of a table source (default: every numeric column but the label).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[arg(long, value_delimiter = ',')]
+    pub columns: Option<Vec<String>>,
+    /// Rows in the shuffle window of a streamed table (default: 64 MiB of rows). Each epoch
+    /// visits the table's row groups in a seeded order and shuffles the rows within each
+    /// window; a larger window shuffles better and holds more in memory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[arg(long)]
+    pub shuffle_buffer: Option<usize>,
+    /// Stream a single CSV file like a table (Parquet and Arrow sources always stream).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    #[arg(long, required = false, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub stream: bool,
     /// CSV header: true, false, or absent to detect.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[arg(long, num_args = 0..=1, default_missing_value = "true")]
@@ -168,6 +218,9 @@ impl Default for DataConfig {
             test_source: None,
             data_dir: None,
             label_column: None,
+            columns: None,
+            shuffle_buffer: None,
+            stream: false,
             header: None,
             labels: None,
             scale: Scaling::Auto,
@@ -209,8 +262,43 @@ impl DataConfig {
             .map_err(|e| Error::invalid(e.to_string().trim().replace('\n', " ")))
     }
 
+    /// The table a training run streams: a Parquet or Arrow source, a CSV directory or glob,
+    /// or a CSV file with `--stream`; `None` for sources read whole.
+    pub fn streamed_source(&self) -> Result<Option<StreamedSource>> {
+        Ok(match DataSource::parse(&self.source)? {
+            DataSource::Table { path, format } => Some(StreamedSource { path, format }),
+            DataSource::Csv(path) if self.stream => Some(StreamedSource {
+                path,
+                format: TableFormat::Csv,
+            }),
+            _ => None,
+        })
+    }
+
+    /// How a table source's columns are used, with `kept` carried through to outputs.
+    pub fn column_choice(&self, kept: &[String]) -> crate::data::table::ColumnChoice {
+        crate::data::table::ColumnChoice {
+            features: self.columns.clone(),
+            label: self.label_column.clone(),
+            kept: kept.to_vec(),
+        }
+    }
+
+    /// The rows of a streamed training table a run uses.
+    pub fn row_filter(&self) -> crate::data::table::scan::RowFilter {
+        crate::data::table::scan::RowFilter {
+            classes: self.train_classes.clone(),
+            limit: self.limit,
+        }
+    }
+
     pub fn validate(&self) -> Result<()> {
         DataSource::parse(&self.source)?;
+        if self.shuffle_buffer == Some(0) {
+            return Err(Error::invalid(
+                "--shuffle-buffer must hold at least one row",
+            ));
+        }
         if let Some(t) = &self.test_source {
             DataSource::parse(t)?;
         }
@@ -324,6 +412,9 @@ fn load_source(
         DataSource::Npz(p) => npy::read_npz(&p)?,
         DataSource::Idx { images, labels } => load_idx(&images, labels.as_deref())?,
         DataSource::Images(dir) => crate::data::images::load(&dir, split)?,
+        DataSource::Table { path, format } => {
+            crate::data::table::collect(&path, format, &cfg.column_choice(&[]))?
+        }
         DataSource::Text(dir) => {
             // The vocabulary always comes from the training documents (`cfg.source`), also
             // for a test source.

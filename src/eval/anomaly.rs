@@ -114,12 +114,22 @@ impl AnomalyDetector {
         }
         let seed = 0;
         let s = scores(run, train, labels, kind, seed)?;
-        Ok(Self {
+        Ok(Self::from_training_scores(kind, &s, contamination, seed))
+    }
+
+    /// The detector whose threshold leaves `contamination` of the training `scores` above it.
+    fn from_training_scores(
+        kind: ScoreKind,
+        scores: &[f64],
+        contamination: f64,
+        seed: u64,
+    ) -> Self {
+        Self {
             kind,
-            threshold: quantile(&s, 1.0 - contamination),
+            threshold: quantile(scores, 1.0 - contamination),
             contamination: Some(contamination),
             seed,
-        })
+        }
     }
 
     /// A detector with a given threshold.
@@ -145,6 +155,26 @@ impl AnomalyDetector {
     /// Fits the default detector (squared error, PyOD's contamination of 0.1) on the run's
     /// training data and stores it with the run, so that every front end flags the same samples.
     pub fn fit_and_store(run: &Run) -> Result<Self> {
+        if run.config.data.streamed_source()?.is_some() {
+            // A streamed run's training table is scored a batch at a time: memory holds the
+            // scores (8 bytes a row), never the rows.
+            let (kind, seed) = (ScoreKind::SquaredError, 0);
+            let mut all = Vec::new();
+            crate::eval::streamed::each_batch(
+                run,
+                &run.config.data,
+                crate::data::Split::Train,
+                &[],
+                |rows| {
+                    let labels = rows.labels.as_deref().filter(|_| run.model.classes() > 0);
+                    all.extend(scores(run, &rows.x, labels, kind, seed)?);
+                    Ok(())
+                },
+            )?;
+            let detector = Self::from_training_scores(kind, &all, DEFAULT_CONTAMINATION, seed);
+            crate::io::write_json(&Self::path(run), &detector)?;
+            return Ok(detector);
+        }
         let train = run.load_data(None, crate::data::Split::Train)?;
         let detector = Self::fit(
             run,

@@ -10,6 +10,7 @@ pub mod pca;
 pub mod probe;
 pub mod retrieval;
 pub mod sampler;
+pub mod streamed;
 
 pub use metrics::{
     ClassMetrics, CodeStats, CodebookMetrics, ReconMetrics, code_stats, codebook_metrics, psnr,

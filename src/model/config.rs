@@ -289,26 +289,37 @@ impl ModelConfig {
     /// For a conditional model, fills in the number of classes from labelled data, and checks
     /// that the data has labels the model can take. Other models ignore labels.
     pub fn resolve_classes(&mut self, data: &crate::data::Dataset) -> Result<()> {
+        let found = data.labels.as_ref().map(|_| data.num_classes());
+        self.resolve_class_count(&data.origin, found)?;
+        let classes = self.shared.classes.unwrap_or(0);
+        if let Some(labels) = &data.labels
+            && self.capabilities().conditional
+            && let Some(&bad) = labels.iter().find(|&&l| l as usize >= classes)
+        {
+            return Err(Error::bad_file(
+                &data.origin,
+                format!("label {bad} is not one of the model's {classes} classes"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Resolves the number of classes of a conditional model from the data's: `found` is
+    /// `None` for unlabelled data (refused), else the classes its labels span.
+    pub fn resolve_class_count(&mut self, origin: &str, found: Option<usize>) -> Result<()> {
         if !self.capabilities().conditional {
             return Ok(());
         }
-        let Some(labels) = &data.labels else {
+        let Some(found) = found else {
             return Err(Error::bad_file(
-                &data.origin,
+                origin,
                 format!(
                     "a conditional model (--model {}) needs labelled data, and this data has no labels",
                     self.kind()
                 ),
             ));
         };
-        let found = data.num_classes();
-        let classes = *self.shared.classes.get_or_insert(found);
-        if let Some(&bad) = labels.iter().find(|&&l| l as usize >= classes) {
-            return Err(Error::bad_file(
-                &data.origin,
-                format!("label {bad} is not one of the model's {classes} classes"),
-            ));
-        }
+        self.shared.classes.get_or_insert(found);
         self.validate()
     }
 

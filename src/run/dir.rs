@@ -7,6 +7,7 @@
 //!   model.safetensors          best weights by validation loss (PyTorch names and layouts)
 //!   metrics.jsonl              one JSON line per epoch
 //!   summary.json               how training went
+//!   data-index.json            a streamed run's table index (files, chunks, rows)
 //!   .lock                      held (advisory) by the process that writes the run
 //!   checkpoint/                the last state, for --resume: model.safetensors,
 //!                              optimizer.bpk (and optimizer-STEP.bpk for a variant's extra
@@ -20,11 +21,20 @@ use std::path::{Path, PathBuf};
 use burn::tensor::Device;
 
 use crate::data::Preprocessor;
+use crate::data::table::scan::TableIndex;
 use crate::error::{Error, Result};
 use crate::model::Autoencoder;
 use crate::run::RunConfig;
 use crate::train::state::{EpochMetrics, Summary, TrainState};
 use crate::train::trainer::{Checkpoints, Optimizers};
+
+/// What `data-index.json` holds: the table index and the range of the preprocessed values
+/// (the range corrupted inputs are clipped to).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct DataIndexFile {
+    pub index: TableIndex,
+    pub range: (f32, f32),
+}
 
 #[derive(Debug, Clone)]
 pub struct RunDir {
@@ -57,6 +67,37 @@ impl RunDir {
     }
     pub fn checkpoint_dir(&self) -> PathBuf {
         self.path.join("checkpoint")
+    }
+    /// A streamed run's table index (files with their sizes and times, chunks and their
+    /// rows) and the range of its preprocessed values: what a resume reads instead of the
+    /// table.
+    pub fn data_index_path(&self) -> PathBuf {
+        self.path.join("data-index.json")
+    }
+
+    /// Writes the table index of a streamed run, once.
+    pub fn save_data_index(&self, index: &TableIndex, range: (f32, f32)) -> Result<()> {
+        if self.data_index_path().is_file() {
+            return Ok(());
+        }
+        crate::io::write_json(
+            &self.data_index_path(),
+            &DataIndexFile {
+                index: index.clone(),
+                range,
+            },
+        )
+    }
+
+    /// The table index, preprocessing and value range a streamed run at `path` was started
+    /// with; `None` where the run has no index yet.
+    pub fn read_data_index(path: &Path) -> Result<Option<(DataIndexFile, Preprocessor)>> {
+        let run = Self::new(path);
+        if !run.data_index_path().is_file() || !run.preprocess_path().is_file() {
+            return Ok(None);
+        }
+        let file: DataIndexFile = crate::io::read_json(&run.data_index_path())?;
+        Ok(Some((file, run.preprocessor()?)))
     }
 
     /// Creates the run directory of a new run and writes what training starts from: the

@@ -6,7 +6,9 @@ use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
 
 use crate::data::batch::rng_for;
+use crate::data::table::order::VALIDATION_BATCH_ROWS;
 use crate::data::{BatchOrder, Corruption, Matrix};
+use crate::error::Result;
 use crate::model::Autoencoder;
 
 /// Noise streams: one per training step and one per validation batch, so that every batch's
@@ -81,10 +83,27 @@ impl<'a> Batches<'a> {
         buf
     }
 
+    /// The rows `rows` of the data, with their classes for a conditional model.
+    pub fn rows(&self, rows: &[usize]) -> StepRows {
+        StepRows {
+            clean: self.gather(rows),
+            n: rows.len(),
+            labels: self
+                .condition
+                .map(|(labels, _)| rows.iter().map(|&r| labels[r]).collect()),
+        }
+    }
+
     /// The batch of `rows`, corrupted with noise stream `stream`.
     pub fn make(&self, rows: &[usize], stream: u64, device: &Device) -> (Tensor<2>, Tensor<2>) {
-        let shape = [rows.len(), self.data.cols];
-        let mut clean = self.gather(rows);
+        self.assemble(self.rows(rows), stream, device)
+    }
+
+    /// `(input, target)` of the rows `step`, the input corrupted with noise stream `stream`.
+    pub fn assemble(&self, step: StepRows, stream: u64, device: &Device) -> (Tensor<2>, Tensor<2>) {
+        let cols = self.data.cols;
+        let shape = [step.n, cols];
+        let mut clean = step.clean;
         let to_tensor = |v: Vec<f32>| Tensor::<2>::from_data(TensorData::new(v, shape), device);
         let mut rng = rng_for(self.seed, stream);
         if self.binarize {
@@ -101,26 +120,101 @@ impl<'a> Batches<'a> {
         if let Some(c) = &self.noise {
             c.apply(&mut input, self.range, &mut rng);
         }
-        let input = match self.condition {
-            Some((labels, classes)) => {
-                let cols = self.data.cols;
-                let mut with_class = Vec::with_capacity(rows.len() * (cols + classes));
-                for (row, &r) in input.chunks_exact(cols).zip(rows) {
-                    crate::data::push_with_one_hot(
-                        &mut with_class,
-                        row,
-                        labels[r] as usize,
-                        classes,
-                    );
+        let input = match (self.condition, &step.labels) {
+            (Some((_, classes)), Some(labels)) => {
+                let mut with_class = Vec::with_capacity(step.n * (cols + classes));
+                for (row, &label) in input.chunks_exact(cols).zip(labels) {
+                    crate::data::push_with_one_hot(&mut with_class, row, label as usize, classes);
                 }
                 Tensor::<2>::from_data(
-                    TensorData::new(with_class, [rows.len(), cols + classes]),
+                    TensorData::new(with_class, [step.n, cols + classes]),
                     device,
                 )
             }
-            None => to_tensor(input),
+            _ => to_tensor(input),
         };
         (input, to_tensor(clean))
+    }
+}
+
+/// The clean rows of one batch, before corruption, with their classes for a conditional
+/// model.
+pub struct StepRows {
+    pub clean: Vec<f32>,
+    pub n: usize,
+    pub labels: Option<Vec<u32>>,
+}
+
+/// Where a training session's rows come from: held in memory ([`InMemoryRows`]) or streamed
+/// from a table ([`crate::train::streamed::StreamedRows`]).
+pub trait TrainingRows {
+    /// Rows trained on per epoch.
+    fn train_len(&self) -> usize;
+    /// Rows held out for validation.
+    fn val_len(&self) -> usize;
+    /// How rows become batches (noise, tasks, classes); its `data.cols` is the row width.
+    fn batches(&self) -> &Batches<'_>;
+    /// The batches of `epoch` (0-based) from batch `first` on, each of `batch_size` rows but
+    /// the last.
+    fn epoch(
+        &self,
+        epoch: usize,
+        first: usize,
+        batch_size: usize,
+    ) -> Box<dyn Iterator<Item = Result<StepRows>> + '_>;
+    /// The mean objective and reconstruction loss over the validation rows.
+    fn validation_loss(
+        &self,
+        model: &Autoencoder,
+        epochs_done: f64,
+        dataset_size: usize,
+    ) -> Result<(f64, f64)>;
+}
+
+/// Rows held in memory: the training rows reshuffled every epoch, the validation rows fixed.
+pub struct InMemoryRows<'a> {
+    pub batches: Batches<'a>,
+    pub train_rows: Vec<usize>,
+    pub val_rows: Vec<usize>,
+    pub seed: u64,
+}
+
+impl TrainingRows for InMemoryRows<'_> {
+    fn train_len(&self) -> usize {
+        self.train_rows.len()
+    }
+
+    fn val_len(&self) -> usize {
+        self.val_rows.len()
+    }
+
+    fn batches(&self) -> &Batches<'_> {
+        &self.batches
+    }
+
+    fn epoch(
+        &self,
+        epoch: usize,
+        first: usize,
+        batch_size: usize,
+    ) -> Box<dyn Iterator<Item = Result<StepRows>> + '_> {
+        let order = BatchOrder::shuffled(&self.train_rows, batch_size, self.seed, epoch);
+        Box::new((first..order.num_batches()).map(move |b| Ok(self.batches.rows(order.batch(b)))))
+    }
+
+    fn validation_loss(
+        &self,
+        model: &Autoencoder,
+        epochs_done: f64,
+        dataset_size: usize,
+    ) -> Result<(f64, f64)> {
+        Ok(mean_loss(
+            model,
+            &self.batches,
+            &self.val_rows,
+            epochs_done,
+            dataset_size,
+        ))
     }
 }
 
@@ -134,13 +228,29 @@ pub fn mean_loss(
     epochs_done: f64,
     dataset_size: usize,
 ) -> (f64, f64) {
+    let order = BatchOrder::sequential(rows, VALIDATION_BATCH_ROWS);
+    let steps = (0..order.num_batches()).map(|b| Ok(batches.rows(order.batch(b))));
+    mean_loss_of(model, batches, steps, epochs_done, dataset_size)
+        .expect("rows held in memory are read without error")
+}
+
+/// [`mean_loss`] over batches of rows as they come (validation batch `b` corrupted with its
+/// own noise stream).
+pub fn mean_loss_of(
+    model: &Autoencoder,
+    batches: &Batches,
+    steps: impl Iterator<Item = Result<StepRows>>,
+    epochs_done: f64,
+    dataset_size: usize,
+) -> Result<(f64, f64)> {
     let net = model.net().valid();
-    let order = BatchOrder::sequential(rows, 1024);
     let (mut total, mut recon) = (0.0f64, 0.0f64);
-    for b in 0..order.num_batches() {
-        let (input, target) =
-            batches.make(order.batch(b), VAL_NOISE_STREAM + b as u64, model.device());
-        let n = order.batch(b).len() as f64;
+    let mut rows = 0usize;
+    for (b, step) in steps.enumerate() {
+        let step = step?;
+        let n = step.n as f64;
+        rows += step.n;
+        let (input, target) = batches.assemble(step, VAL_NOISE_STREAM + b as u64, model.device());
         let mut rng = rng_for(batches.seed, VAL_PROJECTION_STREAM + b as u64);
         let terms = net.objective_in(
             input,
@@ -153,6 +263,6 @@ pub fn mean_loss(
         total += terms.total.into_scalar::<f32>() as f64 * n;
         recon += terms.recon.into_scalar::<f32>() as f64 * n;
     }
-    let n = rows.len().max(1) as f64;
-    (total / n, recon / n)
+    let n = rows.max(1) as f64;
+    Ok((total / n, recon / n))
 }

@@ -9,6 +9,7 @@ pub mod progress;
 pub mod schedule;
 pub mod shares;
 pub mod state;
+pub mod streamed;
 pub mod trainer;
 
 pub use config::{OptimizerKind, Schedule, TrainConfig};

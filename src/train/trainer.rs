@@ -11,12 +11,11 @@ use burn::module::{Module, ParamId};
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::Tensor;
 
-use crate::data::BatchOrder;
 use crate::data::batch::rng_for;
 use crate::error::{Error, Result};
 use crate::model::variant::{Batch, StepContext};
 use crate::model::{Autoencoder, ModelConfig, Network};
-use crate::train::batches::{Batches, TRAIN_NOISE_STREAM, TRAIN_PROJECTION_STREAM, mean_loss};
+use crate::train::batches::{TRAIN_NOISE_STREAM, TRAIN_PROJECTION_STREAM, TrainingRows};
 use crate::train::progress::Progress;
 use crate::train::state::{EpochMetrics, TrainState};
 use crate::train::{TrainConfig, optim, schedule, shares};
@@ -67,9 +66,8 @@ pub trait Checkpoints {
 pub struct Session<'a> {
     pub model: &'a ModelConfig,
     pub train: &'a TrainConfig,
-    pub batches: &'a Batches<'a>,
-    pub train_rows: &'a [usize],
-    pub val_rows: &'a [usize],
+    /// The rows trained and validated on, in memory or streamed.
+    pub rows: &'a dyn TrainingRows,
     /// Set by a signal handler: the loop saves a checkpoint and stops.
     pub interrupt: Option<&'a AtomicBool>,
     /// Behave as if interrupted after this many optimisation steps (for tests of resume).
@@ -150,8 +148,9 @@ pub fn run(
     progress: &mut Progress,
 ) -> Result<Outcome> {
     let tc = s.train;
-    let dim = s.batches.data.cols as f64;
-    let steps_per_epoch = s.train_rows.len().div_ceil(tc.batch_size);
+    let dim = s.rows.batches().data.cols as f64;
+    let train_len = s.rows.train_len();
+    let steps_per_epoch = train_len.div_ceil(tc.batch_size);
     let extra_steps = model.net().variant().extra_steps();
     // Each extra step owns its layers' parameters; the main step updates the rest.
     let owned: Vec<HashSet<ParamId>> = extra_steps
@@ -173,17 +172,17 @@ pub fn run(
         && crate::kernels::on_cpu_backend(model.device().clone());
 
     while state.epoch < tc.epochs {
-        let order = BatchOrder::shuffled(s.train_rows, tc.batch_size, tc.seed, state.epoch);
+        let mut epoch_rows = s.rows.epoch(state.epoch, state.batch, tc.batch_size);
         progress.start_epoch(
             state.epoch,
             tc.epochs,
-            s.train_rows.len() as u64,
+            train_len as u64,
             state.epoch_samples as u64,
         );
         let epoch_clock = Instant::now();
         let samples_at_start = state.epoch_samples;
         let mut lr = 0.0;
-        while state.batch < order.num_batches() {
+        while state.batch < steps_per_epoch {
             let interrupted = s.interrupt.is_some_and(|f| f.load(Ordering::SeqCst))
                 || s.stop_after_steps == Some(steps_this_session);
             if interrupted {
@@ -196,9 +195,26 @@ pub fn run(
                     store.resume_hint()
                 )));
             }
-            let rows = order.batch(state.batch);
-            let (input, target) = s.batches.make(
-                rows,
+            let step_rows = match epoch_rows.next() {
+                Some(Ok(rows)) => rows,
+                failed => {
+                    // The data stopped (a file changed or vanished): what was trained so far
+                    // is kept, and the run resumes from here once the data is whole again.
+                    state.train_seconds = time_before + started.elapsed().as_secs_f64();
+                    store.save_checkpoint(&model.with_net(net), &optimizers, &state)?;
+                    return Err(match failed {
+                        Some(Err(e)) => e,
+                        _ => Error::invalid(format!(
+                            "the data ended at batch {} of {steps_per_epoch} of epoch {}",
+                            state.batch + 1,
+                            state.epoch + 1
+                        )),
+                    });
+                }
+            };
+            let batch_rows = step_rows.n;
+            let (input, target) = s.rows.batches().assemble(
+                step_rows,
                 TRAIN_NOISE_STREAM + state.global_step as u64,
                 &train_device,
             );
@@ -206,7 +222,7 @@ pub fn run(
             lr = schedule::learning_rate(tc, state.global_step, steps_per_epoch);
             let stream = TRAIN_PROJECTION_STREAM + state.global_step as u64;
             let epochs_done = state.epoch as f64 + state.batch as f64 / steps_per_epoch as f64;
-            let share_plan = shares::plan(rows.len(), state.batch_shares.unwrap_or(1), splittable);
+            let share_plan = shares::plan(batch_rows, state.batch_shares.unwrap_or(1), splittable);
             // Share k of a split batch draws from its own stream; share 0's is the batch's.
             let share_loss = |copy: &Network, share: Batch, k: usize| {
                 let mut rng = rng_for(tc.seed, shares::share_stream(stream, k));
@@ -216,7 +232,7 @@ pub fn run(
                     s.model,
                     &mut rng,
                     epochs_done,
-                    s.train_rows.len(),
+                    train_len,
                 )
                 .total
             };
@@ -251,7 +267,7 @@ pub fn run(
                 config: s.model,
                 rng: &mut extra_rng,
                 epochs_done,
-                dataset_size: s.train_rows.len(),
+                dataset_size: train_len,
             };
             for (k, ids) in owned.iter().enumerate() {
                 let variant = net.variant();
@@ -266,21 +282,24 @@ pub fn run(
 
             state.batch += 1;
             state.global_step += 1;
-            state.epoch_loss_sum += value * rows.len() as f64;
-            state.epoch_samples += rows.len();
+            state.epoch_loss_sum += value * batch_rows as f64;
+            state.epoch_samples += batch_rows;
             steps_this_session += 1;
-            progress.step(rows.len() as u64, value);
+            progress.step(batch_rows as u64, value);
             if let Some(hook) = s.on_step {
                 hook(state.global_step);
             }
         }
 
+        drop(epoch_rows);
         model = model.with_net(net);
         let train_loss = state.epoch_loss_sum / state.epoch_samples.max(1) as f64;
-        let val = (!s.val_rows.is_empty()).then(|| {
+        let val = if s.rows.val_len() > 0 {
             let done = (state.epoch + 1) as f64;
-            mean_loss(&model, s.batches, s.val_rows, done, s.train_rows.len())
-        });
+            Some(s.rows.validation_loss(&model, done, train_len)?)
+        } else {
+            None
+        };
         let val_loss = val.map(|v| v.0);
         if let Some(v) = val_loss
             && !v.is_finite()
@@ -305,14 +324,18 @@ pub fn run(
             samples_per_sec: epoch_samples / seconds.max(1e-9),
         };
         progress.end_epoch(&format!(
-            "epoch {:>3}/{} train {:.6} val {} lr {:.2e} {:.0} samples/s {:.1}s",
+            "epoch {:>3}/{} train {:.6} val {} lr {:.2e} {:.0} samples/s {:.1}s{}",
             metrics.epoch,
             tc.epochs,
             train_loss,
             val_loss.map_or("-".into(), |v| format!("{v:.6}")),
             lr,
             metrics.samples_per_sec,
-            seconds
+            seconds,
+            crate::device::resident_memory().map_or(String::new(), |b| format!(
+                " {} resident",
+                crate::device::human_bytes(b)
+            ))
         ));
         history.push(metrics);
 

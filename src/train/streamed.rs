@@ -1,0 +1,104 @@
+//! Training rows streamed from a table: each epoch's batches read ahead on the reader thread in
+//! the epoch's planned order ([`crate::data::table::order`]), validation rows read the same
+//! way, so memory holds a window and a few batches, never the table.
+
+use std::sync::Arc;
+
+use crate::data::table::feed::{self, Rows, TableData};
+use crate::data::table::order::{self, EpochPlan, VALIDATION_BATCH_ROWS};
+use crate::error::Result;
+use crate::model::Autoencoder;
+use crate::train::batches::{Batches, StepRows, TrainingRows, mean_loss_of};
+
+pub struct StreamedRows<'a> {
+    pub data: Arc<TableData>,
+    /// How rows become batches; its matrix is empty and only gives the width.
+    pub batches: Batches<'a>,
+    pub seed: u64,
+    pub val_fraction: f64,
+    /// Rows in a shuffle window.
+    pub buffer: usize,
+    pub train_rows: usize,
+    pub val_rows: usize,
+}
+
+impl<'a> StreamedRows<'a> {
+    pub fn new(
+        data: Arc<TableData>,
+        batches: Batches<'a>,
+        seed: u64,
+        val_fraction: f64,
+        buffer: usize,
+    ) -> Self {
+        let val_rows = order::validation_rows(data.index.rows, seed, val_fraction);
+        Self {
+            train_rows: data.index.rows - val_rows,
+            val_rows,
+            data,
+            batches,
+            seed,
+            val_fraction,
+            buffer,
+        }
+    }
+
+    fn step_rows(&self, rows: Rows) -> StepRows {
+        StepRows {
+            n: rows.x.rows,
+            clean: rows.x.data,
+            labels: self.batches.condition.and(rows.labels),
+        }
+    }
+}
+
+impl TrainingRows for StreamedRows<'_> {
+    fn train_len(&self) -> usize {
+        self.train_rows
+    }
+
+    fn val_len(&self) -> usize {
+        self.val_rows
+    }
+
+    fn batches(&self) -> &Batches<'_> {
+        &self.batches
+    }
+
+    fn epoch(
+        &self,
+        epoch: usize,
+        first: usize,
+        batch_size: usize,
+    ) -> Box<dyn Iterator<Item = Result<StepRows>> + '_> {
+        let plan = EpochPlan::new(
+            &self.data.index,
+            self.seed,
+            epoch,
+            self.val_fraction,
+            self.buffer,
+        );
+        let rows = feed::training(
+            self.data.clone(),
+            Arc::new(plan),
+            first * batch_size,
+            batch_size,
+        );
+        Box::new(rows.map(|r| r.map(|r| self.step_rows(r))))
+    }
+
+    fn validation_loss(
+        &self,
+        model: &Autoencoder,
+        epochs_done: f64,
+        dataset_size: usize,
+    ) -> Result<(f64, f64)> {
+        let rows = feed::validation(
+            self.data.clone(),
+            self.seed,
+            self.val_fraction,
+            VALIDATION_BATCH_ROWS,
+        );
+        let steps = rows.map(|r| r.map(|r| self.step_rows(r)));
+        mean_loss_of(model, &self.batches, steps, epochs_done, dataset_size)
+    }
+}

@@ -1,0 +1,449 @@
+//! The Arrow data plane: tables read in parts (Parquet row groups, IPC batches, CSV blocks),
+//! the preprocessing fitted in one streaming pass, each epoch's order planned without reading,
+//! streamed training that resumes bit for bit, streamed outputs, and bad tables refused with
+//! one line naming the file and the column.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use aekit::data::table::order::{EpochPlan, is_validation};
+use aekit::data::table::scan::{self, RowFilter};
+use aekit::data::table::{ColumnChoice, Table, TableFormat};
+use aekit::data::{Preprocessor, Scaling, Split};
+use aekit::fit::{FitOptions, train};
+use aekit::{Error, RunDir};
+use arrow::array::{ArrayRef, Float32Array, Float64Array, Int64Array, RecordBatch, StringArray};
+use arrow::datatypes::{DataType, Field, Schema};
+use parquet::arrow::ArrowWriter;
+use parquet::file::properties::WriterProperties;
+
+/// The built-in shapes written as Parquet by `aekit data convert`'s writer, in row groups of
+/// `rows_per_group`.
+fn shapes_parquet(dir: &Path, n: usize, rows_per_group: usize) -> (PathBuf, aekit::Dataset) {
+    let cfg = aekit::data::DataConfig {
+        shapes_train: n,
+        ..Default::default()
+    };
+    let ds = aekit::data::load(&cfg, Split::Train).unwrap();
+    let path = dir.join("shapes.parquet");
+    aekit::data::table::write::write_dataset(&path, &ds, rows_per_group).unwrap();
+    (path, ds)
+}
+
+/// A Parquet file of the given columns, one row group per `rows_per_group` rows.
+fn write_parquet(path: &Path, columns: Vec<(&str, ArrayRef)>, rows_per_group: usize) {
+    let batch = RecordBatch::try_from_iter(columns).unwrap();
+    let props = WriterProperties::builder()
+        .set_max_row_group_row_count(Some(rows_per_group))
+        .build();
+    let mut w = ArrowWriter::try_new(
+        std::fs::File::create(path).unwrap(),
+        batch.schema(),
+        Some(props),
+    )
+    .unwrap();
+    w.write(&batch).unwrap();
+    w.close().unwrap();
+}
+
+fn table_config(spec: &str) -> aekit::RunConfig {
+    let mut cfg = common::tiny_config();
+    cfg.data = aekit::data::DataConfig::for_source(spec);
+    cfg.data.shuffle_buffer = Some(120);
+    cfg
+}
+
+fn weights_bits(dir: &Path) -> Vec<(String, Vec<u32>)> {
+    let mut t: Vec<_> = aekit::model::safetensors::read(&dir.join("model.safetensors"))
+        .unwrap()
+        .into_values()
+        .map(|t| (t.name, t.data.iter().map(|v| v.to_bits()).collect()))
+        .collect();
+    t.sort();
+    t
+}
+
+#[test]
+fn a_parquet_table_reads_back_bit_for_bit_with_its_shape_labels_and_classes() {
+    let dir = common::tmp();
+    let (path, ds) = shapes_parquet(dir.path(), 500, 64);
+    let spec = format!("parquet:{}", path.display());
+    let back =
+        aekit::data::load(&aekit::data::DataConfig::for_source(&spec), Split::Train).unwrap();
+    assert_eq!(back.x, ds.x);
+    assert_eq!(back.labels, ds.labels);
+    assert_eq!(back.sample_shape, ds.sample_shape);
+    assert_eq!(back.value_kind, ds.value_kind);
+    assert_eq!(back.class_names, ds.class_names);
+    // The row groups are the chunks, read in parts.
+    let table = Table::open(&path, TableFormat::Parquet, &ColumnChoice::default()).unwrap();
+    let chunks = table.metadata_chunks().unwrap();
+    assert_eq!(chunks.len(), 8);
+    assert_eq!(chunks.iter().map(|c| c.rows).sum::<usize>(), 500);
+}
+
+#[test]
+fn the_one_pass_fit_equals_the_in_memory_fit() {
+    let dir = common::tmp();
+    let path = dir.path().join("t.parquet");
+    let n = 3000;
+    let a: Vec<f64> = (0..n)
+        .map(|i| 1e4 + (i as f64 * 0.37).sin() * 3.0)
+        .collect();
+    let b: Vec<f32> = (0..n)
+        .map(|i| ((i * 7919) % 1000) as f32 / 7.0 - 50.0)
+        .collect();
+    let c: Vec<i64> = (0..n).map(|i| (i as i64 % 13) - 6).collect();
+    write_parquet(
+        &path,
+        vec![
+            ("a", Arc::new(Float64Array::from(a)) as ArrayRef),
+            ("b", Arc::new(Float32Array::from(b))),
+            ("c", Arc::new(Int64Array::from(c))),
+        ],
+        256,
+    );
+    let table = Table::open(&path, TableFormat::Parquet, &ColumnChoice::default()).unwrap();
+    let scanned = scan::scan(&table, &RowFilter::default()).unwrap();
+    let whole = aekit::data::load(
+        &aekit::data::DataConfig::for_source(&format!("parquet:{}", path.display())),
+        Split::Train,
+    )
+    .unwrap();
+    assert_eq!(scanned.index.rows, n);
+    for scaling in [Scaling::Minmax, Scaling::Standardize] {
+        let streamed = Preprocessor::from_stats(scaling, &scanned.stats);
+        let in_memory = Preprocessor::fit_matrix(scaling, &whole.x);
+        for (s, m) in streamed
+            .offset
+            .iter()
+            .chain(&streamed.scale)
+            .zip(in_memory.offset.iter().chain(&in_memory.scale))
+        {
+            assert!(
+                ((s - m) / m.abs().max(1e-30)).abs() <= 1e-6,
+                "{scaling:?}: {s} against {m}"
+            );
+        }
+    }
+}
+
+#[test]
+fn an_epoch_plan_visits_every_training_row_once_and_never_a_validation_row() {
+    let dir = common::tmp();
+    let (path, _) = shapes_parquet(dir.path(), 1000, 70);
+    let table = Table::open(&path, TableFormat::Parquet, &ColumnChoice::default()).unwrap();
+    let index = scan::scan(&table, &RowFilter::default()).unwrap().index;
+    let mut orders = Vec::new();
+    for epoch in 0..2 {
+        let plan = EpochPlan::new(&index, 7, epoch, 0.2, 128);
+        let mut seen = Vec::new();
+        for w in 0..plan.num_windows() {
+            let window = plan.window(w);
+            let rows: usize = window.segments.iter().map(|s| s.end - s.start).sum();
+            assert!(rows <= 128, "a window holds at most the buffer");
+            // Positions of the window's rows in file order.
+            let positions: Vec<usize> = window
+                .segments
+                .iter()
+                .flat_map(|s| (s.start..s.end).map(move |r| (s.chunk, r)))
+                .map(|(c, r)| plan.chunk_position(c) + r)
+                .collect();
+            seen.extend(window.order.iter().map(|&i| positions[i]));
+        }
+        assert_eq!(seen.len(), plan.train_rows);
+        assert!(seen.iter().all(|&p| !is_validation(7, p, 0.2)));
+        let mut sorted = seen.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(sorted.len(), seen.len(), "every row once");
+        let val = (0..1000).filter(|&p| is_validation(7, p, 0.2)).count();
+        assert_eq!(seen.len() + val, 1000);
+        assert!((150..250).contains(&val), "about a fifth held out: {val}");
+        orders.push(seen);
+    }
+    assert_ne!(orders[0], orders[1], "each epoch has its own order");
+}
+
+#[test]
+fn streamed_training_learns_and_resumes_mid_epoch_bit_for_bit() {
+    let dir = common::tmp();
+    let (path, _) = shapes_parquet(dir.path(), 600, 64);
+    let mut cfg = table_config(&format!("parquet:{}", path.display()));
+    cfg.train.epochs = 3;
+    cfg.model.shared_mut().noise = Some(aekit::data::Corruption::Masking { p: 0.25 });
+
+    let straight = dir.path().join("straight");
+    let fitted = train(&cfg, &FitOptions::new(&straight)).unwrap();
+    let metrics = RunDir::new(&straight).metrics().unwrap();
+    assert_eq!(metrics.len(), 3);
+    assert!(
+        metrics[2].val_loss.unwrap() < metrics[0].val_loss.unwrap(),
+        "validation loss falls: {metrics:?}"
+    );
+    assert!(straight.join("data-index.json").is_file());
+    let train_rows = fitted.summary.train_samples;
+    assert_eq!(train_rows + fitted.summary.val_samples, 600);
+
+    let resumed = dir.path().join("resumed");
+    let mut opts = FitOptions::new(&resumed);
+    let steps_per_epoch = train_rows.div_ceil(cfg.train.batch_size);
+    opts.stop_after_steps = Some(steps_per_epoch + 4);
+    assert!(matches!(train(&cfg, &opts), Err(Error::Interrupted(_))));
+    opts.resume = true;
+    opts.stop_after_steps = None;
+    train(&cfg, &opts).unwrap();
+    assert_eq!(weights_bits(&straight), weights_bits(&resumed));
+    let mb = RunDir::new(&resumed).metrics().unwrap();
+    for (x, y) in metrics.iter().zip(&mb) {
+        assert_eq!((x.train_loss, x.val_loss), (y.train_loss, y.val_loss));
+    }
+}
+
+#[test]
+fn a_directory_of_csv_files_with_hive_partitions_streams_as_one_table() {
+    let dir = common::tmp();
+    let root = dir.path().join("lake");
+    for (part, offset) in [("site=north", 0.0f32), ("site=south", 5.0)] {
+        let d = root.join(part);
+        std::fs::create_dir_all(&d).unwrap();
+        for f in 0..2 {
+            let mut text = String::from("a,b,c\n");
+            for i in 0..150 {
+                let t = (i + 150 * f) as f32 * 0.05;
+                text += &format!("{},{},{}\n", t.sin() + offset, t.cos(), (2.0 * t).sin());
+            }
+            std::fs::write(d.join(format!("part-{f}.csv")), text).unwrap();
+        }
+    }
+    let mut cfg = table_config(&format!("csv:{}", root.display()));
+    cfg.data.label_column = Some("site".into());
+    cfg.model = aekit::ModelConfig::new(aekit::DenseConfig::new(vec![16], 2));
+    let out = dir.path().join("run");
+    let fitted = train(&cfg, &FitOptions::new(&out)).unwrap();
+    assert_eq!(
+        fitted.summary.train_samples + fitted.summary.val_samples,
+        600
+    );
+    let index: serde_json::Value = aekit::io::read_json(&out.join("data-index.json")).unwrap();
+    assert_eq!(
+        index["index"]["class_names"],
+        serde_json::json!(["north", "south"])
+    );
+    assert_eq!(index["index"]["files"].as_array().unwrap().len(), 4);
+}
+
+#[test]
+fn codes_stream_to_parquet_with_kept_columns_equal_to_the_in_memory_codes() {
+    let dir = common::tmp();
+    let path = dir.path().join("t.parquet");
+    let n = 700;
+    let ids: Vec<String> = (0..n).map(|i| format!("id-{i}")).collect();
+    let x: Vec<f32> = (0..n).map(|i| (i as f32 * 0.1).sin()).collect();
+    let y: Vec<f32> = (0..n).map(|i| (i as f32 * 0.1).cos()).collect();
+    write_parquet(
+        &path,
+        vec![
+            ("id", Arc::new(StringArray::from(ids.clone())) as ArrayRef),
+            ("x", Arc::new(Float32Array::from(x))),
+            ("y", Arc::new(Float32Array::from(y))),
+        ],
+        100,
+    );
+    let mut cfg = table_config(&format!("parquet:{}", path.display()));
+    cfg.data.columns = Some(vec!["x".into(), "y".into()]);
+    cfg.model = aekit::ModelConfig::new(aekit::DenseConfig::new(vec![8], 2));
+    let out = dir.path().join("run");
+    train(&cfg, &FitOptions::new(&out)).unwrap();
+    let run = aekit::Run::open(&out, &burn::tensor::Device::flex()).unwrap();
+    let codes = dir.path().join("codes.parquet");
+    let written = aekit::eval::streamed::write(
+        &run,
+        &run.config.data,
+        &["id".to_string()],
+        aekit::eval::streamed::Output::Codes,
+        &codes,
+    )
+    .unwrap();
+    assert_eq!(written, n);
+    let whole = run.load_data(None, Split::Test).unwrap();
+    let expected = run.model.encode(&whole.x).unwrap();
+    let file = std::fs::File::open(&codes).unwrap();
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .unwrap()
+        .build()
+        .unwrap();
+    let (mut got_ids, mut got) = (Vec::new(), Vec::new());
+    for batch in reader {
+        let batch = batch.unwrap();
+        let id = batch.column_by_name("id").unwrap();
+        let id = id.as_any().downcast_ref::<StringArray>().unwrap();
+        got_ids.extend(id.iter().map(|s| s.unwrap().to_string()));
+        let z = batch.column_by_name("z").unwrap();
+        let z = arrow::array::AsArray::as_fixed_size_list(z.as_ref());
+        let values = arrow::array::AsArray::as_primitive::<arrow::datatypes::Float32Type>(
+            z.values().as_ref(),
+        );
+        got.extend(values.values().iter().copied());
+    }
+    assert_eq!(got_ids, ids);
+    // Equal up to the rounding of products over batches of other sizes.
+    assert_eq!(got.len(), expected.data.len());
+    for (g, e) in got.iter().zip(&expected.data) {
+        assert!((g - e).abs() <= 1e-5 * e.abs().max(1.0), "{g} against {e}");
+    }
+}
+
+/// The error of loading `spec` with `cfg` changed by `edit`.
+fn load_error(spec: &str, edit: impl FnOnce(&mut aekit::data::DataConfig)) -> String {
+    let mut cfg = aekit::data::DataConfig::for_source(spec);
+    edit(&mut cfg);
+    let err = aekit::data::load(&cfg, Split::Train)
+        .expect_err("refused")
+        .to_string();
+    assert!(!err.contains('\n'), "one line: {err}");
+    err
+}
+
+#[test]
+fn bad_tables_are_refused_with_one_line_naming_the_file_and_column() {
+    let dir = common::tmp();
+    let good = dir.path().join("good.parquet");
+    write_parquet(
+        &good,
+        vec![
+            (
+                "a",
+                Arc::new(Float32Array::from(vec![1.0, 2.0, 3.0])) as ArrayRef,
+            ),
+            ("name", Arc::new(StringArray::from(vec!["x", "y", "z"]))),
+        ],
+        2,
+    );
+    let spec = format!("parquet:{}", good.display());
+    // A column that does not exist, and a text column among the features.
+    let err = load_error(&spec, |c| c.columns = Some(vec!["nope".into()]));
+    assert!(
+        err.contains("good.parquet") && err.contains("'nope' does not exist"),
+        "{err}"
+    );
+    let err = load_error(&spec, |_| {});
+    assert!(err.contains("'name'") && err.contains("--columns"), "{err}");
+
+    // Missing values in a numeric column.
+    let nulls = dir.path().join("nulls.parquet");
+    write_parquet(
+        &nulls,
+        vec![(
+            "a",
+            Arc::new(Float32Array::from(vec![Some(1.0), None, Some(3.0)])) as ArrayRef,
+        )],
+        10,
+    );
+    let err = load_error(&format!("parquet:{}", nulls.display()), |_| {});
+    assert!(
+        err.contains("nulls.parquet") && err.contains("column 'a' has missing values"),
+        "{err}"
+    );
+
+    // A corrupt footer, and a file cut short.
+    let bytes = std::fs::read(&good).unwrap();
+    let corrupt = dir.path().join("corrupt.parquet");
+    let mut broken = bytes.clone();
+    let at = broken.len() - 6;
+    broken[at] ^= 0xff;
+    std::fs::write(&corrupt, &broken).unwrap();
+    let err = load_error(&format!("parquet:{}", corrupt.display()), |_| {});
+    assert!(err.contains("corrupt.parquet"), "{err}");
+    let cut = dir.path().join("cut.parquet");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    let err = load_error(&format!("parquet:{}", cut.display()), |_| {});
+    assert!(err.contains("cut.parquet"), "{err}");
+
+    // Files of one directory whose schemas differ.
+    let lake = dir.path().join("lake");
+    std::fs::create_dir_all(&lake).unwrap();
+    write_parquet(
+        &lake.join("1.parquet"),
+        vec![("a", Arc::new(Float32Array::from(vec![1.0])) as ArrayRef)],
+        1,
+    );
+    write_parquet(
+        &lake.join("2.parquet"),
+        vec![("b", Arc::new(Float32Array::from(vec![1.0])) as ArrayRef)],
+        1,
+    );
+    let err = load_error(&format!("parquet:{}", lake.display()), |_| {});
+    assert!(
+        err.contains("2.parquet") && err.contains("schema differs"),
+        "{err}"
+    );
+
+    // A CSV row with too many fields.
+    let csv_dir = dir.path().join("csvs");
+    std::fs::create_dir_all(&csv_dir).unwrap();
+    std::fs::write(csv_dir.join("a.csv"), "a,b\n1,2\n3,4,5\n").unwrap();
+    let err = load_error(&format!("csv:{}", csv_dir.display()), |_| {});
+    assert!(err.contains("a.csv"), "{err}");
+
+    // Through the command line: exit code 2, one line, nothing written.
+    let run_dir = dir.path().join("run");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_aekit"))
+        .args(["train", "--data"])
+        .arg(format!("parquet:{}", nulls.display()))
+        .arg("--out")
+        .arg(&run_dir)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("column 'a' has missing values"), "{stderr}");
+    assert!(!run_dir.exists(), "no run directory for a refused table");
+}
+
+#[test]
+fn a_file_that_changes_under_a_run_stops_it_and_the_run_resumes_once_restored() {
+    let dir = common::tmp();
+    let (path, _) = shapes_parquet(dir.path(), 400, 50);
+    let cfg = table_config(&format!("parquet:{}", path.display()));
+    let out = dir.path().join("run");
+    let mut opts = FitOptions::new(&out);
+    opts.stop_after_steps = Some(3);
+    assert!(matches!(train(&cfg, &opts), Err(Error::Interrupted(_))));
+    let original = std::fs::read(&path).unwrap();
+    let moved = dir.path().join("elsewhere.parquet");
+    std::fs::rename(&path, &moved).unwrap();
+    opts.resume = true;
+    opts.stop_after_steps = None;
+    let err = train(&cfg, &opts).err().expect("refused");
+    assert!(err.to_string().contains("shapes.parquet"), "{err}");
+    std::fs::rename(&moved, &path).unwrap();
+    assert_eq!(std::fs::read(&path).unwrap(), original);
+    train(&cfg, &opts).unwrap();
+    let straight = dir.path().join("straight");
+    train(&cfg, &FitOptions::new(&straight)).unwrap();
+    assert_eq!(weights_bits(&straight), weights_bits(&out));
+}
+
+#[test]
+fn an_arrow_ipc_file_streams_like_parquet() {
+    let dir = common::tmp();
+    let (_, ds) = shapes_parquet(dir.path(), 300, 100);
+    let path = dir.path().join("t.arrow");
+    let schema = Arc::new(Schema::new(vec![Field::new("v", DataType::Float32, false)]));
+    let mut w =
+        arrow::ipc::writer::FileWriter::try_new(std::fs::File::create(&path).unwrap(), &schema)
+            .unwrap();
+    for part in ds.x.data.chunks(ds.dim() * 100) {
+        let col: ArrayRef = Arc::new(Float32Array::from(part.to_vec()));
+        w.write(&RecordBatch::try_new(schema.clone(), vec![col]).unwrap())
+            .unwrap();
+    }
+    w.finish().unwrap();
+    let table = Table::open(&path, TableFormat::Arrow, &ColumnChoice::default()).unwrap();
+    let index = scan::scan(&table, &RowFilter::default()).unwrap().index;
+    assert_eq!(index.chunks.len(), 3);
+    assert_eq!(index.rows, ds.x.data.len());
+}
