@@ -214,7 +214,14 @@ fn fit_table(cfg: &RunConfig, source: &StreamedSource, opts: &FitOptions) -> Res
         index: index.clone(),
         classes: cfg.data.train_classes.clone(),
     });
-    let rows = StreamedRows::new(data, batches, tc.seed, cfg.data.val_fraction, buffer);
+    let rows = StreamedRows::new(
+        data,
+        preprocessor.clone(),
+        batches,
+        tc.seed,
+        cfg.data.val_fraction,
+        buffer,
+    );
     if rows.train_rows == 0 {
         return Err(Error::bad_file(
             &source.path,

@@ -184,6 +184,17 @@ fn streamed_training_learns_and_resumes_mid_epoch_bit_for_bit() {
         "validation loss falls: {metrics:?}"
     );
     assert!(straight.join("data-index.json").is_file());
+    // The same model on the same rows held in memory (another order and validation split)
+    // reaches about the same loss: the streamed batches are scaled as the in-memory ones.
+    let held = dir.path().join("held");
+    let raw = aekit::data::load(&cfg.data, Split::Train).unwrap();
+    aekit::fit::fit(&cfg, &raw, &FitOptions::new(&held)).unwrap();
+    let in_memory = RunDir::new(&held).metrics().unwrap();
+    let (a, b) = (metrics[2].train_loss, in_memory[2].train_loss);
+    assert!(
+        a > 0.0 && (a - b).abs() <= 0.1 * b,
+        "streamed {a} against in memory {b}"
+    );
     let train_rows = fitted.summary.train_samples;
     assert_eq!(train_rows + fitted.summary.val_samples, 600);
 
@@ -268,6 +279,16 @@ fn codes_stream_to_parquet_with_kept_columns_equal_to_the_in_memory_codes() {
     )
     .unwrap();
     assert_eq!(written, n);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&codes).unwrap().permissions().mode();
+        assert_eq!(
+            mode & 0o044,
+            0o044 & !umask(),
+            "an ordinary file's permissions: {mode:o}"
+        );
+    }
     let whole = run.load_data(None, Split::Test).unwrap();
     let expected = run.model.encode(&whole.x).unwrap();
     let file = std::fs::File::open(&codes).unwrap();
@@ -294,6 +315,15 @@ fn codes_stream_to_parquet_with_kept_columns_equal_to_the_in_memory_codes() {
     for (g, e) in got.iter().zip(&expected.data) {
         assert!((g - e).abs() <= 1e-5 * e.abs().max(1.0), "{g} against {e}");
     }
+}
+
+#[cfg(unix)]
+fn umask() -> u32 {
+    let probe = common::tmp();
+    let p = probe.path().join("probe");
+    std::fs::write(&p, b"").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    0o666 & !std::fs::metadata(&p).unwrap().permissions().mode()
 }
 
 /// The error of loading `spec` with `cfg` changed by `edit`.

@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use crate::data::Preprocessor;
 use crate::data::table::feed::{self, Rows, TableData};
 use crate::data::table::order::{self, EpochPlan, VALIDATION_BATCH_ROWS};
 use crate::error::Result;
@@ -12,6 +13,9 @@ use crate::train::batches::{Batches, StepRows, TrainingRows, mean_loss_of};
 
 pub struct StreamedRows<'a> {
     pub data: Arc<TableData>,
+    /// Applied to every batch as it arrives (the in-memory path applies it to the whole
+    /// matrix once; the arithmetic is the same).
+    pub preprocessor: Preprocessor,
     /// How rows become batches; its matrix is empty and only gives the width.
     pub batches: Batches<'a>,
     pub seed: u64,
@@ -25,6 +29,7 @@ pub struct StreamedRows<'a> {
 impl<'a> StreamedRows<'a> {
     pub fn new(
         data: Arc<TableData>,
+        preprocessor: Preprocessor,
         batches: Batches<'a>,
         seed: u64,
         val_fraction: f64,
@@ -35,6 +40,7 @@ impl<'a> StreamedRows<'a> {
             train_rows: data.index.rows - val_rows,
             val_rows,
             data,
+            preprocessor,
             batches,
             seed,
             val_fraction,
@@ -42,12 +48,14 @@ impl<'a> StreamedRows<'a> {
         }
     }
 
-    fn step_rows(&self, rows: Rows) -> StepRows {
-        StepRows {
-            n: rows.x.rows,
-            clean: rows.x.data,
+    fn step_rows(&self, rows: Rows) -> Result<StepRows> {
+        let mut x = rows.x;
+        self.preprocessor.apply(&mut x)?;
+        Ok(StepRows {
+            n: x.rows,
+            clean: x.data,
             labels: self.batches.condition.and(rows.labels),
-        }
+        })
     }
 }
 
@@ -83,7 +91,7 @@ impl TrainingRows for StreamedRows<'_> {
             first * batch_size,
             batch_size,
         );
-        Box::new(rows.map(|r| r.map(|r| self.step_rows(r))))
+        Box::new(rows.map(|r| r.and_then(|r| self.step_rows(r))))
     }
 
     fn validation_loss(
@@ -98,7 +106,7 @@ impl TrainingRows for StreamedRows<'_> {
             self.val_fraction,
             VALIDATION_BATCH_ROWS,
         );
-        let steps = rows.map(|r| r.map(|r| self.step_rows(r)));
+        let steps = rows.map(|r| r.and_then(|r| self.step_rows(r)));
         mean_loss_of(model, &self.batches, steps, epochs_done, dataset_size)
     }
 }

@@ -18,6 +18,17 @@ use crate::error::{Error, IoContext, Result};
 /// Bytes a row group holds before it is written out.
 const ROW_GROUP_BYTES: usize = 64 << 20;
 
+/// Creates `path` afresh, so it gets the permissions any new file gets (0666 less the umask)
+/// rather than those of the private staging file it replaces.
+fn create_fresh(path: &Path) -> Result<File> {
+    match std::fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(Error::io(path, e)),
+    }
+    File::create(path).at(path)
+}
+
 /// One output column: a matrix of one value per row (a plain `float` column) or of several (a
 /// fixed-size list of floats).
 pub struct OutputColumn<'a> {
@@ -82,7 +93,7 @@ impl ParquetOutput {
         }
         if self.writer.is_none() {
             let schema = Arc::new(Schema::new(fields));
-            let file = File::create(&self.path).at(&self.path)?;
+            let file = create_fresh(&self.path)?;
             let props = WriterProperties::builder()
                 .set_compression(Compression::SNAPPY)
                 .set_max_row_group_bytes(Some(ROW_GROUP_BYTES))
@@ -167,7 +178,7 @@ pub fn write_dataset(
         .set_compression(Compression::SNAPPY)
         .set_max_row_group_row_count(Some(row_group_rows.max(1)))
         .build();
-    let file = File::create(path).at(path)?;
+    let file = create_fresh(path)?;
     let mut writer = ArrowWriter::try_new(file, schema.clone(), Some(props))
         .map_err(|e| Error::bad_file(path, e.to_string()))?;
     let cols = data.dim();

@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Streamed tables against data held in memory (BENCHMARKS.md, "Data larger than memory").
+#   speed:  workload A's model (784-1000-500-250-30 ReLU, MSE, Adam 1e-3, batch 256), one epoch
+#           of MNIST read whole from IDX and streamed from Parquet (`aekit data convert`),
+#           in alternating pairs; samples/s from each run's summary.json.
+#   memory: the same model for one epoch on MNIST's rows repeated to ~1 GB and to ~3x a hard
+#           memory limit (a cgroup v1 memory limit, root only), peak resident memory of each
+#           (GNU time's maximum RSS).
+# Usage: bash bench/stream.sh [target/release/aekit] [speed|memory|all]
+# Reads ../shared/data/mnist (or MNIST_DIR); skips with a message where it is absent.
+set -euo pipefail
+bin=$(realpath "${1:-target/release/aekit}")
+what=${2:-all}
+pairs=${PAIRS:-3}
+mnist=${MNIST_DIR:-$(dirname "$0")/../../shared/data/mnist}
+if [ ! -d "$mnist" ]; then
+  echo "SKIP: $mnist not found (set MNIST_DIR)"
+  exit 0
+fi
+mnist=$(realpath "$mnist")
+work=$(mktemp -d)
+trap 'rm -rf "$work"; [ -d /sys/fs/cgroup/memory/aekit-bench ] && rmdir /sys/fs/cgroup/memory/aekit-bench 2>/dev/null || true' EXIT
+model=(--hidden 1000,500,250 --latent 30 --activation relu --loss mse --batch-size 256
+  --lr 1e-3 --epochs 1 --seed 1 --quiet --no-report)
+"$bin" data convert --data mnist --data-dir "$mnist" --out "$work/mnist.parquet" >/dev/null
+echo "# $(date -u +%Y-%m-%dT%H:%MZ) $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores"
+echo "# MNIST as Parquet: $(du -h "$work/mnist.parquet" | cut -f1)"
+
+samples_per_sec() { python3 -c "import json,sys; print(round(json.load(open(sys.argv[1]))['samples_per_sec']))" "$1/summary.json"; }
+
+if [ "$what" = speed ] || [ "$what" = all ]; then
+  echo "pair idx_samples_per_s parquet_samples_per_s parquet/idx"
+  for i in $(seq 1 "$pairs"); do
+    "$bin" train --data mnist --data-dir "$mnist" "${model[@]}" --out "$work/idx-$i"
+    "$bin" train --data "parquet:$work/mnist.parquet" "${model[@]}" --out "$work/pq-$i"
+    a=$(samples_per_sec "$work/idx-$i"); b=$(samples_per_sec "$work/pq-$i")
+    echo "$i $a $b $(python3 -c "print(f'{$b/$a:.3f}')")"
+  done
+fi
+
+if [ "$what" = memory ] || [ "$what" = all ]; then
+  if [ "$(id -u)" != 0 ] || [ ! -d /sys/fs/cgroup/memory ]; then
+    echo "SKIP memory: needs root and a cgroup v1 memory controller"
+    exit 0
+  fi
+  limit_mib=${LIMIT_MIB:-1024}
+  # A directory of copies is one table (its files are read in turn, row groups shuffled).
+  decoded_mib=$((60000 * 784 / 1048576))
+  small=$(( (1024 + decoded_mib - 1) / decoded_mib ))
+  big=$(( (3 * limit_mib + decoded_mib - 1) / decoded_mib ))
+  for n in "$small" "$big"; do
+    mkdir -p "$work/lake-$n"
+    for k in $(seq 1 "$n"); do ln "$work/mnist.parquet" "$work/lake-$n/part-$k.parquet"; done
+  done
+  mkdir -p /sys/fs/cgroup/memory/aekit-bench
+  echo $((limit_mib * 1048576)) > /sys/fs/cgroup/memory/aekit-bench/memory.limit_in_bytes
+  echo 0 > /sys/fs/cgroup/memory/aekit-bench/memory.swappiness 2>/dev/null || true
+  echo "copies rows decoded_GiB on_disk limit_MiB peak_RSS_MiB samples_per_s exit"
+  for n in "$small" "$big"; do
+    lim="-"
+    cmd=("$bin" train --data "parquet:$work/lake-$n" "${model[@]}" --out "$work/mem-$n")
+    set +e
+    if [ "$n" = "$big" ]; then
+      lim=$limit_mib
+      # The run joins the limited cgroup before it starts.
+      /usr/bin/time -f "%M" -o "$work/rss-$n" sh -c 'echo $$ > /sys/fs/cgroup/memory/aekit-bench/cgroup.procs && exec "$@"' sh "${cmd[@]}"
+    else
+      /usr/bin/time -f "%M" -o "$work/rss-$n" "${cmd[@]}"
+    fi
+    code=$?
+    set -e
+    rss=$(( $(tail -1 "$work/rss-$n") / 1024 ))
+    sps=$([ -f "$work/mem-$n/summary.json" ] && samples_per_sec "$work/mem-$n" || echo -)
+    echo "$n $((n * 60000)) $(python3 -c "print(f'{$n*60000*784/2**30:.2f}')") $(du -shl "$work/lake-$n" | cut -f1) $lim $rss $sps $code"
+  done
+fi
