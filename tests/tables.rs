@@ -477,3 +477,38 @@ fn an_arrow_ipc_file_streams_like_parquet() {
     assert_eq!(index.chunks.len(), 3);
     assert_eq!(index.rows, ds.x.data.len());
 }
+
+#[test]
+fn a_reservoir_sample_is_uniform_seeded_and_in_file_order() {
+    let dir = common::tmp();
+    let (path, ds) = shapes_parquet(dir.path(), 900, 64);
+    let choice = ColumnChoice::default();
+    let sample = |n, seed| {
+        aekit::data::table::reservoir(&path, TableFormat::Parquet, &choice, n, seed).unwrap()
+    };
+    let a = sample(100, 3);
+    assert_eq!(a.len(), 100);
+    assert_eq!(a.x, sample(100, 3).x, "the same seed, the same sample");
+    assert_ne!(a.x, sample(100, 4).x);
+    // Every sampled row is a row of the table, each once, in file order.
+    let rows: Vec<&[f32]> = (0..ds.len()).map(|i| ds.x.row(i)).collect();
+    let mut last = None;
+    for i in 0..a.len() {
+        let at = rows
+            .iter()
+            .position(|r| *r == a.x.row(i))
+            .expect("a row of the table");
+        assert!(
+            last.is_none_or(|l| at > l),
+            "in file order, without repeats"
+        );
+        last = Some(at);
+    }
+    // Rows from late in the table are drawn as often as early ones would be.
+    assert!(last.unwrap() > 450, "the sample reaches the second half");
+    assert_eq!(
+        sample(5000, 0).x,
+        ds.x,
+        "a sample larger than the table is the table"
+    );
+}

@@ -275,6 +275,21 @@ impl DataConfig {
         })
     }
 
+    /// The table one split reads, when it is a table: the test split reads `--test-data` where
+    /// given, else the source itself.
+    pub fn streamed_split(&self, split: Split) -> Result<Option<StreamedSource>> {
+        let spec = match split {
+            Split::Test => self.test_source.as_deref().unwrap_or(&self.source),
+            Split::Train => &self.source,
+        };
+        DataConfig {
+            source: spec.to_string(),
+            stream: self.stream,
+            ..DataConfig::default()
+        }
+        .streamed_source()
+    }
+
     /// How a table source's columns are used, with `kept` carried through to outputs.
     pub fn column_choice(&self, kept: &[String]) -> crate::data::table::ColumnChoice {
         crate::data::table::ColumnChoice {

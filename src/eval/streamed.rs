@@ -44,15 +44,11 @@ pub fn each_batch(
     kept: &[String],
     mut each: impl FnMut(Rows) -> Result<()>,
 ) -> Result<()> {
-    let spec = match split {
-        Split::Test => cfg.test_source.as_deref().unwrap_or(&cfg.source),
-        Split::Train => &cfg.source,
-    };
-    let with_spec = DataConfig {
-        source: spec.to_string(),
-        ..cfg.clone()
-    };
-    let source = with_spec.streamed_source()?.ok_or_else(|| {
+    let source = cfg.streamed_split(split)?.ok_or_else(|| {
+        let spec = match split {
+            Split::Test => cfg.test_source.as_deref().unwrap_or(&cfg.source),
+            Split::Train => &cfg.source,
+        };
         Error::invalid(format!(
             "{spec}: only a table source (parquet:, arrow:, or csv: with --stream) is read in batches"
         ))

@@ -51,6 +51,31 @@ impl Run {
 
     /// Loads `split` of the data this run was trained on (or of `source` when given), already
     /// preprocessed the way training saw it.
+    /// [`Self::load_data`] for a command that needs at most `n` rows: a table source is
+    /// sampled in one streaming pass (a uniform sample of its rows, in file order, the same for
+    /// the same `seed`), so a table of any size gives a sample; other sources are read whole
+    /// as before.
+    pub fn load_sample(
+        &self,
+        source: Option<&crate::data::DataConfig>,
+        split: crate::data::Split,
+        n: usize,
+        seed: u64,
+    ) -> Result<crate::data::Dataset> {
+        let cfg = source.unwrap_or(&self.config.data);
+        let Some(table) = cfg.streamed_split(split)? else {
+            return self.load_data(source, split);
+        };
+        let raw = crate::data::table::reservoir(
+            &table.path,
+            table.format,
+            &cfg.column_choice(&[]),
+            n,
+            seed,
+        )?;
+        self.prepare(raw)
+    }
+
     pub fn load_data(
         &self,
         source: Option<&crate::data::DataConfig>,
@@ -66,6 +91,11 @@ impl Run {
             None
         };
         let raw = crate::data::load_with_vocabulary(cfg, split, vocabulary.as_deref())?;
+        self.prepare(raw)
+    }
+
+    /// Raw samples checked against the model and preprocessed as the run was trained.
+    fn prepare(&self, raw: crate::data::Dataset) -> Result<crate::data::Dataset> {
         if raw.dim() != self.model.input_dim() {
             return Err(Error::mismatch(format!(
                 "{}: samples have {} features, the model in {} expects {}",

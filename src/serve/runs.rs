@@ -146,7 +146,8 @@ impl ServedRun {
         device: &burn::tensor::Device,
     ) -> Result<Self> {
         let run = Run::open(path, device)?;
-        let data = run.load_data(data_cfg, Split::Test)?;
+        // A table is sampled as it streams past; other sources are read whole, as before.
+        let data = run.load_sample(data_cfg, Split::Test, opts.map_points.max(1), 0)?;
         if data.is_empty() {
             return Err(Error::invalid(format!(
                 "{}: no samples to put on the map",

@@ -900,3 +900,63 @@ pub fn collect(
         origin: path.display().to_string(),
     })
 }
+
+/// A uniform sample of `n` rows of a table (all of them when it has fewer), in file order,
+/// drawn with `seed` in one streaming pass (reservoir sampling): what a command that only
+/// needs a sample (the explorer's code map) reads of a table of any size.
+pub fn reservoir(
+    path: &Path,
+    format: TableFormat,
+    choice: &ColumnChoice,
+    n: usize,
+    seed: u64,
+) -> Result<crate::data::Dataset> {
+    use rand::Rng;
+    let table = Table::open(path, format, choice)?;
+    let index = scan::scan(&table, &scan::RowFilter::default())?.index;
+    let data = std::sync::Arc::new(feed::TableData {
+        table,
+        index,
+        classes: None,
+    });
+    let width = data.index.width;
+    let mut rng = crate::data::batch::rng_for(seed, RESERVOIR_STREAM);
+    // (position, row, label) of the rows kept so far.
+    let mut kept: Vec<(usize, Vec<f32>, Option<u32>)> = Vec::with_capacity(n);
+    let mut seen = 0usize;
+    for rows in feed::sequential(data.clone()) {
+        let rows = rows?;
+        for i in 0..rows.x.rows {
+            let row = (
+                rows.positions[i],
+                rows.x.row(i).to_vec(),
+                rows.labels.as_ref().map(|l| l[i]),
+            );
+            if kept.len() < n {
+                kept.push(row);
+            } else {
+                let j = rng.random_range(0..=seen);
+                if j < n {
+                    kept[j] = row;
+                }
+            }
+            seen += 1;
+        }
+    }
+    kept.sort_by_key(|k| k.0);
+    let labelled = data.table.layout.label.is_some();
+    let labels = labelled.then(|| kept.iter().map(|k| k.2.unwrap_or(0)).collect());
+    let values = kept.into_iter().flat_map(|k| k.1).collect::<Vec<_>>();
+    let index = &data.index;
+    Ok(crate::data::Dataset {
+        x: Matrix::new(values.len() / width.max(1), width, values)?,
+        labels,
+        class_names: index.class_names.clone(),
+        sample_shape: index.sample_shape.clone(),
+        value_kind: index.value_kind,
+        origin: path.display().to_string(),
+    })
+}
+
+/// The random stream of [`reservoir`]'s draws.
+const RESERVOIR_STREAM: u64 = 7 << 40;
