@@ -151,7 +151,7 @@ pub struct DataConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[arg(long, value_delimiter = ',')]
     pub columns: Option<Vec<String>>,
-    /// Rows in the shuffle window of a streamed table (default: 64 MiB of rows). Each epoch
+    /// Rows in the shuffle window of a streamed table (default: 32 MiB of rows). Each epoch
     /// visits the table's row groups in a seeded order and shuffles the rows within each
     /// window; a larger window shuffles better and holds more in memory.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -11,6 +11,10 @@ use crate::error::Result;
 use crate::model::Autoencoder;
 use crate::train::batches::{Batches, StepRows, TrainingRows, mean_loss_of};
 
+/// Bytes of validation rows kept in memory after the first validation pass, so that later
+/// epochs do not read the whole table again to find them; more than this are read each time.
+pub const VALIDATION_CACHE_BYTES: usize = 64 << 20;
+
 pub struct StreamedRows<'a> {
     pub data: Arc<TableData>,
     /// Applied to every batch as it arrives (the in-memory path applies it to the whole
@@ -24,6 +28,8 @@ pub struct StreamedRows<'a> {
     pub buffer: usize,
     pub train_rows: usize,
     pub val_rows: usize,
+    /// The validation batches, once read, where they fit in [`VALIDATION_CACHE_BYTES`].
+    validation_cache: std::sync::Mutex<Option<Vec<Rows>>>,
 }
 
 impl<'a> StreamedRows<'a> {
@@ -45,6 +51,7 @@ impl<'a> StreamedRows<'a> {
             seed,
             val_fraction,
             buffer,
+            validation_cache: std::sync::Mutex::new(None),
         }
     }
 
@@ -100,6 +107,24 @@ impl TrainingRows for StreamedRows<'_> {
         epochs_done: f64,
         dataset_size: usize,
     ) -> Result<(f64, f64)> {
+        let cacheable = self.val_rows * self.data.index.width * 4 <= VALIDATION_CACHE_BYTES;
+        let mut cache = self
+            .validation_cache
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if cacheable && cache.is_none() {
+            let read = feed::validation(
+                self.data.clone(),
+                self.seed,
+                self.val_fraction,
+                VALIDATION_BATCH_ROWS,
+            );
+            *cache = Some(read.collect::<Result<Vec<Rows>>>()?);
+        }
+        if let Some(batches) = cache.as_ref() {
+            let steps = batches.iter().map(|r| self.step_rows(r.clone()));
+            return mean_loss_of(model, &self.batches, steps, epochs_done, dataset_size);
+        }
         let rows = feed::validation(
             self.data.clone(),
             self.seed,

@@ -32,8 +32,10 @@ use crate::error::{Error, IoContext, Result};
 
 /// Records per CSV chunk: the unit a CSV file is shuffled and resumed in.
 pub const CSV_CHUNK_ROWS: usize = 16_384;
-/// Rows per record batch read from a chunk.
-pub const READ_BATCH_ROWS: usize = 8_192;
+/// Rows per record batch read from a chunk: small enough that the decoded arrays and rows of
+/// one batch (a few MiB for an image per row) reuse the allocator's memory instead of fresh
+/// pages the kernel zeroes (8,192 rows of MNIST cost the reader 3% of a run's time in zeroing).
+pub const READ_BATCH_ROWS: usize = 1_024;
 /// Field metadata key giving a feature column's sample shape, e.g. `1,28,28` for an image.
 pub const SHAPE_KEY: &str = "aekit.shape";
 /// Schema metadata key naming the label column, the default of `--label-column`.

@@ -15,8 +15,9 @@ use crate::data::table::scan::TableIndex;
 /// The stream of each epoch's chunk permutation, and of each window's row permutation.
 const CHUNK_ORDER_STREAM: u64 = 3 << 40;
 const WINDOW_ORDER_STREAM: u64 = 5 << 40;
-/// Bytes of rows one shuffle window holds by default (`--shuffle-buffer` sets it in rows).
-pub const DEFAULT_SHUFFLE_BYTES: usize = 64 << 20;
+/// Bytes of rows one shuffle window holds by default (`--shuffle-buffer` sets it in rows);
+/// up to three windows are in memory at once (see `feed::training`).
+pub const DEFAULT_SHUFFLE_BYTES: usize = 32 << 20;
 /// Rows per validation batch (as the in-memory validation's batches).
 pub const VALIDATION_BATCH_ROWS: usize = 1024;
 
