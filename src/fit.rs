@@ -132,6 +132,8 @@ fn fit_data(
             "no training samples left after the validation split",
         ));
     }
+    // The model is built before the run directory is touched: a model that cannot be built
+    // (too large for memory, say) leaves no half-made run behind.
     let model = Autoencoder::new(&cfg.model, tc.seed, &opts.device)?;
     let batches = Batches::new(&data.x, cfg.model.noise(), tc.seed)
         .with_task(cfg.model.shared().task, &data.sample_shape)
@@ -164,6 +166,7 @@ fn fit_table(cfg: &RunConfig, source: &StreamedSource, opts: &FitOptions) -> Res
     let (index, preprocessor, range) = match indexed {
         Some((file, preprocessor)) => {
             file.index.check_files()?;
+            file.index.check_listing(&table.files)?;
             (file.index, preprocessor, file.range)
         }
         None => {

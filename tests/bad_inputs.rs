@@ -13,13 +13,10 @@ fn write(dir: &Path, name: &str, bytes: &[u8]) {
     std::fs::write(p, bytes).unwrap();
 }
 
-fn fixtures(dir: &Path) {
+/// Runs `aekit` with the words of `args` in `dir`, which must succeed.
+fn aekit_ok(dir: &Path, args: &str) {
     let run = Command::new(env!("CARGO_BIN_EXE_aekit"))
-        .args([
-            "train", "--data", "shapes", "--limit", "300", "--hidden", "16",
-        ])
-        .args(["--latent", "2", "--epochs", "1", "--quiet", "--no-report"])
-        .args(["--out", "runs/a"])
+        .args(args.split_whitespace())
         .current_dir(dir)
         .output()
         .unwrap();
@@ -28,30 +25,15 @@ fn fixtures(dir: &Path) {
         "{}",
         String::from_utf8_lossy(&run.stderr)
     );
+}
+
+fn fixtures(dir: &Path) {
+    aekit_ok(
+        dir,
+        "train --data shapes --limit 300 --hidden 16 --latent 2 --epochs 1 --quiet --no-report --out runs/a",
+    );
     write(dir, "bad.parquet", b"PAR1 not really a parquet file PAR1");
     write(dir, "ragdir/ragged.csv", b"a,b\n1,2\n3,4,5\n");
-    write(
-        dir,
-        "table.csv",
-        b"a,b,c\n0.1,0.2,0.3\n0.3,0.4,0.5\n0.5,0.6,0.7\n0.7,0.8,0.9\n",
-    );
-    let converted = Command::new(env!("CARGO_BIN_EXE_aekit"))
-        .args([
-            "data",
-            "convert",
-            "--data",
-            "csv:table.csv",
-            "--out",
-            "good.parquet",
-        ])
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(
-        converted.status.success(),
-        "{}",
-        String::from_utf8_lossy(&converted.stderr)
-    );
     write(dir, "empty.csv", b"");
     write(dir, "ragged.csv", b"1,2,3\n4,5\n");
     write(dir, "nan.csv", b"1,2\nnan,3\n");
@@ -62,6 +44,7 @@ fn fixtures(dir: &Path) {
         "good.csv",
         b"0.1,0.2,0.3\n0.3,0.4,0.5\n0.5,0.6,0.7\n0.7,0.8,0.9\n",
     );
+    aekit_ok(dir, "data convert --data csv:good.csv --out good.parquet");
     write(dir, "narrow.csv", b"0.1,0.2\n0.3,0.4\n");
     write(dir, "wrongwidth.csv", b"1,2,3\n4,5,6\n");
     write(dir, "bad.npy", b"not numpy at all");

@@ -55,16 +55,6 @@ fn table_config(spec: &str) -> aekit::RunConfig {
     cfg
 }
 
-fn weights_bits(dir: &Path) -> Vec<(String, Vec<u32>)> {
-    let mut t: Vec<_> = aekit::model::safetensors::read(&dir.join("model.safetensors"))
-        .unwrap()
-        .into_values()
-        .map(|t| (t.name, t.data.iter().map(|v| v.to_bits()).collect()))
-        .collect();
-    t.sort();
-    t
-}
-
 #[test]
 fn a_parquet_table_reads_back_bit_for_bit_with_its_shape_labels_and_classes() {
     let dir = common::tmp();
@@ -206,7 +196,10 @@ fn streamed_training_learns_and_resumes_mid_epoch_bit_for_bit() {
     opts.resume = true;
     opts.stop_after_steps = None;
     train(&cfg, &opts).unwrap();
-    assert_eq!(weights_bits(&straight), weights_bits(&resumed));
+    assert_eq!(
+        common::weights_bits(&straight),
+        common::weights_bits(&resumed)
+    );
     let mb = RunDir::new(&resumed).metrics().unwrap();
     for (x, y) in metrics.iter().zip(&mb) {
         assert_eq!((x.train_loss, x.val_loss), (y.train_loss, y.val_loss));
@@ -454,7 +447,7 @@ fn a_file_that_changes_under_a_run_stops_it_and_the_run_resumes_once_restored() 
     train(&cfg, &opts).unwrap();
     let straight = dir.path().join("straight");
     train(&cfg, &FitOptions::new(&straight)).unwrap();
-    assert_eq!(weights_bits(&straight), weights_bits(&out));
+    assert_eq!(common::weights_bits(&straight), common::weights_bits(&out));
 }
 
 #[test]
@@ -511,4 +504,30 @@ fn a_reservoir_sample_is_uniform_seeded_and_in_file_order() {
         ds.x,
         "a sample larger than the table is the table"
     );
+}
+
+#[test]
+fn a_file_added_to_a_directory_under_a_run_is_refused_on_resume() {
+    let dir = common::tmp();
+    let (one, _) = shapes_parquet(dir.path(), 300, 60);
+    let lake = dir.path().join("lake");
+    std::fs::create_dir_all(&lake).unwrap();
+    std::fs::copy(&one, lake.join("a.parquet")).unwrap();
+    std::fs::copy(&one, lake.join("c.parquet")).unwrap();
+    let cfg = table_config(&format!("parquet:{}", lake.display()));
+    let out = dir.path().join("run");
+    let mut opts = FitOptions::new(&out);
+    opts.stop_after_steps = Some(2);
+    assert!(matches!(train(&cfg, &opts), Err(Error::Interrupted(_))));
+    // A file sorted between the two would shift every later chunk onto another file.
+    std::fs::copy(&one, lake.join("b.parquet")).unwrap();
+    opts.resume = true;
+    opts.stop_after_steps = None;
+    let Err(err) = train(&cfg, &opts) else {
+        panic!("a resume over a changed listing must be refused")
+    };
+    let err = err.to_string();
+    assert!(err.contains("b.parquet") && err.contains("added"), "{err}");
+    std::fs::remove_file(lake.join("b.parquet")).unwrap();
+    train(&cfg, &opts).unwrap();
 }

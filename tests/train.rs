@@ -10,16 +10,6 @@ use aekit::run::{RunConfig, template};
 use aekit::train::schedule::learning_rate;
 use aekit::{Error, RunDir, TrainConfig, data::Split};
 
-fn weights_bits(dir: &Path) -> Vec<(String, Vec<u32>)> {
-    let mut t: Vec<_> = aekit::model::safetensors::read(&dir.join("model.safetensors"))
-        .unwrap()
-        .into_values()
-        .map(|t| (t.name, t.data.iter().map(|v| v.to_bits()).collect()))
-        .collect();
-    t.sort();
-    t
-}
-
 #[test]
 fn resume_after_interruption_equals_an_uninterrupted_run() {
     let dir = common::tmp();
@@ -55,8 +45,8 @@ fn resume_after_interruption_equals_an_uninterrupted_run() {
     let fitted = fit(&cfg, &raw, &opts).unwrap();
     assert_eq!(fitted.summary.epochs_completed, 3);
 
-    let a = weights_bits(&straight);
-    let b = weights_bits(&resumed);
+    let a = common::weights_bits(&straight);
+    let b = common::weights_bits(&resumed);
     assert_eq!(
         a, b,
         "resumed weights must equal the uninterrupted run's bit for bit"
@@ -99,8 +89,8 @@ fn a_run_resumed_on_fewer_threads_keeps_its_batches_shares() {
     one.install(|| fit(&cfg, &raw, &FitOptions::new(&on_one)))
         .unwrap();
     assert_ne!(
-        weights_bits(&on_two),
-        weights_bits(&on_one),
+        common::weights_bits(&on_two),
+        common::weights_bits(&on_one),
         "two shares per batch must train differently (by rounding) from whole batches"
     );
 
@@ -115,8 +105,8 @@ fn a_run_resumed_on_fewer_threads_keeps_its_batches_shares() {
     opts.stop_after_steps = None;
     one.install(|| fit(&cfg, &raw, &opts)).unwrap();
     assert_eq!(
-        weights_bits(&on_two),
-        weights_bits(&resumed),
+        common::weights_bits(&on_two),
+        common::weights_bits(&resumed),
         "resumed on one thread, the run must equal the two-thread run bit for bit"
     );
 }
@@ -490,7 +480,11 @@ fn latent_shaping_variants_train_resume_and_learn() {
         let mut opts = FitOptions::new(&resumed);
         opts.resume = true;
         fit(&cfg, &raw, &opts).unwrap();
-        assert_eq!(weights_bits(&straight), weights_bits(&resumed), "{name}");
+        assert_eq!(
+            common::weights_bits(&straight),
+            common::weights_bits(&resumed),
+            "{name}"
+        );
 
         let run = aekit::Run::open(&straight, &burn::tensor::Device::flex()).unwrap();
         let test = run.load_data(None, Split::Test).unwrap();
@@ -536,13 +530,16 @@ fn init_from_starts_from_another_runs_weights_and_refuses_a_different_model() {
         fit(&warm, &raw, &opts),
         Err(Error::Interrupted(_))
     ));
-    assert_eq!(weights_bits(&out.join("checkpoint")), weights_bits(&source));
+    assert_eq!(
+        common::weights_bits(&out.join("checkpoint")),
+        common::weights_bits(&source)
+    );
     // Resumed, it trains on from there rather than loading the source again.
     opts.resume = true;
     opts.stop_after_steps = None;
     let fitted = fit(&warm, &raw, &opts).unwrap();
     assert_eq!(fitted.summary.epochs_completed, 2);
-    assert_ne!(weights_bits(&out), weights_bits(&source));
+    assert_ne!(common::weights_bits(&out), common::weights_bits(&source));
 
     // Another code size: refused before a run directory exists, naming the flag.
     let mut other = warm.clone();

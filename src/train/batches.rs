@@ -148,12 +148,18 @@ pub struct StepRows {
 /// Where a training session's rows come from: held in memory ([`InMemoryRows`]) or streamed
 /// from a table ([`crate::train::streamed::StreamedRows`]).
 pub trait TrainingRows {
-    /// Rows trained on per epoch.
-    fn train_len(&self) -> usize;
-    /// Rows held out for validation.
-    fn val_len(&self) -> usize;
-    /// How rows become batches (noise, tasks, classes); its `data.cols` is the row width.
-    fn batches(&self) -> &Batches<'_>;
+    /// How rows become batches (noise, tasks, classes; its `data.cols` is the row width), and
+    /// how many rows are trained on per epoch and held out for validation.
+    fn counted(&self) -> (&Batches<'_>, usize, usize);
+    fn batches(&self) -> &Batches<'_> {
+        self.counted().0
+    }
+    fn train_len(&self) -> usize {
+        self.counted().1
+    }
+    fn val_len(&self) -> usize {
+        self.counted().2
+    }
     /// The batches of `epoch` (0-based) from batch `first` on, each of `batch_size` rows but
     /// the last.
     fn epoch(
@@ -180,16 +186,8 @@ pub struct InMemoryRows<'a> {
 }
 
 impl TrainingRows for InMemoryRows<'_> {
-    fn train_len(&self) -> usize {
-        self.train_rows.len()
-    }
-
-    fn val_len(&self) -> usize {
-        self.val_rows.len()
-    }
-
-    fn batches(&self) -> &Batches<'_> {
-        &self.batches
+    fn counted(&self) -> (&Batches<'_>, usize, usize) {
+        (&self.batches, self.train_rows.len(), self.val_rows.len())
     }
 
     fn epoch(

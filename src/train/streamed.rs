@@ -67,16 +67,8 @@ impl<'a> StreamedRows<'a> {
 }
 
 impl TrainingRows for StreamedRows<'_> {
-    fn train_len(&self) -> usize {
-        self.train_rows
-    }
-
-    fn val_len(&self) -> usize {
-        self.val_rows
-    }
-
-    fn batches(&self) -> &Batches<'_> {
-        &self.batches
+    fn counted(&self) -> (&Batches<'_>, usize, usize) {
+        (&self.batches, self.train_rows, self.val_rows)
     }
 
     fn epoch(

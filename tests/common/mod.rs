@@ -22,6 +22,18 @@ pub fn shared_data(name: &str) -> Option<PathBuf> {
     }
 }
 
+/// Every tensor of a run's `model.safetensors` as raw bits, sorted by name: weights compared
+/// bit for bit.
+pub fn weights_bits(dir: &std::path::Path) -> Vec<(String, Vec<u32>)> {
+    let mut t: Vec<_> = aekit::model::safetensors::read(&dir.join("model.safetensors"))
+        .unwrap()
+        .into_values()
+        .map(|t| (t.name, t.data.iter().map(|v| v.to_bits()).collect()))
+        .collect();
+    t.sort();
+    t
+}
+
 pub fn tmp() -> tempfile::TempDir {
     tempfile::tempdir().expect("temp dir")
 }

@@ -134,6 +134,31 @@ impl TableIndex {
     pub fn check_files(&self) -> Result<()> {
         self.files.iter().try_for_each(TableFile::check_unchanged)
     }
+
+    /// Checks that `files` (the table as listed now) are the files indexed, in the same order:
+    /// chunks name their file by its place in the list.
+    pub fn check_listing(&self, files: &[TableFile]) -> Result<()> {
+        let now: Vec<&std::path::Path> = files.iter().map(|f| f.path.as_path()).collect();
+        let then: Vec<&std::path::Path> = self.files.iter().map(|f| f.path.as_path()).collect();
+        if now == then {
+            return Ok(());
+        }
+        let first_new = now.iter().find(|p| !then.contains(p));
+        let (path, what) = match first_new {
+            Some(p) => (*p, "was added to the data set after the run was indexed"),
+            None => (
+                then.iter()
+                    .find(|p| !now.contains(p))
+                    .copied()
+                    .unwrap_or(then[0]),
+                "is no longer part of the data set the run was indexed on",
+            ),
+        };
+        Err(Error::bad_file(
+            path,
+            format!("{what}; restore the data set as it was, or start a new run"),
+        ))
+    }
 }
 
 /// The result of a scan: the index and the statistics of the kept rows.

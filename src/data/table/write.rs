@@ -65,7 +65,8 @@ impl ParquetOutput {
         }
     }
 
-    /// Appends rows: `kept` columns as read, then `columns`, then `labels` as `label`.
+    /// Appends rows: `kept` columns as read, then `columns`, then `labels` as `label` (unless
+    /// a kept column is named so).
     pub fn write(
         &mut self,
         kept: Option<&RecordBatch>,
@@ -87,7 +88,9 @@ impl ParquetOutput {
             )));
             arrays.push(array);
         }
-        if let Some(l) = labels {
+        // A kept column of that name already carries the labels as the input had them.
+        let kept_label = fields.iter().any(|f| f.name() == "label");
+        if let Some(l) = labels.filter(|_| !kept_label) {
             fields.push(Arc::new(Field::new("label", DataType::UInt32, false)));
             arrays.push(Arc::new(UInt32Array::from(l.to_vec())));
         }
