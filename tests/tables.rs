@@ -284,30 +284,63 @@ fn codes_stream_to_parquet_with_kept_columns_equal_to_the_in_memory_codes() {
     }
     let whole = run.load_data(None, Split::Test).unwrap();
     let expected = run.model.encode(&whole.x).unwrap();
-    let file = std::fs::File::open(&codes).unwrap();
+    let (got_ids, got) = read_codes(&codes, Some("id"));
+    assert_eq!(got_ids, ids);
+    assert_close(&got, &expected.data);
+}
+
+/// The codes (column `z`) of a streamed output, with the strings of column `id` if named.
+fn read_codes(path: &Path, id: Option<&str>) -> (Vec<String>, Vec<f32>) {
+    let file = std::fs::File::open(path).unwrap();
     let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
         .unwrap()
         .build()
         .unwrap();
-    let (mut got_ids, mut got) = (Vec::new(), Vec::new());
+    let (mut ids, mut codes) = (Vec::new(), Vec::new());
     for batch in reader {
         let batch = batch.unwrap();
-        let id = batch.column_by_name("id").unwrap();
-        let id = id.as_any().downcast_ref::<StringArray>().unwrap();
-        got_ids.extend(id.iter().map(|s| s.unwrap().to_string()));
+        if let Some(name) = id {
+            let column = batch.column_by_name(name).unwrap();
+            let column = column.as_any().downcast_ref::<StringArray>().unwrap();
+            ids.extend(column.iter().map(|s| s.unwrap().to_string()));
+        }
         let z = batch.column_by_name("z").unwrap();
         let z = arrow::array::AsArray::as_fixed_size_list(z.as_ref());
         let values = arrow::array::AsArray::as_primitive::<arrow::datatypes::Float32Type>(
             z.values().as_ref(),
         );
-        got.extend(values.values().iter().copied());
+        codes.extend(values.values().iter().copied());
     }
-    assert_eq!(got_ids, ids);
-    // Equal up to the rounding of products over batches of other sizes.
-    assert_eq!(got.len(), expected.data.len());
-    for (g, e) in got.iter().zip(&expected.data) {
+    (ids, codes)
+}
+
+/// Equal up to the rounding of products over batches of other sizes.
+fn assert_close(got: &[f32], expected: &[f32]) {
+    assert_eq!(got.len(), expected.len());
+    for (g, e) in got.iter().zip(expected) {
         assert!((g - e).abs() <= 1e-5 * e.abs().max(1.0), "{g} against {e}");
     }
+}
+
+/// A binarised run's evaluation data is one draw of bits over the whole data set: read in
+/// batches, each batch continues the draws (it once restarted them, so every batch of a table
+/// got the same bits where the rows read alike).
+#[test]
+fn a_binarised_run_streams_the_bits_it_draws_when_reading_whole() {
+    let dir = common::tmp();
+    let (path, _) = shapes_parquet(dir.path(), 2500, 400);
+    let mut cfg = table_config(&format!("parquet:{}", path.display()));
+    cfg.data.binarize = true;
+    cfg.train.epochs = 1;
+    let out = dir.path().join("run");
+    train(&cfg, &FitOptions::new(&out)).unwrap();
+    let run = aekit::Run::open(&out, &burn::tensor::Device::flex()).unwrap();
+    let codes = dir.path().join("codes.parquet");
+    let output = aekit::eval::streamed::Output::Codes;
+    aekit::eval::streamed::write(&run, &run.config.data, &[], output, &codes).unwrap();
+    let whole = run.load_data(None, Split::Test).unwrap();
+    let expected = run.model.encode(&whole.x).unwrap();
+    assert_close(&read_codes(&codes, None).1, &expected.data);
 }
 
 #[cfg(unix)]

@@ -65,27 +65,16 @@ pub fn each_batch(
         ),
     };
     let index = scan::scan(&table, &filter)?.index;
-    if index.width != run.model.input_dim() {
-        return Err(Error::mismatch(format!(
-            "{}: rows have {} features, the model in {} expects {}",
-            source.path.display(),
-            index.width,
-            run.dir.path.display(),
-            run.model.input_dim()
-        )));
-    }
+    run.check_width(&source.path.display().to_string(), index.width)?;
     let data = Arc::new(TableData {
         table,
         index,
         classes,
     });
+    let mut binarizer = crate::run::eval_binarizer();
     for rows in feed::sequential(data) {
         let mut rows = rows?;
-        run.preprocessor.apply(&mut rows.x)?;
-        if run.config.data.binarize {
-            use crate::data::batch::{EVAL_BINARIZE_STREAM, binarize, rng_for};
-            binarize(&mut rows.x.data, &mut rng_for(0, EVAL_BINARIZE_STREAM));
-        }
+        run.prepare_rows(&mut rows.x, &mut binarizer)?;
         each(rows)?;
     }
     Ok(())

@@ -95,21 +95,42 @@ impl Run {
     }
 
     /// Raw samples checked against the model and preprocessed as the run was trained.
-    fn prepare(&self, raw: crate::data::Dataset) -> Result<crate::data::Dataset> {
-        if raw.dim() != self.model.input_dim() {
+    fn prepare(&self, mut raw: crate::data::Dataset) -> Result<crate::data::Dataset> {
+        self.check_width(&raw.origin, raw.dim())?;
+        self.prepare_rows(&mut raw.x, &mut eval_binarizer())?;
+        Ok(raw)
+    }
+
+    /// Refuses data whose rows are not as wide as the model's input.
+    pub fn check_width(&self, origin: &str, width: usize) -> Result<()> {
+        if width != self.model.input_dim() {
             return Err(Error::mismatch(format!(
-                "{}: samples have {} features, the model in {} expects {}",
-                raw.origin,
-                raw.dim(),
+                "{origin}: samples have {width} features, the model in {} expects {}",
                 self.dir.path.display(),
                 self.model.input_dim()
             )));
         }
-        let mut data = self.preprocessor.transform(&raw)?;
-        if self.config.data.binarize {
-            use crate::data::batch::{EVAL_BINARIZE_STREAM, binarize, rng_for};
-            binarize(&mut data.x.data, &mut rng_for(0, EVAL_BINARIZE_STREAM));
-        }
-        Ok(data)
+        Ok(())
     }
+
+    /// Raw rows preprocessed in place as the run was trained, and for a binarised run drawn
+    /// as bits from `binarizer` ([`eval_binarizer`], one for a whole pass over a data set, so
+    /// a data set read in batches is binarised as when it is read whole).
+    pub fn prepare_rows(
+        &self,
+        x: &mut crate::data::Matrix,
+        binarizer: &mut rand_chacha::ChaCha8Rng,
+    ) -> Result<()> {
+        self.preprocessor.apply(x)?;
+        if self.config.data.binarize {
+            crate::data::batch::binarize(&mut x.data, binarizer);
+        }
+        Ok(())
+    }
+}
+
+/// The draws evaluation data is binarised with: seed 0, the same for every run of a data set.
+pub fn eval_binarizer() -> rand_chacha::ChaCha8Rng {
+    use crate::data::batch::{EVAL_BINARIZE_STREAM, rng_for};
+    rng_for(0, EVAL_BINARIZE_STREAM)
 }
