@@ -115,11 +115,20 @@ pub fn init_cpu_pool(threads: Option<usize>, keep_denormals: bool) -> Result<()>
 /// process's memory cgroup (v1 or v2) has a limit closer to its usage; `None` where it is not
 /// known, and then nothing is refused for its size.
 pub fn available_memory() -> Option<u64> {
-    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    let system = kib.checked_mul(1024)?;
+    let system = proc_bytes("/proc/meminfo", "MemAvailable:")?;
     Some(cgroup_room().map_or(system, |room| room.min(system)))
+}
+
+/// What one data set or buffer may take: half the available memory, so that the model, its
+/// optimiser and the rest of the process keep the other half; `None` where memory is unknown.
+pub fn memory_budget() -> Option<u64> {
+    available_memory().map(|m| m / 2)
+}
+
+/// The available memory, when `bytes` is more than [`memory_budget`] allows (for the
+/// refusal's message); `None` when it fits or memory is unknown.
+pub fn beyond_budget(bytes: u64) -> Option<u64> {
+    available_memory().filter(|&available| bytes > available / 2)
 }
 
 /// `limit - usage` of this process's memory cgroup, where it has a limit.
@@ -157,8 +166,13 @@ fn cgroup_room() -> Option<u64> {
 
 /// This process's resident memory (Linux); `None` elsewhere.
 pub fn resident_memory() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    proc_bytes("/proc/self/status", "VmRSS:")
+}
+
+/// The `key:   N kB` line of a Linux `/proc` file, in bytes.
+fn proc_bytes(file: &str, key: &str) -> Option<u64> {
+    let text = std::fs::read_to_string(file).ok()?;
+    let line = text.lines().find(|l| l.starts_with(key))?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     kib.checked_mul(1024)
 }

@@ -119,12 +119,7 @@ fn fit_data(
         .resolve(&data.sample_shape, preprocessor.scaling.is_unit_range())?;
     cfg.model.resolve_classes(&data)?;
     preprocessor.apply(&mut data.x)?;
-    if cfg.data.binarize && !preprocessor.scaling.is_unit_range() {
-        return Err(Error::invalid(format!(
-            "--binarize needs values in [0, 1]; {} is scaled with {:?} (use --scale unit or minmax)",
-            data.origin, preprocessor.scaling
-        )));
-    }
+    check_binarize(&cfg, &preprocessor, &data.origin)?;
     let (train_rows, val_rows) = train_val_indices(data.len(), cfg.data.val_fraction, tc.seed);
     if train_rows.is_empty() {
         return Err(Error::bad_file(
@@ -195,12 +190,7 @@ fn fit_table(cfg: &RunConfig, source: &StreamedSource, opts: &FitOptions) -> Res
             ),
         ));
     }
-    if cfg.data.binarize && !preprocessor.scaling.is_unit_range() {
-        return Err(Error::invalid(format!(
-            "--binarize needs values in [0, 1]; {origin} is scaled with {:?} (use --scale unit or minmax)",
-            preprocessor.scaling
-        )));
-    }
+    check_binarize(&cfg, &preprocessor, &origin)?;
     let model = Autoencoder::new(&cfg.model, tc.seed, &opts.device)?;
     let width = index.width;
     let empty = crate::data::Matrix::zeros(0, width);
@@ -351,6 +341,17 @@ fn fit_rows(
         summary,
         run_dir: run,
     })
+}
+
+/// Refuses `--binarize` for data not scaled into [0, 1].
+fn check_binarize(cfg: &RunConfig, preprocessor: &Preprocessor, origin: &str) -> Result<()> {
+    if cfg.data.binarize && !preprocessor.scaling.is_unit_range() {
+        return Err(Error::invalid(format!(
+            "--binarize needs values in [0, 1]; {origin} is scaled with {:?} (use --scale unit or minmax)",
+            preprocessor.scaling
+        )));
+    }
+    Ok(())
 }
 
 /// `model` with the best weights of the run `tc.init_from` names, if it names one.

@@ -94,9 +94,7 @@ pub fn read_maybe_gz(path: &Path) -> Result<Vec<u8>> {
         .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as u64)
         .try_fold(elem, |n, d| n.checked_mul(d))
         .unwrap_or(u64::MAX);
-    if let Some(available) = crate::device::available_memory()
-        && body > available / 2
-    {
+    if let Some(available) = crate::device::beyond_budget(body) {
         return Err(Error::bad_file(
             path,
             format!(

@@ -223,7 +223,7 @@ pub fn read_npz(path: &Path) -> Result<Dataset> {
     let mut get = |name: &str| -> Result<Option<NpyArray>> {
         // The entry is read whole first (no further than deflate can inflate the archive,
         // nor past half the memory), so its header is checked as a .npy file's is.
-        let limit = crate::device::available_memory().map_or(available, |m| available.min(m / 2));
+        let limit = crate::device::memory_budget().map_or(available, |m| available.min(m));
         let mut entry = match archive.zip_archive().by_name(&format!("{name}.npy")) {
             Ok(entry) => entry,
             Err(_) => return Ok(None),

@@ -393,9 +393,7 @@ fn load_source(
                 Split::Test => (cfg.shapes_test, "shapes_test", 2),
             };
             let bytes = (n as u64).saturating_mul((shapes::SIDE * shapes::SIDE * 4) as u64);
-            if let Some(available) = crate::device::available_memory()
-                && bytes > available / 2
-            {
+            if let Some(available) = crate::device::beyond_budget(bytes) {
                 return Err(Error::invalid(format!(
                     "{key} = {n} ({}) makes images that need {} of memory, more than half the {} available",
                     crate::options::flag_name(key),

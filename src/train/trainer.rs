@@ -185,31 +185,31 @@ pub fn run(
         while state.batch < steps_per_epoch {
             let interrupted = s.interrupt.is_some_and(|f| f.load(Ordering::SeqCst))
                 || s.stop_after_steps == Some(steps_this_session);
-            if interrupted {
-                state.train_seconds = time_before + started.elapsed().as_secs_f64();
-                store.save_checkpoint(&model.with_net(net), &optimizers, &state)?;
-                return Err(Error::Interrupted(format!(
+            // An interruption, or data that stopped (a file changed or vanished), ends the
+            // session here: what was trained so far is checkpointed, and `--resume` goes on
+            // from this step (once the data is whole again).
+            let next = if interrupted {
+                Err(Error::Interrupted(format!(
                     "checkpoint saved at epoch {} step {}; continue with `{}`",
                     state.epoch + 1,
                     state.batch,
                     store.resume_hint()
-                )));
-            }
-            let step_rows = match epoch_rows.next() {
-                Some(Ok(rows)) => rows,
-                failed => {
-                    // The data stopped (a file changed or vanished): what was trained so far
-                    // is kept, and the run resumes from here once the data is whole again.
+                )))
+            } else {
+                epoch_rows.next().unwrap_or_else(|| {
+                    Err(Error::invalid(format!(
+                        "the data ended at batch {} of {steps_per_epoch} of epoch {}",
+                        state.batch + 1,
+                        state.epoch + 1
+                    )))
+                })
+            };
+            let step_rows = match next {
+                Ok(rows) => rows,
+                Err(stop) => {
                     state.train_seconds = time_before + started.elapsed().as_secs_f64();
                     store.save_checkpoint(&model.with_net(net), &optimizers, &state)?;
-                    return Err(match failed {
-                        Some(Err(e)) => e,
-                        _ => Error::invalid(format!(
-                            "the data ended at batch {} of {steps_per_epoch} of epoch {}",
-                            state.batch + 1,
-                            state.epoch + 1
-                        )),
-                    });
+                    return Err(stop);
                 }
             };
             let batch_rows = step_rows.n;

@@ -244,17 +244,8 @@ pub fn training(
     let labelled = data.table.layout.label.is_some();
     // Window buffers go back to the reader once their batches are cut: memory freshly
     // allocated for every window was zeroed by the kernel page by page (half the reader's time).
-    let pool: Pool = Arc::default();
-    let recycled = pool.clone();
-    let from_pool = move |rows: usize| {
-        let buffer = recycled
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .pop()
-            .unwrap_or_default();
-        Rows::in_buffer(buffer, rows, width, labelled)
-    };
-    let pool_of_reader = pool.clone();
+    let pool = Pool::default();
+    let reader_pool = pool.clone();
     let windows = spawn_with_bound(data, 1, move |data, send| {
         if first_row >= plan.train_rows {
             return Ok(());
@@ -264,19 +255,17 @@ pub fn training(
         for w in first_window..plan.num_windows() {
             let window = plan.window(w);
             let size = window.segments.iter().map(|s| s.end - s.start).sum();
-            let mut rows = from_pool(size);
+            let mut rows = Rows::in_buffer(reader_pool.take(), size, width, labelled);
             for seg in &window.segments {
                 data.read_segment(&mut cursor, *seg, plan.chunk_position(seg.chunk), &mut rows)?;
             }
             let from = if w == first_window { skip } else { 0 };
-            let mut ordered = from_pool(window.order.len());
+            let mut ordered =
+                Rows::in_buffer(reader_pool.take(), window.order.len(), width, labelled);
             for &i in &window.order[from.min(window.order.len())..] {
                 ordered.push_row(&rows, i);
             }
-            pool_of_reader
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push(rows.x.data);
+            reader_pool.give(rows.x.data);
             if !send(ordered) {
                 return Ok(());
             }
@@ -293,8 +282,27 @@ pub fn training(
     }
 }
 
-/// Buffers of rows handed back for reuse.
-type Pool = Arc<std::sync::Mutex<Vec<Vec<f32>>>>;
+/// Buffers of rows handed back for reuse, shared by the reader and the batches' side.
+#[derive(Clone, Default)]
+struct Pool(Arc<std::sync::Mutex<Vec<Vec<f32>>>>);
+
+impl Pool {
+    /// A buffer handed back earlier, or a new one.
+    fn take(&self) -> Vec<f32> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pop()
+            .unwrap_or_default()
+    }
+
+    fn give(&self, buffer: Vec<f32>) {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(buffer);
+    }
+}
 
 /// Batches cut from a feed of windows.
 struct Batched {
@@ -322,10 +330,7 @@ impl Iterator for Batched {
                 match self.windows.next() {
                     Some(Ok(window)) => {
                         let done = std::mem::replace(&mut self.current, window);
-                        self.pool
-                            .lock()
-                            .unwrap_or_else(|p| p.into_inner())
-                            .push(done.x.data);
+                        self.pool.give(done.x.data);
                         self.at = 0;
                         continue;
                     }

@@ -227,30 +227,47 @@ pub(crate) fn arrow_error(path: &Path, part: &str, e: impl std::fmt::Display) ->
     }
 }
 
-/// The schema of one file, partition columns appended.
-fn file_schema(file: &TableFile, format: TableFormat) -> Result<SchemaRef> {
-    let path = &file.path;
-    let base: SchemaRef = match format {
+/// What is read of one file when a table opens: its own schema (a CSV file's inferred from
+/// its first records) and, for Parquet, its footer (row groups, offsets). Chunk reads use these
+/// instead of reading the footer or inferring the CSV types again.
+#[derive(Debug, Clone)]
+struct FileMeta {
+    schema: SchemaRef,
+    parquet: Option<ArrowReaderMetadata>,
+}
+
+fn file_meta(path: &Path, format: TableFormat) -> Result<FileMeta> {
+    Ok(match format {
         TableFormat::Parquet => {
             let f = File::open(path).at(path)?;
             let meta = ArrowReaderMetadata::load(&f, ArrowReaderOptions::new())
                 .map_err(|e| arrow_error(path, "", e))?;
-            meta.schema().clone()
+            FileMeta {
+                schema: meta.schema().clone(),
+                parquet: Some(meta),
+            }
         }
-        TableFormat::Arrow => open_ipc(path)?.schema(),
-        TableFormat::Csv => Arc::new(csv_schema(path)?),
-    };
+        TableFormat::Arrow => FileMeta {
+            schema: open_ipc(path)?.schema(),
+            parquet: None,
+        },
+        TableFormat::Csv => FileMeta {
+            schema: Arc::new(csv_schema(path)?),
+            parquet: None,
+        },
+    })
+}
+
+/// `base` (a file's own schema) with the file's partition columns appended.
+fn with_partition_fields(file: &TableFile, base: &SchemaRef) -> SchemaRef {
     if file.partitions.is_empty() {
-        return Ok(base);
+        return base.clone();
     }
     let mut fields: Vec<Field> = base.fields().iter().map(|f| f.as_ref().clone()).collect();
     for (key, _) in &file.partitions {
         fields.push(Field::new(key, DataType::Utf8, false));
     }
-    Ok(Arc::new(Schema::new_with_metadata(
-        fields,
-        base.metadata().clone(),
-    )))
+    Arc::new(Schema::new_with_metadata(fields, base.metadata().clone()))
 }
 
 /// Rows of a CSV file read to infer its column types (numbers are read as 64-bit floats,
@@ -635,8 +652,8 @@ pub struct Table {
     pub files: Vec<TableFile>,
     pub schema: SchemaRef,
     pub layout: Layout,
-    /// Parquet files' metadata, read once (row groups, offsets), by file index.
-    parquet_meta: Vec<Option<ArrowReaderMetadata>>,
+    /// Each file's schema and Parquet footer, read once, by file index.
+    meta: Vec<FileMeta>,
 }
 
 impl Table {
@@ -644,9 +661,13 @@ impl Table {
     /// columns.
     pub fn open(spec: &Path, format: TableFormat, choice: &ColumnChoice) -> Result<Self> {
         let files = list_files(spec, format)?;
-        let schema = file_schema(&files[0], format)?;
-        for f in &files[1..] {
-            let other = file_schema(f, format)?;
+        let meta = files
+            .iter()
+            .map(|f| file_meta(&f.path, format))
+            .collect::<Result<Vec<_>>>()?;
+        let schema = with_partition_fields(&files[0], &meta[0].schema);
+        for (f, m) in files.iter().zip(&meta).skip(1) {
+            let other = with_partition_fields(f, &m.schema);
             if let Some(diff) = schema_difference(&schema, &other) {
                 return Err(Error::bad_file(
                     &f.path,
@@ -655,26 +676,19 @@ impl Table {
             }
         }
         let layout = Layout::of(&schema, choice, &files[0].path)?;
-        let parquet_meta = files
-            .iter()
-            .map(|f| {
-                if format != TableFormat::Parquet {
-                    return Ok(None);
-                }
-                let file = File::open(&f.path).at(&f.path)?;
-                ArrowReaderMetadata::load(&file, ArrowReaderOptions::new())
-                    .map(Some)
-                    .map_err(|e| arrow_error(&f.path, "", e))
-            })
-            .collect::<Result<_>>()?;
         Ok(Table {
             format,
             spec: spec.to_path_buf(),
             files,
             schema,
             layout,
-            parquet_meta,
+            meta,
         })
+    }
+
+    /// A CSV file's column types, as inferred when the table opened.
+    pub(crate) fn csv_schema_of(&self, file: usize) -> SchemaRef {
+        self.meta[file].schema.clone()
     }
 
     /// The chunks known without reading data: a Parquet file's row groups. Other formats
@@ -684,8 +698,8 @@ impl Table {
             return None;
         }
         let mut chunks = Vec::new();
-        for (file, meta) in self.parquet_meta.iter().enumerate() {
-            let meta = meta.as_ref()?;
+        for (file, meta) in self.meta.iter().enumerate() {
+            let meta = meta.parquet.as_ref()?;
             for (part, rg) in meta.metadata().row_groups().iter().enumerate() {
                 chunks.push(Chunk {
                     file,
@@ -733,7 +747,8 @@ impl Table {
         let map_err = move |e: arrow::error::ArrowError| arrow_error(path, &part_for_err, e);
         match self.format {
             TableFormat::Parquet => {
-                let meta = self.parquet_meta[chunk.file]
+                let meta = self.meta[chunk.file]
+                    .parquet
                     .clone()
                     .expect("parquet metadata is read when the table opens");
                 let f = File::open(path).at(path)?;
@@ -774,7 +789,7 @@ impl Table {
             TableFormat::Csv => {
                 use std::io::{Seek, SeekFrom};
                 let mut f = File::open(path).at(path)?;
-                let schema = Arc::new(csv_schema(path)?);
+                let schema = self.csv_schema_of(chunk.file);
                 let header = chunk.offset == 0;
                 f.seek(SeekFrom::Start(chunk.offset)).at(path)?;
                 let reader = arrow::csv::ReaderBuilder::new(schema.clone())
@@ -864,9 +879,7 @@ pub fn collect(
     let scanned = scan::scan(&table, &scan::RowFilter::default())?;
     let index = scanned.index;
     let bytes = (index.rows as u64).saturating_mul(4 * index.width as u64);
-    if let Some(available) = crate::device::available_memory()
-        && bytes > available / 2
-    {
+    if let Some(available) = crate::device::beyond_budget(bytes) {
         return Err(Error::bad_file(
             path,
             format!(

@@ -6,13 +6,12 @@ use std::collections::BTreeSet;
 use std::fs::File;
 use std::io::BufRead;
 use std::path::Path;
-use std::sync::Arc;
 
 use arrow::array::RecordBatch;
 
 use crate::data::table::{
-    CSV_CHUNK_ROWS, Chunk, Table, TableFile, TableFormat, arrow_error, csv_format, csv_schema,
-    label_strings, open_ipc, with_partitions,
+    CSV_CHUNK_ROWS, Chunk, Table, TableFile, TableFormat, arrow_error, csv_format, label_strings,
+    open_ipc, with_partitions,
 };
 use crate::data::{Matrix, ValueKind};
 use crate::error::{Error, IoContext, Result};
@@ -371,7 +370,7 @@ fn csv_blocks(
     path: &Path,
     each: &mut dyn FnMut(Chunk, RecordBatch) -> Result<bool>,
 ) -> Result<()> {
-    let schema = Arc::new(csv_schema(path)?);
+    let schema = table.csv_schema_of(file);
     let projection = table.projection_indices(&schema);
     let mut decoder = arrow::csv::ReaderBuilder::new(schema)
         .with_format(csv_format())
