@@ -86,6 +86,8 @@ fn softmax_probe_separates_separable_classes_and_scores_shuffled_labels_at_chanc
         ..Default::default()
     };
     let p = SoftmaxProbe::fit(&x, &y, &opts, &device).unwrap();
+    // Same data, same options: the same probe, to the bit (its start once came from entropy).
+    assert_eq!(SoftmaxProbe::fit(&x, &y, &opts, &device).unwrap(), p);
     assert_eq!(p.decision_function(&xt).unwrap().cols, 3);
     assert_eq!(accuracy(&p.predict(&xt).unwrap(), &yt), 1.0);
     // Labels unrelated to the features: nothing to learn, so test accuracy stays near 1/3.

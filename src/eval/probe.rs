@@ -4,7 +4,7 @@
 
 use burn::module::Module;
 use burn::nn::loss::CrossEntropyLossConfig;
-use burn::nn::{Linear, LinearConfig};
+use burn::nn::{Initializer, Linear, LinearConfig};
 use burn::optim::{AdamConfig, GradientsParams, decay::WeightDecayConfig};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use faer::Mat;
@@ -221,8 +221,13 @@ impl SoftmaxProbe {
         let xs = probe.standardise(x)?;
         let d = x.cols;
         let device = device.clone().autodiff();
+        // Zeros, not burn's initialiser: that one draws from a process-wide generator seeded
+        // from entropy, so the same command gave another probe on every run. The problem is
+        // convex, so the start changes only the path, never the optimum.
         let mut model = LinearModel {
-            linear: LinearConfig::new(d, classes).init(&device),
+            linear: LinearConfig::new(d, classes)
+                .with_initializer(Initializer::Zeros)
+                .init(&device),
         };
         let wd =
             (opts.weight_decay > 0.0).then(|| WeightDecayConfig::new(opts.weight_decay as f32));
