@@ -3,10 +3,12 @@
 #   speed:  workload A's model (784-1000-500-250-30 ReLU, MSE, Adam 1e-3, batch 256), one epoch
 #           of MNIST read whole from IDX and streamed from Parquet (`aekit data convert`),
 #           in alternating pairs; samples/s from each run's summary.json.
+#   images: the same epoch streamed from MNIST's 60,000 training images as PNG files in class
+#           folders (written here with Python's zlib), against IDX in alternating pairs.
 #   memory: the same model for one epoch on MNIST's rows repeated to ~1 GB and to ~3x a hard
 #           memory limit (a cgroup v1 memory limit, root only), peak resident memory of each
 #           (GNU time's maximum RSS).
-# Usage: bash bench/stream.sh [target/release/aekit] [speed|memory|all]
+# Usage: bash bench/stream.sh [target/release/aekit] [speed|images|memory|all]
 # Reads ../shared/data/mnist (or MNIST_DIR); skips with a message where it is absent.
 set -euo pipefail
 bin=$(realpath "${1:-target/release/aekit}")
@@ -34,6 +36,37 @@ if [ "$what" = speed ] || [ "$what" = all ]; then
     "$bin" train --data mnist --data-dir "$mnist" "${model[@]}" --out "$work/idx-$i"
     "$bin" train --data "parquet:$work/mnist.parquet" "${model[@]}" --out "$work/pq-$i"
     a=$(samples_per_sec "$work/idx-$i"); b=$(samples_per_sec "$work/pq-$i")
+    echo "$i $a $b $(python3 -c "print(f'{$b/$a:.3f}')")"
+  done
+fi
+
+if [ "$what" = images ] || [ "$what" = all ]; then
+  python3 - "$mnist" "$work/png" <<'PY'
+import gzip, os, struct, sys, zlib
+src, out = sys.argv[1], sys.argv[2]
+def chunk(kind, data):
+    body = kind + data
+    return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+for split, stem in (("train", "train"), ("test", "t10k")):
+    images = gzip.open(f"{src}/{stem}-images-idx3-ubyte.gz").read()
+    labels = gzip.open(f"{src}/{stem}-labels-idx1-ubyte.gz").read()
+    n, h, w = struct.unpack(">III", images[4:16])
+    for d in range(10):
+        os.makedirs(f"{out}/{split}/{d}", exist_ok=True)
+    for i in range(n):
+        px = images[16 + i * h * w:16 + (i + 1) * h * w]
+        raw = b"".join(b"\0" + px[r * w:(r + 1) * w] for r in range(h))
+        png = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0))
+               + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+        with open(f"{out}/{split}/{labels[8 + i]}/{i:05d}.png", "wb") as f:
+            f.write(png)
+PY
+  echo "# MNIST as PNG files: $(find "$work/png/train" -name '*.png' | wc -l) training images, $(du -sh "$work/png/train" | cut -f1)"
+  echo "pair idx_samples_per_s png_samples_per_s png/idx"
+  for i in $(seq 1 "$pairs"); do
+    "$bin" train --data mnist --data-dir "$mnist" "${model[@]}" --out "$work/idx-img-$i"
+    "$bin" train --data "images:$work/png" --stream "${model[@]}" --out "$work/png-$i"
+    a=$(samples_per_sec "$work/idx-img-$i"); b=$(samples_per_sec "$work/png-$i")
     echo "$i $a $b $(python3 -c "print(f'{$b/$a:.3f}')")"
   done
 fi

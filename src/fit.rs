@@ -298,6 +298,9 @@ fn fit_rows(
         rows.val_len(),
         run.path.display()
     ));
+    if let Some(skipped) = data_index.and_then(|(index, _)| index.skipped.as_ref()) {
+        progress.message(&skipped.to_string());
+    }
     let session = Session {
         model: &cfg.model,
         train: &tc,

@@ -564,3 +564,350 @@ fn a_file_added_to_a_directory_under_a_run_is_refused_on_resume() {
     std::fs::remove_file(lake.join("b.parquet")).unwrap();
     train(&cfg, &opts).unwrap();
 }
+
+/// The bytes of an `.npy` holding `values` (f32) shaped `shape`.
+fn npy_f32(shape: &[usize], values: &[f32]) -> Vec<u8> {
+    aekit::data::npy::to_bytes(shape, values).unwrap()
+}
+
+/// The bytes of an `.npy` holding integer labels (i64).
+fn npy_labels(labels: &[u32]) -> Vec<u8> {
+    let probe = common::tmp();
+    let path = probe.path().join("y.npy");
+    aekit::data::npy::write_labels(&path, labels).unwrap();
+    std::fs::read(&path).unwrap()
+}
+
+/// An `.npz` archive of the given members, stored as they are or deflated.
+fn write_npz(path: &Path, members: &[(&str, Vec<u8>)], deflated: bool) {
+    use npyz::zip::{CompressionMethod, ZipWriter, write::FileOptions};
+    use std::io::Write;
+    let mut zip = ZipWriter::new(std::fs::File::create(path).unwrap());
+    let method = if deflated {
+        CompressionMethod::Deflated
+    } else {
+        CompressionMethod::Stored
+    };
+    for (name, bytes) in members {
+        zip.start_file(
+            format!("{name}.npy"),
+            FileOptions::default().compression_method(method),
+        )
+        .unwrap();
+        zip.write_all(bytes).unwrap();
+    }
+    zip.finish().unwrap();
+}
+
+#[test]
+fn numpy_shards_stream_as_one_table_equal_to_the_arrays_read_whole() {
+    let dir = common::tmp();
+    let cfg = aekit::data::DataConfig {
+        shapes_train: 3000,
+        ..Default::default()
+    };
+    let ds = aekit::data::load(&cfg, Split::Train).unwrap();
+    let labels = ds.labels.clone().unwrap();
+    let shards = dir.path().join("shards");
+    std::fs::create_dir_all(&shards).unwrap();
+    // Shards of 1,500 rows (two chunks of about 4 MiB), 1,000 and 500 rows (deflated: one).
+    let mut shape = vec![0];
+    shape.extend(&ds.sample_shape);
+    for (name, from, to, deflated) in [
+        ("a.npz", 0, 1500, false),
+        ("b.npz", 1500, 2500, false),
+        ("c.npz", 2500, 3000, true),
+    ] {
+        shape[0] = to - from;
+        let x = &ds.x.data[from * ds.x.cols..to * ds.x.cols];
+        write_npz(
+            &shards.join(name),
+            &[
+                ("x", npy_f32(&shape, x)),
+                ("y", npy_labels(&labels[from..to])),
+            ],
+            deflated,
+        );
+    }
+    let table = Table::open(&shards, TableFormat::Npy, &ColumnChoice::default()).unwrap();
+    let chunks = table.metadata_chunks().unwrap();
+    assert_eq!(
+        chunks.iter().map(|c| (c.file, c.rows)).collect::<Vec<_>>(),
+        [(0, 1337), (0, 163), (1, 1000), (2, 500)]
+    );
+    let back = aekit::data::load(
+        &aekit::data::DataConfig::for_source(&format!("npz:{}", shards.display())),
+        Split::Train,
+    )
+    .unwrap();
+    assert_eq!(back.x, ds.x, "bit for bit");
+    assert_eq!(back.labels, ds.labels);
+    assert_eq!(back.sample_shape, ds.sample_shape);
+    // The one-pass fit is the in-memory one.
+    let scanned = scan::scan(&table, &RowFilter::default()).unwrap();
+    let streamed = Preprocessor::from_stats(Scaling::Standardize, &scanned.stats);
+    let in_memory = Preprocessor::fit_matrix(Scaling::Standardize, &ds.x);
+    for (s, m) in streamed.offset.iter().zip(&in_memory.offset) {
+        assert!((s - m).abs() <= 1e-6 * m.abs().max(1.0), "{s} against {m}");
+    }
+    // One .npy read as a stream (`--stream`) is the same rows as read whole.
+    let single = dir.path().join("one.npy");
+    std::fs::write(&single, npy_f32(&[3000, ds.x.cols], &ds.x.data)).unwrap();
+    let mut one = aekit::data::DataConfig::for_source(&format!("npy:{}", single.display()));
+    one.stream = true;
+    let source = one.streamed_source().unwrap().unwrap();
+    assert_eq!(source.format, TableFormat::Npy);
+    let whole =
+        aekit::data::table::collect(&source.path, source.format, &ColumnChoice::default()).unwrap();
+    assert_eq!(whole.x, ds.x);
+}
+
+#[test]
+fn bad_numpy_shards_are_refused_with_one_line_naming_the_file() {
+    let dir = common::tmp();
+    let good = npy_f32(&[4, 3], &[1.0; 12]);
+    let case = |name: &str, bytes: &[u8]| -> String {
+        let d = dir.path().join(format!("case-{name}"));
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join(name), bytes).unwrap();
+        load_error(&format!("npy:{}", d.display()), |_| {})
+    };
+    // Shorter than its header says.
+    let err = case("cut.npy", &good[..good.len() - 5]);
+    assert!(
+        err.contains("cut.npy") && err.contains("declares more data"),
+        "{err}"
+    );
+    // Big-endian values.
+    let mut big = good.clone();
+    let at = big.windows(3).position(|w| w == b"<f4").unwrap();
+    big[at] = b'>';
+    let err = case("big.npy", &big);
+    assert!(
+        err.contains("big.npy") && err.contains("big-endian"),
+        "{err}"
+    );
+    // Not an array at all.
+    let err = case("junk.npy", b"hello, world");
+    assert!(
+        err.contains("junk.npy") && err.contains("not a valid"),
+        "{err}"
+    );
+    // An archive without samples, and labels that do not match the samples.
+    let d = dir.path().join("npz");
+    std::fs::create_dir_all(&d).unwrap();
+    write_npz(&d.join("a.npz"), &[("z", good.clone())], false);
+    let err = load_error(&format!("npz:{}", d.display()), |_| {});
+    assert!(
+        err.contains("a.npz") && err.contains("no array 'x'"),
+        "{err}"
+    );
+    write_npz(
+        &d.join("a.npz"),
+        &[("x", good.clone()), ("y", npy_labels(&[0, 1]))],
+        false,
+    );
+    let err = load_error(&format!("npz:{}", d.display()), |_| {});
+    assert!(err.contains("a.npz") && err.contains("labels 'y'"), "{err}");
+    // Shards of one directory that disagree.
+    let mixed = dir.path().join("mixed");
+    std::fs::create_dir_all(&mixed).unwrap();
+    std::fs::write(mixed.join("1.npy"), &good).unwrap();
+    std::fs::write(mixed.join("2.npy"), npy_f32(&[2, 5], &[0.0; 10])).unwrap();
+    let err = load_error(&format!("npy:{}", mixed.display()), |_| {});
+    assert!(
+        err.contains("2.npy") && err.contains("schema differs"),
+        "{err}"
+    );
+    // A shard cut short after the table was opened: the read names it, it does not crash.
+    let lake = dir.path().join("lake");
+    std::fs::create_dir_all(&lake).unwrap();
+    std::fs::write(lake.join("1.npy"), &good).unwrap();
+    let table = Table::open(&lake, TableFormat::Npy, &ColumnChoice::default()).unwrap();
+    std::fs::write(lake.join("1.npy"), &good[..good.len() - 8]).unwrap();
+    let chunk = &table.metadata_chunks().unwrap()[0];
+    let err = table
+        .read_chunk(chunk, 0)
+        .unwrap()
+        .find_map(|b| b.err())
+        .expect("a short read")
+        .to_string();
+    assert!(err.contains("1.npy") && err.contains("truncated"), "{err}");
+    // Through the command line: exit code 2, one line, no run directory; --labels refused.
+    let run_dir = dir.path().join("run");
+    for extra in [&[][..], &["--stream", "--labels", "y.npy"][..]] {
+        let spec = if extra.is_empty() {
+            format!("npy:{}", dir.path().join("case-cut.npy").display())
+        } else {
+            format!("npy:{}", lake.join("1.npy").display())
+        };
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_aekit"))
+            .args(["train", "--data", &spec])
+            .args(extra)
+            .arg("--out")
+            .arg(&run_dir)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+        assert!(!run_dir.exists(), "no run directory for refused data");
+    }
+}
+
+/// A gray PNG of `w`×`h` whose pixels follow from `seed`.
+fn write_png(path: &Path, w: u32, h: u32, seed: u32) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    image::GrayImage::from_fn(w, h, |x, y| {
+        image::Luma([((x * 31 + y * 17 + seed * 7) % 251) as u8])
+    })
+    .save(path)
+    .unwrap();
+}
+
+/// Image folders `root/{train,test}/{s1,s2,s10}/` of 6×4 PNGs: 30 training images per class
+/// (two chunks in all), 3 test images.
+fn image_folder(root: &Path) {
+    for (split, n) in [("train", 30), ("test", 3)] {
+        for (k, class) in ["s1", "s2", "s10"].iter().enumerate() {
+            for i in 0..n {
+                let seed = (k * 100 + i) as u32 + if split == "test" { 5000 } else { 0 };
+                write_png(
+                    &root.join(split).join(class).join(format!("{i}.png")),
+                    6,
+                    4,
+                    seed,
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn an_image_folder_streams_as_the_in_memory_reader_reads_it() {
+    let dir = common::tmp();
+    let root = dir.path().join("faces");
+    image_folder(&root);
+    for split in [Split::Train, Split::Test] {
+        let whole = aekit::data::load(
+            &aekit::data::DataConfig::for_source(&format!("images:{}", root.display())),
+            split,
+        )
+        .unwrap();
+        let mut cfg = aekit::data::DataConfig::for_source(&format!("images:{}", root.display()));
+        cfg.stream = true;
+        let source = cfg.streamed_split(split).unwrap().unwrap();
+        let table = Table::open(&source.path, source.format, &cfg.column_choice(&[])).unwrap();
+        assert_eq!(
+            table.metadata_chunks().unwrap().len(),
+            whole.x.rows.div_ceil(64)
+        );
+        let streamed =
+            aekit::data::table::collect(&source.path, source.format, &cfg.column_choice(&[]))
+                .unwrap();
+        assert_eq!(streamed.x, whole.x, "bit for bit");
+        assert_eq!(streamed.labels, whole.labels);
+        // Classes in the folders' natural order, as read whole: s1, s2, s10.
+        assert_eq!(streamed.class_names, whole.class_names);
+        assert_eq!(
+            streamed.class_names.unwrap(),
+            ["s1".to_string(), "s2".into(), "s10".into()]
+        );
+        assert_eq!(streamed.sample_shape, vec![1, 4, 6]);
+        assert_eq!(streamed.value_kind, aekit::data::ValueKind::U8);
+    }
+}
+
+#[test]
+fn an_undecodable_image_is_refused_or_left_out_and_counted_never_silently() {
+    let dir = common::tmp();
+    let root = dir.path().join("faces");
+    image_folder(&root);
+    let train = root.join("train");
+    std::fs::write(train.join("s2").join("broken.png"), b"not a png").unwrap();
+    let choice = |bad| ColumnChoice {
+        bad_images: bad,
+        ..Default::default()
+    };
+    use aekit::data::table::image_folder::BadImages;
+    let table = Table::open(&train, TableFormat::Images, &choice(BadImages::Refuse)).unwrap();
+    let err = scan::scan(&table, &RowFilter::default())
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(
+        err.contains("broken.png") && err.contains("--bad-images skip") && !err.contains('\n'),
+        "{err}"
+    );
+    let table = Table::open(&train, TableFormat::Images, &choice(BadImages::Skip)).unwrap();
+    let index = scan::scan(&table, &RowFilter::default()).unwrap().index;
+    assert_eq!(index.rows, 90);
+    let skipped = index.skipped.expect("counted");
+    assert_eq!(skipped.count, 1);
+    assert!(skipped.first.ends_with("s2/broken.png"));
+
+    // Through the command line: refused with exit code 2 and no run; trained with the
+    // count said; the codes keep each image's file.
+    let run_dir = dir.path().join("run");
+    let train_cmd = |extra: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_aekit"))
+            .args(["train", "--data"])
+            .arg(format!("images:{}", root.display()))
+            .args([
+                "--stream", "--epochs", "1", "--hidden", "8", "--latent", "2",
+            ])
+            .args(extra)
+            .arg("--out")
+            .arg(&run_dir)
+            .output()
+            .unwrap()
+    };
+    let out = train_cmd(&[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("broken.png"), "{stderr}");
+    assert!(!run_dir.exists());
+    let out = train_cmd(&["--bad-images", "skip"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("left out 1 image(s)"), "{stderr}");
+    let run = aekit::Run::open(&run_dir, &burn::tensor::Device::flex()).unwrap();
+    let codes = dir.path().join("codes.parquet");
+    let mut data = run.config.data.clone();
+    data.source = format!("images:{}", train.display());
+    let written = aekit::eval::streamed::write(
+        &run,
+        &data,
+        &["path".to_string()],
+        aekit::eval::streamed::Output::Codes,
+        &codes,
+    )
+    .unwrap();
+    assert_eq!(written, 90);
+    let (paths, _) = read_codes(&codes, Some("path"));
+    assert!(paths[0].ends_with("s1/0.png"), "{}", paths[0]);
+    assert!(!paths.iter().any(|p| p.contains("broken")));
+
+    // An image of another size, and an image beside the class folders.
+    std::fs::remove_file(train.join("s2").join("broken.png")).unwrap();
+    write_png(&train.join("s10").join("big.png"), 8, 8, 1);
+    let table = Table::open(&train, TableFormat::Images, &choice(BadImages::Skip)).unwrap();
+    let err = scan::scan(&table, &RowFilter::default())
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(
+        err.contains("big.png") && err.contains("must agree"),
+        "{err}"
+    );
+    std::fs::remove_file(train.join("s10").join("big.png")).unwrap();
+    write_png(&train.join("stray.png"), 6, 4, 1);
+    let err = Table::open(&train, TableFormat::Images, &choice(BadImages::Refuse))
+        .expect_err("refused")
+        .to_string();
+    assert!(
+        err.contains("stray.png") && err.contains("class folder"),
+        "{err}"
+    );
+}

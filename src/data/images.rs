@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use crate::data::{Dataset, Matrix, Split, ValueKind};
 use crate::error::{Error, IoContext, Result};
 
-const EXTENSIONS: [&str; 5] = ["png", "pgm", "ppm", "pnm", "pbm"];
+pub(crate) const EXTENSIONS: [&str; 5] = ["png", "pgm", "ppm", "pnm", "pbm"];
 /// Every `TEST_EVERY`-th image of a class goes to the test split.
 const TEST_EVERY: usize = 5;
 
@@ -35,7 +35,7 @@ fn natural_key(name: &str) -> Vec<(u64, String)> {
     key
 }
 
-fn sorted_entries(dir: &Path) -> Result<Vec<PathBuf>> {
+pub(crate) fn sorted_entries(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut entries = std::fs::read_dir(dir)
         .at(dir)?
         .map(|e| e.map(|e| e.path()).at(dir))
@@ -45,7 +45,7 @@ fn sorted_entries(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(entries)
 }
 
-fn is_image(p: &Path) -> bool {
+pub(crate) fn is_image(p: &Path) -> bool {
     p.is_file()
         && p.extension()
             .and_then(|e| e.to_str())
@@ -53,26 +53,47 @@ fn is_image(p: &Path) -> bool {
 }
 
 /// One image as channel-first bytes: gray images give 1 channel, colour ones 3 (alpha dropped).
-fn read_image(path: &Path) -> Result<(Vec<usize>, Vec<f32>)> {
+pub(crate) fn read_image_bytes(path: &Path) -> Result<(Vec<usize>, Vec<u8>)> {
     let img = image::open(path)
         .map_err(|e| Error::bad_file(path, format!("not a readable image: {e}")))?;
     let (w, h) = (img.width() as usize, img.height() as usize);
     if img.color().has_color() {
         let rgb = img.to_rgb8();
-        let mut out = vec![0f32; 3 * w * h];
+        let mut out = vec![0u8; 3 * w * h];
         for (i, p) in rgb.pixels().enumerate() {
             for c in 0..3 {
-                out[c * w * h + i] = p.0[c] as f32;
+                out[c * w * h + i] = p.0[c];
             }
         }
         Ok((vec![3, h, w], out))
     } else {
-        let g = img.to_luma8();
-        Ok((
-            vec![1, h, w],
-            g.as_raw().iter().map(|v| *v as f32).collect(),
-        ))
+        Ok((vec![1, h, w], img.to_luma8().into_raw()))
     }
+}
+
+fn read_image(path: &Path) -> Result<(Vec<usize>, Vec<f32>)> {
+    let (shape, bytes) = read_image_bytes(path)?;
+    Ok((shape, bytes.into_iter().map(f32::from).collect()))
+}
+
+/// Why two images of one data set cannot be rows of it, or `None` when their shapes agree.
+pub(crate) fn shape_mismatch(
+    shape: &[usize],
+    first: &[usize],
+    first_path: &Path,
+) -> Option<String> {
+    (shape != first).then(|| {
+        format!(
+            "is {}x{} with {} channel(s), but {} is {}x{} with {}: images of a dataset must agree",
+            shape[2],
+            shape[1],
+            shape[0],
+            first_path.display(),
+            first[2],
+            first[1],
+            first[0]
+        )
+    })
 }
 
 /// Loads `split` of the image folder `dir`.
@@ -116,22 +137,11 @@ pub fn load(dir: &Path, split: Split) -> Result<Dataset> {
             let (s, values) = read_image(path)?;
             match &shape {
                 None => shape = Some((s, path.clone())),
-                Some((first, first_path)) if *first != s => {
-                    return Err(Error::bad_file(
-                        path,
-                        format!(
-                            "is {}x{} with {} channel(s), but {} is {}x{} with {}: images of a dataset must agree",
-                            s[2],
-                            s[1],
-                            s[0],
-                            first_path.display(),
-                            first[2],
-                            first[1],
-                            first[0]
-                        ),
-                    ));
+                Some((first, first_path)) => {
+                    if let Some(msg) = shape_mismatch(&s, first, first_path) {
+                        return Err(Error::bad_file(path, msg));
+                    }
                 }
-                Some(_) => {}
             }
             data.extend(values);
             labels.extend(*label);

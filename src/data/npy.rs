@@ -108,20 +108,28 @@ fn decode<R: Read>(npy: NpyFile<R>, path: &Path, available: u64) -> Result<NpyAr
     })
 }
 
+/// Where a `.npy` file's header ends, as its first 12 bytes declare; `None` when they are
+/// not a `.npy` prelude of a known version.
+pub(crate) fn header_end(prelude: &[u8]) -> Option<u64> {
+    match prelude.get(6) {
+        Some(1) => prelude
+            .get(8..10)
+            .map(|b| 10 + u16::from_le_bytes([b[0], b[1]]) as u64),
+        Some(2 | 3) => prelude
+            .get(8..12)
+            .map(|b| 12 + u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as u64),
+        _ => None,
+    }
+}
+
 /// Refuses a header whose declared length runs past the end of the file, before the npyz
 /// crate allocates a buffer of that length (up to 4 GiB for a version 2 or 3 header).
 fn check_header_length(bytes: &[u8], path: &Path) -> Result<()> {
-    let declared = match bytes.get(6) {
-        Some(1) => bytes
-            .get(8..10)
-            .map(|b| 10 + u16::from_le_bytes([b[0], b[1]]) as u64),
-        Some(2 | 3) => bytes
-            .get(8..12)
-            .map(|b| 12 + u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as u64),
-        // Anything else is not a .npy file; npyz says so.
-        _ => return Ok(()),
-    };
-    match declared {
+    // Anything but a known version is not a .npy file; npyz says so.
+    if bytes.get(6).is_none_or(|v| !matches!(v, 1..=3)) {
+        return Ok(());
+    }
+    match header_end(bytes) {
         Some(end) if end <= bytes.len() as u64 => Ok(()),
         _ => Err(Error::bad_file(
             path,

@@ -85,8 +85,20 @@ impl DataSource {
                 path: need_path(rest)?,
                 format: TableFormat::Arrow,
             },
-            "npy" => DataSource::Npy(need_path(rest)?),
-            "npz" => DataSource::Npz(need_path(rest)?),
+            // One array is read whole as before; a directory or glob of shards is a table.
+            "npy" | "npz" => {
+                let path = need_path(rest)?;
+                if path.is_dir() || path.to_string_lossy().contains(['*', '?', '[']) {
+                    DataSource::Table {
+                        path,
+                        format: TableFormat::Npy,
+                    }
+                } else if kind == "npy" {
+                    DataSource::Npy(path)
+                } else {
+                    DataSource::Npz(path)
+                }
+            }
             "images" => DataSource::Images(need_path(rest)?),
             "text" => DataSource::Text(need_path(rest)?),
             "idx" => {
@@ -112,6 +124,10 @@ impl DataSource {
 pub struct StreamedSource {
     pub path: PathBuf,
     pub format: TableFormat,
+}
+
+fn is_default<T: Default + PartialEq>(value: &T) -> bool {
+    *value == T::default()
 }
 
 fn default_val_fraction() -> f64 {
@@ -157,10 +173,16 @@ pub struct DataConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[arg(long)]
     pub shuffle_buffer: Option<usize>,
-    /// Stream a single CSV file like a table (Parquet and Arrow sources always stream).
+    /// Stream a single CSV, NPY or NPZ file, or an image folder, like a table (Parquet and
+    /// Arrow sources, and directories or globs of CSV or NPY files, always stream).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     #[arg(long, required = false, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
     pub stream: bool,
+    /// What a streamed image folder does with a file that does not decode: refuse (stop,
+    /// naming it) or skip (leave it out and say how many were left out).
+    #[serde(default, skip_serializing_if = "is_default")]
+    #[arg(long, value_enum, required = false, default_value_t)]
+    pub bad_images: crate::data::table::image_folder::BadImages,
     /// CSV header: true, false, or absent to detect.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[arg(long, num_args = 0..=1, default_missing_value = "true")]
@@ -221,6 +243,7 @@ impl Default for DataConfig {
             columns: None,
             shuffle_buffer: None,
             stream: false,
+            bad_images: Default::default(),
             header: None,
             labels: None,
             scale: Scaling::Auto,
@@ -265,29 +288,29 @@ impl DataConfig {
     /// The table a training run streams: a Parquet or Arrow source, a CSV directory or glob,
     /// or a CSV file with `--stream`; `None` for sources read whole.
     pub fn streamed_source(&self) -> Result<Option<StreamedSource>> {
-        Ok(match DataSource::parse(&self.source)? {
-            DataSource::Table { path, format } => Some(StreamedSource { path, format }),
-            DataSource::Csv(path) if self.stream => Some(StreamedSource {
-                path,
-                format: TableFormat::Csv,
-            }),
-            _ => None,
-        })
+        self.streamed_split(Split::Train)
     }
 
     /// The table one split reads, when it is a table: the test split reads `--test-data` where
-    /// given, else the source itself.
+    /// given, else the source itself (an image folder's `test/` where it has one).
     pub fn streamed_split(&self, split: Split) -> Result<Option<StreamedSource>> {
-        let spec = match split {
-            Split::Test => self.test_source.as_deref().unwrap_or(&self.source),
-            Split::Train => &self.source,
+        let (spec, split) = match (split, &self.test_source) {
+            (Split::Test, Some(test)) => (test.as_str(), Split::Train),
+            (split, _) => (self.source.as_str(), split),
         };
-        DataConfig {
-            source: spec.to_string(),
-            stream: self.stream,
-            ..DataConfig::default()
-        }
-        .streamed_source()
+        let table = |path, format| Some(StreamedSource { path, format });
+        Ok(match DataSource::parse(spec)? {
+            DataSource::Table { path, format } => table(path, format),
+            DataSource::Csv(path) if self.stream => table(path, TableFormat::Csv),
+            DataSource::Npy(path) | DataSource::Npz(path) if self.stream => {
+                table(path, TableFormat::Npy)
+            }
+            DataSource::Images(dir) if self.stream => table(
+                crate::data::table::image_folder::split_folder(&dir, split),
+                TableFormat::Images,
+            ),
+            _ => None,
+        })
     }
 
     /// How a table source's columns are used, with `kept` carried through to outputs.
@@ -296,6 +319,7 @@ impl DataConfig {
             features: self.columns.clone(),
             label: self.label_column.clone(),
             kept: kept.to_vec(),
+            bad_images: self.bad_images,
         }
     }
 
@@ -316,6 +340,11 @@ impl DataConfig {
         }
         if let Some(t) = &self.test_source {
             DataSource::parse(t)?;
+        }
+        if self.labels.is_some() && self.streamed_source()?.is_some() {
+            return Err(Error::invalid(
+                "--labels names the labels of one .npy read whole; streamed shards carry theirs as the 'y' array of .npz archives",
+            ));
         }
         if self.vocabulary == Some(0) {
             return Err(Error::invalid("vocabulary must hold at least one word"));

@@ -131,7 +131,7 @@ fn spawn_with_bound(
 /// Lowers the reader thread's priority (Linux `nice` 10): it needs a few percent of a core,
 /// and at equal priority every slice it takes from a core the training threads share stalls
 /// the step, which waits for its slowest share.
-fn yield_to_training() {
+pub(crate) fn yield_to_training() {
     #[cfg(target_os = "linux")]
     // SAFETY: gettid and setpriority take no pointers; a failure leaves the priority as it was.
     unsafe {

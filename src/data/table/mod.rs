@@ -2,16 +2,21 @@
 //! directory of them (hive-style `key=value` partition folders become string columns) or a
 //! glob — read as streams of Arrow record batches, a part at a time.
 //!
+//! NumPy shards ([`shards`]) and image folders ([`image_folder`]) are tables too.
+//!
 //! A table is cut into *chunks*, the units that can be read on their own: a Parquet row group,
-//! an IPC record batch, a block of [`CSV_CHUNK_ROWS`] CSV records. [`scan`] reads every chunk
+//! an IPC record batch, a block of [`CSV_CHUNK_ROWS`] CSV records, a block of a NumPy shard's
+//! rows, a group of image files. [`scan`] reads every chunk
 //! once (the streaming fit of the preprocessing, and the chunks' row counts, kept as the run's
 //! `data-index.json`); [`order`] turns the index into each epoch's order without reading;
 //! [`feed`] reads that order ahead of training on its own thread; [`write`] writes outputs
 //! chunk by chunk. Everything that turns a record batch into model rows is [`Layout`].
 
 pub mod feed;
+pub mod image_folder;
 pub mod order;
 pub mod scan;
+pub mod shards;
 pub mod write;
 
 use std::collections::BTreeMap;
@@ -51,6 +56,10 @@ pub enum TableFormat {
     /// Arrow IPC: the file format (Feather v2); a stream-format file is read as one chunk.
     Arrow,
     Csv,
+    /// `.npy` arrays and `.npz` archives (samples `x`, labels `y`).
+    Npy,
+    /// A folder of images, in class folders or not.
+    Images,
 }
 
 impl TableFormat {
@@ -59,6 +68,8 @@ impl TableFormat {
             TableFormat::Parquet => &["parquet", "pq"],
             TableFormat::Arrow => &["arrow", "feather", "ipc", "arrows"],
             TableFormat::Csv => &["csv"],
+            TableFormat::Npy => &["npy", "npz"],
+            TableFormat::Images => &crate::data::images::EXTENSIONS,
         }
     }
 
@@ -67,6 +78,8 @@ impl TableFormat {
             TableFormat::Parquet => "parquet",
             TableFormat::Arrow => "arrow",
             TableFormat::Csv => "csv",
+            TableFormat::Npy => "npy",
+            TableFormat::Images => "images",
         }
     }
 }
@@ -83,7 +96,7 @@ pub struct TableFile {
     pub modified_ns: u128,
 }
 
-fn file_stamp(path: &Path) -> Result<(u64, u128)> {
+pub(crate) fn file_stamp(path: &Path) -> Result<(u64, u128)> {
     let meta = std::fs::metadata(path).at(path)?;
     let modified = meta
         .modified()
@@ -234,6 +247,7 @@ pub(crate) fn arrow_error(path: &Path, part: &str, e: impl std::fmt::Display) ->
 struct FileMeta {
     schema: SchemaRef,
     parquet: Option<ArrowReaderMetadata>,
+    shard: Option<Arc<shards::Shard>>,
 }
 
 fn file_meta(path: &Path, format: TableFormat) -> Result<FileMeta> {
@@ -245,16 +259,28 @@ fn file_meta(path: &Path, format: TableFormat) -> Result<FileMeta> {
             FileMeta {
                 schema: meta.schema().clone(),
                 parquet: Some(meta),
+                shard: None,
             }
         }
         TableFormat::Arrow => FileMeta {
             schema: open_ipc(path)?.schema(),
             parquet: None,
+            shard: None,
         },
         TableFormat::Csv => FileMeta {
             schema: Arc::new(csv_schema(path)?),
             parquet: None,
+            shard: None,
         },
+        TableFormat::Npy => {
+            let shard = shards::Shard::open(path)?;
+            FileMeta {
+                schema: shard.schema(),
+                parquet: None,
+                shard: Some(Arc::new(shard)),
+            }
+        }
+        TableFormat::Images => unreachable!("an image folder's schema comes from its first image"),
     })
 }
 
@@ -389,6 +415,8 @@ pub struct ColumnChoice {
     pub label: Option<String>,
     /// Columns carried through to outputs.
     pub kept: Vec<String>,
+    /// What an image folder does with a file that does not decode.
+    pub bad_images: image_folder::BadImages,
 }
 
 impl Layout {
@@ -563,15 +591,19 @@ impl Layout {
             ));
         }
         if let Some(strings) = label_strings(column) {
-            let classes = classes.unwrap_or_default();
+            // Looked up, not searched: class names given by the file (an image folder's, in
+            // natural order) need not be sorted.
+            let index: std::collections::HashMap<&str, u32> = classes
+                .unwrap_or_default()
+                .iter()
+                .enumerate()
+                .map(|(i, c)| (c.as_str(), i as u32))
+                .collect();
             return strings
                 .iter()
                 .map(|s| {
                     let s = s.unwrap_or_default();
-                    classes
-                        .binary_search_by(|c| c.as_str().cmp(s))
-                        .map(|i| i as u32)
-                        .map_err(|_| {
+                    index.get(s).copied().ok_or_else(|| {
                             Error::bad_file(
                                 path,
                                 format!(
@@ -652,7 +684,8 @@ pub struct Table {
     pub files: Vec<TableFile>,
     pub schema: SchemaRef,
     pub layout: Layout,
-    /// Each file's schema and Parquet footer, read once, by file index.
+    pub bad_images: image_folder::BadImages,
+    /// Each file's schema and Parquet footer (or shard header), read once, by file index.
     meta: Vec<FileMeta>,
 }
 
@@ -660,6 +693,36 @@ impl Table {
     /// Lists the files `spec` names, checks that their schemas agree, and lays out the
     /// columns.
     pub fn open(spec: &Path, format: TableFormat, choice: &ColumnChoice) -> Result<Self> {
+        let mut choice = choice.clone();
+        if choice.features.is_none() {
+            // The one feature column of a shard or an image folder (the others are labels
+            // and file names).
+            choice.features = match format {
+                TableFormat::Npy => Some(vec![shards::SAMPLES.into()]),
+                TableFormat::Images => Some(vec![image_folder::PIXELS.into()]),
+                _ => None,
+            };
+        }
+        if format == TableFormat::Images {
+            let (files, classes) = image_folder::list(spec)?;
+            let schema = image_folder::schema(&files, classes.as_deref(), choice.bad_images)?;
+            let layout = Layout::of(&schema, &choice, &files[0].path)?;
+            // Every image shares the folder's schema; one is kept, not one per file.
+            let meta = vec![FileMeta {
+                schema: schema.clone(),
+                parquet: None,
+                shard: None,
+            }];
+            return Ok(Table {
+                format,
+                spec: spec.to_path_buf(),
+                files,
+                schema,
+                layout,
+                bad_images: choice.bad_images,
+                meta,
+            });
+        }
         let files = list_files(spec, format)?;
         let meta = files
             .iter()
@@ -675,13 +738,14 @@ impl Table {
                 ));
             }
         }
-        let layout = Layout::of(&schema, choice, &files[0].path)?;
+        let layout = Layout::of(&schema, &choice, &files[0].path)?;
         Ok(Table {
             format,
             spec: spec.to_path_buf(),
             files,
             schema,
             layout,
+            bad_images: choice.bad_images,
             meta,
         })
     }
@@ -691,13 +755,42 @@ impl Table {
         self.meta[file].schema.clone()
     }
 
-    /// The chunks known without reading data: a Parquet file's row groups. Other formats
-    /// learn theirs in [`scan`].
+    /// The chunks known without reading data: a Parquet file's row groups, a shard's blocks
+    /// of rows, an image folder's groups of files (before any is found undecodable). IPC
+    /// and CSV tables learn theirs in [`scan`].
     pub fn metadata_chunks(&self) -> Option<Vec<Chunk>> {
-        if self.format != TableFormat::Parquet {
-            return None;
-        }
         let mut chunks = Vec::new();
+        match self.format {
+            TableFormat::Parquet => {}
+            TableFormat::Npy => {
+                for (file, meta) in self.meta.iter().enumerate() {
+                    let shard = meta.shard.as_ref()?;
+                    let starts = (0..shard.rows()).step_by(shard.chunk_rows());
+                    for (part, start) in starts.enumerate() {
+                        chunks.push(Chunk {
+                            file,
+                            part,
+                            rows: shard.chunk_rows().min(shard.rows() - start),
+                            offset: 0,
+                        });
+                    }
+                }
+                return Some(chunks);
+            }
+            TableFormat::Images => {
+                let starts = (0..self.files.len()).step_by(image_folder::IMAGE_CHUNK_FILES);
+                for (part, start) in starts.enumerate() {
+                    chunks.push(Chunk {
+                        file: start,
+                        part,
+                        rows: image_folder::chunk_files(&self.files, part).len(),
+                        offset: 0,
+                    });
+                }
+                return Some(chunks);
+            }
+            TableFormat::Arrow | TableFormat::Csv => return None,
+        }
         for (file, meta) in self.meta.iter().enumerate() {
             let meta = meta.parquet.as_ref()?;
             for (part, rg) in meta.metadata().row_groups().iter().enumerate() {
@@ -718,6 +811,14 @@ impl Table {
             TableFormat::Parquet => format!("row group {}: ", chunk.part),
             TableFormat::Arrow => format!("record batch {}: ", chunk.part),
             TableFormat::Csv => format!("records from {}: ", chunk.part * CSV_CHUNK_ROWS),
+            TableFormat::Npy => {
+                let rows = self.meta[chunk.file]
+                    .shard
+                    .as_ref()
+                    .map_or(0, |s| s.chunk_rows());
+                format!("rows from {}: ", chunk.part * rows)
+            }
+            TableFormat::Images => format!("images {}..: ", chunk.file),
         }
     }
 
@@ -802,6 +903,22 @@ impl Table {
                 Ok(Box::new(reader.map(move |b| {
                     b.map_err(&map_err).and_then(&with_partitions)
                 })))
+            }
+            TableFormat::Npy => {
+                let shard = self.meta[chunk.file]
+                    .shard
+                    .as_ref()
+                    .expect("a shard's header is read when the table opens");
+                let batches = shard.read(path, chunk.part, skip)?;
+                Ok(Box::new(batches.map(move |b| b.and_then(&with_partitions))))
+            }
+            TableFormat::Images => {
+                let files = image_folder::chunk_files(&self.files, chunk.part);
+                let batch = image_folder::read(files, &self.schema, self.bad_images)?;
+                Ok(Box::new(skip_rows(
+                    Box::new(std::iter::once(Ok(batch))),
+                    skip,
+                )))
             }
         }
     }

@@ -126,6 +126,27 @@ pub struct TableIndex {
     pub width: usize,
     pub sample_shape: Vec<usize>,
     pub value_kind: ValueKind,
+    /// Images left out because they do not decode (`--bad-images skip`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<Skipped>,
+}
+
+/// Files a pass left out: how many, and the first of them.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Skipped {
+    pub count: usize,
+    pub first: std::path::PathBuf,
+}
+
+impl std::fmt::Display for Skipped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "left out {} image(s) that do not decode (--bad-images skip), the first {}",
+            self.count,
+            self.first.display()
+        )
+    }
 }
 
 impl TableIndex {
@@ -170,6 +191,9 @@ pub struct Scanned {
 struct Pass<'s> {
     chunks: Vec<Chunk>,
     kept_rows: usize,
+    /// Rows each visited chunk gave before the filter, beside the rows it was expected to
+    /// have: fewer where undecodable images were left out.
+    short_chunks: Vec<(Chunk, usize)>,
     max_label: Option<u32>,
     stats: &'s mut ColumnStats,
 }
@@ -188,9 +212,11 @@ impl Pass<'_> {
         let path = &table.files[chunk.file].path;
         let where_ = table.chunk_name(&chunk);
         let mut rows_here = 0usize;
+        let mut read_here = 0usize;
         for batch in batches {
             let batch = batch?;
             let x = layout.rows(&batch, path, &where_)?;
+            read_here += x.rows;
             let labels = layout.labels(&batch, class_names, path, &where_)?;
             if filter.classes.is_some() && labels.is_none() {
                 return Err(Error::bad_file(
@@ -206,6 +232,10 @@ impl Pass<'_> {
             rows_here += x.rows;
         }
         self.kept_rows += rows_here;
+        if read_here < chunk.rows && table.format == TableFormat::Images {
+            self.short_chunks
+                .push((chunk.clone(), chunk.rows - read_here));
+        }
         if rows_here > 0 {
             self.chunks.push(Chunk {
                 rows: rows_here,
@@ -229,12 +259,13 @@ pub fn scan(table: &Table, filter: &RowFilter) -> Result<Scanned> {
     let mut pass = Pass {
         chunks: Vec::new(),
         kept_rows: 0,
+        short_chunks: Vec::new(),
         max_label: None,
         stats: &mut stats,
     };
     let full = |rows: usize| filter.limit.is_some_and(|l| rows >= l);
     match table.format {
-        TableFormat::Parquet | TableFormat::Arrow => {
+        TableFormat::Parquet | TableFormat::Arrow | TableFormat::Npy | TableFormat::Images => {
             for chunk in raw_chunks(table)? {
                 if full(pass.kept_rows) {
                     break;
@@ -260,8 +291,18 @@ pub fn scan(table: &Table, filter: &RowFilter) -> Result<Scanned> {
         chunks,
         kept_rows,
         max_label,
+        short_chunks,
         ..
     } = pass;
+    let skipped = short_chunks.first().map(|(chunk, _)| Skipped {
+        count: short_chunks.iter().map(|c| c.1).sum(),
+        first: super::image_folder::first_undecodable(super::image_folder::chunk_files(
+            &table.files,
+            chunk.part,
+        ))
+        .unwrap_or(&table.files[chunk.file].path)
+        .to_path_buf(),
+    });
     if kept_rows == 0 {
         return Err(Error::bad_file(
             &table.spec,
@@ -283,6 +324,7 @@ pub fn scan(table: &Table, filter: &RowFilter) -> Result<Scanned> {
             width: layout.width,
             sample_shape: layout.sample_shape.clone(),
             value_kind: layout.value_kind,
+            skipped,
         },
         stats,
     })
