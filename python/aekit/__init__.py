@@ -8,6 +8,14 @@ conventions.
     det = aekit.AnomalyDetector(contamination=0.1).fit(X)
     det.predict(X)                              # 0 = normal, 1 = anomaly, as PyOD
 
+`X` may be a NumPy array, or a table: a pandas or polars DataFrame, a pyarrow Table or
+RecordBatch (read through the Arrow C stream interface, without a copy; every numeric column is
+a feature, or those `Run`'s table methods name by `columns=`). Data too large to hold is given to `fit` as an
+iterator of such batches, or a pyarrow RecordBatchReader: it is written once to a Parquet file
+beside the run and streamed every epoch. `Run.encode_table(X, keep=["id"])` (and
+`reconstruct_table`, `score_table`) answer a table as a pyarrow Table, with chosen columns of
+`X` beside the outputs.
+
 Every fitted model is an aekit run directory (`.run_dir_`), the same format the `aekit`
 command line writes and reads: `AutoEncoder.save(path)` and `aekit.Run.open(path)` cross
 between the two front ends.
@@ -91,6 +99,19 @@ class Run:
     def encode(self, X, y=None):
         return self._handle.encode(_rows(X, "X"), _class_indices(y))
 
+    def encode_table(self, X, keep=(), columns=None):
+        """The codes of the table `X` as a pyarrow Table: the columns `keep` of `X`, then `z`
+        (a fixed-size list per row), as `aekit encode --out codes.parquet` writes them."""
+        return _output_table(X, keep, "z", self.encode(_rows(X, "X", columns)))
+
+    def reconstruct_table(self, X, keep=(), columns=None):
+        """The reconstructions of the table `X` (column `x`) beside its columns `keep`."""
+        return _output_table(X, keep, "x", self.reconstruct(_rows(X, "X", columns)))
+
+    def score_table(self, X, keep=(), columns=None):
+        """The anomaly scores of the table `X` (column `score`) beside its columns `keep`."""
+        return _output_table(X, keep, "score", self.score_samples(_rows(X, "X", columns)))
+
     def decode(self, Z, y=None):
         return self._handle.decode(_rows(Z, "Z"), _class_indices(y))
 
@@ -141,9 +162,48 @@ def _class_indices(y):
     return None if y is None else np.ascontiguousarray(np.asarray(y), dtype=np.int64).reshape(-1)
 
 
-def _rows(X, name):
+def _is_table(X):
+    """Whether `X` speaks the Arrow C stream interface (pyarrow, polars, pandas >= 2.2)."""
+    return hasattr(type(X), "__arrow_c_stream__")
+
+
+def _is_stream(X):
+    """Whether `X` is data given a batch at a time: an iterator, a generator, a pyarrow
+    RecordBatchReader — anything iterable without a length that is not an array or table."""
+    if isinstance(X, (np.ndarray, list, tuple, str, bytes)) or hasattr(X, "__len__"):
+        return False
+    return hasattr(X, "__iter__") or hasattr(X, "__next__")
+
+
+def _length(X):
+    try:
+        return len(X)
+    except TypeError:
+        return None
+
+
+def _output_table(X, keep, name, values):
+    """`values` (one row per row of the table `X`) as column `name` of a pyarrow Table, after
+    the columns `keep` of `X`."""
+    import pyarrow as pa
+
+    kept = pa.table(X).select(list(keep)) if keep else None
+    values = np.ascontiguousarray(values)
+    if values.ndim == 1:
+        column = pa.array(values)
+    else:
+        column = pa.FixedSizeListArray.from_arrays(pa.array(values.reshape(-1)), values.shape[1])
+    if kept is None:
+        return pa.table({name: column})
+    return kept.append_column(name, column)
+
+
+def _rows(X, name, columns=None):
     """A C-contiguous float32 matrix, refusing what scikit-learn refuses (with its own
-    messages when it is installed)."""
+    messages when it is installed); a table's numeric columns (or `columns`) read by the core
+    through the Arrow C stream interface."""
+    if _is_table(X):
+        return _aekit.table_rows(X, columns, _length(X))
     if _check_array is not None:
         return np.ascontiguousarray(_check_array(X, dtype=np.float32, input_name=name))
     if hasattr(X, "toarray") and not isinstance(X, np.ndarray):
@@ -249,7 +309,7 @@ class AutoEncoder(_TransformerMixin, _BaseEstimator):
 
     # -- fitting ---------------------------------------------------------------------------
 
-    def _config(self, n_features):
+    def _config(self):
         if self.device != "cpu":
             raise ValueError(f"device={self.device!r}: this build trains on the CPU only")
         model = {
@@ -279,20 +339,26 @@ class AutoEncoder(_TransformerMixin, _BaseEstimator):
         })
 
     def fit(self, X, y=None):
-        X = _rows(X, "X")
+        if _is_stream(X):
+            return self._fit_stream(X, y)
+        # A table goes to the core as it is, which reads its columns where they lie.
+        table = X if _is_table(X) else None
+        if table is None:
+            X = _rows(X, "X")
+        n = X.shape[0] if table is None else _length(table)
         labels = None
         if y is not None:
             y = np.asarray(y)
-            if y.shape[0] != X.shape[0]:
-                raise ValueError(f"y has {y.shape[0]} labels for {X.shape[0]} samples")
+            if y.shape[0] != n:
+                raise ValueError(f"y has {y.shape[0]} labels for {n} samples")
         if self.model == "cvae":
             # A conditional model learns from the labels; other models ignore y.
             if y is None:
                 raise ValueError("model='cvae' is conditional on the class: fit(X, y) needs y")
             self.classes_, labels = np.unique(y, return_inverse=True)
             labels = labels.astype(np.int64).reshape(-1)
-        if X.shape[0] < 2:
-            raise ValueError(f"X: n_samples={X.shape[0]}; fitting needs at least 2 samples (one to train on, one to validate)")
+        if n is not None and n < 2:
+            raise ValueError(f"X: n_samples={n}; fitting needs at least 2 samples (one to train on, one to validate)")
         out = self.run_dir or tempfile.mkdtemp(prefix="aekit-")
         if self.run_dir is None:
             shutil.rmtree(out)
@@ -309,7 +375,7 @@ class AutoEncoder(_TransformerMixin, _BaseEstimator):
                 self.callback(m)
 
         try:
-            _aekit.fit(self._config(X.shape[1]), X, labels, out, on_epoch)
+            _aekit.fit(self._config(), X, labels, out, on_epoch, None, n)
         except KeyboardInterrupt:
             # The core stopped at a step boundary and kept the best weights so far.
             if os.path.exists(os.path.join(out, "model.safetensors")):
@@ -321,10 +387,33 @@ class AutoEncoder(_TransformerMixin, _BaseEstimator):
         self._set_fitted(out, X, history)
         return self
 
+    def _fit_stream(self, batches, y):
+        """Fits on data given a batch at a time (see the module's help)."""
+        if y is not None or self.model == "cvae":
+            raise ValueError("fit over batches is unsupervised: y is not taken (and model='cvae' needs it)")
+        out = self.run_dir or tempfile.mkdtemp(prefix="aekit-")
+        if self.run_dir is None:
+            shutil.rmtree(out)
+        history = []
+
+        def on_epoch(line):
+            m = json.loads(line)
+            history.append(m)
+            if self.callback is not None:
+                self.callback(m)
+
+        if _is_table(batches):
+            batches = [batches]
+        else:
+            batches = (b if _is_table(b) else _rows(b, "X") for b in batches)
+        _aekit.fit_batches(self._config(), batches, out, on_epoch, None)
+        self._set_fitted(out, None, history)
+        return self
+
     def _set_fitted(self, out, X, history):
         self.run_dir_ = out
         self.run_ = Run.open(out)
-        self.n_features_in_ = X.shape[1]
+        self.n_features_in_ = self.run_.input_dim
         self.history_ = history
         self.threshold_ = self.run_.threshold
 
@@ -462,6 +551,8 @@ class AnomalyDetector(AutoEncoder):
         self.contamination = contamination
 
     def fit(self, X, y=None):
+        if _is_stream(X):
+            raise ValueError("AnomalyDetector.fit scores its training rows again (decision_scores_): give X as an array or a table, not a stream of batches")
         if not 0 < self.contamination <= 0.5:
             raise ValueError(f"contamination must lie in (0, 0.5], got {self.contamination}")
         super().fit(X, y)

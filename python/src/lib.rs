@@ -1,6 +1,8 @@
 //! `aekit._aekit`: the compiled core behind `import aekit`. Thin: NumPy arrays in, the library's
 //! calls, NumPy arrays out; the estimators live in Python (python/aekit/__init__.py).
 
+mod arrow_bridge;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -65,25 +67,137 @@ fn device() -> burn::tensor::Device {
     burn::tensor::Device::flex()
 }
 
-/// Trains the run in `out_dir` from `config` (TOML) on the rows of `x`. The GIL is released
-/// while training; every 50 ms the caller's thread wakes to deliver new epochs to `on_epoch`
-/// (one JSON line of metrics each) and to notice Ctrl-C, which stops training at the next step
-/// with the best weights kept, then raises KeyboardInterrupt.
+/// The rows of `x`: a float32 NumPy matrix, or any Arrow object (its numeric columns, or
+/// `columns`), read without a copy of its own.
+fn rows_of(
+    x: &Bound<'_, PyAny>,
+    columns: Option<Vec<String>>,
+    rows_hint: Option<usize>,
+) -> PyResult<Matrix> {
+    if arrow_bridge::is_arrow(x) {
+        return arrow_bridge::matrix(x, "X", columns, rows_hint);
+    }
+    matrix(&x.extract::<PyReadonlyArray2<'_, f32>>()?)
+}
+
+/// The rows of an Arrow object `x` as a float32 NumPy matrix (moved, not copied, into NumPy).
 #[pyfunction]
-#[pyo3(signature = (config, x, labels, out_dir, on_epoch=None))]
+#[pyo3(signature = (x, columns=None, rows_hint=None))]
+fn table_rows<'py>(
+    py: Python<'py>,
+    x: &Bound<'py, PyAny>,
+    columns: Option<Vec<String>>,
+    rows_hint: Option<usize>,
+) -> PyResult<Bound<'py, PyArray2<f32>>> {
+    array(py, arrow_bridge::matrix(x, "X", columns, rows_hint)?)
+}
+
+/// Trains the run in `out_dir` from `config` (TOML) on the rows of `x` (a NumPy matrix or an
+/// Arrow object). The GIL is released while training; every 50 ms the caller's thread wakes
+/// to deliver new epochs to `on_epoch` (one JSON line of metrics each) and to notice Ctrl-C,
+/// which stops training at the next step with the best weights kept, then raises
+/// KeyboardInterrupt.
+#[pyfunction]
+#[pyo3(signature = (config, x, labels, out_dir, on_epoch=None, columns=None, rows_hint=None))]
+#[allow(clippy::too_many_arguments)]
 fn fit(
     py: Python<'_>,
     config: &str,
-    x: PyReadonlyArray2<'_, f32>,
+    x: &Bound<'_, PyAny>,
     labels: Option<PyReadonlyArray1<'_, i64>>,
     out_dir: &str,
     on_epoch: Option<Py<PyAny>>,
+    columns: Option<Vec<String>>,
+    rows_hint: Option<usize>,
 ) -> PyResult<()> {
     let cfg = aekit::RunConfig::from_toml(config, Path::new("the estimator's parameters"))
         .map_err(py_err)?;
-    let x = matrix(&x)?;
+    let x = rows_of(x, columns, rows_hint)?;
     let labels = class_indices(labels.as_ref())?;
     let data = dataset(x, labels);
+    train_in_background(py, out_dir, on_epoch, move |opts| {
+        aekit::fit::fit_owned(&cfg, data, &opts).map(|_| ())
+    })
+}
+
+/// Trains the run in `out_dir` from `config` on `batches`, an iterable of NumPy matrices or
+/// Arrow objects too large to hold together: they are written once, batch by batch, to a
+/// Parquet file beside the run (removed afterwards), which every epoch then streams through
+/// the library's data plane in a seeded order.
+#[pyfunction]
+#[pyo3(signature = (config, batches, out_dir, on_epoch=None, columns=None))]
+fn fit_batches(
+    py: Python<'_>,
+    config: &str,
+    batches: &Bound<'_, PyAny>,
+    out_dir: &str,
+    on_epoch: Option<Py<PyAny>>,
+    columns: Option<Vec<String>>,
+) -> PyResult<()> {
+    let mut cfg = aekit::RunConfig::from_toml(config, Path::new("the estimator's parameters"))
+        .map_err(py_err)?;
+    let spool = Spool(PathBuf::from(format!("{out_dir}.batches.parquet")));
+    let mut output = aekit::data::table::write::ParquetOutput::create(&spool.0);
+    let mut first_schema: Option<arrow::datatypes::SchemaRef> = None;
+    for (i, item) in batches.try_iter()?.enumerate() {
+        let item = item?;
+        let name = format!("X: batch {i}");
+        if !arrow_bridge::is_arrow(&item) {
+            let m = matrix(&item.extract::<PyReadonlyArray2<'_, f32>>()?)?;
+            let x = aekit::data::table::write::OutputColumn {
+                name: "x",
+                values: &m,
+            };
+            output
+                .write(None, &[x], None)
+                .map_err(|e| PyValueError::new_err(format!("{name}: {e}")))?;
+            continue;
+        }
+        // Record batch by record batch: a reader's stream is never held whole.
+        for record in arrow_bridge::import_stream(&item, &name)? {
+            let record = record.map_err(|e| PyValueError::new_err(format!("{name}: {e}")))?;
+            match &first_schema {
+                None => first_schema = Some(record.schema()),
+                Some(s) if s.fields() != record.schema().fields() => {
+                    return Err(PyValueError::new_err(format!(
+                        "{name} has other columns or types than the first batch"
+                    )));
+                }
+                Some(_) => {}
+            }
+            output
+                .write(Some(&record), &[], None)
+                .map_err(|e| PyValueError::new_err(format!("{name}: {e}")))?;
+        }
+    }
+    if output.rows == 0 {
+        return Err(PyValueError::new_err("X: the iterable gave no rows"));
+    }
+    output.finish().map_err(py_err)?;
+    cfg.data.source = format!("parquet:{}", spool.0.display());
+    cfg.data.columns = columns;
+    train_in_background(py, out_dir, on_epoch, move |opts| {
+        aekit::fit::train(&cfg, &opts).map(|_| ())
+    })
+}
+
+/// A file removed when dropped.
+struct Spool(PathBuf);
+
+impl Drop for Spool {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Runs `job` (training into `out_dir`) on its own thread while this one delivers epochs to
+/// `on_epoch` and watches for Ctrl-C.
+fn train_in_background(
+    py: Python<'_>,
+    out_dir: &str,
+    on_epoch: Option<Py<PyAny>>,
+    job: impl FnOnce(aekit::FitOptions) -> aekit::Result<()> + Send + 'static,
+) -> PyResult<()> {
     let interrupt = Arc::new(AtomicBool::new(false));
     let mut opts = aekit::FitOptions::new(out_dir);
     opts.quiet = true;
@@ -91,7 +205,7 @@ fn fit(
     let training = std::thread::spawn(move || {
         // As `aekit train` does (and the pool's workers, set up at import): subnormals flushed.
         aekit::device::flush_denormals_on_this_thread();
-        aekit::fit::fit_owned(&cfg, data, &opts).map(|_| ())
+        job(opts)
     });
     let metrics = PathBuf::from(out_dir).join("metrics.jsonl");
     let mut delivered = 0;
@@ -419,6 +533,8 @@ fn _aekit(m: &Bound<'_, PyModule>) -> PyResult<()> {
     // on the interpreter's threads). Fails only if the pool already exists, which changes nothing.
     let _ = aekit::device::init_cpu_pool(None, false);
     m.add_function(wrap_pyfunction!(fit, m)?)?;
+    m.add_function(wrap_pyfunction!(fit_batches, m)?)?;
+    m.add_function(wrap_pyfunction!(table_rows, m)?)?;
     m.add_function(wrap_pyfunction!(shapes, m)?)?;
     m.add_function(wrap_pyfunction!(load_idx, m)?)?;
     m.add_class::<RunHandle>()?;

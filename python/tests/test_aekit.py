@@ -279,3 +279,69 @@ def test_a_conditional_vae_learns_from_the_labels_and_samples_a_class(shapes, tm
                         "--class", "1", "--out", str(out), "--png", str(tmp_path / "s.png")],
                        check=True, capture_output=True)
         assert np.array_equal(np.load(out), second)
+
+
+def _columns(X):
+    return {f"p{i}": X[:, i] for i in range(X.shape[1])}
+
+
+def test_tables_train_and_answer_as_their_arrays_do(shapes):
+    pa = pytest.importorskip("pyarrow")
+    pd = pytest.importorskip("pandas")
+    pl = pytest.importorskip("polars")
+    X, _ = shapes
+    X = np.ascontiguousarray(X[:, 300:340])
+    reference = small().fit(X)
+    codes = reference.transform(X)
+    for make in (pa.table, pd.DataFrame, pl.DataFrame):
+        table = make(_columns(X))
+        ae = small().fit(table)
+        assert ae.n_features_in_ == 40
+        # The same rows, the same run, to the bit.
+        assert np.array_equal(ae.transform(table), codes), make
+        assert np.array_equal(ae.transform(X), codes), make
+    # Outputs as a pyarrow Table with the input's chosen columns beside them.
+    table = pa.table(_columns(X)).append_column("id", pa.array([f"r{i}" for i in range(len(X))]))
+    out = reference.run_.encode_table(table, keep=["id"], columns=[f"p{i}" for i in range(40)])
+    assert out.column_names == ["id", "z"] and out.num_rows == len(X)
+    assert out.column("id")[5].as_py() == "r5"
+    assert np.array_equal(np.stack(out.column("z").to_numpy(zero_copy_only=False)), codes)
+    scores = reference.run_.score_table(table, columns=[f"p{i}" for i in range(40)])
+    assert np.allclose(scores.column("score").to_numpy(), reference.run_.score_samples(X))
+
+
+def test_bad_tables_are_refused_naming_the_column(shapes):
+    pa = pytest.importorskip("pyarrow")
+    X, _ = shapes
+    X = np.ascontiguousarray(X[:50, 300:304])
+    cols = _columns(X)
+    with pytest.raises(ValueError, match="column 'name'"):
+        small().fit(pa.table({**cols, "name": [str(i) for i in range(50)]}))
+    bad = X.copy()
+    bad[7, 2] = np.nan
+    with pytest.raises(ValueError, match="column 'p2'.*not a finite number"):
+        small().fit(pa.table(_columns(bad)))
+    with pytest.raises(ValueError, match="column 'p1' has missing values"):
+        small().fit(pa.table({**cols, "p1": pa.array([None] + list(X[1:, 1]))}))
+
+
+def test_fit_over_batches_streams_what_does_not_fit(shapes):
+    pa = pytest.importorskip("pyarrow")
+    X, _ = shapes
+    X = np.ascontiguousarray(X[:, 300:340])
+    baseline = ((X - X.mean(axis=0)) ** 2).sum(axis=1).mean()
+    # A generator of NumPy batches, and a RecordBatchReader: neither is ever held whole.
+    gen = (X[i:i + 100] for i in range(0, len(X), 100))
+    ae = small(epochs=8).fit(gen)
+    assert ae.n_features_in_ == 40 and len(ae.history_) == 8
+    assert -ae.score(X) < baseline
+    table = pa.table(_columns(X))
+    reader = pa.RecordBatchReader.from_batches(table.schema, table.to_batches(max_chunksize=64))
+    ae = small(epochs=8).fit(reader)
+    assert -ae.score(table) < baseline
+    # The spooled batches are removed once trained.
+    assert not os.path.exists(ae.run_dir_ + ".batches.parquet")
+    with pytest.raises(ValueError, match="other columns"):
+        small().fit(iter([table, pa.table({"q": X[:, 0]})]))
+    with pytest.raises(ValueError, match="decision_scores_"):
+        aekit.AnomalyDetector().fit(iter([X]))

@@ -525,6 +525,25 @@ impl Layout {
     pub fn rows(&self, batch: &RecordBatch, path: &Path, where_: &str) -> Result<Matrix> {
         let n = batch.num_rows();
         let mut data = vec![0f32; n * self.width];
+        self.rows_into(batch, path, where_, &mut data)?;
+        Matrix::new(n, self.width, data)
+    }
+
+    /// [`Layout::rows`] written into `data` (`rows × width` values), for a caller that
+    /// gathers many batches into one matrix without a matrix per batch in between.
+    pub fn rows_into(
+        &self,
+        batch: &RecordBatch,
+        path: &Path,
+        where_: &str,
+        data: &mut [f32],
+    ) -> Result<()> {
+        let n = batch.num_rows();
+        assert_eq!(
+            data.len(),
+            n * self.width,
+            "rows_into: one row of data per row"
+        );
         let mut offset = 0;
         for (name, width) in &self.features {
             let column = column(batch, name, path)?;
@@ -562,13 +581,19 @@ impl Layout {
                     ),
                 ));
             }
-            for (r, src) in values.chunks_exact(*width).enumerate() {
-                let start = r * self.width + offset;
-                data[start..start + width].copy_from_slice(src);
+            if *width == 1 {
+                // One value per row (most tables): a strided store, not a slice copy per value.
+                let column = data[offset..].iter_mut().step_by(self.width);
+                column.zip(values).for_each(|(dst, v)| *dst = *v);
+            } else {
+                for (r, src) in values.chunks_exact(*width).enumerate() {
+                    let start = r * self.width + offset;
+                    data[start..start + width].copy_from_slice(src);
+                }
             }
             offset += width;
         }
-        Matrix::new(n, self.width, data)
+        Ok(())
     }
 
     /// The labels of `batch`: an integer column as class indices, a string column through
