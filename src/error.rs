@@ -4,44 +4,74 @@
 use std::path::{Path, PathBuf};
 
 /// Errors returned by aekit. `Display` gives a one-line message meant for the user.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug)]
 pub enum Error {
     /// A file exists but its contents are wrong (bad magic, truncated, NaN, wrong shape...).
-    #[error("{}: {msg}", path.display())]
     BadFile { path: PathBuf, msg: String },
 
     /// The operating system refused a read or a write.
-    #[error("{}: {source}", path.display())]
     Io {
         path: PathBuf,
-        #[source]
         source: std::io::Error,
     },
 
     /// A configuration value, flag or dataset spec makes no sense.
-    #[error("{0}")]
     Invalid(String),
 
     /// Data and model do not fit together (input size, checkpoint of another model...).
-    #[error("{0}")]
     Mismatch(String),
 
     /// Training produced NaN or Inf; the message says where and what was kept.
-    #[error("training diverged: {0}")]
     Diverged(String),
 
     /// The user pressed Ctrl-C; the last checkpoint was saved.
-    #[error("interrupted: {0}")]
     Interrupted(String),
 
     /// A value could not be written in a file format (a bug, or a value the format cannot
     /// hold).
-    #[error("cannot serialise: {0}")]
     Serialize(String),
 
     /// A download failed or its checksum did not match.
-    #[error("download failed: {0}")]
     Download(String),
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let text = match self {
+            Error::BadFile { path, msg } => format!("{}: {msg}", path.display()),
+            Error::Io { path, source } => format!("{}: {source}", path.display()),
+            Error::Invalid(m) | Error::Mismatch(m) => m.clone(),
+            Error::Diverged(m) => format!("training diverged: {m}"),
+            Error::Interrupted(m) => format!("interrupted: {m}"),
+            Error::Serialize(m) => format!("cannot serialise: {m}"),
+            Error::Download(m) => format!("download failed: {m}"),
+        };
+        f.write_str(&one_line(&text))
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+/// `text` as one line: the messages of other parsers span several (npyz's header diagnostics,
+/// TOML's excerpt of the file with a caret under the fault), and every error aekit prints is
+/// one line, whichever library produced it. Lines are joined with "; ", and lines that only
+/// draw (a gutter `|`, carets) are dropped.
+pub fn one_line(text: &str) -> String {
+    if !text.contains(['\n', '\r']) {
+        return text.to_string();
+    }
+    text.lines()
+        .map(str::trim)
+        .filter(|l| l.chars().any(|c| c.is_alphanumeric()))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 impl Error {

@@ -267,7 +267,15 @@ fn fit_rows(
         run.save_data_index(index, range)?;
     }
     let optimizers = Optimizers::new(&tc, &model);
-    // Resuming a run killed before its first checkpoint starts it afresh.
+    // Resuming a run killed before its first checkpoint starts it afresh; one that trained
+    // (it has weights) but lost its checkpoint/ — deleted to save space — is refused: starting
+    // afresh would replace the finished model with a new one.
+    if opts.resume && !run.has_checkpoint() && run.model_path().exists() {
+        return Err(Error::bad_file(
+            run.checkpoint_dir(),
+            "is missing, so the optimiser state and the data position are lost; continue from the run's best weights with a fresh optimiser into a new run: aekit train --init-from RUN_DIR --out NEW_DIR",
+        ));
+    }
     let resume_from_checkpoint = opts.resume && run.has_checkpoint();
     let (model, optimizers, state, history) = if resume_from_checkpoint {
         let (model, optimizers, state) = run.load_checkpoint(model, optimizers)?;

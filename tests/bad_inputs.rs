@@ -32,7 +32,23 @@ fn fixtures(dir: &Path) {
         dir,
         "train --data shapes --limit 300 --hidden 16 --latent 2 --epochs 1 --quiet --no-report --out runs/a",
     );
+    // A finished run whose checkpoint/ was deleted to save space.
+    aekit_ok(
+        dir,
+        "train --data shapes --limit 300 --hidden 16 --latent 2 --epochs 1 --quiet --no-report --out runs/nockpt",
+    );
+    std::fs::remove_dir_all(dir.join("runs/nockpt/checkpoint")).unwrap();
     write(dir, "bad.parquet", b"PAR1 not really a parquet file PAR1");
+    // A .npy header that does not parse: npyz's diagnostic spans six lines.
+    let header = b"{'descr': '<f4', 'fortran_order': False, 'shape': (3,, ), }";
+    let mut npy = b"\x93NUMPY\x01\x00".to_vec();
+    let padded = 128 - 10;
+    npy.extend((padded as u16).to_le_bytes());
+    npy.extend(header);
+    npy.extend(std::iter::repeat_n(b' ', padded - header.len() - 1));
+    npy.push(b'\n');
+    npy.extend([0u8; 12]);
+    write(dir, "badheader.npy", &npy);
     write(dir, "ragdir/ragged.csv", b"a,b\n1,2\n3,4,5\n");
     write(dir, "empty.csv", b"");
     write(dir, "ragged.csv", b"1,2,3\n4,5\n");
@@ -157,6 +173,11 @@ fn bad_inputs_exit_2_with_one_line_naming_the_problem() {
             &["csv"],
         ),
         (&["train", "--config", "bad.toml"], &["bad.toml"]),
+        // Other parsers' diagnostics of several lines come out as one.
+        (
+            &["train", "--data", "npy:badheader.npy"],
+            &["badheader.npy", "could not parse"],
+        ),
         (
             &["train", "--config", "unknown.toml"],
             &["unknown.toml", "data.sauce"],
@@ -198,8 +219,22 @@ fn bad_inputs_exit_2_with_one_line_naming_the_problem() {
         (&["train", "--out", "afile/run"], &["afile"]),
         (&["train", "--resume", "nowhere"], &["nowhere"]),
         (&["train", "--resume", "runs/a", "--lr", "0.1"], &["--lr"]),
+        (
+            &["train", "--resume", "runs/nockpt"],
+            &["checkpoint", "is missing", "--init-from"],
+        ),
         (&["eval", "nowhere"], &["nowhere"]),
         (&["eval", "runs/a", "--test-limit", "0"], &["no samples"]),
+        // Every command that computes a figure from a split refuses an empty one.
+        (
+            &["probe", "runs/a", "--test-limit", "0"],
+            &["no samples to probe"],
+        ),
+        (&["probe", "runs/a", "--limit", "0"], &["no samples to fit"]),
+        (
+            &["compare", "runs/a", "--test-limit", "0"],
+            &["no samples to compare"],
+        ),
         (
             &["eval", "runs/a", "--data", "csv:ragged.csv"],
             &["ragged.csv"],

@@ -132,6 +132,18 @@ impl Dataset {
         self.x.rows == 0
     }
 
+    /// Refuses an empty split where a figure is computed from its rows: an error, an accuracy
+    /// or a comparison of no rows means nothing. `purpose` completes "no samples to …".
+    pub fn require_samples(&self, purpose: &str) -> Result<()> {
+        if self.is_empty() {
+            return Err(Error::invalid(format!(
+                "{}: no samples to {purpose} (is a limit 0?)",
+                self.origin
+            )));
+        }
+        Ok(())
+    }
+
     pub fn dim(&self) -> usize {
         self.x.cols
     }

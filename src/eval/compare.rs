@@ -52,6 +52,7 @@ pub fn pca_rows(train: &Matrix, test: &Matrix, dims: &[usize]) -> Result<Vec<Com
 
 /// The reconstruction error of a trained run on `test` (already preprocessed for it).
 pub fn run_row(run: &Run, test: &Dataset) -> Result<ComparisonRow> {
+    test.require_samples("compare on")?;
     let recon = run
         .model
         .reconstruct_given(&test.x, test.labels.as_deref())?;
@@ -91,6 +92,8 @@ pub fn compare(runs: &[Run], data: &crate::data::DataConfig, dims: &[usize]) -> 
     );
     let train = preprocessor.transform(&train)?;
     let test = preprocessor.transform(&crate::data::load(data, Split::Test)?)?;
+    train.require_samples("fit PCA on")?;
+    test.require_samples("compare on")?;
     let mut dims = dims.to_vec();
     dims.extend(runs.iter().map(|r| r.model.latent_dim()));
     dims.sort_unstable();

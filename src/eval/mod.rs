@@ -289,12 +289,7 @@ pub fn report(run: &Run, data: &Dataset, opts: &EvalOptions) -> Result<EvalRepor
 
 /// Reconstruction metrics of `run` on `data` (already preprocessed, e.g. by [`Run::load_data`]).
 pub fn evaluate(run: &Run, data: &Dataset) -> Result<ReconMetrics> {
-    if data.is_empty() {
-        return Err(Error::invalid(format!(
-            "{}: no samples to evaluate (is a limit 0?)",
-            data.origin
-        )));
-    }
+    data.require_samples("evaluate")?;
     let recon = run
         .model
         .reconstruct_given(&data.x, data.labels.as_deref())?;

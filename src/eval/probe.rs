@@ -380,6 +380,8 @@ pub fn probe_run(
     with_pca: bool,
     device: &Device,
 ) -> Result<ProbeReport> {
+    train.require_samples("fit the probes on")?;
+    test.require_samples("probe")?;
     let (train_labels, test_labels) = (labels_of(train)?, labels_of(test)?);
     let score = |tr: &Matrix, te: &Matrix| probe(tr, train_labels, te, test_labels, opts, device);
     let autoencoder = score(
