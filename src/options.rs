@@ -86,3 +86,88 @@ fn wrap(text: &str, width: usize) -> Vec<String> {
     }
     lines
 }
+
+/// A float flag's value, refused unless it is a finite number: NaN or an infinity in a rate,
+/// a weight or a threshold trains or answers nonsense without a word.
+fn finite<T: std::str::FromStr + Into<f64> + Copy + Send + Sync + Clone + 'static>(
+    text: &str,
+) -> std::result::Result<T, String>
+where
+    T::Err: std::fmt::Display,
+{
+    let value: T = text.trim().parse().map_err(|e| format!("{e}"))?;
+    if value.into().is_finite() {
+        Ok(value)
+    } else {
+        Err(format!("{text} is not a finite number"))
+    }
+}
+
+/// `cmd` with every float flag, in it and in all its subcommands, parsed by [`finite`]: the
+/// one parser of every numeric option, whichever struct declares it.
+pub fn finite_floats(cmd: clap::Command) -> clap::Command {
+    use std::any::TypeId;
+    let cmd = cmd.mut_args(|arg| {
+        let parser = arg.get_value_parser().type_id();
+        if parser == TypeId::of::<f64>() {
+            arg.value_parser(finite::<f64>)
+        } else if parser == TypeId::of::<f32>() {
+            arg.value_parser(finite::<f32>)
+        } else {
+            arg
+        }
+    });
+    let names: Vec<String> = cmd
+        .get_subcommands()
+        .map(|s| s.get_name().to_string())
+        .collect();
+    names
+        .iter()
+        .fold(cmd, |cmd, name| cmd.mut_subcommand(name, finite_floats))
+}
+
+/// Every float flag of `cmd` and its subcommands, as `(subcommand path, --flag)`.
+pub fn float_flags(cmd: &clap::Command) -> Vec<(Vec<String>, String)> {
+    use std::any::TypeId;
+    let mut out = Vec::new();
+    fn walk(cmd: &clap::Command, path: &mut Vec<String>, out: &mut Vec<(Vec<String>, String)>) {
+        for arg in cmd.get_arguments() {
+            let parser = arg.get_value_parser().type_id();
+            if (parser == TypeId::of::<f64>() || parser == TypeId::of::<f32>())
+                && let Some(long) = arg.get_long()
+            {
+                out.push((path.clone(), format!("--{long}")));
+            }
+        }
+        for sub in cmd.get_subcommands() {
+            path.push(sub.get_name().to_string());
+            walk(sub, path, out);
+            path.pop();
+        }
+    }
+    walk(cmd, &mut Vec::new(), &mut out);
+    out
+}
+
+/// The first float of a TOML table (a config file) that is not finite, as `(key path, value)`.
+pub fn non_finite_value(table: &toml::Table) -> Option<(String, f64)> {
+    fn walk(value: &toml::Value, path: &str) -> Option<(String, f64)> {
+        match value {
+            toml::Value::Float(f) if !f.is_finite() => Some((path.to_string(), *f)),
+            toml::Value::Array(items) => items
+                .iter()
+                .enumerate()
+                .find_map(|(i, v)| walk(v, &format!("{path}[{i}]"))),
+            toml::Value::Table(t) => t.iter().find_map(|(k, v)| {
+                let key = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
+                walk(v, &key)
+            }),
+            _ => None,
+        }
+    }
+    walk(&toml::Value::Table(table.clone()), "")
+}

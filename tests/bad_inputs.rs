@@ -96,6 +96,11 @@ fn fixtures(dir: &Path) {
         b"[model]\nkind = \"dense\"\nlatent = 2\n[train]\noptimizer = \"adagrad\"\n",
     );
     write(dir, "afile", b"x");
+    write(
+        dir,
+        "nan.toml",
+        b"[data]\nsource = \"shapes\"\n[model]\nkind = \"dense\"\nlatent = 2\n[train]\nlr = nan\n",
+    );
     // A run whose weights are damaged.
     std::fs::create_dir_all(dir.join("runs/corrupt")).unwrap();
     for f in ["config.toml", "config.json", "preprocess.json"] {
@@ -183,6 +188,16 @@ fn bad_inputs_exit_2_with_one_line_naming_the_problem() {
             &["unknown.toml", "data.sauce"],
         ),
         (&["train", "--config", "badval.toml"], &["badval.toml"]),
+        // Non-finite numbers, from a flag (every float flag: src/cli's enumeration test) and
+        // from a config file.
+        (
+            &["train", "--model", "vae", "--kl-warmup-epochs", "nan"],
+            &["--kl-warmup-epochs", "not a finite number"],
+        ),
+        (
+            &["train", "--config", "nan.toml"],
+            &["nan.toml", "train.lr", "not a finite number"],
+        ),
         (&["train", "--config", "missing.toml"], &["missing.toml"]),
         (&["train", "--preset", "nope"], &["nope"]),
         (&["train", "--model", "nope"], &["--model"]),

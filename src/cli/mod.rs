@@ -16,7 +16,7 @@ mod transform_cmds;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use aekit::device::DeviceKind;
 
@@ -90,7 +90,10 @@ enum Command {
 }
 
 pub fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let parsed = aekit::options::finite_floats(Cli::command())
+        .try_get_matches()
+        .and_then(|m| Cli::from_arg_matches(&m));
+    let cli = match parsed {
         Ok(cli) => cli,
         // Help and version go out as clap writes them; a bad command line gets one line.
         Err(e) if !e.use_stderr() => e.exit(),
@@ -147,6 +150,47 @@ pub fn main() -> ExitCode {
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::from(e.exit_code() as u8)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every float flag of every subcommand, found by walking the command (not listed by
+    /// hand), refuses NaN and the infinities; a finite value passes its parser.
+    #[test]
+    fn every_float_flag_refuses_values_that_are_not_finite() {
+        use clap::error::ErrorKind;
+        let cmd = aekit::options::finite_floats(Cli::command());
+        let flags = aekit::options::float_flags(&cmd);
+        assert!(flags.len() > 40, "found {} float flags", flags.len());
+        for (path, flag) in &flags {
+            let argv = |value: &str| {
+                let mut argv = vec!["aekit".to_string()];
+                argv.extend(path.iter().cloned());
+                argv.push(format!("{flag}={value}"));
+                argv
+            };
+            for bad in ["nan", "NaN", "inf", "-inf", "1e999"] {
+                let err = cmd
+                    .clone()
+                    .try_get_matches_from(argv(bad))
+                    .expect_err("refused");
+                assert_eq!(
+                    err.kind(),
+                    ErrorKind::ValueValidation,
+                    "{path:?} {flag}={bad}"
+                );
+            }
+            if let Err(e) = cmd.clone().try_get_matches_from(argv("0.5")) {
+                assert_ne!(
+                    e.kind(),
+                    ErrorKind::ValueValidation,
+                    "{path:?} {flag}=0.5: {e}"
+                );
+            }
         }
     }
 }

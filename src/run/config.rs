@@ -46,6 +46,12 @@ impl RunConfig {
             });
             Error::bad_file(origin, format!("invalid TOML{at}: {}", e.message().trim()))
         })?;
+        if let Some((key, value)) = crate::options::non_finite_value(&table) {
+            return Err(Error::bad_file(
+                origin,
+                format!("{key} = {value}: not a finite number"),
+            ));
+        }
         // Keys the structs do not know are reported by serde itself, from the same field
         // definitions that parse the known ones (the model's variant keys by its parser).
         let mut unknown = Vec::new();
