@@ -543,6 +543,31 @@ fn bad_requests_get_json_errors_with_the_right_status() {
         "",
     );
     check(get(&a, &url("/v2/anything")), 404, "no such route");
+    // A header block of 200 KB is refused (431), in the same JSON shape; 15 KB passes.
+    for (bytes, status) in [(200_000, "431"), (15_000, "200")] {
+        use std::io::{Read, Write};
+        let mut conn = std::net::TcpStream::connect(f.server.addr).unwrap();
+        write!(
+            conn,
+            "GET /healthz HTTP/1.1\r\nHost: test\r\nX-Padding: {}\r\nConnection: close\r\n\r\n",
+            "a".repeat(bytes)
+        )
+        .unwrap();
+        let mut answer = Vec::new();
+        conn.read_to_end(&mut answer).unwrap();
+        let answer = String::from_utf8_lossy(&answer).to_string();
+        assert!(
+            answer.starts_with(&format!("HTTP/1.1 {status}")),
+            "{}",
+            &answer[..answer.len().min(200)]
+        );
+        if status == "431" {
+            assert!(
+                answer.contains("\"error\"") && answer.contains("limit of 16384"),
+                "{answer}"
+            );
+        }
+    }
     // A GET on a POST route is refused by the router, not answered.
     check(get(&a, &url("/v1/runs/shapes-vae/encode")), 405, "POST");
     assert_eq!(get(&a, &url("/healthz")).status, 200);
@@ -713,5 +738,43 @@ fn a_conditional_run_answers_under_the_class_asked_for() {
         assert_eq!(answer.status, 400, "{op} {body}");
         let error = answer.json()["error"].as_str().unwrap().to_string();
         assert!(error.contains(says), "{op} {body}: {error}");
+    }
+}
+
+/// Answers name the data by its files' names, not by the server's directories, unless the
+/// operator asks (`--show-paths`).
+#[test]
+fn answers_name_the_data_without_the_servers_directories() {
+    use aekit::serve::without_paths;
+    assert_eq!(
+        without_paths("images:/srv/data/faces (test)"),
+        "images:faces (test)"
+    );
+    assert_eq!(without_paths("/home/a/m.csv"), "m.csv");
+    assert_eq!(
+        without_paths("mnist/train (/root/.cache/aekit/mnist)"),
+        "mnist/train (mnist)"
+    );
+    assert_eq!(without_paths("the array X"), "the array X");
+    let dir = common::tmp();
+    let run_dir = train_shapes_run(dir.path(), "vae");
+    let device = burn::tensor::Device::flex();
+    let run = aekit::Run::open(&run_dir, &device).unwrap();
+    let secret = dir.path().join("secret-place");
+    std::fs::create_dir_all(&secret).unwrap();
+    let npy = secret.join("held-out.npy");
+    aekit::data::npy::write(&npy, &run.load_data(None, Split::Test).unwrap().x).unwrap();
+    let data = aekit::data::DataConfig::for_source(&format!("npy:{}", npy.display()));
+    for show_paths in [false, true] {
+        let opts = aekit::serve::LoadOptions {
+            show_paths,
+            ..Default::default()
+        };
+        let served =
+            aekit::serve::ServedRun::load(&run_dir, "r".into(), Some(&data), &opts, &device)
+                .unwrap();
+        let answers = format!("{} {}", served.info, served.map.origin);
+        assert!(answers.contains("held-out.npy"), "{answers}");
+        assert_eq!(answers.contains("secret-place"), show_paths, "{answers}");
     }
 }

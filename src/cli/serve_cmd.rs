@@ -40,6 +40,10 @@ pub struct ServeArgs {
     /// Requests in progress at once before new ones are answered 503.
     #[arg(long, default_value_t = 512)]
     max_in_flight: usize,
+    /// Name the data's files by their full paths in answers (by default only their names
+    /// are shown, so that clients learn nothing of the server's directories).
+    #[arg(long)]
+    show_paths: bool,
     /// Seconds a request may take before it is answered 408.
     #[arg(long, default_value_t = 30.0)]
     timeout_secs: f64,
@@ -77,6 +81,7 @@ pub fn run(args: ServeArgs, device: &burn::tensor::Device) -> Result<()> {
     let opts = ServeOptions {
         load: LoadOptions {
             map_points: args.map_points,
+            show_paths: args.show_paths,
             batch: BatchPolicy {
                 max_wait: Duration::from_micros(args.batch_wait_us),
                 max_rows: args.batch_rows,

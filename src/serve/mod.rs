@@ -28,7 +28,7 @@ use tower_http::timeout::TimeoutLayer;
 use crate::error::{Error, Result};
 
 pub use batcher::BatchPolicy;
-pub use runs::{LoadOptions, ServedRun};
+pub use runs::{LoadOptions, ServedRun, without_paths};
 
 /// Limits and settings of a server.
 #[derive(Debug, Clone)]
@@ -100,8 +100,34 @@ pub fn router(runs: Vec<ServedRun>, opts: &ServeOptions) -> Router {
         ))
         .layer(RequestBodyLimitLayer::new(opts.max_body))
         .layer(DefaultBodyLimit::max(opts.max_body))
+        .layer(axum::middleware::from_fn(cap_headers))
         .layer(axum::middleware::map_response(json_errors(opts)))
         .with_state(state)
+}
+
+/// Bytes a request's target and headers may take, as common servers cap the header block
+/// (nginx's large buffers are 8 KiB each, Apache's fields 8 KiB): more is answered 431.
+pub const MAX_HEADER_BYTES: usize = 16 << 10;
+
+/// Answers 431 to a request whose target and headers take more than [`MAX_HEADER_BYTES`]
+/// (hyper alone accepts about 400 KB of them).
+async fn cap_headers(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let bytes = req.uri().to_string().len()
+        + req
+            .headers()
+            .iter()
+            .map(|(name, value)| name.as_str().len() + value.len() + 4)
+            .sum::<usize>();
+    if bytes > MAX_HEADER_BYTES {
+        return body::ApiError {
+            status: StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            message: format!(
+                "the request's target and headers take {bytes} bytes, more than the server's limit of {MAX_HEADER_BYTES}"
+            ),
+        }
+        .into_response();
+    }
+    next.run(req).await
 }
 
 /// The limits' own answers (413, 408) and the router's 405 carry plain text; clients get the

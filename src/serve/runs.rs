@@ -112,6 +112,9 @@ fn points_on_plane(projection: Option<&Pca>, codes: &Matrix) -> Result<Matrix> {
 pub struct LoadOptions {
     pub map_points: usize,
     pub batch: BatchPolicy,
+    /// Whether answers may name the data's files by their paths; otherwise by their names
+    /// only, so that a client learns nothing of the server's directories.
+    pub show_paths: bool,
 }
 
 impl Default for LoadOptions {
@@ -119,6 +122,7 @@ impl Default for LoadOptions {
         Self {
             map_points: 5000,
             batch: BatchPolicy::default(),
+            show_paths: false,
         }
     }
 }
@@ -154,7 +158,10 @@ impl ServedRun {
                 data.origin
             )));
         }
-        let map = CodeMap::new(&run, &data, opts.map_points.max(1), 0)?;
+        let mut map = CodeMap::new(&run, &data, opts.map_points.max(1), 0)?;
+        if !opts.show_paths {
+            map.origin = without_paths(&map.origin);
+        }
         let detector = match AnomalyDetector::stored(&run)? {
             Some(d) => Some(d),
             None => run
@@ -311,4 +318,33 @@ fn describe(
         "condition_classes": model.classes(),
         "map_points": map.points.rows,
     })
+}
+
+/// `text` with every path in it cut to its last component: `images:/srv/data/faces (test)`
+/// becomes `images:faces (test)`. A path starts with `/`, `~` or `.` after the text's start, a
+/// space, a parenthesis, a colon, a comma or an equals sign, and runs to a space, a comma or a
+/// closing parenthesis.
+pub fn without_paths(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    let mut at_boundary = true;
+    while let Some(c) = rest.chars().next() {
+        if at_boundary && matches!(c, '/' | '~' | '.') && rest.len() > 1 {
+            let end = rest.find([' ', ',', ')']).unwrap_or(rest.len());
+            let path = &rest[..end];
+            let last = path
+                .trim_end_matches('/')
+                .rsplit('/')
+                .next()
+                .unwrap_or(path);
+            out.push_str(last);
+            rest = &rest[end..];
+            at_boundary = false;
+            continue;
+        }
+        out.push(c);
+        at_boundary = matches!(c, ' ' | '(' | ':' | ',' | '=');
+        rest = &rest[c.len_utf8()..];
+    }
+    out
 }
