@@ -543,6 +543,19 @@ fn bad_requests_get_json_errors_with_the_right_status() {
         "",
     );
     check(get(&a, &url("/v2/anything")), 404, "no such route");
+    // A small request for a huge answer: 6,000 points on the map (36 KB) would decode into
+    // 6,000 images as JSON text (about 75 MB), past the 64 MiB limit; refused before it is
+    // computed.
+    let points = vec![[0.0f32, 0.0]; 6000];
+    check(
+        post_json(
+            &a,
+            &url("/v1/runs/shapes-vae/decode"),
+            &json!({ "map": points }),
+        ),
+        400,
+        "--max-answer-mib",
+    );
     // A header block of 200 KB is refused (431), in the same JSON shape; 15 KB passes.
     for (bytes, status) in [(200_000, "431"), (15_000, "200")] {
         use std::io::{Read, Write};

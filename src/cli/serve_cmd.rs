@@ -27,6 +27,10 @@ pub struct ServeArgs {
     /// Largest request body in MiB (larger ones are answered 413).
     #[arg(long, default_value_t = 8.0)]
     max_body_mib: f64,
+    /// Largest answer in MiB a request may ask for (rows × values, as JSON text or binary);
+    /// larger requests are refused before anything is computed.
+    #[arg(long, default_value_t = 64.0)]
+    max_answer_mib: f64,
     /// Longest a batch waits for requests already on their way, in microseconds; 0 turns
     /// dynamic batching off (one forward pass per request).
     #[arg(long, default_value_t = 2000)]
@@ -67,6 +71,8 @@ pub fn run(args: ServeArgs, device: &burn::tensor::Device) -> Result<()> {
         }
     };
     let max_body = (positive(args.max_body_mib, "--max-body-mib")? * (1u64 << 20) as f64) as usize;
+    let max_answer =
+        (positive(args.max_answer_mib, "--max-answer-mib")? * (1u64 << 20) as f64) as usize;
     let timeout = Duration::from_secs_f64(positive(args.timeout_secs, "--timeout-secs")?);
     for (v, flag) in [
         (args.queue, "--queue"),
@@ -91,6 +97,7 @@ pub fn run(args: ServeArgs, device: &burn::tensor::Device) -> Result<()> {
         max_body,
         timeout,
         max_in_flight: args.max_in_flight,
+        max_answer,
     };
     let mut dirs = Vec::with_capacity(args.run_dirs.len());
     for dir in &args.run_dirs {

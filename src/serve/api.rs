@@ -127,18 +127,64 @@ pub async fn operation(
 ) -> ApiResult<Response> {
     let run = find(&state, &run)?;
     let accept = BodyKind::of_accept(&headers);
+    let answer = AnswerLimit {
+        bytes: state.max_answer,
+        accept,
+    };
     match op.as_str() {
-        "encode" => encode(run, &headers, &body, accept).await,
-        "decode" => decode(run, &body, accept).await,
-        "reconstruct" => reconstruct(run, &headers, &body, accept).await,
-        "score" => score(run, &headers, &body).await,
-        "sample" => sample(run, &body).await,
-        "blend" => blend(run, &body).await,
-        "traverse" => traverse(run, &body).await,
+        "encode" => encode(run, &headers, &body, answer).await,
+        "decode" => decode(run, &body, answer).await,
+        "reconstruct" => reconstruct(run, &headers, &body, answer).await,
+        "score" => score(run, &headers, &body, answer).await,
+        "sample" => sample(run, &body, answer).await,
+        "blend" => blend(run, &body, answer).await,
+        "traverse" => traverse(run, &body, answer).await,
         other => Err(ApiError::not_found(format!(
             "no operation {other:?}: use one of {}",
             OPERATIONS.join(", ")
         ))),
+    }
+}
+
+/// Bytes one value takes in an answer at most: as JSON text (`-1.1754944e-38,`), or as f32.
+const JSON_VALUE_BYTES: u64 = 16;
+const BINARY_VALUE_BYTES: u64 = 4;
+
+/// How large an answer may be, and in which form it goes out.
+#[derive(Clone, Copy)]
+struct AnswerLimit {
+    bytes: usize,
+    accept: BodyKind,
+}
+
+impl AnswerLimit {
+    /// Refuses, before anything is computed, a request whose answer — `rows` rows of
+    /// `values` numbers each — would pass the server's limit or half the memory available: a
+    /// few megabytes of 2-D map points once asked `decode` for gigabytes of images.
+    fn check(self, rows: usize, values: usize) -> ApiResult<()> {
+        let per_value = if self.accept == BodyKind::Json {
+            JSON_VALUE_BYTES
+        } else {
+            BINARY_VALUE_BYTES
+        };
+        let bytes = (rows as u64)
+            .saturating_mul(values as u64)
+            .saturating_mul(per_value);
+        if bytes > self.bytes as u64 {
+            return Err(ApiError::bad(format!(
+                "the answer would take up to {} ({rows} rows of {values} values), more than the server's limit of {} (--max-answer-mib): ask for fewer rows",
+                crate::device::human_bytes(bytes),
+                crate::device::human_bytes(self.bytes as u64)
+            )));
+        }
+        if let Some(available) = crate::device::beyond_budget(bytes) {
+            return Err(ApiError::busy(format!(
+                "the answer would take up to {}, more than half the {} of memory available now",
+                crate::device::human_bytes(bytes),
+                crate::device::human_bytes(available)
+            )));
+        }
+        Ok(())
     }
 }
 
@@ -232,9 +278,11 @@ async fn encode(
     run: &ServedRun,
     headers: &HeaderMap,
     body: &[u8],
-    accept: BodyKind,
+    answer: AnswerLimit,
 ) -> ApiResult<Response> {
+    let accept = answer.accept;
     let (x, json) = samples(run, headers, body, "x")?;
+    answer.check(x.rows, run.latent() + 2)?;
     let labels = request_labels(run, class_field(json.get("class"))?, None, x.rows)?;
     let codes = pass(run, Pass::Encode, x, labels).await?;
     if accept != BodyKind::Json {
@@ -247,7 +295,8 @@ async fn encode(
     ))
 }
 
-async fn decode(run: &ServedRun, body: &[u8], accept: BodyKind) -> ApiResult<Response> {
+async fn decode(run: &ServedRun, body: &[u8], answer: AnswerLimit) -> ApiResult<Response> {
+    let accept = answer.accept;
     // Codes, or points on the map's plane.
     let parsed = parse_rows(body, &[("codes", run.latent()), ("map", 2)])?;
     if let Some(key) = parsed.rest.keys().find(|k| *k != "class") {
@@ -266,6 +315,7 @@ async fn decode(run: &ServedRun, body: &[u8], accept: BodyKind) -> ApiResult<Res
             )));
         }
     };
+    answer.check(codes.rows, run.input_dim() + run.latent())?;
     let labels = request_labels(run, class, None, codes.rows)?;
     let x = run.to_raw(pass(run, Pass::Decode, codes.clone(), labels).await?)?;
     if accept != BodyKind::Json {
@@ -278,8 +328,9 @@ async fn reconstruct(
     run: &ServedRun,
     headers: &HeaderMap,
     body: &[u8],
-    accept: BodyKind,
+    answer: AnswerLimit,
 ) -> ApiResult<Response> {
+    let accept = answer.accept;
     let (x, json) = samples(run, headers, body, "x")?;
     // Denoising runs show what they were trained for: the input corrupted by their own noise,
     // then restored.
@@ -298,6 +349,7 @@ async fn reconstruct(
             )));
         }
     };
+    answer.check(x.rows, run.input_dim() * (1 + usize::from(noisy.is_some())))?;
     let labels = request_labels(run, class_field(json.get("class"))?, None, x.rows)?;
     let recon = pass(run, Pass::Reconstruct, noisy.clone().unwrap_or(x), labels).await?;
     let recon = run.to_raw(recon)?;
@@ -313,8 +365,15 @@ async fn reconstruct(
     }
 }
 
-async fn score(run: &ServedRun, headers: &HeaderMap, body: &[u8]) -> ApiResult<Response> {
+async fn score(
+    run: &ServedRun,
+    headers: &HeaderMap,
+    body: &[u8],
+    answer: AnswerLimit,
+) -> ApiResult<Response> {
     let (x, json) = samples(run, headers, body, "x")?;
+    // Always JSON: the errors of every value, a score and a flag per row.
+    json_answer(answer).check(x.rows, run.input_dim() + 2)?;
     let labels = request_labels(run, class_field(json.get("class"))?, None, x.rows)?;
     let recon = pass(run, Pass::Reconstruct, x.clone(), labels).await?;
     let scores = scores_of_reconstructions(ReconLoss::Mse, &recon, &x);
@@ -355,6 +414,14 @@ fn one() -> usize {
     1
 }
 
+/// `answer` for the routes that answer JSON whatever the request accepts.
+fn json_answer(answer: AnswerLimit) -> AnswerLimit {
+    AnswerLimit {
+        accept: BodyKind::Json,
+        ..answer
+    }
+}
+
 fn check_rows(n: usize, what: &str) -> ApiResult<()> {
     if n == 0 || n > MAX_GENERATED_ROWS {
         return Err(ApiError::bad(format!(
@@ -364,7 +431,7 @@ fn check_rows(n: usize, what: &str) -> ApiResult<()> {
     Ok(())
 }
 
-async fn sample(run: &ServedRun, body: &[u8]) -> ApiResult<Response> {
+async fn sample(run: &ServedRun, body: &[u8], answer: AnswerLimit) -> ApiResult<Response> {
     let req: SampleRequest = if body.is_empty() {
         SampleRequest {
             n: 1,
@@ -375,6 +442,7 @@ async fn sample(run: &ServedRun, body: &[u8]) -> ApiResult<Response> {
         parse_json(body)?
     };
     check_rows(req.n, "\"n\"")?;
+    json_answer(answer).check(req.n, run.input_dim() + run.latent())?;
     let codes = crate::eval::prior_codes(&run.run.model, req.n, req.seed)?;
     let labels = match req.class {
         Some(_) => request_labels(run, req.class, None, req.n)?,
@@ -431,9 +499,10 @@ fn nine() -> usize {
     9
 }
 
-async fn blend(run: &ServedRun, body: &[u8]) -> ApiResult<Response> {
+async fn blend(run: &ServedRun, body: &[u8], answer: AnswerLimit) -> ApiResult<Response> {
     let req: BlendRequest = parse_json(body)?;
     check_rows(req.steps, "\"steps\"")?;
+    json_answer(answer).check(req.steps, 2 * run.input_dim() + run.latent())?;
     let (a, b) = (req.a.resolve(run, "a")?, req.b.resolve(run, "b")?);
     let weights = crate::explore::blend_weights(req.steps);
     let spherical = req.spherical.unwrap_or_else(|| run.spherical_blend());
@@ -472,7 +541,7 @@ struct TraverseRequest {
     class: Option<u32>,
 }
 
-async fn traverse(run: &ServedRun, body: &[u8]) -> ApiResult<Response> {
+async fn traverse(run: &ServedRun, body: &[u8], answer: AnswerLimit) -> ApiResult<Response> {
     let req: TraverseRequest = parse_json(body)?;
     let x = req.x.resolve(run, "x")?;
     let dims = req
@@ -482,6 +551,7 @@ async fn traverse(run: &ServedRun, body: &[u8]) -> ApiResult<Response> {
         .deltas
         .unwrap_or_else(|| crate::explore::DEFAULT_DELTAS.to_vec());
     check_rows(dims.len() * deltas.len(), "dims × deltas")?;
+    json_answer(answer).check(dims.len() * deltas.len(), run.input_dim() + run.latent())?;
     let label = req.x.map_label(run);
     let one = request_labels(run, req.class, label, 1)?;
     let code = pass(run, Pass::Encode, Matrix::new(1, x.len(), x)?, one).await?;

@@ -40,6 +40,8 @@ pub struct ServeOptions {
     pub timeout: Duration,
     /// Requests in progress at once, over all runs; more are answered 503.
     pub max_in_flight: usize,
+    /// Largest answer a request may ask for, in bytes (as sent: JSON text or binary).
+    pub max_answer: usize,
 }
 
 impl Default for ServeOptions {
@@ -49,6 +51,7 @@ impl Default for ServeOptions {
             max_body: 8 << 20,
             timeout: Duration::from_secs(30),
             max_in_flight: 512,
+            max_answer: 64 << 20,
         }
     }
 }
@@ -57,6 +60,8 @@ impl Default for ServeOptions {
 pub struct AppState {
     pub runs: Vec<ServedRun>,
     pub metrics: metrics::Metrics,
+    /// [`ServeOptions::max_answer`].
+    pub max_answer: usize,
 }
 
 /// Loads each run directory, with the data that replaces its own when given.
@@ -78,7 +83,11 @@ pub fn load_runs(
 /// The application: routes, limits and metrics over the loaded runs.
 pub fn router(runs: Vec<ServedRun>, opts: &ServeOptions) -> Router {
     let metrics = metrics::Metrics::new(&runs, opts.max_in_flight);
-    let state = Arc::new(AppState { runs, metrics });
+    let state = Arc::new(AppState {
+        runs,
+        metrics,
+        max_answer: opts.max_answer,
+    });
     Router::new()
         .route("/", get(explorer_page))
         .route("/explorer.js", get(explorer_script))
