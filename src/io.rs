@@ -41,6 +41,7 @@ pub fn write_atomic_with(
     #[cfg(unix)]
     builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
     let mut tmp = builder.tempfile_in(&dir).at(&dir)?;
+    disk_full_for_tests(path)?;
     {
         let mut writer = std::io::BufWriter::new(tmp.as_file_mut());
         fill(&mut writer).at(path)?;
@@ -104,6 +105,17 @@ pub fn crash_point(name: &str) {
     };
     if point == name && nth.parse::<usize>().ok() == Some(SEEN.fetch_add(1, Ordering::SeqCst) + 1) {
         std::process::abort();
+    }
+}
+
+/// For tests of a full disk: `AEKIT_TEST_DISK_FULL=NAME` makes every atomic write of a file
+/// named `NAME` fail as a full disk does (ENOSPC).
+fn disk_full_for_tests(path: &Path) -> Result<()> {
+    match std::env::var_os("AEKIT_TEST_DISK_FULL") {
+        Some(name) if path.file_name() == Some(name.as_os_str()) => {
+            Err(Error::io(path, std::io::Error::from_raw_os_error(28)))
+        }
+        _ => Ok(()),
     }
 }
 

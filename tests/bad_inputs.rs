@@ -39,6 +39,13 @@ fn fixtures(dir: &Path) {
     );
     std::fs::remove_dir_all(dir.join("runs/nockpt/checkpoint")).unwrap();
     write(dir, "bad.parquet", b"PAR1 not really a parquet file PAR1");
+    // An IDX image file whose header declares 100 images of 28x28 and holds 50.
+    let mut idx = vec![0u8, 0, 8, 3];
+    for d in [100u32, 28, 28] {
+        idx.extend(d.to_be_bytes());
+    }
+    idx.extend(vec![7u8; 50 * 28 * 28]);
+    write(dir, "cut-images", &idx);
     // A .npy header that does not parse: npyz's diagnostic spans six lines.
     let header = b"{'descr': '<f4', 'fortran_order': False, 'shape': (3,, ), }";
     let mut npy = b"\x93NUMPY\x01\x00".to_vec();
@@ -178,6 +185,11 @@ fn bad_inputs_exit_2_with_one_line_naming_the_problem() {
             &["csv"],
         ),
         (&["train", "--config", "bad.toml"], &["bad.toml"]),
+        // A file shorter than its header says, even where only its start would be read.
+        (
+            &["train", "--data", "idx:cut-images", "--limit", "10"],
+            &["cut-images", "truncated"],
+        ),
         // Other parsers' diagnostics of several lines come out as one.
         (
             &["train", "--data", "npy:badheader.npy"],
@@ -372,4 +384,53 @@ fn bad_inputs_exit_2_with_one_line_naming_the_problem() {
     }
     assert!(cases.len() >= 60, "{} cases", cases.len());
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// A disk that fills while a run directory is being created leaves nothing behind: not a
+/// directory holding a config without its preprocessing (which looked like a run to resume).
+#[test]
+fn a_full_disk_while_a_run_is_created_leaves_nothing_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("kept")).unwrap();
+    for (out, file) in [
+        ("new", "config.json"),
+        ("new", "preprocess.json"),
+        ("kept", "preprocess.json"),
+    ] {
+        let run = Command::new(env!("CARGO_BIN_EXE_aekit"))
+            .args([
+                "train",
+                "--data",
+                "shapes",
+                "--limit",
+                "100",
+                "--epochs",
+                "1",
+                "--hidden",
+                "8",
+                "--latent",
+                "2",
+                "--quiet",
+                "--no-report",
+                "--out",
+                out,
+            ])
+            .env("AEKIT_TEST_DISK_FULL", file)
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert_eq!(run.status.code(), Some(2), "{stderr}");
+        assert!(
+            stderr.contains(file) && stderr.contains("No space left"),
+            "{stderr}"
+        );
+        let path = dir.path().join(out);
+        if out == "kept" {
+            // A directory the user made stays, as empty as it was.
+            assert_eq!(std::fs::read_dir(&path).unwrap().count(), 0);
+        } else {
+            assert!(!path.exists(), "{out} with {file} full");
+        }
+    }
 }

@@ -110,6 +110,7 @@ impl RunDir {
         vocabulary: Option<&[String]>,
     ) -> Result<(Self, RunLock)> {
         let run = Self::new(path);
+        let existed = run.path.exists();
         // Locked before the check, so two processes cannot both find the directory free.
         let lock = run.lock()?;
         // A creation killed before its config was written leaves staging files only.
@@ -120,9 +121,27 @@ impl RunDir {
                 "already holds a run; use --resume to continue it or choose another --out",
             ));
         }
-        crate::io::ensure_dir(&run.path)?;
-        cfg.save(&run.path)?;
-        run.complete_creation(preprocessor, vocabulary)?;
+        let written = crate::io::ensure_dir(&run.path)
+            .and_then(|()| cfg.save(&run.path))
+            .and_then(|()| run.complete_creation(preprocessor, vocabulary));
+        if let Err(e) = written {
+            // A creation that failed (a full disk) leaves nothing: what it wrote is removed,
+            // and the directory too when it made it.
+            for file in [
+                run.config_path(),
+                run.path.join("config.json"),
+                run.preprocess_path(),
+                run.vocabulary_path(),
+            ] {
+                let _ = std::fs::remove_file(file);
+            }
+            drop(lock);
+            let _ = std::fs::remove_file(run.path.join(".lock"));
+            if !existed {
+                let _ = std::fs::remove_dir(&run.path);
+            }
+            return Err(e);
+        }
         Ok((run, lock))
     }
 
