@@ -14,6 +14,7 @@ use crate::data::table::scan::{self, TableIndex};
 use crate::data::table::{Table, order};
 use crate::data::{Dataset, Preprocessor, Split, train_val_indices};
 use crate::error::{Error, Result};
+use crate::eval::anomaly::{AnomalyDetector, DEFAULT_CONTAMINATION, ScoreKind};
 use crate::model::Autoencoder;
 use crate::run::{RunConfig, RunDir};
 use crate::train::batches::{Batches, InMemoryRows, TrainingRows};
@@ -140,7 +141,42 @@ fn fit_data(
         val_rows,
         seed: tc.seed,
     };
-    fit_rows(&cfg, model, preprocessor, vocabulary, &rows, opts, None)
+    let fitted = fit_rows(&cfg, model, preprocessor, vocabulary, &rows, opts, None)?;
+    drop(rows);
+    // The training rows as evaluation reads them (`Run::load_data`): preprocessed, and
+    // binarised once with the evaluation draws.
+    let mut x = data.x;
+    if cfg.data.binarize {
+        crate::data::batch::binarize(&mut x.data, &mut crate::run::eval_binarizer());
+    }
+    store_detector(&fitted, opts, |run| {
+        AnomalyDetector::fit(
+            run,
+            &x,
+            data.labels.as_deref(),
+            ScoreKind::SquaredError,
+            DEFAULT_CONTAMINATION,
+        )
+    });
+    Ok(fitted)
+}
+
+/// Stores the run's anomaly detector (squared error, the default contamination) beside its
+/// model where the run is made, so that every front end — the CLI, Python, the server — flags
+/// the same rows with the same threshold. One that cannot be fitted is a warning, not a
+/// failed run.
+fn store_detector(
+    fitted: &Fitted,
+    opts: &FitOptions,
+    fit: impl FnOnce(&crate::run::Run) -> Result<AnomalyDetector>,
+) {
+    let stored = crate::run::Run::open(&fitted.run_dir.path, &opts.device).and_then(|run| {
+        let detector = fit(&run)?;
+        crate::io::write_json(&AnomalyDetector::path(&run), &detector)
+    });
+    if let Err(e) = stored {
+        tracing::warn!("no anomaly threshold stored: {e}");
+    }
 }
 
 /// Trains on a table streamed from its files: the preprocessing fitted in one pass that also
@@ -221,7 +257,7 @@ fn fit_table(cfg: &RunConfig, source: &StreamedSource, opts: &FitOptions) -> Res
             "no training rows left after the validation split",
         ));
     }
-    fit_rows(
+    let fitted = fit_rows(
         &cfg,
         model,
         preprocessor,
@@ -229,7 +265,10 @@ fn fit_table(cfg: &RunConfig, source: &StreamedSource, opts: &FitOptions) -> Res
         &rows,
         opts,
         Some((&index, range)),
-    )
+    )?;
+    drop(rows);
+    store_detector(&fitted, opts, AnomalyDetector::fit_streamed);
+    Ok(fitted)
 }
 
 /// What every training job shares once its rows are ready: the run directory (created, or

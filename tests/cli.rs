@@ -519,7 +519,7 @@ fn bad_inputs_give_one_line_errors_and_exit_code_2() {
     // NaN and infinities are refused wherever a number is taken.
     fails_with(
         &aekit(&["train", "--max-minutes", "NaN", "--out", "runs/nan"], dir),
-        &["max_minutes", "finite"],
+        &["--max-minutes", "finite"],
     );
     fails_with(
         &aekit(&["score", "runs/a", "--threshold", "inf"], dir),

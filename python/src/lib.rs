@@ -288,22 +288,12 @@ impl RunHandle {
     }
 
     /// Raw rows, checked against the run's width, preprocessed as training saw them.
-    fn to_model_scale(&self, mut m: Matrix) -> PyResult<Matrix> {
-        if m.cols != self.run.model.input_dim() {
-            return Err(PyValueError::new_err(format!(
-                "X has {} features; the run in {} expects {}",
-                m.cols,
-                self.run.dir.path.display(),
-                self.run.model.input_dim()
-            )));
-        }
-        self.run.preprocessor.apply(&mut m).map_err(py_err)?;
-        Ok(m)
+    fn to_model_scale(&self, m: Matrix) -> PyResult<Matrix> {
+        self.run.to_model_scale("X", m).map_err(py_err)
     }
 
-    fn raw<'py>(&self, py: Python<'py>, mut m: Matrix) -> PyResult<Bound<'py, PyArray2<f32>>> {
-        self.run.preprocessor.invert(&mut m).map_err(py_err)?;
-        array(py, m)
+    fn raw<'py>(&self, py: Python<'py>, m: Matrix) -> PyResult<Bound<'py, PyArray2<f32>>> {
+        array(py, self.run.to_raw(m).map_err(py_err)?)
     }
 }
 

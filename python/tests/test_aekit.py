@@ -345,3 +345,13 @@ def test_fit_over_batches_streams_what_does_not_fit(shapes):
         small().fit(iter([table, pa.table({"q": X[:, 0]})]))
     with pytest.raises(ValueError, match="decision_scores_"):
         aekit.AnomalyDetector().fit(iter([X]))
+
+
+def test_fit_stores_the_threshold_every_front_end_reads(shapes):
+    # The library fits the run's anomaly threshold where the run is made: an estimator fitted
+    # from arrays has it, as a run trained by `aekit train` has.
+    X, _ = shapes
+    ae = small().fit(X)
+    assert ae.threshold_ is not None and ae.threshold_ == ae.run_.threshold
+    above = np.mean(ae.run_.score_samples(X) > ae.threshold_)
+    assert abs(above - 0.1) < 0.01, above

@@ -113,13 +113,6 @@ pub fn run(all: TrainArgs, device: &burn::tensor::Device) -> Result<()> {
         s.train_seconds,
         s.stop_reason
     );
-    // The threshold is part of the trained detector: the server and the Python module read it
-    // instead of refitting. Like the report, failing to store it does not undo the run.
-    if let Err(e) = aekit::Run::open(&fitted.run_dir.path, device)
-        .and_then(|run| aekit::eval::anomaly::AnomalyDetector::fit_and_store(&run))
-    {
-        eprintln!("warning: no anomaly threshold stored: {e}");
-    }
     if !args.no_report {
         // The run is already saved: a report that cannot be drawn is a warning, not a failure.
         let written = aekit::Run::open(&fitted.run_dir.path, device).and_then(|run| {

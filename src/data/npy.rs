@@ -140,9 +140,16 @@ fn check_header_length(bytes: &[u8], path: &Path) -> Result<()> {
 
 /// Reads one `.npy` file.
 pub fn read_array(path: &Path) -> Result<NpyArray> {
-    let bytes = crate::io::read_file(path)?;
-    check_header_length(&bytes, path)?;
-    let npy = NpyFile::new(bytes.as_slice())
+    parse_array(&crate::io::read_file(path)?, path)
+}
+
+/// Decodes the bytes of an `.npy` array (a file's, a request's body), with every guard: the
+/// header's length and the data it declares checked against the bytes before anything is
+/// allocated, C order, the element types aekit reads. `origin` names the bytes in errors.
+pub fn parse_array(bytes: &[u8], origin: &Path) -> Result<NpyArray> {
+    let path = origin;
+    check_header_length(bytes, path)?;
+    let npy = NpyFile::new(bytes)
         .map_err(|e| Error::bad_file(path, format!("not a valid .npy file: {e}")))?;
     decode(npy, path, bytes.len() as u64)
 }

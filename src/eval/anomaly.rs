@@ -152,39 +152,29 @@ impl AnomalyDetector {
         run.dir.path.join("anomaly.json")
     }
 
-    /// Fits the default detector (squared error, PyOD's contamination of 0.1) on the run's
-    /// training data and stores it with the run, so that every front end flags the same samples.
-    pub fn fit_and_store(run: &Run) -> Result<Self> {
-        if run.config.data.streamed_source()?.is_some() {
-            // A streamed run's training table is scored a batch at a time: memory holds the
-            // scores (8 bytes a row), never the rows.
-            let (kind, seed) = (ScoreKind::SquaredError, 0);
-            let mut all = Vec::new();
-            crate::eval::streamed::each_batch(
-                run,
-                &run.config.data,
-                crate::data::Split::Train,
-                &[],
-                |rows| {
-                    let labels = rows.labels.as_deref().filter(|_| run.model.classes() > 0);
-                    all.extend(scores(run, &rows.x, labels, kind, seed)?);
-                    Ok(())
-                },
-            )?;
-            let detector = Self::from_training_scores(kind, &all, DEFAULT_CONTAMINATION, seed);
-            crate::io::write_json(&Self::path(run), &detector)?;
-            return Ok(detector);
-        }
-        let train = run.load_data(None, crate::data::Split::Train)?;
-        let detector = Self::fit(
+    /// Fits the default detector (squared error, PyOD's contamination of 0.1) on a streamed
+    /// run's training table, scored a batch at a time: memory holds the scores (8 bytes a
+    /// row), never the rows.
+    pub fn fit_streamed(run: &Run) -> Result<Self> {
+        let (kind, seed) = (ScoreKind::SquaredError, 0);
+        let mut all = Vec::new();
+        crate::eval::streamed::each_batch(
             run,
-            &train.x,
-            train.labels.as_deref(),
-            ScoreKind::SquaredError,
-            DEFAULT_CONTAMINATION,
+            &run.config.data,
+            crate::data::Split::Train,
+            &[],
+            |rows| {
+                let labels = rows.labels.as_deref().filter(|_| run.model.classes() > 0);
+                all.extend(scores(run, &rows.x, labels, kind, seed)?);
+                Ok(())
+            },
         )?;
-        crate::io::write_json(&Self::path(run), &detector)?;
-        Ok(detector)
+        Ok(Self::from_training_scores(
+            kind,
+            &all,
+            DEFAULT_CONTAMINATION,
+            seed,
+        ))
     }
 
     /// The detector stored with the run, if training stored one.

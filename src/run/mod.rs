@@ -113,6 +113,26 @@ impl Run {
         Ok(())
     }
 
+    /// Raw rows from outside (a request's body, a Python array), checked against the model's
+    /// width and brought to the model's scale as training saw them: the one raw→model
+    /// conversion of every front end. `origin` names them in errors.
+    pub fn to_model_scale(
+        &self,
+        origin: &str,
+        mut x: crate::data::Matrix,
+    ) -> Result<crate::data::Matrix> {
+        self.check_width(origin, x.cols)?;
+        self.preprocessor.apply(&mut x)?;
+        Ok(x)
+    }
+
+    /// Model outputs (reconstructions, decodings, samples) in the raw data's scale: the one
+    /// model→raw conversion of every front end.
+    pub fn to_raw(&self, mut x: crate::data::Matrix) -> Result<crate::data::Matrix> {
+        self.preprocessor.invert(&mut x)?;
+        Ok(x)
+    }
+
     /// Raw rows preprocessed in place as the run was trained, and for a binarised run drawn
     /// as bits from `binarizer` ([`eval_binarizer`], one for a whole pass over a data set, so
     /// a data set read in batches is binarised as when it is read whole).

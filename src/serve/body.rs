@@ -387,46 +387,22 @@ pub fn matrix_from_f32(body: &[u8], width: usize) -> ApiResult<Matrix> {
     Ok(Matrix::new(body.len() / row_bytes, width, data)?)
 }
 
-/// A 2-D (or, for one row, 1-D) NPY array of f32 or f64.
+/// A 2-D (or, for one row, 1-D) NPY array, decoded by the library's reader with all its
+/// guards (the header and the data it declares checked against the body first).
 pub fn matrix_from_npy(body: &[u8], width: usize) -> ApiResult<Matrix> {
-    let npy =
-        npyz::NpyFile::new(body).map_err(|e| ApiError::bad(format!("not an NPY array: {e}")))?;
-    let shape = npy.shape().to_vec();
-    let rows = match shape.as_slice() {
-        [n] if *n as usize == width => 1,
-        [n, w] if *w as usize == width && *n > 0 => *n as usize,
-        _ => {
+    let array = crate::data::npy::parse_array(body, std::path::Path::new("the NPY body"))?;
+    let rows = match array.shape.as_slice() {
+        [n] if *n == width => 1,
+        [n, w] if *w == width && *n > 0 => *n,
+        shape => {
             return Err(ApiError::bad(format!(
                 "the NPY array has shape {shape:?}; the run expects [rows, {width}]"
             )));
         }
     };
     crate::model::fits_in_memory(rows, width, "the NPY array")?;
-    let expected = rows * width;
-    let data: Vec<f32> = match npy.dtype() {
-        npyz::DType::Plain(t) if t.type_char() == npyz::TypeChar::Float && t.size_field() == 4 => {
-            npy.into_vec::<f32>()
-                .map_err(|e| ApiError::bad(format!("unreadable NPY data: {e}")))?
-        }
-        npyz::DType::Plain(t) if t.type_char() == npyz::TypeChar::Float && t.size_field() == 8 => {
-            npy.into_vec::<f64>()
-                .map_err(|e| ApiError::bad(format!("unreadable NPY data: {e}")))?
-                .into_iter()
-                .map(|v| v as f32)
-                .collect()
-        }
-        other => {
-            return Err(ApiError::bad(format!(
-                "the NPY array holds {}; send float32 or float64",
-                other.descr()
-            )));
-        }
-    };
-    if data.len() != expected {
-        return Err(ApiError::bad("the NPY array is truncated"));
-    }
-    check_finite(&data)?;
-    Ok(Matrix::new(rows, width, data)?)
+    check_finite(&array.values)?;
+    Ok(Matrix::new(rows, width, array.values)?)
 }
 
 /// One picture as one row in the run's layout (channels first). It is resized to the run's

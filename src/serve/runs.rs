@@ -212,15 +212,13 @@ impl ServedRun {
     }
 
     /// Raw values to model space.
-    pub fn preprocess(&self, mut x: Matrix) -> Result<Matrix> {
-        self.run.preprocessor.apply(&mut x)?;
-        Ok(x)
+    pub fn preprocess(&self, x: Matrix) -> Result<Matrix> {
+        self.run.to_model_scale("the request", x)
     }
 
     /// Model outputs to the raw data scale.
-    pub fn to_raw(&self, mut x: Matrix) -> Result<Matrix> {
-        self.run.preprocessor.invert(&mut x)?;
-        Ok(x)
+    pub fn to_raw(&self, x: Matrix) -> Result<Matrix> {
+        self.run.to_raw(x)
     }
 }
 
