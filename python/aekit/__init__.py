@@ -132,9 +132,13 @@ class Run:
         a, b = (_rows(np.reshape(v, (1, -1)), name)[0] for v, name in ((a, "a"), (b, "b")))
         return self._handle.blend(a, b, int(steps), spherical)
 
-    def traverse(self, x, dims=None, deltas=(-100, -10, -1, 0, 1, 10, 100)):
-        """Decodes the code of `x` with each of `dims` shifted by each delta."""
-        dims = list(range(min(self.latent, 16))) if dims is None else [int(d) for d in dims]
+    def traverse(self, x, dims=None, deltas=None):
+        """Decodes the code of `x` with each of `dims` shifted by each delta (by default the
+        first code dimensions and the lecture's deltas, as `aekit plot` and the server)."""
+        if dims is None:
+            dims = list(range(min(self.latent, _aekit.DEFAULT_TRAVERSE_DIMS)))
+        dims = [int(d) for d in dims]
+        deltas = _aekit.DEFAULT_DELTAS if deltas is None else deltas
         x = _rows(np.reshape(x, (1, -1)), "x")[0]
         return self._handle.traverse(x, dims, [float(d) for d in deltas])
 
@@ -266,7 +270,8 @@ class AutoEncoder(_TransformerMixin, _BaseEstimator):
     Parameters are aekit's config keys: `model` ("dense", "vae", "conv", "cvae", ...), `hidden` (encoder
     widths), `latent`, `activation`, `noise` (e.g. "gaussian:0.3" for a denoising AE),
     `code_l1` (sparse), `contractive`, `dropout` (dense models: on every hidden layer while
-    training), `beta` (VAE), `epochs`, `batch_size`, `optimizer`, `lr`,
+    training), `beta` (VAE), `epochs`, `batch_size` (None: aekit's default, as on the command
+    line), `optimizer`, `lr`,
     `scale` ("none", "standardize", "minmax", "unit"), `val_fraction`, `seed`, `device`
     ("cpu"), `verbose` (a tqdm bar when tqdm is installed), `callback` (called with each
     epoch's metrics as a dict), `run_dir` (where the run directory goes; a temporary one by
@@ -274,7 +279,7 @@ class AutoEncoder(_TransformerMixin, _BaseEstimator):
     """
 
     def __init__(self, model="dense", hidden=(64,), latent=8, activation="relu", noise=None,
-                 code_l1=None, contractive=None, dropout=None, beta=None, epochs=20, batch_size=64,
+                 code_l1=None, contractive=None, dropout=None, beta=None, epochs=20, batch_size=None,
                  optimizer="adam", lr=1e-3, scale="none", val_fraction=0.1, seed=42,
                  device="cpu", verbose=False, callback=None, run_dir=None):
         self.model = model
@@ -331,7 +336,8 @@ class AutoEncoder(_TransformerMixin, _BaseEstimator):
             "model": model,
             "train": {
                 "epochs": int(self.epochs),
-                "batch_size": int(self.batch_size),
+                # None: the library's default, the same as the command line's.
+                "batch_size": None if self.batch_size is None else int(self.batch_size),
                 "optimizer": self.optimizer,
                 "lr": float(self.lr),
                 "seed": int(self.seed),
@@ -540,7 +546,7 @@ class AnomalyDetector(AutoEncoder):
 
     def __init__(self, contamination=0.1, model="dense", hidden=(64,), latent=8,
                  activation="relu", noise=None, code_l1=None, contractive=None, dropout=None,
-                 beta=None, epochs=20, batch_size=64, optimizer="adam", lr=1e-3, scale="none",
+                 beta=None, epochs=20, batch_size=None, optimizer="adam", lr=1e-3, scale="none",
                  val_fraction=0.1, seed=42, device="cpu", verbose=False, callback=None,
                  run_dir=None):
         super().__init__(model=model, hidden=hidden, latent=latent, activation=activation,

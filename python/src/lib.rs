@@ -522,6 +522,12 @@ fn _aekit(m: &Bound<'_, PyModule>) -> PyResult<()> {
     // The CLI's thread pool: one worker per core, subnormals flushed to zero on the workers (not
     // on the interpreter's threads). Fails only if the pool already exists, which changes nothing.
     let _ = aekit::device::init_cpu_pool(None, false);
+    // The library's defaults, so that Python decides none of its own.
+    m.add(
+        "DEFAULT_TRAVERSE_DIMS",
+        aekit::explore::DEFAULT_TRAVERSE_DIMS,
+    )?;
+    m.add("DEFAULT_DELTAS", aekit::explore::DEFAULT_DELTAS.to_vec())?;
     m.add_function(wrap_pyfunction!(fit, m)?)?;
     m.add_function(wrap_pyfunction!(fit_batches, m)?)?;
     m.add_function(wrap_pyfunction!(table_rows, m)?)?;

@@ -110,6 +110,9 @@ pub fn blend_codes(ha: &[f32], hb: &[f32], weights: &[f32], spherical: bool) -> 
 
 /// The lecture's deltas for latent traversals.
 pub const DEFAULT_DELTAS: [f32; 7] = [-100.0, -10.0, -1.0, 0.0, 1.0, 10.0, 100.0];
+/// Code dimensions a traversal shows when none are named, from the first: the figure, the
+/// server's `traverse` and Python's `Run.traverse` alike.
+pub const DEFAULT_TRAVERSE_DIMS: usize = 8;
 
 /// Decodes the code of `x` with dimension `d` shifted by each delta, for each `d` in `dims`:
 /// row `i * deltas.len() + j` is dimension `dims[i]` shifted by `deltas[j]`.

@@ -533,7 +533,7 @@ async fn blend(run: &ServedRun, body: &[u8], answer: AnswerLimit) -> ApiResult<R
 #[serde(deny_unknown_fields)]
 struct TraverseRequest {
     x: SampleRef,
-    /// Default: every code dimension (at most 16).
+    /// Default: the first code dimensions (`explore::DEFAULT_TRAVERSE_DIMS`).
     dims: Option<Vec<usize>>,
     /// Default: the lecture's ±1, ±10, ±100 and 0.
     deltas: Option<Vec<f32>>,
@@ -546,7 +546,7 @@ async fn traverse(run: &ServedRun, body: &[u8], answer: AnswerLimit) -> ApiResul
     let x = req.x.resolve(run, "x")?;
     let dims = req
         .dims
-        .unwrap_or_else(|| (0..run.latent().min(16)).collect());
+        .unwrap_or_else(|| (0..run.latent().min(crate::explore::DEFAULT_TRAVERSE_DIMS)).collect());
     let deltas = req
         .deltas
         .unwrap_or_else(|| crate::explore::DEFAULT_DELTAS.to_vec());

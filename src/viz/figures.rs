@@ -98,7 +98,7 @@ impl Default for FigureOptions {
             spherical: false,
             traverse_index: 0,
             deltas: explore::DEFAULT_DELTAS.to_vec(),
-            traverse_dims: 8,
+            traverse_dims: crate::explore::DEFAULT_TRAVERSE_DIMS,
             max_points: 5000,
             chart_size: (720, 560),
             seed: 0,
