@@ -1,6 +1,7 @@
-//! The redesign's guarantees: identical runs write identical files, and the weights of
+//! The redesign's guarantees: identical runs write identical files, the weights of
 //! fixed-seed runs are those recorded (`bench/weight_hashes.sh`), so that a refactor cannot
-//! change training unnoticed.
+//! change training unnoticed, and the library's modules import only those to their left in
+//! ARCHITECTURE.md's order.
 
 mod common;
 
@@ -194,4 +195,100 @@ fn fixed_seed_runs_give_the_weights_recorded_before_the_redesign() {
             "{name}: the weights match no recorded file: got {hashes:?}, recorded {recorded_sets:?}"
         );
     }
+}
+
+/// The layer of a library module in ARCHITECTURE.md's order (data → model → train → run →
+/// eval / explore / viz → fit → serve); `None` for the modules every layer may use.
+fn layer(module: &str) -> Option<usize> {
+    Some(match module {
+        "kernels" | "error" | "io" | "device" | "options" => return None,
+        "data" => 1,
+        "model" => 2,
+        "train" => 3,
+        "run" => 4,
+        "eval" | "explore" | "viz" | "presets" | "fuzz" => 5,
+        "fit" => 6,
+        "serve" => 7,
+        other => panic!("module {other} has no place in ARCHITECTURE.md's order"),
+    })
+}
+
+/// Reads every library source file's `crate::` paths (doc comments and test modules aside)
+/// and fails where a module reaches a module to its right: data flows one way.
+#[test]
+fn modules_import_only_what_lies_to_their_left() {
+    fn walk(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push(path);
+            }
+        }
+    }
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    walk(&src, &mut files);
+    let modules: Vec<String> = std::fs::read_dir(&src)
+        .unwrap()
+        .map(|e| {
+            let name = e.unwrap().file_name().to_string_lossy().to_string();
+            name.trim_end_matches(".rs").to_string()
+        })
+        .collect();
+    let mut wrong = Vec::new();
+    let mut checked = 0;
+    for file in files {
+        let rel = file.strip_prefix(&src).unwrap();
+        let first = rel
+            .components()
+            .next()
+            .unwrap()
+            .as_os_str()
+            .to_string_lossy();
+        let module = first.trim_end_matches(".rs").to_string();
+        // The binaries are front ends of the library (`aekit::`), not part of it.
+        if ["main", "lib", "cli", "bin"].contains(&module.as_str()) {
+            continue;
+        }
+        let Some(own) = layer(&module) else { continue };
+        let text = std::fs::read_to_string(&file).unwrap();
+        for (n, line) in text.lines().enumerate() {
+            let code = line.trim_start();
+            if code.starts_with("#[cfg(test)]") {
+                break;
+            }
+            if code.starts_with("//") {
+                continue;
+            }
+            for (at, _) in code.match_indices("crate::") {
+                let name: String = code[at + 7..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                // Macros exported at the crate's root are not modules; `crate::{a, b}` lists are
+                // read by their first name.
+                if !modules.contains(&name) {
+                    continue;
+                }
+                checked += 1;
+                if let Some(theirs) = layer(&name)
+                    && theirs > own
+                {
+                    wrong.push(format!(
+                        "{}:{}: {module} uses crate::{name}",
+                        rel.display(),
+                        n + 1
+                    ));
+                }
+            }
+        }
+    }
+    assert!(checked > 300, "only {checked} crate:: paths read");
+    assert!(
+        wrong.is_empty(),
+        "imports against the flow:\n{}",
+        wrong.join("\n")
+    );
 }
