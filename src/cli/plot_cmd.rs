@@ -9,17 +9,18 @@ use aekit::viz::{FigureKind, FigureOptions};
 
 use super::args::RunData;
 
-/// Settings of the figures, shared by `plot` and `report`.
+/// Settings of the figures, shared by `plot` and `report`; their defaults are the library's
+/// (`FigureOptions::default()`), defined there once.
 #[derive(Args, Debug)]
 pub struct FigureFlags {
     /// Samples per row of image grids (and the side of the VAE sample grid).
-    #[arg(short, long, default_value_t = 10)]
+    #[arg(short, long, default_value_t = FigureOptions::default().n)]
     n: usize,
     /// Cells per side of the manifold grid.
-    #[arg(long, default_value_t = 15)]
+    #[arg(long, default_value_t = FigureOptions::default().grid)]
     grid: usize,
     /// Images in a blend, endpoints included.
-    #[arg(long, default_value_t = 9)]
+    #[arg(long, default_value_t = FigureOptions::default().blend_steps)]
     steps: usize,
     /// The two samples to blend, e.g. 3,17 (default: the first two of different classes).
     #[arg(long, value_delimiter = ',', num_args = 2)]
@@ -28,19 +29,19 @@ pub struct FigureFlags {
     #[arg(long)]
     spherical: bool,
     /// The sample whose code is traversed.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = FigureOptions::default().traverse_index)]
     index: usize,
     /// Shifts of each code dimension in a traversal.
     #[arg(long, value_delimiter = ',', allow_hyphen_values = true, num_args = 1)]
     deltas: Option<Vec<f32>>,
     /// Code dimensions traversed, from the first.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = FigureOptions::default().traverse_dims)]
     dims: usize,
     /// Most samples in the code map.
-    #[arg(long, default_value_t = 5000)]
+    #[arg(long, default_value_t = FigureOptions::default().max_points)]
     points: usize,
     /// Seed of noise and prior draws.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = FigureOptions::default().seed)]
     seed: u64,
     /// For a conditional model (--model cvae): the class grids and samples are decoded under
     /// (default: each grid's sample's own label; samples of every class in turn).

@@ -11,6 +11,15 @@ use aekit::serve::{BatchPolicy, LoadOptions, ServeOptions, Server};
 
 use super::args::DataFlags;
 
+/// The library's defaults (`ServeOptions::default()`), defined there once: every flag below
+/// takes its default from them.
+static DEFAULTS: std::sync::LazyLock<ServeOptions> =
+    std::sync::LazyLock::new(ServeOptions::default);
+
+fn mib(bytes: usize) -> f64 {
+    bytes as f64 / (1u64 << 20) as f64
+}
+
 #[derive(Args, Debug)]
 pub struct ServeArgs {
     /// Run directories written by `aekit train`; each is served under its directory's name.
@@ -22,34 +31,34 @@ pub struct ServeArgs {
     #[command(flatten)]
     data: DataFlags,
     /// Samples of the data put on the explorer's map (a seeded subset when there are more).
-    #[arg(long, default_value_t = 5000)]
+    #[arg(long, default_value_t = DEFAULTS.load.map_points)]
     map_points: usize,
     /// Largest request body in MiB (larger ones are answered 413).
-    #[arg(long, default_value_t = 8.0)]
+    #[arg(long, default_value_t = mib(DEFAULTS.max_body))]
     max_body_mib: f64,
     /// Largest answer in MiB a request may ask for (rows × values, as JSON text or binary);
     /// larger requests are refused before anything is computed.
-    #[arg(long, default_value_t = 64.0)]
+    #[arg(long, default_value_t = mib(DEFAULTS.max_answer))]
     max_answer_mib: f64,
     /// Longest a batch waits for requests already on their way, in microseconds; 0 turns
     /// dynamic batching off (one forward pass per request).
-    #[arg(long, default_value_t = 2000)]
+    #[arg(long, default_value_t = DEFAULTS.load.batch.max_wait.as_micros() as u64)]
     batch_wait_us: u64,
     /// Rows above which a batch runs without waiting.
-    #[arg(long, default_value_t = 4096)]
+    #[arg(long, default_value_t = DEFAULTS.load.batch.max_rows)]
     batch_rows: usize,
     /// Requests that may queue per run before new ones are answered 503.
-    #[arg(long, default_value_t = 1024)]
+    #[arg(long, default_value_t = DEFAULTS.load.batch.queue)]
     queue: usize,
     /// Requests in progress at once before new ones are answered 503.
-    #[arg(long, default_value_t = 512)]
+    #[arg(long, default_value_t = DEFAULTS.max_in_flight)]
     max_in_flight: usize,
     /// Name the data's files by their full paths in answers (by default only their names
     /// are shown, so that clients learn nothing of the server's directories).
     #[arg(long)]
     show_paths: bool,
     /// Seconds a request may take before it is answered 408.
-    #[arg(long, default_value_t = 30.0)]
+    #[arg(long, default_value_t = DEFAULTS.timeout.as_secs_f64())]
     timeout_secs: f64,
 }
 
