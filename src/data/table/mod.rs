@@ -728,41 +728,34 @@ impl Table {
                 _ => None,
             };
         }
-        if format == TableFormat::Images {
+        let (files, schema, meta) = if format == TableFormat::Images {
             let (files, classes) = image_folder::list(spec)?;
             let schema = image_folder::schema(&files, classes.as_deref(), choice.bad_images)?;
-            let layout = Layout::of(&schema, &choice, &files[0].path)?;
             // Every image shares the folder's schema; one is kept, not one per file.
             let meta = vec![FileMeta {
                 schema: schema.clone(),
                 parquet: None,
                 shard: None,
             }];
-            return Ok(Table {
-                format,
-                spec: spec.to_path_buf(),
-                files,
-                schema,
-                layout,
-                bad_images: choice.bad_images,
-                meta,
-            });
-        }
-        let files = list_files(spec, format)?;
-        let meta = files
-            .iter()
-            .map(|f| file_meta(&f.path, format))
-            .collect::<Result<Vec<_>>>()?;
-        let schema = with_partition_fields(&files[0], &meta[0].schema);
-        for (f, m) in files.iter().zip(&meta).skip(1) {
-            let other = with_partition_fields(f, &m.schema);
-            if let Some(diff) = schema_difference(&schema, &other) {
-                return Err(Error::bad_file(
-                    &f.path,
-                    format!("schema differs from {}'s: {diff}", files[0].path.display()),
-                ));
+            (files, schema, meta)
+        } else {
+            let files = list_files(spec, format)?;
+            let meta = files
+                .iter()
+                .map(|f| file_meta(&f.path, format))
+                .collect::<Result<Vec<_>>>()?;
+            let schema = with_partition_fields(&files[0], &meta[0].schema);
+            for (f, m) in files.iter().zip(&meta).skip(1) {
+                let other = with_partition_fields(f, &m.schema);
+                if let Some(diff) = schema_difference(&schema, &other) {
+                    return Err(Error::bad_file(
+                        &f.path,
+                        format!("schema differs from {}'s: {diff}", files[0].path.display()),
+                    ));
+                }
             }
-        }
+            (files, schema, meta)
+        };
         let layout = Layout::of(&schema, &choice, &files[0].path)?;
         Ok(Table {
             format,
