@@ -136,6 +136,188 @@ fn for_step(
     grads
 }
 
+/// What every step of a session shares: which parameters each of the variant's extra steps
+/// owns (the main step updates the rest), whether a batch may be split over the cores, and
+/// the epoch's shape.
+struct StepPlan<'a> {
+    s: &'a Session<'a>,
+    owned: Vec<HashSet<ParamId>>,
+    owned_by_extra: HashSet<ParamId>,
+    splittable: bool,
+    train_device: burn::tensor::Device,
+    steps_per_epoch: usize,
+    train_len: usize,
+}
+
+impl<'a> StepPlan<'a> {
+    fn new(
+        s: &'a Session<'a>,
+        model: &Autoencoder,
+        steps_per_epoch: usize,
+        train_len: usize,
+    ) -> Self {
+        let extra_steps = model.net().variant().extra_steps();
+        let owned: Vec<HashSet<ParamId>> = extra_steps
+            .iter()
+            .map(|step| model.net().layers.param_ids(&step.layers))
+            .collect();
+        let owned_by_extra = owned.iter().flatten().copied().collect();
+        // A batch is split over the cores only where that gives the same gradients (a mean
+        // over rows, every parameter in the main step) and on the CPU backend, whose cores
+        // share it.
+        let splittable = extra_steps.is_empty()
+            && model.net().variant().rows_independent(s.model)
+            && crate::kernels::on_cpu_backend(model.device().clone());
+        Self {
+            s,
+            owned,
+            owned_by_extra,
+            splittable,
+            train_device: model.device().clone().autodiff(),
+            steps_per_epoch,
+            train_len,
+        }
+    }
+
+    /// One training step on `batch` (`batch_rows` rows) at `state`'s place: the main
+    /// objective's loss and gradients (over row shares where that gives the same gradients),
+    /// the main optimiser step, then the seam — the variant's extra steps and its update
+    /// without gradients. Returns the network and the batch's loss; a loss that is not finite
+    /// is divergence.
+    #[allow(clippy::too_many_arguments)]
+    fn step(
+        &self,
+        mut net: Network,
+        optimizers: &mut Optimizers,
+        batch: Batch,
+        batch_rows: usize,
+        state: &TrainState,
+        lr: f64,
+        store: &dyn Checkpoints,
+    ) -> Result<(Network, f64)> {
+        let (config, tc, train_len) = (self.s.model, self.s.train, self.train_len);
+        let stream = TRAIN_PROJECTION_STREAM + state.global_step as u64;
+        let epochs_done = state.epoch as f64 + state.batch as f64 / self.steps_per_epoch as f64;
+        let share_plan = shares::plan(batch_rows, state.batch_shares.unwrap_or(1), self.splittable);
+        // Share k of a split batch draws from its own stream; share 0's is the batch's.
+        let share_loss = |copy: &Network, share: Batch, k: usize| {
+            let mut rng = rng_for(tc.seed, shares::share_stream(stream, k));
+            copy.objective_in(
+                share.input,
+                share.target,
+                config,
+                &mut rng,
+                epochs_done,
+                train_len,
+            )
+            .total
+        };
+        let main_owned = (!self.owned_by_extra.is_empty()).then_some((&self.owned_by_extra, false));
+        let (value, grads) = if share_plan.len() > 1 {
+            let (value, grads) =
+                shares::loss_and_grads(&net, &batch, &share_plan, &self.train_device, share_loss);
+            (value, for_step(&net, grads, tc, main_owned))
+        } else {
+            let loss = share_loss(&net, batch.clone(), 0);
+            let value = loss.clone().into_scalar::<f32>() as f64;
+            (value, step_grads(&net, loss, tc, main_owned))
+        };
+        if !value.is_finite() {
+            let kept = if state.epoch > 0 || state.best_epoch.is_some() {
+                "the last good checkpoint is in"
+            } else {
+                "only the initial weights are in"
+            };
+            return Err(Error::Diverged(format!(
+                "loss became {value} at epoch {} step {} (lr {lr:.3e}); {kept} {}. Lower the learning rate or set clip_grad_norm",
+                state.epoch + 1,
+                state.batch + 1,
+                store.checkpoint_location().display()
+            )));
+        }
+        net = optimizers.main.step(lr, net, grads);
+
+        // The seam: the variant's extra optimiser steps and its update without gradients.
+        let mut extra_rng = rng_for(tc.seed, TRAIN_EXTRA_STREAM + state.global_step as u64);
+        let mut cx = StepContext {
+            config,
+            rng: &mut extra_rng,
+            epochs_done,
+            dataset_size: self.train_len,
+        };
+        for (k, ids) in self.owned.iter().enumerate() {
+            let variant = net.variant();
+            let Some(loss) = variant.extra_objective(k, &net, batch.clone(), &mut cx) else {
+                continue;
+            };
+            let grads = step_grads(&net, loss, tc, Some((ids, true)));
+            net = optimizers.extra[k].1.step(lr, net, grads);
+        }
+        let variant = net.variant_handle();
+        net = variant.after_step(net, &batch, &mut cx);
+        Ok((net, value))
+    }
+}
+
+/// The epoch's validation loss and reconstruction term (`None` without a validation set); a
+/// loss that is not finite is divergence.
+fn validation(
+    s: &Session,
+    model: &Autoencoder,
+    state: &TrainState,
+    store: &dyn Checkpoints,
+) -> Result<Option<(f64, f64)>> {
+    if s.rows.val_len() == 0 {
+        return Ok(None);
+    }
+    let done = (state.epoch + 1) as f64;
+    let val = s.rows.validation_loss(model, done, s.rows.train_len())?;
+    if !val.0.is_finite() {
+        return Err(Error::Diverged(format!(
+            "validation loss is {} after epoch {}; the last good checkpoint is in {}",
+            val.0,
+            state.epoch + 1,
+            store.checkpoint_location().display()
+        )));
+    }
+    Ok(Some(val))
+}
+
+/// Keeps the best model: the lowest validation loss so far, or simply the latest without a
+/// validation set (`score` is then the training loss).
+fn keep_best(
+    score: f64,
+    model: &Autoencoder,
+    state: &mut TrainState,
+    store: &dyn Checkpoints,
+) -> Result<()> {
+    if state.best_val.is_none_or(|b| score < b) {
+        state.best_val = Some(score);
+        state.best_epoch = Some(state.epoch + 1);
+        state.bad_epochs = 0;
+        store.save_best(model)?;
+    } else {
+        state.bad_epochs += 1;
+    }
+    Ok(())
+}
+
+/// Why training stops after the epoch just ended, if it does: early stopping, or the time
+/// limit.
+fn stop_rule(tc: &TrainConfig, state: &TrainState) -> Option<String> {
+    if let Some(p) = tc.early_stopping
+        && state.bad_epochs >= p
+    {
+        return Some(format!("early stopping: no improvement for {p} epochs"));
+    }
+    if let Some(mins) = tc.max_minutes
+        && state.train_seconds >= mins * 60.0
+    {
+        return Some(format!("time limit of {mins} minutes reached"));
+    }
+    None
+}
+
 /// Trains from `state` until the epochs are done, training stops early, or it is
 /// interrupted (then the checkpoint is saved and `Error::Interrupted` returned).
 pub fn run(
@@ -151,13 +333,7 @@ pub fn run(
     let dim = s.rows.batches().data.cols as f64;
     let train_len = s.rows.train_len();
     let steps_per_epoch = train_len.div_ceil(tc.batch_size);
-    let extra_steps = model.net().variant().extra_steps();
-    // Each extra step owns its layers' parameters; the main step updates the rest.
-    let owned: Vec<HashSet<ParamId>> = extra_steps
-        .iter()
-        .map(|step| model.net().layers.param_ids(&step.layers))
-        .collect();
-    let owned_by_extra: HashSet<ParamId> = owned.iter().flatten().copied().collect();
+    let plan = StepPlan::new(&s, &model, steps_per_epoch, train_len);
 
     let started = Instant::now();
     let time_before = state.train_seconds;
@@ -165,11 +341,6 @@ pub fn run(
     let mut stop_reason = "completed".to_string();
     let mut net: Network = model.clone().into_net();
     let train_device = model.device().clone().autodiff();
-    // A batch is split over the cores only where that gives the same gradients (a mean over
-    // rows, every parameter in the main step) and on the CPU backend, whose cores share it.
-    let splittable = extra_steps.is_empty()
-        && model.net().variant().rows_independent(s.model)
-        && crate::kernels::on_cpu_backend(model.device().clone());
 
     while state.epoch < tc.epochs {
         let mut epoch_rows = s.rows.epoch(state.epoch, state.batch, tc.batch_size);
@@ -220,65 +391,9 @@ pub fn run(
             );
             let batch = Batch { input, target };
             lr = schedule::learning_rate(tc, state.global_step, steps_per_epoch);
-            let stream = TRAIN_PROJECTION_STREAM + state.global_step as u64;
-            let epochs_done = state.epoch as f64 + state.batch as f64 / steps_per_epoch as f64;
-            let share_plan = shares::plan(batch_rows, state.batch_shares.unwrap_or(1), splittable);
-            // Share k of a split batch draws from its own stream; share 0's is the batch's.
-            let share_loss = |copy: &Network, share: Batch, k: usize| {
-                let mut rng = rng_for(tc.seed, shares::share_stream(stream, k));
-                copy.objective_in(
-                    share.input,
-                    share.target,
-                    s.model,
-                    &mut rng,
-                    epochs_done,
-                    train_len,
-                )
-                .total
-            };
-            let main_owned = (!owned_by_extra.is_empty()).then_some((&owned_by_extra, false));
-            let (value, grads) = if share_plan.len() > 1 {
-                let (value, grads) =
-                    shares::loss_and_grads(&net, &batch, &share_plan, &train_device, share_loss);
-                (value, for_step(&net, grads, tc, main_owned))
-            } else {
-                let loss = share_loss(&net, batch.clone(), 0);
-                let value = loss.clone().into_scalar::<f32>() as f64;
-                (value, step_grads(&net, loss, tc, main_owned))
-            };
-            if !value.is_finite() {
-                let kept = if state.epoch > 0 || state.best_epoch.is_some() {
-                    "the last good checkpoint is in"
-                } else {
-                    "only the initial weights are in"
-                };
-                return Err(Error::Diverged(format!(
-                    "loss became {value} at epoch {} step {} (lr {lr:.3e}); {kept} {}. Lower the learning rate or set clip_grad_norm",
-                    state.epoch + 1,
-                    state.batch + 1,
-                    store.checkpoint_location().display()
-                )));
-            }
-            net = optimizers.main.step(lr, net, grads);
-
-            // The seam: the variant's extra optimiser steps and its update without gradients.
-            let mut extra_rng = rng_for(tc.seed, TRAIN_EXTRA_STREAM + state.global_step as u64);
-            let mut cx = StepContext {
-                config: s.model,
-                rng: &mut extra_rng,
-                epochs_done,
-                dataset_size: train_len,
-            };
-            for (k, ids) in owned.iter().enumerate() {
-                let variant = net.variant();
-                let Some(loss) = variant.extra_objective(k, &net, batch.clone(), &mut cx) else {
-                    continue;
-                };
-                let grads = step_grads(&net, loss, tc, Some((ids, true)));
-                net = optimizers.extra[k].1.step(lr, net, grads);
-            }
-            let variant = net.variant_handle();
-            net = variant.after_step(net, &batch, &mut cx);
+            let (stepped, value) =
+                plan.step(net, &mut optimizers, batch, batch_rows, &state, lr, store)?;
+            net = stepped;
 
             state.batch += 1;
             state.global_step += 1;
@@ -294,22 +409,8 @@ pub fn run(
         drop(epoch_rows);
         model = model.with_net(net);
         let train_loss = state.epoch_loss_sum / state.epoch_samples.max(1) as f64;
-        let val = if s.rows.val_len() > 0 {
-            let done = (state.epoch + 1) as f64;
-            Some(s.rows.validation_loss(&model, done, train_len)?)
-        } else {
-            None
-        };
+        let val = validation(&s, &model, &state, store)?;
         let val_loss = val.map(|v| v.0);
-        if let Some(v) = val_loss
-            && !v.is_finite()
-        {
-            return Err(Error::Diverged(format!(
-                "validation loss is {v} after epoch {}; the last good checkpoint is in {}",
-                state.epoch + 1,
-                store.checkpoint_location().display()
-            )));
-        }
         let seconds = epoch_clock.elapsed().as_secs_f64();
         let epoch_samples = (state.epoch_samples - samples_at_start) as f64;
         let metrics = EpochMetrics {
@@ -339,17 +440,7 @@ pub fn run(
         ));
         history.push(metrics);
 
-        // Best model: lowest validation loss, or simply the latest without a validation set.
-        let score = val_loss.unwrap_or(train_loss);
-        let improved = state.best_val.is_none_or(|b| score < b);
-        if improved {
-            state.best_val = Some(score);
-            state.best_epoch = Some(state.epoch + 1);
-            state.bad_epochs = 0;
-            store.save_best(&model)?;
-        } else {
-            state.bad_epochs += 1;
-        }
+        keep_best(val_loss.unwrap_or(train_loss), &model, &mut state, store)?;
         state.epoch += 1;
         state.batch = 0;
         state.epoch_loss_sum = 0.0;
@@ -362,16 +453,8 @@ pub fn run(
         store.save_checkpoint(&model, &optimizers, &state)?;
         net = model.clone().into_net();
 
-        if let Some(p) = tc.early_stopping
-            && state.bad_epochs >= p
-        {
-            stop_reason = format!("early stopping: no improvement for {p} epochs");
-            break;
-        }
-        if let Some(mins) = tc.max_minutes
-            && state.train_seconds >= mins * 60.0
-        {
-            stop_reason = format!("time limit of {mins} minutes reached");
+        if let Some(reason) = stop_rule(tc, &state) {
+            stop_reason = reason;
             break;
         }
     }
