@@ -131,6 +131,19 @@ pub fn beyond_budget(bytes: u64) -> Option<u64> {
     available_memory().filter(|&available| bytes > available / 2)
 }
 
+/// `bytes` and the memory they pass, in the words of every refusal to allocate — "12.0 GiB
+/// of memory, more than half the 16.0 GiB available" — where they pass [`memory_budget`];
+/// `None` when they fit or memory is unknown.
+pub fn beyond_budget_words(bytes: u64) -> Option<String> {
+    beyond_budget(bytes).map(|available| {
+        format!(
+            "{} of memory, more than half the {} available",
+            human_bytes(bytes),
+            human_bytes(available)
+        )
+    })
+}
+
 /// `limit - usage` of this process's memory cgroup, where it has a limit.
 fn cgroup_room() -> Option<u64> {
     let groups = std::fs::read_to_string("/proc/self/cgroup").ok()?;

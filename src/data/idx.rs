@@ -94,14 +94,10 @@ pub fn read_maybe_gz(path: &Path) -> Result<Vec<u8>> {
         .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as u64)
         .try_fold(elem, |n, d| n.checked_mul(d))
         .unwrap_or(u64::MAX);
-    if let Some(available) = crate::device::beyond_budget(body) {
+    if let Some(words) = crate::device::beyond_budget_words(body) {
         return Err(Error::bad_file(
             path,
-            format!(
-                "the IDX header declares {} of data, more than half the {} of memory available",
-                crate::device::human_bytes(body),
-                crate::device::human_bytes(available)
-            ),
+            format!("the IDX header declares data that needs {words}"),
         ));
     }
     // Deflate inflates at most about 1032 times: a header declaring more than that is

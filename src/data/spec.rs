@@ -422,12 +422,10 @@ fn load_source(
                 Split::Test => (cfg.shapes_test, "shapes_test", 2),
             };
             let bytes = (n as u64).saturating_mul((shapes::SIDE * shapes::SIDE * 4) as u64);
-            if let Some(available) = crate::device::beyond_budget(bytes) {
+            if let Some(words) = crate::device::beyond_budget_words(bytes) {
                 return Err(Error::invalid(format!(
-                    "{key} = {n} ({}) makes images that need {} of memory, more than half the {} available",
+                    "{key} = {n} ({}) makes images that need {words}",
                     crate::options::flag_name(key),
-                    crate::device::human_bytes(bytes),
-                    crate::device::human_bytes(available)
                 )));
             }
             if grid {

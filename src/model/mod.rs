@@ -58,11 +58,9 @@ pub fn fits_in_memory(rows: usize, cols: usize, what: &str) -> Result<()> {
     if bytes < 1 << 26 {
         return Ok(());
     }
-    match crate::device::beyond_budget(bytes) {
-        Some(available) => Err(Error::invalid(format!(
-            "{rows} x {cols} {what} need {} of memory, more than half the {} available",
-            crate::device::human_bytes(bytes),
-            crate::device::human_bytes(available)
+    match crate::device::beyond_budget_words(bytes) {
+        Some(words) => Err(Error::invalid(format!(
+            "{rows} x {cols} {what} need {words}"
         ))),
         _ => Ok(()),
     }

@@ -177,11 +177,9 @@ impl AnswerLimit {
                 crate::device::human_bytes(self.bytes as u64)
             )));
         }
-        if let Some(available) = crate::device::beyond_budget(bytes) {
+        if let Some(words) = crate::device::beyond_budget_words(bytes) {
             return Err(ApiError::busy(format!(
-                "the answer would take up to {}, more than half the {} of memory available now",
-                crate::device::human_bytes(bytes),
-                crate::device::human_bytes(available)
+                "the answer would take up to {words} now"
             )));
         }
         Ok(())

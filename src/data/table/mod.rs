@@ -1014,15 +1014,12 @@ pub fn collect(
     let scanned = scan::scan(&table, &scan::RowFilter::default())?;
     let index = scanned.index;
     let bytes = (index.rows as u64).saturating_mul(4 * index.width as u64);
-    if let Some(available) = crate::device::beyond_budget(bytes) {
+    if let Some(words) = crate::device::beyond_budget_words(bytes) {
         return Err(Error::bad_file(
             path,
             format!(
-                "{} rows of {} features need {} in memory, more than half the {} available; this command reads its data whole (training streams it)",
-                index.rows,
-                index.width,
-                crate::device::human_bytes(bytes),
-                crate::device::human_bytes(available)
+                "{} rows of {} features need {words}; this command reads its data whole (training streams it)",
+                index.rows, index.width,
             ),
         ));
     }

@@ -357,13 +357,11 @@ impl Source {
             Storage::Deflated { member, header } => {
                 let bytes =
                     place.shape.iter().product::<usize>() as u64 * place.element.bytes() as u64;
-                if let Some(available) = crate::device::beyond_budget(bytes) {
+                if let Some(words) = crate::device::beyond_budget_words(bytes) {
                     return Err(Error::bad_file(
                         path,
                         format!(
-                            "member '{member}' is compressed and inflates to {}, more than half the {} available; save the shards with numpy.savez (uncompressed) to stream them",
-                            crate::device::human_bytes(bytes),
-                            crate::device::human_bytes(available)
+                            "member '{member}' is compressed and inflates to {words}; save the shards with numpy.savez (uncompressed) to stream them"
                         ),
                     ));
                 }
