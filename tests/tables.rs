@@ -911,3 +911,38 @@ fn an_undecodable_image_is_refused_or_left_out_and_counted_never_silently() {
         "{err}"
     );
 }
+
+/// Byte images are written as one fixed-size binary value per row (Parquet reads those as
+/// plain bytes, not lists whose levels it must decode) and read back bit for bit, as bytes.
+#[test]
+fn byte_images_round_trip_through_parquet_as_fixed_size_binary() {
+    let dir = common::tmp();
+    let (n, side) = (300, 6);
+    let values: Vec<f32> = (0..n * side * side)
+        .map(|i| ((i * 37) % 256) as f32)
+        .collect();
+    let ds = aekit::Dataset {
+        x: aekit::data::Matrix::new(n, side * side, values).unwrap(),
+        labels: Some((0..n as u32).map(|i| i % 4).collect()),
+        class_names: None,
+        sample_shape: vec![1, side, side],
+        value_kind: aekit::data::ValueKind::U8,
+        origin: "bytes".into(),
+    };
+    let path = dir.path().join("bytes.parquet");
+    aekit::data::table::write::write_dataset(&path, &ds, 128).unwrap();
+    let table = Table::open(&path, TableFormat::Parquet, &ColumnChoice::default()).unwrap();
+    assert_eq!(
+        table.schema.field_with_name("x").unwrap().data_type(),
+        &DataType::FixedSizeBinary((side * side) as i32)
+    );
+    let back = aekit::data::load(
+        &aekit::data::DataConfig::for_source(&format!("parquet:{}", path.display())),
+        Split::Train,
+    )
+    .unwrap();
+    assert_eq!(back.x, ds.x);
+    assert_eq!(back.labels, ds.labels);
+    assert_eq!(back.sample_shape, ds.sample_shape);
+    assert_eq!(back.value_kind, aekit::data::ValueKind::U8);
+}

@@ -399,6 +399,8 @@ fn feature_width(field: &Field) -> std::result::Result<usize, String> {
     match field.data_type() {
         t if numeric(t) => Ok(1),
         DataType::FixedSizeList(inner, n) if numeric(inner.data_type()) => Ok(*n as usize),
+        // Bytes per row (an image, as `aekit data convert` writes one).
+        DataType::FixedSizeBinary(n) => Ok(*n as usize),
         other => Err(format!(
             "column '{}' is {other}, not numbers (name the numeric columns with --columns, or carry it with --keep-columns)",
             field.name()
@@ -468,6 +470,7 @@ impl Layout {
             let width = feature_width(field).map_err(|msg| Error::bad_file(origin, msg))?;
             let inner = match field.data_type() {
                 DataType::FixedSizeList(inner, _) => inner.data_type().clone(),
+                DataType::FixedSizeBinary(_) => DataType::UInt8,
                 t => t.clone(),
             };
             all_bytes &= inner == DataType::UInt8;
@@ -555,6 +558,19 @@ impl Layout {
                         "{where_}column '{name}' has missing values (row {row} of the batch); numeric columns must be complete"
                     ),
                 ));
+            }
+            if let DataType::FixedSizeBinary(_) = column.data_type() {
+                // Bytes, all finite: converted straight into the rows.
+                let binary = column.as_fixed_size_binary();
+                for r in 0..n {
+                    let start = r * self.width + offset;
+                    let row = &mut data[start..start + width];
+                    for (dst, &b) in row.iter_mut().zip(binary.value(r)) {
+                        *dst = f32::from(b);
+                    }
+                }
+                offset += width;
+                continue;
             }
             let values = match column.data_type() {
                 DataType::FixedSizeList(_, _) => {

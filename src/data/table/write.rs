@@ -137,7 +137,6 @@ pub fn write_dataset(
     data: &crate::data::Dataset,
     row_group_rows: usize,
 ) -> Result<()> {
-    use arrow::array::UInt8Array;
     let byte_data = data.value_kind == crate::data::ValueKind::U8;
     let inner = if byte_data {
         DataType::UInt8
@@ -150,18 +149,21 @@ pub fn write_dataset(
         .map(|d| d.to_string())
         .collect::<Vec<_>>()
         .join(",");
-    let x_field = Field::new(
-        "x",
+    // Bytes go as one fixed-size binary value per row: Parquet reads those back as plain
+    // bytes, where a list of bytes costs decoding its repetition levels on every read.
+    let x_type = if byte_data {
+        DataType::FixedSizeBinary(data.dim() as i32)
+    } else {
         DataType::FixedSizeList(
             Arc::new(Field::new("item", inner.clone(), false)),
             data.dim() as i32,
-        ),
-        false,
-    )
-    .with_metadata(std::collections::HashMap::from([(
-        super::SHAPE_KEY.to_string(),
-        shape,
-    )]));
+        )
+    };
+    let x_field =
+        Field::new("x", x_type, false).with_metadata(std::collections::HashMap::from([(
+            super::SHAPE_KEY.to_string(),
+            shape,
+        )]));
     let mut fields = vec![x_field];
     if data.labels.is_some() {
         fields.push(Field::new("label", DataType::UInt32, false));
@@ -188,17 +190,21 @@ pub fn write_dataset(
     for start in (0..data.len()).step_by(row_group_rows.max(1)) {
         let end = (start + row_group_rows.max(1)).min(data.len());
         let values = &data.x.data[start * cols..end * cols];
-        let flat: ArrayRef = if byte_data {
-            Arc::new(UInt8Array::from(
-                values.iter().map(|&v| v as u8).collect::<Vec<_>>(),
-            ))
+        let x: ArrayRef = if byte_data {
+            let bytes: Vec<u8> = values.iter().map(|&v| v as u8).collect();
+            Arc::new(
+                arrow::array::FixedSizeBinaryArray::try_new(cols as i32, bytes.into(), None)
+                    .map_err(|e| Error::Serialize(e.to_string()))?,
+            )
         } else {
-            Arc::new(Float32Array::from(values.to_vec()))
+            let flat = Arc::new(Float32Array::from(values.to_vec()));
+            let item = Arc::new(Field::new("item", inner.clone(), false));
+            Arc::new(
+                FixedSizeListArray::try_new(item, cols as i32, flat, None)
+                    .map_err(|e| Error::Serialize(e.to_string()))?,
+            )
         };
-        let item = Arc::new(Field::new("item", inner.clone(), false));
-        let x = FixedSizeListArray::try_new(item, cols as i32, flat, None)
-            .map_err(|e| Error::Serialize(e.to_string()))?;
-        let mut arrays: Vec<ArrayRef> = vec![Arc::new(x)];
+        let mut arrays: Vec<ArrayRef> = vec![x];
         if let Some(l) = &data.labels {
             arrays.push(Arc::new(UInt32Array::from(l[start..end].to_vec())));
         }
