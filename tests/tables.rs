@@ -945,4 +945,24 @@ fn byte_images_round_trip_through_parquet_as_fixed_size_binary() {
     assert_eq!(back.labels, ds.labels);
     assert_eq!(back.sample_shape, ds.sample_shape);
     assert_eq!(back.value_kind, aekit::data::ValueKind::U8);
+
+    // The same bytes as a list of bytes per row (as pyarrow writes images) read the same.
+    let bytes: Vec<u8> = ds.x.data.iter().map(|&v| v as u8).collect();
+    let item = Arc::new(Field::new("item", DataType::UInt8, false));
+    let lists = arrow::array::FixedSizeListArray::try_new(
+        item,
+        (side * side) as i32,
+        Arc::new(arrow::array::UInt8Array::from(bytes)),
+        None,
+    )
+    .unwrap();
+    let listed = dir.path().join("lists.parquet");
+    write_parquet(&listed, vec![("x", Arc::new(lists) as ArrayRef)], 100);
+    let back = aekit::data::load(
+        &aekit::data::DataConfig::for_source(&format!("parquet:{}", listed.display())),
+        Split::Train,
+    )
+    .unwrap();
+    assert_eq!(back.x, ds.x);
+    assert_eq!(back.value_kind, aekit::data::ValueKind::U8);
 }

@@ -559,16 +559,35 @@ impl Layout {
                     ),
                 ));
             }
-            if let DataType::FixedSizeBinary(_) = column.data_type() {
-                // Bytes, all finite: converted straight into the rows.
-                let binary = column.as_fixed_size_binary();
-                for r in 0..n {
-                    let start = r * self.width + offset;
-                    let row = &mut data[start..start + width];
-                    for (dst, &b) in row.iter_mut().zip(binary.value(r)) {
-                        *dst = f32::from(b);
+            // Bytes (an image as fixed-size binary, or as a list of bytes), all finite:
+            // converted straight into the rows, without a float array in between.
+            let row_start = |r: usize| r * self.width + offset;
+            let converted = match column.data_type() {
+                DataType::FixedSizeBinary(_) => {
+                    let binary = column.as_fixed_size_binary();
+                    for r in 0..n {
+                        store_bytes(&mut data[row_start(r)..][..*width], binary.value(r));
                     }
+                    true
                 }
+                DataType::FixedSizeList(item, _) if *item.data_type() == DataType::UInt8 => {
+                    let list = column.as_fixed_size_list();
+                    let bytes = list.values().slice(list.offset() * width, n * width);
+                    if bytes.null_count() > 0 {
+                        return Err(Error::bad_file(
+                            path,
+                            format!("{where_}column '{name}' has missing values inside its lists"),
+                        ));
+                    }
+                    let bytes = bytes.as_primitive::<arrow::datatypes::UInt8Type>().values();
+                    for (r, row) in bytes.chunks_exact(*width).enumerate() {
+                        store_bytes(&mut data[row_start(r)..][..*width], row);
+                    }
+                    true
+                }
+                _ => false,
+            };
+            if converted {
                 offset += width;
                 continue;
             }
@@ -710,6 +729,13 @@ fn column<'b>(batch: &'b RecordBatch, name: &str, path: &Path) -> Result<&'b Arr
     batch
         .column_by_name(name)
         .ok_or_else(|| Error::bad_file(path, format!("column '{name}' is missing from this file")))
+}
+
+/// Bytes widened into floats, in place.
+fn store_bytes(dst: &mut [f32], bytes: &[u8]) {
+    for (d, &b) in dst.iter_mut().zip(bytes) {
+        *d = f32::from(b);
+    }
 }
 
 fn to_f32(array: &dyn Array, name: &str, path: &Path) -> Result<ArrayRef> {
