@@ -571,14 +571,7 @@ impl Layout {
                     true
                 }
                 DataType::FixedSizeList(item, _) if *item.data_type() == DataType::UInt8 => {
-                    let list = column.as_fixed_size_list();
-                    let bytes = list.values().slice(list.offset() * width, n * width);
-                    if bytes.null_count() > 0 {
-                        return Err(Error::bad_file(
-                            path,
-                            format!("{where_}column '{name}' has missing values inside its lists"),
-                        ));
-                    }
+                    let bytes = list_values(column, n, *width, path, where_, name)?;
                     let bytes = bytes.as_primitive::<arrow::datatypes::UInt8Type>().values();
                     for (r, row) in bytes.chunks_exact(*width).enumerate() {
                         store_bytes(&mut data[row_start(r)..][..*width], row);
@@ -593,14 +586,7 @@ impl Layout {
             }
             let values = match column.data_type() {
                 DataType::FixedSizeList(_, _) => {
-                    let list = column.as_fixed_size_list();
-                    let values = list.values().slice(list.offset() * width, n * width);
-                    if values.null_count() > 0 {
-                        return Err(Error::bad_file(
-                            path,
-                            format!("{where_}column '{name}' has missing values inside its lists"),
-                        ));
-                    }
+                    let values = list_values(column, n, *width, path, where_, name)?;
                     to_f32(&values, name, path)?
                 }
                 _ => to_f32(column, name, path)?,
@@ -729,6 +715,27 @@ fn column<'b>(batch: &'b RecordBatch, name: &str, path: &Path) -> Result<&'b Arr
     batch
         .column_by_name(name)
         .ok_or_else(|| Error::bad_file(path, format!("column '{name}' is missing from this file")))
+}
+
+/// The values of the `n` rows of a fixed-size-list column, `width` per row, refusing a
+/// missing value inside a list.
+fn list_values(
+    column: &ArrayRef,
+    n: usize,
+    width: usize,
+    path: &Path,
+    where_: &str,
+    name: &str,
+) -> Result<ArrayRef> {
+    let list = column.as_fixed_size_list();
+    let values = list.values().slice(list.offset() * width, n * width);
+    if values.null_count() > 0 {
+        return Err(Error::bad_file(
+            path,
+            format!("{where_}column '{name}' has missing values inside its lists"),
+        ));
+    }
+    Ok(values)
 }
 
 /// Bytes widened into floats, in place.
