@@ -138,7 +138,6 @@ fn fit_batches(
         .map_err(py_err)?;
     let spool = Spool(PathBuf::from(format!("{out_dir}.batches.parquet")));
     let mut output = aekit::data::table::write::ParquetOutput::create(&spool.0);
-    let mut first_schema: Option<arrow::datatypes::SchemaRef> = None;
     for (i, item) in batches.try_iter()?.enumerate() {
         let item = item?;
         let name = format!("X: batch {i}");
@@ -156,15 +155,6 @@ fn fit_batches(
         // Record batch by record batch: a reader's stream is never held whole.
         for record in arrow_bridge::import_stream(&item, &name)? {
             let record = record.map_err(|e| PyValueError::new_err(format!("{name}: {e}")))?;
-            match &first_schema {
-                None => first_schema = Some(record.schema()),
-                Some(s) if s.fields() != record.schema().fields() => {
-                    return Err(PyValueError::new_err(format!(
-                        "{name} has other columns or types than the first batch"
-                    )));
-                }
-                Some(_) => {}
-            }
             output
                 .write(Some(&record), &[], None)
                 .map_err(|e| PyValueError::new_err(format!("{name}: {e}")))?;

@@ -4,7 +4,7 @@
 use std::io::Read;
 use std::path::Path;
 
-use npyz::{DType, NpyFile, Order, TypeChar, WriterBuilder};
+use npyz::{DType, NpyFile, Order, TypeChar, TypeStr, WriterBuilder};
 
 use crate::data::{Dataset, Matrix, ValueKind};
 use crate::error::{Error, Result};
@@ -17,42 +17,101 @@ pub struct NpyArray {
     pub kind: ValueKind,
 }
 
-/// Decodes an array whose data can be at most `available` bytes: a header declaring more is
-/// refused before anything is allocated for it.
-fn decode<R: Read>(npy: NpyFile<R>, path: &Path, available: u64) -> Result<NpyArray> {
-    if npy.order() != Order::C {
-        return Err(Error::bad_file(
-            path,
-            "array is in Fortran order; save it with numpy.ascontiguousarray first",
-        ));
+/// The element types aekit reads from NumPy arrays.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Element {
+    U8,
+    I32,
+    I64,
+    F32,
+    F64,
+}
+
+impl Element {
+    pub(crate) fn bytes(self) -> usize {
+        match self {
+            Element::U8 => 1,
+            Element::I32 | Element::F32 => 4,
+            Element::I64 | Element::F64 => 8,
+        }
     }
-    let shape: Vec<usize> = npy.shape().iter().map(|&d| d as usize).collect();
-    let ts = match npy.dtype() {
+
+    /// Integer elements, which can be class indices.
+    pub(crate) fn is_integer(self) -> bool {
+        matches!(self, Element::U8 | Element::I32 | Element::I64)
+    }
+}
+
+/// What every reader of a `.npy` header requires of it — C order, a plain dtype of an element
+/// aekit reads — as the array's shape, element and type string; or why not, in words (each
+/// reader names the file its own way).
+pub(crate) fn layout(
+    header: &npyz::NpyHeader,
+) -> std::result::Result<(Vec<usize>, Element, TypeStr), String> {
+    if header.order() != Order::C {
+        return Err("array is in Fortran order; save it with numpy.ascontiguousarray first".into());
+    }
+    let ts = match header.dtype() {
         DType::Plain(ts) => ts,
         other => {
-            return Err(Error::bad_file(
-                path,
-                format!("unsupported structured dtype {other:?}; expected a plain numeric array"),
+            return Err(format!(
+                "unsupported structured dtype {other:?}; expected a plain numeric array"
             ));
         }
     };
+    let element = match (ts.type_char(), ts.num_bytes()) {
+        (TypeChar::Uint, Some(1)) => Element::U8,
+        (TypeChar::Int, Some(4)) => Element::I32,
+        (TypeChar::Int, Some(8)) => Element::I64,
+        (TypeChar::Float, Some(4)) => Element::F32,
+        (TypeChar::Float, Some(8)) => Element::F64,
+        _ => {
+            return Err(format!(
+                "unsupported dtype '{ts}'; expected f32, f64, u8, i32 or i64"
+            ));
+        }
+    };
+    let shape = header.shape().iter().map(|&d| d as usize).collect();
+    Ok((shape, element, ts))
+}
+
+/// The shape of one sample of an array shaped `[n, ...]`: `[1]` for a vector of numbers, and
+/// `[n, h, w]` images channel-first, `[1, h, w]`.
+pub(crate) fn sample_shape(array_shape: &[usize]) -> Vec<usize> {
+    match &array_shape[1.min(array_shape.len())..] {
+        [] => vec![1],
+        [h, w] => vec![1, *h, *w],
+        other => other.to_vec(),
+    }
+}
+
+/// Refuses a shape whose data would take more than the `available` bytes, before anything is
+/// allocated for it.
+pub(crate) fn check_declared(
+    shape: &[usize],
+    element: Element,
+    available: u64,
+) -> std::result::Result<(), String> {
     let declared = shape
         .iter()
-        .try_fold(ts.num_bytes().unwrap_or(1) as u64, |n, &d| {
-            n.checked_mul(d as u64)
-        });
+        .try_fold(element.bytes() as u64, |n, &d| n.checked_mul(d as u64));
     if declared.is_none_or(|d| d > available) {
-        return Err(Error::bad_file(
-            path,
-            format!(
-                "shape {shape:?} declares more data than the file holds (truncated or corrupt)"
-            ),
+        return Err(format!(
+            "shape {shape:?} declares more data than the file holds (truncated or corrupt)"
         ));
     }
+    Ok(())
+}
+
+/// Decodes an array whose data can be at most `available` bytes: a header declaring more is
+/// refused before anything is allocated for it.
+fn decode<R: Read>(npy: NpyFile<R>, path: &Path, available: u64) -> Result<NpyArray> {
+    let (shape, element, _) = layout(npy.header()).map_err(|msg| Error::bad_file(path, msg))?;
+    check_declared(&shape, element, available).map_err(|msg| Error::bad_file(path, msg))?;
     let bad = |e: std::io::Error| Error::bad_file(path, format!("truncated or corrupt data: {e}"));
-    let (values, kind): (Vec<f32>, ValueKind) = match (ts.type_char(), ts.num_bytes()) {
-        (TypeChar::Float, Some(4)) => (npy.into_vec::<f32>().map_err(bad)?, ValueKind::Float),
-        (TypeChar::Float, Some(8)) => (
+    let (values, kind): (Vec<f32>, ValueKind) = match element {
+        Element::F32 => (npy.into_vec::<f32>().map_err(bad)?, ValueKind::Float),
+        Element::F64 => (
             npy.into_vec::<f64>()
                 .map_err(bad)?
                 .into_iter()
@@ -60,7 +119,7 @@ fn decode<R: Read>(npy: NpyFile<R>, path: &Path, available: u64) -> Result<NpyAr
                 .collect(),
             ValueKind::Float,
         ),
-        (TypeChar::Uint, Some(1)) => (
+        Element::U8 => (
             npy.into_vec::<u8>()
                 .map_err(bad)?
                 .into_iter()
@@ -68,7 +127,7 @@ fn decode<R: Read>(npy: NpyFile<R>, path: &Path, available: u64) -> Result<NpyAr
                 .collect(),
             ValueKind::U8,
         ),
-        (TypeChar::Int, Some(4)) => (
+        Element::I32 => (
             npy.into_vec::<i32>()
                 .map_err(bad)?
                 .into_iter()
@@ -76,7 +135,7 @@ fn decode<R: Read>(npy: NpyFile<R>, path: &Path, available: u64) -> Result<NpyAr
                 .collect(),
             ValueKind::Float,
         ),
-        (TypeChar::Int, Some(8)) => (
+        Element::I64 => (
             npy.into_vec::<i64>()
                 .map_err(bad)?
                 .into_iter()
@@ -84,12 +143,6 @@ fn decode<R: Read>(npy: NpyFile<R>, path: &Path, available: u64) -> Result<NpyAr
                 .collect(),
             ValueKind::Float,
         ),
-        _ => {
-            return Err(Error::bad_file(
-                path,
-                format!("unsupported dtype '{ts}'; expected f32, f64, u8, i32 or i64"),
-            ));
-        }
     };
     let expected: usize = shape.iter().product();
     if values.len() != expected {
@@ -162,18 +215,8 @@ fn dataset_from(x: NpyArray, labels: Option<NpyArray>, path: &Path) -> Result<Da
         ));
     }
     let n = x.shape[0];
-    let sample_shape: Vec<usize> = if x.shape.len() == 1 {
-        vec![1]
-    } else {
-        x.shape[1..].to_vec()
-    };
+    let sample_shape = sample_shape(&x.shape);
     let cols: usize = sample_shape.iter().product();
-    // [n, h, w] images become [1, h, w] so that every image is channel-first.
-    let sample_shape = if sample_shape.len() == 2 {
-        vec![1, sample_shape[0], sample_shape[1]]
-    } else {
-        sample_shape
-    };
     let labels = labels
         .map(|y| {
             if y.shape.len() != 1 || y.shape[0] != n {

@@ -15,7 +15,9 @@ use arrow::array::{ArrayRef, FixedSizeListArray, RecordBatch, StringArray, UInt8
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use rayon::prelude::*;
 
-use super::{CLASS_NAMES_KEY, LABEL_KEY, SHAPE_KEY, TableFile, arrow_error, file_stamp};
+use super::{
+    CLASS_NAMES_KEY, LABEL_KEY, TableFile, arrow_error, field_shape, file_stamp, shaped_field,
+};
 use crate::data::Split;
 use crate::data::images::{EXTENSIONS, is_image, read_image_bytes, shape_mismatch, sorted_entries};
 use crate::error::{Error, Result};
@@ -147,19 +149,14 @@ pub fn schema(
     let shape = first
         .ok_or_else(|| Error::bad_file(&files[0].path, "no image of the folder can be decoded"))?;
     let width: usize = shape.iter().product();
-    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
-    let pixels = Field::new(
+    let pixels = shaped_field(
         PIXELS,
         DataType::FixedSizeList(
             Arc::new(Field::new_list_field(DataType::UInt8, false)),
             width as i32,
         ),
-        false,
-    )
-    .with_metadata(std::collections::HashMap::from([(
-        SHAPE_KEY.to_string(),
-        dims.join(","),
-    )]));
+        &shape,
+    );
     let mut metadata = std::collections::HashMap::new();
     if let Some(classes) = classes {
         metadata.insert(LABEL_KEY.to_string(), CLASS.to_string());
@@ -203,10 +200,7 @@ pub fn read(files: &[TableFile], schema: &SchemaRef, bad: BadImages) -> Result<R
     let DataType::FixedSizeList(item, width) = schema.field(0).data_type() else {
         unreachable!("an image table's first column is its pixels")
     };
-    let shape: Vec<usize> = schema.field(0).metadata()[SHAPE_KEY]
-        .split(',')
-        .map(|d| d.parse().expect("written by schema()"))
-        .collect();
+    let shape = field_shape(schema.field(0)).expect("written by schema()");
     let decoded: Vec<Result<(Vec<usize>, Vec<u8>)>> = decode_pool().install(|| {
         files
             .par_iter()

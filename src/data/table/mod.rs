@@ -43,6 +43,25 @@ pub const CSV_CHUNK_ROWS: usize = 16_384;
 pub const READ_BATCH_ROWS: usize = 1_024;
 /// Field metadata key giving a feature column's sample shape, e.g. `1,28,28` for an image.
 pub const SHAPE_KEY: &str = "aekit.shape";
+/// A feature column `name` of `data_type` whose samples have `shape`, kept in the field's
+/// metadata under [`SHAPE_KEY`].
+pub(crate) fn shaped_field(name: &str, data_type: DataType, shape: &[usize]) -> Field {
+    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+    Field::new(name, data_type, false).with_metadata(std::collections::HashMap::from([(
+        SHAPE_KEY.to_string(),
+        dims.join(","),
+    )]))
+}
+
+/// The sample shape a field's metadata records ([`shaped_field`]), if it records one.
+pub(crate) fn field_shape(field: &Field) -> Option<Vec<usize>> {
+    field.metadata().get(SHAPE_KEY).and_then(|s| {
+        s.split(',')
+            .map(|d| d.trim().parse::<usize>().ok())
+            .collect()
+    })
+}
+
 /// Schema metadata key naming the label column, the default of `--label-column`.
 pub const LABEL_KEY: &str = "aekit.label";
 /// Schema metadata key holding the class names (a JSON list), indexed by label.
@@ -481,15 +500,7 @@ impl Layout {
             return Err(Error::bad_file(origin, "the table has no feature columns"));
         }
         let shape = match chosen.as_slice() {
-            [only] => only
-                .metadata()
-                .get(SHAPE_KEY)
-                .and_then(|s| {
-                    s.split(',')
-                        .map(|d| d.trim().parse::<usize>().ok())
-                        .collect::<Option<Vec<_>>>()
-                })
-                .filter(|dims| dims.iter().product::<usize>() == width),
+            [only] => field_shape(only).filter(|dims| dims.iter().product::<usize>() == width),
             _ => None,
         };
         let class_names = schema

@@ -2,7 +2,7 @@
 //! the class names of a string label column, and the per-column statistics the preprocessing
 //! is fitted from — the whole table read once, a record batch at a time.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::fs::File;
 use std::io::BufRead;
 use std::path::Path;
@@ -163,12 +163,17 @@ impl TableIndex {
         if now == then {
             return Ok(());
         }
-        let first_new = now.iter().find(|p| !then.contains(p));
+        // Sets, not list searches: an image folder's listing has a file per image.
+        let (now_set, then_set): (HashSet<_>, HashSet<_>) = (
+            now.iter().copied().collect(),
+            then.iter().copied().collect(),
+        );
+        let first_new = now.iter().find(|p| !then_set.contains(*p));
         let (path, what) = match first_new {
             Some(p) => (*p, "was added to the data set after the run was indexed"),
             None => (
                 then.iter()
-                    .find(|p| !now.contains(p))
+                    .find(|p| !now_set.contains(*p))
                     .copied()
                     .unwrap_or(then[0]),
                 "is no longer part of the data set the run was indexed on",
@@ -191,9 +196,10 @@ pub struct Scanned {
 struct Pass<'s> {
     chunks: Vec<Chunk>,
     kept_rows: usize,
-    /// Rows each visited chunk gave before the filter, beside the rows it was expected to
-    /// have: fewer where undecodable images were left out.
-    short_chunks: Vec<(Chunk, usize)>,
+    /// Images left out because they did not decode (a chunk read fewer rows than it has
+    /// files), and the first chunk that left one out.
+    skipped_rows: usize,
+    first_short_chunk: Option<Chunk>,
     max_label: Option<u32>,
     stats: &'s mut ColumnStats,
 }
@@ -233,8 +239,8 @@ impl Pass<'_> {
         }
         self.kept_rows += rows_here;
         if read_here < chunk.rows && table.format == TableFormat::Images {
-            self.short_chunks
-                .push((chunk.clone(), chunk.rows - read_here));
+            self.skipped_rows += chunk.rows - read_here;
+            self.first_short_chunk.get_or_insert_with(|| chunk.clone());
         }
         if rows_here > 0 {
             self.chunks.push(Chunk {
@@ -259,7 +265,8 @@ pub fn scan(table: &Table, filter: &RowFilter) -> Result<Scanned> {
     let mut pass = Pass {
         chunks: Vec::new(),
         kept_rows: 0,
-        short_chunks: Vec::new(),
+        skipped_rows: 0,
+        first_short_chunk: None,
         max_label: None,
         stats: &mut stats,
     };
@@ -291,11 +298,12 @@ pub fn scan(table: &Table, filter: &RowFilter) -> Result<Scanned> {
         chunks,
         kept_rows,
         max_label,
-        short_chunks,
+        skipped_rows,
+        first_short_chunk,
         ..
     } = pass;
-    let skipped = short_chunks.first().map(|(chunk, _)| Skipped {
-        count: short_chunks.iter().map(|c| c.1).sum(),
+    let skipped = first_short_chunk.map(|chunk| Skipped {
+        count: skipped_rows,
         first: super::image_folder::first_undecodable(super::image_folder::chunk_files(
             &table.files,
             chunk.part,

@@ -16,9 +16,10 @@ use arrow::array::{
     ArrayRef, FixedSizeListArray, Float32Array, Int64Array, RecordBatch, UInt8Array,
 };
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use npyz::{DType, Endianness, Order, TypeChar};
+use npyz::Endianness;
 
-use super::{LABEL_KEY, READ_BATCH_ROWS, SHAPE_KEY, arrow_error};
+use super::{LABEL_KEY, READ_BATCH_ROWS, arrow_error, shaped_field};
+use crate::data::npy::{self, Element};
 use crate::error::{Error, IoContext, Result};
 
 /// About this many bytes of samples per chunk, so that a shuffle window (32 MiB by default)
@@ -28,26 +29,6 @@ pub const SHARD_CHUNK_BYTES: usize = 4 << 20;
 pub const SAMPLES: &str = "x";
 /// The label column of a shard's table (an `.npz` archive's `y`).
 pub const LABELS: &str = "y";
-
-/// The element types a shard may hold, little-endian.
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Element {
-    U8,
-    I32,
-    I64,
-    F32,
-    F64,
-}
-
-impl Element {
-    fn bytes(self) -> usize {
-        match self {
-            Element::U8 => 1,
-            Element::I32 | Element::F32 => 4,
-            Element::I64 | Element::F64 => 8,
-        }
-    }
-}
 
 /// Where an array's data lies.
 #[derive(Debug, Clone)]
@@ -115,34 +96,13 @@ fn read_header(reader: &mut dyn Read, path: &Path, name: &str) -> Result<(ArrayP
     }
     let parsed = npyz::NpyHeader::from_reader(header.as_slice())
         .map_err(|e| bad(format!("not a valid .npy header: {e}")))?;
-    if parsed.order() != Order::C {
-        return Err(bad(
-            "array is in Fortran order; save it with numpy.ascontiguousarray first".into(),
-        ));
-    }
-    let DType::Plain(ts) = parsed.dtype() else {
-        return Err(bad(
-            "structured dtype; expected a plain numeric array".into()
-        ));
-    };
+    let (shape, element, ts) = npy::layout(&parsed).map_err(bad)?;
+    // Rows are read as raw bytes: only little-endian (or single-byte) values are.
     if ts.endianness() == Endianness::Big {
         return Err(bad(format!(
             "dtype '{ts}' is big-endian; convert it with array.astype(array.dtype.newbyteorder('<'))"
         )));
     }
-    let element = match (ts.type_char(), ts.num_bytes()) {
-        (TypeChar::Uint, Some(1)) => Element::U8,
-        (TypeChar::Int, Some(4)) => Element::I32,
-        (TypeChar::Int, Some(8)) => Element::I64,
-        (TypeChar::Float, Some(4)) => Element::F32,
-        (TypeChar::Float, Some(8)) => Element::F64,
-        _ => {
-            return Err(bad(format!(
-                "unsupported dtype '{ts}'; expected f32, f64, u8, i32 or i64"
-            )));
-        }
-    };
-    let shape: Vec<usize> = parsed.shape().iter().map(|&d| d as usize).collect();
     if shape.is_empty() {
         return Err(bad("array is a scalar, expected [n, ...]".into()));
     }
@@ -158,27 +118,13 @@ fn read_header(reader: &mut dyn Read, path: &Path, name: &str) -> Result<(ArrayP
 
 /// Checks that `place`'s data, `available` bytes at most, is as long as its shape says.
 fn check_size(place: &ArrayPlace, available: u64, path: &Path, name: &str) -> Result<()> {
-    let declared = place
-        .shape
-        .iter()
-        .try_fold(place.element.bytes() as u64, |n, &d| {
-            n.checked_mul(d as u64)
-        });
-    if declared.is_none_or(|d| d > available) {
-        let what = if name.is_empty() {
-            String::new()
+    npy::check_declared(&place.shape, place.element, available).map_err(|msg| {
+        if name.is_empty() {
+            Error::bad_file(path, msg)
         } else {
-            format!("array '{name}': ")
-        };
-        return Err(Error::bad_file(
-            path,
-            format!(
-                "{what}shape {:?} declares more data than the file holds (truncated or corrupt)",
-                place.shape
-            ),
-        ));
-    }
-    Ok(())
+            Error::bad_file(path, format!("array '{name}': {msg}"))
+        }
+    })
 }
 
 impl Shard {
@@ -204,17 +150,16 @@ impl Shard {
                 format!("samples have shape {:?}: no values per row", x.shape),
             ));
         }
-        if let Some(y) = &y {
-            let integral = matches!(y.element, Element::U8 | Element::I32 | Element::I64);
-            if y.shape.len() != 1 || y.shape[0] != x.shape[0] || !integral {
-                return Err(Error::bad_file(
-                    path,
-                    format!(
-                        "labels 'y' have shape {:?} and type {:?}; expected [{}] integers (class indices)",
-                        y.shape, y.element, x.shape[0]
-                    ),
-                ));
-            }
+        if let Some(y) = &y
+            && (y.shape.len() != 1 || y.shape[0] != x.shape[0] || !y.element.is_integer())
+        {
+            return Err(Error::bad_file(
+                path,
+                format!(
+                    "labels 'y' have shape {:?} and type {:?}; expected [{}] integers (class indices)",
+                    y.shape, y.element, x.shape[0]
+                ),
+            ));
         }
         let chunk_rows = match x.storage {
             Storage::At(_) => (SHARD_CHUNK_BYTES / x.row_bytes().max(1)).max(1),
@@ -278,31 +223,18 @@ impl Shard {
     /// The shard's table: `x` (a fixed-size list of each sample's values, with its shape in
     /// the field's metadata; one number for a 1-D array) and `y` where the archive has labels.
     pub fn schema(&self) -> SchemaRef {
-        let sample: Vec<usize> = self.x.shape[1..].to_vec();
-        // [n, h, w] images are channel-first [1, h, w], as the in-memory reader has them.
-        let shape = if sample.len() == 2 {
-            vec![1, sample[0], sample[1]]
-        } else {
-            sample
-        };
+        let shape = npy::sample_shape(&self.x.shape);
         let item = match self.x.element {
             Element::U8 => DataType::UInt8,
             _ => DataType::Float32,
         };
         let width: usize = shape.iter().product();
-        let x = if shape.is_empty() {
+        // A vector of numbers is one plain column; a sample of several values, a list.
+        let x = if self.x.shape.len() == 1 {
             Field::new(SAMPLES, item, false)
         } else {
-            let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
-            Field::new(
-                SAMPLES,
-                DataType::FixedSizeList(Arc::new(Field::new_list_field(item, false)), width as i32),
-                false,
-            )
-            .with_metadata(std::collections::HashMap::from([(
-                SHAPE_KEY.to_string(),
-                dims.join(","),
-            )]))
+            let list = Arc::new(Field::new_list_field(item, false));
+            shaped_field(SAMPLES, DataType::FixedSizeList(list, width as i32), &shape)
         };
         let mut fields = vec![x];
         let mut metadata = std::collections::HashMap::new();

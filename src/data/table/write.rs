@@ -94,16 +94,30 @@ impl ParquetOutput {
             fields.push(Arc::new(Field::new("label", DataType::UInt32, false)));
             arrays.push(Arc::new(UInt32Array::from(l.to_vec())));
         }
-        if self.writer.is_none() {
-            let schema = Arc::new(Schema::new(fields));
-            let file = create_fresh(&self.path)?;
-            let props = WriterProperties::builder()
-                .set_compression(Compression::SNAPPY)
-                .set_max_row_group_bytes(Some(ROW_GROUP_BYTES))
-                .build();
-            let writer = ArrowWriter::try_new(file, schema.clone(), Some(props))
-                .map_err(|e| Error::bad_file(&self.path, e.to_string()))?;
-            self.writer = Some((writer, schema));
+        match &self.writer {
+            None => {
+                let schema = Arc::new(Schema::new(fields));
+                let file = create_fresh(&self.path)?;
+                let props = WriterProperties::builder()
+                    .set_compression(Compression::SNAPPY)
+                    .set_max_row_group_bytes(Some(ROW_GROUP_BYTES))
+                    .build();
+                let writer = ArrowWriter::try_new(file, schema.clone(), Some(props))
+                    .map_err(|e| Error::bad_file(&self.path, e.to_string()))?;
+                self.writer = Some((writer, schema));
+            }
+            Some((_, schema)) => {
+                let same = |(a, b): (&Arc<Field>, &Arc<Field>)| {
+                    a.name() == b.name() && a.data_type() == b.data_type()
+                };
+                if schema.fields().len() != fields.len()
+                    || !schema.fields().iter().zip(&fields).all(same)
+                {
+                    return Err(Error::mismatch(
+                        "these rows have other columns or types than the first batch written",
+                    ));
+                }
+            }
         }
         let (writer, schema) = self.writer.as_mut().expect("made above");
         let batch = RecordBatch::try_new(schema.clone(), arrays)
@@ -138,32 +152,15 @@ pub fn write_dataset(
     row_group_rows: usize,
 ) -> Result<()> {
     let byte_data = data.value_kind == crate::data::ValueKind::U8;
-    let inner = if byte_data {
-        DataType::UInt8
-    } else {
-        DataType::Float32
-    };
-    let shape = data
-        .sample_shape
-        .iter()
-        .map(|d| d.to_string())
-        .collect::<Vec<_>>()
-        .join(",");
     // Bytes go as one fixed-size binary value per row: Parquet reads those back as plain
     // bytes, where a list of bytes costs decoding its repetition levels on every read.
+    let float_item = Arc::new(Field::new("item", DataType::Float32, false));
     let x_type = if byte_data {
         DataType::FixedSizeBinary(data.dim() as i32)
     } else {
-        DataType::FixedSizeList(
-            Arc::new(Field::new("item", inner.clone(), false)),
-            data.dim() as i32,
-        )
+        DataType::FixedSizeList(float_item.clone(), data.dim() as i32)
     };
-    let x_field =
-        Field::new("x", x_type, false).with_metadata(std::collections::HashMap::from([(
-            super::SHAPE_KEY.to_string(),
-            shape,
-        )]));
+    let x_field = super::shaped_field("x", x_type, &data.sample_shape);
     let mut fields = vec![x_field];
     if data.labels.is_some() {
         fields.push(Field::new("label", DataType::UInt32, false));
@@ -198,9 +195,8 @@ pub fn write_dataset(
             )
         } else {
             let flat = Arc::new(Float32Array::from(values.to_vec()));
-            let item = Arc::new(Field::new("item", inner.clone(), false));
             Arc::new(
-                FixedSizeListArray::try_new(item, cols as i32, flat, None)
+                FixedSizeListArray::try_new(float_item.clone(), cols as i32, flat, None)
                     .map_err(|e| Error::Serialize(e.to_string()))?,
             )
         };
