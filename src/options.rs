@@ -158,16 +158,9 @@ pub fn non_finite_value(table: &toml::Table) -> Option<(String, f64)> {
                 .iter()
                 .enumerate()
                 .find_map(|(i, v)| walk(v, &format!("{path}[{i}]"))),
-            toml::Value::Table(t) => t.iter().find_map(|(k, v)| {
-                let key = if path.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{path}.{k}")
-                };
-                walk(v, &key)
-            }),
+            toml::Value::Table(t) => t.iter().find_map(|(k, v)| walk(v, &format!("{path}.{k}"))),
             _ => None,
         }
     }
-    walk(&toml::Value::Table(table.clone()), "")
+    table.iter().find_map(|(k, v)| walk(v, k))
 }
