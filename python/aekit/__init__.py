@@ -365,6 +365,24 @@ class AutoEncoder(_TransformerMixin, _BaseEstimator):
             labels = labels.astype(np.int64).reshape(-1)
         if n is not None and n < 2:
             raise ValueError(f"X: n_samples={n}; fitting needs at least 2 samples (one to train on, one to validate)")
+        return self._train(lambda out, on_epoch: _aekit.fit(
+            self._config(), X, labels, out, on_epoch, None, n))
+
+    def _fit_stream(self, batches, y):
+        """Fits on data given a batch at a time (see the module's help)."""
+        if y is not None or self.model == "cvae":
+            raise ValueError("fit over batches is unsupervised: y is not taken (and model='cvae' needs it)")
+        if _is_table(batches):
+            batches = [batches]
+        else:
+            batches = (b if _is_table(b) else _rows(b, "X") for b in batches)
+        return self._train(lambda out, on_epoch: _aekit.fit_batches(
+            self._config(), batches, out, on_epoch, None))
+
+    def _train(self, fit):
+        """Runs `fit(out, on_epoch)` of the core into the run directory, with the epochs'
+        metrics delivered to `history_`, the progress bar and the callback; after Ctrl-C the
+        best weights so far are kept."""
         out = self.run_dir or tempfile.mkdtemp(prefix="aekit-")
         if self.run_dir is None:
             shutil.rmtree(out)
@@ -381,42 +399,19 @@ class AutoEncoder(_TransformerMixin, _BaseEstimator):
                 self.callback(m)
 
         try:
-            _aekit.fit(self._config(), X, labels, out, on_epoch, None, n)
+            fit(out, on_epoch)
         except KeyboardInterrupt:
             # The core stopped at a step boundary and kept the best weights so far.
             if os.path.exists(os.path.join(out, "model.safetensors")):
-                self._set_fitted(out, X, history)
+                self._set_fitted(out, history)
             raise
         finally:
             if bar is not None:
                 bar.close()
-        self._set_fitted(out, X, history)
+        self._set_fitted(out, history)
         return self
 
-    def _fit_stream(self, batches, y):
-        """Fits on data given a batch at a time (see the module's help)."""
-        if y is not None or self.model == "cvae":
-            raise ValueError("fit over batches is unsupervised: y is not taken (and model='cvae' needs it)")
-        out = self.run_dir or tempfile.mkdtemp(prefix="aekit-")
-        if self.run_dir is None:
-            shutil.rmtree(out)
-        history = []
-
-        def on_epoch(line):
-            m = json.loads(line)
-            history.append(m)
-            if self.callback is not None:
-                self.callback(m)
-
-        if _is_table(batches):
-            batches = [batches]
-        else:
-            batches = (b if _is_table(b) else _rows(b, "X") for b in batches)
-        _aekit.fit_batches(self._config(), batches, out, on_epoch, None)
-        self._set_fitted(out, None, history)
-        return self
-
-    def _set_fitted(self, out, X, history):
+    def _set_fitted(self, out, history):
         self.run_dir_ = out
         self.run_ = Run.open(out)
         self.n_features_in_ = self.run_.input_dim
