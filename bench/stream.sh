@@ -8,7 +8,10 @@
 #   memory: the same model for one epoch on MNIST's rows repeated to ~1 GB and to ~3x a hard
 #           memory limit (a cgroup v1 memory limit, root only), peak resident memory of each
 #           (GNU time's maximum RSS).
-# Usage: bash bench/stream.sh [target/release/aekit] [speed|images|memory|all]
+#   outputs: peak resident memory of `aekit encode` (.npy, .csv, .parquet) and `aekit score`
+#           (.npy) on MNIST's rows as 1 and 4 Parquet files, against encoding the same 60,000
+#           rows read whole from IDX.
+# Usage: bash bench/stream.sh [target/release/aekit] [speed|images|memory|outputs|all]
 # Reads ../shared/data/mnist (or MNIST_DIR); skips with a message where it is absent.
 set -euo pipefail
 bin=$(realpath "${1:-target/release/aekit}")
@@ -68,6 +71,23 @@ PY
     "$bin" train --data "images:$work/png" --stream "${model[@]}" --out "$work/png-$i"
     a=$(samples_per_sec "$work/idx-img-$i"); b=$(samples_per_sec "$work/png-$i")
     echo "$i $a $b $(python3 -c "print(f'{$b/$a:.3f}')")"
+  done
+fi
+
+if [ "$what" = outputs ] || [ "$what" = all ]; then
+  small=(--hidden 64 --latent 8 --epochs 1 --seed 1 --quiet --no-report)
+  "$bin" train --data "parquet:$work/mnist.parquet" "${small[@]}" --out "$work/out-run"
+  mkdir -p "$work/four"
+  for k in 1 2 3 4; do ln "$work/mnist.parquet" "$work/four/part-$k.parquet"; done
+  rss() { /usr/bin/time -f "%M" -o "$work/rss" "$@" >/dev/null; echo $(( $(tail -1 "$work/rss") / 1024 )); }
+  echo "command rows peak_RSS_MiB"
+  echo "encode-idx-whole.npy 60000 $(rss "$bin" encode "$work/out-run" --data mnist --data-dir "$mnist" --split train --out "$work/w.npy")"
+  for table in mnist.parquet four; do
+    rows=$([ "$table" = four ] && echo 240000 || echo 60000)
+    for ext in npy csv parquet; do
+      echo "encode-table.$ext $rows $(rss "$bin" encode "$work/out-run" --data "parquet:$work/$table" --out "$work/z.$ext")"
+    done
+    echo "score-table.npy $rows $(rss "$bin" score "$work/out-run" --data "parquet:$work/$table" --out "$work/s.npy")"
   done
 fi
 

@@ -267,7 +267,14 @@ fn fit_table(cfg: &RunConfig, source: &StreamedSource, opts: &FitOptions) -> Res
         Some((&index, range)),
     )?;
     drop(rows);
-    store_detector(&fitted, opts, AnomalyDetector::fit_streamed);
+    store_detector(&fitted, opts, |run| {
+        AnomalyDetector::fit_streamed(
+            run,
+            &run.config.data,
+            ScoreKind::SquaredError,
+            DEFAULT_CONTAMINATION,
+        )
+    });
     Ok(fitted)
 }
 

@@ -157,6 +157,13 @@ pub struct OutputSet {
 impl OutputSet {
     /// Writes what `write` writes to the path it is given, to appear at `path` on commit.
     pub fn write(&mut self, path: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
+        let staged = self.stage(path)?;
+        write(&staged)
+    }
+
+    /// A staging file for `path`, to be filled by the caller (possibly a part at a time,
+    /// beside other staged files) before [`Self::commit`] moves it into place.
+    pub fn stage(&mut self, path: &Path) -> Result<PathBuf> {
         let dir = parent_of(path);
         ensure_dir(&dir)?;
         let name = path
@@ -168,9 +175,9 @@ impl OutputSet {
             .tempfile_in(&dir)
             .at(&dir)?
             .into_temp_path();
-        write(&staged)?;
+        let at = staged.to_path_buf();
         self.staged.push((staged, path.to_path_buf()));
-        Ok(())
+        Ok(at)
     }
 
     /// Moves every staged file into place.

@@ -12,6 +12,7 @@ use aekit::data::table::order::{EpochPlan, is_validation};
 use aekit::data::table::scan::{self, RowFilter};
 use aekit::data::table::{ColumnChoice, Table, TableFormat};
 use aekit::data::{Preprocessor, Scaling, Split};
+use aekit::eval::streamed::{self, Destination, Output};
 use aekit::fit::{FitOptions, train};
 use aekit::{Error, RunDir};
 use arrow::array::{ArrayRef, Float32Array, Float64Array, Int64Array, RecordBatch, StringArray};
@@ -263,14 +264,7 @@ fn codes_stream_to_parquet_with_kept_columns_equal_to_the_in_memory_codes() {
     train(&cfg, &FitOptions::new(&out)).unwrap();
     let run = aekit::Run::open(&out, &burn::tensor::Device::flex()).unwrap();
     let codes = dir.path().join("codes.parquet");
-    let written = aekit::eval::streamed::write(
-        &run,
-        &run.config.data,
-        &["id".to_string()],
-        aekit::eval::streamed::Output::Codes,
-        &codes,
-    )
-    .unwrap();
+    let written = stream_to(&run, &run.config.data, &["id"], Output::Codes, &codes);
     assert_eq!(written, n);
     #[cfg(unix)]
     {
@@ -287,6 +281,26 @@ fn codes_stream_to_parquet_with_kept_columns_equal_to_the_in_memory_codes() {
     let (got_ids, got) = read_codes(&codes, Some("id"));
     assert_eq!(got_ids, ids);
     assert_close(&got, &expected.data);
+}
+
+/// Writes `output` of the test split to `out` a batch at a time with the `kept` columns;
+/// returns the rows written.
+fn stream_to(
+    run: &aekit::Run,
+    data: &aekit::data::DataConfig,
+    kept: &[&str],
+    output: Output,
+    out: &Path,
+) -> usize {
+    let kept: Vec<String> = kept.iter().map(|k| k.to_string()).collect();
+    let dest = Destination {
+        out: Some(out),
+        labels_out: None,
+        kept: &kept,
+    };
+    streamed::write(run, data, Split::Test, output, &dest)
+        .unwrap()
+        .rows
 }
 
 /// The codes (column `z`) of a streamed output, with the strings of column `id` if named.
@@ -336,8 +350,7 @@ fn a_binarised_run_streams_the_bits_it_draws_when_reading_whole() {
     train(&cfg, &FitOptions::new(&out)).unwrap();
     let run = aekit::Run::open(&out, &burn::tensor::Device::flex()).unwrap();
     let codes = dir.path().join("codes.parquet");
-    let output = aekit::eval::streamed::Output::Codes;
-    aekit::eval::streamed::write(&run, &run.config.data, &[], output, &codes).unwrap();
+    stream_to(&run, &run.config.data, &[], Output::Codes, &codes);
     let whole = run.load_data(None, Split::Test).unwrap();
     let expected = run.model.encode(&whole.x).unwrap();
     assert_close(&read_codes(&codes, None).1, &expected.data);
@@ -876,14 +889,7 @@ fn an_undecodable_image_is_refused_or_left_out_and_counted_never_silently() {
     let codes = dir.path().join("codes.parquet");
     let mut data = run.config.data.clone();
     data.source = format!("images:{}", train.display());
-    let written = aekit::eval::streamed::write(
-        &run,
-        &data,
-        &["path".to_string()],
-        aekit::eval::streamed::Output::Codes,
-        &codes,
-    )
-    .unwrap();
+    let written = stream_to(&run, &data, &["path"], Output::Codes, &codes);
     assert_eq!(written, 90);
     let (paths, _) = read_codes(&codes, Some("path"));
     assert!(paths[0].ends_with("s1/0.png"), "{}", paths[0]);
@@ -965,4 +971,291 @@ fn byte_images_round_trip_through_parquet_as_fixed_size_binary() {
     .unwrap();
     assert_eq!(back.x, ds.x);
     assert_eq!(back.value_kind, aekit::data::ValueKind::U8);
+}
+
+/// Every format a table's outputs are written in (.npy, .csv, .json for scores, Parquet)
+/// streams the same values, labels and summary as the outputs of the table read whole.
+#[test]
+fn every_output_format_of_a_table_streams_what_the_whole_table_gives() {
+    use aekit::data::matrix_file;
+    use aekit::eval::anomaly::{AnomalyDetector, ScoreKind, ScoreSummary, truth};
+    let dir = common::tmp();
+    let (path, _) = shapes_parquet(dir.path(), 900, 100);
+    let mut cfg = table_config(&format!("parquet:{}", path.display()));
+    cfg.train.epochs = 1;
+    let out = dir.path().join("run");
+    train(&cfg, &FitOptions::new(&out)).unwrap();
+    let run = aekit::Run::open(&out, &burn::tensor::Device::flex()).unwrap();
+    let whole = run.load_data(None, Split::Test).unwrap();
+    let labels = whole.labels.clone().expect("shapes are labelled");
+    let codes = run.model.encode(&whole.x).unwrap();
+    let data = &run.config.data;
+
+    for ext in ["npy", "csv"] {
+        let z = dir.path().join(format!("z.{ext}"));
+        let y = dir.path().join(format!("y.{ext}"));
+        let dest = Destination {
+            out: Some(&z),
+            labels_out: Some(&y),
+            kept: &[],
+        };
+        let written = streamed::write(&run, data, Split::Test, Output::Codes, &dest).unwrap();
+        assert_eq!(written.rows, whole.x.rows);
+        let got = matrix_file::read(&z).unwrap();
+        assert_eq!((got.rows, got.cols), (codes.rows, codes.cols), "{ext}");
+        assert_close(&got.data, &codes.data);
+        let got_labels: Vec<u32> = match ext {
+            "npy" => aekit::data::npy::read(&z, Some(&y))
+                .unwrap()
+                .labels
+                .unwrap(),
+            _ => matrix_file::read(&y)
+                .unwrap()
+                .data
+                .iter()
+                .map(|&v| v as u32)
+                .collect(),
+        };
+        assert_eq!(got_labels, labels, "{ext} labels");
+        if ext == "csv" {
+            // The layout of a whole matrix's CSV: z0..,label, the label last on every row.
+            let text = std::fs::read_to_string(&z).unwrap();
+            let mut lines = text.lines();
+            let header: Vec<String> = (0..codes.cols)
+                .map(|j| format!("z{j}"))
+                .chain(["label".to_string()])
+                .collect();
+            assert_eq!(lines.next().unwrap(), header.join(","));
+            let last: Vec<u32> = lines
+                .map(|l| l.rsplit(',').next().unwrap().parse().unwrap())
+                .collect();
+            assert_eq!(last, labels);
+        }
+    }
+
+    // Reconstructions in the raw scale.
+    let x = dir.path().join("x.npy");
+    let dest = Destination {
+        out: Some(&x),
+        labels_out: None,
+        kept: &[],
+    };
+    let output = Output::Reconstructions { raw: true };
+    streamed::write(&run, data, Split::Test, output, &dest).unwrap();
+    let expected = run
+        .to_raw(run.model.reconstruct(&whole.x).unwrap())
+        .unwrap();
+    assert_close(&matrix_file::read(&x).unwrap().data, &expected.data);
+
+    // Scores: every format, and the summary of the table read whole.
+    let kind = ScoreKind::SquaredError;
+    let whole_scores = aekit::eval::anomaly::scores(&run, &whole.x, None, kind, 0).unwrap();
+    let threshold = aekit::eval::anomaly::quantile(&whole_scores, 0.8);
+    let detector = AnomalyDetector::with_threshold(kind, threshold).unwrap();
+    let flagged = detector.label(&whole_scores);
+    let anomaly = [0u32];
+    let t = truth(Some(&labels), Some(&anomaly), None, &run).unwrap();
+    let expected = ScoreSummary::new(&detector, &whole_scores, &flagged, Some(&t));
+    for ext in ["npy", "csv", "json", "parquet"] {
+        let s = dir.path().join(format!("s.{ext}"));
+        let dest = Destination {
+            out: Some(&s),
+            labels_out: None,
+            kept: &[],
+        };
+        let output = Output::Scores {
+            detector: &detector,
+            anomaly_classes: Some(&anomaly),
+            normal_classes: None,
+        };
+        let summary = streamed::write(&run, data, Split::Test, output, &dest)
+            .unwrap()
+            .summary
+            .unwrap();
+        assert_eq!(summary.samples, expected.samples);
+        assert_eq!(summary.anomalies, expected.anomalies);
+        let (auc, expected_auc) = (summary.roc_auc.unwrap(), expected.roc_auc.unwrap());
+        assert!(
+            (auc - expected_auc).abs() < 1e-6,
+            "{auc} against {expected_auc}"
+        );
+        let got: Vec<f64> = match ext {
+            "npy" => aekit::data::npy::read_array(&s)
+                .unwrap()
+                .values
+                .iter()
+                .map(|&v| f64::from(v))
+                .collect(),
+            "csv" => {
+                let text = std::fs::read_to_string(&s).unwrap();
+                let mut lines = text.lines();
+                assert_eq!(lines.next(), Some("index,score,anomaly"));
+                lines
+                    .enumerate()
+                    .map(|(i, l)| {
+                        let fields: Vec<&str> = l.split(',').collect();
+                        assert_eq!(fields[0], i.to_string(), "indices run on across batches");
+                        fields[1].parse().unwrap()
+                    })
+                    .collect()
+            }
+            "json" => {
+                let v: serde_json::Value =
+                    serde_json::from_str(&std::fs::read_to_string(&s).unwrap()).unwrap();
+                assert_eq!(v["samples"], whole.x.rows);
+                v["scores"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|s| s.as_f64().unwrap())
+                    .collect()
+            }
+            _ => read_scores(&s),
+        };
+        assert_eq!(got.len(), whole_scores.len(), "{ext}");
+        for (g, e) in got.iter().zip(&whole_scores) {
+            assert!(
+                (g - e).abs() <= 1e-4 * e.abs().max(1.0),
+                "{ext}: {g} against {e}"
+            );
+        }
+    }
+
+    // The threshold stored at training is the one a streamed fit gives; another
+    // contamination is fitted anew.
+    let stored = AnomalyDetector::stored(&run).unwrap().expect("stored");
+    let fitted = AnomalyDetector::fit_streamed(&run, data, kind, 0.1).unwrap();
+    assert_eq!(stored, fitted);
+    let other = AnomalyDetector::for_table(&run, data, kind, 0.3).unwrap();
+    assert_eq!(other.contamination, Some(0.3));
+    assert!(other.threshold < stored.threshold);
+}
+
+/// The `score` column of a streamed Parquet output.
+fn read_scores(path: &Path) -> Vec<f64> {
+    let file = std::fs::File::open(path).unwrap();
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .unwrap()
+        .build()
+        .unwrap();
+    let mut scores = Vec::new();
+    for batch in reader {
+        let batch = batch.unwrap();
+        let column = batch.column_by_name("score").unwrap();
+        // A one-wide output column is a plain column of floats.
+        let values =
+            arrow::array::AsArray::as_primitive::<arrow::datatypes::Float32Type>(column.as_ref());
+        scores.extend(values.values().iter().map(|&v| f64::from(v)));
+    }
+    scores
+}
+
+/// Through the command line, a table's .npy and .csv outputs stream like Parquet's; columns to
+/// keep are refused where the output or the data cannot carry them: exit code 2, one line,
+/// nothing written.
+#[test]
+fn the_cli_streams_every_output_of_a_table_and_refuses_columns_it_cannot_keep() {
+    let dir = common::tmp();
+    let (path, _) = shapes_parquet(dir.path(), 300, 100);
+    let run_dir = dir.path().join("run");
+    let aekit = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_aekit"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let spec = format!("parquet:{}", path.display());
+    let run_s = run_dir.to_str().unwrap();
+    let out = aekit(&[
+        "train",
+        "--data",
+        &spec,
+        "--epochs",
+        "1",
+        "--hidden",
+        "8",
+        "--latent",
+        "2",
+        "-q",
+        "--no-report",
+        "--out",
+        run_s,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let z = dir.path().join("z.csv");
+    let out = aekit(&["encode", run_s, "--out", z.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(std::fs::read_to_string(&z).unwrap().lines().count(), 301);
+    let s = dir.path().join("s.csv");
+    let out = aekit(&["score", run_s, "--out", s.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("300 samples scored"), "{stdout}");
+    assert!(
+        stdout.contains("10.0% quantile") || stdout.contains("90.0% quantile"),
+        "{stdout}"
+    );
+
+    let refused = |args: &[&str], needle: &str, file: &Path| {
+        let out = aekit(args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(needle), "{stderr}");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+        assert!(!file.exists(), "{}", file.display());
+    };
+    let z2 = dir.path().join("z2.npy");
+    let z2_s = z2.to_str().unwrap();
+    refused(
+        &["encode", run_s, "--keep-columns", "label", "--out", z2_s],
+        "--keep-columns",
+        &z2,
+    );
+    let npy = dir.path().join("x.npy");
+    aekit::data::npy::write(
+        &npy,
+        &aekit::data::Matrix::new(4, 784, vec![0.5; 4 * 784]).unwrap(),
+    )
+    .unwrap();
+    let npy_spec = format!("npy:{}", npy.display());
+    refused(
+        &[
+            "encode",
+            run_s,
+            "--data",
+            &npy_spec,
+            "--keep-columns",
+            "a",
+            "--out",
+            z2_s,
+        ],
+        "--keep-columns",
+        &z2,
+    );
+    let bad = dir.path().join("s.txt");
+    refused(
+        &["score", run_s, "--out", bad.to_str().unwrap()],
+        "s.txt",
+        &bad,
+    );
+    assert!(
+        std::fs::read_dir(dir.path()).unwrap().all(|e| !e
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .starts_with(".aekit-tmp")),
+        "no staging file left behind"
+    );
 }

@@ -36,9 +36,9 @@ pub struct ScoreArgs {
     /// Classes that are anomalies.
     #[arg(long, value_delimiter = ',')]
     anomaly_classes: Option<Vec<u32>>,
-    /// Write per-sample scores and labels (.csv, .json, or .npy for the scores alone; .parquet
-    /// streams a table source batch by batch, with the threshold stored when the run was
-    /// trained or given by --threshold).
+    /// Write per-sample scores and labels (.csv, .json, .parquet, or .npy for the scores
+    /// alone); a table source is read and written a batch at a time, memory holding one score
+    /// per row for the summary.
     #[arg(long)]
     out: Option<PathBuf>,
     /// Input columns copied beside each score (.parquet outputs of table sources).
@@ -50,65 +50,65 @@ pub struct ScoreArgs {
 }
 
 pub fn run(args: ScoreArgs, device: &burn::tensor::Device) -> Result<()> {
-    if let Some(path) = args.out.as_ref().filter(|p| streamed::is_parquet(p)) {
-        let run = aekit::Run::open(&args.input.run_dir, device)?;
-        let detector = match args.threshold {
-            Some(t) => AnomalyDetector::with_threshold(args.kind, t)?,
-            None => AnomalyDetector::stored(&run)?
-                .filter(|d| d.kind == args.kind)
-                .ok_or_else(|| {
-                    aekit::Error::invalid(format!(
-                        "{}: no stored {} threshold to stream scores with; give --threshold",
-                        run.dir.path.display(),
-                        args.kind.name()
-                    ))
-                })?,
-        };
-        let cfg = args.input.data_config(&run)?;
-        let n = streamed::write(
-            &run,
-            &cfg,
-            &args.keep_columns,
-            streamed::Output::Scores(&detector),
-            path,
-        )?;
-        println!(
-            "{n} scores written to {} (threshold {:.6})",
-            path.display(),
-            detector.threshold
-        );
-        return Ok(());
-    }
     // A bad output name is refused before any work.
-    if let Some(path) = &args.out {
+    if let Some(path) = args.out.as_ref().filter(|p| !streamed::is_parquet(p)) {
         ScoresFormat::of(path)?;
     }
-    let (run, data) = args.input.open(device)?;
-    let detector = match args.threshold {
-        Some(t) => AnomalyDetector::with_threshold(args.kind, t)?,
-        None => {
-            let train = run.load_data(Some(&args.input.data_config(&run)?), Split::Train)?;
-            AnomalyDetector::fit(
+    let run = aekit::Run::open(&args.input.run_dir, device)?;
+    let cfg = args.input.data_config(&run)?;
+    let split: Split = args.input.split.into();
+    let given = args
+        .threshold
+        .map(|t| AnomalyDetector::with_threshold(args.kind, t))
+        .transpose()?;
+    let (detector, summary, origin) =
+        if streamed::applies(&cfg, split, args.out.as_deref(), &args.keep_columns)? {
+            let detector = match given {
+                Some(d) => d,
+                None => AnomalyDetector::for_table(&run, &cfg, args.kind, args.contamination)?,
+            };
+            let output = streamed::Output::Scores {
+                detector: &detector,
+                anomaly_classes: args.anomaly_classes.as_deref(),
+                normal_classes: args.normal_classes.as_deref(),
+            };
+            let dest = streamed::Destination {
+                out: args.out.as_deref(),
+                labels_out: None,
+                kept: &args.keep_columns,
+            };
+            let written = streamed::write(&run, &cfg, split, output, &dest)?;
+            let summary = written.summary.expect("scores are summarised");
+            (detector, summary, cfg.split_source(split).to_string())
+        } else {
+            let data = run.load_data(Some(&cfg), split)?;
+            let detector = match given {
+                Some(d) => d,
+                None => {
+                    let train = run.load_data(Some(&cfg), Split::Train)?;
+                    AnomalyDetector::fit(
+                        &run,
+                        &train.x,
+                        train.labels.as_deref(),
+                        args.kind,
+                        args.contamination,
+                    )?
+                }
+            };
+            let scores = detector.decision_function(&run, &data.x, data.labels.as_deref())?;
+            let flagged = detector.label(&scores);
+            let truth = truth(
+                data.labels.as_deref(),
+                args.anomaly_classes.as_deref(),
+                args.normal_classes.as_deref(),
                 &run,
-                &train.x,
-                train.labels.as_deref(),
-                args.kind,
-                args.contamination,
-            )?
-        }
-    };
-    let scores = detector.decision_function(&run, &data.x, data.labels.as_deref())?;
-    let flagged = detector.label(&scores);
-    let truth = truth(
-        data.labels.as_deref(),
-        args.anomaly_classes.as_deref(),
-        args.normal_classes.as_deref(),
-        &run,
-    );
-    let summary = ScoreSummary::new(&detector, &scores, &flagged, truth.as_deref());
-    if let Some(path) = &args.out {
-        write_scores(path, &summary, &scores, &flagged)?;
-    }
+            );
+            let summary = ScoreSummary::new(&detector, &scores, &flagged, truth.as_deref());
+            if let Some(path) = &args.out {
+                write_scores(path, &summary, &scores, &flagged)?;
+            }
+            (detector, summary, data.origin)
+        };
     if args.json {
         println!(
             "{}",
@@ -117,9 +117,8 @@ pub fn run(args: ScoreArgs, device: &burn::tensor::Device) -> Result<()> {
         return Ok(());
     }
     println!(
-        "{} on {}: {} samples scored by {}",
+        "{} on {origin}: {} samples scored by {}",
         run.model.config().describe(),
-        data.origin,
         summary.samples,
         args.kind.name()
     );

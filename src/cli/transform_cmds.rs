@@ -6,7 +6,7 @@ use clap::Args;
 
 use aekit::data::matrix_file::{self, MatrixFormat};
 use aekit::error::{Error, Result};
-use aekit::eval::streamed::{self, Output};
+use aekit::eval::streamed::{self, Destination, Output};
 use aekit::io::OutputSet;
 use aekit::viz::figures::save_run_grid;
 
@@ -16,8 +16,8 @@ use super::args::{NoiseArgs, RunData};
 pub struct EncodeArgs {
     #[command(flatten)]
     input: RunData,
-    /// Where to write the codes (.npy or .csv; .parquet streams a table source batch by
-    /// batch, whatever its size).
+    /// Where to write the codes (.npy, .csv or .parquet; a table source is read and written
+    /// a batch at a time, whatever its size).
     #[arg(long)]
     out: PathBuf,
     /// Input columns copied beside each output row (.parquet outputs of table sources).
@@ -33,30 +33,34 @@ pub struct EncodeArgs {
 }
 
 pub fn encode(args: EncodeArgs, device: &burn::tensor::Device) -> Result<()> {
-    if streamed::is_parquet(&args.out) {
-        if args.indices {
-            return Err(Error::invalid(
-                "--indices: write codebook indices to .npy or .csv",
-            ));
-        }
-        let run = aekit::Run::open(&args.input.run_dir, device)?;
-        let cfg = args.input.data_config(&run)?;
-        let n = streamed::write(&run, &cfg, &args.keep_columns, Output::Codes, &args.out)?;
-        println!("{n} codes written to {}", args.out.display());
+    if !streamed::is_parquet(&args.out) {
+        MatrixFormat::of(&args.out)?;
+    }
+    if let Some(p) = &args.labels_out {
+        MatrixFormat::of(p)?;
+    }
+    let run = aekit::Run::open(&args.input.run_dir, device)?;
+    let cfg = args.input.data_config(&run)?;
+    let split = args.input.split.into();
+    let output = if args.indices {
+        Output::CodebookIndices
+    } else {
+        Output::Codes
+    };
+    if streamed::applies(&cfg, split, Some(&args.out), &args.keep_columns)? {
+        let dest = Destination {
+            out: Some(&args.out),
+            labels_out: args.labels_out.as_deref(),
+            kept: &args.keep_columns,
+        };
+        let written = streamed::write(&run, &cfg, split, output, &dest)?;
+        println!("{} codes written to {}", written.rows, args.out.display());
         return Ok(());
     }
-    MatrixFormat::of(&args.out)?;
-    let (run, data) = args.input.open(device)?;
-    let codes = if args.indices {
-        run.model.codebook_indices(&data.x)?.ok_or_else(|| {
-            Error::invalid(format!(
-                "--indices: {} has no codebook (a {} model; --model vqvae has one)",
-                run.dir.path.display(),
-                run.model.config().kind()
-            ))
-        })?
-    } else {
-        run.model.encode_given(&data.x, data.labels.as_deref())?
+    let data = run.load_data(Some(&cfg), split)?;
+    let codes = match output {
+        Output::CodebookIndices => run.codebook_indices(&data.x)?,
+        _ => run.model.encode_given(&data.x, data.labels.as_deref())?,
     };
     let mut outputs = OutputSet::default();
     outputs.write(&args.out, |p| {
@@ -134,8 +138,8 @@ pub fn decode(args: DecodeArgs, device: &burn::tensor::Device) -> Result<()> {
 pub struct ReconstructArgs {
     #[command(flatten)]
     input: RunData,
-    /// Where to write all reconstructions (.npy or .csv; .parquet streams a table source
-    /// batch by batch).
+    /// Where to write all reconstructions (.npy, .csv or .parquet; a table source is read
+    /// and written a batch at a time).
     #[arg(long)]
     out: Option<PathBuf>,
     /// Input columns copied beside each output row (.parquet outputs of table sources).
@@ -153,18 +157,30 @@ pub struct ReconstructArgs {
 }
 
 pub fn reconstruct(args: ReconstructArgs, device: &burn::tensor::Device) -> Result<()> {
-    if let Some(o) = args.out.as_ref().filter(|o| streamed::is_parquet(o)) {
-        let run = aekit::Run::open(&args.input.run_dir, device)?;
-        let cfg = args.input.data_config(&run)?;
-        let output = Output::Reconstructions { raw: args.raw };
-        let n = streamed::write(&run, &cfg, &args.keep_columns, output, o)?;
-        println!("{n} reconstructions written to {}", o.display());
-        return Ok(());
-    }
-    if let Some(o) = &args.out {
+    if let Some(o) = args.out.as_ref().filter(|o| !streamed::is_parquet(o)) {
         MatrixFormat::of(o)?;
     }
-    let (run, data) = args.input.open(device)?;
+    let run = aekit::Run::open(&args.input.run_dir, device)?;
+    let cfg = args.input.data_config(&run)?;
+    let split = args.input.split.into();
+    if let Some(o) = &args.out
+        && streamed::applies(&cfg, split, Some(o), &args.keep_columns)?
+    {
+        let output = Output::Reconstructions { raw: args.raw };
+        let dest = Destination {
+            out: Some(o),
+            labels_out: None,
+            kept: &args.keep_columns,
+        };
+        let written = streamed::write(&run, &cfg, split, output, &dest)?;
+        println!(
+            "{} reconstructions written to {}",
+            written.rows,
+            o.display()
+        );
+        return Ok(());
+    }
+    let data = run.load_data(Some(&cfg), split)?;
     let recon = run
         .model
         .reconstruct_given(&data.x, data.labels.as_deref())?;

@@ -152,19 +152,37 @@ fn encode_labels(raw: &[String]) -> (Vec<u32>, Option<Vec<String>>) {
 /// Writes a matrix as CSV with a header `prefix0,prefix1,...` and an optional label column.
 pub fn write(path: &Path, m: &Matrix, prefix: &str, labels: Option<&[u32]>) -> Result<()> {
     crate::io::write_atomic_with(path, |w| {
-        use std::io::Write;
-        let mut header: Vec<String> = (0..m.cols).map(|j| format!("{prefix}{j}")).collect();
-        if labels.is_some() {
-            header.push("label".into());
-        }
-        writeln!(w, "{}", header.join(","))?;
-        for i in 0..m.rows {
-            let mut line: Vec<String> = m.row(i).iter().map(|v| format!("{v}")).collect();
-            if let Some(l) = labels {
-                line.push(l[i].to_string());
-            }
-            writeln!(w, "{}", line.join(","))?;
-        }
-        Ok(())
+        write_header(w, m.cols, prefix, labels.is_some())?;
+        write_rows(w, m, labels)
     })
+}
+
+/// The header line of [`write`]: `prefix0,prefix1,...`, then `label` when `labelled`.
+pub fn write_header(
+    w: &mut impl std::io::Write,
+    cols: usize,
+    prefix: &str,
+    labelled: bool,
+) -> std::io::Result<()> {
+    let mut header: Vec<String> = (0..cols).map(|j| format!("{prefix}{j}")).collect();
+    if labelled {
+        header.push("label".into());
+    }
+    writeln!(w, "{}", header.join(","))
+}
+
+/// The data lines of [`write`], one per row of `m`, each ending with its label when given.
+pub fn write_rows(
+    w: &mut impl std::io::Write,
+    m: &Matrix,
+    labels: Option<&[u32]>,
+) -> std::io::Result<()> {
+    for i in 0..m.rows {
+        let mut line: Vec<String> = m.row(i).iter().map(|v| format!("{v}")).collect();
+        if let Some(l) = labels {
+            line.push(l[i].to_string());
+        }
+        writeln!(w, "{}", line.join(","))?;
+    }
+    Ok(())
 }

@@ -291,6 +291,15 @@ impl DataConfig {
         self.streamed_split(Split::Train)
     }
 
+    /// The source `split` is read from: the test source for the test split when there is
+    /// one, else the source (which holds both splits).
+    pub fn split_source(&self, split: Split) -> &str {
+        match (split, &self.test_source) {
+            (Split::Test, Some(test)) => test,
+            _ => &self.source,
+        }
+    }
+
     /// The table one split reads, when it is a table: the test split reads `--test-data` where
     /// given, else the source itself (an image folder's `test/` where it has one).
     pub fn streamed_split(&self, split: Split) -> Result<Option<StreamedSource>> {

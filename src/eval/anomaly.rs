@@ -3,6 +3,9 @@
 //! more anomalous), `predict` labels them. ROC AUC and average precision judge the scores when
 //! the truth is known.
 
+use std::fs::File;
+use std::io::{BufWriter, Write};
+
 use serde::{Deserialize, Serialize};
 
 use crate::data::Matrix;
@@ -87,6 +90,15 @@ pub fn quantile(values: &[f64], q: f64) -> f64 {
 /// PyOD's default share of anomalies in the training data.
 pub const DEFAULT_CONTAMINATION: f64 = 0.1;
 
+fn check_contamination(contamination: f64) -> Result<()> {
+    if !(contamination > 0.0 && contamination <= 0.5) {
+        return Err(Error::invalid(format!(
+            "contamination must lie in (0, 0.5], got {contamination}"
+        )));
+    }
+    Ok(())
+}
+
 /// A fitted detector: scores above `threshold` are anomalies.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AnomalyDetector {
@@ -107,11 +119,7 @@ impl AnomalyDetector {
         kind: ScoreKind,
         contamination: f64,
     ) -> Result<Self> {
-        if !(contamination > 0.0 && contamination <= 0.5) {
-            return Err(Error::invalid(format!(
-                "contamination must lie in (0, 0.5], got {contamination}"
-            )));
-        }
+        check_contamination(contamination)?;
         let seed = 0;
         let s = scores(run, train, labels, kind, seed)?;
         Ok(Self::from_training_scores(kind, &s, contamination, seed))
@@ -152,29 +160,42 @@ impl AnomalyDetector {
         run.dir.path.join("anomaly.json")
     }
 
-    /// Fits the default detector (squared error, PyOD's contamination of 0.1) on a streamed
-    /// run's training table, scored a batch at a time: memory holds the scores (8 bytes a
-    /// row), never the rows.
-    pub fn fit_streamed(run: &Run) -> Result<Self> {
-        let (kind, seed) = (ScoreKind::SquaredError, 0);
+    /// Fits a detector on the training split of the table `cfg` names, scored a batch at a
+    /// time: memory holds the scores (8 bytes a row), never the rows. Training stores the
+    /// default one (squared error, PyOD's contamination of 0.1) with the run.
+    pub fn fit_streamed(
+        run: &Run,
+        cfg: &crate::data::DataConfig,
+        kind: ScoreKind,
+        contamination: f64,
+    ) -> Result<Self> {
+        check_contamination(contamination)?;
+        let seed = 0;
         let mut all = Vec::new();
-        crate::eval::streamed::each_batch(
-            run,
-            &run.config.data,
-            crate::data::Split::Train,
-            &[],
-            |rows| {
-                let labels = rows.labels.as_deref().filter(|_| run.model.classes() > 0);
-                all.extend(scores(run, &rows.x, labels, kind, seed)?);
-                Ok(())
-            },
-        )?;
-        Ok(Self::from_training_scores(
-            kind,
-            &all,
-            DEFAULT_CONTAMINATION,
-            seed,
-        ))
+        crate::eval::streamed::each_batch(run, cfg, crate::data::Split::Train, &[], |rows| {
+            let labels = rows.labels.as_deref().filter(|_| run.model.classes() > 0);
+            all.extend(scores(run, &rows.x, labels, kind, seed)?);
+            Ok(())
+        })?;
+        Ok(Self::from_training_scores(kind, &all, contamination, seed))
+    }
+
+    /// The detector [`Self::fit_streamed`] would fit: the one stored with the run when it
+    /// was fitted so on the run's own data, which saves a pass over the training table.
+    pub fn for_table(
+        run: &Run,
+        cfg: &crate::data::DataConfig,
+        kind: ScoreKind,
+        contamination: f64,
+    ) -> Result<Self> {
+        if *cfg == run.config.data
+            && let Some(stored) = Self::stored(run)?
+            && stored.kind == kind
+            && stored.contamination == Some(contamination)
+        {
+            return Ok(stored);
+        }
+        Self::fit_streamed(run, cfg, kind, contamination)
     }
 
     /// The detector stored with the run, if training stored one.
@@ -360,34 +381,118 @@ pub fn write_scores(
     scores: &[f64],
     flagged: &[bool],
 ) -> Result<()> {
-    match ScoresFormat::of(path)? {
-        ScoresFormat::Npy => {
-            let v: Vec<f32> = scores.iter().map(|x| *x as f32).collect();
-            crate::data::npy::write_shaped(path, &[v.len()], &v)
-        }
-        ScoresFormat::Csv => {
-            let mut text = String::from("index,score,anomaly\n");
-            for (i, (sc, f)) in scores.iter().zip(flagged).enumerate() {
-                text.push_str(&format!("{i},{sc},{}\n", u8::from(*f)));
+    let mut outputs = crate::io::OutputSet::default();
+    outputs.write(path, |staged| {
+        let mut w = ScoresWriter::create(staged)?;
+        w.append(scores, flagged)?;
+        w.finish(summary)
+    })?;
+    outputs.commit()
+}
+
+/// Per-sample scores and labels written a block at a time, so that scoring a table larger
+/// than memory holds no row: `.npy` holds the scores, `.csv` has `index,score,anomaly` rows;
+/// a `.json` document (the summary, then every score and label) is written at the end from
+/// the scores kept.
+pub struct ScoresWriter {
+    path: std::path::PathBuf,
+    out: ScoresOut,
+    rows: usize,
+}
+
+enum ScoresOut {
+    Npy(npyz::NpyWriter<f32, BufWriter<File>>),
+    Csv(BufWriter<File>),
+    Json {
+        scores: Vec<f64>,
+        anomaly: Vec<bool>,
+    },
+}
+
+impl ScoresWriter {
+    /// Starts `path` (a staging file: the caller moves it into place when complete).
+    pub fn create(path: &std::path::Path) -> Result<Self> {
+        use npyz::WriterBuilder;
+        let io = |e| Error::io(path, e);
+        let format = ScoresFormat::of(path)?;
+        let out = match format {
+            ScoresFormat::Json => ScoresOut::Json {
+                scores: Vec::new(),
+                anomaly: Vec::new(),
+            },
+            _ => {
+                let mut file = BufWriter::new(File::create(path).map_err(io)?);
+                if format == ScoresFormat::Csv {
+                    writeln!(file, "index,score,anomaly").map_err(io)?;
+                    ScoresOut::Csv(file)
+                } else {
+                    ScoresOut::Npy(
+                        npyz::WriteOptions::new()
+                            .default_dtype()
+                            .writer(file)
+                            .begin_1d()
+                            .map_err(io)?,
+                    )
+                }
             }
-            crate::io::write_atomic(path, text.as_bytes())
-        }
-        ScoresFormat::Json => {
-            #[derive(Serialize)]
-            struct Out<'a> {
-                #[serde(flatten)]
-                summary: &'a ScoreSummary,
-                scores: &'a [f64],
-                anomaly: &'a [bool],
+        };
+        Ok(Self {
+            path: path.to_path_buf(),
+            out,
+            rows: 0,
+        })
+    }
+
+    pub fn append(&mut self, scores: &[f64], flagged: &[bool]) -> Result<()> {
+        let first = self.rows;
+        match &mut self.out {
+            ScoresOut::Npy(w) => w.extend(scores.iter().map(|&s| s as f32)),
+            ScoresOut::Csv(file) => {
+                scores
+                    .iter()
+                    .zip(flagged)
+                    .enumerate()
+                    .try_for_each(|(i, (score, flag))| {
+                        writeln!(file, "{},{score},{}", first + i, u8::from(*flag))
+                    })
             }
-            crate::io::write_json(
-                path,
-                &Out {
+            ScoresOut::Json {
+                scores: kept,
+                anomaly,
+            } => {
+                kept.extend_from_slice(scores);
+                anomaly.extend_from_slice(flagged);
+                Ok(())
+            }
+        }
+        .map_err(|e| Error::io(&self.path, e))?;
+        self.rows += scores.len();
+        Ok(())
+    }
+
+    /// Completes the file; `summary` is the head of a `.json` document.
+    pub fn finish(self, summary: &ScoreSummary) -> Result<()> {
+        match self.out {
+            ScoresOut::Npy(w) => w.finish(),
+            ScoresOut::Csv(mut file) => file.flush(),
+            ScoresOut::Json { scores, anomaly } => {
+                #[derive(Serialize)]
+                struct Out<'a> {
+                    #[serde(flatten)]
+                    summary: &'a ScoreSummary,
+                    scores: &'a [f64],
+                    anomaly: &'a [bool],
+                }
+                let out = Out {
                     summary,
-                    scores,
-                    anomaly: flagged,
-                },
-            )
+                    scores: &scores,
+                    anomaly: &anomaly,
+                };
+                let text = serde_json::to_string_pretty(&out)
+                    .map_err(|e| Error::Serialize(e.to_string()))?;
+                std::fs::write(&self.path, format!("{text}\n"))
+            }
         }
+        .map_err(|e| Error::io(&self.path, e))
     }
 }

@@ -133,6 +133,18 @@ impl Run {
         Ok(x)
     }
 
+    /// Each position's codebook index for the rows of `x` (a VQ-VAE's); a model without a
+    /// codebook is refused, naming the run and its kind.
+    pub fn codebook_indices(&self, x: &crate::data::Matrix) -> Result<crate::data::Matrix> {
+        self.model.codebook_indices(x)?.ok_or_else(|| {
+            Error::invalid(format!(
+                "--indices: {} has no codebook (a {} model; --model vqvae has one)",
+                self.dir.path.display(),
+                self.model.config().kind()
+            ))
+        })
+    }
+
     /// Raw rows preprocessed in place as the run was trained, and for a binarised run drawn
     /// as bits from `binarizer` ([`eval_binarizer`], one for a whole pass over a data set, so
     /// a data set read in batches is binarised as when it is read whole).
