@@ -1259,3 +1259,17 @@ fn the_cli_streams_every_output_of_a_table_and_refuses_columns_it_cannot_keep() 
         "no staging file left behind"
     );
 }
+
+/// A table read whole under a limit stops reading at the limit and gives the rows the whole
+/// table's head gives, bit for bit (a grid of a few rows reads no more).
+#[test]
+fn a_limited_read_of_a_table_is_the_head_of_the_whole() {
+    let dir = common::tmp();
+    let (path, _) = shapes_parquet(dir.path(), 500, 100);
+    let mut cfg = aekit::data::DataConfig::for_source(&format!("parquet:{}", path.display()));
+    let whole = aekit::data::load(&cfg, Split::Test).unwrap();
+    cfg.limit_rows(Split::Test, 137);
+    let head = aekit::data::load(&cfg, Split::Test).unwrap();
+    assert_eq!(head.x, whole.x.head(137));
+    assert_eq!(head.labels.as_deref(), Some(&whole.labels.unwrap()[..137]));
+}

@@ -180,11 +180,16 @@ pub fn reconstruct(args: ReconstructArgs, device: &burn::tensor::Device) -> Resu
         );
         return Ok(());
     }
+    let n = args.n.max(1);
+    let mut cfg = cfg;
+    if args.out.is_none() && streamed::applies(&cfg, split, None, &[])? {
+        // The grid shows the first rows only: a table is not read whole for it.
+        cfg.limit_rows(split, n);
+    }
     let data = run.load_data(Some(&cfg), split)?;
     let recon = run
         .model
         .reconstruct_given(&data.x, data.labels.as_deref())?;
-    let n = args.n.max(1);
     let mut outputs = OutputSet::default();
     let png = save_run_grid(
         &run,

@@ -291,6 +291,16 @@ impl DataConfig {
         self.streamed_split(Split::Train)
     }
 
+    /// Reads no more than the first `n` rows of `split` (for a figure of a few rows of a
+    /// table that may be larger than memory).
+    pub fn limit_rows(&mut self, split: Split, n: usize) {
+        let limit = match split {
+            Split::Train => &mut self.limit,
+            Split::Test => &mut self.test_limit,
+        };
+        *limit = Some(limit.map_or(n, |l| l.min(n)));
+    }
+
     /// The source `split` is read from: the test source for the test split when there is
     /// one, else the source (which holds both splits).
     pub fn split_source(&self, split: Split) -> &str {
@@ -423,6 +433,7 @@ fn load_source(
     spec: &str,
     split: Split,
     vocabulary: Option<&[String]>,
+    table_limit: Option<usize>,
 ) -> Result<Dataset> {
     let ds = match DataSource::parse(spec)? {
         DataSource::Shapes { grid } => {
@@ -462,7 +473,7 @@ fn load_source(
         DataSource::Idx { images, labels } => load_idx(&images, labels.as_deref())?,
         DataSource::Images(dir) => crate::data::images::load(&dir, split)?,
         DataSource::Table { path, format } => {
-            crate::data::table::collect(&path, format, &cfg.column_choice(&[]))?
+            crate::data::table::collect_first(&path, format, &cfg.column_choice(&[]), table_limit)?
         }
         DataSource::Text(dir) => {
             // The vocabulary always comes from the training documents (`cfg.source`), also
@@ -569,12 +580,19 @@ pub fn load_with_vocabulary(
         DataSource::parse(&cfg.source)?,
         DataSource::Shapes { .. } | DataSource::Mnist | DataSource::Images(_)
     );
+    // A table's rows past the split's limit are not read (it may be larger than memory);
+    // a class filter comes before the limit, so with one the table is read whole.
+    let table_limit = match split {
+        Split::Train if cfg.train_classes.is_some() => None,
+        Split::Train => cfg.limit,
+        Split::Test => cfg.test_limit,
+    };
     let ds = match (split, &cfg.test_source) {
-        (Split::Test, Some(t)) => load_source(cfg, t, Split::Test, vocabulary)?,
+        (Split::Test, Some(t)) => load_source(cfg, t, Split::Test, vocabulary, table_limit)?,
         (Split::Test, None) if !has_own_test => {
-            load_source(cfg, &cfg.source, Split::Train, vocabulary)?
+            load_source(cfg, &cfg.source, Split::Train, vocabulary, table_limit)?
         }
-        _ => load_source(cfg, &cfg.source, split, vocabulary)?,
+        _ => load_source(cfg, &cfg.source, split, vocabulary, table_limit)?,
     };
     let ds = match (split, &cfg.train_classes) {
         (Split::Train, Some(keep)) => only_classes(ds, keep)?,

@@ -1070,8 +1070,22 @@ pub fn collect(
     format: TableFormat,
     choice: &ColumnChoice,
 ) -> Result<crate::data::Dataset> {
+    collect_first(path, format, choice, None)
+}
+
+/// [`collect`] of the first `limit` rows only, when given: the rest are not read.
+pub fn collect_first(
+    path: &Path,
+    format: TableFormat,
+    choice: &ColumnChoice,
+    limit: Option<usize>,
+) -> Result<crate::data::Dataset> {
     let table = Table::open(path, format, choice)?;
-    let scanned = scan::scan(&table, &scan::RowFilter::default())?;
+    let filter = scan::RowFilter {
+        classes: None,
+        limit,
+    };
+    let scanned = scan::scan(&table, &filter)?;
     let index = scanned.index;
     let bytes = (index.rows as u64).saturating_mul(4 * index.width as u64);
     if let Some(words) = crate::device::beyond_budget_words(bytes) {
