@@ -301,7 +301,15 @@ fn fit_rows(
     let (run, _lock) = if opts.resume {
         RunDir::open_to_resume(&opts.out_dir, cfg)?
     } else {
-        RunDir::create(&opts.out_dir, cfg, &preprocessor, vocabulary)?
+        // A variant that cannot describe its network still trains; its runs stay in aekit.
+        let graph = model.graph().ok();
+        RunDir::create(
+            &opts.out_dir,
+            cfg,
+            &preprocessor,
+            vocabulary,
+            graph.as_ref(),
+        )?
     };
 
     if opts.resume {

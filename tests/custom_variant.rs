@@ -39,6 +39,17 @@ fn a_variant_defined_outside_the_crate_trains_saves_loads_and_evaluates() {
     let mut names: Vec<_> = tensors.keys().cloned().collect();
     names.sort();
     assert_eq!(names, ["decoder_bias", "encoder_bias", "weight"]);
+    // A variant that does not describe its network trains, but its run has no graph to leave
+    // aekit with, and asking for one names the kind.
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("config.json")).unwrap()).unwrap();
+    assert!(json.get("graph").is_none() && json.get("model").is_some());
+    let run = Run::open(&out, &burn::tensor::Device::flex()).unwrap();
+    let err = run.model.graph().unwrap_err().to_string();
+    assert!(
+        err.contains("a tied model does not describe its network"),
+        "{err}"
+    );
     // A registered kind cannot be registered twice; an unknown one is refused on load.
     assert!(
         aekit::model::variant::register(VariantEntry::of::<custom_variant::TiedConfig>("again"))

@@ -1857,3 +1857,79 @@ fn discriminator_tells_dependent_codes_from_their_shuffle() {
     }
     assert!((0..50).any(|i| shuffled[2 * i] != shuffled[2 * i + 1]));
 }
+
+/// The graph written into config.json is the model's own, and it describes every layer kind
+/// by the tensors `model.safetensors` holds (PyTorch rebuilds runs from it: see
+/// tests/torch_loader.rs).
+#[test]
+fn config_json_holds_the_network_graph_naming_only_saved_tensors() {
+    use aekit::model::graph::{Graph, Node};
+    let dir = common::tmp();
+    for (name, toml) in [
+        (
+            "dense",
+            "[model]\nkind = \"dense\"\nhidden = [16]\nlatent = 3\n",
+        ),
+        (
+            "vqvae",
+            "[model]\nkind = \"vqvae\"\nencoder = [\"conv:4:3:s2\"]\ncodes = 8\n",
+        ),
+        (
+            "cvae",
+            "[model]\nkind = \"cvae\"\nhidden = [8]\nlatent = 2\n",
+        ),
+    ] {
+        let mut cfg = aekit::RunConfig::from_toml(
+            &format!("[data]\nsource = \"shapes\"\nshapes_train = 64\nshapes_test = 16\n{toml}"),
+            std::path::Path::new("t.toml"),
+        )
+        .unwrap();
+        cfg.train.epochs = 1;
+        let out = dir.path().join(name);
+        aekit::train(&cfg, &aekit::FitOptions::new(&out)).unwrap();
+        let json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("config.json")).unwrap())
+                .unwrap();
+        let written: Graph = serde_json::from_value(json["graph"].clone()).unwrap();
+        let run = aekit::Run::open(&out, &burn::tensor::Device::flex()).unwrap();
+        assert_eq!(written, run.model.graph().unwrap(), "{name}");
+        let tensors = aekit::model::safetensors::read(&out.join("model.safetensors")).unwrap();
+        for node in written.encoder.iter().chain(&written.decoder) {
+            if let Node::Linear { weight, bias } | Node::Conv { weight, bias, .. } = node {
+                assert!(
+                    tensors.contains_key(weight) && tensors.contains_key(bias),
+                    "{name}"
+                );
+            }
+        }
+        match name {
+            "vqvae" => assert!(
+                written
+                    .encoder
+                    .iter()
+                    .any(|n| matches!(n, Node::Quantize { codebook } if codebook == "codebook"))
+            ),
+            "cvae" => {
+                assert_eq!(written.classes, 4);
+                assert_eq!(written.encoder[0], Node::AppendClass { classes: 4 });
+                assert_eq!(written.decoder[0], Node::AppendClass { classes: 4 });
+            }
+            _ => assert_eq!(
+                written.encoder,
+                [
+                    Node::Linear {
+                        weight: "encoder.0.weight".into(),
+                        bias: "encoder.0.bias".into()
+                    },
+                    Node::Activation {
+                        function: aekit::model::Activation::Relu
+                    },
+                    Node::Linear {
+                        weight: "encoder.1.weight".into(),
+                        bias: "encoder.1.bias".into()
+                    },
+                ]
+            ),
+        }
+    }
+}

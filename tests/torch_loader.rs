@@ -1,7 +1,7 @@
-//! `python/aekit_torch.py` must rebuild dense, RAE, WAE, adversarial, convolutional,
+//! `python/aekit_torch.py`, which knows no variant and runs the `graph` of `config.json`, must
+//! rebuild dense (residual too), RAE, WAE, adversarial, convolutional (every layer kind),
 //! variational, IWAE, InfoVAE, β-TCVAE, FactorVAE, conditional VAE and VQ-VAE runs in PyTorch
-//! with the same
-//! outputs as aekit. Runs only where a Python with torch, safetensors and numpy is found
+//! with the same outputs (and codebook indices) as aekit. Runs only where a Python with torch, safetensors and numpy is found
 //! (`AEKIT_PYTHON`, else `bench/.venv/bin/python`, which `bench/run.sh` creates); skips
 //! otherwise with a message (CI has no PyTorch).
 
@@ -35,12 +35,16 @@ sys.path.insert(0, sys.argv[1])
 from aekit_torch import load_run
 model, _ = load_run(sys.argv[2])
 x = torch.from_numpy(np.load(sys.argv[3]))
-# A conditional model also takes each row's class.
-args = (x,) if len(sys.argv) < 7 else (x, torch.from_numpy(np.load(sys.argv[6])).long().reshape(-1))
+# A conditional model also takes each row's class; a codebook model's indices are compared.
+args = (x,) if sys.argv[6] == "-" else (x, torch.from_numpy(np.load(sys.argv[6])).long().reshape(-1))
 with torch.no_grad():
     z, y = model.encode(*args), model(*args)
 dz = float(np.abs(z.numpy() - np.load(sys.argv[4])).max())
 dy = float(np.abs(y.numpy() - np.load(sys.argv[5])).max())
+if sys.argv[7] != "-":
+    with torch.no_grad():
+        idx = model.indices(*args).numpy()
+    assert (idx == np.load(sys.argv[7]).astype(np.int64)).all(), "codebook indices differ"
 print(dz, dy)
 "#;
 
@@ -100,6 +104,14 @@ fn pytorch_rebuilds_every_kind_of_run_with_the_same_outputs() {
             "[model]\nkind = \"vqvae\"\nencoder = [\"conv:8:3:s2\", \"conv:4:1\"]\ncodes = 16\nema_decay = 0.9\nrestart_dead_codes = true\n",
         ),
         (
+            "residual",
+            "[model]\nkind = \"dense\"\nhidden = [16]\nlatent = 3\nresidual = true\n",
+        ),
+        (
+            "conv-maxpool-up",
+            "[model]\nkind = \"conv\"\nencoder = [\"conv:4:3\", \"maxpool:2:same\", \"conv:4:3:s2:leaky-relu\"]\ndecoder = [\"up:2\", \"conv:4:3:gelu\", \"up:2\", \"conv:1:3\"]\n",
+        ),
+        (
             "keras",
             "[model]\nkind = \"conv\"\nencoder = [\"conv:16:3\", \"maxpool:2\", \"conv:8:3\", \"maxpool:2\", \"conv:8:3\", \"maxpool:2\"]\n",
         ),
@@ -134,6 +146,12 @@ fn pytorch_rebuilds_every_kind_of_run_with_the_same_outputs() {
             let l = labels.unwrap();
             let as_rows = Matrix::new(l.len(), 1, l.iter().map(|&c| c as f32).collect()).unwrap();
             files.push(save(&as_rows, "labels"));
+        } else {
+            files.push("-".into());
+        }
+        match run.model.codebook_indices(x).unwrap() {
+            Some(indices) => files.push(save(&indices, "indices")),
+            None => files.push("-".into()),
         }
         let res = Command::new(&py)
             .arg("-c")

@@ -314,6 +314,10 @@ class AutoEncoder(_TransformerMixin, _BaseEstimator):
 
     # -- fitting ---------------------------------------------------------------------------
 
+    def _capabilities(self):
+        """What the configured variant can do (the core's answer, never a list kept here)."""
+        return json.loads(_aekit.model_capabilities(self._config()))
+
     def _config(self):
         if self.device != "cpu":
             raise ValueError(f"device={self.device!r}: this build trains on the CPU only")
@@ -357,10 +361,10 @@ class AutoEncoder(_TransformerMixin, _BaseEstimator):
             y = np.asarray(y)
             if y.shape[0] != n:
                 raise ValueError(f"y has {y.shape[0]} labels for {n} samples")
-        if self.model == "cvae":
+        if self._capabilities()["conditional"]:
             # A conditional model learns from the labels; other models ignore y.
             if y is None:
-                raise ValueError("model='cvae' is conditional on the class: fit(X, y) needs y")
+                raise ValueError(f"model={self.model!r} is conditional on the class: fit(X, y) needs y")
             self.classes_, labels = np.unique(y, return_inverse=True)
             labels = labels.astype(np.int64).reshape(-1)
         if n is not None and n < 2:
@@ -370,8 +374,8 @@ class AutoEncoder(_TransformerMixin, _BaseEstimator):
 
     def _fit_stream(self, batches, y):
         """Fits on data given a batch at a time (see the module's help)."""
-        if y is not None or self.model == "cvae":
-            raise ValueError("fit over batches is unsupervised: y is not taken (and model='cvae' needs it)")
+        if y is not None or self._capabilities()["conditional"]:
+            raise ValueError(f"fit over batches is unsupervised: y is not taken (and model={self.model!r} needs it)")
         if _is_table(batches):
             batches = [batches]
         else:

@@ -507,6 +507,15 @@ fn load_idx<'py>(py: Python<'py>, path: &str) -> PyResult<Bound<'py, numpy::PyAr
     PyArray1::from_vec(py, idx.values).reshape(idx.dims)
 }
 
+/// What the model a run config describes can do (its variant's capabilities, as JSON), known
+/// before fitting, so that the estimators branch on capabilities, never on a variant's name.
+#[pyfunction]
+fn model_capabilities(config: &str) -> PyResult<String> {
+    let cfg = aekit::RunConfig::from_toml(config, Path::new("the estimator's parameters"))
+        .map_err(py_err)?;
+    Ok(serde_json::json!(cfg.model.capabilities()).to_string())
+}
+
 #[pymodule]
 fn _aekit(m: &Bound<'_, PyModule>) -> PyResult<()> {
     // The CLI's thread pool: one worker per core, subnormals flushed to zero on the workers (not
@@ -523,6 +532,7 @@ fn _aekit(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(table_rows, m)?)?;
     m.add_function(wrap_pyfunction!(shapes, m)?)?;
     m.add_function(wrap_pyfunction!(load_idx, m)?)?;
+    m.add_function(wrap_pyfunction!(model_capabilities, m)?)?;
     m.add_class::<RunHandle>()?;
     Ok(())
 }

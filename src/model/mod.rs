@@ -13,6 +13,7 @@
 
 pub mod config;
 pub mod discriminator;
+pub mod graph;
 pub mod layers;
 pub mod loss;
 pub mod network;
@@ -179,6 +180,50 @@ impl Autoencoder {
     /// What the model's variant can do (see [`Capabilities`]).
     pub fn capabilities(&self) -> Capabilities {
         self.config.capabilities()
+    }
+
+    /// The network as plain operations on its named tensors (see [`graph`]), for loaders
+    /// and exporters outside aekit; a variant that cannot describe its network is refused,
+    /// named.
+    pub fn graph(&self) -> Result<graph::Graph> {
+        let classes = self.classes();
+        let (input_width, code_width) = (self.input_dim(), self.latent_dim());
+        let nodes = self
+            .net
+            .variant()
+            .describe_network(
+                &self.net.layers,
+                input_width + classes,
+                code_width + classes,
+            )
+            .ok_or_else(|| {
+                Error::invalid(format!(
+                    "a {} model does not describe its network (Variant::describe_network), so \
+                     it cannot leave aekit",
+                    self.config.kind()
+                ))
+            })?;
+        let conditioned = |nodes: Vec<graph::Node>| {
+            let append = (classes > 0).then_some(graph::Node::AppendClass { classes });
+            append.into_iter().chain(nodes).collect()
+        };
+        let input_shape = self
+            .config
+            .shared()
+            .input_shape
+            .clone()
+            .unwrap_or_else(|| vec![input_width]);
+        Ok(graph::Graph {
+            version: graph::GRAPH_VERSION,
+            input_shape,
+            input_width,
+            code_width,
+            classes,
+            encoder: conditioned(nodes.encoder),
+            decoder: conditioned(nodes.decoder),
+            output_activation: self.net.output_activation(),
+            residual: self.config.shared().residual == Some(true),
+        })
     }
 
     /// The classes a conditional model is conditioned on; 0 for other models.

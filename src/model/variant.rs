@@ -212,6 +212,19 @@ pub trait Variant: Debug + Send + Sync + 'static {
         objective::autoencoder(net, batch, cx)
     }
 
+    /// The inference network as plain operations (see [`crate::model::graph`]): the encoder
+    /// from rows (a conditional model's with the class one-hot appended) to codes, and the
+    /// decoder from codes to logits. `None` where the variant cannot describe it: exports of
+    /// its runs are then refused, naming its kind.
+    fn describe_network(
+        &self,
+        _layers: &Layers,
+        _input_width: usize,
+        _code_width: usize,
+    ) -> Option<NetworkNodes> {
+        None
+    }
+
     /// `(mu, logvar)` of a Gaussian q(z|x), for variants with a stochastic encoder.
     fn posterior(&self, _layers: &Layers, _x: Tensor<2>) -> Option<(Tensor<2>, Tensor<2>)> {
         None
@@ -263,6 +276,13 @@ pub trait Variant: Debug + Send + Sync + 'static {
     fn after_step(&self, net: Network, _batch: &Batch, _cx: &mut StepContext) -> Network {
         net
     }
+}
+
+/// A network's two paths, as [`Variant::describe_network`] gives them.
+#[derive(Debug, Clone)]
+pub struct NetworkNodes {
+    pub encoder: Vec<crate::model::graph::Node>,
+    pub decoder: Vec<crate::model::graph::Node>,
 }
 
 /// Refuses a weight of a loss term that is negative or not a finite number.
@@ -401,7 +421,8 @@ macro_rules! delegate_variant_config {
     };
 }
 
-/// In `impl Variant for X`: `encode`, `decode_logits`, `output_activation` and `posterior` of
+/// In `impl Variant for X`: `encode`, `decode_logits`, `output_activation`, `posterior` and
+/// `describe_network` of
 /// a network that wraps another variant's (field `$base`), whose layers it shares.
 #[macro_export]
 macro_rules! delegate_variant_network {
@@ -450,6 +471,15 @@ macro_rules! delegate_variant_network {
             x: burn::tensor::Tensor<2>,
         ) -> Option<(burn::tensor::Tensor<2>, burn::tensor::Tensor<2>)> {
             self.$base.posterior(layers, x)
+        }
+
+        fn describe_network(
+            &self,
+            layers: &$crate::model::layers::Layers,
+            input_width: usize,
+            code_width: usize,
+        ) -> Option<$crate::model::variant::NetworkNodes> {
+            self.$base.describe_network(layers, input_width, code_width)
         }
     };
 }

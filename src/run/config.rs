@@ -77,10 +77,16 @@ impl RunConfig {
         toml::to_string(self).map_err(|e| Error::Serialize(e.to_string()))
     }
 
-    /// Writes `config.toml` and `config.json` (the same content, for Python users) into `dir`.
-    pub fn save(&self, dir: &Path) -> Result<()> {
+    /// Writes `config.toml` and `config.json` (the same content, for Python users, and the
+    /// network's `graph` when given: what loaders outside aekit rebuild it from) into `dir`.
+    pub fn save(&self, dir: &Path, graph: Option<&crate::model::graph::Graph>) -> Result<()> {
         crate::io::write_atomic(&dir.join("config.toml"), self.to_toml()?.as_bytes())?;
-        crate::io::write_json(&dir.join("config.json"), self)
+        let mut json = serde_json::to_value(self).map_err(|e| Error::Serialize(e.to_string()))?;
+        if let (Some(graph), Some(fields)) = (graph, json.as_object_mut()) {
+            let graph = serde_json::to_value(graph).map_err(|e| Error::Serialize(e.to_string()))?;
+            fields.insert("graph".into(), graph);
+        }
+        crate::io::write_json(&dir.join("config.json"), &json)
     }
 
     /// Adds the flags of every key of a run config to a command: data, model (with `--model`

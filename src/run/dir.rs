@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! RUN_DIR/
-//!   config.toml, config.json   the resolved run config (rebuilds the model, repeats the run)
+//!   config.toml, config.json   the resolved run config (rebuilds the model, repeats the run);
+//!                              config.json also holds the network as plain operations (`graph`)
 //!   preprocess.json            the fitted input scaling
 //!   model.safetensors          best weights by validation loss (PyTorch names and layouts)
 //!   metrics.jsonl              one JSON line per epoch
@@ -108,6 +109,7 @@ impl RunDir {
         cfg: &RunConfig,
         preprocessor: &Preprocessor,
         vocabulary: Option<&[String]>,
+        graph: Option<&crate::model::graph::Graph>,
     ) -> Result<(Self, RunLock)> {
         let run = Self::new(path);
         let existed = run.path.exists();
@@ -122,7 +124,7 @@ impl RunDir {
             ));
         }
         let written = crate::io::ensure_dir(&run.path)
-            .and_then(|()| cfg.save(&run.path))
+            .and_then(|()| cfg.save(&run.path, graph))
             .and_then(|()| run.complete_creation(preprocessor, vocabulary));
         if let Err(e) = written {
             // A creation that failed (a full disk) leaves nothing: what it wrote is removed,

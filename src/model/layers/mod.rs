@@ -84,6 +84,15 @@ impl Layers {
         }
     }
 
+    /// The names of the layers `group.0`, `group.1`, ... in creation order.
+    pub fn members(&self, group: &str) -> Vec<String> {
+        self.names
+            .iter()
+            .filter(|n| in_group(n, group) && n.as_str() != group)
+            .cloned()
+            .collect()
+    }
+
     /// The linear layers `group.0`, `group.1`, ... in creation order.
     pub fn linears<'a>(&'a self, group: &'a str) -> impl Iterator<Item = &'a Linear> + 'a {
         self.names

@@ -16,6 +16,7 @@ use crate::kernels::conv2d::{self as gemm_conv, ConvGeometry};
 use crate::kernels::linear::linear;
 use crate::kernels::max_pool::max_pool;
 use crate::model::Activation;
+use crate::model::graph::{Node, ResizeMode};
 use crate::model::layers::spec::*;
 use crate::model::layers::{
     Kernel, NamedTensor, ParamFactory, export_kernel, export_linear, import_kernel, import_linear,
@@ -330,6 +331,105 @@ impl Stack {
             };
         }
         h.flat()
+    }
+
+    /// The stack as plain operations (see [`crate::model::graph`]) from rows to its output,
+    /// its tensors named under `prefix`; without the last weighted layer's activation when
+    /// `logits`, as [`Self::forward`].
+    pub fn describe(&self, prefix: &str, logits: bool) -> Vec<Node> {
+        let plan = &self.plan;
+        let name = |param: usize, what: &str| format!("{prefix}.{}.{what}", plan.layer_of[param]);
+        let mut nodes = Vec::new();
+        let mut map = false;
+        if let [c, h, w] = plan.input_shape.as_slice() {
+            nodes.push(Node::Reshape {
+                shape: vec![*c, *h, *w],
+            });
+            map = true;
+        }
+        let four = |p: [(usize, usize); 2]| [p[0].0, p[1].0, p[0].1, p[1].1];
+        for (i, op) in plan.ops.iter().enumerate() {
+            let act = match op {
+                Op::Conv {
+                    param,
+                    options,
+                    act,
+                    ..
+                } => {
+                    nodes.push(Node::Conv {
+                        weight: name(*param, "weight"),
+                        bias: name(*param, "bias"),
+                        stride: options.stride[0],
+                        pads: four(options.padding),
+                    });
+                    Some(*act)
+                }
+                Op::ConvTranspose {
+                    param,
+                    options,
+                    act,
+                    ..
+                } => {
+                    nodes.push(Node::ConvTranspose {
+                        weight: name(*param, "weight"),
+                        bias: name(*param, "bias"),
+                        stride: options.stride[0],
+                        pads: options.padding,
+                        output_padding: options.padding_out,
+                    });
+                    Some(*act)
+                }
+                Op::MaxPool(o) => {
+                    nodes.push(Node::MaxPool {
+                        size: o.kernel_size[0],
+                        pads: four(o.padding),
+                    });
+                    None
+                }
+                Op::AvgPool(o) => {
+                    nodes.push(Node::AvgPool {
+                        size: o.kernel_size[0],
+                        pads: four(o.padding),
+                    });
+                    None
+                }
+                Op::Upsample { size, bilinear } => {
+                    let mode = if *bilinear {
+                        ResizeMode::Bilinear
+                    } else {
+                        ResizeMode::Nearest
+                    };
+                    nodes.push(Node::Resize { size: *size, mode });
+                    None
+                }
+                Op::Dense { param, act } => {
+                    if map {
+                        let n = self.linear(*param).weight.dims()[0];
+                        nodes.push(Node::Reshape { shape: vec![n] });
+                        map = false;
+                    }
+                    nodes.push(Node::Linear {
+                        weight: name(*param, "weight"),
+                        bias: name(*param, "bias"),
+                    });
+                    Some(*act)
+                }
+                Op::Reshape(shape) => {
+                    nodes.push(Node::Reshape {
+                        shape: shape.to_vec(),
+                    });
+                    map = true;
+                    None
+                }
+            };
+            if let Some(function) = act
+                && function != Activation::Linear
+                && !(logits && Some(i) == plan.last_weighted)
+            {
+                nodes.push(Node::Activation { function });
+            }
+        }
+        nodes
     }
 
     /// The activation of the last layer with weights.

@@ -8,11 +8,12 @@ use clap::parser::ValueSource;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::model::graph::Path;
 use crate::model::layers::spec::shape_str;
 use crate::model::layers::{
     LayerSpec, Layers, LayersBuilder, StackActs, infer_shapes, mirror, parse_layers,
 };
-use crate::model::variant::{ConfigObject, Resolved, Variant, VariantConfig};
+use crate::model::variant::{ConfigObject, NetworkNodes, Resolved, Variant, VariantConfig};
 use crate::model::{Activation, ModelConfig, SharedConfig, objective};
 
 fn default_activation() -> Activation {
@@ -244,6 +245,22 @@ impl Variant for Conv {
 
     fn decode_logits(&self, layers: &Layers, z: Tensor<2>) -> Tensor<2> {
         layers.stack("decoder").expect("built").forward(z, true)
+    }
+
+    fn describe_network(
+        &self,
+        layers: &Layers,
+        input_width: usize,
+        code_width: usize,
+    ) -> Option<NetworkNodes> {
+        Some(NetworkNodes {
+            encoder: Path::from_rows(input_width)
+                .stack(layers, "encoder", false)
+                .finish(),
+            decoder: Path::from_rows(code_width)
+                .stack(layers, "decoder", true)
+                .finish(),
+        })
     }
 
     fn output_activation(&self) -> Activation {

@@ -12,9 +12,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::kernels::linear::linear;
+use crate::model::graph::Path;
 use crate::model::layers::{LayerSpec, Layers, LayersBuilder, StackActs, infer_shapes, mirror};
 use crate::model::objective::{self, KlPressure, LossTerms};
-use crate::model::variant::{Batch, Capabilities, Resolved, StepContext, Variant, VariantConfig};
+use crate::model::variant::{
+    Batch, Capabilities, NetworkNodes, Resolved, StepContext, Variant, VariantConfig,
+};
 use crate::model::{Activation, ModelConfig, Network, SharedConfig};
 
 fn d_act() -> Activation {
@@ -349,6 +352,40 @@ impl Variant for Vae {
 
     fn posterior(&self, layers: &Layers, x: Tensor<2>) -> Option<(Tensor<2>, Tensor<2>)> {
         Some(self.gaussian(layers, x))
+    }
+
+    /// The encoder up to the posterior mean; the decoder as [`Variant::decode_logits`] runs.
+    fn describe_network(
+        &self,
+        layers: &Layers,
+        input_width: usize,
+        code_width: usize,
+    ) -> Option<NetworkNodes> {
+        let conv = layers.stack("conv_encoder").is_some();
+        let mut encoder = Path::from_rows(input_width);
+        if conv {
+            encoder = encoder.stack(layers, "conv_encoder", false);
+        }
+        for name in layers.members("encoder") {
+            encoder = encoder.linear(layers, &name).activation(self.hidden);
+        }
+        let encoder = encoder.linear(layers, "fc_mu");
+        let names = layers.members("decoder");
+        let last = names.len() - 1;
+        let mut decoder = Path::from_rows(code_width);
+        for (i, name) in names.iter().enumerate() {
+            decoder = decoder.linear(layers, name);
+            if i < last || self.conv {
+                decoder = decoder.activation(self.hidden);
+            }
+        }
+        if conv {
+            decoder = decoder.stack(layers, "conv_decoder", true);
+        }
+        Some(NetworkNodes {
+            encoder: encoder.finish(),
+            decoder: decoder.finish(),
+        })
     }
 
     /// A capacity pulls the batch's mean KL towards C, which couples the rows.

@@ -16,11 +16,14 @@ use burn::tensor::{Int, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::model::graph::Path;
 use crate::model::layers::{
     LayerSpec, Layers, LayersBuilder, StackActs, parse_layers, tensor_values,
 };
 use crate::model::objective::LossTerms;
-use crate::model::variant::{Batch, Capabilities, Resolved, StepContext, Variant, VariantConfig};
+use crate::model::variant::{
+    Batch, Capabilities, NetworkNodes, Resolved, StepContext, Variant, VariantConfig,
+};
 use crate::model::variants::conv::ConvConfig;
 use crate::model::{Activation, Network, SharedConfig, loss};
 
@@ -330,6 +333,24 @@ impl Variant for VqVae {
 
     fn output_activation(&self) -> Activation {
         self.output
+    }
+
+    /// The encoder's map quantised: the code is the quantised grid, channel-major.
+    fn describe_network(
+        &self,
+        layers: &Layers,
+        input_width: usize,
+        code_width: usize,
+    ) -> Option<NetworkNodes> {
+        Some(NetworkNodes {
+            encoder: Path::from_rows(input_width)
+                .stack(layers, "conv_encoder", false)
+                .quantize("codebook")
+                .finish(),
+            decoder: Path::from_rows(code_width)
+                .stack(layers, "conv_decoder", true)
+                .finish(),
+        })
     }
 
     fn codebook_indices(&self, layers: &Layers, x: Tensor<2>) -> Option<Tensor<2, Int>> {
