@@ -18,6 +18,7 @@ pub mod device;
 pub mod error;
 pub mod eval;
 pub mod explore;
+pub mod export;
 pub mod fit;
 pub mod fuzz;
 pub mod io;

@@ -198,7 +198,7 @@ fn fixed_seed_runs_give_the_weights_recorded_before_the_redesign() {
 }
 
 /// The layer of a library module in ARCHITECTURE.md's order (data → model → train → run →
-/// eval / explore / viz → fit → serve); `None` for the modules every layer may use.
+/// eval / explore / export / viz → fit → serve); `None` for the modules every layer may use.
 fn layer(module: &str) -> Option<usize> {
     Some(match module {
         "kernels" | "error" | "io" | "device" | "options" => return None,
@@ -206,7 +206,7 @@ fn layer(module: &str) -> Option<usize> {
         "model" => 2,
         "train" => 3,
         "run" => 4,
-        "eval" | "explore" | "viz" | "presets" | "fuzz" => 5,
+        "eval" | "explore" | "export" | "viz" | "presets" | "fuzz" => 5,
         "fit" => 6,
         "serve" => 7,
         other => panic!("module {other} has no place in ARCHITECTURE.md's order"),

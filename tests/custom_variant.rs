@@ -50,6 +50,11 @@ fn a_variant_defined_outside_the_crate_trains_saves_loads_and_evaluates() {
         err.contains("a tied model does not describe its network"),
         "{err}"
     );
+    let onnx = dir.path().join("tied.onnx");
+    let part = aekit::export::onnx::Part::Encoder;
+    let err = run.export_onnx(&onnx, part, None, false).unwrap_err();
+    assert!(err.to_string().contains("a tied model"), "{err}");
+    assert!(!onnx.exists());
     // A registered kind cannot be registered twice; an unknown one is refused on load.
     assert!(
         aekit::model::variant::register(VariantEntry::of::<custom_variant::TiedConfig>("again"))

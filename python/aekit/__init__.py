@@ -160,6 +160,15 @@ class Run:
         """The anomaly threshold stored with the run, or None."""
         return self._handle.threshold()
 
+    def to_onnx(self, path, part=None, threshold=None, score=None, force=False):
+        """Writes the run as an ONNX model (opset 17, any batch size) with its preprocessing
+        inside: `part` "encoder" (raw rows `x` to `code`), "decoder" (`z` to `output` in the
+        raw scale), "reconstruct" (`x` to `reconstruction`, the default) or "score" (`x` to `score`,
+        `feature_errors` and `anomaly`, thresholded at `threshold` or the stored threshold).
+        A conditional model also takes the classes `y`. Returns `path`."""
+        self._handle.to_onnx(os.fspath(path), part, threshold, score, force)
+        return os.fspath(path)
+
 
 def _class_indices(y):
     """Class indices as the core takes them (int64), or None."""
@@ -472,6 +481,11 @@ class AutoEncoder(_TransformerMixin, _BaseEstimator):
 
     def score(self, X, y=None):
         return float(np.mean(self.score_samples(X)))
+
+    def to_onnx(self, path, part=None, **kw):
+        """Writes the fitted model as an ONNX model (see `Run.to_onnx`)."""
+        self._check_fitted()
+        return self.run_.to_onnx(path, part, **kw)
 
     def save(self, path):
         """Writes the run directory to `path` (readable by `aekit eval`, `aekit serve`, ...)."""

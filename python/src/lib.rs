@@ -331,6 +331,35 @@ impl RunHandle {
         self.detector.as_ref().map(|d| d.threshold)
     }
 
+    /// Writes `part` of the run as an ONNX model (as `aekit export`); a score part thresholds
+    /// at `threshold` (scores of kind `score`) or the run's stored threshold.
+    #[pyo3(signature = (path, part=None, threshold=None, score=None, force=false))]
+    fn to_onnx(
+        &self,
+        path: &str,
+        part: Option<&str>,
+        threshold: Option<f64>,
+        score: Option<&str>,
+        force: bool,
+    ) -> PyResult<()> {
+        use aekit::export::onnx::{Part, parse_name};
+        let part: Part = match part {
+            Some(name) => parse_name("part", name).map_err(py_err)?,
+            None => Part::default(),
+        };
+        let kind = match score {
+            Some(name) => parse_name("score", name).map_err(py_err)?,
+            None => ScoreKind::default(),
+        };
+        let detector = threshold
+            .map(|t| AnomalyDetector::with_threshold(kind, t))
+            .transpose()
+            .map_err(py_err)?;
+        self.run
+            .export_onnx(Path::new(path), part, detector.as_ref(), force)
+            .map_err(py_err)
+    }
+
     /// The classes a conditional model is conditioned on (0 for others).
     #[getter]
     fn classes(&self) -> usize {

@@ -5,6 +5,7 @@ mod args;
 mod compare_cmd;
 mod data_cmd;
 mod eval_cmd;
+mod export_cmd;
 mod info_cmd;
 mod init_cmd;
 mod plot_cmd;
@@ -64,6 +65,9 @@ enum Command {
     Report(plot_cmd::ReportArgs),
     /// Reconstruction error of PCA and of trained runs at each code size, on the same test set.
     Compare(compare_cmd::CompareArgs),
+    /// Write a run as an ONNX model: encoder, decoder, reconstruction or anomaly score, with
+    /// the preprocessing inside.
+    Export(export_cmd::ExportArgs),
     /// Classify with the codes (k-nearest neighbours, softmax regression), beside PCA codes.
     Probe(compare_cmd::ProbeArgs),
     /// Anomaly scores from reconstruction error (or a VAE's negative ELBO), a threshold and labels.
@@ -129,6 +133,7 @@ pub fn main() -> ExitCode {
             Command::Compare(a) => compare_cmd::compare(a, &device),
             Command::Probe(a) => compare_cmd::probe_cmd(a, &device),
             Command::Score(a) => anomaly_cmd::run(a, &device),
+            Command::Export(a) => export_cmd::run(a, &device),
             Command::Upscale(a) => task_cmd::run("upscale", a, &device),
             Command::Recolor(a) => task_cmd::run("recolor", a, &device),
             Command::Inpaint(a) => task_cmd::run("inpaint", a, &device),

@@ -1,0 +1,1 @@
+//! Codes as files for TensorFlow's Embedding Projector (projector.tensorflow.org, TensorBoard).
