@@ -175,3 +175,63 @@ fn bad_exports_are_refused_with_one_line_and_leave_nothing() {
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
+
+#[test]
+fn encode_writes_embedding_projector_files_with_a_sprite_of_the_images() {
+    let dir = common::tmp();
+    let run = train(dir.path(), "dense", &["--hidden", "8", "--latent", "2"]);
+    let proj = dir.path().join("proj");
+    let z = dir.path().join("z.npy");
+    let o = aekit(&[
+        "encode",
+        &run,
+        "--out",
+        z.to_str().unwrap(),
+        "--projector",
+        proj.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let codes = aekit::data::matrix_file::read(&z).unwrap();
+    let vectors: Vec<f32> = std::fs::read_to_string(proj.join("vectors.tsv"))
+        .unwrap()
+        .lines()
+        .flat_map(|l| {
+            l.split('\t')
+                .map(|v| v.parse::<f32>().unwrap())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert_eq!(vectors, codes.data, "the codes, to the bit");
+    let opened = aekit::Run::open(Path::new(&run), &burn::tensor::Device::flex()).unwrap();
+    let test = opened.load_data(None, aekit::Split::Test).unwrap();
+    let names = test.class_names.clone().unwrap();
+    let metadata = std::fs::read_to_string(proj.join("metadata.tsv")).unwrap();
+    let mut lines = metadata.lines();
+    assert_eq!(lines.next(), Some("label\tclass\tindex"));
+    for (i, line) in lines.enumerate() {
+        let l = test.labels.as_ref().unwrap()[i];
+        assert_eq!(line, format!("{l}\t{}\t{i}", names[l as usize]));
+    }
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(proj.join("projector_config.json")).unwrap())
+            .unwrap();
+    let embedding = &config["embeddings"][0];
+    assert_eq!(embedding["tensorShape"], serde_json::json!([32, 2]));
+    assert_eq!(
+        embedding["sprite"]["singleImageDim"],
+        serde_json::json!([28, 28])
+    );
+    // 32 images on a 6×6 sheet; the first tile is the first image, its range to bytes.
+    let sprite = image::open(proj.join("sprite.png")).unwrap().to_rgb8();
+    assert_eq!(sprite.dimensions(), (6 * 28, 6 * 28));
+    let raw = opened.to_raw(test.x.clone()).unwrap();
+    let (lo, hi) = raw
+        .data
+        .iter()
+        .fold((f32::MAX, f32::MIN), |(a, b), &v| (a.min(v), b.max(v)));
+    for (k, v) in raw.row(0).iter().enumerate() {
+        let expected = (((v - lo) / (hi - lo)) * 255.0).round() as u8;
+        let px = sprite.get_pixel((k % 28) as u32, (k / 28) as u32);
+        assert_eq!(px.0, [expected; 3]);
+    }
+}

@@ -7,6 +7,7 @@ use clap::Args;
 use aekit::data::matrix_file::{self, MatrixFormat};
 use aekit::error::{Error, Result};
 use aekit::eval::streamed::{self, Destination, Output};
+use aekit::export::projector;
 use aekit::io::OutputSet;
 use aekit::viz::figures::save_run_grid;
 
@@ -18,8 +19,8 @@ pub struct EncodeArgs {
     input: RunData,
     /// Where to write the codes (.npy, .csv or .parquet; a table source is read and written
     /// a batch at a time, whatever its size).
-    #[arg(long)]
-    out: PathBuf,
+    #[arg(long, required_unless_present = "projector")]
+    out: Option<PathBuf>,
     /// Input columns copied beside each output row (.parquet outputs of table sources).
     #[arg(long, value_delimiter = ',')]
     keep_columns: Vec<String>,
@@ -30,11 +31,18 @@ pub struct EncodeArgs {
     /// quantised vectors.
     #[arg(long)]
     indices: bool,
+    /// Also write the codes for TensorFlow's Embedding Projector into this directory:
+    /// vectors.tsv, metadata.tsv (label, class, index), a sprite sheet of image data, and
+    /// projector_config.json naming them.
+    #[arg(long, value_name = "DIR")]
+    projector: Option<PathBuf>,
 }
 
 pub fn encode(args: EncodeArgs, device: &burn::tensor::Device) -> Result<()> {
-    if !streamed::is_parquet(&args.out) {
-        MatrixFormat::of(&args.out)?;
+    if let Some(out) = &args.out
+        && !streamed::is_parquet(out)
+    {
+        MatrixFormat::of(out)?;
     }
     if let Some(p) = &args.labels_out {
         MatrixFormat::of(p)?;
@@ -42,28 +50,66 @@ pub fn encode(args: EncodeArgs, device: &burn::tensor::Device) -> Result<()> {
     let run = aekit::Run::open(&args.input.run_dir, device)?;
     let cfg = args.input.data_config(&run)?;
     let split = args.input.split.into();
+    if let Some(out) = &args.out {
+        write_codes(&args, out, &run, &cfg, split)?;
+    }
+    if let Some(dir) = &args.projector {
+        let data = run.load_data(Some(&cfg), split)?;
+        let codes = run.model.encode_given(&data.x, data.labels.as_deref())?;
+        let raw = run
+            .image_shape()
+            .ok()
+            .map(|(c, h, w)| (run.to_raw(data.x.clone()), [c, h, w]));
+        let raw = match raw {
+            Some((x, shape)) => Some((x?, shape)),
+            None => None,
+        };
+        let notes = projector::Annotations {
+            labels: data.labels.as_deref(),
+            class_names: data.class_names.as_deref(),
+            images: raw.as_ref().map(|(x, shape)| (x, *shape)),
+        };
+        let files = projector::write(dir, &codes, &notes)?;
+        println!(
+            "{} codes for the Embedding Projector written to {} ({})",
+            codes.rows,
+            dir.display(),
+            files.join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// The codes (or codebook indices) of `split` written to `out`, a table a batch at a time.
+fn write_codes(
+    args: &EncodeArgs,
+    out: &std::path::Path,
+    run: &aekit::Run,
+    cfg: &aekit::data::DataConfig,
+    split: aekit::data::Split,
+) -> Result<()> {
     let output = if args.indices {
         Output::CodebookIndices
     } else {
         Output::Codes
     };
-    if streamed::applies(&cfg, split, Some(&args.out), &args.keep_columns)? {
+    if streamed::applies(cfg, split, Some(out), &args.keep_columns)? {
         let dest = Destination {
-            out: Some(&args.out),
+            out: Some(out),
             labels_out: args.labels_out.as_deref(),
             kept: &args.keep_columns,
         };
-        let written = streamed::write(&run, &cfg, split, output, &dest)?;
-        println!("{} codes written to {}", written.rows, args.out.display());
+        let written = streamed::write(run, cfg, split, output, &dest)?;
+        println!("{} codes written to {}", written.rows, out.display());
         return Ok(());
     }
-    let data = run.load_data(Some(&cfg), split)?;
+    let data = run.load_data(Some(cfg), split)?;
     let codes = match output {
         Output::CodebookIndices => run.codebook_indices(&data.x)?,
         _ => run.model.encode_given(&data.x, data.labels.as_deref())?,
     };
     let mut outputs = OutputSet::default();
-    outputs.write(&args.out, |p| {
+    outputs.write(out, |p| {
         matrix_file::write(p, &codes, "z", data.labels.as_deref())
     })?;
     if let (Some(p), Some(l)) = (&args.labels_out, &data.labels) {
@@ -74,7 +120,7 @@ pub fn encode(args: EncodeArgs, device: &burn::tensor::Device) -> Result<()> {
         "{} codes of width {} written to {}",
         codes.rows,
         codes.cols,
-        args.out.display()
+        out.display()
     );
     Ok(())
 }
