@@ -146,14 +146,18 @@ class Run:
         """Reconstruction metrics of `X` (raw samples): MSE, SSE per sample, MAE, BCE."""
         return json.loads(self._handle.evaluate(_rows(X, "X")))
 
-    def figure(self, kind="reconstructions"):
-        """One of the run's figures as an RGB array (`PIL.Image` via `figure_image`)."""
-        return self._handle.figure(kind)
+    def figure(self, kind="reconstructions", X=None, y=None):
+        """One of the run's figures as an RGB array (`PIL.Image` via `figure_image`): of the
+        raw rows `X` (and classes `y`) where given, else of the run's own test data where the
+        figure draws data; the learning curves, prior samples and a prior's 2-D manifold need
+        none, so every figure works for a run fitted from arrays."""
+        X = None if X is None else _rows(X, "X")
+        return self._handle.figure(kind, X, _class_indices(y))
 
-    def figure_image(self, kind="reconstructions"):
+    def figure_image(self, kind="reconstructions", X=None, y=None):
         from PIL import Image
 
-        return Image.fromarray(self.figure(kind))
+        return Image.fromarray(self.figure(kind, X, y))
 
     @property
     def threshold(self):
@@ -217,6 +221,9 @@ def _rows(X, name, columns=None):
     through the Arrow C stream interface."""
     if _is_table(X):
         return _aekit.table_rows(X, columns, _length(X))
+    if _image_shape(X) is not None:
+        # Images ([n, C, H, W] or [n, H, W]) as rows; fit keeps their shape.
+        X = np.asarray(X).reshape(len(X), -1)
     if _check_array is not None:
         return np.ascontiguousarray(_check_array(X, dtype=np.float32, input_name=name))
     if hasattr(X, "toarray") and not isinstance(X, np.ndarray):
@@ -244,26 +251,28 @@ def _rows(X, name, columns=None):
     return arr
 
 
-def _toml_value(v):
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, (int, np.integer)):
-        return str(int(v))
-    if isinstance(v, (float, np.floating)):
-        return repr(float(v))
-    if isinstance(v, str):
-        return json.dumps(v)
-    if isinstance(v, (list, tuple)):
-        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
-    raise ValueError(f"cannot write {v!r} into a config")
+def _same(a, b):
+    return (list(a) == list(b)) if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)) else a == b
 
 
-def _toml(sections):
-    lines = []
-    for name, values in sections.items():
-        lines.append(f"[{name}]")
-        lines += [f"{k} = {_toml_value(v)}" for k, v in values.items() if v is not None]
-    return "\n".join(lines) + "\n"
+def _flag(name, value):
+    """A setting as the command line spells it: `--name value`, a list comma-separated, `True`
+    as the bare flag; `None` and `False` leave it out."""
+    flag = "--" + name.replace("_", "-")
+    if value is None or value is False:
+        return []
+    if value is True:
+        return [flag]
+    if isinstance(value, (list, tuple)):
+        return [flag, ",".join(str(v) for v in value)] if len(value) else [flag]
+    return [flag, str(value)]
+
+
+def _image_shape(X):
+    """One sample's [C, H, W] when `X` is an array of images ([n, C, H, W] or [n, H, W])."""
+    if _is_table(X) or not hasattr(X, "ndim") or X.ndim not in (3, 4):
+        return None
+    return [1, *X.shape[1:]] if X.ndim == 3 else list(X.shape[1:])
 
 
 class AutoEncoder(_TransformerMixin, _BaseEstimator):
@@ -284,13 +293,15 @@ class AutoEncoder(_TransformerMixin, _BaseEstimator):
     `scale` ("none", "standardize", "minmax", "unit"), `val_fraction`, `seed`, `device`
     ("cpu"), `verbose` (a tqdm bar when tqdm is installed), `callback` (called with each
     epoch's metrics as a dict), `run_dir` (where the run directory goes; a temporary one by
-    default).
+    default), `options` (any other setting of `aekit train`, by its flag's name with `_` for
+    `-`, and the same values: e.g. `{"encoder": "conv:16:3,maxpool:2", "codes": 32}`; every
+    variant's settings are reachable so, and the core refuses one the model does not take).
     """
 
     def __init__(self, model="dense", hidden=(64,), latent=8, activation="relu", noise=None,
                  code_l1=None, contractive=None, dropout=None, beta=None, epochs=20, batch_size=None,
                  optimizer="adam", lr=1e-3, scale="none", val_fraction=0.1, seed=42,
-                 device="cpu", verbose=False, callback=None, run_dir=None):
+                 device="cpu", verbose=False, callback=None, run_dir=None, options=None):
         self.model = model
         self.hidden = hidden
         self.latent = latent
@@ -311,6 +322,7 @@ class AutoEncoder(_TransformerMixin, _BaseEstimator):
         self.verbose = verbose
         self.callback = callback
         self.run_dir = run_dir
+        self.options = options
 
     # The core computes in float32: codes and reconstructions are float32 whatever comes in.
     def __sklearn_tags__(self):
@@ -327,41 +339,46 @@ class AutoEncoder(_TransformerMixin, _BaseEstimator):
         """What the configured variant can do (the core's answer, never a list kept here)."""
         return json.loads(_aekit.model_capabilities(self._config()))
 
+    # The estimator's parameters that are model settings, passed as the command line's flags.
+    _MODEL_PARAMS = ("hidden", "latent", "activation", "noise", "code_l1", "contractive",
+                     "dropout", "beta")
+
+    def _model_flags(self):
+        """`--model KIND` and the model parameters as flags: a parameter left at its default
+        that the kind does not take is left out (the core decides which it takes); any other
+        goes to the core, which refuses one the kind does not take, naming it."""
+        import inspect
+
+        defaults = {k: p.default for k, p in inspect.signature(type(self).__init__).parameters.items()}
+        takes = dict(zip(self._MODEL_PARAMS, _aekit.model_takes(self.model, list(self._MODEL_PARAMS))))
+        flags = ["--model", self.model]
+        for name in self._MODEL_PARAMS:
+            value = getattr(self, name)
+            if takes[name] or not _same(value, defaults[name]):
+                flags += _flag(name, value)
+        for name, value in (self.options or {}).items():
+            flags += _flag(name, value)
+        return flags
+
     def _config(self):
         if self.device != "cpu":
             raise ValueError(f"device={self.device!r}: this build trains on the CPU only")
-        model = {
-            "kind": self.model,
-            "hidden": [int(h) for h in self.hidden],
-            "latent": int(self.latent),
-            "activation": self.activation,
-            "noise": self.noise,
-            "code_l1": self.code_l1,
-            "contractive": self.contractive,
-            "dropout": self.dropout,
-            "beta": self.beta,
-        }
-        return _toml({
-            # The samples came as an array, not a file: the run records a name that says so, and
-            # command-line tools reading the run need their own --data.
-            "data": {"source": "npy:the-array-given-to-fit.npy", "scale": self.scale,
-                     "val_fraction": self.val_fraction},
-            "model": model,
-            "train": {
-                "epochs": int(self.epochs),
-                # None: the library's default, the same as the command line's.
-                "batch_size": None if self.batch_size is None else int(self.batch_size),
-                "optimizer": self.optimizer,
-                "lr": float(self.lr),
-                "seed": int(self.seed),
-            },
-        })
+        # The samples come as an array, not a file: the run records a name that says so, and
+        # command-line tools reading the run need their own --data.
+        flags = ["--data", "npy:the-array-given-to-fit.npy", *_flag("scale", self.scale),
+                 *_flag("val_fraction", self.val_fraction), *_flag("epochs", int(self.epochs)),
+                 # None: the library's default, the same as the command line's.
+                 *_flag("batch_size", None if self.batch_size is None else int(self.batch_size)),
+                 *_flag("optimizer", self.optimizer), *_flag("lr", float(self.lr)),
+                 *_flag("seed", int(self.seed))]
+        return _aekit.configure(flags + self._model_flags())
 
     def fit(self, X, y=None):
         if _is_stream(X):
             return self._fit_stream(X, y)
         # A table goes to the core as it is, which reads its columns where they lie.
         table = X if _is_table(X) else None
+        shape = _image_shape(X)
         if table is None:
             X = _rows(X, "X")
         n = X.shape[0] if table is None else _length(table)
@@ -379,7 +396,7 @@ class AutoEncoder(_TransformerMixin, _BaseEstimator):
         if n is not None and n < 2:
             raise ValueError(f"X: n_samples={n}; fitting needs at least 2 samples (one to train on, one to validate)")
         return self._train(lambda out, on_epoch: _aekit.fit(
-            self._config(), X, labels, out, on_epoch, None, n))
+            self._config(), X, labels, out, on_epoch, None, n, shape))
 
     def _fit_stream(self, batches, y):
         """Fits on data given a batch at a time (see the module's help)."""
@@ -561,12 +578,12 @@ class AnomalyDetector(AutoEncoder):
                  activation="relu", noise=None, code_l1=None, contractive=None, dropout=None,
                  beta=None, epochs=20, batch_size=None, optimizer="adam", lr=1e-3, scale="none",
                  val_fraction=0.1, seed=42, device="cpu", verbose=False, callback=None,
-                 run_dir=None):
+                 run_dir=None, options=None):
         super().__init__(model=model, hidden=hidden, latent=latent, activation=activation,
                          noise=noise, code_l1=code_l1, contractive=contractive, dropout=dropout,
                          beta=beta, epochs=epochs, batch_size=batch_size, optimizer=optimizer, lr=lr,
                          scale=scale, val_fraction=val_fraction, seed=seed, device=device,
-                         verbose=verbose, callback=callback, run_dir=run_dir)
+                         verbose=verbose, callback=callback, run_dir=run_dir, options=options)
         self.contamination = contamination
 
     def fit(self, X, y=None):

@@ -98,7 +98,7 @@ fn table_rows<'py>(
 /// which stops training at the next step with the best weights kept, then raises
 /// KeyboardInterrupt.
 #[pyfunction]
-#[pyo3(signature = (config, x, labels, out_dir, on_epoch=None, columns=None, rows_hint=None))]
+#[pyo3(signature = (config, x, labels, out_dir, on_epoch=None, columns=None, rows_hint=None, sample_shape=None))]
 #[allow(clippy::too_many_arguments)]
 fn fit(
     py: Python<'_>,
@@ -109,12 +109,24 @@ fn fit(
     on_epoch: Option<Py<PyAny>>,
     columns: Option<Vec<String>>,
     rows_hint: Option<usize>,
+    sample_shape: Option<Vec<usize>>,
 ) -> PyResult<()> {
     let cfg = aekit::RunConfig::from_toml(config, Path::new("the estimator's parameters"))
         .map_err(py_err)?;
     let x = rows_of(x, columns, rows_hint)?;
     let labels = class_indices(labels.as_ref())?;
-    let data = dataset(x, labels);
+    let mut data = dataset(x, labels);
+    // Images given as [n, C, H, W] (or [n, H, W]) arrays keep their shape: convolutional
+    // models need it.
+    if let Some(shape) = sample_shape {
+        if shape.iter().product::<usize>() != data.x.cols {
+            return Err(PyValueError::new_err(format!(
+                "X: a sample shape {shape:?} for rows of {} values",
+                data.x.cols
+            )));
+        }
+        data.sample_shape = shape;
+    }
     train_in_background(py, out_dir, on_epoch, move |opts| {
         aekit::fit::fit_owned(&cfg, data, &opts).map(|_| ())
     })
@@ -493,10 +505,15 @@ impl RunHandle {
     }
 
     /// One of the run's figures (on its own test data) as an RGB array of shape (H, W, 3).
+    /// Figure `kind` of the rows `x` (raw, with classes `y`); without them, of the run's own
+    /// test data where the figure draws data, or of none (learning curves, prior samples).
+    #[pyo3(signature = (kind, x=None, y=None))]
     fn figure<'py>(
         &self,
         py: Python<'py>,
         kind: &str,
+        x: Option<PyReadonlyArray2<'py, f32>>,
+        y: Option<PyReadonlyArray1<'py, i64>>,
     ) -> PyResult<Bound<'py, numpy::PyArray3<u8>>> {
         let kind = aekit::viz::figures::FigureKind::ALL
             .into_iter()
@@ -508,7 +525,21 @@ impl RunHandle {
                     .collect();
                 PyValueError::new_err(format!("no figure {kind:?}; one of {}", names.join(", ")))
             })?;
-        let data = self.run.load_data(None, Split::Test).map_err(py_err)?;
+        let data = match &x {
+            Some(x) => dataset(self.preprocessed(x)?, class_indices(y.as_ref())?),
+            None if kind.needs_data(&self.run.model) => {
+                self.run.load_data(None, Split::Test).map_err(|e| {
+                    PyValueError::new_err(format!(
+                        "the {} figure draws samples of the data: pass X ({e})",
+                        kind.name()
+                    ))
+                })?
+            }
+            None => dataset(
+                Matrix::new(0, self.run.model.input_dim(), Vec::new()).map_err(py_err)?,
+                None,
+            ),
+        };
         let fig = aekit::viz::figures::figure(&self.run, &data, kind, &Default::default())
             .map_err(py_err)?;
         let (w, h) = fig.image.dimensions();
@@ -545,6 +576,30 @@ fn model_capabilities(config: &str) -> PyResult<String> {
     Ok(serde_json::json!(cfg.model.capabilities()).to_string())
 }
 
+/// The run config `aekit train FLAGS` would train, as TOML: the estimators' parameters reach
+/// the core as the command line's flags, so both front ends make the same config.
+#[pyfunction]
+fn configure(flags: Vec<String>) -> PyResult<String> {
+    let cfg = aekit::RunConfig::default()
+        .with_flags(&flags)
+        .map_err(py_err)?;
+    cfg.to_toml().map_err(py_err)
+}
+
+/// The kinds of model the registry holds.
+#[pyfunction]
+fn model_kinds() -> Vec<&'static str> {
+    aekit::model::variant::kinds()
+}
+
+/// Which of the model flags `ids` (by their ids, the config keys) a `kind` model takes.
+#[pyfunction]
+fn model_takes(kind: &str, ids: Vec<String>) -> PyResult<Vec<bool>> {
+    ids.iter()
+        .map(|id| aekit::model::ModelConfig::takes_flag(kind, id).map_err(py_err))
+        .collect()
+}
+
 #[pymodule]
 fn _aekit(m: &Bound<'_, PyModule>) -> PyResult<()> {
     // The CLI's thread pool: one worker per core, subnormals flushed to zero on the workers (not
@@ -562,6 +617,9 @@ fn _aekit(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(shapes, m)?)?;
     m.add_function(wrap_pyfunction!(load_idx, m)?)?;
     m.add_function(wrap_pyfunction!(model_capabilities, m)?)?;
+    m.add_function(wrap_pyfunction!(configure, m)?)?;
+    m.add_function(wrap_pyfunction!(model_takes, m)?)?;
+    m.add_function(wrap_pyfunction!(model_kinds, m)?)?;
     m.add_class::<RunHandle>()?;
     Ok(())
 }

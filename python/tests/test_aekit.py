@@ -2,6 +2,7 @@
 that the Python front end and the command line train the same bytes."""
 
 import _thread
+import json
 import os
 import pickle
 import shutil
@@ -355,3 +356,72 @@ def test_fit_stores_the_threshold_every_front_end_reads(shapes):
     assert ae.threshold_ is not None and ae.threshold_ == ae.run_.threshold
     above = np.mean(ae.run_.score_samples(X) > ae.threshold_)
     assert abs(above - 0.1) < 0.01, above
+
+
+# Settings of each built-in variant beyond the estimator's defaults (small, for speed).
+PARITY = {
+    "dense": {},
+    "conv": {"encoder": "conv:4:3:s2,conv:4:3:s2"},
+    "vae": {},
+    "iwae": {"importance_samples": 2},
+    "infovae": {},
+    "btcvae": {},
+    "factorvae": {"discriminator_hidden": "8"},
+    "aae": {"discriminator_hidden": "8"},
+    "cvae": {},
+    "rae": {},
+    "wae": {},
+    "vqvae": {"encoder": "conv:4:3:s2,conv:4:1", "codes": 8},
+}
+
+
+def test_every_built_in_variant_fits_from_python_as_the_cli_trains_it(shapes, tmp_path):
+    binary = os.environ.get("AEKIT_BIN", os.path.join(ROOT, "target", "release", "aekit"))
+    if not os.path.exists(binary):
+        pytest.skip(f"{binary} not built (cargo build --release)")
+    assert sorted(PARITY) == sorted(aekit._aekit.model_kinds()), "a built-in variant without a parity case"
+    X, y = shapes
+    images = X[:300].reshape(-1, 1, 28, 28)
+    labels = y[:300]
+    np.save(tmp_path / "x.npy", images)
+    np.save(tmp_path / "y.npy", labels)
+    for kind, options in PARITY.items():
+        est = aekit.AutoEncoder(model=kind, epochs=1, batch_size=50, seed=7, options=options,
+                                run_dir=str(tmp_path / f"py-{kind}"))
+        est.fit(images, labels if kind == "cvae" else None)
+        data = ["--data", f"npy:{tmp_path / 'x.npy'}"]
+        if kind == "cvae":
+            data += ["--labels", str(tmp_path / "y.npy")]
+        subprocess.run(
+            [binary, "train", *data, "--scale", "none", *est._model_flags(), "--epochs", "1",
+             "--batch-size", "50", "--seed", "7", "--lr", "0.001", "--quiet", "--no-report",
+             "--out", str(tmp_path / f"cli-{kind}")],
+            check=True, capture_output=True,
+        )
+        ours = (tmp_path / f"py-{kind}" / "model.safetensors").read_bytes()
+        theirs = (tmp_path / f"cli-{kind}" / "model.safetensors").read_bytes()
+        assert ours == theirs, kind
+        # The same resolved model section, whatever the front end.
+        model = lambda side: json.loads((tmp_path / f"{side}-{kind}" / "config.json").read_text())["model"]
+        assert model("py") == model("cli"), kind
+
+
+def test_every_figure_works_for_a_run_fitted_from_arrays(shapes):
+    X, y = shapes
+    X = X.reshape(-1, 1, 28, 28)  # images keep their shape, so figures can draw them
+    vae = aekit.AutoEncoder(model="vae", hidden=(32,), latent=2, epochs=1, seed=1).fit(X)
+    # Figures that draw no data need none; the ones that do take it.
+    for kind in ("manifold", "samples", "curves"):
+        assert vae.run_.figure(kind).shape[2] == 3
+    for kind in ("reconstructions", "codes", "blend", "traverse"):
+        assert vae.run_.figure(kind, X[:50], y[:50]).std() > 0
+    with pytest.raises(ValueError, match="the reconstructions figure draws samples of the data: pass X"):
+        vae.run_.figure("reconstructions")
+    dense = small().fit(X)
+    assert dense.run_.figure("manifold", X[:50]).shape[2] == 3
+    # The lectures' failure: a convolutional model from Python, by its defaults.
+    conv = aekit.AutoEncoder(model="conv", epochs=1, seed=1).fit(X)
+    assert conv.transform(X[:5]).shape == (5, 8)
+    assert conv.run_.figure("reconstructions", X[:8]).std() > 0
+    with pytest.raises(ValueError, match="--hidden is not a setting of a conv model"):
+        aekit.AutoEncoder(model="conv", hidden=(16,), epochs=1).fit(X)

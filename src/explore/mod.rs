@@ -223,6 +223,12 @@ fn quantile(v: &[f32], q: f64) -> f32 {
 /// (as the Keras VAE example); another 2-D code spans the 2nd–98th percentiles of `codes` (the
 /// codes of real data); a wider code spans the plane of the first two principal components of
 /// `codes` through their mean.
+/// Whether [`manifold`] spans its plane from the codes of data: all but a 2-D code with a
+/// prior, whose grid lies at the prior's quantiles.
+pub fn manifold_needs_codes(model: &Autoencoder) -> bool {
+    !(model.latent_dim() == 2 && model.capabilities().prior)
+}
+
 pub fn manifold(model: &Autoencoder, codes: &Matrix, n: usize) -> Result<Manifold> {
     let n = n.max(2);
     crate::model::fits_in_memory(
@@ -231,71 +237,69 @@ pub fn manifold(model: &Autoencoder, codes: &Matrix, n: usize) -> Result<Manifol
         "grid cells (--grid)",
     )?;
     let latent = model.latent_dim();
-    let has_prior = model.capabilities().prior;
     let spaced = |lo: f32, hi: f32| -> Vec<f32> {
         (0..n)
             .map(|i| lo + (hi - lo) * i as f32 / (n - 1) as f32)
             .collect()
     };
-    let (xs, ys, axes, to_code): (Vec<f32>, Vec<f32>, String, PlaneToCode) = if latent == 2
-        && has_prior
-    {
-        let q: Vec<f32> = spaced(0.05, 0.95)
-            .iter()
-            .map(|&p| normal_quantile(p as f64) as f32)
-            .collect();
-        let mut ys = q.clone();
-        ys.reverse();
-        (
-            q,
-            ys,
-            "z1, z2 at the prior's 5%-95% quantiles".into(),
-            Box::new(|x, y| vec![x, y]),
-        )
-    } else {
-        if codes.rows < 2 {
-            return Err(Error::invalid(
-                "a manifold grid needs the codes of at least 2 samples",
-            ));
-        }
-        let plane = if latent == 2 {
-            codes.clone()
-        } else if latent > 2 {
-            Pca::fit(codes, 2)?.transform(codes)?
-        } else {
-            return Err(Error::invalid(
-                "a manifold grid needs a code of at least 2 dimensions",
-            ));
-        };
-        let col = |j: usize| -> Vec<f32> { (0..plane.rows).map(|i| plane.row(i)[j]).collect() };
-        let (c0, c1) = (col(0), col(1));
-        let xs = spaced(quantile(&c0, 0.02), quantile(&c0, 0.98));
-        let mut ys = spaced(quantile(&c1, 0.02), quantile(&c1, 0.98));
-        ys.reverse();
-        if latent == 2 {
+    let (xs, ys, axes, to_code): (Vec<f32>, Vec<f32>, String, PlaneToCode) =
+        if !manifold_needs_codes(model) {
+            let q: Vec<f32> = spaced(0.05, 0.95)
+                .iter()
+                .map(|&p| normal_quantile(p as f64) as f32)
+                .collect();
+            let mut ys = q.clone();
+            ys.reverse();
             (
-                xs,
+                q,
                 ys,
-                "code 1, code 2 over the 2nd-98th percentiles of the data's codes".into(),
+                "z1, z2 at the prior's 5%-95% quantiles".into(),
                 Box::new(|x, y| vec![x, y]),
             )
         } else {
-            let pca = Pca::fit(codes, 2)?;
-            (
-                xs,
-                ys,
-                format!(
-                    "principal components 1 and 2 of the {latent}-d code ({:.0}% of its variance)",
-                    100.0 * (pca.explained_variance_ratio[0] + pca.explained_variance_ratio[1])
-                ),
-                Box::new(move |x, y| {
-                    pca.inverse_transform(&Matrix::new(1, 2, vec![x, y]).expect("1x2"))
-                        .expect("2 coordinates")
-                        .data
-                }),
-            )
-        }
-    };
+            if codes.rows < 2 {
+                return Err(Error::invalid(
+                    "a manifold grid needs the codes of at least 2 samples",
+                ));
+            }
+            let plane = if latent == 2 {
+                codes.clone()
+            } else if latent > 2 {
+                Pca::fit(codes, 2)?.transform(codes)?
+            } else {
+                return Err(Error::invalid(
+                    "a manifold grid needs a code of at least 2 dimensions",
+                ));
+            };
+            let col = |j: usize| -> Vec<f32> { (0..plane.rows).map(|i| plane.row(i)[j]).collect() };
+            let (c0, c1) = (col(0), col(1));
+            let xs = spaced(quantile(&c0, 0.02), quantile(&c0, 0.98));
+            let mut ys = spaced(quantile(&c1, 0.02), quantile(&c1, 0.98));
+            ys.reverse();
+            if latent == 2 {
+                (
+                    xs,
+                    ys,
+                    "code 1, code 2 over the 2nd-98th percentiles of the data's codes".into(),
+                    Box::new(|x, y| vec![x, y]),
+                )
+            } else {
+                let pca = Pca::fit(codes, 2)?;
+                (
+                    xs,
+                    ys,
+                    format!(
+                        "principal components 1 and 2 of the {latent}-d code ({:.0}% of its variance)",
+                        100.0 * (pca.explained_variance_ratio[0] + pca.explained_variance_ratio[1])
+                    ),
+                    Box::new(move |x, y| {
+                        pca.inverse_transform(&Matrix::new(1, 2, vec![x, y]).expect("1x2"))
+                            .expect("2 coordinates")
+                            .data
+                    }),
+                )
+            }
+        };
     let grid: Vec<f32> = ys
         .iter()
         .flat_map(|&y| xs.iter().flat_map(|&x| to_code(x, y)).collect::<Vec<_>>())

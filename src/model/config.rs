@@ -197,6 +197,18 @@ impl ModelConfig {
         Ok(())
     }
 
+    /// Whether a `kind` model takes the model flag `id`: a shared one, its own, or one it
+    /// borrows (as `--latent` of a convolutional model); not another variant's.
+    pub fn takes_flag(kind: &str, id: &str) -> Result<bool> {
+        let entry = variant::lookup(kind)?;
+        let of_a_variant = variant::registered()
+            .iter()
+            .any(|e| e.flag_ids().contains(id));
+        Ok(!of_a_variant
+            || entry.flag_ids().contains(id)
+            || (entry.default)().borrowed_flags().contains(&id))
+    }
+
     /// Applies the model flags given on a command line built with [`model_flags`]: the shared
     /// ones, then the variant's. A flag of another variant is refused, naming the flags this
     /// one takes.

@@ -108,6 +108,28 @@ impl RunConfig {
             .map_err(|e| Error::invalid(e.to_string().trim().replace('\n', " ")))
     }
 
+    /// This config with command-line flags applied as `aekit train` applies them, `args`
+    /// being flags and values without the program's name: for front ends that take settings
+    /// by the command line's names (Python's `options`), so that both reach the same config.
+    pub fn with_flags(&self, args: &[String]) -> Result<Self> {
+        let cmd = crate::options::finite_floats(Self::flags(clap::Command::new("aekit")))
+            .no_binary_name(true);
+        let flags = cmd.try_get_matches_from(args).map_err(|e| {
+            // One line: clap's first, with the values it would take where it lists them.
+            let text = e.render().to_string();
+            let mut lines = text.lines();
+            let first = lines.next().unwrap_or("invalid settings");
+            let mut line = first.trim_start_matches("error: ").to_string();
+            if let Some(values) = lines.find(|l| l.contains("[possible values")) {
+                line = format!("{line} {}", values.trim());
+            }
+            Error::invalid(line)
+        })?;
+        let mut cfg = self.clone();
+        cfg.apply_flags(&flags)?;
+        Ok(cfg)
+    }
+
     /// The config a resumed run continues with: this (saved) one, where only the flags that
     /// cannot change what was already trained may change it: `--epochs` and `--max-minutes`.
     /// Any other flag of the config is refused, so no setting is silently ignored.

@@ -42,6 +42,16 @@ impl FigureKind {
         FigureKind::Samples,
     ];
 
+    /// Whether the figure draws samples of data (the learning curves, prior samples and a
+    /// prior's 2-D manifold need none).
+    pub fn needs_data(self, model: &crate::model::Autoencoder) -> bool {
+        match self {
+            FigureKind::Curves | FigureKind::Samples => false,
+            FigureKind::Manifold => explore::manifold_needs_codes(model),
+            _ => true,
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             FigureKind::Reconstructions => "reconstructions",
@@ -171,8 +181,11 @@ fn model_for_grid<'r>(
 
 /// Builds figure `kind` of `run` on `data`.
 pub fn figure(run: &Run, data: &Dataset, kind: FigureKind, opts: &FigureOptions) -> Result<Figure> {
-    if data.is_empty() {
-        return Err(Error::invalid("no samples to draw"));
+    if data.is_empty() && kind.needs_data(&run.model) {
+        return Err(Error::invalid(format!(
+            "the {} figure draws samples of the data, and none were given",
+            kind.name()
+        )));
     }
     let model = &run.model;
     let make = |title: &str, caption: String, image: RgbImage| Figure {
