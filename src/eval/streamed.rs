@@ -247,18 +247,11 @@ pub fn write(
         let labels = rows.labels.as_deref();
         let condition = labels.filter(|_| run.model.classes() > 0);
         match &output {
-            Output::Codes => {
-                let z = run.model.encode_given(&rows.x, condition)?;
-                sink.append(
-                    &rows,
-                    Batch::Column {
-                        name: "z",
-                        values: &z,
-                    },
-                )?;
-            }
-            Output::CodebookIndices => {
-                let z = run.codebook_indices(&rows.x)?;
+            Output::Codes | Output::CodebookIndices => {
+                let z = match output {
+                    Output::CodebookIndices => run.codebook_indices(&rows.x)?,
+                    _ => run.model.encode_given(&rows.x, condition)?,
+                };
                 sink.append(
                     &rows,
                     Batch::Column {

@@ -230,6 +230,29 @@ impl Builder {
         }
     }
 
+    /// A convolution `op` (`Conv`, `ConvTranspose`) of `x` by the run's tensors `(weight,
+    /// bias)`, square strides, `pads` `[top, left, bottom, right]`, and `extra` attributes.
+    fn convolution(
+        &mut self,
+        op: &str,
+        x: &str,
+        (weight, bias): (&str, &str),
+        stride: usize,
+        pads: [usize; 4],
+        extra: Vec<AttributeProto>,
+    ) -> Result<String> {
+        let (w, shape) = self.weight(weight)?;
+        let (b, _) = self.weight(bias)?;
+        let s = stride as i64;
+        let mut attributes = vec![
+            ints("kernel_shape", &dims(&shape[2..])),
+            ints("strides", &[s, s]),
+            ints("pads", &dims(&pads)),
+        ];
+        attributes.extend(extra);
+        Ok(self.op(op, &[x, &w, &b], attributes))
+    }
+
     /// `nodes` applied to `x` (and the classes `y`); a quantisation's indices go to `indices`.
     fn path(
         &mut self,
@@ -251,17 +274,7 @@ impl Builder {
                     bias,
                     stride,
                     pads,
-                } => {
-                    let (w, shape) = self.weight(weight)?;
-                    let (b, _) = self.weight(bias)?;
-                    let s = *stride as i64;
-                    let attributes = vec![
-                        ints("kernel_shape", &dims(&shape[2..])),
-                        ints("strides", &[s, s]),
-                        ints("pads", &dims(pads)),
-                    ];
-                    self.op("Conv", &[&x, &w, &b], attributes)
-                }
+                } => self.convolution("Conv", &x, (weight, bias), *stride, *pads, vec![])?,
                 Node::ConvTranspose {
                     weight,
                     bias,
@@ -269,16 +282,10 @@ impl Builder {
                     pads,
                     output_padding,
                 } => {
-                    let (w, shape) = self.weight(weight)?;
-                    let (b, _) = self.weight(bias)?;
-                    let s = *stride as i64;
-                    let attributes = vec![
-                        ints("kernel_shape", &dims(&shape[2..])),
-                        ints("strides", &[s, s]),
-                        ints("pads", &dims(&[pads[0], pads[1], pads[0], pads[1]])),
-                        ints("output_padding", &dims(output_padding)),
-                    ];
-                    self.op("ConvTranspose", &[&x, &w, &b], attributes)
+                    let [h, w] = *pads;
+                    let extra = vec![ints("output_padding", &dims(output_padding))];
+                    let (tensors, pads) = ((weight.as_str(), bias.as_str()), [h, w, h, w]);
+                    self.convolution("ConvTranspose", &x, tensors, *stride, pads, extra)?
                 }
                 Node::MaxPool { size, pads } | Node::AvgPool { size, pads } => {
                     let k = *size as i64;
