@@ -164,6 +164,17 @@ class Run:
         """The anomaly threshold stored with the run, or None."""
         return self._handle.threshold()
 
+    def explore(self, X=None, y=None, height=640, port=0):
+        """The latent explorer of this run inline in a notebook (a server of its own in this
+        process, on a free port unless `port`, stopped with the kernel), mapping the raw rows
+        `X` (classes `y`) or else the run's own test data. Returns an object a notebook shows
+        as the explorer in an iframe; its `url` is the page's address. In a hosted notebook the
+        address goes through its proxy: Colab's is found by itself; elsewhere set
+        `AEKIT_EXPLORER_URL` to a template such as "/proxy/{port}/" (jupyter-server-proxy)."""
+        X = None if X is None else _rows(X, "X")
+        bound = self._handle.explore(X, _class_indices(y), "127.0.0.1", int(port))
+        return Explorer(_explorer_url(bound), height)
+
     def to_onnx(self, path, part=None, threshold=None, score=None, force=False):
         """Writes the run as an ONNX model (opset 17, any batch size) with its preprocessing
         inside: `part` "encoder" (raw rows `x` to `code`), "decoder" (`z` to `output` in the
@@ -172,6 +183,34 @@ class Run:
         A conditional model also takes the classes `y`. Returns `path`."""
         self._handle.to_onnx(os.fspath(path), part, threshold, score, force)
         return os.fspath(path)
+
+
+class Explorer:
+    """The explorer of a run, shown inline by a notebook (`_repr_html_`: an iframe)."""
+
+    def __init__(self, url, height):
+        self.url, self.height = url, int(height)
+
+    def _repr_html_(self):
+        import html
+
+        return (f'<iframe src="{html.escape(self.url)}" width="100%" height="{self.height}" '
+                'frameborder="0" allow="clipboard-write"></iframe>')
+
+    def __repr__(self):
+        return f"Explorer({self.url!r})"
+
+
+def _explorer_url(port):
+    """The address a notebook's browser reaches the explorer on port `port` by."""
+    try:  # Colab serves the kernel's ports through a proxy of its own.
+        from google.colab.output import eval_js
+
+        return eval_js(f"google.colab.kernel.proxyPort({port})")
+    except ImportError:
+        pass
+    template = os.environ.get("AEKIT_EXPLORER_URL")
+    return template.format(port=port) if template else f"http://127.0.0.1:{port}/"
 
 
 def _class_indices(y):
@@ -498,6 +537,13 @@ class AutoEncoder(_TransformerMixin, _BaseEstimator):
 
     def score(self, X, y=None):
         return float(np.mean(self.score_samples(X)))
+
+    def explore(self, X=None, y=None, **kw):
+        """The fitted model's latent explorer inline in a notebook (see `Run.explore`)."""
+        self._check_fitted()
+        # A conditional model's labels as its class indices; others colour the map as given.
+        labels = self._labels(y) if hasattr(self, "classes_") else y
+        return self.run_.explore(X, labels, **kw)
 
     def to_onnx(self, path, part=None, **kw):
         """Writes the fitted model as an ONNX model (see `Run.to_onnx`)."""

@@ -271,6 +271,10 @@ fn class_indices(labels: Option<&PyReadonlyArray1<'_, i64>>) -> PyResult<Option<
         .map(Some)
 }
 
+/// The explorers started from this process: they serve until it ends.
+static EXPLORERS: std::sync::Mutex<Vec<aekit::serve::BackgroundServer>> =
+    std::sync::Mutex::new(Vec::new());
+
 /// A run directory opened for use.
 #[pyclass(frozen)]
 struct RunHandle {
@@ -341,6 +345,55 @@ impl RunHandle {
 
     fn threshold(&self) -> Option<f64> {
         self.detector.as_ref().map(|d| d.threshold)
+    }
+
+    /// Starts the latent explorer for this run on a server of its own (`port` 0: a free one)
+    /// and returns its port. The map shows the raw rows `x` (classes `y`) where given, else the
+    /// run's own test data. The server lives as long as the process (a notebook's kernel).
+    #[pyo3(signature = (x=None, y=None, host="127.0.0.1", port=0))]
+    fn explore(
+        &self,
+        py: Python<'_>,
+        x: Option<PyReadonlyArray2<'_, f32>>,
+        y: Option<PyReadonlyArray1<'_, i64>>,
+        host: &str,
+        port: u16,
+    ) -> PyResult<u16> {
+        use aekit::serve::{BackgroundServer, ServeOptions, ServedRun};
+        let opts = ServeOptions::default();
+        let run = aekit::Run::open(&self.run.dir.path, &device()).map_err(py_err)?;
+        let data = match &x {
+            Some(x) => {
+                let mut data = dataset(self.preprocessed(x)?, class_indices(y.as_ref())?);
+                if let Some(shape) = self.run.model.config().shared().input_shape.clone() {
+                    data.sample_shape = shape;
+                }
+                data
+            }
+            None => run
+                .load_sample(None, Split::Test, opts.load.map_points, 0)
+                .map_err(|e| {
+                    PyValueError::new_err(format!("the explorer maps data: pass X ({e})"))
+                })?,
+        };
+        let addr: std::net::SocketAddr = format!("{host}:{port}")
+            .parse()
+            .map_err(|e| PyValueError::new_err(format!("host {host:?}: {e}")))?;
+        let name = aekit::serve::runs::names(std::slice::from_ref(&run.dir.path))
+            .pop()
+            .unwrap_or_else(|| "run".into());
+        let server = py
+            .detach(|| {
+                let served = ServedRun::with_data(run, name, data, &opts.load, |_, _| None)?;
+                BackgroundServer::start(addr, vec![served], &opts)
+            })
+            .map_err(py_err)?;
+        let port = server.addr.port();
+        EXPLORERS
+            .lock()
+            .map_err(|_| PyValueError::new_err("the explorers' registry is poisoned"))?
+            .push(server);
+        Ok(port)
     }
 
     /// Writes `part` of the run as an ONNX model (as `aekit export`); a score part thresholds

@@ -214,6 +214,55 @@ impl Server {
     }
 }
 
+/// A server on a thread and runtime of its own, for a front end that embeds the explorer (a
+/// notebook's cell): listening before this returns, stopped when dropped (or with the process).
+pub struct BackgroundServer {
+    pub addr: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl BackgroundServer {
+    /// Serves `runs` at `addr` (port 0 picks a free port).
+    pub fn start(addr: SocketAddr, runs: Vec<ServedRun>, opts: &ServeOptions) -> Result<Self> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .map_err(|e| Error::invalid(format!("cannot start the server's runtime: {e}")))?;
+        let server = runtime.block_on(Server::bind(addr, runs, opts))?;
+        let addr = server.local_addr()?;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("aekit-explorer".into())
+            .spawn(move || {
+                let shutdown = async {
+                    let _ = stopped.await;
+                };
+                if let Err(e) = runtime.block_on(server.run(shutdown)) {
+                    tracing::warn!("the explorer's server stopped: {e}");
+                }
+            })
+            .map_err(|e| Error::invalid(format!("cannot start the server's thread: {e}")))?;
+        Ok(Self {
+            addr,
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for BackgroundServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
 /// Resolves on Ctrl-C or SIGTERM.
 pub async fn shutdown_signal() {
     let ctrl_c = async {

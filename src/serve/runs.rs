@@ -152,6 +152,34 @@ impl ServedRun {
         let run = Run::open(path, device)?;
         // A table is sampled as it streams past; other sources are read whole, as before.
         let data = run.load_sample(data_cfg, Split::Test, opts.map_points.max(1), 0)?;
+        Self::with_data(run, name, data, opts, |run, name| {
+            run.load_data(data_cfg, Split::Train)
+                .and_then(|train| {
+                    AnomalyDetector::fit(
+                        run,
+                        &train.x,
+                        train.labels.as_deref(),
+                        ScoreKind::SquaredError,
+                        crate::eval::anomaly::DEFAULT_CONTAMINATION,
+                    )
+                })
+                .inspect_err(|e| {
+                    tracing::warn!("{name}: no anomaly threshold ({e}); scores come without one")
+                })
+                .ok()
+        })
+    }
+
+    /// A loaded run served with `data` (in the model's scale) on its map: for a front end that
+    /// holds the data itself (a notebook). The threshold is the one stored with the run, else
+    /// what `no_stored` fits.
+    pub fn with_data(
+        run: Run,
+        name: String,
+        data: crate::data::Dataset,
+        opts: &LoadOptions,
+        no_stored: impl FnOnce(&Run, &str) -> Option<AnomalyDetector>,
+    ) -> Result<Self> {
         if data.is_empty() {
             return Err(Error::invalid(format!(
                 "{}: no samples to put on the map",
@@ -164,21 +192,7 @@ impl ServedRun {
         }
         let detector = match AnomalyDetector::stored(&run)? {
             Some(d) => Some(d),
-            None => run
-                .load_data(data_cfg, Split::Train)
-                .and_then(|train| {
-                    AnomalyDetector::fit(
-                        &run,
-                        &train.x,
-                        train.labels.as_deref(),
-                        ScoreKind::SquaredError,
-                        crate::eval::anomaly::DEFAULT_CONTAMINATION,
-                    )
-                })
-                .inspect_err(|e| {
-                    tracing::warn!("{name}: no anomaly threshold ({e}); scores come without one")
-                })
-                .ok(),
+            None => no_stored(&run, &name),
         };
         let eval = crate::eval::evaluate(&run, &data).ok();
         let info = describe(&name, &run, &map, detector.as_ref(), eval);

@@ -36,7 +36,9 @@ async function call(path, body, contentType) {
   return data;
 }
 
-const runPath = (op) => `/v1/runs/${encodeURIComponent(state.run.name)}/${op}`;
+// Relative paths: the page also works behind a proxy that serves it under a prefix (a hosted
+// notebook's /proxy/PORT/).
+const runPath = (op) => `v1/runs/${encodeURIComponent(state.run.name)}/${op}`;
 
 // A conditional run decodes every code under the class picked in the header (and encodes
 // under a sample's own label where it has one).
@@ -478,7 +480,7 @@ async function setClass(cls) {
 }
 
 async function main() {
-  const { runs } = await call("/v1/runs");
+  const { runs } = await call("v1/runs");
   state.runs = runs.map((r) => ({ ...r, value_range: r.value_range || [0, 1] }));
   const select = $("run-select");
   for (const r of state.runs) select.add(new Option(`${r.name} — ${r.kind}, ${r.latent}-d code`, r.name));
