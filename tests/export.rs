@@ -140,6 +140,29 @@ fn bad_exports_are_refused_with_one_line_and_leave_nothing() {
         "negative-elbo",
     );
     assert!(!elbo.exists());
+    // A score needs a threshold: the stored one, or one given.
+    std::fs::remove_file(Path::new(&run).join("anomaly.json")).unwrap();
+    refused(
+        &[
+            "export",
+            &run,
+            "--onnx",
+            elbo.to_str().unwrap(),
+            "--part",
+            "score",
+        ],
+        "no stored anomaly threshold to export the score with; give --threshold",
+    );
+    let given = ["--part", "score", "--threshold", "2.5"];
+    let o = aekit(
+        &[
+            &["export", &run, "--onnx", elbo.to_str().unwrap()][..],
+            &given,
+        ]
+        .concat(),
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    std::fs::remove_file(&elbo).unwrap();
     let bits = train(
         dir.path(),
         "bits",

@@ -91,16 +91,38 @@ pub struct Graph {
     pub residual: bool,
 }
 
+/// What a variant describes its network from: its layers, and the widths its encoder (rows,
+/// a conditional model's with the class one-hot) and decoder (codes, likewise) start from.
+pub struct Inputs<'a> {
+    pub layers: &'a Layers,
+    pub input_width: usize,
+    pub code_width: usize,
+}
+
+impl<'a> Inputs<'a> {
+    /// The encoder's path, from rows.
+    pub fn rows(&self) -> Path<'a> {
+        Path::from_rows(self.layers, self.input_width)
+    }
+
+    /// The decoder's path, from codes.
+    pub fn codes(&self) -> Path<'a> {
+        Path::from_rows(self.layers, self.code_width)
+    }
+}
+
 /// A path being described, node by node, with the shape its tensors have so far.
-pub struct Path {
+pub struct Path<'a> {
+    layers: &'a Layers,
     nodes: Vec<Node>,
     shape: Vec<usize>,
 }
 
-impl Path {
-    /// A path from rows of `width` values.
-    pub fn from_rows(width: usize) -> Self {
+impl<'a> Path<'a> {
+    /// A path from rows of `width` values through the layers of `layers`.
+    pub fn from_rows(layers: &'a Layers, width: usize) -> Self {
         Self {
+            layers,
             nodes: Vec::new(),
             shape: vec![width],
         }
@@ -118,10 +140,10 @@ impl Path {
         self.shape = shape;
     }
 
-    /// The linear layer `name` of `layers` (a feature map is flattened first).
-    pub fn linear(mut self, layers: &Layers, name: &str) -> Self {
+    /// The linear layer `name` (a feature map is flattened first).
+    pub fn linear(mut self, name: &str) -> Self {
         self.flatten();
-        let out = layers.linear(name).weight.dims()[1];
+        let out = self.layers.linear(name).weight.dims()[1];
         let node = Node::Linear {
             weight: format!("{name}.weight"),
             bias: format!("{name}.bias"),
@@ -146,10 +168,31 @@ impl Path {
         self
     }
 
-    /// The stack `name` of `layers` (see [`crate::model::layers::Stack::describe`]), without
-    /// its last activation when `logits`.
-    pub fn stack(self, layers: &Layers, name: &str, logits: bool) -> Self {
-        let stack = layers.stack(name).expect("the variant built this stack");
+    /// The linear layers `names` in turn, each followed by its activation in `acts` but the
+    /// last when `logits` (a decoder's last layer gives logits).
+    pub fn linears(self, names: &[String], acts: &[Activation], logits: bool) -> Self {
+        let last = names.len().saturating_sub(1);
+        names
+            .iter()
+            .zip(acts)
+            .enumerate()
+            .fold(self, |p, (i, (name, &a))| {
+                let p = p.linear(name);
+                if logits && i == last {
+                    p
+                } else {
+                    p.activation(a)
+                }
+            })
+    }
+
+    /// The stack `name` (see [`crate::model::layers::Stack::describe`]), without its last
+    /// activation when `logits`.
+    pub fn stack(self, name: &str, logits: bool) -> Self {
+        let stack = self
+            .layers
+            .stack(name)
+            .expect("the variant built this stack");
         let shape = stack.plan.output_shape.clone();
         self.nodes(stack.describe(name, logits), shape)
     }

@@ -191,11 +191,11 @@ impl Autoencoder {
         let nodes = self
             .net
             .variant()
-            .describe_network(
-                &self.net.layers,
-                input_width + classes,
-                code_width + classes,
-            )
+            .describe_network(&graph::Inputs {
+                layers: &self.net.layers,
+                input_width: input_width + classes,
+                code_width: code_width + classes,
+            })
             .ok_or_else(|| {
                 Error::invalid(format!(
                     "a {} model does not describe its network (Variant::describe_network), so \

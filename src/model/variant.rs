@@ -216,12 +216,7 @@ pub trait Variant: Debug + Send + Sync + 'static {
     /// from rows (a conditional model's with the class one-hot appended) to codes, and the
     /// decoder from codes to logits. `None` where the variant cannot describe it: exports of
     /// its runs are then refused, naming its kind.
-    fn describe_network(
-        &self,
-        _layers: &Layers,
-        _input_width: usize,
-        _code_width: usize,
-    ) -> Option<NetworkNodes> {
+    fn describe_network(&self, _net: &crate::model::graph::Inputs) -> Option<NetworkNodes> {
         None
     }
 
@@ -475,11 +470,9 @@ macro_rules! delegate_variant_network {
 
         fn describe_network(
             &self,
-            layers: &$crate::model::layers::Layers,
-            input_width: usize,
-            code_width: usize,
+            net: &$crate::model::graph::Inputs,
         ) -> Option<$crate::model::variant::NetworkNodes> {
-            self.$base.describe_network(layers, input_width, code_width)
+            self.$base.describe_network(net)
         }
     };
 }

@@ -8,7 +8,7 @@ use clap::parser::ValueSource;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::model::graph::Path;
+use crate::model::graph::Inputs;
 use crate::model::layers::spec::shape_str;
 use crate::model::layers::{
     LayerSpec, Layers, LayersBuilder, StackActs, infer_shapes, mirror, parse_layers,
@@ -247,20 +247,10 @@ impl Variant for Conv {
         layers.stack("decoder").expect("built").forward(z, true)
     }
 
-    fn describe_network(
-        &self,
-        layers: &Layers,
-        input_width: usize,
-        code_width: usize,
-    ) -> Option<NetworkNodes> {
-        Some(NetworkNodes {
-            encoder: Path::from_rows(input_width)
-                .stack(layers, "encoder", false)
-                .finish(),
-            decoder: Path::from_rows(code_width)
-                .stack(layers, "decoder", true)
-                .finish(),
-        })
+    fn describe_network(&self, net: &Inputs) -> Option<NetworkNodes> {
+        let encoder = net.rows().stack("encoder", false).finish();
+        let decoder = net.codes().stack("decoder", true).finish();
+        Some(NetworkNodes { encoder, decoder })
     }
 
     fn output_activation(&self) -> Activation {

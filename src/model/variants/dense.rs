@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::kernels::linear::linear;
-use crate::model::graph::Path;
+use crate::model::graph::Inputs;
 use crate::model::layers::{Layers, LayersBuilder, bernoulli_mask};
 use crate::model::variant::{ConfigObject, NetworkNodes, Resolved, Variant, VariantConfig};
 use crate::model::{Activation, ModelConfig, SharedConfig, objective, penalty};
@@ -301,32 +301,12 @@ impl Variant for Dense {
         *self.decoder.last().expect("decoder has layers")
     }
 
-    fn describe_network(
-        &self,
-        layers: &Layers,
-        input_width: usize,
-        code_width: usize,
-    ) -> Option<NetworkNodes> {
-        let encoder = layers
-            .members("encoder")
-            .iter()
-            .zip(&self.encoder)
-            .fold(Path::from_rows(input_width), |p, (name, &a)| {
-                p.linear(layers, name).activation(a)
-            });
-        // The decoder's last layer gives logits: the output activation is the model's.
-        let decoder = layers.members("decoder");
-        let last = decoder.len() - 1;
-        let decoder = decoder.iter().zip(&self.decoder).enumerate().fold(
-            Path::from_rows(code_width),
-            |p, (i, (name, &a))| {
-                let p = p.linear(layers, name);
-                if i < last { p.activation(a) } else { p }
-            },
-        );
+    fn describe_network(&self, net: &Inputs) -> Option<NetworkNodes> {
+        let (enc, dec) = (net.layers.members("encoder"), net.layers.members("decoder"));
         Some(NetworkNodes {
-            encoder: encoder.finish(),
-            decoder: decoder.finish(),
+            encoder: net.rows().linears(&enc, &self.encoder, false).finish(),
+            // The decoder's last layer gives logits: the output activation is the model's.
+            decoder: net.codes().linears(&dec, &self.decoder, true).finish(),
         })
     }
 

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::kernels::linear::linear;
-use crate::model::graph::Path;
+use crate::model::graph::Inputs;
 use crate::model::layers::{LayerSpec, Layers, LayersBuilder, StackActs, infer_shapes, mirror};
 use crate::model::objective::{self, KlPressure, LossTerms};
 use crate::model::variant::{
@@ -355,32 +355,21 @@ impl Variant for Vae {
     }
 
     /// The encoder up to the posterior mean; the decoder as [`Variant::decode_logits`] runs.
-    fn describe_network(
-        &self,
-        layers: &Layers,
-        input_width: usize,
-        code_width: usize,
-    ) -> Option<NetworkNodes> {
-        let conv = layers.stack("conv_encoder").is_some();
-        let mut encoder = Path::from_rows(input_width);
+    fn describe_network(&self, net: &Inputs) -> Option<NetworkNodes> {
+        let conv = net.layers.stack("conv_encoder").is_some();
+        let mut encoder = net.rows();
         if conv {
-            encoder = encoder.stack(layers, "conv_encoder", false);
+            encoder = encoder.stack("conv_encoder", false);
         }
-        for name in layers.members("encoder") {
-            encoder = encoder.linear(layers, &name).activation(self.hidden);
-        }
-        let encoder = encoder.linear(layers, "fc_mu");
-        let names = layers.members("decoder");
-        let last = names.len() - 1;
-        let mut decoder = Path::from_rows(code_width);
-        for (i, name) in names.iter().enumerate() {
-            decoder = decoder.linear(layers, name);
-            if i < last || self.conv {
-                decoder = decoder.activation(self.hidden);
-            }
-        }
+        let names = net.layers.members("encoder");
+        let hidden = vec![self.hidden; names.len()];
+        let encoder = encoder.linears(&names, &hidden, false).linear("fc_mu");
+        // With a convolutional trunk the dense decoder's last layer feeds hidden layers.
+        let names = net.layers.members("decoder");
+        let hidden = vec![self.hidden; names.len()];
+        let mut decoder = net.codes().linears(&names, &hidden, !self.conv);
         if conv {
-            decoder = decoder.stack(layers, "conv_decoder", true);
+            decoder = decoder.stack("conv_decoder", true);
         }
         Some(NetworkNodes {
             encoder: encoder.finish(),

@@ -16,7 +16,7 @@ use burn::tensor::{Int, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::model::graph::Path;
+use crate::model::graph::Inputs;
 use crate::model::layers::{
     LayerSpec, Layers, LayersBuilder, StackActs, parse_layers, tensor_values,
 };
@@ -336,21 +336,11 @@ impl Variant for VqVae {
     }
 
     /// The encoder's map quantised: the code is the quantised grid, channel-major.
-    fn describe_network(
-        &self,
-        layers: &Layers,
-        input_width: usize,
-        code_width: usize,
-    ) -> Option<NetworkNodes> {
-        Some(NetworkNodes {
-            encoder: Path::from_rows(input_width)
-                .stack(layers, "conv_encoder", false)
-                .quantize("codebook")
-                .finish(),
-            decoder: Path::from_rows(code_width)
-                .stack(layers, "conv_decoder", true)
-                .finish(),
-        })
+    fn describe_network(&self, net: &Inputs) -> Option<NetworkNodes> {
+        let encoder = net.rows().stack("conv_encoder", false);
+        let encoder = encoder.quantize("codebook").finish();
+        let decoder = net.codes().stack("conv_decoder", true).finish();
+        Some(NetworkNodes { encoder, decoder })
     }
 
     fn codebook_indices(&self, layers: &Layers, x: Tensor<2>) -> Option<Tensor<2, Int>> {
