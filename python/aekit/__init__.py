@@ -61,7 +61,7 @@ try:
 except ImportError:
     _check_array = None
 
-__all__ = ["AutoEncoder", "AnomalyDetector", "Run", "datasets"]
+__all__ = ["AutoEncoder", "AnomalyDetector", "BatchMapper", "Run", "datasets"]
 __version__ = "0.1.0"
 
 
@@ -102,15 +102,15 @@ class Run:
     def encode_table(self, X, keep=(), columns=None):
         """The codes of the table `X` as a pyarrow Table: the columns `keep` of `X`, then `z`
         (a fixed-size list per row), as `aekit encode --out codes.parquet` writes them."""
-        return _output_table(X, keep, "z", self.encode(_rows(X, "X", columns)))
+        return _output_table(X, keep, "z", self.encode(_rows(X, "X", columns, keep)))
 
     def reconstruct_table(self, X, keep=(), columns=None):
         """The reconstructions of the table `X` (column `x`) beside its columns `keep`."""
-        return _output_table(X, keep, "x", self.reconstruct(_rows(X, "X", columns)))
+        return _output_table(X, keep, "x", self.reconstruct(_rows(X, "X", columns, keep)))
 
     def score_table(self, X, keep=(), columns=None):
         """The anomaly scores of the table `X` (column `score`) beside its columns `keep`."""
-        return _output_table(X, keep, "score", self.score_samples(_rows(X, "X", columns)))
+        return _output_table(X, keep, "score", self.score_samples(_rows(X, "X", columns, keep)))
 
     def decode(self, Z, y=None):
         return self._handle.decode(_rows(Z, "Z"), _class_indices(y))
@@ -238,6 +238,62 @@ def _length(X):
         return None
 
 
+# Runs opened by BatchMapper, once per process (per cluster worker).
+_OPENED = {}
+
+
+class BatchMapper:
+    """A run applied to a table a batch at a time where the batches are: on a cluster's workers.
+    Picklable — it carries the run directory's path, and each process opens the run once — and
+    callable on a pyarrow Table or RecordBatch (answering a pyarrow Table) or a pandas DataFrame
+    (answering one, with the partition's index): the columns `keep` of the batch, then `z`
+    (output="encode"), `x` ("reconstruct") or `score` ("score"), as `Run.encode_table`,
+    `reconstruct_table` and `score_table` give them. For Ray Data,
+    `ds.map_batches(BatchMapper(run_dir, keep=["id"]), batch_format="pyarrow")`; for Dask,
+    `ddf.map_partitions(BatchMapper(run_dir, keep=["id"]))`. The run directory must be readable
+    at the same path on every worker (a shared file system)."""
+
+    def __init__(self, run_dir, output="score", keep=(), columns=None):
+        if output not in ("encode", "reconstruct", "score"):
+            raise ValueError(f"output={output!r}: expected 'encode', 'reconstruct' or 'score'")
+        self.run_dir, self.output = os.fspath(run_dir), output
+        self.keep, self.columns = list(keep), None if columns is None else list(columns)
+
+    def _run(self):
+        run = _OPENED.get(self.run_dir)
+        if run is None:
+            run = _OPENED[self.run_dir] = Run.open(self.run_dir)
+        return run
+
+    def __call__(self, batch):
+        import pyarrow as pa
+
+        run = self._run()
+        pandas_index = getattr(batch, "index", None) if not _is_arrow(batch) else None
+        table = pa.table(batch) if not isinstance(batch, pa.Table) else batch
+        if pandas_index is not None and "__index_level_0__" in table.column_names:
+            table = table.drop(["__index_level_0__"])
+        name = {"encode": "z", "reconstruct": "x", "score": "score"}[self.output]
+        if table.num_rows == 0:
+            # An empty partition (Dask infers a result's columns from one) answers in kind.
+            width = {"encode": run.latent, "reconstruct": run.input_dim, "score": None}[self.output]
+            values = np.zeros((0,) if width is None else (0, width), np.float32)
+            out = _output_table(table, self.keep, name, values)
+        else:
+            method = {"encode": run.encode_table, "reconstruct": run.reconstruct_table,
+                      "score": run.score_table}[self.output]
+            out = method(table, self.keep, self.columns)
+        if pandas_index is None:
+            return out
+        frame = out.to_pandas()
+        frame.index = pandas_index
+        return frame
+
+
+def _is_arrow(batch):
+    return type(batch).__module__.startswith("pyarrow")
+
+
 def _output_table(X, keep, name, values):
     """`values` (one row per row of the table `X`) as column `name` of a pyarrow Table, after
     the columns `keep` of `X`."""
@@ -254,12 +310,12 @@ def _output_table(X, keep, name, values):
     return kept.append_column(name, column)
 
 
-def _rows(X, name, columns=None):
+def _rows(X, name, columns=None, keep=()):
     """A C-contiguous float32 matrix, refusing what scikit-learn refuses (with its own
-    messages when it is installed); a table's numeric columns (or `columns`) read by the core
-    through the Arrow C stream interface."""
+    messages when it is installed); a table's numeric columns (or `columns`), less the columns
+    `keep` carried beside outputs, read by the core through the Arrow C stream interface."""
     if _is_table(X):
-        return _aekit.table_rows(X, columns, _length(X))
+        return _aekit.table_rows(X, columns, _length(X), list(keep))
     if _image_shape(X) is not None:
         # Images ([n, C, H, W] or [n, H, W]) as rows; fit keeps their shape.
         X = np.asarray(X).reshape(len(X), -1)

@@ -52,11 +52,14 @@ pub fn matrix(
     name: &str,
     columns: Option<Vec<String>>,
     rows_hint: Option<usize>,
+    kept: Vec<String>,
 ) -> PyResult<Matrix> {
     let reader = import_stream(obj, name)?;
     let origin = Path::new(name);
+    // Kept columns are carried beside outputs, never read as features.
     let choice = ColumnChoice {
         features: columns,
+        kept,
         ..Default::default()
     };
     let layout = Layout::of(&reader.schema(), &choice, origin).map_err(py_err)?;

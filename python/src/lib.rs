@@ -75,21 +75,23 @@ fn rows_of(
     rows_hint: Option<usize>,
 ) -> PyResult<Matrix> {
     if arrow_bridge::is_arrow(x) {
-        return arrow_bridge::matrix(x, "X", columns, rows_hint);
+        return arrow_bridge::matrix(x, "X", columns, rows_hint, Vec::new());
     }
     matrix(&x.extract::<PyReadonlyArray2<'_, f32>>()?)
 }
 
 /// The rows of an Arrow object `x` as a float32 NumPy matrix (moved, not copied, into NumPy).
 #[pyfunction]
-#[pyo3(signature = (x, columns=None, rows_hint=None))]
+#[pyo3(signature = (x, columns=None, rows_hint=None, kept=None))]
 fn table_rows<'py>(
     py: Python<'py>,
     x: &Bound<'py, PyAny>,
     columns: Option<Vec<String>>,
     rows_hint: Option<usize>,
+    kept: Option<Vec<String>>,
 ) -> PyResult<Bound<'py, PyArray2<f32>>> {
-    array(py, arrow_bridge::matrix(x, "X", columns, rows_hint)?)
+    let kept = kept.unwrap_or_default();
+    array(py, arrow_bridge::matrix(x, "X", columns, rows_hint, kept)?)
 }
 
 /// Trains the run in `out_dir` from `config` (TOML) on the rows of `x` (a NumPy matrix or an
