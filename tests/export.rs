@@ -124,43 +124,27 @@ fn bad_exports_are_refused_with_one_line_and_leave_nothing() {
         "invalid value 'middle'",
     );
     let elbo = dir.path().join("elbo.onnx");
-    refused(
-        &[
-            "export",
-            &run,
-            "--onnx",
-            elbo.to_str().unwrap(),
-            "--part",
-            "score",
-            "--threshold",
-            "1",
-            "--score",
-            "negative-elbo",
-        ],
+    let elbo_s = elbo.to_str().unwrap();
+    let to_elbo = |extra: &[&'static str]| -> Vec<&str> {
+        [&["export", run.as_str(), "--onnx", elbo_s][..], extra].concat()
+    };
+    let negative_elbo = [
+        "--threshold",
+        "1",
+        "--score",
         "negative-elbo",
-    );
+        "--part",
+        "score",
+    ];
+    refused(&to_elbo(&negative_elbo), "negative-elbo");
     assert!(!elbo.exists());
     // A score needs a threshold: the stored one, or one given.
     std::fs::remove_file(Path::new(&run).join("anomaly.json")).unwrap();
     refused(
-        &[
-            "export",
-            &run,
-            "--onnx",
-            elbo.to_str().unwrap(),
-            "--part",
-            "score",
-        ],
+        &to_elbo(&["--part", "score"]),
         "no stored anomaly threshold to export the score with; give --threshold",
     );
-    let given = ["--part", "score", "--threshold", "2.5"];
-    let o = aekit(
-        &[
-            &["export", &run, "--onnx", elbo.to_str().unwrap()][..],
-            &given,
-        ]
-        .concat(),
-    );
+    let o = aekit(&to_elbo(&["--part", "score", "--threshold", "2.5"]));
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     std::fs::remove_file(&elbo).unwrap();
     let bits = train(

@@ -1166,21 +1166,10 @@ fn the_cli_streams_every_output_of_a_table_and_refuses_columns_it_cannot_keep() 
     };
     let spec = format!("parquet:{}", path.display());
     let run_s = run_dir.to_str().unwrap();
-    let out = aekit(&[
-        "train",
-        "--data",
-        &spec,
-        "--epochs",
-        "1",
-        "--hidden",
-        "8",
-        "--latent",
-        "2",
-        "-q",
-        "--no-report",
-        "--out",
-        run_s,
-    ]);
+    let small = "--epochs 1 --hidden 8 --latent 2 -q --no-report";
+    let mut train = vec!["train", "--data", &spec, "--out", run_s];
+    train.extend(small.split(' '));
+    let out = aekit(&train);
     assert!(
         out.status.success(),
         "{}",
