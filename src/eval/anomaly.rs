@@ -385,7 +385,7 @@ pub fn write_scores(
     outputs.write(path, |staged| {
         let mut w = ScoresWriter::create(staged)?;
         w.append(scores, flagged)?;
-        w.finish(summary)
+        w.finish(summary, scores, flagged)
     })?;
     outputs.commit()
 }
@@ -393,7 +393,7 @@ pub fn write_scores(
 /// Per-sample scores and labels written a block at a time, so that scoring a table larger
 /// than memory holds no row: `.npy` holds the scores, `.csv` has `index,score,anomaly` rows;
 /// a `.json` document (the summary, then every score and label) is written at the end from
-/// the scores kept.
+/// the scores the caller keeps for the summary anyway.
 pub struct ScoresWriter {
     path: std::path::PathBuf,
     out: ScoresOut,
@@ -403,10 +403,7 @@ pub struct ScoresWriter {
 enum ScoresOut {
     Npy(npyz::NpyWriter<f32, BufWriter<File>>),
     Csv(BufWriter<File>),
-    Json {
-        scores: Vec<f64>,
-        anomaly: Vec<bool>,
-    },
+    Json,
 }
 
 impl ScoresWriter {
@@ -416,10 +413,7 @@ impl ScoresWriter {
         let io = |e| Error::io(path, e);
         let format = ScoresFormat::of(path)?;
         let out = match format {
-            ScoresFormat::Json => ScoresOut::Json {
-                scores: Vec::new(),
-                anomaly: Vec::new(),
-            },
+            ScoresFormat::Json => ScoresOut::Json,
             _ => {
                 let mut file = BufWriter::new(File::create(path).map_err(io)?);
                 if format == ScoresFormat::Csv {
@@ -456,26 +450,20 @@ impl ScoresWriter {
                         writeln!(file, "{},{score},{}", first + i, u8::from(*flag))
                     })
             }
-            ScoresOut::Json {
-                scores: kept,
-                anomaly,
-            } => {
-                kept.extend_from_slice(scores);
-                anomaly.extend_from_slice(flagged);
-                Ok(())
-            }
+            ScoresOut::Json => Ok(()),
         }
         .map_err(|e| Error::io(&self.path, e))?;
         self.rows += scores.len();
         Ok(())
     }
 
-    /// Completes the file; `summary` is the head of a `.json` document.
-    pub fn finish(self, summary: &ScoreSummary) -> Result<()> {
+    /// Completes the file; a `.json` document is `summary` and every row's `scores` and
+    /// `flagged` (the ones appended, all of them).
+    pub fn finish(self, summary: &ScoreSummary, scores: &[f64], flagged: &[bool]) -> Result<()> {
         match self.out {
             ScoresOut::Npy(w) => w.finish(),
             ScoresOut::Csv(mut file) => file.flush(),
-            ScoresOut::Json { scores, anomaly } => {
+            ScoresOut::Json => {
                 #[derive(Serialize)]
                 struct Out<'a> {
                     #[serde(flatten)]
@@ -485,8 +473,8 @@ impl ScoresWriter {
                 }
                 let out = Out {
                     summary,
-                    scores: &scores,
-                    anomaly: &anomaly,
+                    scores,
+                    anomaly: flagged,
                 };
                 let text = serde_json::to_string_pretty(&out)
                     .map_err(|e| Error::Serialize(e.to_string()))?;

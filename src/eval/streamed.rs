@@ -322,7 +322,10 @@ pub fn write(
         Sink::Matrix(file) => {
             file.finish()?;
         }
-        Sink::Scores(file) => file.finish(summary.as_ref().expect("scores have a summary"))?,
+        Sink::Scores(file) => {
+            let summary = summary.as_ref().expect("scores have a summary");
+            file.finish(summary, &scores, &flags)?
+        }
     }
     if let Some(file) = labels_file {
         file.finish()?;
