@@ -142,7 +142,8 @@ def _graph_module(graph, tensors):
             # A residual model adds the input (as logits under a sigmoid output).
             skip = x
             if self.graph["output_activation"] == "sigmoid":
-                p = x.clamp(1e-4, 1.0 - 1e-4)
+                c = self.graph["skip_clamp"]
+                p = x.clamp(c, 1.0 - c)
                 skip = torch.log(p / (1.0 - p))
             logits = self.decode_logits(self.encode(x, y), y) + skip
             return ACTIVATIONS[self.graph["output_activation"]](F, logits)

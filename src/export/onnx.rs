@@ -488,7 +488,8 @@ pub fn model(run: &Run, part: Part, detector: Option<&AnomalyDetector>) -> Resul
         let logits = match (&prepared, graph.residual) {
             (Some(x), true) => {
                 let skip = if graph.output_activation == Activation::Sigmoid {
-                    let (lo, hi) = (b.scalar("lo", 1e-4), b.scalar("hi", 1.0 - 1e-4));
+                    let c = graph.skip_clamp;
+                    let (lo, hi) = (b.scalar("lo", c as f32), b.scalar("hi", (1.0 - c) as f32));
                     let p = b.op("Clip", &[x, &lo, &hi], vec![]);
                     let one = b.scalar("one", 1.0);
                     let q = b.op("Sub", &[&one, &p], vec![]);
@@ -509,7 +510,8 @@ pub fn model(run: &Run, part: Part, detector: Option<&AnomalyDetector>) -> Resul
                     ReconLoss::Mse => b.op("Mul", &[&d, &d], vec![]),
                     ReconLoss::L1 => b.op("Abs", &[&d], vec![]),
                     ReconLoss::Bce => {
-                        let (lo, hi) = (b.scalar("lo", 1e-7), b.scalar("hi", 1.0 - 1e-7));
+                        let c = crate::model::loss::BCE_CLAMP;
+                        let (lo, hi) = (b.scalar("lo", c as f32), b.scalar("hi", (1.0 - c) as f32));
                         let p = b.op("Clip", &[&out, &lo, &hi], vec![]);
                         let one = b.scalar("one", 1.0);
                         let q = b.op("Sub", &[&one, &p], vec![]);

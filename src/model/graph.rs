@@ -87,8 +87,9 @@ pub struct Graph {
     /// The function of the decoder's logits that gives the output.
     pub output_activation: Activation,
     /// A reconstruction's logits also add the input's (the input itself, or its logit under a
-    /// sigmoid output, clamped to [1e-4, 1 − 1e-4]): a residual model.
+    /// sigmoid output, clamped to [`skip_clamp`, 1 − `skip_clamp`]): a residual model.
     pub residual: bool,
+    pub skip_clamp: f64,
 }
 
 /// What a variant describes its network from: its layers, and the widths its encoder (rows,

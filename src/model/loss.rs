@@ -7,6 +7,10 @@ use serde::{Deserialize, Serialize};
 use crate::kernels::recon_loss::{LogitLoss, recon_rows};
 use crate::model::Activation;
 
+/// How far from 0 and 1 a probability is clamped where BCE is taken of an output already in
+/// (0, 1), so that its log stays finite; the ONNX score repeats it.
+pub const BCE_CLAMP: f64 = 1e-7;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum ReconLoss {
@@ -94,7 +98,7 @@ pub fn per_sample_tensor_ops(
         ReconLoss::Bce if output == Activation::Sigmoid => bce_with_logits(logits, target),
         ReconLoss::Bce => {
             // Only reachable for outputs already in (0, 1); clamp keeps log finite.
-            let p = output.apply(logits).clamp(1e-7, 1.0 - 1e-7);
+            let p = output.apply(logits).clamp(BCE_CLAMP, 1.0 - BCE_CLAMP);
             let one_minus_p = p.clone().neg().add_scalar(1.0);
             let one_minus_t = target.clone().neg().add_scalar(1.0);
             (target * p.log() + one_minus_t * one_minus_p.log()).neg()
@@ -119,7 +123,7 @@ pub fn per_sample_host(loss: ReconLoss, output: &[f32], target: &[f32]) -> f64 {
                 ReconLoss::Mse => (o - t) * (o - t),
                 ReconLoss::L1 => (o - t).abs(),
                 ReconLoss::Bce => {
-                    let p = o.clamp(1e-7, 1.0 - 1e-7);
+                    let p = o.clamp(BCE_CLAMP, 1.0 - BCE_CLAMP);
                     -(t * p.ln() + (1.0 - t) * (1.0 - p).ln())
                 }
             }

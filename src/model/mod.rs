@@ -223,6 +223,7 @@ impl Autoencoder {
             decoder: conditioned(nodes.decoder),
             output_activation: self.net.output_activation(),
             residual: self.config.shared().residual == Some(true),
+            skip_clamp: network::SKIP_CLAMP,
         })
     }
 

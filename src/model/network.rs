@@ -14,6 +14,10 @@ use crate::model::objective::{self, LossTerms};
 use crate::model::variant::{Batch, StepContext, Variant};
 use crate::model::{Activation, ModelConfig};
 
+/// How far from 0 and 1 a residual model's input is clamped before its logit is taken (under a
+/// sigmoid output); exporters repeat the skip with this value (see [`crate::model::graph`]).
+pub const SKIP_CLAMP: f64 = 1e-4;
+
 #[derive(Module, Debug)]
 pub struct Network {
     pub layers: Layers,
@@ -78,11 +82,11 @@ impl Network {
     }
 
     /// The input as output logits: the identity, or the inverse sigmoid under a sigmoid
-    /// output (clamped so that 0 and 1 stay finite).
+    /// output (clamped to [`SKIP_CLAMP`, 1 − `SKIP_CLAMP`] so that 0 and 1 stay finite).
     pub(crate) fn skip(&self, x: Tensor<2>) -> Tensor<2> {
         match self.output_activation() {
             Activation::Sigmoid => {
-                let p = x.clamp(1e-4, 1.0 - 1e-4);
+                let p = x.clamp(SKIP_CLAMP, 1.0 - SKIP_CLAMP);
                 (p.clone() / (p.neg().add_scalar(1.0))).log()
             }
             _ => x,
