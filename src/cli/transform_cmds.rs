@@ -50,20 +50,25 @@ pub fn encode(args: EncodeArgs, device: &burn::tensor::Device) -> Result<()> {
     let run = aekit::Run::open(&args.input.run_dir, device)?;
     let cfg = args.input.data_config(&run)?;
     let split = args.input.split.into();
-    if let Some(out) = &args.out {
-        write_codes(&args, out, &run, &cfg, split)?;
-    }
+    let written = match &args.out {
+        Some(out) => write_codes(&args, out, &run, &cfg, split)?,
+        None => None,
+    };
     if let Some(dir) = &args.projector {
-        let data = run.load_data(Some(&cfg), split)?;
-        let codes = run.model.encode_given(&data.x, data.labels.as_deref())?;
+        // The data and codes the output was written from, when it read them whole.
+        let (data, codes) = match written {
+            Some(whole) => whole,
+            None => {
+                let data = run.load_data(Some(&cfg), split)?;
+                let codes = run.model.encode_given(&data.x, data.labels.as_deref())?;
+                (data, codes)
+            }
+        };
         let raw = run
             .image_shape()
             .ok()
-            .map(|(c, h, w)| (run.to_raw(data.x.clone()), [c, h, w]));
-        let raw = match raw {
-            Some((x, shape)) => Some((x?, shape)),
-            None => None,
-        };
+            .map(|(c, h, w)| run.to_raw(data.x.clone()).map(|x| (x, [c, h, w])))
+            .transpose()?;
         let notes = projector::Annotations {
             labels: data.labels.as_deref(),
             class_names: data.class_names.as_deref(),
@@ -80,14 +85,15 @@ pub fn encode(args: EncodeArgs, device: &burn::tensor::Device) -> Result<()> {
     Ok(())
 }
 
-/// The codes (or codebook indices) of `split` written to `out`, a table a batch at a time.
+/// The codes (or codebook indices) of `split` written to `out`, a table a batch at a time;
+/// when the data was read whole for it, the data and its codes (not indices) come back.
 fn write_codes(
     args: &EncodeArgs,
     out: &std::path::Path,
     run: &aekit::Run,
     cfg: &aekit::data::DataConfig,
     split: aekit::data::Split,
-) -> Result<()> {
+) -> Result<Option<(aekit::Dataset, aekit::Matrix)>> {
     let output = if args.indices {
         Output::CodebookIndices
     } else {
@@ -101,7 +107,7 @@ fn write_codes(
         };
         let written = streamed::write(run, cfg, split, output, &dest)?;
         println!("{} codes written to {}", written.rows, out.display());
-        return Ok(());
+        return Ok(None);
     }
     let data = run.load_data(Some(cfg), split)?;
     let codes = match output {
@@ -122,7 +128,7 @@ fn write_codes(
         codes.cols,
         out.display()
     );
-    Ok(())
+    Ok((!args.indices).then_some((data, codes)))
 }
 
 #[derive(Args, Debug)]
