@@ -201,12 +201,7 @@ impl ModelConfig {
     /// borrows (as `--latent` of a convolutional model); not another variant's.
     pub fn takes_flag(kind: &str, id: &str) -> Result<bool> {
         let entry = variant::lookup(kind)?;
-        let of_a_variant = variant::registered()
-            .iter()
-            .any(|e| e.flag_ids().contains(id));
-        Ok(!of_a_variant
-            || entry.flag_ids().contains(id)
-            || (entry.default)().borrowed_flags().contains(&id))
+        Ok(takes(&entry, (entry.default)().as_ref(), id))
     }
 
     /// Applies the model flags given on a command line built with [`model_flags`]: the shared
@@ -217,12 +212,11 @@ impl ModelConfig {
         if let Ok(Some(kind)) = flags.try_get_one::<String>("kind") {
             self.switch_kind(kind)?;
         }
-        let own = variant::lookup(self.kind())?.flag_ids();
-        let borrowed = self.arch.borrowed_flags();
+        let entry = variant::lookup(self.kind())?;
+        let own = entry.flag_ids();
         let foreign = given_model_flags(flags)
             .into_iter()
-            .find(|id| id != "kind" && !own.contains(id) && !borrowed.contains(&id.as_str()))
-            .filter(|id| !io_flag_ids().contains(id));
+            .find(|id| id != "kind" && !takes(&entry, self.arch.as_ref(), id));
         if let Some(id) = foreign {
             let mut takes: Vec<String> = own.iter().map(|f| flag_name(f)).collect();
             takes.sort();
@@ -450,6 +444,14 @@ impl ModelConfig {
             format!("{base} ({})", extras.join(", "))
         }
     }
+}
+
+/// Whether a model of the variant `entry`, set as `arch`, takes the model flag `id`: a shared
+/// one, its own, or one it borrows.
+fn takes(entry: &variant::VariantEntry, arch: &dyn variant::VariantConfig, id: &str) -> bool {
+    io_flag_ids().contains(id)
+        || entry.flag_ids().contains(id)
+        || arch.borrowed_flags().contains(&id)
 }
 
 fn io_flag_ids() -> HashSet<String> {
