@@ -116,10 +116,7 @@ pub fn run(args: ServeArgs, device: &burn::tensor::Device) -> Result<()> {
     }
     let runs = aekit::serve::load_runs(&dirs, &opts.load, device)?;
     let names: Vec<String> = runs.iter().map(|r| r.name.clone()).collect();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Error::invalid(format!("cannot start the server's runtime: {e}")))?;
+    let runtime = aekit::serve::runtime(None)?;
     runtime.block_on(async {
         let server = Server::bind(args.addr, runs, &opts).await?;
         let addr = server.local_addr()?;

@@ -214,6 +214,18 @@ impl Server {
     }
 }
 
+/// The server's asynchronous runtime: `workers` threads, or one per core.
+pub fn runtime(workers: Option<usize>) -> Result<tokio::runtime::Runtime> {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = workers {
+        builder.worker_threads(n);
+    }
+    builder
+        .enable_all()
+        .build()
+        .map_err(|e| Error::invalid(format!("cannot start the server's runtime: {e}")))
+}
+
 /// A server on a thread and runtime of its own, for a front end that embeds the explorer (a
 /// notebook's cell): listening before this returns, stopped when dropped (or with the process).
 pub struct BackgroundServer {
@@ -225,11 +237,8 @@ pub struct BackgroundServer {
 impl BackgroundServer {
     /// Serves `runs` at `addr` (port 0 picks a free port).
     pub fn start(addr: SocketAddr, runs: Vec<ServedRun>, opts: &ServeOptions) -> Result<Self> {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .map_err(|e| Error::invalid(format!("cannot start the server's runtime: {e}")))?;
+        // Two workers: a notebook's explorer serves one browser.
+        let runtime = runtime(Some(2))?;
         let server = runtime.block_on(Server::bind(addr, runs, opts))?;
         let addr = server.local_addr()?;
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
