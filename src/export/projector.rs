@@ -9,6 +9,7 @@ use std::path::Path;
 use crate::data::Matrix;
 use crate::error::{Error, Result};
 use crate::io::OutputSet;
+use crate::viz::grid::{ImageGrid, encode_png};
 
 /// The largest sprite sheet the Embedding Projector loads, in pixels a side.
 pub const MAX_SPRITE_SIDE: usize = 8192;
@@ -83,8 +84,9 @@ pub fn write(dir: &Path, codes: &Matrix, notes: &Annotations) -> Result<Vec<Stri
     Ok(written.into_iter().map(String::from).collect())
 }
 
-/// A square sheet of the images in row order (grey, or RGB for three channels), scaled from
-/// their common range to bytes, as PNG bytes; and one image's `[height, width]`.
+/// A sheet of the images in row order, `ceil(√n)` to a row (the figures' grid without zoom or
+/// gaps: grey, or RGB for three channels), scaled from their common range to bytes, as PNG
+/// bytes; and one image's `[height, width]`.
 fn sprite(images: &Matrix, [c, h, w]: [usize; 3]) -> Result<(Vec<u8>, [usize; 2])> {
     let n = images.rows;
     let per_side = (n as f64).sqrt().ceil() as usize;
@@ -94,6 +96,7 @@ fn sprite(images: &Matrix, [c, h, w]: [usize; 3]) -> Result<(Vec<u8>, [usize; 2]
              {MAX_SPRITE_SIDE}x{MAX_SPRITE_SIDE}; take fewer rows (--test-limit)"
         )));
     }
+    // The images' common range to [0, 1], as the figures' grid draws values.
     let (lo, hi) = images
         .data
         .iter()
@@ -101,30 +104,10 @@ fn sprite(images: &Matrix, [c, h, w]: [usize; 3]) -> Result<(Vec<u8>, [usize; 2]
             (a.min(v), b.max(v))
         });
     let span = if hi > lo { hi - lo } else { 1.0 };
-    let rgb = c == 3;
-    let (sw, sh) = ((per_side * w) as u32, (per_side * h) as u32);
-    let mut sheet = image::RgbImage::new(sw, sh);
-    for i in 0..n {
-        let row = images.row(i);
-        let (ox, oy) = ((i % per_side) * w, (i / per_side) * h);
-        for y in 0..h {
-            for x in 0..w {
-                let byte = |ch: usize| {
-                    let v = row[ch * h * w + y * w + x];
-                    (((v - lo) / span).clamp(0.0, 1.0) * 255.0).round() as u8
-                };
-                let px = if rgb {
-                    [byte(0), byte(1), byte(2)]
-                } else {
-                    [byte(0); 3]
-                };
-                sheet.put_pixel((ox + x) as u32, (oy + y) as u32, image::Rgb(px));
-            }
-        }
-    }
-    let mut png = Vec::new();
-    image::DynamicImage::ImageRgb8(sheet)
-        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
-        .map_err(|e| Error::Serialize(format!("sprite: {e}")))?;
+    let mut unit = images.clone();
+    unit.data.iter_mut().for_each(|v| *v = (*v - lo) / span);
+    let mut sheet = ImageGrid::new(h, w, c);
+    (sheet.zoom, sheet.gap) = (1, 0);
+    let png = encode_png(&sheet.tiled(&unit, per_side).render())?;
     Ok((png, [h, w]))
 }
