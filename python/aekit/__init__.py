@@ -270,9 +270,11 @@ class BatchMapper:
 
         run = self._run()
         pandas_index = getattr(batch, "index", None) if not _is_arrow(batch) else None
-        table = pa.table(batch) if not isinstance(batch, pa.Table) else batch
-        if pandas_index is not None and "__index_level_0__" in table.column_names:
-            table = table.drop(["__index_level_0__"])
+        if pandas_index is not None:
+            # The partition's index goes back on the answer, not through the table.
+            table = pa.Table.from_pandas(batch, preserve_index=False)
+        else:
+            table = pa.table(batch)
         name = {"encode": "z", "reconstruct": "x", "score": "score"}[self.output]
         if table.num_rows == 0:
             # An empty partition (Dask infers a result's columns from one) answers in kind.
@@ -435,9 +437,9 @@ class AutoEncoder(_TransformerMixin, _BaseEstimator):
 
     # -- fitting ---------------------------------------------------------------------------
 
-    def _capabilities(self):
+    def _capabilities(self, config=None):
         """What the configured variant can do (the core's answer, never a list kept here)."""
-        return json.loads(_aekit.model_capabilities(self._config()))
+        return json.loads(_aekit.model_capabilities(config or self._config()))
 
     # The estimator's parameters that are model settings, passed as the command line's flags.
     _MODEL_PARAMS = ("hidden", "latent", "activation", "noise", "code_l1", "contractive",
@@ -487,7 +489,8 @@ class AutoEncoder(_TransformerMixin, _BaseEstimator):
             y = np.asarray(y)
             if y.shape[0] != n:
                 raise ValueError(f"y has {y.shape[0]} labels for {n} samples")
-        if self._capabilities()["conditional"]:
+        config = self._config()
+        if self._capabilities(config)["conditional"]:
             # A conditional model learns from the labels; other models ignore y.
             if y is None:
                 raise ValueError(f"model={self.model!r} is conditional on the class: fit(X, y) needs y")
@@ -496,18 +499,19 @@ class AutoEncoder(_TransformerMixin, _BaseEstimator):
         if n is not None and n < 2:
             raise ValueError(f"X: n_samples={n}; fitting needs at least 2 samples (one to train on, one to validate)")
         return self._train(lambda out, on_epoch: _aekit.fit(
-            self._config(), X, labels, out, on_epoch, None, n, shape))
+            config, X, labels, out, on_epoch, None, n, shape))
 
     def _fit_stream(self, batches, y):
         """Fits on data given a batch at a time (see the module's help)."""
-        if y is not None or self._capabilities()["conditional"]:
+        config = self._config()
+        if y is not None or self._capabilities(config)["conditional"]:
             raise ValueError(f"fit over batches is unsupervised: y is not taken (and model={self.model!r} needs it)")
         if _is_table(batches):
             batches = [batches]
         else:
             batches = (b if _is_table(b) else _rows(b, "X") for b in batches)
         return self._train(lambda out, on_epoch: _aekit.fit_batches(
-            self._config(), batches, out, on_epoch, None))
+            config, batches, out, on_epoch, None))
 
     def _train(self, fit):
         """Runs `fit(out, on_epoch)` of the core into the run directory, with the epochs'

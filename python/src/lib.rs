@@ -289,6 +289,20 @@ impl RunHandle {
         self.to_model_scale(matrix(x)?)
     }
 
+    /// Raw rows `x` (classes `y`) given by the caller as a data set in the model's scale,
+    /// shaped as the run's samples (images stay images for figures and the explorer).
+    fn given_data(
+        &self,
+        x: &PyReadonlyArray2<'_, f32>,
+        y: Option<&PyReadonlyArray1<'_, i64>>,
+    ) -> PyResult<Dataset> {
+        let mut data = dataset(self.preprocessed(x)?, class_indices(y)?);
+        if let Some(shape) = self.run.model.config().shared().input_shape.clone() {
+            data.sample_shape = shape;
+        }
+        Ok(data)
+    }
+
     /// One sample given as a 1-D array, in the model's scale.
     fn preprocessed_sample(&self, x: &PyReadonlyArray1<'_, f32>) -> PyResult<Vec<f32>> {
         let m = Matrix::new(1, x.len(), x.as_array().to_vec()).map_err(py_err)?;
@@ -363,15 +377,9 @@ impl RunHandle {
     ) -> PyResult<u16> {
         use aekit::serve::{BackgroundServer, ServeOptions, ServedRun};
         let opts = ServeOptions::default();
-        let run = aekit::Run::open(&self.run.dir.path, &device()).map_err(py_err)?;
+        let run = self.run.clone();
         let data = match &x {
-            Some(x) => {
-                let mut data = dataset(self.preprocessed(x)?, class_indices(y.as_ref())?);
-                if let Some(shape) = self.run.model.config().shared().input_shape.clone() {
-                    data.sample_shape = shape;
-                }
-                data
-            }
+            Some(x) => self.given_data(x, y.as_ref())?,
             None => run
                 .load_sample(None, Split::Test, opts.load.map_points, 0)
                 .map_err(|e| {
@@ -559,9 +567,9 @@ impl RunHandle {
         Ok(serde_json::to_string(&metrics).expect("metrics serialise"))
     }
 
-    /// One of the run's figures (on its own test data) as an RGB array of shape (H, W, 3).
-    /// Figure `kind` of the rows `x` (raw, with classes `y`); without them, of the run's own
-    /// test data where the figure draws data, or of none (learning curves, prior samples).
+    /// Figure `kind` as an RGB array of shape (H, W, 3): of the rows `x` (raw, with classes
+    /// `y`); without them, of the run's own test data where the figure draws data, or of none
+    /// (learning curves, prior samples).
     #[pyo3(signature = (kind, x=None, y=None))]
     fn figure<'py>(
         &self,
@@ -581,7 +589,7 @@ impl RunHandle {
                 PyValueError::new_err(format!("no figure {kind:?}; one of {}", names.join(", ")))
             })?;
         let data = match &x {
-            Some(x) => dataset(self.preprocessed(x)?, class_indices(y.as_ref())?),
+            Some(x) => self.given_data(x, y.as_ref())?,
             None if kind.needs_data(&self.run.model) => {
                 self.run.load_data(None, Split::Test).map_err(|e| {
                     PyValueError::new_err(format!(
