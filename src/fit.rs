@@ -12,7 +12,7 @@ use crate::data::spec::StreamedSource;
 use crate::data::table::feed::TableData;
 use crate::data::table::scan::{self, TableIndex};
 use crate::data::table::{Table, order};
-use crate::data::{Dataset, Preprocessor, Split, train_val_indices};
+use crate::data::{Dataset, Matrix, Preprocessor, Split, train_val_indices};
 use crate::error::{Error, Result};
 use crate::eval::anomaly::{AnomalyDetector, DEFAULT_CONTAMINATION, ScoreKind};
 use crate::model::Autoencoder;
@@ -437,5 +437,125 @@ fn warm_start(model: Autoencoder, tc: &TrainConfig) -> Result<Autoencoder> {
             "--init-from {}: {e} (the two models must have the same layers)",
             source.path.display()
         ))
+    })
+}
+
+/// What [`finetune`] returns.
+pub struct FinetuneOutcome {
+    pub run: crate::run::classifier::ClassifierRun,
+    /// Scores on the test data, when it was given with labels.
+    pub evaluation: Option<crate::eval::classify::ClassificationReport>,
+    pub history: Vec<crate::train::finetune::FinetuneEpoch>,
+}
+
+/// Fine-tunes `source`'s encoder with a classification head on the labelled rows of `train`
+/// (in the model's scale; those `cfg.labels` keeps), scores it on `test` when given, and
+/// writes the classifier run to `out` (replacing what is there only with `replace`): the one
+/// fine-tuning job of every front end.
+#[allow(clippy::too_many_arguments)]
+pub fn finetune(
+    source: &crate::Run,
+    train: &Dataset,
+    test: Option<&Dataset>,
+    cfg: &crate::train::finetune::FinetuneConfig,
+    out: &std::path::Path,
+    replace: bool,
+    quiet: bool,
+    device: &Device,
+) -> Result<FinetuneOutcome> {
+    use crate::run::classifier::{ClassifierInfo, ClassifierRun, NewClassifierRun};
+    use crate::train::finetune::{self, LabelledRows};
+    cfg.validate()?;
+    let name = source.dir.path.display().to_string();
+    if source.model.classes() > 0 {
+        return Err(Error::invalid(format!(
+            "{name} is a conditional model: its encoder needs the class that a classifier would predict"
+        )));
+    }
+    let labels = train.labels.as_deref().ok_or_else(|| {
+        Error::invalid(format!(
+            "{}: the data has no labels to fine-tune with",
+            train.origin
+        ))
+    })?;
+    source.check_width(&train.origin, train.dim())?;
+    let classes = labels
+        .iter()
+        .max()
+        .map_or(0, |m| *m as usize + 1)
+        .max(train.class_names.as_ref().map_or(0, Vec::len));
+    let seed = cfg.train.seed;
+    let chosen = cfg.labels.choose(labels, classes, seed)?;
+    let (fit_at, val_at) = train_val_indices(chosen.len(), cfg.val_fraction, seed);
+    let part = |at: &[usize]| train.subset(&at.iter().map(|&i| chosen[i]).collect::<Vec<_>>());
+    let (fit_rows, val_rows) = (part(&fit_at), part(&val_at));
+    let as_rows = |d: &Dataset| -> Option<(Matrix, Vec<u32>)> {
+        (!d.is_empty()).then(|| (d.x.clone(), d.labels.clone().unwrap_or_default()))
+    };
+    let (fit_x, fit_labels) = as_rows(&fit_rows)
+        .ok_or_else(|| Error::invalid("fine-tuning needs at least one labelled row to train on"))?;
+    let val = as_rows(&val_rows);
+
+    let net = if cfg.from_scratch {
+        Autoencoder::new(source.model.config(), seed, device)?.into_net()
+    } else {
+        source.model.net().clone()
+    };
+    let head = cfg.head.build(
+        source.model.latent_dim(),
+        classes,
+        seed,
+        &device.clone().autodiff(),
+    )?;
+    let mut progress = Progress::new(quiet);
+    let tuned = finetune::finetune(
+        cfg,
+        crate::model::classifier::Classifier { net, head },
+        LabelledRows {
+            x: &fit_x,
+            labels: &fit_labels,
+        },
+        val.as_ref().map(|(x, labels)| LabelledRows { x, labels }),
+        device,
+        &mut progress,
+    )?;
+    let info = ClassifierInfo {
+        source: name,
+        head: cfg.head.clone(),
+        classes,
+        class_names: train.class_names.clone(),
+        finetune: cfg.clone(),
+        train_rows: fit_x.rows,
+        validation_rows: val.as_ref().map_or(0, |(x, _)| x.rows),
+        kept_epoch: tuned.kept_epoch,
+    };
+    let mut run = source.clone();
+    run.dir = RunDir::new(out);
+    run.model = source.model.with_net(tuned.classifier.net.clone());
+    let made = ClassifierRun {
+        run,
+        info,
+        head: tuned.classifier.head.clone(),
+    };
+    let evaluation = match test.filter(|t| t.labels.is_some()) {
+        Some(test) => Some(crate::eval::classify::evaluate(&made, test)?.0),
+        None => None,
+    };
+    let evaluation_json = evaluation
+        .as_ref()
+        .map(|e| serde_json::to_value(e).map_err(|e| Error::Serialize(e.to_string())))
+        .transpose()?;
+    NewClassifierRun {
+        source,
+        info: &made.info,
+        classifier: &tuned.classifier,
+        history: &tuned.history,
+        evaluation: evaluation_json.as_ref(),
+    }
+    .write(out, replace)?;
+    Ok(FinetuneOutcome {
+        run: made,
+        evaluation,
+        history: tuned.history,
     })
 }

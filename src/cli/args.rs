@@ -42,7 +42,18 @@ impl DataFlags {
 
     /// Applies the flags to the data a trained run reads, which keeps its own scaling.
     pub fn apply_to_run_data(&self, cfg: &mut DataConfig) -> aekit::Result<()> {
-        for id in ["scale", "val_fraction"] {
+        self.apply_to_run_data_but(cfg, &["scale", "val_fraction"])
+    }
+
+    /// Applies the flags to the data a run is trained further on (fine-tuned): it keeps its
+    /// scaling, and a validation share applies. Returns the share when it was given.
+    pub fn apply_for_further_training(&self, cfg: &mut DataConfig) -> aekit::Result<Option<f64>> {
+        self.apply_to_run_data_but(cfg, &["scale"])?;
+        Ok(aekit::options::was_given(&self.flags, "val_fraction").then_some(cfg.val_fraction))
+    }
+
+    fn apply_to_run_data_but(&self, cfg: &mut DataConfig, refused: &[&str]) -> aekit::Result<()> {
+        for &id in refused {
             if aekit::options::was_given(&self.flags, id) {
                 return Err(aekit::Error::invalid(format!(
                     "{} applies when training: a trained run keeps its own",

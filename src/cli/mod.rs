@@ -6,6 +6,7 @@ mod compare_cmd;
 mod data_cmd;
 mod eval_cmd;
 mod export_cmd;
+mod finetune_cmd;
 mod info_cmd;
 mod init_cmd;
 mod plot_cmd;
@@ -68,6 +69,9 @@ enum Command {
     /// Write a run as an ONNX model: encoder, decoder, reconstruction or anomaly score, with
     /// the preprocessing inside.
     Export(export_cmd::ExportArgs),
+    /// Fine-tune a run's encoder into a classifier with the labels there are (unsupervised
+    /// pretraining), and write a classifier run.
+    Finetune(Box<finetune_cmd::FinetuneArgs>),
     /// Classify with the codes (k-nearest neighbours, softmax regression), beside PCA codes.
     Probe(compare_cmd::ProbeArgs),
     /// Anomaly scores from reconstruction error (or a VAE's negative ELBO), a threshold and labels.
@@ -131,6 +135,7 @@ pub fn main() -> ExitCode {
             Command::Plot(a) => plot_cmd::plot(a, &device),
             Command::Report(a) => plot_cmd::report(a, &device),
             Command::Compare(a) => compare_cmd::compare(a, &device),
+            Command::Finetune(a) => finetune_cmd::run(*a, &device),
             Command::Probe(a) => compare_cmd::probe_cmd(a, &device),
             Command::Score(a) => anomaly_cmd::run(a, &device),
             Command::Export(a) => export_cmd::run(a, &device),

@@ -9,6 +9,7 @@ pub mod csv;
 pub mod fetch;
 pub mod idx;
 pub mod images;
+pub mod labelled;
 pub mod matrix_file;
 pub mod npy;
 pub mod paired;
@@ -20,6 +21,7 @@ pub mod text;
 
 pub use batch::{BatchOrder, train_val_indices, train_val_split};
 pub use corrupt::Corruption;
+pub use labelled::LabelChoice;
 pub use preprocess::{Preprocessor, Scaling};
 pub use spec::{DataConfig, DataSource, Split, load, load_with_vocabulary, text_vocabulary};
 

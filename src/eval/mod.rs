@@ -1,6 +1,7 @@
 //! Evaluation of trained runs.
 
 pub mod anomaly;
+pub mod classify;
 pub mod compare;
 pub mod disentanglement;
 pub mod frechet;

@@ -11,6 +11,7 @@
 //!   objectives.
 //! - [`safetensors`]: weights on disk.
 
+pub mod classifier;
 pub mod config;
 pub mod discriminator;
 pub mod graph;
@@ -349,8 +350,9 @@ impl Autoencoder {
     }
 
     /// Runs `f` over `m` in batches without autodiff and gathers the outputs, rows of `cols`
-    /// values (so that no rows in gives no rows of the right width out).
-    fn map_batches(
+    /// values (so that no rows in gives no rows of the right width out): the inference path of
+    /// every output, split over the cores as [`Self::encode`]'s is.
+    pub fn map_batches(
         &self,
         m: &Matrix,
         cols: usize,

@@ -1,6 +1,7 @@
 //! Runs: the run config, the run directory training writes, and a loaded run that eval,
 //! explore, viz and the front ends read.
 
+pub mod classifier;
 pub mod config;
 pub mod dir;
 

@@ -24,7 +24,7 @@ use super::body::{
 use super::runs::ServedRun;
 
 /// The operations `POST /v1/runs/{run}/{op}` takes.
-pub const OPERATIONS: [&str; 7] = [
+pub const OPERATIONS: [&str; 8] = [
     "encode",
     "decode",
     "reconstruct",
@@ -32,6 +32,7 @@ pub const OPERATIONS: [&str; 7] = [
     "sample",
     "blend",
     "traverse",
+    "predict",
 ];
 
 /// Most rows one request may produce (samples, blend steps, traversal rows).
@@ -139,6 +140,7 @@ pub async fn operation(
         "sample" => sample(run, &body, answer).await,
         "blend" => blend(run, &body, answer).await,
         "traverse" => traverse(run, &body, answer).await,
+        "predict" => predict(run, &headers, &body, answer).await,
         other => Err(ApiError::not_found(format!(
             "no operation {other:?}: use one of {}",
             OPERATIONS.join(", ")
@@ -291,6 +293,44 @@ async fn encode(
         &[("codes", &codes), ("map", &points)],
         Map::new(),
     ))
+}
+
+/// A classifier run's class probabilities of the samples, and each sample's most probable
+/// class (its index and name).
+async fn predict(
+    run: &ServedRun,
+    headers: &HeaderMap,
+    body: &[u8],
+    answer: AnswerLimit,
+) -> ApiResult<Response> {
+    let Some(classifier) = &run.classifier else {
+        return Err(ApiError::bad(format!(
+            "run {} is an autoencoder, not a classifier: make one with `aekit finetune`",
+            run.name
+        )));
+    };
+    let (x, _) = samples(run, headers, body, "x")?;
+    // Probabilities, and a class index and name per row.
+    answer.check(x.rows, classifier.classes + 4)?;
+    let probabilities = pass(run, Pass::Predict, x, None).await?;
+    if answer.accept != BodyKind::Json {
+        return matrix_response(&probabilities, answer.accept, "probabilities", Map::new());
+    }
+    let classes = crate::model::classifier::predicted_classes(&probabilities);
+    let names: Vec<Value> = classes
+        .iter()
+        .map(|&c| {
+            let name = classifier
+                .class_names
+                .as_ref()
+                .and_then(|n| n.get(c as usize));
+            name.map_or_else(|| Value::from(c.to_string()), |n| Value::from(n.as_str()))
+        })
+        .collect();
+    let mut extra = Map::new();
+    extra.insert("classes".into(), Value::from(classes));
+    extra.insert("class_names".into(), Value::from(names));
+    Ok(json_response(&[("probabilities", &probabilities)], extra))
 }
 
 async fn decode(run: &ServedRun, body: &[u8], answer: AnswerLimit) -> ApiResult<Response> {

@@ -26,6 +26,8 @@ pub enum Pass {
     Encode,
     Decode,
     Reconstruct,
+    /// Class probabilities, for a classifier run.
+    Predict,
 }
 
 /// How requests are gathered into forward passes.
@@ -108,12 +110,19 @@ impl BatchStats {
 
 impl Batcher {
     /// Starts the worker thread for `model`. The thread ends when every handle is dropped.
-    pub fn start(model: Autoencoder, policy: BatchPolicy, name: &str) -> Result<Self> {
+    /// `head`: a classifier run's head, which [`Pass::Predict`] needs.
+    pub fn start(
+        model: Autoencoder,
+        head: Option<crate::model::layers::Layers>,
+        policy: BatchPolicy,
+        name: &str,
+    ) -> Result<Self> {
         let (jobs, rx) = sync_channel(policy.queue.max(1));
         let in_flight = Arc::new(AtomicUsize::new(0));
         let stats = Arc::new(BatchStats::default());
         let worker = Worker {
             model,
+            head,
             policy,
             jobs: rx,
             in_flight: in_flight.clone(),
@@ -174,6 +183,7 @@ impl Drop for InFlight<'_> {
 
 struct Worker {
     model: Autoencoder,
+    head: Option<crate::model::layers::Layers>,
     policy: BatchPolicy,
     jobs: Receiver<Job>,
     in_flight: Arc<AtomicUsize>,
@@ -219,12 +229,13 @@ impl Worker {
 
     /// One forward pass per kind of job in the batch; each job gets its own rows back.
     fn answer(&self, batch: Vec<Job>) {
-        let mut by_pass: [Vec<Job>; 3] = Default::default();
+        let mut by_pass: [Vec<Job>; 4] = Default::default();
         for job in batch {
             let slot = match job.pass {
                 Pass::Encode => 0,
                 Pass::Decode => 1,
                 Pass::Reconstruct => 2,
+                Pass::Predict => 3,
             };
             by_pass[slot].push(job);
         }
@@ -289,6 +300,12 @@ impl Worker {
             Pass::Encode => self.model.encode_given(x, labels),
             Pass::Decode => self.model.decode_given(x, labels),
             Pass::Reconstruct => self.model.reconstruct_given(x, labels),
+            Pass::Predict => match &self.head {
+                Some(head) => crate::model::classifier::probabilities(&self.model, head, x),
+                None => Err(Error::invalid(
+                    "the run is not a classifier: make one with `aekit finetune`",
+                )),
+            },
         }
     }
 }

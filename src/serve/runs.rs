@@ -137,6 +137,8 @@ pub struct ServedRun {
     pub map: CodeMap,
     /// `GET /v1/runs` entry, built once.
     pub info: Value,
+    /// A classifier run's head and classes, which `predict` answers with.
+    pub classifier: Option<crate::run::classifier::ClassifierInfo>,
 }
 
 impl ServedRun {
@@ -195,8 +197,23 @@ impl ServedRun {
             None => no_stored(&run, &name),
         };
         let eval = crate::eval::evaluate(&run, &data).ok();
-        let info = describe(&name, &run, &map, detector.as_ref(), eval);
-        let batcher = Batcher::start(run.model.clone(), opts.batch, &name)?;
+        let classifier = crate::run::classifier::ClassifierRun::is_classifier(&run.dir.path)
+            .then(|| crate::run::classifier::ClassifierRun::from_run(run.clone()))
+            .transpose()?;
+        let mut info = describe(&name, &run, &map, detector.as_ref(), eval);
+        info["classifier"] = classifier.as_ref().map_or(Value::Null, |c| {
+            json!({
+                "classes": c.classes(),
+                "class_names": (0..c.classes()).map(|k| c.class_name(k)).collect::<Vec<_>>(),
+                "head": c.info.head,
+            })
+        });
+        let batcher = Batcher::start(
+            run.model.clone(),
+            classifier.as_ref().map(|c| c.head.clone()),
+            opts.batch,
+            &name,
+        )?;
         Ok(Self {
             name,
             run,
@@ -204,6 +221,7 @@ impl ServedRun {
             detector,
             map,
             info,
+            classifier: classifier.map(|c| c.info),
         })
     }
 

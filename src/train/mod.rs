@@ -4,6 +4,7 @@
 
 pub mod batches;
 pub mod config;
+pub mod finetune;
 pub mod optim;
 pub mod progress;
 pub mod schedule;

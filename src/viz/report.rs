@@ -198,3 +198,168 @@ pub fn render(run: &Run, data: &Dataset, opts: &FigureOptions) -> Result<String>
     );
     Ok(h)
 }
+
+/// Misclassified test images per class in a figure: at most this many a class.
+const MISTAKES_PER_CLASS: usize = 10;
+
+/// Writes `report.html` of a classifier run scored on `data` (labelled, preprocessed as the
+/// run's) into `out` (default: the run directory): accuracy, the confusion matrix, each
+/// class's scores, the fine-tuning curves and, for images, each class's misclassified samples.
+pub fn write_classifier_report(
+    run: &crate::run::classifier::ClassifierRun,
+    data: &Dataset,
+    out: Option<&Path>,
+) -> Result<PathBuf> {
+    let path = out
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| run.run.dir.path.join("report.html"));
+    let html = render_classifier(run, data)?;
+    crate::io::write_atomic(&path, html.as_bytes())?;
+    Ok(path)
+}
+
+/// The classifier report as a string.
+pub fn render_classifier(
+    run: &crate::run::classifier::ClassifierRun,
+    data: &Dataset,
+) -> Result<String> {
+    let (e, predicted) = crate::eval::classify::evaluate(run, data)?;
+    let info = &run.info;
+    let name = run
+        .run
+        .dir
+        .path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "classifier".into());
+    let mut h = String::new();
+    let w = &mut h;
+    let _ = writeln!(
+        w,
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>aekit classifier report: {0}</title><style>{STYLE}</style></head><body>\n<h1>aekit classifier report: {0}</h1>",
+        escape(&name)
+    );
+    let _ = writeln!(
+        w,
+        "<p>{} encoder {} + {} head &middot; {} classes &middot; {} labelled training rows ({} held out) &middot; kept epoch {}</p>",
+        escape(&run.run.model.config().describe()),
+        if info.finetune.from_scratch {
+            "trained from scratch".to_string()
+        } else {
+            format!("pretrained in {}", escape(&info.source))
+        },
+        escape(&info.head.to_string()),
+        info.classes,
+        info.train_rows,
+        info.validation_rows,
+        info.kept_epoch
+    );
+    let _ = writeln!(
+        w,
+        "<h2>Test ({} samples of {})</h2>\n<table><tr><th>accuracy</th><td class=n>{:.2}%</td></tr><tr><th>macro F1</th><td class=n>{:.4}</td></tr></table>",
+        e.samples,
+        escape(&e.origin),
+        100.0 * e.accuracy,
+        e.macro_f1
+    );
+
+    let _ = writeln!(
+        w,
+        "<h3>Confusion matrix</h3>\n<p class=skip>Rows: the true class; columns: the predicted class; shaded by the share of the row.</p>\n<table><tr><th></th>"
+    );
+    for c in &e.per_class {
+        let _ = write!(w, "<th>{}</th>", escape(&c.name));
+    }
+    let _ = writeln!(w, "</tr>");
+    for (t, row) in e.confusion.iter().enumerate() {
+        let total = row.iter().sum::<usize>().max(1) as f64;
+        let _ = write!(w, "<tr><th>{}</th>", escape(&run.class_name(t)));
+        for &n in row {
+            let alpha = n as f64 / total;
+            let _ = write!(
+                w,
+                "<td class=n style=\"background:rgba(31,119,180,{alpha:.3})\">{n}</td>"
+            );
+        }
+        let _ = writeln!(w, "</tr>");
+    }
+    let _ = writeln!(
+        w,
+        "</table>\n<h3>Per class</h3>\n<table><tr><th>class</th><th>precision</th><th>recall</th><th>F1</th><th>samples</th></tr>"
+    );
+    for c in &e.per_class {
+        let _ = writeln!(
+            w,
+            "<tr><td>{}</td><td class=n>{:.4}</td><td class=n>{:.4}</td><td class=n>{:.4}</td><td class=n>{}</td></tr>",
+            escape(&c.name),
+            c.precision,
+            c.recall,
+            c.f1,
+            c.support
+        );
+    }
+    let _ = writeln!(w, "</table>");
+
+    let history = run.history()?;
+    if !history.is_empty() {
+        let curve =
+            |name: &str, value: &dyn Fn(&crate::train::finetune::FinetuneEpoch) -> Option<f64>| {
+                crate::viz::charts::Line {
+                    name: name.to_string(),
+                    points: history
+                        .iter()
+                        .filter_map(|m| value(m).map(|v| (m.epoch as f32, (100.0 * v) as f32)))
+                        .collect(),
+                }
+            };
+        let mut lines = vec![curve("training", &|m| Some(m.train_accuracy))];
+        if history.iter().any(|m| m.val_accuracy.is_some()) {
+            lines.push(curve("validation", &|m| m.val_accuracy));
+        }
+        let chart = crate::viz::charts::lines(
+            &lines,
+            &crate::viz::charts::Titles {
+                title: "Fine-tuning".into(),
+                x: "epoch".into(),
+                y: "accuracy (%)".into(),
+            },
+            (720, 400),
+        )?;
+        let _ = writeln!(
+            w,
+            "<figure id=\"curves\"><h3>Fine-tuning</h3><img alt=\"accuracy per epoch\" src=\"{}\"><figcaption>Accuracy per epoch; the head alone learnt in the first {} epochs.</figcaption></figure>",
+            png_data_url(&chart)?,
+            info.finetune.freeze_epochs
+        );
+    }
+
+    if let Ok((c, height, width)) = run.run.image_shape() {
+        let mut grid = crate::viz::grid::ImageGrid::new(height, width, c);
+        let truth = data.labels.as_deref().unwrap_or_default();
+        for class in 0..info.classes {
+            let wrong: Vec<Vec<f32>> = (0..data.len())
+                .filter(|&r| truth[r] as usize == class && predicted[r] as usize != class)
+                .take(MISTAKES_PER_CLASS)
+                .map(|r| data.x.row(r).to_vec())
+                .collect();
+            grid.push_row(wrong);
+        }
+        if grid.cols() > 0 {
+            let names: Vec<String> = (0..info.classes).map(|c| run.class_name(c)).collect();
+            let _ = writeln!(
+                w,
+                "<figure id=\"mistakes\"><h3>Misclassified test samples</h3><img alt=\"misclassified samples\" src=\"{}\"><figcaption>One row per true class ({}), its first {} misclassified samples; an empty row is a class without mistakes.</figcaption></figure>",
+                png_data_url(&grid.render())?,
+                escape(&names.join(", ")),
+                MISTAKES_PER_CLASS
+            );
+        }
+    }
+    let _ = writeln!(
+        w,
+        "<h2>Fine-tuning settings</h2>\n<pre>{}</pre>\n<p class=skip>Written by aekit {}.</p>\n</body></html>",
+        escape(&serde_json::to_string_pretty(&info.finetune).unwrap_or_default()),
+        env!("CARGO_PKG_VERSION")
+    );
+    Ok(h)
+}

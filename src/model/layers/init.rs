@@ -148,6 +148,14 @@ impl<'a> ParamFactory<'a> {
         self.device
     }
 
+    /// This factory with ids handed out after `last`: for layers that join a built network
+    /// (a classifier's head) and must not share an id with it, since the optimiser keys its
+    /// state by id.
+    pub fn with_ids_after(mut self, last: u64) -> Self {
+        self.ids = ParamIds(last);
+        self
+    }
+
     /// A convolution kernel of `shape` (PyTorch's layout) with `bias_len` biases.
     pub fn kernel(
         &mut self,

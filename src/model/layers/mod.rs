@@ -29,7 +29,7 @@ pub use spec::{LayerSpec, Pad, UpMode, infer_shapes, mirror, parse_layers};
 pub use stack::{Stack, StackActs, StackPlan, Weights};
 pub use tensors::{
     Kernel, NamedTensor, bernoulli_mask, export_kernel, export_linear, import_kernel,
-    import_linear, normal_tensor, rows_tensor, tensor_batches, tensor_values,
+    import_linear, normal_tensor, rows_tensor, tensor_batches, tensor_matrix, tensor_values,
 };
 
 use crate::error::{Error, Result};

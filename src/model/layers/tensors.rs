@@ -111,6 +111,16 @@ pub fn tensor_values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
         .expect("float tensor")
 }
 
+/// A `[rows, cols]` tensor as a host matrix.
+pub fn tensor_matrix(t: Tensor<2>) -> crate::data::Matrix {
+    let [rows, cols] = t.dims();
+    crate::data::Matrix {
+        rows,
+        cols,
+        data: tensor_values(t),
+    }
+}
+
 /// `prefix.weight` as `[out, in]` (PyTorch's nn.Linear layout) and `prefix.bias` as `[out]`.
 pub fn export_linear(prefix: &str, layer: &Linear, out: &mut Vec<NamedTensor>) {
     let w = layer.weight.val();

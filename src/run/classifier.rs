@@ -1,0 +1,223 @@
+//! A classifier run: an autoencoder run whose encoder was fine-tuned with labels, and the head
+//! that turns its codes into classes. It is a run directory like any other (its `model`
+//! holds the fine-tuned encoder and the pretrained decoder, so its codes can be encoded,
+//! drawn and explored), plus:
+//!
+//! ```text
+//! CLASSIFIER_RUN/
+//!   classifier.json            the head, the classes, the fine-tuning settings and data
+//!   head.safetensors           the head's weights (head.0.weight, ...)
+//!   classifier-metrics.jsonl   one JSON line per epoch of fine-tuning
+//!   evaluation.json            accuracy, confusion matrix and per-class scores on the test split
+//! ```
+//!
+//! The directory is written whole beside its destination and renamed into place, so a
+//! fine-tuning that dies leaves nothing half-written.
+
+use std::path::{Path, PathBuf};
+
+use burn::tensor::Device;
+use serde::{Deserialize, Serialize};
+
+use crate::data::Matrix;
+use crate::error::{Error, Result};
+use crate::model::classifier::{Classifier, Head};
+use crate::model::layers::Layers;
+use crate::run::Run;
+use crate::train::finetune::{FinetuneConfig, FinetuneEpoch};
+
+pub const CLASSIFIER_FILE: &str = "classifier.json";
+pub const HEAD_FILE: &str = "head.safetensors";
+pub const CLASSIFIER_METRICS_FILE: &str = "classifier-metrics.jsonl";
+pub const EVALUATION_FILE: &str = "evaluation.json";
+/// What a classifier run copies from its source beside the fine-tuned weights: what opening
+/// it as a run reads.
+const COPIED_FROM_SOURCE: [&str; 4] = [
+    "config.toml",
+    "config.json",
+    "preprocess.json",
+    "vocabulary.txt",
+];
+
+/// What `classifier.json` holds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClassifierInfo {
+    /// The run whose encoder was fine-tuned, as given.
+    pub source: String,
+    pub head: Head,
+    /// The head's width: classes are `0..classes`.
+    pub classes: usize,
+    /// Names of the classes, indexed by class, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub class_names: Option<Vec<String>>,
+    pub finetune: FinetuneConfig,
+    /// Labelled rows trained on, and held out to choose the epoch.
+    pub train_rows: usize,
+    pub validation_rows: usize,
+    /// The epoch whose weights were kept (1-based).
+    pub kept_epoch: usize,
+}
+
+/// A loaded classifier run.
+#[derive(Debug, Clone)]
+pub struct ClassifierRun {
+    pub run: Run,
+    pub info: ClassifierInfo,
+    /// The head on the autodiff device, as the network is.
+    pub head: Layers,
+}
+
+impl ClassifierRun {
+    /// Whether `path` holds a classifier run (rather than an autoencoder's alone).
+    pub fn is_classifier(path: &Path) -> bool {
+        path.join(CLASSIFIER_FILE).is_file()
+    }
+
+    pub fn open(path: &Path, device: &Device) -> Result<Self> {
+        Self::from_run(Run::open(path, device)?)
+    }
+
+    /// The classifier of a loaded run: its head and `classifier.json` read beside it.
+    pub fn from_run(run: Run) -> Result<Self> {
+        let path = run.dir.path.clone();
+        let path = path.as_path();
+        let device = run.model.device().clone();
+        let info_path = path.join(CLASSIFIER_FILE);
+        if !info_path.is_file() {
+            return Err(Error::bad_file(
+                path,
+                "is an autoencoder run, not a classifier (no classifier.json); make one with `aekit finetune`",
+            ));
+        }
+        let info: ClassifierInfo = crate::io::read_json(&info_path)?;
+        let head = info
+            .head
+            .build(
+                run.model.latent_dim(),
+                info.classes,
+                0,
+                &device.clone().autodiff(),
+            )?
+            .import(&crate::model::safetensors::read(&path.join(HEAD_FILE))?)
+            .map_err(|e| Error::bad_file(path.join(HEAD_FILE), e.to_string()))?;
+        Ok(Self { run, info, head })
+    }
+
+    /// The encoder and head as one module.
+    pub fn classifier(&self) -> Classifier {
+        Classifier {
+            net: self.run.model.net().clone(),
+            head: self.head.clone(),
+        }
+    }
+
+    pub fn classes(&self) -> usize {
+        self.info.classes
+    }
+
+    /// Class `c`'s name, or its number when the classes have none.
+    pub fn class_name(&self, c: usize) -> String {
+        self.info
+            .class_names
+            .as_ref()
+            .and_then(|n| n.get(c).cloned())
+            .unwrap_or_else(|| c.to_string())
+    }
+
+    /// Class probabilities of rows already in the model's scale.
+    pub fn probabilities(&self, x: &Matrix) -> Result<Matrix> {
+        crate::model::classifier::probabilities(&self.run.model, &self.head, x)
+    }
+
+    /// Class probabilities of raw rows (a request's body, a Python array), scaled as training
+    /// saw them; `origin` names them in errors.
+    pub fn probabilities_raw(&self, origin: &str, raw: Matrix) -> Result<Matrix> {
+        let x = self.run.to_model_scale(origin, raw)?;
+        self.probabilities(&x)
+    }
+
+    /// The fine-tuning history.
+    pub fn history(&self) -> Result<Vec<FinetuneEpoch>> {
+        read_lines(&self.run.dir.path.join(CLASSIFIER_METRICS_FILE))
+    }
+}
+
+fn read_lines<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Vec<T>> {
+    if !path.exists() {
+        return Ok(Vec::new());
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .enumerate()
+        .map(|(i, l)| {
+            serde_json::from_str(l)
+                .map_err(|e| Error::bad_file(path, format!("line {}: {e}", i + 1)))
+        })
+        .collect()
+}
+
+/// What a new classifier run is written from.
+pub struct NewClassifierRun<'a> {
+    pub source: &'a Run,
+    pub info: &'a ClassifierInfo,
+    pub classifier: &'a Classifier,
+    pub history: &'a [FinetuneEpoch],
+    /// Written as `evaluation.json` when given.
+    pub evaluation: Option<&'a serde_json::Value>,
+}
+
+impl NewClassifierRun<'_> {
+    /// Writes the run to `dest` as a whole: refused where `dest` exists unless `replace`.
+    pub fn write(&self, dest: &Path, replace: bool) -> Result<PathBuf> {
+        if dest.exists() && !replace {
+            return Err(Error::bad_file(
+                dest,
+                "already exists; choose another --out or pass --force to replace it",
+            ));
+        }
+        let same = |a: &Path, b: &Path| match (a.canonicalize(), b.canonicalize()) {
+            (Ok(a), Ok(b)) => a == b,
+            _ => a == b,
+        };
+        if same(dest, &self.source.dir.path) {
+            return Err(Error::bad_file(
+                dest,
+                "is the run being fine-tuned; choose another --out",
+            ));
+        }
+        crate::io::replace_dir_atomic(dest, |dir| {
+            for name in COPIED_FROM_SOURCE {
+                let from = self.source.dir.path.join(name);
+                if from.is_file() {
+                    crate::io::write_atomic(&dir.join(name), &crate::io::read_file(&from)?)?;
+                }
+            }
+            let model = self.source.model.with_net(self.classifier.net.clone());
+            model.save_safetensors(&dir.join("model.safetensors"))?;
+            let info =
+                serde_json::to_string(self.info).map_err(|e| Error::Serialize(e.to_string()))?;
+            crate::io::write_atomic(
+                &dir.join(HEAD_FILE),
+                &crate::model::safetensors::encode_with(
+                    &self.classifier.head.export(),
+                    "aekit_classifier",
+                    info,
+                )?,
+            )?;
+            let mut lines = String::new();
+            for epoch in self.history {
+                lines.push_str(
+                    &serde_json::to_string(epoch).map_err(|e| Error::Serialize(e.to_string()))?,
+                );
+                lines.push('\n');
+            }
+            crate::io::write_atomic(&dir.join(CLASSIFIER_METRICS_FILE), lines.as_bytes())?;
+            if let Some(evaluation) = self.evaluation {
+                crate::io::write_json(&dir.join(EVALUATION_FILE), evaluation)?;
+            }
+            crate::io::write_json(&dir.join(CLASSIFIER_FILE), self.info)
+        })?;
+        Ok(dest.to_path_buf())
+    }
+}
