@@ -33,6 +33,7 @@ from . import _aekit, datasets
 try:
     from sklearn.base import BaseEstimator as _BaseEstimator
     from sklearn.base import TransformerMixin as _TransformerMixin
+    from sklearn.base import ClassifierMixin as _ClassifierMixin
 except ImportError:  # scikit-learn is optional: the same parameter protocol without it
 
     class _BaseEstimator:
@@ -56,12 +57,16 @@ except ImportError:  # scikit-learn is optional: the same parameter protocol wit
         def fit_transform(self, X, y=None):
             return self.fit(X, y).transform(X)
 
+    class _ClassifierMixin:
+        def score(self, X, y):
+            return float(np.mean(self.predict(X) == np.asarray(y)))
+
 try:
     from sklearn.utils import check_array as _check_array
 except ImportError:
     _check_array = None
 
-__all__ = ["AutoEncoder", "AnomalyDetector", "BatchMapper", "Run", "datasets"]
+__all__ = ["AutoEncoder", "AutoEncoderClassifier", "AnomalyDetector", "BatchMapper", "Run", "datasets"]
 __version__ = "0.1.0"
 
 
@@ -639,6 +644,107 @@ class AutoEncoder(_TransformerMixin, _BaseEstimator):
             _write_tree(out, files)
             self.run_dir_ = out
             self.run_ = Run.open(out)
+
+
+class AutoEncoderClassifier(_ClassifierMixin, _BaseEstimator):
+    """Unsupervised pretraining as a scikit-learn classifier: `autoencoder` (an `AutoEncoder`;
+    a default one when None) is fitted on every row of `X`, then its encoder with a `head`
+    ("linear", or "mlp:WIDTH[,WIDTH...]") is fine-tuned on the labelled rows — the head alone
+    for the first `freeze_epochs` of `epochs`, then every layer (`batch_size`, `lr`, `seed`).
+    As scikit-learn's semi-supervised estimators, `fit(X, y)` takes `-1` in `y` for an
+    unlabelled row. The fitted classifier is an aekit classifier run (`.classifier_dir_`), the
+    format `aekit finetune` writes and `aekit serve` predicts with.
+    """
+
+    def __init__(self, autoencoder=None, head="linear", freeze_epochs=0, epochs=30, batch_size=64,
+                 lr=1e-3, seed=42):
+        self.autoencoder = autoencoder
+        self.head = head
+        self.freeze_epochs = freeze_epochs
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.seed = seed
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = False
+        return tags
+
+    def fit(self, X, y):
+        X = _rows(X, "X")
+        y = np.asarray(y)
+        try:  # scikit-learn's own refusals of targets that are not classes, where it is installed
+            from sklearn.utils.multiclass import check_classification_targets
+            from sklearn.utils.validation import column_or_1d
+            y = column_or_1d(y, warn=True)
+            check_classification_targets(y)
+        except ImportError:
+            if y.dtype.kind == "f" and not np.all(np.mod(y, 1) == 0):
+                raise ValueError("Unknown label type: continuous: y holds classes, -1 for an unlabelled row")
+        if y.ndim != 1 or y.shape[0] != X.shape[0]:
+            raise ValueError(f"y has shape {y.shape} for {X.shape[0]} samples: one label per row, -1 for an unlabelled row")
+        labelled = y != -1 if y.dtype.kind in "iuf" else np.ones(y.shape[0], dtype=bool)
+        self.classes_ = np.unique(y[labelled])
+        if self.classes_.shape[0] < 2:
+            raise ValueError(f"y has {self.classes_.shape[0]} class(es) among its labelled rows: a classifier needs at least 2")
+        targets = np.full(y.shape[0], -1, dtype=np.int64)
+        targets[labelled] = np.searchsorted(self.classes_, y[labelled])
+        if self.autoencoder is None:
+            autoencoder = AutoEncoder()
+        else:
+            from copy import deepcopy
+            autoencoder = deepcopy(self.autoencoder)
+        self.autoencoder_ = autoencoder.fit(X)
+        out = tempfile.mkdtemp(prefix="aekit-classifier-")
+        _aekit.finetune(self.autoencoder_.run_dir_, X, targets, out, str(self.head),
+                        int(self.freeze_epochs), int(self.epochs), int(self.batch_size),
+                        float(self.lr), int(self.seed), [str(c) for c in self.classes_])
+        self._set_fitted(out)
+        return self
+
+    def _set_fitted(self, out):
+        self.classifier_dir_ = out
+        self._handle = _aekit.ClassifierHandle.open(out)
+        self.history_ = json.loads(self._handle.history())
+        self.n_features_in_ = self.autoencoder_.n_features_in_
+
+    def _check_fitted(self, X):
+        if not hasattr(self, "_handle"):
+            from_sklearn = _not_fitted_error()
+            raise from_sklearn(f"This {type(self).__name__} instance is not fitted yet. Call 'fit' first.")
+        X = _rows(X, "X")
+        if X.shape[1] != self.n_features_in_:
+            raise ValueError(f"X has {X.shape[1]} features, but {type(self).__name__} is expecting {self.n_features_in_} features as input")
+        return X
+
+    def predict_proba(self, X):
+        X = self._check_fitted(X)
+        return self._handle.probabilities(X)
+
+    def predict(self, X):
+        p = self.predict_proba(X)
+        return self.classes_[np.argmax(p, axis=1)]
+
+    def encode(self, X):
+        """The fine-tuned encoder's codes of `X`."""
+        X = self._check_fitted(X)
+        return Run.open(self.classifier_dir_).encode(X)
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state.pop("_handle", None)
+        if "classifier_dir_" in state:
+            state["_classifier_files"] = _read_tree(state["classifier_dir_"])
+        return state
+
+    def __setstate__(self, state):
+        files = state.pop("_classifier_files", None)
+        self.__dict__.update(state)
+        if files is not None:
+            out = tempfile.mkdtemp(prefix="aekit-classifier-")
+            _write_tree(out, files)
+            self._set_fitted(out)
 
 
 def _read_tree(root):

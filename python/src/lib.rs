@@ -611,6 +611,99 @@ impl RunHandle {
 }
 
 /// `(X, y)`: `n` of the built-in shapes as raw bytes (0-255) in f32, and their classes.
+/// Fine-tunes the encoder of the run in `run_dir` into a classifier run at `out_dir`, on the
+/// raw rows `x` whose `y` marks each row's class index or −1 (unlabelled, scikit-learn's
+/// semi-supervised convention), with the GIL released.
+#[pyfunction]
+#[pyo3(signature = (run_dir, x, y, out_dir, head, freeze_epochs, epochs, batch_size, lr, seed, class_names=None))]
+#[allow(clippy::too_many_arguments)]
+fn finetune(
+    py: Python<'_>,
+    run_dir: &str,
+    x: PyReadonlyArray2<'_, f32>,
+    y: PyReadonlyArray1<'_, i64>,
+    out_dir: &str,
+    head: &str,
+    freeze_epochs: usize,
+    epochs: usize,
+    batch_size: usize,
+    lr: f64,
+    seed: u64,
+    class_names: Option<Vec<String>>,
+) -> PyResult<()> {
+    let run = aekit::Run::open(Path::new(run_dir), &device()).map_err(py_err)?;
+    let x = run.to_model_scale("X", matrix(&x)?).map_err(py_err)?;
+    let targets = y.as_array().to_vec();
+    if targets.len() != x.rows {
+        return Err(PyValueError::new_err(format!(
+            "y has {} labels for {} samples",
+            targets.len(),
+            x.rows
+        )));
+    }
+    let (rows, labels) = aekit::data::labelled::marked_labels(&targets).map_err(py_err)?;
+    let mut labelled = dataset(x.select_rows(&rows), Some(labels));
+    labelled.class_names = class_names;
+    if let Some(shape) = run.model.config().shared().input_shape.clone() {
+        labelled.sample_shape = shape;
+    }
+    let mut cfg = aekit::train::finetune::FinetuneConfig {
+        head: head.parse().map_err(py_err)?,
+        freeze_epochs,
+        ..Default::default()
+    };
+    cfg.train.epochs = epochs;
+    cfg.train.batch_size = batch_size;
+    cfg.train.lr = lr;
+    cfg.train.seed = seed;
+    let out = PathBuf::from(out_dir);
+    py.detach(|| {
+        aekit::fit::finetune(&run, &labelled, None, &cfg, &out, true, true, &device()).map(|_| ())
+    })
+    .map_err(py_err)
+}
+
+/// A loaded classifier run (see `aekit finetune`).
+#[pyclass(frozen)]
+struct ClassifierHandle {
+    classifier: aekit::run::classifier::ClassifierRun,
+}
+
+#[pymethods]
+impl ClassifierHandle {
+    #[staticmethod]
+    fn open(path: &str) -> PyResult<Self> {
+        let classifier = aekit::run::classifier::ClassifierRun::open(Path::new(path), &device())
+            .map_err(py_err)?;
+        Ok(Self { classifier })
+    }
+
+    /// Class probabilities of raw rows.
+    fn probabilities<'py>(
+        &self,
+        py: Python<'py>,
+        x: PyReadonlyArray2<'_, f32>,
+    ) -> PyResult<Bound<'py, PyArray2<f32>>> {
+        let x = matrix(&x)?;
+        let p = py
+            .detach(|| self.classifier.probabilities_raw("X", x))
+            .map_err(py_err)?;
+        array(py, p)
+    }
+
+    /// `classifier.json` as JSON text.
+    fn info(&self) -> PyResult<String> {
+        serde_json::to_string(&self.classifier.info)
+            .map_err(|e| PyValueError::new_err(e.to_string()))
+    }
+
+    /// The fine-tuning history, one JSON object per epoch, as JSON text.
+    fn history(&self) -> PyResult<String> {
+        let h = self.classifier.history().map_err(py_err)?;
+        serde_json::to_string(&h).map_err(|e| PyValueError::new_err(e.to_string()))
+    }
+}
+
 #[pyfunction]
 fn shapes<'py>(py: Python<'py>, n: usize, seed: u64) -> PyResult<Pair<'py, f32, i64>> {
     let ds = aekit::data::shapes::generate(n, seed);
@@ -684,5 +777,7 @@ fn _aekit(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(model_takes, m)?)?;
     m.add_function(wrap_pyfunction!(model_kinds, m)?)?;
     m.add_class::<RunHandle>()?;
+    m.add_class::<ClassifierHandle>()?;
+    m.add_function(wrap_pyfunction!(finetune, m)?)?;
     Ok(())
 }

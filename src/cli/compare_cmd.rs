@@ -87,6 +87,13 @@ pub struct ProbeArgs {
     /// Epochs of the softmax probe.
     #[arg(long, default_value_t = SoftmaxOptions::default().epochs)]
     probe_epochs: usize,
+    /// Training rows whose labels fit the probes: all, or N drawn balanced over the classes
+    /// with --seed (the few-label protocol `aekit finetune --labelled` uses).
+    #[arg(long, default_value_t = aekit::data::LabelChoice::All)]
+    labelled: aekit::data::LabelChoice,
+    /// Seed of the --labelled draw.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
     /// Skip the PCA baseline.
     #[arg(long)]
     no_pca: bool,
@@ -105,6 +112,8 @@ pub fn probe_cmd(args: ProbeArgs, device: &burn::tensor::Device) -> Result<()> {
             epochs: args.probe_epochs,
             ..SoftmaxOptions::default()
         },
+        labelled: args.labelled,
+        label_seed: args.seed,
     };
     let report = probe_run(&run, &train, &test, &opts, !args.no_pca, device)?;
     if args.json {
@@ -115,8 +124,9 @@ pub fn probe_cmd(args: ProbeArgs, device: &burn::tensor::Device) -> Result<()> {
         return Ok(());
     }
     println!(
-        "{}: codes fitted on {} training samples, scored on {} test samples",
+        "{}: probes fitted on {} labelled of {} training samples, scored on {} test samples",
         run.model.config().describe(),
+        report.labelled_samples,
         report.train_samples,
         report.test_samples
     );

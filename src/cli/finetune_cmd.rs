@@ -145,6 +145,10 @@ pub fn run(all: FinetuneArgs, device: &burn::tensor::Device) -> Result<()> {
             );
         }
     }
-    println!("classifier run written to {}", args.out.display());
+    if args.json {
+        eprintln!("classifier run written to {}", args.out.display());
+    } else {
+        println!("classifier run written to {}", args.out.display());
+    }
     Ok(())
 }

@@ -312,6 +312,13 @@ pub struct ProbeOptions {
     pub k: usize,
     pub distance: Distance,
     pub softmax: SoftmaxOptions,
+    /// Training rows whose labels fit the probes; PCA is fitted on every training row, as the
+    /// autoencoder was (the few-label protocol).
+    #[serde(default)]
+    pub labelled: crate::data::LabelChoice,
+    /// Seed of the `labelled` draw.
+    #[serde(default)]
+    pub label_seed: u64,
 }
 
 impl Default for ProbeOptions {
@@ -320,6 +327,8 @@ impl Default for ProbeOptions {
             k: 5,
             distance: Distance::Euclidean,
             softmax: SoftmaxOptions::default(),
+            labelled: crate::data::LabelChoice::All,
+            label_seed: 0,
         }
     }
 }
@@ -355,6 +364,8 @@ pub struct ProbeReport {
     pub k: usize,
     pub distance: Distance,
     pub train_samples: usize,
+    /// Training rows whose labels the probes were fitted on.
+    pub labelled_samples: usize,
     pub test_samples: usize,
     pub autoencoder: ProbeScores,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -371,7 +382,8 @@ fn labels_of(data: &crate::data::Dataset) -> Result<&[u32]> {
 }
 
 /// kNN and softmax accuracy of `run`'s codes of `train` and `test` (preprocessed, labelled),
-/// and, with `with_pca`, of PCA codes of the same size fitted on `train`.
+/// and, with `with_pca`, of PCA codes of the same size fitted on `train`; the probes are
+/// fitted on the rows `opts.labelled` keeps.
 pub fn probe_run(
     run: &crate::run::Run,
     train: &crate::data::Dataset,
@@ -382,15 +394,28 @@ pub fn probe_run(
 ) -> Result<ProbeReport> {
     train.require_samples("fit the probes on")?;
     test.require_samples("probe")?;
-    let (train_labels, test_labels) = (labels_of(train)?, labels_of(test)?);
+    let classes = labels_of(train)?
+        .iter()
+        .max()
+        .map_or(0, |m| *m as usize + 1);
+    let labelled = train.subset(&opts.labelled.choose(
+        labels_of(train)?,
+        classes,
+        opts.label_seed,
+    )?);
+    let (train_labels, test_labels) = (labels_of(&labelled)?, labels_of(test)?);
     let score = |tr: &Matrix, te: &Matrix| probe(tr, train_labels, te, test_labels, opts, device);
     let autoencoder = score(
-        &run.model.encode_given(&train.x, train.labels.as_deref())?,
+        &run.model
+            .encode_given(&labelled.x, labelled.labels.as_deref())?,
         &run.model.encode_given(&test.x, test.labels.as_deref())?,
     )?;
     let pca = if with_pca {
         let pca = crate::eval::pca::Pca::fit(&train.x, run.model.latent_dim())?;
-        Some(score(&pca.transform(&train.x)?, &pca.transform(&test.x)?)?)
+        Some(score(
+            &pca.transform(&labelled.x)?,
+            &pca.transform(&test.x)?,
+        )?)
     } else {
         None
     };
@@ -398,6 +423,7 @@ pub fn probe_run(
         k: opts.k,
         distance: opts.distance,
         train_samples: train.len(),
+        labelled_samples: labelled.len(),
         test_samples: test.len(),
         autoencoder,
         pca,
