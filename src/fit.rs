@@ -12,7 +12,7 @@ use crate::data::spec::StreamedSource;
 use crate::data::table::feed::TableData;
 use crate::data::table::scan::{self, TableIndex};
 use crate::data::table::{Table, order};
-use crate::data::{Dataset, Matrix, Preprocessor, Split, train_val_indices};
+use crate::data::{Dataset, Preprocessor, Split, train_val_indices};
 use crate::error::{Error, Result};
 use crate::eval::anomaly::{AnomalyDetector, DEFAULT_CONTAMINATION, ScoreKind};
 use crate::model::Autoencoder;
@@ -479,22 +479,18 @@ pub fn finetune(
         ))
     })?;
     source.check_width(&train.origin, train.dim())?;
-    let classes = labels
-        .iter()
-        .max()
-        .map_or(0, |m| *m as usize + 1)
-        .max(train.class_names.as_ref().map_or(0, Vec::len));
+    let classes = train.num_classes();
     let seed = cfg.train.seed;
     let chosen = cfg.labels.choose(labels, classes, seed)?;
     let (fit_at, val_at) = train_val_indices(chosen.len(), cfg.val_fraction, seed);
     let part = |at: &[usize]| train.subset(&at.iter().map(|&i| chosen[i]).collect::<Vec<_>>());
     let (fit_rows, val_rows) = (part(&fit_at), part(&val_at));
-    let as_rows = |d: &Dataset| -> Option<(Matrix, Vec<u32>)> {
-        (!d.is_empty()).then(|| (d.x.clone(), d.labels.clone().unwrap_or_default()))
-    };
-    let (fit_x, fit_labels) = as_rows(&fit_rows)
-        .ok_or_else(|| Error::invalid("fine-tuning needs at least one labelled row to train on"))?;
-    let val = as_rows(&val_rows);
+    fn labelled(d: &Dataset) -> LabelledRows<'_> {
+        LabelledRows {
+            x: &d.x,
+            labels: d.labels.as_deref().unwrap_or_default(),
+        }
+    }
 
     let net = if cfg.from_scratch {
         Autoencoder::new(source.model.config(), seed, device)?.into_net()
@@ -511,12 +507,9 @@ pub fn finetune(
     let tuned = finetune::finetune(
         cfg,
         crate::model::classifier::Classifier { net, head },
-        LabelledRows {
-            x: &fit_x,
-            labels: &fit_labels,
-        },
-        val.as_ref().map(|(x, labels)| LabelledRows { x, labels }),
-        device,
+        labelled(&fit_rows),
+        (!val_rows.is_empty()).then(|| labelled(&val_rows)),
+        &source.model,
         &mut progress,
     )?;
     let info = ClassifierInfo {
@@ -525,17 +518,17 @@ pub fn finetune(
         classes,
         class_names: train.class_names.clone(),
         finetune: cfg.clone(),
-        train_rows: fit_x.rows,
-        validation_rows: val.as_ref().map_or(0, |(x, _)| x.rows),
+        train_rows: fit_rows.len(),
+        validation_rows: val_rows.len(),
         kept_epoch: tuned.kept_epoch,
     };
     let mut run = source.clone();
     run.dir = RunDir::new(out);
-    run.model = source.model.with_net(tuned.classifier.net.clone());
+    run.model = source.model.with_net(tuned.classifier.net);
     let made = ClassifierRun {
         run,
         info,
-        head: tuned.classifier.head.clone(),
+        head: tuned.classifier.head,
     };
     let evaluation = match test.filter(|t| t.labels.is_some()) {
         Some(test) => Some(crate::eval::classify::evaluate(&made, test)?.0),
@@ -547,8 +540,7 @@ pub fn finetune(
         .transpose()?;
     NewClassifierRun {
         source,
-        info: &made.info,
-        classifier: &tuned.classifier,
+        made: &made,
         history: &tuned.history,
         evaluation: evaluation_json.as_ref(),
     }

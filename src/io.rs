@@ -64,6 +64,33 @@ pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
     write_atomic(path, format!("{text}\n").as_bytes())
 }
 
+/// Atomically writes `values` as JSON lines, one value a line.
+pub fn write_json_lines<T: serde::Serialize>(path: &Path, values: &[T]) -> Result<()> {
+    let mut text = String::new();
+    for v in values {
+        text.push_str(&serde_json::to_string(v).map_err(|e| Error::Serialize(e.to_string()))?);
+        text.push('\n');
+    }
+    write_atomic(path, text.as_bytes())
+}
+
+/// Reads a file of JSON lines (blank lines skipped; a missing file is none), naming the line
+/// that does not parse.
+pub fn read_json_lines<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Vec<T>> {
+    if !path.exists() {
+        return Ok(Vec::new());
+    }
+    let text = std::fs::read_to_string(path).at(path)?;
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .enumerate()
+        .map(|(i, l)| {
+            serde_json::from_str(l)
+                .map_err(|e| Error::bad_file(path, format!("line {}: {e}", i + 1)))
+        })
+        .collect()
+}
+
 /// Reads a whole file, naming it in the error.
 pub fn read_file(path: &Path) -> Result<Vec<u8>> {
     std::fs::read(path).at(path)

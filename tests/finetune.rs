@@ -221,6 +221,10 @@ fn bad_fine_tunings_are_refused_with_one_line_and_write_nothing() {
         &["finetune", cvae.to_str().unwrap(), "--out", &out, "-q"],
         "is a conditional model",
     );
+    refused(
+        &[&base[..], &["--init-from", src]].concat(),
+        "--init-from does not apply to fine-tuning",
+    );
     refused(&["finetune", src, "--out", src, "-q"], "already exists");
     refused(
         &["finetune", src, "--out", src, "-q", "--force"],

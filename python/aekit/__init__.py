@@ -382,7 +382,31 @@ def _image_shape(X):
     return [1, *X.shape[1:]] if X.ndim == 3 else list(X.shape[1:])
 
 
-class AutoEncoder(_TransformerMixin, _BaseEstimator):
+class _CarriesDirectory:
+    """Pickling for an estimator fitted into a directory: the state carries the directory's
+    files, so a copy needs no disk. A class names the attribute that holds the directory
+    (`_directory`), the state key of its files (`_files_key`), the attributes loaded from it
+    (`_loaded`, left out of the state) and how they are loaded again (`_reopen(out)`)."""
+
+    def __getstate__(self):
+        parent = getattr(super(), "__getstate__", None)
+        state = dict(parent()) if parent is not None else self.__dict__.copy()
+        for name in self._loaded:
+            state.pop(name, None)
+        if self._directory in state:
+            state[self._files_key] = _read_tree(state[self._directory])
+        return state
+
+    def __setstate__(self, state):
+        files = state.pop(self._files_key, None)
+        self.__dict__.update(state)
+        if files is not None:
+            out = tempfile.mkdtemp(prefix="aekit-")
+            _write_tree(out, files)
+            self._reopen(out)
+
+
+class AutoEncoder(_CarriesDirectory, _TransformerMixin, _BaseEstimator):
     """An autoencoder as a scikit-learn transformer: `fit`, `transform` (codes),
     `inverse_transform` (decode), `predict` (reconstruction), `score_samples` (negative squared
     reconstruction error: higher is more normal, as scikit-learn's outlier scores) and `score`
@@ -626,27 +650,18 @@ class AutoEncoder(_TransformerMixin, _BaseEstimator):
         shutil.copytree(self.run_dir_, os.fspath(path))
         return os.fspath(path)
 
-    # -- pickling: the state carries the run directory's files, so a copy needs no disk -----
+    # -- pickling: the state carries the run directory's files (see _CarriesDirectory) -------
 
-    def __getstate__(self):
-        parent = getattr(super(), "__getstate__", None)
-        state = dict(parent()) if parent is not None else self.__dict__.copy()
-        state.pop("run_", None)
-        if "run_dir_" in state:
-            state["_run_files"] = _read_tree(state["run_dir_"])
-        return state
+    _directory = "run_dir_"
+    _files_key = "_run_files"
+    _loaded = ("run_",)
 
-    def __setstate__(self, state):
-        files = state.pop("_run_files", None)
-        self.__dict__.update(state)
-        if files is not None:
-            out = tempfile.mkdtemp(prefix="aekit-")
-            _write_tree(out, files)
-            self.run_dir_ = out
-            self.run_ = Run.open(out)
+    def _reopen(self, out):
+        self.run_dir_ = out
+        self.run_ = Run.open(out)
 
 
-class AutoEncoderClassifier(_ClassifierMixin, _BaseEstimator):
+class AutoEncoderClassifier(_CarriesDirectory, _ClassifierMixin, _BaseEstimator):
     """Unsupervised pretraining as a scikit-learn classifier: `autoencoder` (an `AutoEncoder`;
     a default one when None) is fitted on every row of `X`, then its encoder with a `head`
     ("linear", or "mlp:WIDTH[,WIDTH...]") is fine-tuned on the labelled rows — the head alone
@@ -706,6 +721,7 @@ class AutoEncoderClassifier(_ClassifierMixin, _BaseEstimator):
     def _set_fitted(self, out):
         self.classifier_dir_ = out
         self._handle = _aekit.ClassifierHandle.open(out)
+        self._run = None  # the classifier run as a Run, opened by the first `encode`
         self.history_ = json.loads(self._handle.history())
         self.n_features_in_ = self.autoencoder_.n_features_in_
 
@@ -729,22 +745,14 @@ class AutoEncoderClassifier(_ClassifierMixin, _BaseEstimator):
     def encode(self, X):
         """The fine-tuned encoder's codes of `X`."""
         X = self._check_fitted(X)
-        return Run.open(self.classifier_dir_).encode(X)
+        if self._run is None:
+            self._run = Run.open(self.classifier_dir_)
+        return self._run.encode(X)
 
-    def __getstate__(self):
-        state = self.__dict__.copy()
-        state.pop("_handle", None)
-        if "classifier_dir_" in state:
-            state["_classifier_files"] = _read_tree(state["classifier_dir_"])
-        return state
-
-    def __setstate__(self, state):
-        files = state.pop("_classifier_files", None)
-        self.__dict__.update(state)
-        if files is not None:
-            out = tempfile.mkdtemp(prefix="aekit-classifier-")
-            _write_tree(out, files)
-            self._set_fitted(out)
+    _directory = "classifier_dir_"
+    _files_key = "_classifier_files"
+    _loaded = ("_handle", "_run")
+    _reopen = _set_fitted
 
 
 def _read_tree(root):

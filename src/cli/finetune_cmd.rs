@@ -98,9 +98,7 @@ pub fn run(all: FinetuneArgs, device: &burn::tensor::Device) -> Result<()> {
         from_scratch: args.from_scratch,
         ..FinetuneConfig::default()
     };
-    cfg.train
-        .update_from_arg_matches(&all.flags)
-        .map_err(|e| aekit::Error::invalid(e.to_string().trim().replace('\n', " ")))?;
+    cfg.train.apply_flags(&all.flags)?;
     let train = source.load_data(Some(&data_cfg), Split::Train)?;
     let test = source.load_data(Some(&data_cfg), Split::Test)?;
     let done = aekit::fit::finetune(

@@ -286,15 +286,9 @@ impl SoftmaxProbe {
     }
 
     pub fn predict(&self, x: &Matrix) -> Result<Vec<u32>> {
-        let scores = self.decision_function(x)?;
-        Ok((0..scores.rows)
-            .map(|i| {
-                let row = scores.row(i);
-                (0..row.len())
-                    .max_by(|a, b| row[*a].total_cmp(&row[*b]))
-                    .unwrap_or(0) as u32
-            })
-            .collect())
+        Ok(crate::model::classifier::predicted_classes(
+            &self.decision_function(x)?,
+        ))
     }
 }
 

@@ -154,19 +154,15 @@ pub fn probabilities(
     })
 }
 
-/// The most probable class of each row of class scores (logits or probabilities); the first
+/// The most probable class of each row of class scores (logits or probabilities); the last
 /// on ties.
 pub fn predicted_classes(scores: &crate::data::Matrix) -> Vec<u32> {
     (0..scores.rows)
         .map(|r| {
             let row = scores.row(r);
-            let mut best = 0;
-            for (c, v) in row.iter().enumerate() {
-                if *v > row[best] {
-                    best = c;
-                }
-            }
-            best as u32
+            (0..row.len())
+                .max_by(|a, b| row[*a].total_cmp(&row[*b]))
+                .unwrap_or(0) as u32
         })
         .collect()
 }

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::Matrix;
 use crate::error::{Error, Result};
-use crate::model::classifier::{Classifier, Head};
+use crate::model::classifier::Head;
 use crate::model::layers::Layers;
 use crate::run::Run;
 use crate::train::finetune::{FinetuneConfig, FinetuneEpoch};
@@ -58,6 +58,21 @@ pub struct ClassifierInfo {
     pub kept_epoch: usize,
 }
 
+impl ClassifierInfo {
+    /// Class `c`'s name, or its number when the classes have none.
+    pub fn class_name(&self, c: usize) -> String {
+        self.class_names
+            .as_ref()
+            .and_then(|n| n.get(c).cloned())
+            .unwrap_or_else(|| c.to_string())
+    }
+
+    /// Every class's name, in class order.
+    pub fn all_class_names(&self) -> Vec<String> {
+        (0..self.classes).map(|c| self.class_name(c)).collect()
+    }
+}
+
 /// A loaded classifier run.
 #[derive(Debug, Clone)]
 pub struct ClassifierRun {
@@ -79,8 +94,13 @@ impl ClassifierRun {
 
     /// The classifier of a loaded run: its head and `classifier.json` read beside it.
     pub fn from_run(run: Run) -> Result<Self> {
-        let path = run.dir.path.clone();
-        let path = path.as_path();
+        let (info, head) = Self::read_head(&run)?;
+        Ok(Self { run, info, head })
+    }
+
+    /// `classifier.json` and the head of a loaded run, built on its model's device.
+    pub fn read_head(run: &Run) -> Result<(ClassifierInfo, Layers)> {
+        let path = run.dir.path.as_path();
         let device = run.model.device().clone();
         let info_path = path.join(CLASSIFIER_FILE);
         if !info_path.is_file() {
@@ -100,15 +120,7 @@ impl ClassifierRun {
             )?
             .import(&crate::model::safetensors::read(&path.join(HEAD_FILE))?)
             .map_err(|e| Error::bad_file(path.join(HEAD_FILE), e.to_string()))?;
-        Ok(Self { run, info, head })
-    }
-
-    /// The encoder and head as one module.
-    pub fn classifier(&self) -> Classifier {
-        Classifier {
-            net: self.run.model.net().clone(),
-            head: self.head.clone(),
-        }
+        Ok((info, head))
     }
 
     pub fn classes(&self) -> usize {
@@ -117,11 +129,7 @@ impl ClassifierRun {
 
     /// Class `c`'s name, or its number when the classes have none.
     pub fn class_name(&self, c: usize) -> String {
-        self.info
-            .class_names
-            .as_ref()
-            .and_then(|n| n.get(c).cloned())
-            .unwrap_or_else(|| c.to_string())
+        self.info.class_name(c)
     }
 
     /// Class probabilities of rows already in the model's scale.
@@ -138,30 +146,16 @@ impl ClassifierRun {
 
     /// The fine-tuning history.
     pub fn history(&self) -> Result<Vec<FinetuneEpoch>> {
-        read_lines(&self.run.dir.path.join(CLASSIFIER_METRICS_FILE))
+        crate::io::read_json_lines(&self.run.dir.path.join(CLASSIFIER_METRICS_FILE))
     }
-}
-
-fn read_lines<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Vec<T>> {
-    if !path.exists() {
-        return Ok(Vec::new());
-    }
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    text.lines()
-        .filter(|l| !l.trim().is_empty())
-        .enumerate()
-        .map(|(i, l)| {
-            serde_json::from_str(l)
-                .map_err(|e| Error::bad_file(path, format!("line {}: {e}", i + 1)))
-        })
-        .collect()
 }
 
 /// What a new classifier run is written from.
 pub struct NewClassifierRun<'a> {
+    /// The run whose encoder was fine-tuned: what the new run copies from it.
     pub source: &'a Run,
-    pub info: &'a ClassifierInfo,
-    pub classifier: &'a Classifier,
+    /// The classifier made from it, in memory.
+    pub made: &'a ClassifierRun,
     pub history: &'a [FinetuneEpoch],
     /// Written as `evaluation.json` when given.
     pub evaluation: Option<&'a serde_json::Value>,
@@ -193,30 +187,25 @@ impl NewClassifierRun<'_> {
                     crate::io::write_atomic(&dir.join(name), &crate::io::read_file(&from)?)?;
                 }
             }
-            let model = self.source.model.with_net(self.classifier.net.clone());
-            model.save_safetensors(&dir.join("model.safetensors"))?;
+            let made = self.made;
+            made.run
+                .model
+                .save_safetensors(&dir.join("model.safetensors"))?;
             let info =
-                serde_json::to_string(self.info).map_err(|e| Error::Serialize(e.to_string()))?;
+                serde_json::to_string(&made.info).map_err(|e| Error::Serialize(e.to_string()))?;
             crate::io::write_atomic(
                 &dir.join(HEAD_FILE),
                 &crate::model::safetensors::encode_with(
-                    &self.classifier.head.export(),
+                    &made.head.export(),
                     "aekit_classifier",
                     info,
                 )?,
             )?;
-            let mut lines = String::new();
-            for epoch in self.history {
-                lines.push_str(
-                    &serde_json::to_string(epoch).map_err(|e| Error::Serialize(e.to_string()))?,
-                );
-                lines.push('\n');
-            }
-            crate::io::write_atomic(&dir.join(CLASSIFIER_METRICS_FILE), lines.as_bytes())?;
+            crate::io::write_json_lines(&dir.join(CLASSIFIER_METRICS_FILE), self.history)?;
             if let Some(evaluation) = self.evaluation {
                 crate::io::write_json(&dir.join(EVALUATION_FILE), evaluation)?;
             }
-            crate::io::write_json(&dir.join(CLASSIFIER_FILE), self.info)
+            crate::io::write_json(&dir.join(CLASSIFIER_FILE), &made.info)
         })?;
         Ok(dest.to_path_buf())
     }

@@ -100,12 +100,9 @@ impl RunConfig {
 
     /// Applies the flags given on a command line built with [`Self::flags`].
     pub fn apply_flags(&mut self, flags: &clap::ArgMatches) -> Result<()> {
-        use clap::FromArgMatches;
         self.data.apply_flags(flags)?;
         self.model.apply_flags(flags)?;
-        self.train
-            .update_from_arg_matches(flags)
-            .map_err(|e| Error::invalid(e.to_string().trim().replace('\n', " ")))
+        self.train.apply_flags(flags)
     }
 
     /// This config with command-line flags applied as `aekit train` applies them, `args`

@@ -288,29 +288,12 @@ impl RunDir {
     }
 
     pub fn metrics(&self) -> Result<Vec<EpochMetrics>> {
-        let path = self.metrics_path();
-        if !path.exists() {
-            return Ok(Vec::new());
-        }
-        let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
-        text.lines()
-            .filter(|l| !l.trim().is_empty())
-            .enumerate()
-            .map(|(i, l)| {
-                serde_json::from_str(l)
-                    .map_err(|e| Error::bad_file(&path, format!("line {}: {e}", i + 1)))
-            })
-            .collect()
+        crate::io::read_json_lines(&self.metrics_path())
     }
 
     /// Rewrites `metrics.jsonl` atomically with `lines`.
     pub fn write_metrics(&self, lines: &[EpochMetrics]) -> Result<()> {
-        let mut text = String::new();
-        for m in lines {
-            text.push_str(&serde_json::to_string(m).map_err(|e| Error::Serialize(e.to_string()))?);
-            text.push('\n');
-        }
-        crate::io::write_atomic(&self.metrics_path(), text.as_bytes())
+        crate::io::write_json_lines(&self.metrics_path(), lines)
     }
 
     pub fn save_summary(&self, summary: &Summary) -> Result<()> {

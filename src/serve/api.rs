@@ -317,15 +317,9 @@ async fn predict(
         return matrix_response(&probabilities, answer.accept, "probabilities", Map::new());
     }
     let classes = crate::model::classifier::predicted_classes(&probabilities);
-    let names: Vec<Value> = classes
+    let names: Vec<String> = classes
         .iter()
-        .map(|&c| {
-            let name = classifier
-                .class_names
-                .as_ref()
-                .and_then(|n| n.get(c as usize));
-            name.map_or_else(|| Value::from(c.to_string()), |n| Value::from(n.as_str()))
-        })
+        .map(|&c| classifier.class_name(c as usize))
         .collect();
     let mut extra = Map::new();
     extra.insert("classes".into(), Value::from(classes));

@@ -198,22 +198,18 @@ impl ServedRun {
         };
         let eval = crate::eval::evaluate(&run, &data).ok();
         let classifier = crate::run::classifier::ClassifierRun::is_classifier(&run.dir.path)
-            .then(|| crate::run::classifier::ClassifierRun::from_run(run.clone()))
+            .then(|| crate::run::classifier::ClassifierRun::read_head(&run))
             .transpose()?;
         let mut info = describe(&name, &run, &map, detector.as_ref(), eval);
-        info["classifier"] = classifier.as_ref().map_or(Value::Null, |c| {
+        info["classifier"] = classifier.as_ref().map_or(Value::Null, |(c, _)| {
             json!({
-                "classes": c.classes(),
-                "class_names": (0..c.classes()).map(|k| c.class_name(k)).collect::<Vec<_>>(),
-                "head": c.info.head,
+                "classes": c.classes,
+                "class_names": c.all_class_names(),
+                "head": c.head,
             })
         });
-        let batcher = Batcher::start(
-            run.model.clone(),
-            classifier.as_ref().map(|c| c.head.clone()),
-            opts.batch,
-            &name,
-        )?;
+        let (classifier, head) = classifier.unzip();
+        let batcher = Batcher::start(run.model.clone(), head, opts.batch, &name)?;
         Ok(Self {
             name,
             run,
@@ -221,7 +217,7 @@ impl ServedRun {
             detector,
             map,
             info,
-            classifier: classifier.map(|c| c.info),
+            classifier,
         })
     }
 

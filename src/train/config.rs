@@ -174,6 +174,13 @@ impl Default for TrainConfig {
 }
 
 impl TrainConfig {
+    /// Applies the training flags given on a command line built with `augment_args`.
+    pub fn apply_flags(&mut self, flags: &clap::ArgMatches) -> Result<()> {
+        use clap::FromArgMatches;
+        self.update_from_arg_matches(flags)
+            .map_err(|e| crate::error::Error::invalid(e.to_string().trim().replace('\n', " ")))
+    }
+
     pub fn validate(&self) -> Result<()> {
         let bad = |m: String| Err(Error::invalid(m));
         // NaN passes every comparison below as false, so each number is checked finite first.

@@ -5,15 +5,15 @@
 
 use std::time::Instant;
 
-use burn::module::Module;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::GradientsParams;
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::{Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 use crate::data::batch::{BatchOrder, rng_for};
 use crate::data::{LabelChoice, Matrix};
 use crate::error::{Error, Result};
+use crate::model::Autoencoder;
 use crate::model::classifier::{Classifier, Head, predicted_classes};
 use crate::model::layers::rows_tensor;
 use crate::train::progress::Progress;
@@ -21,8 +21,6 @@ use crate::train::{TrainConfig, optim, schedule};
 
 /// The draws of a fine-tuning step (the encoder's dropout), one stream per step.
 const FINETUNE_STEP_STREAM: u64 = 1 << 47;
-/// Rows per batch when the classifier is applied without gradients.
-const EVAL_BATCH_ROWS: usize = 1024;
 
 /// How a classifier is fine-tuned from a run's encoder.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -69,6 +67,11 @@ impl FinetuneConfig {
                 self.val_fraction
             )));
         }
+        if self.train.init_from.is_some() {
+            return Err(Error::invalid(
+                "--init-from does not apply to fine-tuning: the encoder starts from the run being fine-tuned (or fresh with --from-scratch)",
+            ));
+        }
         if self.freeze_epochs > self.train.epochs {
             return Err(Error::invalid(format!(
                 "--freeze-epochs {} is more than the {} epochs of fine-tuning",
@@ -109,29 +112,14 @@ pub struct Finetuned {
     pub kept_epoch: usize,
 }
 
-/// Class probabilities of the rows of `x` by `classifier` without gradients, in batches on
-/// `device` (the plain device the classifier's autodiff one wraps).
-pub fn probabilities(classifier: &Classifier, x: &Matrix, device: &Device) -> Matrix {
-    let model = classifier.valid();
-    let mut data = Vec::new();
-    let mut cols = 0;
-    for start in (0..x.rows).step_by(EVAL_BATCH_ROWS) {
-        let end = (start + EVAL_BATCH_ROWS).min(x.rows);
-        let p =
-            burn::tensor::activation::softmax(model.logits(rows_tensor(x, start..end, device)), 1);
-        cols = p.dims()[1];
-        data.extend(crate::model::layers::tensor_values(p));
-    }
-    Matrix {
-        rows: x.rows,
-        cols,
-        data,
-    }
-}
-
 /// The mean cross-entropy (nats) and the accuracy of `classifier` on `rows`.
-fn loss_and_accuracy(classifier: &Classifier, rows: LabelledRows, device: &Device) -> (f64, f64) {
-    let p = probabilities(classifier, rows.x, device);
+fn loss_and_accuracy(
+    classifier: &Classifier,
+    rows: LabelledRows,
+    source: &Autoencoder,
+) -> Result<(f64, f64)> {
+    let model = source.with_net(classifier.net.clone());
+    let p = crate::model::classifier::probabilities(&model, &classifier.head, rows.x)?;
     let mut loss = 0.0;
     for (r, &class) in rows.labels.iter().enumerate() {
         loss -= (p.row(r)[class as usize].max(f32::MIN_POSITIVE) as f64).ln();
@@ -143,17 +131,18 @@ fn loss_and_accuracy(classifier: &Classifier, rows: LabelledRows, device: &Devic
         .filter(|(p, t)| p == t)
         .count();
     let n = rows.labels.len().max(1) as f64;
-    (loss / n, hits as f64 / n)
+    Ok((loss / n, hits as f64 / n))
 }
 
 /// Trains `classifier` on `train` as `cfg` says, choosing the kept epoch on `val` when given.
-/// `classifier` lives on `device`'s autodiff form; every label must be below the head's width.
+/// `classifier`'s network is `source`'s (or one of its config), on the autodiff form of its
+/// device; every label must be below the head's width.
 pub fn finetune(
     cfg: &FinetuneConfig,
     mut classifier: Classifier,
     train: LabelledRows,
     val: Option<LabelledRows>,
-    device: &Device,
+    source: &Autoencoder,
     progress: &mut Progress,
 ) -> Result<Finetuned> {
     let tc = &cfg.train;
@@ -162,8 +151,8 @@ pub fn finetune(
             "fine-tuning needs at least one labelled row",
         ));
     }
-    let eval_device = device;
-    let device = device.clone().autodiff();
+    let device = source.device().clone().autodiff();
+    let started = Instant::now();
     let loss_fn = CrossEntropyLossConfig::new().init(&device);
     let mut optimizer = optim::build(tc);
     let all: Vec<usize> = (0..train.labels.len()).collect();
@@ -211,7 +200,9 @@ pub fn finetune(
             progress.step(rows.len() as u64, value);
         }
         let n = all.len() as f64;
-        let scored = val.map(|v| loss_and_accuracy(&classifier, v, eval_device));
+        let scored = val
+            .map(|v| loss_and_accuracy(&classifier, v, source))
+            .transpose()?;
         let metrics = FinetuneEpoch {
             epoch: epoch + 1,
             train_loss: loss_sum / n,
@@ -247,6 +238,12 @@ pub fn finetune(
             if tc.early_stopping.is_some_and(|p| since >= p) {
                 break;
             }
+        }
+        if tc
+            .max_minutes
+            .is_some_and(|m| started.elapsed().as_secs_f64() >= m * 60.0)
+        {
+            break;
         }
     }
     let last = history.len();
