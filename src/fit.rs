@@ -17,7 +17,7 @@ use crate::error::{Error, Result};
 use crate::eval::anomaly::{AnomalyDetector, DEFAULT_CONTAMINATION, ScoreKind};
 use crate::model::Autoencoder;
 use crate::run::{RunConfig, RunDir};
-use crate::train::batches::{Batches, InMemoryRows, TrainingRows};
+use crate::train::batches::{Batches, InMemoryRows, LabelledRows, TrainingRows};
 use crate::train::config::TrainConfig;
 use crate::train::progress::Progress;
 use crate::train::state::{Summary, TrainState};
@@ -131,15 +131,18 @@ fn fit_data(
     // The model is built before the run directory is touched: a model that cannot be built
     // (too large for memory, say) leaves no half-made run behind.
     let model = Autoencoder::new(&cfg.model, tc.seed, &opts.device)?;
+    let labelled = labelled_rows(&cfg, &data, &train_rows)?;
     let batches = Batches::new(&data.x, cfg.model.noise(), tc.seed)
         .with_task(cfg.model.shared().task, &data.sample_shape)
         .with_binarize(cfg.data.binarize)
-        .with_condition(data.labels.as_deref(), model.classes());
+        .with_condition(data.labels.as_deref(), model.classes())
+        .with_supervision(labelled.as_ref().and(data.labels.as_deref()));
     let rows = InMemoryRows {
         batches,
         train_rows,
         val_rows,
         seed: tc.seed,
+        labelled,
     };
     let fitted = fit_rows(&cfg, model, preprocessor, vocabulary, &rows, opts, None)?;
     drop(rows);
@@ -159,6 +162,31 @@ fn fit_data(
         )
     });
     Ok(fitted)
+}
+
+/// A semi-supervised model's labelled training rows: those of `train_rows` its
+/// [`Supervision`](crate::model::variant::Supervision) keeps, drawn with the training seed.
+/// `None` for other models.
+fn labelled_rows(
+    cfg: &RunConfig,
+    data: &Dataset,
+    train_rows: &[usize],
+) -> Result<Option<LabelledRows>> {
+    let Some(supervision) = cfg.model.supervision() else {
+        return Ok(None);
+    };
+    // Classes were resolved from the data, so a semi-supervised model's data has labels.
+    let labels = data.labels.as_deref().unwrap_or_default();
+    let train_labels: Vec<u32> = train_rows.iter().map(|&r| labels[r]).collect();
+    let classes = cfg.model.shared().classes.unwrap_or(0);
+    let chosen = supervision
+        .labelled
+        .choose(&train_labels, classes, cfg.train.seed)
+        .map_err(|e| Error::bad_file(&data.origin, e.to_string()))?;
+    Ok(Some(LabelledRows {
+        rows: chosen.into_iter().map(|i| train_rows[i]).collect(),
+        per_batch: supervision.per_batch,
+    }))
 }
 
 /// Stores the run's anomaly detector (squared error, the default contamination) beside its
@@ -185,6 +213,15 @@ fn store_detector(
 fn fit_table(cfg: &RunConfig, source: &StreamedSource, opts: &FitOptions) -> Result<Fitted> {
     let mut cfg = cfg.clone();
     cfg.validate()?;
+    if cfg.model.supervision().is_some() {
+        return Err(Error::bad_file(
+            &source.path,
+            format!(
+                "--model {} trains on data held in memory, not on a table streamed from its files",
+                cfg.model.kind()
+            ),
+        ));
+    }
     let tc = cfg.train.clone();
     let table = Table::open(&source.path, source.format, &cfg.data.column_choice(&[]))?;
     // A resumed run reads the index it was trained on (and refuses files that changed since);

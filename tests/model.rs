@@ -1259,10 +1259,7 @@ fn vqvae_moving_average_codebook_and_dead_code_restarts() {
             epochs_done: 0.0,
             dataset_size: 2,
         };
-        let batch = Batch {
-            input: input(),
-            target: input(),
-        };
+        let batch = Batch::unlabelled(input(), input());
         let net = net.variant_handle().after_step(net, &batch, &mut cx);
         let t: HashMap<String, Vec<f32>> =
             net.export().into_iter().map(|t| (t.name, t.data)).collect();
@@ -1748,8 +1745,7 @@ fn beta_tcvae_objective_weighs_the_three_parts_of_the_kl() {
     let xt = Tensor::<2>::from_data(TensorData::new(x.data.clone(), [4, 5]), &dev);
     let net = m.net();
     let terms = net.objective_in(
-        xt.clone(),
-        xt.clone(),
+        aekit::model::variant::Batch::unlabelled(xt.clone(), xt.clone()),
         m.config(),
         &mut aekit::data::batch::rng_for(0, 0),
         f64::INFINITY,

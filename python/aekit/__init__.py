@@ -519,10 +519,12 @@ class AutoEncoder(_CarriesDirectory, _TransformerMixin, _BaseEstimator):
             if y.shape[0] != n:
                 raise ValueError(f"y has {y.shape[0]} labels for {n} samples")
         config = self._config()
-        if self._capabilities(config)["conditional"]:
-            # A conditional model learns from the labels; other models ignore y.
+        capabilities = self._capabilities(config)
+        if capabilities["conditional"] or capabilities["semi_supervised"]:
+            # Conditional and semi-supervised models learn from the labels (the second from
+            # as many as `labelled` says); other models ignore y.
             if y is None:
-                raise ValueError(f"model={self.model!r} is conditional on the class: fit(X, y) needs y")
+                raise ValueError(f"model={self.model!r} learns from the classes: fit(X, y) needs y")
             self.classes_, labels = np.unique(y, return_inverse=True)
             labels = labels.astype(np.int64).reshape(-1)
         if n is not None and n < 2:
@@ -533,7 +535,8 @@ class AutoEncoder(_CarriesDirectory, _TransformerMixin, _BaseEstimator):
     def _fit_stream(self, batches, y):
         """Fits on data given a batch at a time (see the module's help)."""
         config = self._config()
-        if y is not None or self._capabilities(config)["conditional"]:
+        capabilities = self._capabilities(config)
+        if y is not None or capabilities["conditional"] or capabilities["semi_supervised"]:
             raise ValueError(f"fit over batches is unsupervised: y is not taken (and model={self.model!r} needs it)")
         if _is_table(batches):
             batches = [batches]

@@ -369,6 +369,7 @@ PARITY = {
     "factorvae": {"discriminator_hidden": "8"},
     "aae": {"discriminator_hidden": "8"},
     "cvae": {},
+    "ssvae": {"labelled": "20", "labelled_batch": 10},
     "rae": {},
     "wae": {},
     "vqvae": {"encoder": "conv:4:3:s2,conv:4:1", "codes": 8},
@@ -388,9 +389,10 @@ def test_every_built_in_variant_fits_from_python_as_the_cli_trains_it(shapes, tm
     for kind, options in PARITY.items():
         est = aekit.AutoEncoder(model=kind, epochs=1, batch_size=50, seed=7, options=options,
                                 run_dir=str(tmp_path / f"py-{kind}"))
-        est.fit(images, labels if kind == "cvae" else None)
+        labelled = kind in ("cvae", "ssvae")
+        est.fit(images, labels if labelled else None)
         data = ["--data", f"npy:{tmp_path / 'x.npy'}"]
-        if kind == "cvae":
+        if labelled:
             data += ["--labels", str(tmp_path / "y.npy")]
         subprocess.run(
             [binary, "train", *data, "--scale", "none", *est._model_flags(), "--epochs", "1",

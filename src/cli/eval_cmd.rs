@@ -112,6 +112,14 @@ pub fn run(args: EvalArgs, device: &burn::tensor::Device) -> Result<()> {
         aekit::eval::metrics::NEAR_ZERO,
         code.dead_units
     );
+    if let Some(c) = &report.classification {
+        println!(
+            "  classes from q(y|x): accuracy {:.2}% (error {:.2}%), macro F1 {:.4}",
+            100.0 * c.accuracy,
+            100.0 * (1.0 - c.accuracy),
+            c.macro_f1
+        );
+    }
     if let Some(v) = &report.elbo {
         println!(
             "  VAE loss per image (negative ELBO) {:.3} = reconstruction {:.3} + KL {:.3}",

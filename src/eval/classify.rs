@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::model::classifier::predicted_classes;
+use crate::run::Run;
 use crate::run::classifier::ClassifierRun;
 
 /// One class's scores.
@@ -95,6 +96,25 @@ impl ClassificationReport {
 }
 
 /// `run`'s scores on `data` (preprocessed as the run's, with labels), and its predictions.
+/// The classes a model that classifies (a semi-supervised one) gives the rows of `data`,
+/// scored against their labels; `None` for other models or unlabelled data.
+pub fn evaluate_model(run: &Run, data: &Dataset) -> Result<Option<ClassificationReport>> {
+    let (Some(truth), Some(probabilities)) = (
+        data.labels.as_deref(),
+        run.model.class_probabilities(&data.x)?,
+    ) else {
+        return Ok(None);
+    };
+    let names = data.class_names.as_deref();
+    let name = |c: usize| {
+        names
+            .and_then(|n| n.get(c).cloned())
+            .unwrap_or_else(|| c.to_string())
+    };
+    let predicted = predicted_classes(&probabilities);
+    ClassificationReport::new(&data.origin, &predicted, truth, probabilities.cols, name).map(Some)
+}
+
 pub fn evaluate(run: &ClassifierRun, data: &Dataset) -> Result<(ClassificationReport, Vec<u32>)> {
     let truth = data.labels.as_deref().ok_or_else(|| {
         Error::invalid(format!(

@@ -227,6 +227,10 @@ pub struct EvalReport {
     pub task: Option<DenoiseMetrics>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retrieval: Option<Vec<retrieval::RetrievalCurve>>,
+    /// A model that classifies (semi-supervised), on labelled data: its classes against the
+    /// labels.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub classification: Option<classify::ClassificationReport>,
 }
 
 /// The encoder's mean squared Jacobian norm is measured on at most this many samples.
@@ -285,6 +289,7 @@ pub fn report(run: &Run, data: &Dataset, opts: &EvalOptions) -> Result<EvalRepor
         denoising,
         task: evaluate_task(run, data, opts.noise_seed)?.map(|t| t.0),
         retrieval: None,
+        classification: classify::evaluate_model(run, data)?,
     })
 }
 

@@ -179,6 +179,11 @@ impl ModelConfig {
         self.arch.capabilities()
     }
 
+    /// How a semi-supervised model uses labels; `None` for other models.
+    pub fn supervision(&self) -> Option<crate::model::variant::Supervision> {
+        self.arch.supervision()
+    }
+
     /// Switches to variant `kind`, starting from its defaults; the widths (`hidden`,
     /// `latent`) carry over where both variants have them. The shared settings stay.
     pub fn switch_kind(&mut self, kind: &str) -> Result<()> {
@@ -292,14 +297,15 @@ impl ModelConfig {
         self.arch.resolve(&self.shared)
     }
 
-    /// For a conditional model, fills in the number of classes from labelled data, and checks
-    /// that the data has labels the model can take. Other models ignore labels.
+    /// For a model with classes (conditional or semi-supervised), fills in the number of
+    /// classes from labelled data, and checks that the data has labels the model can take.
+    /// Other models ignore labels.
     pub fn resolve_classes(&mut self, data: &crate::data::Dataset) -> Result<()> {
         let found = data.labels.as_ref().map(|_| data.num_classes());
         self.resolve_class_count(&data.origin, found)?;
         let classes = self.shared.classes.unwrap_or(0);
         if let Some(labels) = &data.labels
-            && self.capabilities().conditional
+            && self.capabilities().uses_classes()
             && let Some(&bad) = labels.iter().find(|&&l| l as usize >= classes)
         {
             return Err(Error::bad_file(
@@ -310,17 +316,23 @@ impl ModelConfig {
         Ok(())
     }
 
-    /// Resolves the number of classes of a conditional model from the data's: `found` is
+    /// Resolves the number of classes of a model with classes from the data's: `found` is
     /// `None` for unlabelled data (refused), else the classes its labels span.
     pub fn resolve_class_count(&mut self, origin: &str, found: Option<usize>) -> Result<()> {
-        if !self.capabilities().conditional {
+        let capabilities = self.capabilities();
+        if !capabilities.uses_classes() {
             return Ok(());
         }
         let Some(found) = found else {
+            let what = if capabilities.conditional {
+                "a conditional model"
+            } else {
+                "a semi-supervised model"
+            };
             return Err(Error::bad_file(
                 origin,
                 format!(
-                    "a conditional model (--model {}) needs labelled data, and this data has no labels",
+                    "{what} (--model {}) needs labelled data, and this data has no labels",
                     self.kind()
                 ),
             ));
@@ -371,16 +383,16 @@ impl ModelConfig {
                 "hidden_noise takes gaussian:S or masking:P (salt-and-pepper needs a known value range)",
             ));
         }
-        match (self.capabilities().conditional, shared.classes) {
+        match (self.capabilities().uses_classes(), shared.classes) {
             (false, Some(_)) => {
                 return Err(Error::invalid(format!(
-                    "classes is for conditional models, not --model {}",
+                    "classes is for conditional and semi-supervised models, not --model {}",
                     self.kind()
                 )));
             }
             (true, Some(c)) if c < 2 => {
                 return Err(Error::invalid(format!(
-                    "a conditional model needs at least 2 classes, got {c}"
+                    "a model of classes needs at least 2 of them, got {c}"
                 )));
             }
             _ => {}

@@ -411,6 +411,31 @@ impl Autoencoder {
         self.map_batches(&x, self.latent_dim(), |n, t| n.encode(t))
     }
 
+    /// The number of classes a model that classifies (a semi-supervised one) predicts;
+    /// `None` for other models.
+    pub fn classes_predicted(&self) -> Option<usize> {
+        self.capabilities()
+            .semi_supervised
+            .then(|| self.config.shared().classes)
+            .flatten()
+            .filter(|&c| c > 0)
+    }
+
+    /// For a model that classifies (a semi-supervised one), the class probabilities q(y|x)
+    /// of the rows of `x`, `[rows, classes]`; `None` for other models.
+    pub fn class_probabilities(&self, x: &Matrix) -> Result<Option<Matrix>> {
+        self.check_inputs(x)?;
+        let Some(classes) = self.classes_predicted() else {
+            return Ok(None);
+        };
+        self.map_batches(x, classes, |net, t| {
+            net.variant()
+                .class_probabilities(&net.layers, t)
+                .expect("a semi-supervised variant classifies")
+        })
+        .map(Some)
+    }
+
     /// For a codebook model (VQ-VAE), the codebook entry each position of each row's code
     /// takes, as a `[rows, positions]` matrix of indices; `None` for other models.
     pub fn codebook_indices(&self, x: &Matrix) -> Result<Option<Matrix>> {

@@ -125,14 +125,14 @@ impl Network {
         epochs_done: f64,
     ) -> LossTerms {
         let rows = input.dims()[0];
-        self.objective_in(input, target, config, rng, epochs_done, rows)
+        let batch = Batch::unlabelled(input, target);
+        self.objective_in(batch, config, rng, epochs_done, rows)
     }
 
     /// [`Self::objective`] of a batch drawn from a training set of `dataset_size` samples.
     pub fn objective_in(
         &self,
-        input: Tensor<2>,
-        target: Tensor<2>,
+        batch: Batch,
         config: &ModelConfig,
         rng: &mut ChaCha8Rng,
         epochs_done: f64,
@@ -144,8 +144,7 @@ impl Network {
             epochs_done,
             dataset_size,
         };
-        self.variant
-            .objective(self, Batch { input, target }, &mut cx)
+        self.variant.objective(self, batch, &mut cx)
     }
 
     pub fn export(&self) -> Vec<NamedTensor> {

@@ -41,7 +41,7 @@ pub fn autoencoder_with_code(
     batch: Batch,
     cx: &mut StepContext,
 ) -> (LossTerms, Tensor<2>) {
-    let Batch { input, target } = batch;
+    let Batch { input, target, .. } = batch;
     let [_, dim] = target.dims();
     let shared = cx.config.shared();
     let contraction = shared.contractive.filter(|&l| l > 0.0).map(|lambda| {
@@ -201,7 +201,7 @@ pub fn elbo_terms(
     Some((recon, kl))
 }
 
-fn sampled_elbo_terms(
+pub(crate) fn sampled_elbo_terms(
     net: &Network,
     (mu, logvar): (Tensor<2>, Tensor<2>),
     target: Tensor<2>,

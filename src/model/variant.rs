@@ -43,7 +43,22 @@ pub struct Capabilities {
     /// with the class one-hot in [`Variant::condition_width`] columns, and so do the codes
     /// given to [`Variant::decode_logits`].
     pub conditional: bool,
+    /// Learns from labels where rows have them and classifies where they do not: training
+    /// batches carry each row's label ([`Batch::labels`], [`UNLABELLED`] where it has none),
+    /// the rows given to [`Variant::encode`] are plain, and [`Variant::class_probabilities`]
+    /// answers.
+    pub semi_supervised: bool,
 }
+
+impl Capabilities {
+    /// Whether the model has a number of classes, resolved from the training data's labels.
+    pub fn uses_classes(&self) -> bool {
+        self.conditional || self.semi_supervised
+    }
+}
+
+/// The label of a training row that has none, in [`Batch::labels`].
+pub const UNLABELLED: u32 = u32::MAX;
 
 /// The input and output a variant builds for, known once the data is.
 #[derive(Debug, Clone)]
@@ -104,6 +119,21 @@ pub trait VariantConfig: ConfigObject + Debug + Send + Sync + 'static {
     fn borrowed_flags(&self) -> &'static [&'static str] {
         &[]
     }
+
+    /// For a semi-supervised variant: which training rows keep their label, and how many of
+    /// them join each batch.
+    fn supervision(&self) -> Option<Supervision> {
+        None
+    }
+}
+
+/// How a semi-supervised model learns from the labels there are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Supervision {
+    /// The training rows that keep their label (drawn with the training seed).
+    pub labelled: crate::data::LabelChoice,
+    /// Labelled rows joined to every batch of rows whose labels are hidden.
+    pub per_batch: usize,
 }
 
 /// The object plumbing every [`VariantConfig`] gets from its derives, so that configs can be
@@ -153,6 +183,28 @@ where
 pub struct Batch {
     pub input: Tensor<2>,
     pub target: Tensor<2>,
+    /// For a semi-supervised model, each row's class or [`UNLABELLED`]; `None` for others.
+    pub labels: Option<Vec<u32>>,
+}
+
+impl Batch {
+    /// A batch whose rows carry no labels.
+    pub fn unlabelled(input: Tensor<2>, target: Tensor<2>) -> Self {
+        Self {
+            input,
+            target,
+            labels: None,
+        }
+    }
+
+    /// Rows `start..start + len` of the batch.
+    pub fn rows(&self, start: usize, len: usize) -> Self {
+        Self {
+            input: self.input.clone().narrow(0, start, len),
+            target: self.target.clone().narrow(0, start, len),
+            labels: self.labels.as_ref().map(|l| l[start..start + len].to_vec()),
+        }
+    }
 }
 
 /// What an objective needs beside the batch.
@@ -235,6 +287,12 @@ pub trait Variant: Debug + Send + Sync + 'static {
     /// decoder's codes end with; 0 for others.
     fn condition_width(&self) -> usize {
         0
+    }
+
+    /// For a model that classifies (a semi-supervised one): the class probabilities q(y|x) of
+    /// the rows of `x`, `[rows, classes]`.
+    fn class_probabilities(&self, _layers: &Layers, _x: Tensor<2>) -> Option<Tensor<2>> {
+        None
     }
 
     /// For a codebook model: the index of the codebook entry each position of each input's

@@ -295,7 +295,7 @@ async fn encode(
     ))
 }
 
-/// A classifier run's class probabilities of the samples, and each sample's most probable
+/// A classifying run's class probabilities of the samples, and each sample's most probable
 /// class (its index and name).
 async fn predict(
     run: &ServedRun,
@@ -303,15 +303,15 @@ async fn predict(
     body: &[u8],
     answer: AnswerLimit,
 ) -> ApiResult<Response> {
-    let Some(classifier) = &run.classifier else {
+    let Some(served) = &run.classes else {
         return Err(ApiError::bad(format!(
-            "run {} is an autoencoder, not a classifier: make one with `aekit finetune`",
+            "run {} is an autoencoder, not a classifier: make one with `aekit finetune` (or train --model ssvae)",
             run.name
         )));
     };
     let (x, _) = samples(run, headers, body, "x")?;
     // Probabilities, and a class index and name per row.
-    answer.check(x.rows, classifier.classes + 4)?;
+    answer.check(x.rows, served.names.len() + 4)?;
     let probabilities = pass(run, Pass::Predict, x, None).await?;
     if answer.accept != BodyKind::Json {
         return matrix_response(&probabilities, answer.accept, "probabilities", Map::new());
@@ -319,7 +319,7 @@ async fn predict(
     let classes = crate::model::classifier::predicted_classes(&probabilities);
     let names: Vec<String> = classes
         .iter()
-        .map(|&c| classifier.class_name(c as usize))
+        .map(|&c| served.names[c as usize].clone())
         .collect();
     let mut extra = Map::new();
     extra.insert("classes".into(), Value::from(classes));

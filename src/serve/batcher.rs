@@ -26,7 +26,7 @@ pub enum Pass {
     Encode,
     Decode,
     Reconstruct,
-    /// Class probabilities, for a classifier run.
+    /// Class probabilities, for a classifier run or a semi-supervised model.
     Predict,
 }
 
@@ -302,9 +302,9 @@ impl Worker {
             Pass::Reconstruct => self.model.reconstruct_given(x, labels),
             Pass::Predict => match &self.head {
                 Some(head) => crate::model::classifier::probabilities(&self.model, head, x),
-                None => Err(Error::invalid(
-                    "the run is not a classifier: make one with `aekit finetune`",
-                )),
+                None => self.model.class_probabilities(x)?.ok_or_else(|| {
+                    Error::invalid("the run is not a classifier: make one with `aekit finetune`")
+                }),
             },
         }
     }

@@ -127,6 +127,11 @@ impl Default for LoadOptions {
     }
 }
 
+/// Classes named by their numbers.
+fn class_numbers(classes: usize) -> Vec<String> {
+    (0..classes).map(|c| c.to_string()).collect()
+}
+
 /// One served run.
 pub struct ServedRun {
     pub name: String,
@@ -137,8 +142,16 @@ pub struct ServedRun {
     pub map: CodeMap,
     /// `GET /v1/runs` entry, built once.
     pub info: Value,
-    /// A classifier run's head and classes, which `predict` answers with.
-    pub classifier: Option<crate::run::classifier::ClassifierInfo>,
+    /// The classes `predict` answers with: a classifier run's (its head's), or a
+    /// semi-supervised model's own; `None` for a run that does not classify.
+    pub classes: Option<ServedClasses>,
+}
+
+/// The classes a served run predicts.
+#[derive(Debug, Clone)]
+pub struct ServedClasses {
+    /// Each class's name, in class order.
+    pub names: Vec<String>,
 }
 
 impl ServedRun {
@@ -201,14 +214,29 @@ impl ServedRun {
             .then(|| crate::run::classifier::ClassifierRun::read_head(&run))
             .transpose()?;
         let mut info = describe(&name, &run, &map, detector.as_ref(), eval);
-        info["classifier"] = classifier.as_ref().map_or(Value::Null, |(c, _)| {
-            json!({
-                "classes": c.classes,
-                "class_names": c.all_class_names(),
-                "head": c.head,
-            })
-        });
-        let (classifier, head) = classifier.unzip();
+        let (classes, head) = match classifier {
+            Some((c, head)) => {
+                info["classifier"] = json!({
+                    "classes": c.classes,
+                    "class_names": c.all_class_names(),
+                    "head": c.head,
+                });
+                (Some(c.all_class_names()), Some(head))
+            }
+            None => {
+                // A semi-supervised model classifies with its own q(y|x).
+                let own = run.model.classes_predicted();
+                info["classifier"] = own.map_or(Value::Null, |k| {
+                    json!({
+                        "classes": k,
+                        "class_names": class_numbers(k),
+                        "head": "the model's own q(y|x)",
+                    })
+                });
+                (own.map(class_numbers), None)
+            }
+        };
+        let classes = classes.map(|names| ServedClasses { names });
         let batcher = Batcher::start(run.model.clone(), head, opts.batch, &name)?;
         Ok(Self {
             name,
@@ -217,7 +245,7 @@ impl ServedRun {
             detector,
             map,
             info,
-            classifier,
+            classes,
         })
     }
 

@@ -4,12 +4,14 @@
 
 use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
+use rand::seq::SliceRandom;
 
 use crate::data::batch::rng_for;
 use crate::data::table::order::VALIDATION_BATCH_ROWS;
 use crate::data::{BatchOrder, Corruption, Matrix};
 use crate::error::Result;
 use crate::model::Autoencoder;
+use crate::model::variant::{Batch, UNLABELLED};
 
 /// Noise streams: one per training step and one per validation batch, so that every batch's
 /// corruption is a pure function of the seed and its position.
@@ -34,6 +36,9 @@ pub struct Batches<'a> {
     /// For a conditional model: each row's class and the number of classes; inputs are
     /// followed by the class one-hot (targets are not).
     pub condition: Option<(&'a [u32], usize)>,
+    /// For a semi-supervised model: each row's class, given to the objective for the rows
+    /// [`Self::rows_with_labelled`] names as labelled (the others' are hidden).
+    pub supervision: Option<&'a [u32]>,
 }
 
 impl<'a> Batches<'a> {
@@ -46,7 +51,15 @@ impl<'a> Batches<'a> {
             seed,
             binarize: false,
             condition: None,
+            supervision: None,
         }
+    }
+
+    /// Gives a semi-supervised model's objective the classes `labels` of the rows that are
+    /// labelled in a batch (nothing when `labels` is `None`).
+    pub fn with_supervision(mut self, labels: Option<&'a [u32]>) -> Self {
+        self.supervision = labels;
+        self
     }
 
     /// Follows each input with its row's class one-hot, for a conditional model of `classes`
@@ -83,24 +96,57 @@ impl<'a> Batches<'a> {
         buf
     }
 
-    /// The rows `rows` of the data, with their classes for a conditional model.
+    /// The rows `rows` of the data, with their classes for a conditional model (and, for a
+    /// semi-supervised one, marked unlabelled).
     pub fn rows(&self, rows: &[usize]) -> StepRows {
+        self.rows_with_labelled(rows, &[])
+    }
+
+    /// The rows `unlabelled` and the rows `labelled`, the second spread evenly among the
+    /// first (so that each share of a split batch holds its part of both: a row without a
+    /// label costs a semi-supervised model a pass per class). For a semi-supervised model the
+    /// `unlabelled` rows are marked [`UNLABELLED`] and the others carry their class; other
+    /// models take them all alike.
+    pub fn rows_with_labelled(&self, unlabelled: &[usize], labelled: &[usize]) -> StepRows {
+        let (u, l) = (unlabelled.len(), labelled.len());
+        let total = u + l;
+        let (mut next_u, mut next_l) = (unlabelled.iter(), labelled.iter());
+        // Position i holds a labelled row when ⌊(i+1)·l/total⌋ steps past ⌊i·l/total⌋.
+        let order: Vec<(usize, bool)> = (0..total)
+            .map(|i| {
+                if (i + 1) * l / total > i * l / total {
+                    (*next_l.next().expect("l labelled rows"), true)
+                } else {
+                    (*next_u.next().expect("u unlabelled rows"), false)
+                }
+            })
+            .collect();
+        let labels = match (self.condition, self.supervision) {
+            (Some((labels, _)), _) => Some(order.iter().map(|&(r, _)| labels[r]).collect()),
+            (None, Some(labels)) => Some(
+                order
+                    .iter()
+                    .map(|&(r, has)| if has { labels[r] } else { UNLABELLED })
+                    .collect(),
+            ),
+            (None, None) => None,
+        };
+        let rows: Vec<usize> = order.iter().map(|&(r, _)| r).collect();
         StepRows {
-            clean: self.gather(rows),
+            clean: self.gather(&rows),
             n: rows.len(),
-            labels: self
-                .condition
-                .map(|(labels, _)| rows.iter().map(|&r| labels[r]).collect()),
+            labels,
         }
     }
 
     /// The batch of `rows`, corrupted with noise stream `stream`.
     pub fn make(&self, rows: &[usize], stream: u64, device: &Device) -> (Tensor<2>, Tensor<2>) {
-        self.assemble(self.rows(rows), stream, device)
+        let batch = self.assemble(self.rows(rows), stream, device);
+        (batch.input, batch.target)
     }
 
-    /// `(input, target)` of the rows `step`, the input corrupted with noise stream `stream`.
-    pub fn assemble(&self, step: StepRows, stream: u64, device: &Device) -> (Tensor<2>, Tensor<2>) {
+    /// The batch of the rows `step`, the input corrupted with noise stream `stream`.
+    pub fn assemble(&self, step: StepRows, stream: u64, device: &Device) -> Batch {
         let cols = self.data.cols;
         let shape = [step.n, cols];
         let mut clean = step.clean;
@@ -109,9 +155,20 @@ impl<'a> Batches<'a> {
         if self.binarize {
             crate::data::batch::binarize(&mut clean, &mut rng);
         }
+        // A semi-supervised model's labels go to its objective, not into its input.
+        let supervised = self.supervision.is_some() && self.condition.is_none();
+        let (labels, conditioning) = if supervised {
+            (step.labels, None)
+        } else {
+            (None, step.labels)
+        };
         if self.noise.is_none() && self.task.is_none() && self.condition.is_none() {
             let t = to_tensor(clean);
-            return (t.clone(), t);
+            return Batch {
+                input: t.clone(),
+                target: t,
+                labels,
+            };
         }
         let mut input = clean.clone();
         if let Some((task, shape)) = &self.task {
@@ -120,7 +177,7 @@ impl<'a> Batches<'a> {
         if let Some(c) = &self.noise {
             c.apply(&mut input, self.range, &mut rng);
         }
-        let input = match (self.condition, &step.labels) {
+        let input = match (self.condition, &conditioning) {
             (Some((_, classes)), Some(labels)) => {
                 let mut with_class = Vec::with_capacity(step.n * (cols + classes));
                 for (row, &label) in input.chunks_exact(cols).zip(labels) {
@@ -133,12 +190,16 @@ impl<'a> Batches<'a> {
             }
             _ => to_tensor(input),
         };
-        (input, to_tensor(clean))
+        Batch {
+            input,
+            target: to_tensor(clean),
+            labels,
+        }
     }
 }
 
 /// The clean rows of one batch, before corruption, with their classes for a conditional
-/// model.
+/// or a semi-supervised model.
 pub struct StepRows {
     pub clean: Vec<f32>,
     pub n: usize,
@@ -183,6 +244,32 @@ pub struct InMemoryRows<'a> {
     pub train_rows: Vec<usize>,
     pub val_rows: Vec<usize>,
     pub seed: u64,
+    /// A semi-supervised model's labelled rows, joined to every batch.
+    pub labelled: Option<LabelledRows>,
+}
+
+/// The draws of the order in which labelled rows join batches, one stream per epoch.
+const LABELLED_ORDER_STREAM: u64 = 1 << 48;
+
+/// Labelled rows that join every training batch, `per_batch` of them (all of them where
+/// there are fewer), in an order reshuffled every epoch and taken in turn: with a few labels
+/// among many rows, each step still sees labels (Kingma et al. 2014 train M2 so), rather
+/// than one batch in hundreds.
+#[derive(Debug, Clone)]
+pub struct LabelledRows {
+    pub rows: Vec<usize>,
+    pub per_batch: usize,
+}
+
+impl LabelledRows {
+    /// The labelled rows of each batch of `epoch`: batch `b`'s are `[b·k, (b+1)·k)` of the
+    /// epoch's order, cyclically.
+    fn of_epoch(&self, seed: u64, epoch: usize) -> impl Fn(usize) -> Vec<usize> + '_ {
+        let mut order = self.rows.clone();
+        order.shuffle(&mut rng_for(seed, LABELLED_ORDER_STREAM + epoch as u64));
+        let k = self.per_batch.min(order.len());
+        move |b| (0..k).map(|i| order[(b * k + i) % order.len()]).collect()
+    }
 }
 
 impl TrainingRows for InMemoryRows<'_> {
@@ -197,7 +284,17 @@ impl TrainingRows for InMemoryRows<'_> {
         batch_size: usize,
     ) -> Box<dyn Iterator<Item = Result<StepRows>> + '_> {
         let order = BatchOrder::shuffled(&self.train_rows, batch_size, self.seed, epoch);
-        Box::new((first..order.num_batches()).map(move |b| Ok(self.batches.rows(order.batch(b)))))
+        let Some(labelled) = &self.labelled else {
+            return Box::new(
+                (first..order.num_batches()).map(move |b| Ok(self.batches.rows(order.batch(b)))),
+            );
+        };
+        let labelled_of = labelled.of_epoch(self.seed, epoch);
+        Box::new((first..order.num_batches()).map(move |b| {
+            Ok(self
+                .batches
+                .rows_with_labelled(order.batch(b), &labelled_of(b)))
+        }))
     }
 
     fn validation_loss(
@@ -248,19 +345,34 @@ pub fn mean_loss_of(
         let step = step?;
         let n = step.n as f64;
         rows += step.n;
-        let (input, target) = batches.assemble(step, VAL_NOISE_STREAM + b as u64, model.device());
+        let batch = batches.assemble(step, VAL_NOISE_STREAM + b as u64, model.device());
         let mut rng = rng_for(batches.seed, VAL_PROJECTION_STREAM + b as u64);
-        let terms = net.objective_in(
-            input,
-            target,
-            model.config(),
-            &mut rng,
-            epochs_done,
-            dataset_size,
-        );
+        let terms = net.objective_in(batch, model.config(), &mut rng, epochs_done, dataset_size);
         total += terms.total.into_scalar::<f32>() as f64 * n;
         recon += terms.recon.into_scalar::<f32>() as f64 * n;
     }
     let n = rows.max(1) as f64;
     Ok((total / n, recon / n))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::Matrix;
+
+    #[test]
+    fn labelled_rows_are_spread_through_a_batch_with_their_classes_and_the_rest_hidden() {
+        let data = Matrix::new(12, 1, (0..12).map(|v| v as f32).collect()).unwrap();
+        let labels: Vec<u32> = (0..12).map(|r| r % 3).collect();
+        let batches = Batches::new(&data, None, 0).with_supervision(Some(&labels));
+        let step = batches.rows_with_labelled(&[0, 1, 2, 3, 4, 5], &[7, 8]);
+        let rows: Vec<f32> = step.clean.clone();
+        assert_eq!(rows, [0.0, 1.0, 2.0, 7.0, 3.0, 4.0, 5.0, 8.0]);
+        let l = UNLABELLED;
+        assert_eq!(step.labels.unwrap(), [l, l, l, 1, l, l, l, 2]);
+        // Without supervision the same rows carry no labels.
+        let plain = Batches::new(&data, None, 0).rows_with_labelled(&[0, 1], &[7]);
+        assert!(plain.labels.is_none());
+        assert_eq!(plain.clean, [0.0, 1.0, 7.0]);
+    }
 }

@@ -74,10 +74,7 @@ pub fn loss_and_grads(
         // A fork has fresh autodiff leaves for the same parameters (same ids), so each share
         // builds a graph of its own that its backward pass consumes alone.
         let copy = net.clone().fork(device);
-        let share = Batch {
-            input: batch.input.clone().narrow(0, range.start, range.len()),
-            target: batch.target.clone().narrow(0, range.start, range.len()),
-        };
+        let share = batch.rows(range.start, range.len());
         let loss = share_loss(&copy, share, k).mul_scalar(range.len() as f64 / rows as f64);
         let value = loss.clone().into_scalar::<f32>() as f64;
         (value, GradientsParams::from_grads(loss.backward(), &copy))
@@ -162,10 +159,7 @@ mod tests {
             })
             .collect();
         let x = Tensor::<2>::from_data(burn::tensor::TensorData::new(values, [rows, 12]), &device);
-        let batch = Batch {
-            input: x.clone(),
-            target: x,
-        };
+        let batch = Batch::unlabelled(x.clone(), x);
         let loss = |copy: &Network, b: Batch, k: usize| {
             let mut rng = rng_for(1, share_stream(5, k));
             copy.objective(b.input, b.target, config, &mut rng, 0.0)

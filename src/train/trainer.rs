@@ -202,15 +202,8 @@ impl<'a> StepPlan<'a> {
         // Share k of a split batch draws from its own stream; share 0's is the batch's.
         let share_loss = |copy: &Network, share: Batch, k: usize| {
             let mut rng = rng_for(tc.seed, shares::share_stream(stream, k));
-            copy.objective_in(
-                share.input,
-                share.target,
-                config,
-                &mut rng,
-                epochs_done,
-                train_len,
-            )
-            .total
+            copy.objective_in(share, config, &mut rng, epochs_done, train_len)
+                .total
         };
         let main_owned = (!self.owned_by_extra.is_empty()).then_some((&self.owned_by_extra, false));
         let (value, grads) = if share_plan.len() > 1 {
@@ -384,12 +377,11 @@ pub fn run(
                 }
             };
             let batch_rows = step_rows.n;
-            let (input, target) = s.rows.batches().assemble(
+            let batch = s.rows.batches().assemble(
                 step_rows,
                 TRAIN_NOISE_STREAM + state.global_step as u64,
                 &train_device,
             );
-            let batch = Batch { input, target };
             lr = schedule::learning_rate(tc, state.global_step, steps_per_epoch);
             let (stepped, value) =
                 plan.step(net, &mut optimizers, batch, batch_rows, &state, lr, store)?;

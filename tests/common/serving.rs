@@ -17,6 +17,12 @@ pub fn train_shapes_run(dir: &Path, kind: &str) -> PathBuf {
         "cvae" => aekit::ModelConfig::new(aekit::model::CvaeConfig {
             vae: aekit::VaeConfig::new(vec![64], 2),
         }),
+        "ssvae" => aekit::ModelConfig::new(aekit::model::variants::ssvae::SsVaeConfig {
+            vae: aekit::VaeConfig::new(vec![64], 2),
+            labelled: aekit::data::LabelChoice::Balanced(40),
+            labelled_batch: 20,
+            class_weight: 50.0,
+        }),
         _ => aekit::ModelConfig::new(aekit::DenseConfig::new(vec![64], 8)),
     };
     if kind == "denoise" {

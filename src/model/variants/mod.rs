@@ -11,6 +11,7 @@ pub mod factorvae;
 pub mod infovae;
 pub mod iwae;
 pub mod rae;
+pub mod ssvae;
 pub mod vae;
 pub mod vqvae;
 pub mod wae;
@@ -55,6 +56,9 @@ pub fn built_in() -> Vec<VariantEntry> {
         ),
         VariantEntry::of::<infovae::InfoVaeConfig>(
             "InfoVAE (MMD): a VAE with its KL reweighted and an MMD between posterior samples and the prior",
+        ),
+        VariantEntry::of::<ssvae::SsVaeConfig>(
+            "Semi-supervised VAE (M2): learns from the labels there are (--labelled N) and classifies; M1+M2 on a VAE's codes",
         ),
     ]
 }
