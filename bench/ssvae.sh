@@ -4,7 +4,11 @@
 # VAE (M1, 784-600-600-50) trained on all 60,000 training images. Test error from the model's
 # own classifier q(y|x) (`aekit eval --json`, "classification"). Labelled rows: N drawn
 # balanced over the classes by each seed; every training image is also an unlabelled row.
-#   bash bench/ssvae.sh [BIN] [MNIST_DIR] [OUT] [LABELS] [SEEDS] [M2_EPOCHS]
+# M2 on the codes sees them with Gaussian noise (sd 0.3) as its input, the clean codes as its
+# target: a stand-in for the paper's fresh draws of z1 ~ q(z1|x), which keeps 100 labelled
+# codes from being learnt by heart (measured: 92.2% against 90.3% test accuracy at 100 labels).
+#   bash bench/ssvae.sh [BIN] [MNIST_DIR] [OUT] [LABELS] [SEEDS] [M1M2_EPOCHS] [M2_EPOCHS]
+# M2_EPOCHS 0 leaves M2 on the pixels out (about 30 s an epoch on 2 cores).
 # PYTHON (default target/ci-venv/bin/python, with NumPy) packs the codes and labels as .npz.
 set -euo pipefail
 BIN=${1:-target/release/aekit}
@@ -12,7 +16,8 @@ MNIST=${2:-../shared/data/mnist}
 OUT=${3:-target/ssvae}
 LABELS=${4:-"100 1000 10000"}
 SEEDS=${5:-"0 1 2"}
-M2_EPOCHS=${6:-20}
+M1M2_EPOCHS=${6:-40}
+M2_EPOCHS=${7:-8}
 PYTHON=${PYTHON:-target/ci-venv/bin/python}
 if [ ! -f "$MNIST/train-images-idx3-ubyte.gz" ]; then
     echo "skipped: MNIST is not in $MNIST" >&2
@@ -41,8 +46,11 @@ echo "labels seed method accuracy"
 for n in $LABELS; do
     for seed in $SEEDS; do
         common=(--model ssvae --hidden 500 --latent 50 --labelled "$n" --seed "$seed" -q --no-report)
-        "$BIN" train "${codes[@]}" "${common[@]}" --epochs 30 --out "$OUT/m1m2-$n-$seed"
-        echo "$n $seed m1+m2 $("$BIN" eval "$OUT/m1m2-$n-$seed" --json | accuracy)"
+        if [ "$M1M2_EPOCHS" -gt 0 ]; then
+            "$BIN" train "${codes[@]}" "${common[@]}" --noise gaussian:0.3 --epochs "$M1M2_EPOCHS" \
+                --out "$OUT/m1m2-$n-$seed"
+            echo "$n $seed m1+m2 $("$BIN" eval "$OUT/m1m2-$n-$seed" --json | accuracy)"
+        fi
         if [ "$M2_EPOCHS" -gt 0 ]; then
             "$BIN" train "${mnist[@]}" "${common[@]}" --epochs "$M2_EPOCHS" --out "$OUT/m2-$n-$seed"
             echo "$n $seed m2 $("$BIN" eval "$OUT/m2-$n-$seed" --json | accuracy)"

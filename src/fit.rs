@@ -175,16 +175,28 @@ fn labelled_rows(
     let Some(supervision) = cfg.model.supervision() else {
         return Ok(None);
     };
-    // Classes were resolved from the data, so a semi-supervised model's data has labels.
+    // Classes were resolved from the data, so a semi-supervised model's data has labels;
+    // rows marked unlabelled are never chosen.
     let labels = data.labels.as_deref().unwrap_or_default();
-    let train_labels: Vec<u32> = train_rows.iter().map(|&r| labels[r]).collect();
+    let candidates: Vec<usize> = train_rows
+        .iter()
+        .copied()
+        .filter(|&r| labels[r] != crate::data::UNLABELLED)
+        .collect();
+    if candidates.is_empty() {
+        return Err(Error::bad_file(
+            &data.origin,
+            "no training row has a label: a semi-supervised model needs at least one per class",
+        ));
+    }
+    let candidate_labels: Vec<u32> = candidates.iter().map(|&r| labels[r]).collect();
     let classes = cfg.model.shared().classes.unwrap_or(0);
     let chosen = supervision
         .labelled
-        .choose(&train_labels, classes, cfg.train.seed)
+        .choose(&candidate_labels, classes, cfg.train.seed)
         .map_err(|e| Error::bad_file(&data.origin, e.to_string()))?;
     Ok(Some(LabelledRows {
-        rows: chosen.into_iter().map(|i| train_rows[i]).collect(),
+        rows: chosen.into_iter().map(|i| candidates[i]).collect(),
         per_batch: supervision.per_batch,
     }))
 }

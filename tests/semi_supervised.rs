@@ -202,6 +202,47 @@ fn an_interrupted_run_resumes_to_the_same_bytes() {
 }
 
 #[test]
+fn rows_marked_unlabelled_are_never_chosen_and_other_models_refuse_them() {
+    let dir = common::tmp();
+    let mut data = aekit::data::shapes::generate(200, 5);
+    // Two labelled rows of each class; every other row marked unlabelled.
+    let labels = data.labels.as_mut().unwrap();
+    let mut kept = [0usize; 4];
+    for l in labels.iter_mut() {
+        let class = *l as usize;
+        if kept[class] < 2 {
+            kept[class] += 1;
+        } else {
+            *l = UNLABELLED;
+        }
+    }
+    let mut cfg = common::tiny_config();
+    cfg.train.epochs = 1;
+    // Every row trains: none of the labelled ones is held out for validation.
+    cfg.data.val_fraction = 0.0;
+    cfg.model = ssvae(16, 2, "8", 50.0);
+    aekit::fit(&cfg, &data, &FitOptions::new(dir.path().join("eight"))).unwrap();
+    let run = Run::open(&dir.path().join("eight"), &Device::flex()).unwrap();
+    assert_eq!(run.model.classes_predicted(), Some(4));
+    // Only the 8 labelled rows are candidates, whatever the data's length.
+    cfg.model = ssvae(16, 2, "12", 50.0);
+    let err = aekit::fit(&cfg, &data, &FitOptions::new(dir.path().join("twelve")))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("only 8 labelled rows"), "{err}");
+    assert!(!dir.path().join("twelve").exists());
+    cfg.model = ModelConfig::new(aekit::model::CvaeConfig {
+        vae: VaeConfig::new(vec![16], 2),
+    });
+    let err = aekit::fit(&cfg, &data, &FitOptions::new(dir.path().join("cvae")))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("marked unlabelled"), "{err}");
+}
+
+#[test]
 fn bad_settings_and_data_are_refused_with_one_line_and_nothing_written() {
     let dir = common::tmp();
     let csv = dir.path().join("rows.csv");

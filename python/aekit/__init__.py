@@ -123,6 +123,10 @@ class Run:
     def reconstruct(self, X, y=None):
         return self._handle.reconstruct(_rows(X, "X"), _class_indices(y))
 
+    def class_probabilities(self, X):
+        """A semi-supervised model's class probabilities q(y|x), one row per sample."""
+        return self._handle.class_probabilities(_rows(X, "X"))
+
     def score_samples(self, X, y=None):
         """Squared reconstruction error per sample, as `aekit score` computes it."""
         return self._handle.score_samples(_rows(X, "X"), _class_indices(y))
@@ -525,8 +529,16 @@ class AutoEncoder(_CarriesDirectory, _TransformerMixin, _BaseEstimator):
             # as many as `labelled` says); other models ignore y.
             if y is None:
                 raise ValueError(f"model={self.model!r} learns from the classes: fit(X, y) needs y")
-            self.classes_, labels = np.unique(y, return_inverse=True)
-            labels = labels.astype(np.int64).reshape(-1)
+            y = y.reshape(-1)
+            if capabilities["semi_supervised"]:
+                # -1 marks a row without a label (scikit-learn's semi-supervised convention).
+                marked = np.array([v == -1 for v in y.tolist()], dtype=bool)
+                self.classes_ = np.unique(y[~marked])
+                labels = np.full(n, -1, dtype=np.int64)
+                labels[~marked] = np.searchsorted(self.classes_, y[~marked])
+            else:
+                self.classes_, labels = np.unique(y, return_inverse=True)
+                labels = labels.astype(np.int64).reshape(-1)
         if n is not None and n < 2:
             raise ValueError(f"X: n_samples={n}; fitting needs at least 2 samples (one to train on, one to validate)")
         return self._train(lambda out, on_epoch: _aekit.fit(

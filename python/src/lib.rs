@@ -263,11 +263,14 @@ fn class_indices(labels: Option<&PyReadonlyArray1<'_, i64>>) -> PyResult<Option<
     let Some(l) = labels else {
         return Ok(None);
     };
+    // −1 marks a row without a label (scikit-learn's semi-supervised convention); the core
+    // refuses such rows for every model but a semi-supervised one.
     l.as_array()
         .iter()
-        .map(|&v| {
-            u32::try_from(v)
-                .map_err(|_| PyValueError::new_err(format!("y: label {v} is not a class index")))
+        .map(|&v| match v {
+            -1 => Ok(aekit::data::UNLABELLED),
+            v => u32::try_from(v)
+                .map_err(|_| PyValueError::new_err(format!("y: label {v} is not a class index"))),
         })
         .collect::<PyResult<Vec<u32>>>()
         .map(Some)
@@ -454,6 +457,25 @@ impl RunHandle {
             .detach(|| self.run.model.encode_given(&x, y.as_deref()))
             .map_err(py_err)?;
         array(py, codes)
+    }
+
+    /// The class probabilities q(y|x) of a semi-supervised model, `[rows, classes]`.
+    fn class_probabilities<'py>(
+        &self,
+        py: Python<'py>,
+        x: PyReadonlyArray2<'py, f32>,
+    ) -> PyResult<Bound<'py, PyArray2<f32>>> {
+        let x = self.preprocessed(&x)?;
+        let p = py
+            .detach(|| self.run.model.class_probabilities(&x))
+            .map_err(py_err)?
+            .ok_or_else(|| {
+                PyValueError::new_err(format!(
+                    "a {} model does not classify: class probabilities come from a semi-supervised model (model=\"ssvae\")",
+                    self.run.model.config().kind()
+                ))
+            })?;
+        array(py, p)
     }
 
     #[pyo3(signature = (z, y=None))]

@@ -77,3 +77,22 @@ def test_check_estimator_passes_but_for_the_listed_checks():
     failed = [r for r in check_estimator(est, on_fail=None, expected_failed_checks=expected)
               if r["status"] == "failed"]
     assert not failed, [(r["check_name"], str(r["exception"])[:200]) for r in failed]
+
+
+def test_a_semi_supervised_vae_learns_from_rows_marked_minus_one():
+    X, y = aekit.datasets.shapes(1200, seed=0)
+    Xt, yt = aekit.datasets.shapes(400, seed=1)
+    partial = y.copy()
+    partial[40:] = -1  # 40 labelled rows; M2 trains on all 1,200
+    m2 = aekit.AutoEncoder(model="ssvae", hidden=(128,), latent=8, epochs=20, seed=0,
+                           options={"class_weight": 500, "labelled_batch": 20}).fit(X, partial)
+    assert list(m2.classes_) == [0, 1, 2, 3]
+    p = m2.run_.class_probabilities(Xt)
+    assert p.shape == (400, 4)
+    np.testing.assert_allclose(p.sum(axis=1), 1.0, atol=1e-5)
+    accuracy = np.mean(m2.classes_[p.argmax(axis=1)] == yt)
+    assert accuracy > 0.7, accuracy  # chance is a quarter
+    # Its codes end with the same probabilities.
+    np.testing.assert_allclose(m2.transform(Xt)[:, 8:], p, atol=1e-6)
+    with pytest.raises(ValueError, match="does not classify"):
+        aekit.AutoEncoder(latent=2, epochs=1).fit(X).run_.class_probabilities(Xt)

@@ -11,6 +11,10 @@ use serde::{Deserialize, Serialize};
 use crate::data::batch::rng_for;
 use crate::error::{Error, Result};
 
+/// The label of a row that has none: in a semi-supervised model's training data (scikit-learn's
+/// −1) and in its training batches.
+pub const UNLABELLED: u32 = u32::MAX;
+
 /// The draws of a balanced choice of labelled rows.
 const LABEL_CHOICE_STREAM: u64 = 1 << 46;
 

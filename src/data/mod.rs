@@ -21,7 +21,7 @@ pub mod text;
 
 pub use batch::{BatchOrder, train_val_indices, train_val_split};
 pub use corrupt::Corruption;
-pub use labelled::LabelChoice;
+pub use labelled::{LabelChoice, UNLABELLED};
 pub use preprocess::{Preprocessor, Scaling};
 pub use spec::{DataConfig, DataSource, Split, load, load_with_vocabulary, text_vocabulary};
 
@@ -185,9 +185,10 @@ impl Dataset {
         if let Some(names) = &self.class_names {
             return names.len();
         }
+        // Rows marked unlabelled (for a semi-supervised model) name no class.
         self.labels
             .as_ref()
-            .and_then(|l| l.iter().max())
+            .and_then(|l| l.iter().filter(|&&c| c != UNLABELLED).max())
             .map_or(0, |&m| m as usize + 1)
     }
 

@@ -5,6 +5,7 @@ use std::collections::HashSet;
 
 use serde::{Deserialize, Serialize};
 
+use crate::data::UNLABELLED;
 use crate::error::{Error, Result};
 use crate::model::variant::{self, Capabilities, VariantConfig};
 use crate::model::{Activation, ReconLoss};
@@ -302,11 +303,25 @@ impl ModelConfig {
     /// Other models ignore labels.
     pub fn resolve_classes(&mut self, data: &crate::data::Dataset) -> Result<()> {
         let found = data.labels.as_ref().map(|_| data.num_classes());
+        let capabilities = self.capabilities();
+        if let Some(labels) = &data.labels
+            && !capabilities.semi_supervised
+            && let Some(row) = labels.iter().position(|&l| l == UNLABELLED)
+        {
+            return Err(Error::bad_file(
+                &data.origin,
+                format!(
+                    "row {row} is marked unlabelled (-1): only a semi-supervised model (--model ssvae) trains on rows without labels"
+                ),
+            ));
+        }
         self.resolve_class_count(&data.origin, found)?;
         let classes = self.shared.classes.unwrap_or(0);
         if let Some(labels) = &data.labels
-            && self.capabilities().uses_classes()
-            && let Some(&bad) = labels.iter().find(|&&l| l as usize >= classes)
+            && capabilities.uses_classes()
+            && let Some(&bad) = labels
+                .iter()
+                .find(|&&l| l != UNLABELLED && l as usize >= classes)
         {
             return Err(Error::bad_file(
                 &data.origin,

@@ -57,8 +57,7 @@ impl Capabilities {
     }
 }
 
-/// The label of a training row that has none, in [`Batch::labels`].
-pub const UNLABELLED: u32 = u32::MAX;
+pub use crate::data::UNLABELLED;
 
 /// The input and output a variant builds for, known once the data is.
 #[derive(Debug, Clone)]
