@@ -185,13 +185,5 @@ fn an_extra_optimiser_step_owns_its_layers_and_resumes_bit_for_bit() {
     assert!(whole.join("checkpoint/optimizer-critic.bpk").is_file());
 
     // Interrupted after 11 steps, then resumed: the same weights, bit for bit.
-    let split = dir.path().join("split");
-    let mut opts = FitOptions::new(&split);
-    opts.stop_after_steps = Some(11);
-    assert!(aekit::train(&cfg, &opts).is_err());
-    let mut opts = FitOptions::new(&split);
-    opts.resume = true;
-    aekit::train(&cfg, &opts).unwrap();
-    let read = |d: &std::path::Path| std::fs::read(d.join("model.safetensors")).unwrap();
-    assert_eq!(read(&whole), read(&split));
+    common::assert_resumes_to_the_same_bytes(&cfg, &whole, &dir.path().join("split"), 11);
 }

@@ -10,7 +10,6 @@ use std::process::{Command, Output};
 
 use aekit::data::Split;
 use aekit::run::classifier::ClassifierRun;
-use aekit::serve::{BatchPolicy, ServeOptions};
 use aekit::train::finetune::FinetuneConfig;
 use common::serving::*;
 
@@ -143,38 +142,14 @@ fn serve_predicts_what_the_library_computes_and_an_autoencoder_refuses() {
     let mut raw = x.clone();
     clf.run.preprocessor.invert(&mut raw).unwrap();
 
-    let mut opts = ServeOptions::default();
-    opts.load.batch = BatchPolicy {
-        max_wait: std::time::Duration::ZERO,
-        ..BatchPolicy::default()
-    };
-    let server = TestServer::start(&[out.clone(), source.clone()], opts);
+    let server = TestServer::start(&[out.clone(), source.clone()], unbatched());
     let agent = agent();
-    let body = serde_json::json!({ "x": matrix_rows(&raw) });
-    let answer = post_json(
-        &agent,
-        &server.url("/v1/runs/shapes-classifier/predict"),
-        &body,
-    );
-    assert_eq!(
-        answer.status,
-        200,
-        "{}",
-        String::from_utf8_lossy(&answer.body)
-    );
-    let json = answer.json();
-    let got = rows(&json, "probabilities");
-    assert_eq!(
-        got,
-        matrix_rows(&want),
-        "the answer is the library's, bit for bit"
-    );
-    let classes: Vec<u32> = serde_json::from_value(json["classes"].clone()).unwrap();
-    assert_eq!(classes, aekit::model::classifier::predicted_classes(&want));
+    let json = assert_predicts(&server, "shapes-classifier", &raw, &want);
     assert_eq!(json["class_names"].as_array().unwrap().len(), 7);
     let listed = get(&agent, &server.url("/v1/runs")).json();
     assert_eq!(listed["runs"][0]["classifier"]["classes"], 4);
 
+    let body = serde_json::json!({ "x": matrix_rows(&raw) });
     let refusal = post_json(&agent, &server.url("/v1/runs/shapes-dense/predict"), &body);
     assert_eq!(refusal.status, 400);
     let text = String::from_utf8_lossy(&refusal.body).to_string();

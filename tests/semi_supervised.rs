@@ -84,7 +84,6 @@ fn it_learns_the_shapes_from_thirty_labels_and_its_codes_say_the_class() {
 
 #[test]
 fn serve_predicts_with_the_models_own_classifier() {
-    use aekit::serve::{BatchPolicy, ServeOptions};
     use common::serving::*;
     let dir = common::tmp();
     let path = train_shapes_run(dir.path(), "ssvae");
@@ -95,28 +94,13 @@ fn serve_predicts_with_the_models_own_classifier() {
     let want = run.model.class_probabilities(&x).unwrap().unwrap();
     let mut raw = x.clone();
     run.preprocessor.invert(&mut raw).unwrap();
-    let mut opts = ServeOptions::default();
-    opts.load.batch = BatchPolicy {
-        max_wait: std::time::Duration::ZERO,
-        ..BatchPolicy::default()
-    };
-    let server = TestServer::start(std::slice::from_ref(&path), opts);
+    let server = TestServer::start(std::slice::from_ref(&path), unbatched());
     let agent = agent();
-    let body = serde_json::json!({ "x": matrix_rows(&raw) });
-    let answer = post_json(&agent, &server.url("/v1/runs/shapes-ssvae/predict"), &body);
-    assert_eq!(
-        answer.status,
-        200,
-        "{}",
-        String::from_utf8_lossy(&answer.body)
-    );
-    let json = answer.json();
-    assert_eq!(rows(&json, "probabilities"), matrix_rows(&want));
-    let classes: Vec<u32> = serde_json::from_value(json["classes"].clone()).unwrap();
-    assert_eq!(classes, aekit::model::classifier::predicted_classes(&want));
+    assert_predicts(&server, "shapes-ssvae", &raw, &want);
     let listed = get(&agent, &server.url("/v1/runs")).json();
     assert_eq!(listed["runs"][0]["classifier"]["classes"], 4);
     // Its codes end with the same probabilities.
+    let body = serde_json::json!({ "x": matrix_rows(&raw) });
     let codes = post_json(&agent, &server.url("/v1/runs/shapes-ssvae/encode"), &body).json();
     let codes = rows(&codes, "codes");
     for (code, p) in codes.iter().zip(matrix_rows(&want)) {
@@ -190,15 +174,7 @@ fn an_interrupted_run_resumes_to_the_same_bytes() {
     cfg.model = ssvae(16, 2, "12", 50.0);
     let whole = dir.path().join("whole");
     aekit::train(&cfg, &FitOptions::new(&whole)).unwrap();
-    let split = dir.path().join("split");
-    let mut opts = FitOptions::new(&split);
-    opts.stop_after_steps = Some(5);
-    assert!(aekit::train(&cfg, &opts).is_err());
-    let mut opts = FitOptions::new(&split);
-    opts.resume = true;
-    aekit::train(&cfg, &opts).unwrap();
-    let read = |d: &std::path::Path| std::fs::read(d.join("model.safetensors")).unwrap();
-    assert_eq!(read(&whole), read(&split));
+    common::assert_resumes_to_the_same_bytes(&cfg, &whole, &dir.path().join("split"), 5);
 }
 
 #[test]

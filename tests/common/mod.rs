@@ -49,6 +49,31 @@ pub fn tiny_config() -> aekit::RunConfig {
     cfg
 }
 
+/// `cfg` trained into `split`, interrupted after `steps` steps then resumed, must end in the
+/// same model bytes as the uninterrupted run already trained into `whole`.
+pub fn assert_resumes_to_the_same_bytes(
+    cfg: &aekit::RunConfig,
+    whole: &std::path::Path,
+    split: &std::path::Path,
+    steps: usize,
+) {
+    let mut opts = aekit::FitOptions::new(split);
+    opts.stop_after_steps = Some(steps);
+    assert!(
+        aekit::train(cfg, &opts).is_err(),
+        "interrupted after {steps} steps"
+    );
+    let mut opts = aekit::FitOptions::new(split);
+    opts.resume = true;
+    aekit::train(cfg, &opts).unwrap();
+    let read = |d: &std::path::Path| std::fs::read(d.join("model.safetensors")).unwrap();
+    assert_eq!(
+        read(whole),
+        read(split),
+        "resumed, the run ends in other weights"
+    );
+}
+
 /// Checks `analytic` (the gradient of `objective` with respect to the parameter `name`, flat
 /// in PyTorch layout) at indices `ks` against central finite differences of step 1e-2,
 /// perturbing the exported tensor and importing it back into a copy of `m`'s network.

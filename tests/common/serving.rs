@@ -233,3 +233,45 @@ pub fn rss_bytes() -> Option<u64> {
     let pages: u64 = text.split_whitespace().nth(1)?.parse().ok()?;
     Some(pages * 4096)
 }
+
+/// Serve options whose batcher runs each request at once (no wait to gather a batch).
+pub fn unbatched() -> aekit::serve::ServeOptions {
+    let mut opts = aekit::serve::ServeOptions::default();
+    opts.load.batch = aekit::serve::BatchPolicy {
+        max_wait: std::time::Duration::ZERO,
+        ..aekit::serve::BatchPolicy::default()
+    };
+    opts
+}
+
+/// `POST /v1/runs/RUN/predict` of the rows `raw` (as given, before the run's scaling): must
+/// answer `want`'s probabilities bit for bit and their most probable classes. Returns the
+/// answer.
+pub fn assert_predicts(
+    server: &TestServer,
+    run: &str,
+    raw: &aekit::Matrix,
+    want: &aekit::Matrix,
+) -> serde_json::Value {
+    let body = serde_json::json!({ "x": matrix_rows(raw) });
+    let answer = post_json(
+        &agent(),
+        &server.url(&format!("/v1/runs/{run}/predict")),
+        &body,
+    );
+    assert_eq!(
+        answer.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&answer.body)
+    );
+    let json = answer.json();
+    assert_eq!(
+        rows(&json, "probabilities"),
+        matrix_rows(want),
+        "the answer is the library's, bit for bit"
+    );
+    let classes: Vec<u32> = serde_json::from_value(json["classes"].clone()).unwrap();
+    assert_eq!(classes, aekit::model::classifier::predicted_classes(want));
+    json
+}
