@@ -418,7 +418,10 @@ class AutoEncoder(_CarriesDirectory, _TransformerMixin, _BaseEstimator):
 
     A conditional VAE (`model="cvae"`) is fitted on `(X, y)`; its `transform`,
     `inverse_transform`, `predict` and `score_samples` then take the rows' labels as `y`, and
-    `sample(n, label=...)` draws samples of one class.
+    `sample(n, label=...)` draws samples of one class. A semi-supervised VAE (`model="ssvae"`,
+    Kingma et al.'s M2) is fitted on `(X, y)` with -1 marking rows without a label
+    (`options={"labelled": N}` keeps N of the labels); `run_.class_probabilities(X)` gives its
+    q(y|x), whose columns follow `classes_`, and its codes end with the same probabilities.
 
     Parameters are aekit's config keys: `model` ("dense", "vae", "conv", "cvae", ...), `hidden` (encoder
     widths), `latent`, `activation`, `noise` (e.g. "gaussian:0.3" for a denoising AE),
