@@ -410,6 +410,16 @@ class _CarriesDirectory:
             self._reopen(out)
 
 
+def _marked_classes(y):
+    """The classes of `y` in scikit-learn's semi-supervised convention (-1 in a numeric `y`
+    marks a row without a label) and each row's class index, -1 for an unlabelled row."""
+    labelled = y != -1 if y.dtype.kind in "iuf" else np.ones(y.shape[0], dtype=bool)
+    classes = np.unique(y[labelled])
+    targets = np.full(y.shape[0], -1, dtype=np.int64)
+    targets[labelled] = np.searchsorted(classes, y[labelled])
+    return classes, targets
+
+
 class AutoEncoder(_CarriesDirectory, _TransformerMixin, _BaseEstimator):
     """An autoencoder as a scikit-learn transformer: `fit`, `transform` (codes),
     `inverse_transform` (decode), `predict` (reconstruction), `score_samples` (negative squared
@@ -534,11 +544,7 @@ class AutoEncoder(_CarriesDirectory, _TransformerMixin, _BaseEstimator):
                 raise ValueError(f"model={self.model!r} learns from the classes: fit(X, y) needs y")
             y = y.reshape(-1)
             if capabilities["semi_supervised"]:
-                # -1 marks a row without a label (scikit-learn's semi-supervised convention).
-                marked = np.array([v == -1 for v in y.tolist()], dtype=bool)
-                self.classes_ = np.unique(y[~marked])
-                labels = np.full(n, -1, dtype=np.int64)
-                labels[~marked] = np.searchsorted(self.classes_, y[~marked])
+                self.classes_, labels = _marked_classes(y)
             else:
                 self.classes_, labels = np.unique(y, return_inverse=True)
                 labels = labels.astype(np.int64).reshape(-1)
@@ -717,12 +723,9 @@ class AutoEncoderClassifier(_CarriesDirectory, _ClassifierMixin, _BaseEstimator)
                 raise ValueError("Unknown label type: continuous: y holds classes, -1 for an unlabelled row")
         if y.ndim != 1 or y.shape[0] != X.shape[0]:
             raise ValueError(f"y has shape {y.shape} for {X.shape[0]} samples: one label per row, -1 for an unlabelled row")
-        labelled = y != -1 if y.dtype.kind in "iuf" else np.ones(y.shape[0], dtype=bool)
-        self.classes_ = np.unique(y[labelled])
+        self.classes_, targets = _marked_classes(y)
         if self.classes_.shape[0] < 2:
             raise ValueError(f"y has {self.classes_.shape[0]} class(es) among its labelled rows: a classifier needs at least 2")
-        targets = np.full(y.shape[0], -1, dtype=np.int64)
-        targets[labelled] = np.searchsorted(self.classes_, y[labelled])
         if self.autoencoder is None:
             autoencoder = AutoEncoder()
         else:

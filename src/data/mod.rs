@@ -109,6 +109,13 @@ pub enum ValueKind {
     Float,
 }
 
+/// Class `class`'s name among `names`, or its number where there are none (or too few).
+pub fn class_name(names: Option<&[String]>, class: usize) -> String {
+    names
+        .and_then(|n| n.get(class).cloned())
+        .unwrap_or_else(|| class.to_string())
+}
+
 /// A set of samples, optionally labelled.
 #[derive(Debug, Clone)]
 pub struct Dataset {

@@ -105,12 +105,7 @@ pub fn evaluate_model(run: &Run, data: &Dataset) -> Result<Option<Classification
     ) else {
         return Ok(None);
     };
-    let names = data.class_names.as_deref();
-    let name = |c: usize| {
-        names
-            .and_then(|n| n.get(c).cloned())
-            .unwrap_or_else(|| c.to_string())
-    };
+    let name = |c| crate::data::class_name(data.class_names.as_deref(), c);
     let predicted = predicted_classes(&probabilities);
     ClassificationReport::new(&data.origin, &predicted, truth, probabilities.cols, name).map(Some)
 }

@@ -61,10 +61,7 @@ pub struct ClassifierInfo {
 impl ClassifierInfo {
     /// Class `c`'s name, or its number when the classes have none.
     pub fn class_name(&self, c: usize) -> String {
-        self.class_names
-            .as_ref()
-            .and_then(|n| n.get(c).cloned())
-            .unwrap_or_else(|| c.to_string())
+        crate::data::class_name(self.class_names.as_deref(), c)
     }
 
     /// Every class's name, in class order.

@@ -303,7 +303,7 @@ async fn predict(
     body: &[u8],
     answer: AnswerLimit,
 ) -> ApiResult<Response> {
-    let Some(served) = &run.classes else {
+    let Some(class_names) = &run.class_names else {
         return Err(ApiError::bad(format!(
             "run {} is an autoencoder, not a classifier: make one with `aekit finetune` (or train --model ssvae)",
             run.name
@@ -311,7 +311,7 @@ async fn predict(
     };
     let (x, _) = samples(run, headers, body, "x")?;
     // Probabilities, and a class index and name per row.
-    answer.check(x.rows, served.names.len() + 4)?;
+    answer.check(x.rows, class_names.len() + 4)?;
     let probabilities = pass(run, Pass::Predict, x, None).await?;
     if answer.accept != BodyKind::Json {
         return matrix_response(&probabilities, answer.accept, "probabilities", Map::new());
@@ -319,7 +319,7 @@ async fn predict(
     let classes = crate::model::classifier::predicted_classes(&probabilities);
     let names: Vec<String> = classes
         .iter()
-        .map(|&c| served.names[c as usize].clone())
+        .map(|&c| class_names[c as usize].clone())
         .collect();
     let mut extra = Map::new();
     extra.insert("classes".into(), Value::from(classes));

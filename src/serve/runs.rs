@@ -127,9 +127,11 @@ impl Default for LoadOptions {
     }
 }
 
-/// Classes named by their numbers.
+/// Classes named by their numbers (a semi-supervised run keeps no names).
 fn class_numbers(classes: usize) -> Vec<String> {
-    (0..classes).map(|c| c.to_string()).collect()
+    (0..classes)
+        .map(|c| crate::data::class_name(None, c))
+        .collect()
 }
 
 /// One served run.
@@ -142,16 +144,9 @@ pub struct ServedRun {
     pub map: CodeMap,
     /// `GET /v1/runs` entry, built once.
     pub info: Value,
-    /// The classes `predict` answers with: a classifier run's (its head's), or a
-    /// semi-supervised model's own; `None` for a run that does not classify.
-    pub classes: Option<ServedClasses>,
-}
-
-/// The classes a served run predicts.
-#[derive(Debug, Clone)]
-pub struct ServedClasses {
-    /// Each class's name, in class order.
-    pub names: Vec<String>,
+    /// The names, in class order, of the classes `predict` answers with: a classifier run's
+    /// (its head's), or a semi-supervised model's own; `None` for a run that does not classify.
+    pub class_names: Option<Vec<String>>,
 }
 
 impl ServedRun {
@@ -214,29 +209,22 @@ impl ServedRun {
             .then(|| crate::run::classifier::ClassifierRun::read_head(&run))
             .transpose()?;
         let mut info = describe(&name, &run, &map, detector.as_ref(), eval);
-        let (classes, head) = match classifier {
-            Some((c, head)) => {
-                info["classifier"] = json!({
-                    "classes": c.classes,
-                    "class_names": c.all_class_names(),
-                    "head": c.head,
-                });
-                (Some(c.all_class_names()), Some(head))
-            }
-            None => {
-                // A semi-supervised model classifies with its own q(y|x).
-                let own = run.model.classes_predicted();
-                info["classifier"] = own.map_or(Value::Null, |k| {
-                    json!({
-                        "classes": k,
-                        "class_names": class_numbers(k),
-                        "head": "the model's own q(y|x)",
-                    })
-                });
-                (own.map(class_numbers), None)
-            }
+        let (class_names, head_kind, head) = match classifier {
+            Some((c, head)) => (Some(c.all_class_names()), json!(c.head), Some(head)),
+            // A semi-supervised model classifies with its own q(y|x).
+            None => (
+                run.model.classes_predicted().map(class_numbers),
+                json!("the model's own q(y|x)"),
+                None,
+            ),
         };
-        let classes = classes.map(|names| ServedClasses { names });
+        info["classifier"] = class_names.as_ref().map_or(Value::Null, |names| {
+            json!({
+                "classes": names.len(),
+                "class_names": names,
+                "head": head_kind,
+            })
+        });
         let batcher = Batcher::start(run.model.clone(), head, opts.batch, &name)?;
         Ok(Self {
             name,
@@ -245,7 +233,7 @@ impl ServedRun {
             detector,
             map,
             info,
-            classes,
+            class_names,
         })
     }
 

@@ -155,12 +155,11 @@ impl<'a> Batches<'a> {
         if self.binarize {
             crate::data::batch::binarize(&mut clean, &mut rng);
         }
-        // A semi-supervised model's labels go to its objective, not into its input.
-        let supervised = self.supervision.is_some() && self.condition.is_none();
-        let (labels, conditioning) = if supervised {
-            (step.labels, None)
-        } else {
-            (None, step.labels)
+        // A conditional model's labels go into its input; a semi-supervised model's to its
+        // objective.
+        let (conditioning, labels) = match self.condition {
+            Some(_) => (step.labels, None),
+            None => (None, step.labels),
         };
         if self.noise.is_none() && self.task.is_none() && self.condition.is_none() {
             let t = to_tensor(clean);

@@ -19,6 +19,27 @@ fn escape(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
+/// A table of one row per class: the class's name, then its numeric cells under `headers`.
+fn per_class_table<'a, const N: usize>(
+    w: &mut String,
+    headers: &[&str; N],
+    rows: impl Iterator<Item = (&'a str, [String; N])>,
+) {
+    let _ = write!(w, "<table><tr><th>class</th>");
+    for h in headers {
+        let _ = write!(w, "<th>{h}</th>");
+    }
+    let _ = writeln!(w, "</tr>");
+    for (name, cells) in rows {
+        let _ = write!(w, "<tr><td>{}</td>", escape(name));
+        for c in cells {
+            let _ = write!(w, "<td class=n>{c}</td>");
+        }
+        let _ = writeln!(w, "</tr>");
+    }
+    let _ = writeln!(w, "</table>");
+}
+
 fn png_data_url(img: &image::RgbImage) -> Result<String> {
     Ok(format!(
         "data:image/png;base64,{}",
@@ -142,21 +163,18 @@ pub fn render(run: &Run, data: &Dataset, opts: &FigureOptions) -> Result<String>
     }
     let _ = writeln!(w, "</table>");
     if !m.per_class.is_empty() {
-        let _ = writeln!(
+        per_class_table(
             w,
-            "<table><tr><th>class</th><th>samples</th><th>MSE per element</th><th>squared error per sample</th></tr>"
+            &["samples", "MSE per element", "squared error per sample"],
+            m.per_class.iter().map(|c| {
+                let cells = [
+                    c.samples.to_string(),
+                    format!("{:.6}", c.mse_per_pixel),
+                    format!("{:.4}", c.sse_per_image),
+                ];
+                (c.name.as_str(), cells)
+            }),
         );
-        for c in &m.per_class {
-            let _ = writeln!(
-                w,
-                "<tr><td>{}</td><td class=n>{}</td><td class=n>{:.6}</td><td class=n>{:.4}</td></tr>",
-                escape(&c.name),
-                c.samples,
-                c.mse_per_pixel,
-                c.sse_per_image
-            );
-        }
-        let _ = writeln!(w, "</table>");
     }
 
     let _ = writeln!(w, "<h2>Figures</h2>");
@@ -283,22 +301,20 @@ pub fn render_classifier(
         }
         let _ = writeln!(w, "</tr>");
     }
-    let _ = writeln!(
+    let _ = writeln!(w, "</table>\n<h3>Per class</h3>");
+    per_class_table(
         w,
-        "</table>\n<h3>Per class</h3>\n<table><tr><th>class</th><th>precision</th><th>recall</th><th>F1</th><th>samples</th></tr>"
+        &["precision", "recall", "F1", "samples"],
+        e.per_class.iter().map(|c| {
+            let cells = [
+                format!("{:.4}", c.precision),
+                format!("{:.4}", c.recall),
+                format!("{:.4}", c.f1),
+                c.support.to_string(),
+            ];
+            (c.name.as_str(), cells)
+        }),
     );
-    for c in &e.per_class {
-        let _ = writeln!(
-            w,
-            "<tr><td>{}</td><td class=n>{:.4}</td><td class=n>{:.4}</td><td class=n>{:.4}</td><td class=n>{}</td></tr>",
-            escape(&c.name),
-            c.precision,
-            c.recall,
-            c.f1,
-            c.support
-        );
-    }
-    let _ = writeln!(w, "</table>");
 
     let history = run.history()?;
     if !history.is_empty() {

@@ -184,11 +184,11 @@ impl SsVae {
         linear(layers.linear(CLASS_LOGITS), h)
     }
 
-    /// `rows` one-hot rows of the classes `classes` (one per row).
+    /// One one-hot row per class in `classes`.
     fn one_hot(&self, classes: &[usize], device: &burn::tensor::Device) -> Tensor<2> {
-        let mut v = vec![0f32; classes.len() * self.classes];
-        for (r, &c) in classes.iter().enumerate() {
-            v[r * self.classes + c] = 1.0;
+        let mut v = Vec::with_capacity(classes.len() * self.classes);
+        for &c in classes {
+            crate::data::push_with_one_hot(&mut v, &[], c, self.classes);
         }
         Tensor::<2>::from_data(TensorData::new(v, [classes.len(), self.classes]), device)
     }
