@@ -20,6 +20,7 @@ use crate::run::{RunConfig, RunDir};
 use crate::train::batches::{Batches, InMemoryRows, LabelledRows, TrainingRows};
 use crate::train::config::TrainConfig;
 use crate::train::progress::Progress;
+use crate::train::ranks::{self, Ranks};
 use crate::train::state::{Summary, TrainState};
 use crate::train::streamed::StreamedRows;
 use crate::train::trainer::{self, Optimizers, Session};
@@ -39,6 +40,9 @@ pub struct FitOptions {
     pub stop_after_steps: Option<usize>,
     /// Called after every optimisation step with the run's step count.
     pub on_step: Option<Arc<crate::train::trainer::StepHook>>,
+    /// The processes training together, each on its own share of every batch
+    /// ([`crate::train::ranks`]); rank 0 alone writes the run. `None` for one process.
+    pub ranks: Option<Arc<dyn Ranks>>,
 }
 
 impl FitOptions {
@@ -51,7 +55,18 @@ impl FitOptions {
             interrupt: None,
             stop_after_steps: None,
             on_step: None,
+            ranks: None,
         }
+    }
+
+    /// The ranks when more than one process trains.
+    fn several_ranks(&self) -> Option<&dyn Ranks> {
+        self.ranks.as_deref().filter(|r| r.size() > 1)
+    }
+
+    /// Whether this process writes the run: the only one, or rank 0 of several.
+    pub fn writes_run(&self) -> bool {
+        self.several_ranks().is_none_or(|r| r.rank() == 0)
     }
 }
 
@@ -144,8 +159,21 @@ fn fit_data(
         seed: tc.seed,
         labelled,
     };
-    let fitted = fit_rows(&cfg, model, preprocessor, vocabulary, &rows, opts, None)?;
+    let data_digest = || data_items(&data);
+    let fitted = fit_rows(
+        &cfg,
+        model,
+        preprocessor,
+        vocabulary,
+        &rows,
+        opts,
+        None,
+        &data_digest,
+    )?;
     drop(rows);
+    if !opts.writes_run() {
+        return Ok(fitted);
+    }
     // The training rows as evaluation reads them (`Run::load_data`): preprocessed, and
     // binarised once with the evaluation draws.
     let mut x = data.x;
@@ -162,6 +190,34 @@ fn fit_data(
         )
     });
     Ok(fitted)
+}
+
+/// The training data as ranks compare it before they train together: its shape and the
+/// SHA-256 of its values (after preprocessing) and labels.
+fn data_items(data: &Dataset) -> Vec<(String, String)> {
+    use sha2::{Digest, Sha256};
+    let mut values = Sha256::new();
+    for v in &data.x.data {
+        values.update(v.to_le_bytes());
+    }
+    let mut labels = Sha256::new();
+    for l in data.labels.as_deref().unwrap_or_default() {
+        labels.update(l.to_le_bytes());
+    }
+    vec![
+        (
+            "data.rows".into(),
+            format!("{} × {}", data.x.rows, data.x.cols),
+        ),
+        (
+            "data.values".into(),
+            format!("sha256 {:x}", values.finalize()),
+        ),
+        (
+            "data.labels".into(),
+            format!("sha256 {:x}", labels.finalize()),
+        ),
+    ]
 }
 
 /// A semi-supervised model's labelled training rows: those of `train_rows` its
@@ -232,6 +288,12 @@ fn fit_table(cfg: &RunConfig, source: &StreamedSource, opts: &FitOptions) -> Res
                 "--model {} trains on data held in memory, not on a table streamed from its files",
                 cfg.model.kind()
             ),
+        ));
+    }
+    if opts.several_ranks().is_some() {
+        return Err(Error::bad_file(
+            &source.path,
+            "a table streamed from its files cannot yet be trained on several ranks; give it as data held in memory (one file that fits), or train in one process",
         ));
     }
     let tc = cfg.train.clone();
@@ -314,6 +376,7 @@ fn fit_table(cfg: &RunConfig, source: &StreamedSource, opts: &FitOptions) -> Res
         &rows,
         opts,
         Some((&index, range)),
+        &Vec::new,
     )?;
     drop(rows);
     store_detector(&fitted, opts, |run| {
@@ -328,7 +391,10 @@ fn fit_table(cfg: &RunConfig, source: &StreamedSource, opts: &FitOptions) -> Res
 }
 
 /// What every training job shares once its rows are ready: the run directory (created, or
-/// opened to resume), the checkpoint, the loop, the summary.
+/// opened to resume), the checkpoint, the loop, the summary. With several ranks, they first
+/// agree on the config and the data (`data_digest`), rank 0 alone makes or opens the run and
+/// the others read its checkpoint, and they agree on where they start.
+#[allow(clippy::too_many_arguments)]
 fn fit_rows(
     cfg: &RunConfig,
     model: Autoencoder,
@@ -337,8 +403,20 @@ fn fit_rows(
     rows: &dyn TrainingRows,
     opts: &FitOptions,
     data_index: Option<(&TableIndex, (f32, f32))>,
+    data_digest: &dyn Fn() -> Vec<(String, String)>,
 ) -> Result<Fitted> {
     let tc = cfg.train.clone();
+    let several = opts.several_ranks();
+    if let Some(ranks) = several {
+        ranks::check_trainable(&cfg.model, &model)?;
+        let mut items = ranks::config_items("", cfg);
+        items.push(("--resume".into(), opts.resume.to_string()));
+        items.push(("aekit version".into(), env!("CARGO_PKG_VERSION").into()));
+        items.push(("preprocessing".into(), ranks::digest_of(&preprocessor)));
+        items.extend(data_digest());
+        ranks::agree(ranks, "configuration or data", &items)?;
+    }
+    let writes = opts.writes_run();
     // A fresh run takes its starting weights now, so a source that does not fit leaves no run
     // behind; a resumed one only when it has no checkpoint of its own (below).
     let model = if opts.resume {
@@ -346,43 +424,53 @@ fn fit_rows(
     } else {
         warm_start(model, &tc)?
     };
-    // The lock is held until training returns.
-    let (run, _lock) = if opts.resume {
-        RunDir::open_to_resume(&opts.out_dir, cfg)?
+    // The lock is held until training returns. Ranks other than 0 never write the run.
+    let (run, _lock) = if !writes {
+        (RunDir::new(&opts.out_dir), None)
+    } else if opts.resume {
+        let (run, lock) = RunDir::open_to_resume(&opts.out_dir, cfg)?;
+        (run, Some(lock))
     } else {
         // A variant that cannot describe its network still trains; its runs stay in aekit.
         let graph = model.graph().ok();
-        RunDir::create(
+        let (run, lock) = RunDir::create(
             &opts.out_dir,
             cfg,
             &preprocessor,
             vocabulary,
             graph.as_ref(),
-        )?
+        )?;
+        (run, Some(lock))
     };
 
-    if opts.resume {
+    if writes && opts.resume {
         // A run killed while it was being created may lack what creation writes after the
         // config; both are functions of the config and the data, so they are written again.
         run.complete_creation(&preprocessor, vocabulary)?;
     }
-    if let Some((index, range)) = data_index {
+    if let Some((index, range)) = data_index.filter(|_| writes) {
         run.save_data_index(index, range)?;
     }
     let optimizers = Optimizers::new(&tc, &model);
     // Resuming a run killed before its first checkpoint starts it afresh; one that trained
     // (it has weights) but lost its checkpoint/ — deleted to save space — is refused: starting
     // afresh would replace the finished model with a new one.
-    if opts.resume && !run.has_checkpoint() && run.model_path().exists() {
+    if writes && opts.resume && !run.has_checkpoint() && run.model_path().exists() {
         return Err(Error::bad_file(
             run.checkpoint_dir(),
             "is missing, so the optimiser state and the data position are lost; continue from the run's best weights with a fresh optimiser into a new run: aekit train --init-from RUN_DIR --out NEW_DIR",
         ));
     }
-    let resume_from_checkpoint = opts.resume && run.has_checkpoint();
-    let (model, optimizers, state, history) = if resume_from_checkpoint {
+    // The other ranks read the checkpoint once rank 0 has made or opened the run.
+    let from_checkpoint = if let Some(ranks) = several {
+        let leader_has = opts.resume && writes && run.has_checkpoint();
+        ranks.all_gather(&[u32::from(leader_has)])[0][0] != 0
+    } else {
+        opts.resume && run.has_checkpoint()
+    };
+    let (model, optimizers, state, history) = if from_checkpoint {
         let (model, optimizers, state) = run.load_checkpoint(model, optimizers)?;
-        let mut history = run.metrics()?;
+        let mut history = if writes { run.metrics()? } else { Vec::new() };
         history.retain(|m| m.epoch <= state.epoch);
         (model, optimizers, state, history)
     } else {
@@ -392,22 +480,47 @@ fn fit_rows(
             model
         };
         let state = TrainState {
-            batch_shares: Some(rayon::current_num_threads()),
+            batch_shares: Some(several.map_or_else(rayon::current_num_threads, |r| r.size())),
             ..TrainState::default()
         };
-        run.save_checkpoint(&model, &optimizers, &state)?;
+        if writes {
+            run.save_checkpoint(&model, &optimizers, &state)?;
+        }
         (model, optimizers, state, Vec::new())
     };
+    if let Some(ranks) = several {
+        ranks::check_resumable(ranks, &run.path, &state)?;
+        let start = vec![
+            (
+                "the checkpoint's place".into(),
+                format!("epoch {} step {}", state.epoch + 1, state.batch),
+            ),
+            (
+                "the weights".into(),
+                format!("sha256 {}", ranks::weights_digest(model.net())),
+            ),
+        ];
+        ranks::agree(
+            ranks,
+            "starting point (is the run directory the same for every rank?)",
+            &start,
+        )?;
+    }
 
-    let mut progress = Progress::new(opts.quiet);
+    let mut progress = Progress::new(opts.quiet || !writes);
     progress.message(&format!(
-        "training {} ({} parameters, {} loss) on {} samples, validating on {}; run directory {}",
+        "training {} ({} parameters, {} loss) on {} samples, validating on {}; run directory {}{}",
         cfg.model.describe(),
         model.num_params(),
         cfg.model.loss().name(),
         rows.train_len(),
         rows.val_len(),
-        run.path.display()
+        run.path.display(),
+        several.map_or(String::new(), |r| format!(
+            "; {} ranks × {} threads each",
+            r.size(),
+            rayon::current_num_threads()
+        ))
     ));
     if let Some(skipped) = data_index.and_then(|(index, _)| index.skipped.as_ref()) {
         progress.message(&skipped.to_string());
@@ -419,14 +532,20 @@ fn fit_rows(
         interrupt: opts.interrupt.as_deref(),
         stop_after_steps: opts.stop_after_steps,
         on_step: opts.on_step.as_deref(),
+        ranks: several,
     };
+    let unwritten = ranks::Unwritten {
+        location: run.checkpoint_dir(),
+        resume_hint: trainer::Checkpoints::resume_hint(&run),
+    };
+    let store: &dyn trainer::Checkpoints = if writes { &run } else { &unwritten };
     let outcome = trainer::run(
         session,
         model,
         optimizers,
         state,
         history,
-        &run,
+        store,
         &mut progress,
     )?;
 
@@ -447,10 +566,15 @@ fn fit_rows(
         train_samples: rows.train_len(),
         val_samples: rows.val_len(),
     };
-    run.save_summary(&summary)?;
-    let best = run.load_model(&opts.device, false)?;
+    // Another rank's result is its last weights; the run's files are rank 0's.
+    let model = if writes {
+        run.save_summary(&summary)?;
+        run.load_model(&opts.device, false)?
+    } else {
+        outcome.model
+    };
     Ok(Fitted {
-        model: best,
+        model,
         preprocessor,
         summary,
         run_dir: run,

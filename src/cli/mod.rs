@@ -33,7 +33,7 @@ struct Cli {
     /// Compute device.
     #[arg(long, global = true, value_enum, default_value_t = DeviceKind::Cpu)]
     device: DeviceKind,
-    /// CPU threads (default: all cores).
+    /// CPU threads (default: all cores, shared evenly by the ranks `mpirun` starts on a machine).
     #[arg(long, global = true)]
     threads: Option<usize>,
     /// Keep subnormal floats (slower; by default they are flushed to zero, as with PyTorch's
@@ -122,7 +122,11 @@ pub fn main() -> ExitCode {
         .with_target(false)
         .init();
     let result = (|| -> aekit::Result<()> {
-        aekit::device::init_cpu(cli.threads, cli.keep_denormals)?;
+        // Ranks started together on one machine share its cores.
+        let threads = cli.threads.or_else(|| {
+            aekit::train::ranks::launched().map(|l| aekit::train::ranks::default_threads(&l))
+        });
+        aekit::device::init_cpu(threads, cli.keep_denormals)?;
         let device = cli.device.device()?;
         match cli.command {
             Command::Train(a) => train_cmd::run(*a, &device),

@@ -68,6 +68,21 @@ impl Args for TrainArgs {
 }
 
 pub fn run(all: TrainArgs, device: &burn::tensor::Device) -> Result<()> {
+    // Under `mpirun`, this process is one rank of a data-parallel job.
+    let joined = aekit::train::ranks::join_launch()?;
+    let ranks = joined.as_ref().map(|j| j.ranks.clone());
+    let result = train(all, device, ranks);
+    if let Some(joined) = joined {
+        joined.finish(result.is_ok());
+    }
+    result
+}
+
+fn train(
+    all: TrainArgs,
+    device: &burn::tensor::Device,
+    ranks: Option<Arc<dyn aekit::train::ranks::Ranks>>,
+) -> Result<()> {
     let args = &all.own;
     let (cfg, out, resume) = if let Some(dir) = &args.resume {
         let cfg = aekit::RunDir::open(dir)?
@@ -101,8 +116,12 @@ pub fn run(all: TrainArgs, device: &burn::tensor::Device) -> Result<()> {
         interrupt: Some(interrupt),
         stop_after_steps: None,
         on_step: None,
+        ranks,
     };
     let fitted = aekit::train(&cfg, &opts)?;
+    if !opts.writes_run() {
+        return Ok(());
+    }
     let s = &fitted.summary;
     eprintln!(
         "done: {} epochs, best validation loss {} at epoch {}, {:.0} samples/s, {:.1}s ({})",

@@ -7,6 +7,7 @@ pub mod config;
 pub mod finetune;
 pub mod optim;
 pub mod progress;
+pub mod ranks;
 pub mod schedule;
 pub mod shares;
 pub mod state;

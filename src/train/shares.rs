@@ -68,17 +68,7 @@ pub fn loss_and_grads(
     share_loss: impl Fn(&Network, Batch, usize) -> Tensor<1> + Sync,
 ) -> (f64, GradientsParams) {
     use rayon::prelude::*;
-    let rows = batch.input.dims()[0];
-    let one_share = |k: usize| {
-        let range = ranges[k].clone();
-        // A fork has fresh autodiff leaves for the same parameters (same ids), so each share
-        // builds a graph of its own that its backward pass consumes alone.
-        let copy = net.clone().fork(device);
-        let share = batch.rows(range.start, range.len());
-        let loss = share_loss(&copy, share, k).mul_scalar(range.len() as f64 / rows as f64);
-        let value = loss.clone().into_scalar::<f32>() as f64;
-        (value, GradientsParams::from_grads(loss.backward(), &copy))
-    };
+    let one_share = |k: usize| one_share(net, batch, ranges[k].clone(), k, device, &share_loss);
     let parts: Vec<(f64, GradientsParams)> = if ranges.len() >= rayon::current_num_threads() {
         (0..ranges.len())
             .into_par_iter()
@@ -92,6 +82,27 @@ pub fn loss_and_grads(
     let mut total = grads.next().expect("at least one share");
     sum_into(net, &mut total, grads.collect());
     (value, total)
+}
+
+/// Share `k` (rows `range` of `batch`): its loss, weighted by its fraction of the batch's
+/// rows, and that weighted loss's gradients. The same for a share on a core of this process
+/// and for a share on a rank of its own ([`crate::train::ranks`]).
+pub fn one_share(
+    net: &Network,
+    batch: &Batch,
+    range: Range<usize>,
+    k: usize,
+    device: &Device,
+    share_loss: &impl Fn(&Network, Batch, usize) -> Tensor<1>,
+) -> (f64, GradientsParams) {
+    let rows = batch.input.dims()[0];
+    // A fork has fresh autodiff leaves for the same parameters (same ids), so each share
+    // builds a graph of its own that its backward pass consumes alone.
+    let copy = net.clone().fork(device);
+    let share = batch.rows(range.start, range.len());
+    let loss = share_loss(&copy, share, k).mul_scalar(range.len() as f64 / rows as f64);
+    let value = loss.clone().into_scalar::<f32>() as f64;
+    (value, GradientsParams::from_grads(loss.backward(), &copy))
 }
 
 /// Adds every parameter's gradient in `others` to its gradient in `total`, in share order.

@@ -17,6 +17,7 @@ use crate::model::variant::{Batch, StepContext};
 use crate::model::{Autoencoder, ModelConfig, Network};
 use crate::train::batches::{TRAIN_NOISE_STREAM, TRAIN_PROJECTION_STREAM, TrainingRows};
 use crate::train::progress::Progress;
+use crate::train::ranks::{self, Exchanged, Ranks};
 use crate::train::state::{EpochMetrics, TrainState};
 use crate::train::{TrainConfig, optim, schedule, shares};
 
@@ -74,6 +75,9 @@ pub struct Session<'a> {
     pub stop_after_steps: Option<usize>,
     /// Called after every optimisation step with the run's step count.
     pub on_step: Option<&'a StepHook>,
+    /// The other processes training this model, each on its own share of every batch
+    /// ([`ranks`]); `None` for one process.
+    pub ranks: Option<&'a dyn Ranks>,
 }
 
 /// A function called after every optimisation step with the run's step count (progress per
@@ -145,6 +149,8 @@ struct StepPlan<'a> {
     owned_by_extra: HashSet<ParamId>,
     splittable: bool,
     train_device: burn::tensor::Device,
+    /// The model's device without autodiff, where gradients live.
+    device: burn::tensor::Device,
     steps_per_epoch: usize,
     train_len: usize,
 }
@@ -164,26 +170,28 @@ impl<'a> StepPlan<'a> {
         let owned_by_extra = owned.iter().flatten().copied().collect();
         // A batch is split over the cores only where that gives the same gradients (a mean
         // over rows, every parameter in the main step) and on the CPU backend, whose cores
-        // share it.
+        // share it; over ranks (which refuse other models) on any device.
         let splittable = extra_steps.is_empty()
             && model.net().variant().rows_independent(s.model)
-            && crate::kernels::on_cpu_backend(model.device().clone());
+            && (s.ranks.is_some() || crate::kernels::on_cpu_backend(model.device().clone()));
         Self {
             s,
             owned,
             owned_by_extra,
             splittable,
             train_device: model.device().clone().autodiff(),
+            device: model.device().clone(),
             steps_per_epoch,
             train_len,
         }
     }
 
     /// One training step on `batch` (`batch_rows` rows) at `state`'s place: the main
-    /// objective's loss and gradients (over row shares where that gives the same gradients),
-    /// the main optimiser step, then the seam — the variant's extra steps and its update
-    /// without gradients. Returns the network and the batch's loss; a loss that is not finite
-    /// is divergence.
+    /// objective's loss and gradients (over row shares where that gives the same gradients;
+    /// over ranks, this rank's share exchanged with the others'), the main optimiser step, then
+    /// the seam — the variant's extra steps and its update without gradients. Returns the
+    /// network and the batch's loss, or `None` and the network unchanged where the ranks
+    /// agreed to stop (`stop` is this rank's wish); a loss that is not finite is divergence.
     #[allow(clippy::too_many_arguments)]
     fn step(
         &self,
@@ -194,7 +202,8 @@ impl<'a> StepPlan<'a> {
         state: &TrainState,
         lr: f64,
         store: &dyn Checkpoints,
-    ) -> Result<(Network, f64)> {
+        stop: bool,
+    ) -> Result<(Network, Option<f64>)> {
         let (config, tc, train_len) = (self.s.model, self.s.train, self.train_len);
         let stream = TRAIN_PROJECTION_STREAM + state.global_step as u64;
         let epochs_done = state.epoch as f64 + state.batch as f64 / self.steps_per_epoch as f64;
@@ -206,7 +215,22 @@ impl<'a> StepPlan<'a> {
                 .total
         };
         let main_owned = (!self.owned_by_extra.is_empty()).then_some((&self.owned_by_extra, false));
-        let (value, grads) = if share_plan.len() > 1 {
+        let (value, grads) = if let Some(ranks) = self.s.ranks {
+            let mine = share_plan.get(ranks.rank()).map(|range| {
+                shares::one_share(
+                    &net,
+                    &batch,
+                    range.clone(),
+                    ranks.rank(),
+                    &self.train_device,
+                    &share_loss,
+                )
+            });
+            match ranks::exchange(ranks, &net, mine, stop, &self.device) {
+                Exchanged::Stop => return Ok((net, None)),
+                Exchanged::Step(value, grads) => (value, for_step(&net, grads, tc, main_owned)),
+            }
+        } else if share_plan.len() > 1 {
             let (value, grads) =
                 shares::loss_and_grads(&net, &batch, &share_plan, &self.train_device, share_loss);
             (value, for_step(&net, grads, tc, main_owned))
@@ -248,7 +272,7 @@ impl<'a> StepPlan<'a> {
         }
         let variant = net.variant_handle();
         net = variant.after_step(net, &batch, &mut cx);
-        Ok((net, value))
+        Ok((net, Some(value)))
     }
 }
 
@@ -311,6 +335,31 @@ fn stop_rule(tc: &TrainConfig, state: &TrainState) -> Option<String> {
     None
 }
 
+/// The error of a session interrupted at `state`'s place.
+fn interruption(state: &TrainState, store: &dyn Checkpoints) -> Error {
+    Error::Interrupted(format!(
+        "checkpoint saved at epoch {} step {}; continue with `{}`",
+        state.epoch + 1,
+        state.batch,
+        store.resume_hint()
+    ))
+}
+
+/// Saves the checkpoint of a session that stops mid-epoch, then gives `why` it stopped (or why
+/// the checkpoint could not be saved).
+fn save_and_stop(
+    store: &dyn Checkpoints,
+    model: &Autoencoder,
+    optimizers: &Optimizers,
+    state: &TrainState,
+    why: Error,
+) -> Error {
+    match store.save_checkpoint(model, optimizers, state) {
+        Ok(()) => why,
+        Err(e) => e,
+    }
+}
+
 /// Trains from `state` until the epochs are done, training stops early, or it is
 /// interrupted (then the checkpoint is saved and `Error::Interrupted` returned).
 pub fn run(
@@ -351,14 +400,10 @@ pub fn run(
                 || s.stop_after_steps == Some(steps_this_session);
             // An interruption, or data that stopped (a file changed or vanished), ends the
             // session here: what was trained so far is checkpointed, and `--resume` goes on
-            // from this step (once the data is whole again).
-            let next = if interrupted {
-                Err(Error::Interrupted(format!(
-                    "checkpoint saved at epoch {} step {}; continue with `{}`",
-                    state.epoch + 1,
-                    state.batch,
-                    store.resume_hint()
-                )))
+            // from this step (once the data is whole again). Ranks stop together: the wish to
+            // stop travels with the step's exchange.
+            let next = if interrupted && s.ranks.is_none() {
+                Err(interruption(&state, store))
             } else {
                 epoch_rows.next().unwrap_or_else(|| {
                     Err(Error::invalid(format!(
@@ -372,8 +417,13 @@ pub fn run(
                 Ok(rows) => rows,
                 Err(stop) => {
                     state.train_seconds = time_before + started.elapsed().as_secs_f64();
-                    store.save_checkpoint(&model.with_net(net), &optimizers, &state)?;
-                    return Err(stop);
+                    return Err(save_and_stop(
+                        store,
+                        &model.with_net(net),
+                        &optimizers,
+                        &state,
+                        stop,
+                    ));
                 }
             };
             let batch_rows = step_rows.n;
@@ -383,9 +433,28 @@ pub fn run(
                 &train_device,
             );
             lr = schedule::learning_rate(tc, state.global_step, steps_per_epoch);
-            let (stepped, value) =
-                plan.step(net, &mut optimizers, batch, batch_rows, &state, lr, store)?;
+            let (stepped, value) = plan.step(
+                net,
+                &mut optimizers,
+                batch,
+                batch_rows,
+                &state,
+                lr,
+                store,
+                interrupted,
+            )?;
             net = stepped;
+            let Some(value) = value else {
+                state.train_seconds = time_before + started.elapsed().as_secs_f64();
+                let stop = interruption(&state, store);
+                return Err(save_and_stop(
+                    store,
+                    &model.with_net(net),
+                    &optimizers,
+                    &state,
+                    stop,
+                ));
+            };
 
             state.batch += 1;
             state.global_step += 1;
@@ -445,7 +514,11 @@ pub fn run(
         store.save_checkpoint(&model, &optimizers, &state)?;
         net = model.clone().into_net();
 
-        if let Some(reason) = stop_rule(tc, &state) {
+        let mut reason = stop_rule(tc, &state);
+        if let Some(ranks) = s.ranks {
+            reason = ranks::epoch_end(ranks, &net, reason)?;
+        }
+        if let Some(reason) = reason {
             stop_reason = reason;
             break;
         }
