@@ -33,6 +33,10 @@ pub enum Error {
 
     /// A download failed or its checksum did not match.
     Download(String),
+
+    /// The ranks of a data-parallel job refused together (they differ, or the model cannot be
+    /// split over them): every rank reaches it, rank 0 reports it.
+    Ranks(String),
 }
 
 impl std::fmt::Display for Error {
@@ -40,7 +44,7 @@ impl std::fmt::Display for Error {
         let text = match self {
             Error::BadFile { path, msg } => format!("{}: {msg}", path.display()),
             Error::Io { path, source } => format!("{}: {source}", path.display()),
-            Error::Invalid(m) | Error::Mismatch(m) => m.clone(),
+            Error::Invalid(m) | Error::Mismatch(m) | Error::Ranks(m) => m.clone(),
             Error::Diverged(m) => format!("training diverged: {m}"),
             Error::Interrupted(m) => format!("interrupted: {m}"),
             Error::Serialize(m) => format!("cannot serialise: {m}"),
@@ -98,6 +102,15 @@ impl Error {
     }
 
     /// Process exit code for this error: 2 for bad input, 3 for divergence, 130 for Ctrl-C.
+    /// Whether every rank of a data-parallel job meets this error at the same point (they
+    /// agreed on it, or computed it from the same numbers), so that rank 0 alone need say it.
+    pub fn is_met_by_every_rank(&self) -> bool {
+        matches!(
+            self,
+            Error::Ranks(_) | Error::Interrupted(_) | Error::Diverged(_)
+        )
+    }
+
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Diverged(_) => 3,

@@ -73,7 +73,15 @@ pub fn run(all: TrainArgs, device: &burn::tensor::Device) -> Result<()> {
     let ranks = joined.as_ref().map(|j| j.ranks.clone());
     let result = train(all, device, ranks);
     if let Some(joined) = joined {
+        let rank = joined.ranks.rank();
         joined.finish(result.is_ok());
+        // What every rank meets, rank 0 says once.
+        if let Err(e) = &result
+            && rank != 0
+            && e.is_met_by_every_rank()
+        {
+            std::process::exit(e.exit_code());
+        }
     }
     result
 }

@@ -127,14 +127,14 @@ pub fn default_threads(launch: &Launch) -> usize {
 pub fn check_trainable(config: &ModelConfig, model: &Autoencoder) -> Result<()> {
     let variant = model.net().variant();
     if let Some(step) = variant.extra_steps().first() {
-        return Err(Error::invalid(format!(
+        return Err(Error::Ranks(format!(
             "--model {} cannot train on several ranks: its {} step trains on the whole batch after the main step; train it in one process",
             config.kind(),
             step.name
         )));
     }
     if !variant.rows_independent(config) {
-        return Err(Error::invalid(format!(
+        return Err(Error::Ranks(format!(
             "--model {} cannot train on several ranks with these settings: its objective couples the rows of a batch (a batch-wide term such as a sparsity target on the batch mean); train it in one process",
             config.kind()
         )));
@@ -192,7 +192,7 @@ pub fn agree(ranks: &dyn Ranks, what: &str, items: &[(String, String)]) -> Resul
         for name in names {
             let (ours, other) = (value_of(&leader, name), value_of(&theirs, name));
             if ours != other {
-                return Err(Error::mismatch(format!(
+                return Err(Error::Ranks(format!(
                     "rank {rank} was started with a different {what} from rank 0's: {name} is {other} on rank {rank} and {ours} on rank 0; start every rank with the same command and data"
                 )));
             }
@@ -238,17 +238,15 @@ pub fn digest_of(value: &impl serde::Serialize) -> String {
 pub fn check_resumable(ranks: &dyn Ranks, run: &Path, state: &TrainState) -> Result<()> {
     match state.batch_shares {
         Some(shares) if shares == ranks.size() => Ok(()),
-        Some(shares) => Err(Error::bad_file(
-            run,
-            format!(
-                "splits each batch into {shares} shares (the ranks or cores it was started with), not {}: resume it with `mpirun -np {shares}` or in one process",
-                ranks.size()
-            ),
-        )),
-        None => Err(Error::bad_file(
-            run,
-            "was trained before batches were split into shares: resume it in one process",
-        )),
+        Some(shares) => Err(Error::Ranks(format!(
+            "{}: splits each batch into {shares} shares (the ranks or cores it was started with), not {}: resume it with `mpirun -np {shares}` or in one process",
+            run.display(),
+            ranks.size()
+        ))),
+        None => Err(Error::Ranks(format!(
+            "{}: was trained before batches were split into shares: resume it in one process",
+            run.display()
+        ))),
     }
 }
 
@@ -422,7 +420,7 @@ pub fn epoch_end(ranks: &dyn Ranks, net: &Network, stop: Option<String>) -> Resu
     for (rank, bytes) in all.iter().enumerate().skip(1) {
         let theirs = String::from_utf8_lossy(bytes);
         if theirs.split('\n').next() != Some(leader_digest) {
-            return Err(Error::mismatch(format!(
+            return Err(Error::Ranks(format!(
                 "rank {rank}'s weights differ from rank 0's after the same steps: the ranks do not compute alike (different aekit builds or CPUs?)"
             )));
         }
