@@ -6,7 +6,7 @@
 # that the pair ended in the same weights. Bytes moved per step: what each rank sends in the
 # step's one exchange (every parameter's gradient as f32, one flag word per tensor, four words
 # of header) and receives from the other.
-# Usage: bash bench/ranks.sh [target/release/aekit built with --features mpi]
+# Usage: [PAIRS=3] [BATCH=256] bash bench/ranks.sh [target/release/aekit built with --features mpi]
 # Reads ../shared/data/mnist (or MNIST_DIR); skips with a message where it or mpirun is absent.
 set -euo pipefail
 bin=$(realpath "${1:-target/release/aekit}")
@@ -24,9 +24,10 @@ export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 mnist=$(realpath "$mnist")
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
+batch=${BATCH:-256}
 job=(train --data mnist --data-dir "$mnist" --hidden 1000,500,250 --latent 30 --activation relu
-  --loss mse --batch-size 256 --lr 1e-3 --epochs 1 --seed 1 --quiet --no-report)
-echo "# $(date -u +%Y-%m-%dT%H:%MZ) $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores, $(mpirun --version | head -1)"
+  --loss mse --batch-size "$batch" --lr 1e-3 --epochs 1 --seed 1 --quiet --no-report)
+echo "# batch $batch; $(date -u +%Y-%m-%dT%H:%MZ) $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores, $(mpirun --version | head -1)"
 
 samples_per_sec() { python3 -c "import json,sys; print(round(json.load(open(sys.argv[1]))['samples_per_sec']))" "$1/summary.json"; }
 now() { date +%s.%N; }

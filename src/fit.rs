@@ -516,11 +516,11 @@ fn fit_rows(
         rows.train_len(),
         rows.val_len(),
         run.path.display(),
-        several.map_or(String::new(), |r| format!(
-            "; {} ranks × {} threads each",
-            r.size(),
-            rayon::current_num_threads()
-        ))
+        several.map_or(String::new(), |r| {
+            let threads = rayon::current_num_threads();
+            let plural = if threads == 1 { "" } else { "s" };
+            format!("; {} ranks of {threads} thread{plural}", r.size())
+        })
     ));
     if let Some(skipped) = data_index.and_then(|(index, _)| index.skipped.as_ref()) {
         progress.message(&skipped.to_string());

@@ -120,7 +120,7 @@ fn two_ranks_under_mpirun_train_bit_for_bit_as_one_process_with_two_threads() {
     assert_same_weights(&one, &two);
     // Rank 0 alone reports.
     assert_eq!(stdout.matches("run written to").count(), 1, "{stdout}");
-    assert!(stderr.contains("2 ranks × 1 threads each"), "{stderr}");
+    assert!(stderr.contains("2 ranks of 1 thread"), "{stderr}");
 }
 
 /// The rank-1 process of the job writing `out`, found by its command line and environment.
@@ -138,27 +138,27 @@ fn rank_one_pid(out: &Path) -> Option<u32> {
     })
 }
 
-#[test]
-fn a_killed_rank_stops_the_job_and_the_run_resumes_from_its_last_checkpoint_to_the_same_bytes() {
-    let Some(launcher) = mpirun() else { return };
+/// Trains 40 epochs on two ranks, sends `signal` to rank 1 once the first epoch's checkpoint
+/// is written, then resumes: the job must end (not hang), the run resume to the bytes of one
+/// process's uninterrupted run. Returns the stopped job's output.
+fn stop_rank_one_then_resume(signal: &str) -> Output {
+    let launcher = mpirun().expect("mpirun");
     let tmp = common::tmp();
-    let (whole, killed) = (tmp.path().join("whole"), tmp.path().join("killed"));
+    let (whole, stopped) = (tmp.path().join("whole"), tmp.path().join("stopped"));
     let epochs = ["--epochs", "40"];
     one_process(&epochs, &whole);
 
-    let child = two_ranks(launcher, &epochs, &killed)
+    let child = two_ranks(launcher, &epochs, &stopped)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // Once the first epoch's checkpoint is written, rank 1 is killed as an out-of-memory
-    // killer or a lost machine would.
     let start = Instant::now();
     let pid = loop {
         let epochs_done =
-            std::fs::read_to_string(killed.join("metrics.jsonl")).map_or(0, |m| m.lines().count());
+            std::fs::read_to_string(stopped.join("metrics.jsonl")).map_or(0, |m| m.lines().count());
         if epochs_done >= 1
-            && let Some(pid) = rank_one_pid(&killed)
+            && let Some(pid) = rank_one_pid(&stopped)
         {
             break pid;
         }
@@ -169,21 +169,16 @@ fn a_killed_rank_stops_the_job_and_the_run_resumes_from_its_last_checkpoint_to_t
         std::thread::sleep(Duration::from_millis(20));
     };
     let status = Command::new("kill")
-        .args(["-9", &pid.to_string()])
+        .args([signal, &pid.to_string()])
         .status()
         .unwrap();
     assert!(status.success());
     let out = wait_or_fail(child, Duration::from_secs(60));
-    let stderr = text(&out.stderr);
-    assert!(!out.status.success(), "{stderr}");
-    assert!(
-        stderr.contains("rank 1"),
-        "the launcher names the rank: {stderr}"
-    );
+    assert!(!out.status.success(), "{}", text(&out.stderr));
     let state: serde_json::Value =
-        serde_json::from_slice(&read(&killed.join("checkpoint/state.json"))).unwrap();
-    let at = state["epoch"].as_u64().unwrap();
-    assert!((1..40).contains(&at), "checkpoint at epoch {at}");
+        serde_json::from_slice(&read(&stopped.join("checkpoint/state.json"))).unwrap();
+    let at = state["global_step"].as_u64().unwrap();
+    assert!((18..40 * 18).contains(&at), "checkpoint at step {at}");
 
     let resumed = mpirun()
         .unwrap()
@@ -197,11 +192,43 @@ fn a_killed_rank_stops_the_job_and_the_run_resumes_from_its_last_checkpoint_to_t
             "--no-report",
             "--resume",
         ])
-        .arg(&killed)
+        .arg(&stopped)
         .output()
         .unwrap();
     assert!(resumed.status.success(), "{}", text(&resumed.stderr));
-    assert_same_weights(&whole, &killed);
+    assert_same_weights(&whole, &stopped);
+    out
+}
+
+#[test]
+fn a_killed_rank_stops_the_job_and_the_run_resumes_from_its_last_checkpoint_to_the_same_bytes() {
+    if mpirun().is_none() {
+        return;
+    }
+    // As an out-of-memory killer or a lost machine would.
+    let out = stop_rank_one_then_resume("-9");
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("rank 1"),
+        "the launcher names the rank: {stderr}"
+    );
+}
+
+#[test]
+fn a_signal_to_one_rank_stops_every_rank_at_one_step_checkpointed_there() {
+    if mpirun().is_none() {
+        return;
+    }
+    let out = stop_rank_one_then_resume("-INT");
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert_eq!(
+        stderr
+            .matches("interrupted: checkpoint saved at epoch")
+            .count(),
+        1,
+        "rank 0 alone says it: {stderr}"
+    );
 }
 
 #[test]

@@ -447,13 +447,13 @@ pub fn run(
             let Some(value) = value else {
                 state.train_seconds = time_before + started.elapsed().as_secs_f64();
                 let stop = interruption(&state, store);
-                return Err(save_and_stop(
-                    store,
-                    &model.with_net(net),
-                    &optimizers,
-                    &state,
-                    stop,
-                ));
+                let stop = save_and_stop(store, &model.with_net(net), &optimizers, &state, stop);
+                if let Some(ranks) = s.ranks {
+                    // No rank leaves before rank 0 has saved: a rank that ends makes the
+                    // launcher stop the rest.
+                    ranks.all_gather(&[0]);
+                }
+                return Err(stop);
             };
 
             state.batch += 1;
