@@ -220,6 +220,28 @@ fn data_items(data: &Dataset) -> Vec<(String, String)> {
     ]
 }
 
+/// A streamed table as ranks compare it before they train together: its rows, its files (name
+/// and size) and their row groups; the statistics of its values are compared with the
+/// preprocessing. Each rank reads every file itself, so these say whether they read the same.
+fn table_items(index: &TableIndex) -> Vec<(String, String)> {
+    let files: Vec<String> = index
+        .files
+        .iter()
+        .map(|f| {
+            let name = f.path.file_name().unwrap_or_default().to_string_lossy();
+            format!("{name} ({} bytes)", f.bytes)
+        })
+        .collect();
+    vec![
+        (
+            "data.rows".into(),
+            format!("{} × {}", index.rows, index.width),
+        ),
+        ("data.files".into(), files.join(", ")),
+        ("data.row groups".into(), ranks::digest_of(&index.chunks)),
+    ]
+}
+
 /// A semi-supervised model's labelled training rows: those of `train_rows` its
 /// [`Supervision`](crate::model::variant::Supervision) keeps, drawn with the training seed.
 /// `None` for other models.
@@ -288,12 +310,6 @@ fn fit_table(cfg: &RunConfig, source: &StreamedSource, opts: &FitOptions) -> Res
                 "--model {} trains on data held in memory, not on a table streamed from its files",
                 cfg.model.kind()
             ),
-        ));
-    }
-    if opts.several_ranks().is_some() {
-        return Err(Error::bad_file(
-            &source.path,
-            "a table streamed from its files cannot yet be trained on several ranks; give it as data held in memory (one file that fits), or train in one process",
         ));
     }
     let tc = cfg.train.clone();
@@ -376,9 +392,12 @@ fn fit_table(cfg: &RunConfig, source: &StreamedSource, opts: &FitOptions) -> Res
         &rows,
         opts,
         Some((&index, range)),
-        &Vec::new,
+        &|| table_items(&index),
     )?;
     drop(rows);
+    if !opts.writes_run() {
+        return Ok(fitted);
+    }
     store_detector(&fitted, opts, |run| {
         AnomalyDetector::fit_streamed(
             run,

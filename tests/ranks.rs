@@ -127,6 +127,48 @@ fn two_ranks_train_as_one_process_whose_batches_are_split_in_two() {
     assert!(read(&rank1) == read(&two.join("checkpoint/model.safetensors")));
 }
 
+/// A table streamed from Parquet: every rank reads the whole stream in the same seeded order
+/// of row groups and shuffle windows and trains on its share of each batch, so two ranks still
+/// end where one process with two shares does; an interrupted run resumes to the same bytes.
+#[test]
+fn two_ranks_streaming_a_table_train_as_one_process_and_resume_to_the_same_bytes() {
+    let tmp = common::tmp();
+    let data = aekit::data::load(
+        &aekit::data::DataConfig {
+            shapes_train: 500,
+            ..Default::default()
+        },
+        aekit::Split::Train,
+    )
+    .unwrap();
+    let table = tmp.path().join("shapes.parquet");
+    aekit::data::table::write::write_dataset(&table, &data, 64).unwrap();
+    let mut cfg = config();
+    cfg.data = aekit::data::DataConfig::for_source(&format!("parquet:{}", table.display()));
+    cfg.data.shuffle_buffer = Some(120);
+    let (one, two, split) = (
+        tmp.path().join("one"),
+        tmp.path().join("two"),
+        tmp.path().join("split"),
+    );
+    in_pool(2, || aekit::train(&cfg, &FitOptions::new(&one))).expect("one process");
+    let both = [cfg.clone(), cfg.clone()];
+    for r in on_ranks(&both, &two, |_, _| {}) {
+        r.expect("rank");
+    }
+    assert_same_run(&one, &two);
+    let stopped = on_ranks(&both, &split, |rank, opts| {
+        if rank == 0 {
+            opts.stop_after_steps = Some(7);
+        }
+    });
+    assert!(stopped.iter().all(|r| r.is_err()));
+    for r in on_ranks(&both, &split, |_, opts| opts.resume = true) {
+        r.expect("resumed rank");
+    }
+    assert_same_run(&one, &split);
+}
+
 #[test]
 fn a_rank_interrupted_stops_every_rank_at_the_same_step_and_the_run_resumes_to_the_same_bytes() {
     let tmp = common::tmp();
