@@ -483,7 +483,7 @@ fn fit_rows(
     // The other ranks read the checkpoint once rank 0 has made or opened the run.
     let from_checkpoint = if let Some(ranks) = several {
         let leader_has = opts.resume && writes && run.has_checkpoint();
-        ranks.all_gather(&[u32::from(leader_has)])[0][0] != 0
+        ranks.all_gather(&[u32::from(leader_has)])[0] != 0
     } else {
         opts.resume && run.has_checkpoint()
     };

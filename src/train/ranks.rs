@@ -35,8 +35,9 @@ pub trait Ranks: Send + Sync {
     fn rank(&self) -> usize;
     /// How many processes train together.
     fn size(&self) -> usize;
-    /// Every rank's `part`, in rank order. Every rank passes a part of the same length.
-    fn all_gather(&self, part: &[u32]) -> Vec<Vec<u32>>;
+    /// Every rank's `part`, one after another in rank order. Every rank passes a part of the
+    /// same length.
+    fn all_gather(&self, part: &[u32]) -> Vec<u32>;
 }
 
 /// How a launcher (`mpirun`, `srun` with PMI) started this process, read from its environment.
@@ -145,17 +146,17 @@ pub fn check_trainable(config: &ModelConfig, model: &Autoencoder) -> Result<()> 
 /// Every rank's `bytes`, in rank order (the parts may differ in length).
 pub fn gather_bytes(ranks: &dyn Ranks, bytes: &[u8]) -> Vec<Vec<u8>> {
     let lengths = ranks.all_gather(&[bytes.len() as u32]);
-    let longest = lengths.iter().map(|l| l[0] as usize).max().unwrap_or(0);
-    let mut words = vec![0u32; longest.div_ceil(4)];
+    let longest = lengths.iter().map(|&l| l as usize).max().unwrap_or(0);
+    let mut words = vec![0u32; longest.div_ceil(4).max(1)];
     for (i, b) in bytes.iter().enumerate() {
         words[i / 4] |= u32::from(*b) << (8 * (i % 4));
     }
     ranks
         .all_gather(&words)
-        .into_iter()
+        .chunks(words.len())
         .zip(lengths)
         .map(|(w, len)| {
-            (0..len[0] as usize)
+            (0..len as usize)
                 .map(|i| (w[i / 4] >> (8 * (i % 4))) as u8)
                 .collect()
         })
@@ -302,6 +303,22 @@ fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
         .unwrap_or_default()
 }
 
+/// Appends `t`'s `count` values as f32 bits, read where the tensor's data lies when it holds
+/// f32 (one copy fewer than through a `Vec`).
+fn push_bits<const D: usize>(t: Tensor<D>, count: usize, words: &mut Vec<u32>) {
+    let before = words.len();
+    let data = t.into_data();
+    match data.as_slice::<f32>() {
+        Ok(values) => words.extend(values.iter().map(|v| v.to_bits())),
+        Err(_) => {
+            let values = data.convert::<f32>().try_into_vec::<f32>();
+            words.extend(values.unwrap_or_default().iter().map(|v| v.to_bits()));
+        }
+    }
+    // The message's layout is fixed by the parameters' shapes, whatever the data held.
+    words.resize(before + count, 0);
+}
+
 /// What one exchange of a step gives every rank.
 pub enum Exchanged {
     /// The batch's loss and its gradients: every rank's share summed in rank order.
@@ -332,7 +349,7 @@ pub fn exchange(
             match self.grads.and_then(|g| g.get::<D>(param.id)) {
                 Some(g) => {
                     self.words.push(1);
-                    self.words.extend(values(g).iter().map(|v| v.to_bits()));
+                    push_bits(g, count, &mut self.words);
                 }
                 None => {
                     self.words.push(0);
@@ -353,10 +370,11 @@ pub fn exchange(
     };
     net.visit(&mut pack);
     let all = ranks.all_gather(&pack.words);
-    if all.iter().any(|w| w[0] != 0) {
+    let parts: Vec<&[u32]> = all.chunks(pack.words.len()).collect();
+    if parts.iter().any(|w| w[0] != 0) {
         return Exchanged::Stop;
     }
-    let with_share: Vec<&Vec<u32>> = all.iter().filter(|w| w[1] != 0).collect();
+    let with_share: Vec<&[u32]> = parts.into_iter().filter(|w| w[1] != 0).collect();
     let loss = with_share
         .iter()
         .map(|w| f64::from_bits(u64::from(w[2]) | (u64::from(w[3]) << 32)))
@@ -365,7 +383,7 @@ pub fn exchange(
     // The same sums as `shares::loss_and_grads`: each parameter's gradient is the first
     // share's, then each further share's added in order.
     struct Unpack<'a> {
-        parts: Vec<&'a Vec<u32>>,
+        parts: Vec<&'a [u32]>,
         at: usize,
         device: &'a Device,
         grads: GradientsParams,
@@ -468,7 +486,7 @@ pub mod local {
             self.shared.parts.lock().map_or(0, |p| p.len())
         }
 
-        fn all_gather(&self, part: &[u32]) -> Vec<Vec<u32>> {
+        fn all_gather(&self, part: &[u32]) -> Vec<u32> {
             if let Ok(mut parts) = self.shared.parts.lock() {
                 parts[self.rank] = part.to_vec();
             }
@@ -477,7 +495,7 @@ pub mod local {
                 .shared
                 .parts
                 .lock()
-                .map(|p| p.clone())
+                .map(|p| p.concat())
                 .unwrap_or_default();
             // Nobody writes the next exchange's part before everyone has read this one.
             self.shared.barrier.wait();
@@ -519,15 +537,12 @@ pub mod mpi {
             self.size
         }
 
-        fn all_gather(&self, part: &[u32]) -> Vec<Vec<u32>> {
-            if part.is_empty() {
-                return vec![Vec::new(); self.size];
-            }
+        fn all_gather(&self, part: &[u32]) -> Vec<u32> {
             let mut all = vec![0u32; part.len() * self.size];
             if let Ok(comm) = self.comm.lock() {
                 comm.all_gather_into(part, &mut all[..]);
             }
-            all.chunks(part.len()).map(<[u32]>::to_vec).collect()
+            all
         }
     }
 
