@@ -86,26 +86,6 @@ fn wait_or_fail(mut child: Child, limit: Duration) -> Output {
     child.wait_with_output().unwrap()
 }
 
-fn read(path: &Path) -> Vec<u8> {
-    std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-fn assert_same_weights(a: &Path, b: &Path) {
-    for file in [
-        "model.safetensors",
-        "checkpoint/model.safetensors",
-        "checkpoint/optimizer.bpk",
-        "checkpoint/state.json",
-    ] {
-        assert!(
-            read(&a.join(file)) == read(&b.join(file)),
-            "{file} differs between {} and {}",
-            a.display(),
-            b.display()
-        );
-    }
-}
-
 #[test]
 fn two_ranks_under_mpirun_train_bit_for_bit_as_one_process_with_two_threads() {
     let Some(mpirun) = mpirun() else { return };
@@ -117,7 +97,7 @@ fn two_ranks_under_mpirun_train_bit_for_bit_as_one_process_with_two_threads() {
         .unwrap();
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
     assert!(out.status.success(), "{stderr}");
-    assert_same_weights(&one, &two);
+    common::assert_same_run(&one, &two);
     // Rank 0 alone reports.
     assert_eq!(stdout.matches("run written to").count(), 1, "{stdout}");
     assert!(stderr.contains("2 ranks of 1 thread"), "{stderr}");
@@ -176,7 +156,7 @@ fn stop_rank_one_then_resume(signal: &str) -> Output {
     let out = wait_or_fail(child, Duration::from_secs(60));
     assert!(!out.status.success(), "{}", text(&out.stderr));
     let state: serde_json::Value =
-        serde_json::from_slice(&read(&stopped.join("checkpoint/state.json"))).unwrap();
+        serde_json::from_slice(&common::read(&stopped.join("checkpoint/state.json"))).unwrap();
     let at = state["global_step"].as_u64().unwrap();
     assert!((18..40 * 18).contains(&at), "checkpoint at step {at}");
 
@@ -196,7 +176,7 @@ fn stop_rank_one_then_resume(signal: &str) -> Output {
         .output()
         .unwrap();
     assert!(resumed.status.success(), "{}", text(&resumed.stderr));
-    assert_same_weights(&whole, &stopped);
+    common::assert_same_run(&whole, &stopped);
     out
 }
 

@@ -61,44 +61,6 @@ fn on_ranks(
     })
 }
 
-fn read(path: &Path) -> Vec<u8> {
-    std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-/// The files two runs must share to the byte: the best weights, the checkpoint's weights,
-/// optimiser and place.
-fn assert_same_run(a: &Path, b: &Path) {
-    for file in [
-        "model.safetensors",
-        "checkpoint/model.safetensors",
-        "checkpoint/optimizer.bpk",
-        "checkpoint/state.json",
-        "metrics.jsonl",
-    ] {
-        if file == "metrics.jsonl" {
-            // Seconds and samples per second differ; the losses must not.
-            let losses = |d: &Path| -> Vec<(f64, Option<f64>)> {
-                String::from_utf8(read(&d.join(file)))
-                    .unwrap()
-                    .lines()
-                    .map(|l| {
-                        let v: serde_json::Value = serde_json::from_str(l).unwrap();
-                        (v["train_loss"].as_f64().unwrap(), v["val_loss"].as_f64())
-                    })
-                    .collect()
-            };
-            assert_eq!(losses(a), losses(b), "{file}");
-        } else {
-            assert!(
-                read(&a.join(file)) == read(&b.join(file)),
-                "{file} differs between {} and {}",
-                a.display(),
-                b.display()
-            );
-        }
-    }
-}
-
 fn expect_err(result: &aekit::Result<aekit::fit::Fitted>) -> &Error {
     match result {
         Ok(_) => panic!("expected an error"),
@@ -114,9 +76,9 @@ fn two_ranks_train_as_one_process_whose_batches_are_split_in_two() {
     in_pool(2, || aekit::train(&cfg, &FitOptions::new(&one))).expect("one process");
     let results = on_ranks(&[cfg.clone(), cfg.clone()], &two, |_, _| {});
     let fitted: Vec<_> = results.into_iter().map(|r| r.expect("rank")).collect();
-    assert_same_run(&one, &two);
+    common::assert_same_run(&one, &two);
     let state: serde_json::Value =
-        serde_json::from_slice(&read(&two.join("checkpoint/state.json"))).unwrap();
+        serde_json::from_slice(&common::read(&two.join("checkpoint/state.json"))).unwrap();
     assert_eq!(state["batch_shares"], 2);
     assert_eq!(state["epoch"], 3);
     // Rank 1 holds the same weights as rank 0 (its last, here also the best).
@@ -124,7 +86,7 @@ fn two_ranks_train_as_one_process_whose_batches_are_split_in_two() {
     assert_eq!(losses(&fitted[0]), losses(&fitted[1]));
     let rank1 = tmp.path().join("rank1.safetensors");
     fitted[1].model.save_safetensors(&rank1).unwrap();
-    assert!(read(&rank1) == read(&two.join("checkpoint/model.safetensors")));
+    assert!(common::read(&rank1) == common::read(&two.join("checkpoint/model.safetensors")));
 }
 
 /// A table streamed from Parquet: every rank reads the whole stream in the same seeded order
@@ -156,7 +118,7 @@ fn two_ranks_streaming_a_table_train_as_one_process_and_resume_to_the_same_bytes
     for r in on_ranks(&both, &two, |_, _| {}) {
         r.expect("rank");
     }
-    assert_same_run(&one, &two);
+    common::assert_same_run(&one, &two);
     let stopped = on_ranks(&both, &split, |rank, opts| {
         if rank == 0 {
             opts.stop_after_steps = Some(7);
@@ -166,7 +128,7 @@ fn two_ranks_streaming_a_table_train_as_one_process_and_resume_to_the_same_bytes
     for r in on_ranks(&both, &split, |_, opts| opts.resume = true) {
         r.expect("resumed rank");
     }
-    assert_same_run(&one, &split);
+    common::assert_same_run(&one, &split);
 }
 
 #[test]
@@ -192,12 +154,12 @@ fn a_rank_interrupted_stops_every_rank_at_the_same_step_and_the_run_resumes_to_t
         );
     }
     let state: serde_json::Value =
-        serde_json::from_slice(&read(&split.join("checkpoint/state.json"))).unwrap();
+        serde_json::from_slice(&common::read(&split.join("checkpoint/state.json"))).unwrap();
     assert_eq!(state["global_step"], 5, "stopped before the sixth step");
     for r in on_ranks(&both, &split, |_, opts| opts.resume = true) {
         r.expect("resumed rank");
     }
-    assert_same_run(&whole, &split);
+    common::assert_same_run(&whole, &split);
 }
 
 #[test]

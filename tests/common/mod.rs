@@ -1,7 +1,7 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// `../shared/data/<name>` beside the repository, if present. Tests that need it print why
 /// they skip when it is absent.
@@ -125,3 +125,42 @@ pub fn objective(
 }
 
 pub mod serving;
+
+/// The bytes of `path`, or a panic naming it.
+pub fn read(path: &Path) -> Vec<u8> {
+    std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The files two runs must share to the byte: the best weights, the checkpoint's weights,
+/// optimiser and place.
+pub fn assert_same_run(a: &Path, b: &Path) {
+    for file in [
+        "model.safetensors",
+        "checkpoint/model.safetensors",
+        "checkpoint/optimizer.bpk",
+        "checkpoint/state.json",
+        "metrics.jsonl",
+    ] {
+        if file == "metrics.jsonl" {
+            // Seconds and samples per second differ; the losses must not.
+            let losses = |d: &Path| -> Vec<(f64, Option<f64>)> {
+                String::from_utf8(read(&d.join(file)))
+                    .unwrap()
+                    .lines()
+                    .map(|l| {
+                        let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                        (v["train_loss"].as_f64().unwrap(), v["val_loss"].as_f64())
+                    })
+                    .collect()
+            };
+            assert_eq!(losses(a), losses(b), "{file}");
+        } else {
+            assert!(
+                read(&a.join(file)) == read(&b.join(file)),
+                "{file} differs between {} and {}",
+                a.display(),
+                b.display()
+            );
+        }
+    }
+}
