@@ -2,7 +2,7 @@
 
 t_step(N) = compute(rows per machine) + pack(S) + exchange(N, S)
   ring allreduce:      2 (N-1) alpha + 2 (N-1)/N * S / b
-  ordered all-gather:    (N-1) alpha +   (N-1)   * S / b   (what aekit does: exact sums)
+  ordered all-gather:    (N-1) alpha +   (N-1)   * S / b   (aekit's default: exact sums)
 Measured on this 2-core machine (BENCHMARKS.md, "More than one machine"): workload A's compute
 per row, S = 11.35 MB per step, packing and summing 6.6 ms per 11.35 MB; the two-rank
 all-gather through shared memory at 1.5 GB/s.
@@ -50,5 +50,5 @@ def table(title, rows_of, ring=True):
 
 
 table("Weak scaling: 256 rows per machine per step (global batch 256 N), ring allreduce", lambda n: 256)
-table("Weak scaling, aekit's ordered all-gather (exact sums) instead", lambda n: 256, ring=False)
+table("Weak scaling, aekit's ordered all-gather (exact sums, the default) instead", lambda n: 256, ring=False)
 table("Strong scaling: a global batch of 4,096 rows split over the machines, ring allreduce", lambda n: 4096 / n)

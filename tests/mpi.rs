@@ -103,6 +103,63 @@ fn two_ranks_under_mpirun_train_bit_for_bit_as_one_process_with_two_threads() {
     assert!(stderr.contains("2 ranks of 1 thread"), "{stderr}");
 }
 
+/// Every tensor of a run's best weights, as f32 values in name order.
+fn weights(run: &Path) -> Vec<f32> {
+    common::weights_bits(run)
+        .into_iter()
+        .flat_map(|(_, bits)| bits.into_iter().map(f32::from_bits))
+        .collect()
+}
+
+#[test]
+fn four_ranks_sum_in_rank_order_bit_for_bit_and_by_allreduce_to_rounding() {
+    let Some(_) = mpirun() else { return };
+    let tmp = common::tmp();
+    // Four shares of 50 rows.
+    let args = [
+        "train",
+        "--no-report",
+        "--shapes-train",
+        "2000",
+        "--batch-size",
+        "200",
+        "--epochs",
+        "3",
+    ];
+    let one = tmp.path().join("one");
+    let output = Command::new(aekit())
+        .args(["--threads", "4"])
+        .args(args)
+        .arg("--out")
+        .arg(&one)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    for sum in ["ordered", "allreduce"] {
+        let out = tmp.path().join(sum);
+        let mut cmd = mpirun().unwrap();
+        cmd.args(["-np", "4", aekit(), "--threads", "1"])
+            .args(args)
+            .args(["--rank-sum", sum, "--out"])
+            .arg(&out);
+        let run = cmd.output().unwrap();
+        assert!(run.status.success(), "{}", text(&run.stderr));
+        if sum == "ordered" {
+            common::assert_same_run(&one, &out);
+        } else {
+            // The MPI library adds the four shares in an order of its own: equal to rounding.
+            let (a, b) = (weights(&one), weights(&out));
+            assert_eq!(a.len(), b.len());
+            let worst = a
+                .iter()
+                .zip(&b)
+                .map(|(x, y)| (x - y).abs())
+                .fold(0f32, f32::max);
+            assert!(worst <= 1e-6, "weights differ by up to {worst}");
+        }
+    }
+}
+
 /// The rank-1 process of the job writing `out`, found by its command line and environment.
 fn rank_one_pid(out: &Path) -> Option<u32> {
     let want = out.to_string_lossy().to_string();

@@ -84,6 +84,14 @@ fn two_ranks_train_as_one_process_whose_batches_are_split_in_two() {
     // Rank 1 holds the same weights as rank 0 (its last, here also the best).
     let losses = |f: &aekit::fit::Fitted| (f.summary.best_val_loss, f.summary.final_train_loss);
     assert_eq!(losses(&fitted[0]), losses(&fitted[1]));
+    // The allreduce path (here the threads' sum, in rank order) ends in the same bytes too.
+    let reduced = tmp.path().join("reduced");
+    let mut by_allreduce = cfg.clone();
+    by_allreduce.train.rank_sum = aekit::train::RankSum::Allreduce;
+    for r in on_ranks(&[by_allreduce.clone(), by_allreduce], &reduced, |_, _| {}) {
+        r.expect("rank");
+    }
+    common::assert_same_run(&one, &reduced);
     let rank1 = tmp.path().join("rank1.safetensors");
     fitted[1].model.save_safetensors(&rank1).unwrap();
     assert!(common::read(&rank1) == common::read(&two.join("checkpoint/model.safetensors")));

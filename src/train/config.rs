@@ -25,6 +25,26 @@ pub enum Schedule {
     Cosine,
 }
 
+/// How the ranks of `mpirun -np N aekit train` sum their gradients (`train::ranks`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum RankSum {
+    /// An all-gather, then every rank adds the shares in rank order: the weights of one
+    /// process with N shares, bit for bit; each rank receives every other's gradients.
+    #[default]
+    Ordered,
+    /// MPI's allreduce: each rank moves 2·(N−1)/N of the gradients, the fewest bytes past two
+    /// ranks, but the order of additions is the MPI library's, so the weights equal one
+    /// process's to rounding, not bit for bit.
+    Allreduce,
+}
+
+impl RankSum {
+    fn is_ordered(&self) -> bool {
+        *self == RankSum::Ordered
+    }
+}
+
 fn d_epochs() -> usize {
     20
 }
@@ -144,6 +164,11 @@ pub struct TrainConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[arg(long, value_name = "RUN")]
     pub init_from: Option<std::path::PathBuf>,
+    /// How ranks started by `mpirun` sum their gradients each step: `ordered` (bit for bit one
+    /// process's weights) or `allreduce` (fewer bytes on many machines, equal to rounding).
+    #[serde(default, skip_serializing_if = "RankSum::is_ordered")]
+    #[arg(long, required = false)]
+    pub rank_sum: RankSum,
 }
 
 impl Default for TrainConfig {
@@ -169,6 +194,7 @@ impl Default for TrainConfig {
             max_minutes: None,
             seed: d_seed(),
             init_from: None,
+            rank_sum: RankSum::Ordered,
         }
     }
 }

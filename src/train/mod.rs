@@ -14,5 +14,5 @@ pub mod state;
 pub mod streamed;
 pub mod trainer;
 
-pub use config::{OptimizerKind, Schedule, TrainConfig};
+pub use config::{OptimizerKind, RankSum, Schedule, TrainConfig};
 pub use state::{EpochMetrics, Summary, TrainState};

@@ -7,10 +7,12 @@
 //! whose batch is split into the same N shares: the sum is the same additions in the same
 //! order.
 //!
-//! The exchange is an all-gather followed by that ordered sum rather than MPI's allreduce,
-//! whose order of additions is the library's choice: for two ranks both move the same bytes
-//! (each rank receives the other's gradients once), and the weights stay bit for bit those
-//! of one process. SCALING.md weighs the two for many machines.
+//! The exchange is by default an all-gather followed by that ordered sum rather than MPI's
+//! allreduce, whose order of additions is the library's choice: for two ranks both move the
+//! same bytes (each rank receives the other's gradients once), and the weights stay bit for
+//! bit those of one process. Past a few machines the all-gather moves N/2 times the
+//! allreduce's bytes, so `--rank-sum allreduce` trades exactness (the weights then equal one
+//! process's to rounding) for them; SCALING.md weighs the two.
 //!
 //! Rank 0 alone writes the run directory, the progress and the checkpoints; every rank's place
 //! in the data is the checkpoint's (epoch, batch), since every rank walks the same order. The
@@ -26,6 +28,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 
 use crate::error::{Error, Result};
 use crate::model::{Autoencoder, ModelConfig, Network};
+use crate::train::config::RankSum;
 use crate::train::state::{EpochMetrics, TrainState};
 use crate::train::trainer::{Checkpoints, Optimizers};
 
@@ -38,6 +41,9 @@ pub trait Ranks: Send + Sync {
     /// Every rank's `part`, one after another in rank order. Every rank passes a part of the
     /// same length.
     fn all_gather(&self, part: &[u32]) -> Vec<u32>;
+    /// Replaces `values` on every rank by their sum over the ranks, added in whatever order
+    /// the engine chooses.
+    fn all_reduce_sum(&self, values: &mut [f32]);
 }
 
 /// How a launcher (`mpirun`, `srun` with PMI) started this process, read from its environment.
@@ -329,61 +335,90 @@ pub enum Exchanged {
 
 /// The one exchange of a training step. `mine` is this rank's share's loss and gradients
 /// (`None` where the batch has fewer shares than there are ranks); `stop` asks every rank to
-/// stop before the step. Gradients come back on `device` (the model's, without autodiff).
+/// stop before the step. Gradients come back on `device` (the model's, without autodiff),
+/// summed as `sum` says.
 pub fn exchange(
     ranks: &dyn Ranks,
     net: &Network,
     mine: Option<(f64, GradientsParams)>,
     stop: bool,
     device: &Device,
+    sum: RankSum,
 ) -> Exchanged {
-    // [stop, has share, loss (two words of an f64)] then, per parameter in visiting order, a
-    // word saying whether it has a gradient and its values (zeros without one).
+    // A rank's message: [stop, has share, loss (two words of an f64)], then a word per
+    // parameter saying whether it has a gradient, then every parameter's values in visiting
+    // order (zeros without one).
     struct Pack<'a> {
         grads: Option<&'a GradientsParams>,
-        words: Vec<u32>,
+        flags: Vec<u32>,
+        values: Vec<u32>,
     }
     impl ModuleVisitor for Pack<'_> {
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
             let count = param.val().shape().num_elements();
-            match self.grads.and_then(|g| g.get::<D>(param.id)) {
-                Some(g) => {
-                    self.words.push(1);
-                    push_bits(g, count, &mut self.words);
-                }
-                None => {
-                    self.words.push(0);
-                    self.words.extend(std::iter::repeat_n(0, count));
-                }
+            let grad = self.grads.and_then(|g| g.get::<D>(param.id));
+            self.flags.push(u32::from(grad.is_some()));
+            match grad {
+                Some(g) => push_bits(g, count, &mut self.values),
+                None => self.values.extend(std::iter::repeat_n(0, count)),
             }
         }
     }
     let value = mine.as_ref().map_or(0.0, |(v, _)| *v).to_bits();
     let mut pack = Pack {
         grads: mine.as_ref().map(|(_, g)| g),
-        words: vec![
-            u32::from(stop),
-            u32::from(mine.is_some()),
-            value as u32,
-            (value >> 32) as u32,
-        ],
+        flags: Vec::new(),
+        values: Vec::new(),
     };
     net.visit(&mut pack);
-    let all = ranks.all_gather(&pack.words);
-    let parts: Vec<&[u32]> = all.chunks(pack.words.len()).collect();
-    if parts.iter().any(|w| w[0] != 0) {
+    let mut head = vec![
+        u32::from(stop),
+        u32::from(mine.is_some()),
+        value as u32,
+        (value >> 32) as u32,
+    ];
+    head.extend(&pack.flags);
+    let flags = pack.flags.len();
+    let gathered;
+    let (heads, values): (Vec<&[u32]>, Summed) = match sum {
+        RankSum::Ordered => {
+            head.extend(&pack.values);
+            gathered = ranks.all_gather(&head);
+            let parts: Vec<&[u32]> = gathered.chunks(head.len()).collect();
+            (parts.clone(), Summed::InOrder(parts, 4 + flags))
+        }
+        RankSum::Allreduce => {
+            gathered = ranks.all_gather(&head);
+            let mut values: Vec<f32> = pack.values.into_iter().map(f32::from_bits).collect();
+            let heads: Vec<&[u32]> = gathered.chunks(head.len()).collect();
+            if heads.iter().all(|h| h[0] == 0) {
+                ranks.all_reduce_sum(&mut values);
+            }
+            (heads, Summed::Reduced(values))
+        }
+    };
+    if heads.iter().any(|h| h[0] != 0) {
         return Exchanged::Stop;
     }
-    let with_share: Vec<&[u32]> = parts.into_iter().filter(|w| w[1] != 0).collect();
-    let loss = with_share
+    let loss = heads
         .iter()
-        .map(|w| f64::from_bits(u64::from(w[2]) | (u64::from(w[3]) << 32)))
+        .filter(|h| h[1] != 0)
+        .map(|h| f64::from_bits(u64::from(h[2]) | (u64::from(h[3]) << 32)))
         .sum();
 
-    // The same sums as `shares::loss_and_grads`: each parameter's gradient is the first
-    // share's, then each further share's added in order.
+    /// Where the summed gradients come from.
+    enum Summed<'a> {
+        /// Every rank's message (values from the given word): summed here, the first share's
+        /// gradient then each further share's added in rank order, as `shares::loss_and_grads`
+        /// adds them.
+        InOrder(Vec<&'a [u32]>, usize),
+        /// Already summed by the allreduce.
+        Reduced(Vec<f32>),
+    }
     struct Unpack<'a> {
-        parts: Vec<&'a [u32]>,
+        heads: &'a [&'a [u32]],
+        values: &'a Summed<'a>,
+        param: usize,
         at: usize,
         device: &'a Device,
         grads: GradientsParams,
@@ -392,33 +427,38 @@ pub fn exchange(
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
             let dims: [usize; D] = param.val().dims();
             let count: usize = dims.iter().product();
-            let (flag, start) = (self.at, self.at + 1);
-            self.at = start + count;
-            let mut sum: Option<Vec<f32>> = None;
-            for part in &self.parts {
-                if part[flag] == 0 {
-                    continue;
-                }
-                let values = part[start..start + count]
-                    .iter()
-                    .map(|b| f32::from_bits(*b));
-                sum = Some(match sum {
-                    None => values.collect(),
-                    Some(mut s) => {
-                        s.iter_mut().zip(values).for_each(|(a, b)| *a += b);
-                        s
+            let (flag, at) = (4 + self.param, self.at);
+            (self.param, self.at) = (self.param + 1, self.at + count);
+            let with_grad = |h: &[u32]| h[1] != 0 && h[flag] != 0;
+            if !self.heads.iter().any(|h| with_grad(h)) {
+                return;
+            }
+            let sum = match self.values {
+                Summed::Reduced(values) => values[at..at + count].to_vec(),
+                Summed::InOrder(parts, values_at) => {
+                    let mut sum: Option<Vec<f32>> = None;
+                    for part in parts.iter().filter(|p| with_grad(p)) {
+                        let start = values_at + at;
+                        let values = part[start..start + count]
+                            .iter()
+                            .map(|b| f32::from_bits(*b));
+                        match &mut sum {
+                            None => sum = Some(values.collect()),
+                            Some(s) => s.iter_mut().zip(values).for_each(|(a, b)| *a += b),
+                        }
                     }
-                });
-            }
-            if let Some(sum) = sum {
-                let tensor = Tensor::<D>::from_data(TensorData::new(sum, dims), self.device);
-                self.grads.register::<D>(param.id, tensor);
-            }
+                    sum.unwrap_or_default()
+                }
+            };
+            let tensor = Tensor::<D>::from_data(TensorData::new(sum, dims), self.device);
+            self.grads.register::<D>(param.id, tensor);
         }
     }
     let mut unpack = Unpack {
-        parts: with_share,
-        at: 4,
+        heads: &heads,
+        values: &values,
+        param: 0,
+        at: 0,
         device,
         grads: GradientsParams::new(),
     };
@@ -501,6 +541,17 @@ pub mod local {
             self.shared.barrier.wait();
             all
         }
+
+        fn all_reduce_sum(&self, values: &mut [f32]) {
+            let bits: Vec<u32> = values.iter().map(|v| v.to_bits()).collect();
+            let all = self.all_gather(&bits);
+            values.fill(0.0);
+            for part in all.chunks(bits.len().max(1)) {
+                for (v, b) in values.iter_mut().zip(part) {
+                    *v += f32::from_bits(*b);
+                }
+            }
+        }
     }
 }
 
@@ -509,6 +560,7 @@ pub mod local {
 pub mod mpi {
     use std::sync::{Arc, Mutex};
 
+    use mpi::collective::SystemOperation;
     use mpi::environment::Universe;
     use mpi::topology::SimpleCommunicator;
     use mpi::traits::{Communicator, CommunicatorCollectives};
@@ -543,6 +595,13 @@ pub mod mpi {
                 comm.all_gather_into(part, &mut all[..]);
             }
             all
+        }
+
+        fn all_reduce_sum(&self, values: &mut [f32]) {
+            let mine = values.to_vec();
+            if let Ok(comm) = self.comm.lock() {
+                comm.all_reduce_into(&mine[..], values, SystemOperation::sum());
+            }
         }
     }
 

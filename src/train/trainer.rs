@@ -226,7 +226,7 @@ impl<'a> StepPlan<'a> {
                     &share_loss,
                 )
             });
-            match ranks::exchange(ranks, &net, mine, stop, &self.device) {
+            match ranks::exchange(ranks, &net, mine, stop, &self.device, tc.rank_sum) {
                 Exchanged::Stop => return Ok((net, None)),
                 Exchanged::Step(value, grads) => (value, for_step(&net, grads, tc, main_owned)),
             }
