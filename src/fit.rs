@@ -427,7 +427,7 @@ fn fit_rows(
     let tc = cfg.train.clone();
     let several = opts.several_ranks();
     if let Some(ranks) = several {
-        ranks::check_trainable(&cfg.model, &model)?;
+        ranks::check_trainable(&cfg.model, &model, tc.batch_size, ranks.size())?;
         let mut items = ranks::config_items("", cfg);
         items.push(("--resume".into(), opts.resume.to_string()));
         items.push(("aekit version".into(), env!("CARGO_PKG_VERSION").into()));

@@ -216,7 +216,7 @@ fn ranks_started_with_different_settings_or_data_refuse_to_start_and_name_the_di
 }
 
 #[test]
-fn models_whose_batch_cannot_be_split_over_ranks_are_refused_by_name() {
+fn models_or_batches_that_cannot_be_split_over_ranks_are_refused_by_name() {
     let tmp = common::tmp();
     let mut factor = config();
     factor.model = toml::from_str(
@@ -228,11 +228,16 @@ fn models_whose_batch_cannot_be_split_over_ranks_are_refused_by_name() {
     arch.code_activation = aekit::Activation::Sigmoid;
     sparse.model = aekit::ModelConfig::new(arch);
     sparse.model.shared_mut().sparsity_target = Some(0.05);
+    let mut small = config();
+    small.train.batch_size = 63;
     for (cfg, words) in [
         (factor, ["factorvae", "discriminator"]),
         (sparse, ["dense", "couples the rows"]),
+        (small, ["--batch-size 63", "--batch-size 64 or more"]),
     ] {
-        let out = tmp.path().join(cfg.model.kind());
+        let out = tmp
+            .path()
+            .join(format!("{}-{}", cfg.model.kind(), cfg.train.batch_size));
         for r in on_ranks(&[cfg.clone(), cfg.clone()], &out, |_, _| {}) {
             let e = expect_err(&r).to_string();
             assert!(words.iter().all(|w| e.contains(w)), "{e}");

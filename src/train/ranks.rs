@@ -128,10 +128,25 @@ pub fn default_threads(launch: &Launch) -> usize {
     (cores / launch.local_size).max(1)
 }
 
-/// Refuses a model whose training cannot be split over ranks: a variant with steps of its own
-/// after the main one (their batch-wide objectives would need the whole batch's forward pass on
-/// every rank), or an objective that couples the rows of a batch.
-pub fn check_trainable(config: &ModelConfig, model: &Autoencoder) -> Result<()> {
+/// Refuses a model whose training cannot be split over `ranks` ranks: a variant with steps of
+/// its own after the main one (their batch-wide objectives would need the whole batch's forward
+/// pass on every rank), an objective that couples the rows of a batch, or batches of
+/// `batch_size` rows too small to give every rank a share of at least
+/// [`shares::MIN_SHARE_ROWS`](crate::train::shares::MIN_SHARE_ROWS).
+pub fn check_trainable(
+    config: &ModelConfig,
+    model: &Autoencoder,
+    batch_size: usize,
+    ranks: usize,
+) -> Result<()> {
+    let least = crate::train::shares::MIN_SHARE_ROWS;
+    if batch_size < least * ranks {
+        return Err(Error::Ranks(format!(
+            "--batch-size {batch_size} gives {ranks} ranks fewer than {least} rows each (a smaller share costs more to exchange than it computes): use --batch-size {} or more, or start at most {} ranks",
+            least * ranks,
+            (batch_size / least).max(1)
+        )));
+    }
     let variant = model.net().variant();
     if let Some(step) = variant.extra_steps().first() {
         return Err(Error::Ranks(format!(
