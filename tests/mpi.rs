@@ -299,3 +299,33 @@ fn ranks_started_with_different_settings_refuse_to_start_and_name_the_setting() 
     );
     assert!(!out.exists(), "nothing written");
 }
+
+#[test]
+fn each_rank_says_an_error_of_its_own_on_one_line_and_rank_1_names_itself() {
+    let Some(mpirun) = mpirun() else { return };
+    let tmp = common::tmp();
+    let missing = tmp.path().join("missing.csv");
+    let out = two_ranks(
+        mpirun,
+        &["--data", &format!("csv:{}", missing.display())],
+        &tmp.path().join("run"),
+    )
+    .output()
+    .unwrap();
+    let stderr = text(&out.stderr);
+    assert!(!out.status.success());
+    let ours: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("error: "))
+        .collect();
+    assert_eq!(ours.len(), 2, "{stderr}");
+    assert!(ours.iter().all(|l| l.contains("missing.csv")), "{stderr}");
+    assert_eq!(
+        ours.iter()
+            .filter(|l| l.starts_with("error: rank 1: "))
+            .count(),
+        1,
+        "{stderr}"
+    );
+    assert!(!tmp.path().join("run").exists(), "nothing written");
+}

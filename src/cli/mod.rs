@@ -162,10 +162,17 @@ pub fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
+            print_error(&e.to_string());
             ExitCode::from(e.exit_code() as u8)
         }
     }
+}
+
+/// Writes `error: MESSAGE` to stderr in one write, so that the lines of processes sharing a
+/// terminal (the ranks under `mpirun`) do not interleave.
+fn print_error(message: &str) {
+    use std::io::Write;
+    let _ = std::io::stderr().write_all(format!("error: {message}\n").as_bytes());
 }
 
 #[cfg(test)]

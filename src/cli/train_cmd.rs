@@ -75,11 +75,14 @@ pub fn run(all: TrainArgs, device: &burn::tensor::Device) -> Result<()> {
     if let Some(joined) = joined {
         let rank = joined.ranks.rank();
         joined.finish(result.is_ok());
-        // What every rank meets, rank 0 says once.
+        // What every rank meets, rank 0 says once; what another rank meets alone, it says
+        // with its rank.
         if let Err(e) = &result
             && rank != 0
-            && e.is_met_by_every_rank()
         {
+            if !e.is_met_by_every_rank() {
+                super::print_error(&format!("rank {rank}: {e}"));
+            }
             std::process::exit(e.exit_code());
         }
     }
