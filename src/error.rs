@@ -101,7 +101,6 @@ impl Error {
         Error::Mismatch(msg.into())
     }
 
-    /// Process exit code for this error: 2 for bad input, 3 for divergence, 130 for Ctrl-C.
     /// Whether every rank of a data-parallel job meets this error at the same point (they
     /// agreed on it, or computed it from the same numbers), so that rank 0 alone need say it.
     pub fn is_met_by_every_rank(&self) -> bool {
@@ -111,6 +110,7 @@ impl Error {
         )
     }
 
+    /// Process exit code for this error: 2 for bad input, 3 for divergence, 130 for Ctrl-C.
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Diverged(_) => 3,

@@ -360,9 +360,10 @@ pub fn exchange(
     device: &Device,
     sum: RankSum,
 ) -> Exchanged {
-    // A rank's message: [stop, has share, loss (two words of an f64)], then a word per
-    // parameter saying whether it has a gradient, then every parameter's values in visiting
-    // order (zeros without one).
+    // A rank's head: [stop, has share, loss (two words of an f64)], then a word per parameter
+    // saying whether it has a gradient. Its values: every parameter's gradient in visiting
+    // order (zeros without one). In order, one message carries [head words 0–3, values, flags],
+    // packed where the values are written; by allreduce the head goes apart from the values.
     struct Pack<'a> {
         grads: Option<&'a GradientsParams>,
         flags: Vec<u32>,
@@ -380,37 +381,39 @@ pub fn exchange(
         }
     }
     let value = mine.as_ref().map_or(0.0, |(v, _)| *v).to_bits();
-    let mut pack = Pack {
-        grads: mine.as_ref().map(|(_, g)| g),
-        flags: Vec::new(),
-        values: Vec::new(),
-    };
-    net.visit(&mut pack);
-    let mut head = vec![
+    let header = [
         u32::from(stop),
         u32::from(mine.is_some()),
         value as u32,
         (value >> 32) as u32,
     ];
-    head.extend(&pack.flags);
-    let flags = pack.flags.len();
+    let in_order = sum == RankSum::Ordered;
+    let mut pack = Pack {
+        grads: mine.as_ref().map(|(_, g)| g),
+        flags: Vec::new(),
+        values: if in_order {
+            header.to_vec()
+        } else {
+            Vec::new()
+        },
+    };
+    net.visit(&mut pack);
     let gathered;
-    let (heads, values): (Vec<&[u32]>, Summed) = match sum {
-        RankSum::Ordered => {
-            head.extend(&pack.values);
-            gathered = ranks.all_gather(&head);
-            let parts: Vec<&[u32]> = gathered.chunks(head.len()).collect();
-            (parts.clone(), Summed::InOrder(parts, 4 + flags))
+    let (heads, flags_at, values) = if in_order {
+        let flags_at = pack.values.len();
+        pack.values.extend(&pack.flags);
+        gathered = ranks.all_gather(&pack.values);
+        let parts: Vec<&[u32]> = gathered.chunks(pack.values.len()).collect();
+        (parts, flags_at, Summed::InOrder { values_at: 4 })
+    } else {
+        let head = [&header[..], &pack.flags].concat();
+        gathered = ranks.all_gather(&head);
+        let heads: Vec<&[u32]> = gathered.chunks(head.len()).collect();
+        let mut values: Vec<f32> = pack.values.into_iter().map(f32::from_bits).collect();
+        if heads.iter().all(|h| h[0] == 0) {
+            ranks.all_reduce_sum(&mut values);
         }
-        RankSum::Allreduce => {
-            gathered = ranks.all_gather(&head);
-            let mut values: Vec<f32> = pack.values.into_iter().map(f32::from_bits).collect();
-            let heads: Vec<&[u32]> = gathered.chunks(head.len()).collect();
-            if heads.iter().all(|h| h[0] == 0) {
-                ranks.all_reduce_sum(&mut values);
-            }
-            (heads, Summed::Reduced(values))
-        }
+        (heads, 4, Summed::Reduced(values))
     };
     if heads.iter().any(|h| h[0] != 0) {
         return Exchanged::Stop;
@@ -422,17 +425,19 @@ pub fn exchange(
         .sum();
 
     /// Where the summed gradients come from.
-    enum Summed<'a> {
-        /// Every rank's message (values from the given word): summed here, the first share's
-        /// gradient then each further share's added in rank order, as `shares::loss_and_grads`
-        /// adds them.
-        InOrder(Vec<&'a [u32]>, usize),
+    enum Summed {
+        /// Every rank's message (`heads`, values from word `values_at`): summed here, the
+        /// first share's gradient then each further share's added in rank order, as
+        /// `shares::loss_and_grads` adds them.
+        InOrder { values_at: usize },
         /// Already summed by the allreduce.
         Reduced(Vec<f32>),
     }
     struct Unpack<'a> {
+        /// Every rank's head (in order, its whole message), its flags from word `flags_at`.
         heads: &'a [&'a [u32]],
-        values: &'a Summed<'a>,
+        flags_at: usize,
+        values: &'a Summed,
         param: usize,
         at: usize,
         device: &'a Device,
@@ -442,7 +447,7 @@ pub fn exchange(
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
             let dims: [usize; D] = param.val().dims();
             let count: usize = dims.iter().product();
-            let (flag, at) = (4 + self.param, self.at);
+            let (flag, at) = (self.flags_at + self.param, self.at);
             (self.param, self.at) = (self.param + 1, self.at + count);
             let with_grad = |h: &[u32]| h[1] != 0 && h[flag] != 0;
             if !self.heads.iter().any(|h| with_grad(h)) {
@@ -450,9 +455,9 @@ pub fn exchange(
             }
             let sum = match self.values {
                 Summed::Reduced(values) => values[at..at + count].to_vec(),
-                Summed::InOrder(parts, values_at) => {
+                Summed::InOrder { values_at } => {
                     let mut sum: Option<Vec<f32>> = None;
-                    for part in parts.iter().filter(|p| with_grad(p)) {
+                    for part in self.heads.iter().filter(|p| with_grad(p)) {
                         let start = values_at + at;
                         let values = part[start..start + count]
                             .iter()
@@ -471,6 +476,7 @@ pub fn exchange(
     }
     let mut unpack = Unpack {
         heads: &heads,
+        flags_at,
         values: &values,
         param: 0,
         at: 0,
