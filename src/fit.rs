@@ -83,6 +83,9 @@ pub fn train(cfg: &RunConfig, opts: &FitOptions) -> Result<Fitted> {
     if let Some(source) = cfg.data.streamed_source()? {
         return fit_table(cfg, &source, opts);
     }
+    if cfg.data.is_series() {
+        return fit_series(cfg, opts);
+    }
     // A text source's vocabulary is counted once over its documents, here: loading them and
     // writing the run's vocabulary.txt both use it.
     let vocabulary = crate::data::text_vocabulary(&cfg.data)?;
@@ -104,6 +107,25 @@ pub fn train(cfg: &RunConfig, opts: &FitOptions) -> Result<Fitted> {
     fit_data(cfg, raw, vocabulary.as_deref(), opts)
 }
 
+/// Trains on the windows of a time series: the scaling is fitted per channel on the points
+/// of the training range (each point once, however many windows hold it).
+fn fit_series(cfg: &RunConfig, opts: &FitOptions) -> Result<Fitted> {
+    cfg.validate()?;
+    let windowed = crate::data::series::load_windows(&cfg.data, Split::Train)?;
+    let preprocessor = windowed.fit_preprocessor(cfg.data.scale);
+    let raw = crate::data::spec::restrict(&cfg.data, Split::Train, windowed.data)?;
+    if cfg.data.test_source.is_some() {
+        let test = crate::data::load(&cfg.data, Split::Test)?;
+        if test.sample_shape != raw.sample_shape {
+            return Err(Error::mismatch(format!(
+                "{}: the test series has {} channels, the training series {}",
+                test.origin, test.sample_shape[0], raw.sample_shape[0]
+            )));
+        }
+    }
+    fit_prepared(cfg, raw, None, opts, Some(preprocessor))
+}
+
 /// Trains an autoencoder on `raw` (unprocessed samples) as `cfg` says, writing the run into
 /// `opts.out_dir`. With `opts.resume`, continues that run from its last checkpoint.
 pub fn fit(cfg: &RunConfig, raw: &Dataset, opts: &FitOptions) -> Result<Fitted> {
@@ -120,16 +142,28 @@ pub fn fit_owned(cfg: &RunConfig, data: Dataset, opts: &FitOptions) -> Result<Fi
 /// [`fit_owned`] with a text source's vocabulary already known (saved with the run).
 fn fit_data(
     cfg: &RunConfig,
+    data: Dataset,
+    vocabulary: Option<&[String]>,
+    opts: &FitOptions,
+) -> Result<Fitted> {
+    fit_prepared(cfg, data, vocabulary, opts, None)
+}
+
+/// [`fit_data`] with the preprocessing fitted already where the samples alone do not say
+/// how (a series' windows: per channel, on the points).
+fn fit_prepared(
+    cfg: &RunConfig,
     mut data: Dataset,
     vocabulary: Option<&[String]>,
     opts: &FitOptions,
+    preprocessor: Option<Preprocessor>,
 ) -> Result<Fitted> {
     let mut cfg = cfg.clone();
     cfg.validate()?;
     data.validate()?;
     let tc = cfg.train.clone();
 
-    let preprocessor = Preprocessor::fit(cfg.data.scale, &data);
+    let preprocessor = preprocessor.unwrap_or_else(|| Preprocessor::fit(cfg.data.scale, &data));
     cfg.data.scale = preprocessor.scaling;
     cfg.model
         .resolve(&data.sample_shape, preprocessor.scaling.is_unit_range())?;

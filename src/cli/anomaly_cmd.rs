@@ -13,6 +13,8 @@ use aekit::eval::anomaly::{
     AnomalyDetector, ScoreKind, ScoreSummary, ScoresFormat, truth, write_scores,
 };
 
+use aekit::data::series::PointReduce;
+
 use super::args::RunData;
 
 #[derive(Args, Debug)]
@@ -23,7 +25,7 @@ pub struct ScoreArgs {
     #[arg(long = "score", value_enum, default_value_t = ScoreKind::SquaredError)]
     kind: ScoreKind,
     /// Fraction of the training data taken to be anomalous: the threshold is that quantile of
-    /// the training scores (as PyOD).
+    /// the training scores (as PyOD); 0 puts it at the largest training score.
     #[arg(long, default_value_t = 0.1, conflicts_with = "threshold")]
     contamination: f64,
     /// A fixed threshold instead of one fitted from --contamination.
@@ -47,6 +49,10 @@ pub struct ScoreArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
+    /// A time series run's point score: the mean or the largest of the point's errors over
+    /// the windows that cover it.
+    #[arg(long, value_enum, default_value_t)]
+    point_score: PointReduce,
 }
 
 pub fn run(args: ScoreArgs, device: &burn::tensor::Device) -> Result<()> {
@@ -57,6 +63,9 @@ pub fn run(args: ScoreArgs, device: &burn::tensor::Device) -> Result<()> {
     let run = aekit::Run::open(&args.input.run_dir, device)?;
     let cfg = args.input.data_config(&run)?;
     let split: Split = args.input.split.into();
+    if run.config.data.is_series() {
+        return score_points(&args, &run, &cfg, split);
+    }
     let given = args
         .threshold
         .map(|t| AnomalyDetector::with_threshold(args.kind, t))
@@ -140,6 +149,80 @@ pub fn run(args: ScoreArgs, device: &burn::tensor::Device) -> Result<()> {
     }
     if let Some(out) = &args.out {
         println!("scores written to {}", out.display());
+    }
+    Ok(())
+}
+
+/// A time series run scored point by point: one row per time point.
+fn score_points(
+    args: &ScoreArgs,
+    run: &aekit::Run,
+    cfg: &aekit::data::DataConfig,
+    split: Split,
+) -> Result<()> {
+    use aekit::eval::series;
+    if let Some(path) = &args.out {
+        series::check_output(path)?;
+    }
+    if args.kind != ScoreKind::SquaredError || !args.keep_columns.is_empty() {
+        return Err(aekit::Error::invalid(
+            "a time series run's point scores are squared errors (--score squared-error), written with the series and time of each point (no --keep-columns)",
+        ));
+    }
+    let detector = match args.threshold {
+        Some(t) => AnomalyDetector::with_threshold(args.kind, t)?,
+        None => series::fit_point_detector(run, cfg, args.point_score, args.contamination)?,
+    };
+    let points = series::point_scores(run, cfg, split, args.point_score)?;
+    let is_anomaly = series::anomaly_rule(
+        args.anomaly_classes.as_deref(),
+        args.normal_classes.as_deref(),
+        run,
+    );
+    let summary = points.summary(&detector, is_anomaly);
+    if let Some(path) = &args.out {
+        points.write(path, &summary, &detector)?;
+    }
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&summary).expect("summary serialises")
+        );
+        return Ok(());
+    }
+    let p = &summary.points;
+    println!(
+        "{} on {}: {} held-out points of {} series scored ({} of windows)",
+        run.model.config().describe(),
+        points.origin,
+        p.samples,
+        summary.series,
+        args.point_score.name()
+    );
+    match detector.contamination {
+        Some(0.0) => println!(
+            "  threshold {:.6} (the largest training point score)",
+            detector.threshold
+        ),
+        Some(c) => println!(
+            "  threshold {:.6} (the {:.1}% quantile of the training point scores)",
+            detector.threshold,
+            100.0 * (1.0 - c)
+        ),
+        None => println!("  threshold {:.6} (given)", detector.threshold),
+    }
+    println!("  flagged as anomalies: {}", p.flagged);
+    if let (Some(n), Some(auc), Some(ap)) = (p.anomalies, p.roc_auc, p.average_precision) {
+        println!("  true anomalies: {n}; ROC AUC {auc:.4}, average precision {ap:.4}");
+    }
+    if let (Some(hits), Some(of)) = (summary.top_point_hits, summary.series_with_anomalies) {
+        println!(
+            "  top-scored point within {} points of a labelled anomaly: {hits} of {of} series",
+            series::UCR_TOLERANCE
+        );
+    }
+    if let Some(out) = &args.out {
+        println!("point scores written to {}", out.display());
     }
     Ok(())
 }

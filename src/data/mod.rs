@@ -14,6 +14,7 @@ pub mod matrix_file;
 pub mod npy;
 pub mod paired;
 pub mod preprocess;
+pub mod series;
 pub mod shapes;
 pub mod spec;
 pub mod table;

@@ -231,6 +231,35 @@ pub struct DataConfig {
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     #[arg(long, required = false, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
     pub binarize: bool,
+    /// Cut a table of time points into windows of this many steps, each window a sample: a
+    /// time series (one or many channels: the value columns; many series with
+    /// --series-column). Read whole.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[arg(long)]
+    pub window: Option<usize>,
+    /// Time steps between the starts of consecutive windows (default 1). The last window of
+    /// a series ends at its last point, so every point lies in a window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[arg(long)]
+    pub stride: Option<usize>,
+    /// The time column of a series (numbers, dates, timestamps or strings that spell them);
+    /// default: the rows are in time order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[arg(long)]
+    pub time_column: Option<String>,
+    /// A column naming the series each row belongs to (a panel of many series).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[arg(long)]
+    pub series_column: Option<String>,
+    /// The training range: only the first N points of each series are trained on (and the
+    /// scaling fitted on); scores cover every point.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[arg(long)]
+    pub train_points: Option<usize>,
+    /// Times out of order within a series: refuse (naming them) or sort.
+    #[serde(default, skip_serializing_if = "is_default")]
+    #[arg(long, value_enum, required = false, default_value_t)]
+    pub unordered_time: crate::data::series::TimeOrder,
 }
 
 impl Default for DataConfig {
@@ -255,6 +284,12 @@ impl Default for DataConfig {
             shapes_train: default_shapes_train(),
             shapes_test: default_shapes_test(),
             binarize: false,
+            window: None,
+            stride: None,
+            time_column: None,
+            series_column: None,
+            train_points: None,
+            unordered_time: Default::default(),
         }
     }
 }
@@ -275,9 +310,15 @@ impl DataConfig {
         if let Ok(Some(source)) = flags.try_get_one::<String>("source")
             && *source != self.source
         {
+            // A series run's windows are the model's input: another file is cut the same way.
             *self = DataConfig {
                 scale: self.scale,
                 val_fraction: self.val_fraction,
+                window: self.window,
+                stride: self.stride,
+                time_column: self.time_column.take(),
+                series_column: self.series_column.take(),
+                unordered_time: self.unordered_time,
                 ..DataConfig::for_source(source)
             };
         }
@@ -313,6 +354,9 @@ impl DataConfig {
     /// The table one split reads, when it is a table: the test split reads `--test-data` where
     /// given, else the source itself (an image folder's `test/` where it has one).
     pub fn streamed_split(&self, split: Split) -> Result<Option<StreamedSource>> {
+        if self.is_series() {
+            return Ok(None);
+        }
         let (spec, split) = match (split, &self.test_source) {
             (Split::Test, Some(test)) => (test.as_str(), Split::Train),
             (split, _) => (self.source.as_str(), split),
@@ -352,6 +396,7 @@ impl DataConfig {
 
     pub fn validate(&self) -> Result<()> {
         DataSource::parse(&self.source)?;
+        self.validate_series()?;
         if self.shuffle_buffer == Some(0) {
             return Err(Error::invalid(
                 "--shuffle-buffer must hold at least one row",
@@ -588,12 +633,19 @@ pub fn load_with_vocabulary(
         Split::Test => cfg.test_limit,
     };
     let ds = match (split, &cfg.test_source) {
+        _ if cfg.is_series() => crate::data::series::load_windows(cfg, split)?.data,
         (Split::Test, Some(t)) => load_source(cfg, t, Split::Test, vocabulary, table_limit)?,
         (Split::Test, None) if !has_own_test => {
             load_source(cfg, &cfg.source, Split::Train, vocabulary, table_limit)?
         }
         _ => load_source(cfg, &cfg.source, split, vocabulary, table_limit)?,
     };
+    restrict(cfg, split, ds)
+}
+
+/// The samples of `ds` a split uses: the training classes (`--train-classes`) of the
+/// training split, then the first `--limit` (`--test-limit`) of them.
+pub fn restrict(cfg: &DataConfig, split: Split, ds: Dataset) -> Result<Dataset> {
     let ds = match (split, &cfg.train_classes) {
         (Split::Train, Some(keep)) => only_classes(ds, keep)?,
         _ => ds,

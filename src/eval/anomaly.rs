@@ -91,9 +91,10 @@ pub fn quantile(values: &[f64], q: f64) -> f64 {
 pub const DEFAULT_CONTAMINATION: f64 = 0.1;
 
 fn check_contamination(contamination: f64) -> Result<()> {
-    if !(contamination > 0.0 && contamination <= 0.5) {
+    // 0 is the largest training score: nothing the model was trained on is flagged.
+    if !(0.0..=0.5).contains(&contamination) {
         return Err(Error::invalid(format!(
-            "contamination must lie in (0, 0.5], got {contamination}"
+            "contamination must lie in [0, 0.5], got {contamination}"
         )));
     }
     Ok(())
@@ -138,6 +139,13 @@ impl AnomalyDetector {
             contamination: Some(contamination),
             seed,
         }
+    }
+
+    /// The detector whose threshold leaves `contamination` of `scores` (a model's scores of
+    /// its training data) above it; 0 puts it at the largest of them.
+    pub fn from_scores(kind: ScoreKind, scores: &[f64], contamination: f64) -> Result<Self> {
+        check_contamination(contamination)?;
+        Ok(Self::from_training_scores(kind, scores, contamination, 0))
     }
 
     /// A detector with a given threshold.

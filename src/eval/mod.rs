@@ -11,6 +11,7 @@ pub mod pca;
 pub mod probe;
 pub mod retrieval;
 pub mod sampler;
+pub mod series;
 pub mod streamed;
 
 pub use metrics::{

@@ -672,6 +672,30 @@ impl Layout {
                 .collect::<Result<Vec<u32>>>()
                 .map(Some);
         }
+        if column.data_type().is_floating() {
+            // A CSV file's numbers are all read as floats: a label column of whole numbers
+            // there is a column of class indices.
+            let as_f64 = arrow::compute::cast(column, &DataType::Float64)
+                .map_err(|e| arrow_error(path, where_, e))?;
+            return as_f64
+                .as_primitive::<arrow::datatypes::Float64Type>()
+                .values()
+                .iter()
+                .map(|&v| {
+                    if v >= 0.0 && v.fract() == 0.0 && v <= u32::MAX as f64 {
+                        Ok(v as u32)
+                    } else {
+                        Err(Error::bad_file(
+                            path,
+                            format!(
+                                "{where_}label {v} in column '{name}' is not a class index (0, 1, ...)"
+                            ),
+                        ))
+                    }
+                })
+                .collect::<Result<Vec<u32>>>()
+                .map(Some);
+        }
         if !column.data_type().is_integer() {
             return Err(Error::bad_file(
                 path,

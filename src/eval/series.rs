@@ -1,0 +1,304 @@
+//! A run on a time series scored point by point: every window's squared error per element,
+//! brought back to the points it covers (the mean, or the largest, over those windows), a
+//! threshold from the training range's points, and the reconstruction of the series for
+//! figures.
+
+use std::io::Write;
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::data::series::{PointReduce, Windowed, load_windows};
+use crate::data::{DataConfig, Matrix, Split};
+use crate::error::{Error, Result};
+use crate::eval::anomaly::{AnomalyDetector, ScoreKind, ScoreSummary, ScoresFormat};
+use crate::run::Run;
+
+/// How far from a labelled anomaly the top-scored point of a series may lie and still find it:
+/// the UCR anomaly archive's own measure (Wu and Keogh, 2021) allows 100 points either side.
+pub const UCR_TOLERANCE: usize = 100;
+
+/// One series scored point by point.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PanelScores {
+    pub id: Option<String>,
+    pub times: Vec<String>,
+    /// The raw values, `points × channels`.
+    pub values: Matrix,
+    /// The reconstruction in the raw scale (each point the mean over its windows).
+    pub reconstruction: Matrix,
+    /// One score per point: its squared error summed over channels, reduced over windows.
+    pub scores: Vec<f64>,
+    pub labels: Option<Vec<u32>>,
+    /// Points of the training range (the first `--train-points`; 0 without one).
+    pub training: usize,
+}
+
+/// Every series of a split, scored point by point.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PointScores {
+    pub channels: Vec<String>,
+    pub panels: Vec<PanelScores>,
+    pub origin: String,
+}
+
+/// The point scores of `split` of the series `cfg` names, under `run`.
+pub fn point_scores(
+    run: &Run,
+    cfg: &DataConfig,
+    split: Split,
+    reduce: PointReduce,
+) -> Result<PointScores> {
+    if !run.config.data.is_series() {
+        return Err(Error::invalid(format!(
+            "{}: the run was not trained on a time series (no --window), so it has no point scores",
+            run.dir.path.display()
+        )));
+    }
+    let windowed = load_windows(cfg, split)?;
+    scored(run, cfg, split, windowed, reduce)
+}
+
+fn scored(
+    run: &Run,
+    cfg: &DataConfig,
+    split: Split,
+    windowed: Windowed,
+    reduce: PointReduce,
+) -> Result<PointScores> {
+    let x = run.to_model_scale(&windowed.data.origin, windowed.data.x.clone())?;
+    let recon = run.model.reconstruct(&x)?;
+    let errors = Matrix {
+        rows: x.rows,
+        cols: x.cols,
+        data: recon
+            .data
+            .iter()
+            .zip(&x.data)
+            .map(|(r, v)| (r - v) * (r - v))
+            .collect(),
+    };
+    let scores = windowed.point_scores(&errors, reduce);
+    let recon = windowed.to_points(&run.to_raw(recon)?, PointReduce::Mean);
+    let training = match (split, &cfg.test_source) {
+        (Split::Test, None) => cfg.train_points.unwrap_or(0),
+        _ => 0,
+    };
+    let series = windowed.series;
+    Ok(PointScores {
+        channels: series.channels,
+        origin: series.origin,
+        panels: series
+            .panels
+            .into_iter()
+            .zip(scores)
+            .zip(recon)
+            .map(|((panel, scores), reconstruction)| PanelScores {
+                training: training.min(panel.len()),
+                id: panel.id,
+                times: panel.times,
+                values: panel.values,
+                reconstruction,
+                scores,
+                labels: panel.labels,
+            })
+            .collect(),
+    })
+}
+
+/// The point detector of a series run: the threshold leaves `contamination` of the training
+/// range's point scores above it (0: the largest of them, the keras.io recipe's threshold).
+pub fn fit_point_detector(
+    run: &Run,
+    cfg: &DataConfig,
+    reduce: PointReduce,
+    contamination: f64,
+) -> Result<AnomalyDetector> {
+    let train = point_scores(run, cfg, Split::Train, reduce)?;
+    let scores: Vec<f64> = train
+        .panels
+        .iter()
+        .flat_map(|p| p.scores.iter().copied().filter(|s| !s.is_nan()))
+        .collect();
+    AnomalyDetector::from_scores(ScoreKind::SquaredError, &scores, contamination)
+}
+
+/// A split's points judged: the summary counts the held-out points (those after the training
+/// range where the split shares the training file), with ROC AUC and average precision where
+/// labels say which are anomalies (label 1 of 0/1 labels, or the classes `truth` names).
+#[derive(Debug, Clone, Serialize)]
+pub struct SeriesSummary {
+    #[serde(flatten)]
+    pub points: ScoreSummary,
+    pub series: usize,
+    /// Series whose top-scored held-out point lies within [`UCR_TOLERANCE`] points of a
+    /// labelled anomaly (the UCR archive's measure), of those with a labelled anomaly.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub top_point_hits: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub series_with_anomalies: Option<usize>,
+}
+
+impl PointScores {
+    /// Every point's `(series index, point)` that the summary judges: the held-out ones.
+    fn held_out(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
+        self.panels
+            .iter()
+            .enumerate()
+            .flat_map(|(k, p)| (p.training..p.scores.len()).map(move |i| (k, i)))
+    }
+
+    /// Each point's flag under `detector`, series by series.
+    pub fn flagged(&self, detector: &AnomalyDetector) -> Vec<Vec<bool>> {
+        self.panels
+            .iter()
+            .map(|p| detector.label(&p.scores))
+            .collect()
+    }
+
+    /// The summary of the held-out points; `is_anomaly` says which labels are anomalies.
+    pub fn summary(
+        &self,
+        detector: &AnomalyDetector,
+        is_anomaly: impl Fn(u32) -> bool,
+    ) -> SeriesSummary {
+        let scores: Vec<f64> = self
+            .held_out()
+            .map(|(k, i)| self.panels[k].scores[i])
+            .collect();
+        let flagged = detector.label(&scores);
+        let labelled = self.panels.iter().all(|p| p.labels.is_some());
+        let truth: Option<Vec<bool>> = labelled.then(|| {
+            self.held_out()
+                .map(|(k, i)| is_anomaly(self.panels[k].labels.as_ref().expect("labels")[i]))
+                .collect()
+        });
+        let (mut hits, mut with_anomalies) = (0, 0);
+        if labelled {
+            for p in &self.panels {
+                let labels = p.labels.as_ref().expect("labels");
+                let anomalies: Vec<usize> = (p.training..labels.len())
+                    .filter(|&i| is_anomaly(labels[i]))
+                    .collect();
+                let top = (p.training..p.scores.len())
+                    .filter(|&i| !p.scores[i].is_nan())
+                    .max_by(|&a, &b| p.scores[a].total_cmp(&p.scores[b]));
+                if let (false, Some(top)) = (anomalies.is_empty(), top) {
+                    with_anomalies += 1;
+                    hits +=
+                        usize::from(anomalies.iter().any(|&a| a.abs_diff(top) <= UCR_TOLERANCE));
+                }
+            }
+        }
+        SeriesSummary {
+            points: ScoreSummary::new(detector, &scores, &flagged, truth.as_deref()),
+            series: self.panels.len(),
+            top_point_hits: labelled.then_some(hits),
+            series_with_anomalies: labelled.then_some(with_anomalies),
+        }
+    }
+
+    /// Writes one row per point (`series,time,score,anomaly,label,training` in `.csv`; the
+    /// summary and the points in `.json`; the scores alone in `.npy`), atomically.
+    pub fn write(
+        &self,
+        path: &Path,
+        summary: &SeriesSummary,
+        detector: &AnomalyDetector,
+    ) -> Result<()> {
+        let flagged = self.flagged(detector);
+        match check_output(path)? {
+            ScoresFormat::Csv => crate::io::write_atomic_with(path, |out| {
+                writeln!(out, "series,time,score,anomaly,label,training")?;
+                for (p, flags) in self.panels.iter().zip(&flagged) {
+                    let id = csv_field(p.id.as_deref().unwrap_or(""));
+                    for i in 0..p.scores.len() {
+                        let label = p.labels.as_ref().map(|l| l[i].to_string());
+                        writeln!(
+                            out,
+                            "{id},{},{},{},{},{}",
+                            csv_field(&p.times[i]),
+                            p.scores[i],
+                            u8::from(flags[i]),
+                            label.unwrap_or_default(),
+                            u8::from(i < p.training)
+                        )?;
+                    }
+                }
+                Ok(())
+            }),
+            ScoresFormat::Json => {
+                #[derive(Serialize)]
+                struct Series<'a> {
+                    #[serde(skip_serializing_if = "Option::is_none")]
+                    id: Option<&'a str>,
+                    times: &'a [String],
+                    scores: &'a [f64],
+                    anomaly: &'a [bool],
+                    #[serde(skip_serializing_if = "Option::is_none")]
+                    labels: Option<&'a [u32]>,
+                    training: usize,
+                }
+                #[derive(Serialize)]
+                struct Out<'a> {
+                    #[serde(flatten)]
+                    summary: &'a SeriesSummary,
+                    points: Vec<Series<'a>>,
+                }
+                let points = self
+                    .panels
+                    .iter()
+                    .zip(&flagged)
+                    .map(|(p, f)| Series {
+                        id: p.id.as_deref(),
+                        times: &p.times,
+                        scores: &p.scores,
+                        anomaly: f,
+                        labels: p.labels.as_deref(),
+                        training: p.training,
+                    })
+                    .collect();
+                crate::io::write_json(path, &Out { summary, points })
+            }
+            ScoresFormat::Npy => {
+                let all: Vec<f32> = self
+                    .panels
+                    .iter()
+                    .flat_map(|p| p.scores.iter().map(|&s| s as f32))
+                    .collect();
+                crate::data::npy::write_shaped(path, &[all.len()], &all)
+            }
+        }
+    }
+}
+
+/// The format of a point-score output, refused before any work unless `.csv`, `.json` or
+/// `.npy`.
+pub fn check_output(path: &Path) -> Result<ScoresFormat> {
+    ScoresFormat::of(path)
+}
+
+/// A CSV field, quoted where it holds a comma, a quote or a line break.
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+/// Which labels are anomalies: the `anomaly` classes, or every class but the `normal` ones (by
+/// default the run's training classes), or label 1 (of 0/1 labels, the usual marking of a
+/// series' anomalous points).
+pub fn anomaly_rule<'a>(
+    anomaly: Option<&'a [u32]>,
+    normal: Option<&'a [u32]>,
+    run: &'a Run,
+) -> impl Fn(u32) -> bool + 'a {
+    let normal = normal.or(run.config.data.train_classes.as_deref());
+    move |label| match (anomaly, normal) {
+        (Some(a), _) => a.contains(&label),
+        (None, Some(n)) => !n.contains(&label),
+        (None, None) => label >= 1,
+    }
+}
