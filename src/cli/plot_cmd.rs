@@ -47,6 +47,17 @@ pub struct FigureFlags {
     /// (default: each grid's sample's own label; samples of every class in turn).
     #[arg(long)]
     class: Option<u32>,
+    /// For the series figure of a panel of series: which one (default: the first).
+    #[arg(long)]
+    series_id: Option<String>,
+    /// For the series figure: a point's score is the mean or the largest of its errors over
+    /// the windows that cover it.
+    #[arg(long, value_enum, default_value_t)]
+    point_score: aekit::data::series::PointReduce,
+    /// For the series figure: the share of the training range's point scores above the
+    /// threshold (0: the largest of them).
+    #[arg(long, default_value_t = FigureOptions::default().series.contamination)]
+    contamination: f64,
 }
 
 impl FigureFlags {
@@ -92,8 +103,16 @@ fn options_for(
 ) -> Result<FigureOptions> {
     let factors = aekit::data::spec::factors(&input.data_config(run)?, input.split.into())?
         .filter(|f| f.rows == data.len());
+    let series = aekit::viz::figures::SeriesFigure {
+        data: Some(input.data_config(run)?),
+        split: input.split.into(),
+        reduce: flags.point_score,
+        contamination: flags.contamination,
+        id: flags.series_id.clone(),
+    };
     Ok(FigureOptions {
         factors,
+        series,
         ..flags.options()
     })
 }

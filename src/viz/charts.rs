@@ -300,3 +300,149 @@ pub fn comparison_chart(rows: &[crate::eval::compare::ComparisonRow]) -> Result<
     };
     lines(&series, &titles, (720, 480))
 }
+
+/// What the series chart draws of one series.
+pub struct SeriesChart<'a> {
+    pub title: String,
+    pub channels: &'a [String],
+    /// `points × channels`: the values and their reconstruction (NaN where no window reached).
+    pub values: &'a Matrix,
+    pub reconstruction: &'a Matrix,
+    pub scores: &'a [f64],
+    pub threshold: f64,
+    pub flagged: &'a [bool],
+    /// Points labelled anomalous, when labels are known.
+    pub anomalies: Option<Vec<usize>>,
+    /// Points of the training range, from the start.
+    pub training: usize,
+}
+
+/// Runs of consecutive `true` as `[start, end)` ranges.
+fn spans(flags: impl Iterator<Item = bool>) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut start = None;
+    let mut n = 0;
+    for (i, f) in flags.enumerate() {
+        match (f, start) {
+            (true, None) => start = Some(i),
+            (false, Some(s)) => {
+                out.push((s, i));
+                start = None;
+            }
+            _ => {}
+        }
+        n = i + 1;
+    }
+    if let Some(s) = start {
+        out.push((s, n));
+    }
+    out
+}
+
+/// A series above its anomaly score: each channel and its reconstruction, the training range
+/// shaded grey, flagged spans shaded red (in both panels), labelled anomalies marked; below,
+/// the point score with the threshold.
+pub fn series(chart: &SeriesChart, size: (u32, u32)) -> Result<RgbImage> {
+    let n = chart.values.rows;
+    let channels = chart.values.cols;
+    let flagged = spans(chart.flagged.iter().copied());
+    let xr = 0f32..(n.max(2) - 1) as f32;
+    let shade = |c: &mut Chart, yr: &std::ops::Range<f32>| -> Result<()> {
+        if chart.training > 0 {
+            c.draw_series(std::iter::once(Rectangle::new(
+                [(0.0, yr.start), ((chart.training - 1) as f32, yr.end)],
+                BLACK.mix(0.07).filled(),
+            )))
+            .map_err(draw_err)?;
+        }
+        c.draw_series(flagged.iter().map(|&(s, e)| {
+            Rectangle::new(
+                [(s as f32 - 0.5, yr.start), (e as f32 - 0.5, yr.end)],
+                RGBColor(214, 39, 40).mix(0.18).filled(),
+            )
+        }))
+        .map_err(draw_err)?;
+        Ok(())
+    };
+    canvas(size, |root| {
+        let (top, bottom) = root.split_vertically(size.1 * 62 / 100);
+        let values = chart.values.data.iter().chain(&chart.reconstruction.data);
+        let yr = padded_range(values.copied());
+        let titles = Titles {
+            title: chart.title.clone(),
+            x: String::new(),
+            y: "value".into(),
+        };
+        let mut c = axes(&top, &titles, (xr.clone(), yr.clone()), 60, false)?;
+        shade(&mut c, &yr)?;
+        for ch in 0..channels {
+            let color = PALETTE[(2 * ch) % PALETTE.len()];
+            let recon_color = PALETTE[(2 * ch + 1) % PALETTE.len()];
+            let line = |m: &Matrix| -> Vec<(f32, f32)> {
+                (0..n)
+                    .map(|i| (i as f32, m.row(i)[ch]))
+                    .filter(|p| p.1.is_finite())
+                    .collect()
+            };
+            let name = chart.channels.get(ch).cloned().unwrap_or_default();
+            c.draw_series(LineSeries::new(line(chart.values), color.stroke_width(1)))
+                .map_err(draw_err)?
+                .label(name.clone())
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color));
+            c.draw_series(LineSeries::new(
+                line(chart.reconstruction),
+                recon_color.stroke_width(1),
+            ))
+            .map_err(draw_err)?
+            .label(format!("{name}, reconstructed"))
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], recon_color));
+        }
+        if let Some(anomalies) = &chart.anomalies {
+            let marks = anomalies.iter().map(|&i| {
+                TriangleMarker::new(
+                    (i as f32, yr.start + (yr.end - yr.start) * 0.03),
+                    5,
+                    RGBColor(214, 39, 40).filled(),
+                )
+            });
+            c.draw_series(marks)
+                .map_err(draw_err)?
+                .label("labelled anomaly")
+                .legend(|(x, y)| {
+                    TriangleMarker::new((x + 8, y), 5, RGBColor(214, 39, 40).filled())
+                });
+        }
+        legend(&mut c)?;
+        let scores = chart.scores.iter().map(|&s| s as f32);
+        let sr = padded_range(
+            scores
+                .clone()
+                .chain(std::iter::once(chart.threshold as f32)),
+        );
+        let titles = Titles {
+            title: String::new(),
+            x: "time step".into(),
+            y: "point score".into(),
+        };
+        let mut c = axes(&bottom, &titles, (xr.clone(), sr.clone()), 60, false)?;
+        shade(&mut c, &sr)?;
+        c.draw_series(LineSeries::new(
+            scores
+                .enumerate()
+                .map(|(i, s)| (i as f32, s))
+                .filter(|p| p.1.is_finite()),
+            BLACK.stroke_width(1),
+        ))
+        .map_err(draw_err)?;
+        let t = chart.threshold as f32;
+        c.draw_series(LineSeries::new(
+            [(xr.start, t), (xr.end, t)],
+            RGBColor(214, 39, 40).stroke_width(1),
+        ))
+        .map_err(draw_err)?
+        .label(format!("threshold {:.4}", chart.threshold))
+        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], RGBColor(214, 39, 40)));
+        legend(&mut c)?;
+        Ok(())
+    })
+}

@@ -29,11 +29,15 @@ pub enum FigureKind {
     Samples,
     /// Loss per epoch.
     Curves,
+    /// A time series run's series, its reconstruction and its point scores with the
+    /// threshold, flagged spans shaded.
+    Series,
 }
 
 impl FigureKind {
-    pub const ALL: [FigureKind; 7] = [
+    pub const ALL: [FigureKind; 8] = [
         FigureKind::Curves,
+        FigureKind::Series,
         FigureKind::Reconstructions,
         FigureKind::Codes,
         FigureKind::Manifold,
@@ -46,7 +50,8 @@ impl FigureKind {
     /// prior's 2-D manifold need none).
     pub fn needs_data(self, model: &crate::model::Autoencoder) -> bool {
         match self {
-            FigureKind::Curves | FigureKind::Samples => false,
+            // The series figure reads the series itself (its points, not windows).
+            FigureKind::Curves | FigureKind::Samples | FigureKind::Series => false,
             FigureKind::Manifold => explore::manifold_needs_codes(model),
             _ => true,
         }
@@ -61,6 +66,7 @@ impl FigureKind {
             FigureKind::Traverse => "traverse",
             FigureKind::Samples => "samples",
             FigureKind::Curves => "curves",
+            FigureKind::Series => "series",
         }
     }
 }
@@ -96,6 +102,33 @@ pub struct FigureOptions {
     /// The true factors of the data's samples, when known (the built-in shapes): the
     /// traversal then names the factor each dimension carries most.
     pub factors: Option<Matrix>,
+    /// What the series figure scores and draws.
+    pub series: SeriesFigure,
+}
+
+/// The series a time series run's figure draws, and how its points are scored.
+#[derive(Debug, Clone)]
+pub struct SeriesFigure {
+    /// The data (default: the run's own).
+    pub data: Option<crate::data::DataConfig>,
+    pub split: crate::data::Split,
+    pub reduce: crate::data::series::PointReduce,
+    /// The threshold's share of the training range's point scores above it.
+    pub contamination: f64,
+    /// Which series of a panel (default: the first).
+    pub id: Option<String>,
+}
+
+impl Default for SeriesFigure {
+    fn default() -> Self {
+        Self {
+            data: None,
+            split: crate::data::Split::Test,
+            reduce: Default::default(),
+            contamination: crate::eval::anomaly::DEFAULT_CONTAMINATION,
+            id: None,
+        }
+    }
 }
 
 impl Default for FigureOptions {
@@ -114,6 +147,7 @@ impl Default for FigureOptions {
             seed: 0,
             class: None,
             factors: None,
+            series: SeriesFigure::default(),
         }
     }
 }
@@ -195,6 +229,10 @@ pub fn figure(run: &Run, data: &Dataset, kind: FigureKind, opts: &FigureOptions)
         image,
     };
     match kind {
+        FigureKind::Series => {
+            let (title, caption, image) = series_figure(run, &opts.series, opts.chart_size)?;
+            Ok(make(&title, caption, image))
+        }
         FigureKind::Reconstructions => {
             let mut grid = grid_for(run)?;
             let (x, labels) = head(data, opts.n);
@@ -428,9 +466,76 @@ pub fn applies(run: &Run, kind: FigureKind) -> bool {
     let images = run.image_shape().is_ok();
     match kind {
         FigureKind::Curves => true,
+        FigureKind::Series => run.config.data.is_series(),
         FigureKind::Codes => run.model.latent_dim() >= 2,
         FigureKind::Manifold => images && run.model.latent_dim() >= 2,
         FigureKind::Samples => images && run.model.capabilities().prior,
         FigureKind::Reconstructions | FigureKind::Blend | FigureKind::Traverse => images,
     }
+}
+
+/// The series figure: `(title, caption, image)`.
+fn series_figure(
+    run: &Run,
+    which: &SeriesFigure,
+    (w, _): (u32, u32),
+) -> Result<(String, String, RgbImage)> {
+    use crate::eval::series;
+    let cfg = which.data.as_ref().unwrap_or(&run.config.data);
+    let detector = series::fit_point_detector(run, cfg, which.reduce, which.contamination)?;
+    let points = series::point_scores(run, cfg, which.split, which.reduce)?;
+    let index = match &which.id {
+        None => 0,
+        Some(id) => points
+            .panels
+            .iter()
+            .position(|p| p.id.as_deref() == Some(id.as_str()))
+            .ok_or_else(|| Error::invalid(format!("{}: no series '{id}'", points.origin)))?,
+    };
+    let panel = &points.panels[index];
+    let flagged = detector.label(&panel.scores);
+    let is_anomaly = series::anomaly_rule(None, None, run);
+    let anomalies = panel.labels.as_ref().map(|l| {
+        (0..l.len())
+            .filter(|&i| is_anomaly(l[i]))
+            .collect::<Vec<_>>()
+    });
+    let name = panel
+        .id
+        .as_ref()
+        .map_or_else(|| "series".to_string(), |id| format!("series '{id}'"));
+    let chart = charts::SeriesChart {
+        title: format!("{name}: values, reconstruction and point scores"),
+        channels: &points.channels,
+        values: &panel.values,
+        reconstruction: &panel.reconstruction,
+        scores: &panel.scores,
+        threshold: detector.threshold,
+        flagged: &flagged,
+        anomalies: anomalies.clone(),
+        training: panel.training,
+    };
+    let image = charts::series(&chart, (w.max(960), 620))?;
+    let caption = format!(
+        "{} points from {} to {}; {} flagged above the threshold {:.4} ({}){}{}",
+        panel.values.rows,
+        panel.times.first().map_or("", String::as_str),
+        panel.times.last().map_or("", String::as_str),
+        flagged.iter().filter(|f| **f).count(),
+        detector.threshold,
+        match detector.contamination {
+            Some(0.0) => "the largest training point score".to_string(),
+            Some(c) => format!("{:.1}% quantile of the training points", 100.0 * (1.0 - c)),
+            None => "given".to_string(),
+        },
+        match panel.training {
+            0 => String::new(),
+            t => format!("; the first {t} points (grey) are the training range"),
+        },
+        match &anomalies {
+            Some(a) => format!("; {} labelled anomalous (red marks)", a.len()),
+            None => String::new(),
+        },
+    );
+    Ok(("Series".into(), caption, image))
 }
