@@ -5,6 +5,7 @@
 pub mod aae;
 pub mod btcvae;
 pub mod conv;
+pub mod conv1d;
 pub mod cvae;
 pub mod dense;
 pub mod factorvae;
@@ -29,6 +30,9 @@ pub fn built_in() -> Vec<VariantEntry> {
         ),
         VariantEntry::of::<conv::ConvConfig>(
             "Convolutional autoencoder (layers from --encoder / --decoder)",
+        ),
+        VariantEntry::of::<conv1d::Conv1dConfig>(
+            "1-D convolutional autoencoder over time, for windows of a series (--window): the keras.io recipe by default",
         ),
         VariantEntry::of::<iwae::IwaeConfig>(
             "Importance-weighted autoencoder: a VAE trained on the k-sample bound",
