@@ -289,6 +289,9 @@ fn time_keys(column: &ArrayRef, name: &str, path: &Path, first_row: usize) -> Re
     let shown = arrow::compute::cast(column, &DataType::Utf8)
         .map_err(|e| Error::bad_file(path, format!("time column '{name}': {e}")))?;
     let shown = shown.as_string::<i32>();
+    let mut shown: Vec<String> = (0..shown.len())
+        .map(|i| shown.value(i).to_string())
+        .collect();
     let order: Vec<TimeOrderKey> = if ty.is_floating() {
         let f = arrow::compute::cast(column, &DataType::Float64)
             .map_err(|e| Error::bad_file(path, format!("time column '{name}': {e}")))?;
@@ -301,6 +304,12 @@ fn time_keys(column: &ArrayRef, name: &str, path: &Path, first_row: usize) -> Re
                     first_row + i
                 ),
             ));
+        }
+        // A CSV file's numbers are all read as floats: whole ones are shown as written.
+        for (text, &v) in shown.iter_mut().zip(f.values().iter()) {
+            if v.fract() == 0.0 && v.abs() < 1e15 {
+                *text = format!("{}", v as i64);
+            }
         }
         f.values().iter().map(|&v| TimeOrderKey::Float(v)).collect()
     } else {
@@ -321,7 +330,7 @@ fn time_keys(column: &ArrayRef, name: &str, path: &Path, first_row: usize) -> Re
                         path,
                         format!(
                             "time column '{name}' holds '{}' at row {}: not a time (RFC 3339 or YYYY-MM-DD HH:MM:SS) or number",
-                            shown.value(i),
+                            shown[i],
                             first_row + i
                         ),
                     ));
@@ -344,11 +353,8 @@ fn time_keys(column: &ArrayRef, name: &str, path: &Path, first_row: usize) -> Re
     };
     Ok(order
         .into_iter()
-        .enumerate()
-        .map(|(i, order)| TimeKey {
-            order,
-            shown: shown.value(i).to_string(),
-        })
+        .zip(shown)
+        .map(|(order, shown)| TimeKey { order, shown })
         .collect())
 }
 
