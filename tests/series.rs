@@ -111,6 +111,10 @@ fn windows_cover_every_point_and_map_back_to_it() {
     // Point scores sum the channels before reducing over windows.
     let scores = &w.point_scores(&per_window, PointReduce::Max)[0];
     assert_eq!(scores[5], 6.0);
+    // Whole windows: point 5's is the mean of windows 1, 2 and 3's totals (8 elements each).
+    let scores = &w.point_scores(&per_window, PointReduce::Window)[0];
+    assert_eq!(scores[5], 8.0 * (1.0 + 2.0 + 3.0) / 3.0);
+    assert_eq!(scores[0], 0.0);
 }
 
 #[test]
@@ -118,7 +122,7 @@ fn a_spike_in_one_point_scores_highest_at_that_point() {
     let dir = common::tmp();
     let data = spiked_series(dir.path());
     let source = format!("csv:{}", data.display());
-    for model in ["dense", "conv1d"] {
+    for model in ["dense", "conv1d", "gru"] {
         let run = format!("run-{model}");
         ok(
             &[
@@ -500,4 +504,60 @@ fn conv1d_trains_alike_on_aekits_kernels_and_burns() {
     // Two implementations of the same convolutions (im2col + gemm, and burn's direct loops)
     // agree to rounding after training on both: forward and backward passes alike.
     assert!(worst < 1e-3, "reconstructions differ by {worst}");
+}
+
+#[test]
+fn gru_gradients_match_finite_differences() {
+    use aekit::model::layers::Layer;
+    use burn::optim::GradientsParams;
+    let arch = aekit::model::variants::gru::GruConfig {
+        units: 3,
+        latent: 2,
+        ..Default::default()
+    };
+    let mut cfg = aekit::ModelConfig::new(arch);
+    cfg.resolve(&[2, 5], false).unwrap();
+    let dev = burn::tensor::Device::flex();
+    let m = aekit::Autoencoder::new(&cfg, 4, &dev).unwrap();
+    let x = Matrix::new(
+        3,
+        10,
+        (0..30)
+            .map(|i| ((i * 29 % 17) as f32 / 17.0) - 0.5)
+            .collect(),
+    )
+    .unwrap();
+    let net = m.net().clone();
+    let grads = GradientsParams::from_grads(
+        common::objective(&net, &cfg, &x, &dev.clone().autodiff()).backward(),
+        &net,
+    );
+    let mut checked = 0;
+    for name in net.layers.names().to_vec() {
+        let Some(Layer::Linear(l)) = net.layers.get(&name) else {
+            continue;
+        };
+        let g: Vec<f32> = grads
+            .get::<2>(l.weight.id)
+            .unwrap()
+            // burn keeps a linear weight as [in, out]; the exported tensor is [out, in].
+            .transpose()
+            .into_data()
+            .convert::<f32>()
+            .try_into_vec()
+            .unwrap();
+        let n = g.len();
+        common::check_against_finite_differences(
+            &m,
+            &format!("{name}.weight"),
+            &g,
+            (0..n).step_by((n / 5).max(1)),
+            |net| common::objective(net, &cfg, &x, &dev).into_scalar::<f32>() as f64,
+        );
+        checked += 1;
+    }
+    assert_eq!(
+        checked, 7,
+        "every layer of both cells, the code and the output"
+    );
 }

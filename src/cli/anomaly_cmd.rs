@@ -49,8 +49,9 @@ pub struct ScoreArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
-    /// A time series run's point score: the mean or the largest of the point's errors over
-    /// the windows that cover it.
+    /// A time series run's point score: the mean (mean) or the largest (max) of the point's
+    /// errors over the windows that cover it, or the mean of those windows' whole scores
+    /// (window: smoother, for anomalies that span many points).
     #[arg(long, value_enum, default_value_t)]
     point_score: PointReduce,
 }
@@ -192,7 +193,7 @@ fn score_points(
     }
     let p = &summary.points;
     println!(
-        "{} on {}: {} held-out points of {} series scored ({} of windows)",
+        "{} on {}: {} held-out points of {} series scored (a point's score: {})",
         run.model.config().describe(),
         points.origin,
         p.samples,

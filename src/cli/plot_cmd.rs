@@ -50,8 +50,8 @@ pub struct FigureFlags {
     /// For the series figure of a panel of series: which one (default: the first).
     #[arg(long)]
     series_id: Option<String>,
-    /// For the series figure: a point's score is the mean or the largest of its errors over
-    /// the windows that cover it.
+    /// For the series figure: a point's score is the mean (mean) or the largest (max) of its
+    /// errors over the windows that cover it, or the mean of their whole scores (window).
     #[arg(long, value_enum, default_value_t)]
     point_score: aekit::data::series::PointReduce,
     /// For the series figure: the share of the training range's point scores above the

@@ -39,13 +39,18 @@ pub enum PointReduce {
     Mean,
     /// The largest over the covering windows.
     Max,
+    /// The mean of the covering windows' whole scores (a window's error summed over all its
+    /// points): smoother, for anomalies that span many points (an abnormal heartbeat) rather
+    /// than one.
+    Window,
 }
 
 impl PointReduce {
     pub fn name(self) -> &'static str {
         match self {
-            PointReduce::Mean => "the mean",
-            PointReduce::Max => "the largest",
+            PointReduce::Mean => "its mean error over the windows",
+            PointReduce::Max => "its largest error over the windows",
+            PointReduce::Window => "the mean of its windows' whole scores",
         }
     }
 }
@@ -598,6 +603,10 @@ impl Windowed {
             for t in 0..w {
                 summed.data[r * w + t] = (0..channels).map(|c| row[c * w + t]).sum();
             }
+            if reduce == PointReduce::Window {
+                let total: f32 = summed.data[r * w..(r + 1) * w].iter().sum();
+                summed.data[r * w..(r + 1) * w].fill(total);
+            }
         }
         self.reduce_to_points(&summed, 1, reduce)
             .into_iter()
@@ -634,13 +643,13 @@ impl Windowed {
                     let slot = &mut points.data[p * channels + c];
                     *slot = match (first, reduce) {
                         (true, _) => v,
-                        (false, PointReduce::Mean) => *slot + v,
+                        (false, PointReduce::Mean | PointReduce::Window) => *slot + v,
                         (false, PointReduce::Max) => slot.max(v),
                     };
                 }
             }
         }
-        if reduce == PointReduce::Mean {
+        if reduce != PointReduce::Max {
             for (points, counts) in out.iter_mut().zip(&counts) {
                 for (p, &n) in counts.iter().enumerate().filter(|(_, n)| **n > 1) {
                     for c in 0..channels {

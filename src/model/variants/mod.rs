@@ -9,6 +9,7 @@ pub mod conv1d;
 pub mod cvae;
 pub mod dense;
 pub mod factorvae;
+pub mod gru;
 pub mod infovae;
 pub mod iwae;
 pub mod rae;
@@ -33,6 +34,9 @@ pub fn built_in() -> Vec<VariantEntry> {
         ),
         VariantEntry::of::<conv1d::Conv1dConfig>(
             "1-D convolutional autoencoder over time, for windows of a series (--window): the keras.io recipe by default",
+        ),
+        VariantEntry::of::<gru::GruConfig>(
+            "Recurrent (GRU) autoencoder over time, for windows of a series (--window): a GRU reads the window into a code, a second one writes it back",
         ),
         VariantEntry::of::<iwae::IwaeConfig>(
             "Importance-weighted autoencoder: a VAE trained on the k-sample bound",

@@ -1,0 +1,193 @@
+//! The recurrent (GRU) autoencoder of time series windows: a GRU reads the window step by
+//! step, its last state becomes the code through a linear layer; the decoder starts a second
+//! GRU from the code, feeds it the code at every step, and maps each step's state to the
+//! channels (the "LSTM autoencoder" of Srivastava et al. 2015 and Malhotra et al. 2016, with
+//! GRU cells).
+//!
+//! The cells follow PyTorch's `nn.GRU`: `r = σ(W_ir x + b_ir + W_hr h + b_hr)`, `z` alike,
+//! `n = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn))`, `h' = (1 − z) ⊙ n + z ⊙ h`, the three gates'
+//! weights stacked `[r, z, n]` in one `[3·units, in]` matrix (`*.input`, `*.state`).
+
+use std::sync::Arc;
+
+use burn::tensor::Tensor;
+use burn::tensor::activation::sigmoid;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::kernels::linear::linear;
+use crate::model::layers::{Layers, LayersBuilder};
+use crate::model::variant::{Resolved, Variant, VariantConfig};
+use crate::model::{Activation, ModelConfig, SharedConfig, objective};
+
+fn default_units() -> usize {
+    64
+}
+fn default_latent() -> usize {
+    16
+}
+fn default_code_activation() -> Activation {
+    Activation::Linear
+}
+
+/// Architecture of a recurrent autoencoder over time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, clap::Args)]
+pub struct GruConfig {
+    /// Units of the encoder's and the decoder's GRU.
+    #[serde(default = "default_units")]
+    #[arg(long, required = false)]
+    pub units: usize,
+    /// Width of the code.
+    #[serde(default = "default_latent")]
+    #[arg(long, required = false)]
+    pub latent: usize,
+    /// Activation of the code layer.
+    #[serde(default = "default_code_activation")]
+    #[arg(long, required = false)]
+    pub code_activation: Activation,
+}
+
+impl Default for GruConfig {
+    fn default() -> Self {
+        Self {
+            units: default_units(),
+            latent: default_latent(),
+            code_activation: default_code_activation(),
+        }
+    }
+}
+
+/// `[channels, steps]` of the samples, or why they are not windows of a series.
+fn window_shape(shape: Option<&[usize]>) -> Result<(usize, usize)> {
+    match shape {
+        Some(&[c, w]) => Ok((c, w)),
+        other => Err(Error::invalid(format!(
+            "gru reads a series step by step: its samples are windows of a series ([channels, window], from --window), not {}",
+            other.map_or("samples of unknown shape".to_string(), |s| format!("{s:?}"))
+        ))),
+    }
+}
+
+impl VariantConfig for GruConfig {
+    fn kind(&self) -> &'static str {
+        "gru"
+    }
+
+    fn validate(&self, shared: &SharedConfig) -> Result<()> {
+        if self.units == 0 || self.latent == 0 {
+            return Err(Error::invalid(
+                "--units and --latent of a GRU autoencoder must be at least 1",
+            ));
+        }
+        if shared.input_shape.is_some() {
+            window_shape(shared.input_shape.as_deref())?;
+        }
+        Ok(())
+    }
+
+    fn latent(&self, _shared: &SharedConfig) -> usize {
+        self.latent
+    }
+
+    fn code_activation(&self) -> Activation {
+        self.code_activation
+    }
+
+    /// "GRU 64 over 1x64 → 16 → GRU 64 → 1x64"
+    fn describe(&self, shared: &SharedConfig) -> String {
+        let shape = window_shape(shared.input_shape.as_deref())
+            .map_or_else(|_| "windows".to_string(), |(c, w)| format!("{c}x{w}"));
+        format!(
+            "GRU {u} over {shape} → {l} → GRU {u} → {shape}",
+            u = self.units,
+            l = self.latent
+        )
+    }
+
+    fn build(&self, input: &Resolved, layers: &mut LayersBuilder) -> Result<Arc<dyn Variant>> {
+        let (channels, steps) = window_shape(Some(input.input_shape))?;
+        let (u, l) = (self.units, self.latent);
+        layers.linear("encoder.input", channels, 3 * u, Activation::Sigmoid)?;
+        layers.linear("encoder.state", u, 3 * u, Activation::Sigmoid)?;
+        layers.linear("encoder.code", u, l, self.code_activation)?;
+        layers.linear("decoder.start", l, u, Activation::Tanh)?;
+        layers.linear("decoder.input", l, 3 * u, Activation::Sigmoid)?;
+        layers.linear("decoder.state", u, 3 * u, Activation::Sigmoid)?;
+        layers.linear("decoder.output", u, channels, input.output)?;
+        Ok(Arc::new(Gru {
+            channels,
+            steps,
+            units: u,
+            code_activation: self.code_activation,
+            output: input.output,
+        }))
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Gru {
+    channels: usize,
+    steps: usize,
+    units: usize,
+    code_activation: Activation,
+    output: Activation,
+}
+
+impl Gru {
+    /// One GRU step from state `h` given the input's projection `gi` (`[n, 3·units]`).
+    fn step(&self, layers: &Layers, cell: &str, gi: Tensor<2>, h: Tensor<2>) -> Tensor<2> {
+        let u = self.units;
+        let [n, _] = h.dims();
+        let gh = linear(layers.linear(&format!("{cell}.state")), h.clone());
+        let gate = |t: &Tensor<2>, k: usize| t.clone().slice([0..n, k * u..(k + 1) * u]);
+        let r = sigmoid(gate(&gi, 0) + gate(&gh, 0));
+        let z = sigmoid(gate(&gi, 1) + gate(&gh, 1));
+        let candidate = (gate(&gi, 2) + r * gate(&gh, 2)).tanh();
+        candidate.clone() + z * (h - candidate)
+    }
+}
+
+impl Variant for Gru {
+    fn rows_independent(&self, config: &ModelConfig) -> bool {
+        objective::autoencoder_rows_independent(config)
+    }
+
+    fn encode(&self, layers: &Layers, x: Tensor<2>) -> Tensor<2> {
+        let (c, w, u) = (self.channels, self.steps, self.units);
+        let [n, _] = x.dims();
+        // Every step's input projected at once: [n·steps, channels] rows, time-major.
+        let by_step = x.reshape([n, c, w]).swap_dims(1, 2).reshape([n * w, c]);
+        let gi = linear(layers.linear("encoder.input"), by_step).reshape([n, w, 3 * u]);
+        let mut h = Tensor::<2>::zeros([n, u], &gi.device());
+        for t in 0..w {
+            let step = gi
+                .clone()
+                .slice([0..n, t..t + 1, 0..3 * u])
+                .reshape([n, 3 * u]);
+            h = self.step(layers, "encoder", step, h);
+        }
+        self.code_activation
+            .apply(linear(layers.linear("encoder.code"), h))
+    }
+
+    fn decode_logits(&self, layers: &Layers, z: Tensor<2>) -> Tensor<2> {
+        let (c, w, u) = (self.channels, self.steps, self.units);
+        let [n, _] = z.dims();
+        let mut h = linear(layers.linear("decoder.start"), z.clone()).tanh();
+        let gi = linear(layers.linear("decoder.input"), z);
+        let mut states = Vec::with_capacity(w);
+        for _ in 0..w {
+            h = self.step(layers, "decoder", gi.clone(), h);
+            states.push(h.clone());
+        }
+        let states = Tensor::cat(states, 1).reshape([n * w, u]);
+        linear(layers.linear("decoder.output"), states)
+            .reshape([n, w, c])
+            .swap_dims(1, 2)
+            .reshape([n, c * w])
+    }
+
+    fn output_activation(&self) -> Activation {
+        self.output
+    }
+}
