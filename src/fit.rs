@@ -112,17 +112,35 @@ pub fn train(cfg: &RunConfig, opts: &FitOptions) -> Result<Fitted> {
 fn fit_series(cfg: &RunConfig, opts: &FitOptions) -> Result<Fitted> {
     cfg.validate()?;
     let windowed = crate::data::series::load_windows(&cfg.data, Split::Train)?;
-    let preprocessor = windowed.fit_preprocessor(cfg.data.scale);
-    let raw = crate::data::spec::restrict(&cfg.data, Split::Train, windowed.data)?;
     if cfg.data.test_source.is_some() {
         let test = crate::data::load(&cfg.data, Split::Test)?;
-        if test.sample_shape != raw.sample_shape {
+        if test.sample_shape != windowed.data.sample_shape {
             return Err(Error::mismatch(format!(
                 "{}: the test series has {} channels, the training series {}",
-                test.origin, test.sample_shape[0], raw.sample_shape[0]
+                test.origin, test.sample_shape[0], windowed.data.sample_shape[0]
             )));
         }
     }
+    fit_windows(cfg, windowed, opts)
+}
+
+/// Trains on a series held in memory (Python's arrays), cut as `cfg.data` says.
+pub fn fit_series_data(
+    cfg: &RunConfig,
+    series: crate::data::series::Series,
+    opts: &FitOptions,
+) -> Result<Fitted> {
+    cfg.validate()?;
+    fit_windows(cfg, series.split_windows(&cfg.data, Split::Train)?, opts)
+}
+
+fn fit_windows(
+    cfg: &RunConfig,
+    windowed: crate::data::series::Windowed,
+    opts: &FitOptions,
+) -> Result<Fitted> {
+    let preprocessor = windowed.fit_preprocessor(cfg.data.scale);
+    let raw = crate::data::spec::restrict(&cfg.data, Split::Train, windowed.data)?;
     fit_prepared(cfg, raw, None, opts, Some(preprocessor))
 }
 

@@ -66,7 +66,8 @@ try:
 except ImportError:
     _check_array = None
 
-__all__ = ["AutoEncoder", "AutoEncoderClassifier", "AnomalyDetector", "BatchMapper", "Run", "datasets"]
+__all__ = ["AutoEncoder", "AutoEncoderClassifier", "AnomalyDetector", "BatchMapper", "Run",
+           "SeriesDetector", "datasets"]
 __version__ = "0.1.0"
 
 
@@ -513,13 +514,16 @@ class AutoEncoder(_CarriesDirectory, _TransformerMixin, _BaseEstimator):
             raise ValueError(f"device={self.device!r}: this build trains on the CPU only")
         # The samples come as an array, not a file: the run records a name that says so, and
         # command-line tools reading the run need their own --data.
-        flags = ["--data", "npy:the-array-given-to-fit.npy", *_flag("scale", self.scale),
+        flags = [*self._data_flags(), *_flag("scale", self.scale),
                  *_flag("val_fraction", self.val_fraction), *_flag("epochs", int(self.epochs)),
                  # None: the library's default, the same as the command line's.
                  *_flag("batch_size", None if self.batch_size is None else int(self.batch_size)),
                  *_flag("optimizer", self.optimizer), *_flag("lr", float(self.lr)),
                  *_flag("seed", int(self.seed))]
         return _aekit.configure(flags + self._model_flags())
+
+    def _data_flags(self):
+        return ["--data", "npy:the-array-given-to-fit.npy"]
 
     def fit(self, X, y=None):
         if _is_stream(X):
@@ -871,3 +875,83 @@ class AnomalyDetector(AutoEncoder):
     def fit_predict(self, X, y=None):
         return self.fit(X, y).labels_
 
+
+
+class SeriesDetector(AnomalyDetector):
+    """Anomaly detection on a time series, point by point, as `aekit score` does on a series
+    run: the series is cut into windows of `window` steps (every `stride` steps, the last
+    ending at the last point), a model (`model="conv1d"`, the keras.io recipe, by default;
+    "gru", "dense", ...) is fitted on the windows of the first `train_points` points (all of
+    them when None), and each point's `decision_function` is its squared error in the windows
+    that cover it, reduced by `point_score` ("mean", "max", or "window": the mean of their
+    whole scores). `X` is one series in time order: an array of `n_points` values or of
+    `n_points × n_channels`, or a table of value columns. `threshold_` leaves `contamination`
+    of the training points' scores above it (0: the largest of them); `predict` gives 1 for a
+    point above it. The scaling (`scale`, per channel) is fitted on the training points.
+    """
+
+    def __init__(self, window=64, stride=1, train_points=None, point_score="mean",
+                 contamination=0.1, model="conv1d", hidden=(64,), latent=8, activation="relu",
+                 dropout=None, epochs=20, batch_size=None, optimizer="adam", lr=1e-3,
+                 scale="standardize", val_fraction=0.1, seed=42, device="cpu", verbose=False,
+                 callback=None, run_dir=None, options=None):
+        super().__init__(contamination=contamination, model=model, hidden=hidden, latent=latent,
+                         activation=activation, dropout=dropout, epochs=epochs,
+                         batch_size=batch_size, optimizer=optimizer, lr=lr, scale=scale,
+                         val_fraction=val_fraction, seed=seed, device=device, verbose=verbose,
+                         callback=callback, run_dir=run_dir, options=options)
+        self.window = window
+        self.stride = stride
+        self.train_points = train_points
+        self.point_score = point_score
+
+    _MODEL_PARAMS = ("hidden", "latent", "activation", "dropout")
+
+    @staticmethod
+    def _points(X):
+        """One series as `points × channels` float32, in time order."""
+        if _is_table(X):
+            X = _rows(X, "X")
+        X = np.asarray(X, dtype=np.float32)
+        if X.ndim == 1:
+            X = X[:, None]
+        if X.ndim != 2:
+            raise ValueError(f"X has shape {X.shape}: a series is n_points values, or n_points x n_channels")
+        return np.ascontiguousarray(X)
+
+    def _data_flags(self):
+        flags = ["--data", "npy:the-series-given-to-fit.npy", *_flag("window", int(self.window)),
+                 *_flag("stride", int(self.stride))]
+        if self.train_points is not None:
+            flags += _flag("train_points", int(self.train_points))
+        return flags
+
+    def fit(self, X, y=None):
+        if not 0 <= self.contamination <= 0.5:
+            raise ValueError(f"contamination must lie in [0, 0.5], got {self.contamination}")
+        X = self._points(X)
+        config = self._config()
+        self._train(lambda out, on_epoch: _aekit.fit_series(config, X, None, out, on_epoch))
+        training = min(self.train_points or len(X), len(X))
+        scores, threshold = self.run_._handle.point_scores(X, self.point_score, training,
+                                                           float(self.contamination))
+        self.decision_scores_ = scores[:training]
+        self.threshold_ = threshold
+        self.labels_ = (self.decision_scores_ > self.threshold_).astype(int)
+        return self
+
+    def _set_fitted(self, out, history):
+        super()._set_fitted(out, history)
+        # A window holds n_channels x window values; a point, one per channel.
+        self.n_features_in_ = self.run_.input_dim // int(self.window)
+
+    def decision_function(self, X):
+        self._check_fitted()
+        X = self._points(X)
+        if X.shape[1] != self.n_features_in_:
+            raise ValueError(f"X has {X.shape[1]} channels, but {type(self).__name__} is expecting {self.n_features_in_}")
+        scores, _ = self.run_._handle.point_scores(X, self.point_score, 0, 0.0)
+        return scores
+
+    def score_samples(self, X, y=None):
+        return -self.decision_function(X)

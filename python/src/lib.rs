@@ -134,6 +134,28 @@ fn fit(
     })
 }
 
+/// Trains the run in `out_dir` from `config` (whose `[data]` cuts windows: `window`, `stride`,
+/// `train_points`) on one series `x` (`points × channels`, in time order) with its points'
+/// `labels`, as [`fit`] trains on rows.
+#[pyfunction]
+#[pyo3(signature = (config, x, labels, out_dir, on_epoch=None))]
+fn fit_series(
+    py: Python<'_>,
+    config: &str,
+    x: PyReadonlyArray2<'_, f32>,
+    labels: Option<PyReadonlyArray1<'_, i64>>,
+    out_dir: &str,
+    on_epoch: Option<Py<PyAny>>,
+) -> PyResult<()> {
+    let cfg = aekit::RunConfig::from_toml(config, Path::new("the estimator's parameters"))
+        .map_err(py_err)?;
+    let labels = class_indices(labels.as_ref())?;
+    let series = aekit::data::series::Series::one(matrix(&x)?, labels, "X").map_err(py_err)?;
+    train_in_background(py, out_dir, on_epoch, move |opts| {
+        aekit::fit::fit_series_data(&cfg, series, &opts).map(|_| ())
+    })
+}
+
 /// Trains the run in `out_dir` from `config` on `batches`, an iterable of NumPy matrices or
 /// Arrow objects too large to hold together: they are written once, batch by batch, to a
 /// Parquet file beside the run (removed afterwards), which every epoch then streams through
@@ -508,6 +530,43 @@ impl RunHandle {
         self.raw(py, out)
     }
 
+    /// A series run's score of every point of the series `x` (`points × channels`), as
+    /// `aekit score` gives them (`reduce`: "mean", "max" or "window"), and the threshold
+    /// fitted so on its first `training` points with `contamination` of them above it
+    /// (`training` 0: no threshold).
+    #[pyo3(signature = (x, reduce, training, contamination))]
+    fn point_scores<'py>(
+        &self,
+        py: Python<'py>,
+        x: PyReadonlyArray2<'py, f32>,
+        reduce: &str,
+        training: usize,
+        contamination: f64,
+    ) -> PyResult<(Bound<'py, PyArray1<f64>>, Option<f64>)> {
+        use aekit::data::series::{PointReduce, Series};
+        use aekit::eval::series::{detector_of, score_windows};
+        let reduce = PointReduce::from_name(reduce).map_err(py_err)?;
+        let values = matrix(&x)?;
+        let cfg = &self.run.config.data;
+        let (scores, threshold) = py
+            .detach(|| -> aekit::Result<_> {
+                let series = Series::one(values, None, "X")?;
+                let threshold = if training > 0 {
+                    let head = Series::one(series.panels[0].values.head(training), None, "X")?;
+                    let windows = head.split_windows(cfg, aekit::data::Split::Test)?;
+                    let train = score_windows(&self.run, windows, 0, reduce)?;
+                    Some(detector_of(&train, contamination)?.threshold)
+                } else {
+                    None
+                };
+                let windows = series.split_windows(cfg, aekit::data::Split::Test)?;
+                let mut scored = score_windows(&self.run, windows, 0, reduce)?;
+                Ok((scored.panels.remove(0).scores, threshold))
+            })
+            .map_err(py_err)?;
+        Ok((PyArray1::from_vec(py, scores), threshold))
+    }
+
     /// Squared reconstruction error per sample in the model's scale: `aekit score`'s numbers.
     #[pyo3(signature = (x, y=None))]
     fn score_samples<'py>(
@@ -791,6 +850,7 @@ fn _aekit(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("DEFAULT_DELTAS", aekit::explore::DEFAULT_DELTAS.to_vec())?;
     m.add_function(wrap_pyfunction!(fit, m)?)?;
     m.add_function(wrap_pyfunction!(fit_batches, m)?)?;
+    m.add_function(wrap_pyfunction!(fit_series, m)?)?;
     m.add_function(wrap_pyfunction!(table_rows, m)?)?;
     m.add_function(wrap_pyfunction!(shapes, m)?)?;
     m.add_function(wrap_pyfunction!(load_idx, m)?)?;

@@ -46,6 +46,12 @@ pub enum PointReduce {
 }
 
 impl PointReduce {
+    /// The reduction named as on the command line (`mean`, `max`, `window`).
+    pub fn from_name(name: &str) -> Result<Self> {
+        <Self as clap::ValueEnum>::from_str(name, false)
+            .map_err(|_| Error::invalid(format!("point score '{name}': use mean, max or window")))
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             PointReduce::Mean => "its mean error over the windows",
@@ -411,7 +417,6 @@ fn group(
             ));
         }
     }
-    let window = cfg.window.unwrap_or(1);
     let mut panels = Vec::with_capacity(members.len());
     for (id, mut rows) in members {
         let name = match &id {
@@ -454,15 +459,6 @@ fn group(
                 ));
             }
         }
-        if rows.len() < window {
-            return Err(Error::bad_file(
-                origin,
-                format!(
-                    "{name} has {} points, fewer than --window {window}",
-                    rows.len()
-                ),
-            ));
-        }
         panels.push(Panel {
             id,
             times: if times.is_empty() {
@@ -492,6 +488,61 @@ pub fn window_starts(len: usize, window: usize, stride: usize) -> Vec<usize> {
 }
 
 impl Series {
+    /// One series of `values` (`points × channels`, in time order) held in memory, with its
+    /// points' labels: what Python's arrays become.
+    pub fn one(values: Matrix, labels: Option<Vec<u32>>, origin: &str) -> Result<Self> {
+        if labels.as_ref().is_some_and(|l| l.len() != values.rows) {
+            return Err(Error::invalid(format!(
+                "{origin}: {} labels for {} points",
+                labels.as_ref().map_or(0, Vec::len),
+                values.rows
+            )));
+        }
+        if let Some(i) = values.data.iter().position(|v| !v.is_finite()) {
+            return Err(Error::invalid(format!(
+                "{origin}: point {} channel {} is not a finite number",
+                i / values.cols.max(1),
+                i % values.cols.max(1)
+            )));
+        }
+        Ok(Series {
+            channels: (0..values.cols).map(|c| format!("channel {c}")).collect(),
+            panels: vec![Panel {
+                id: None,
+                times: (0..values.rows).map(|i| i.to_string()).collect(),
+                values,
+                labels,
+            }],
+            class_names: None,
+            origin: origin.to_string(),
+        })
+    }
+
+    /// The windows of split `split` as `cfg` cuts them: the first `--train-points` of each
+    /// series for the training split (all where not given), every point for the test split.
+    pub fn split_windows(self, cfg: &DataConfig, split: Split) -> Result<Windowed> {
+        let window = cfg
+            .window
+            .ok_or_else(|| Error::invalid("the data is not a time series (no --window)"))?;
+        if let Some(short) = self.panels.iter().find(|p| p.len() < window) {
+            return Err(Error::invalid(format!(
+                "{}: {} has {} points, fewer than --window {window}",
+                self.origin,
+                short.name(),
+                short.len()
+            )));
+        }
+        let range = self
+            .panels
+            .iter()
+            .map(|p| match (split, cfg.train_points) {
+                (Split::Train, Some(n)) => n.min(p.len()),
+                _ => p.len(),
+            })
+            .collect();
+        self.windows(window, cfg.stride(), range)
+    }
+
     /// Cuts the first `range[k]` points of each series `k` into windows of `window` points.
     pub fn windows(self, window: usize, stride: usize, range: Vec<usize>) -> Result<Windowed> {
         let channels = self.channels.len();
@@ -531,19 +582,12 @@ impl Series {
 /// the first `--train-points` points of each series (all where not given), the test split from
 /// every point of `--test-data` where given, else of the source.
 pub fn load_windows(cfg: &DataConfig, split: Split) -> Result<Windowed> {
-    let window = cfg
-        .window
-        .ok_or_else(|| Error::invalid("the data is not a time series (no --window)"))?;
-    let series = read(cfg, cfg.split_source(split))?;
-    let range = series
-        .panels
-        .iter()
-        .map(|p| match (split, cfg.train_points) {
-            (Split::Train, Some(n)) => n.min(p.len()),
-            _ => p.len(),
-        })
-        .collect();
-    series.windows(window, cfg.stride(), range)
+    if !cfg.is_series() {
+        return Err(Error::invalid(
+            "the data is not a time series (no --window)",
+        ));
+    }
+    read(cfg, cfg.split_source(split))?.split_windows(cfg, split)
 }
 
 impl Windowed {

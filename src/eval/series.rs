@@ -56,14 +56,19 @@ pub fn point_scores(
         )));
     }
     let windowed = load_windows(cfg, split)?;
-    scored(run, cfg, split, windowed, reduce)
+    let training = match (split, &cfg.test_source) {
+        (Split::Test, None) => cfg.train_points.unwrap_or(0),
+        _ => 0,
+    };
+    score_windows(run, windowed, training, reduce)
 }
 
-fn scored(
+/// The point scores of series already cut into windows; the first `training` points of each
+/// series are marked as the training range (left out of the summary).
+pub fn score_windows(
     run: &Run,
-    cfg: &DataConfig,
-    split: Split,
     windowed: Windowed,
+    training: usize,
     reduce: PointReduce,
 ) -> Result<PointScores> {
     let x = run.to_model_scale(&windowed.data.origin, windowed.data.x.clone())?;
@@ -80,10 +85,6 @@ fn scored(
     };
     let scores = windowed.point_scores(&errors, reduce);
     let recon = windowed.to_points(&run.to_raw(recon)?, PointReduce::Mean);
-    let training = match (split, &cfg.test_source) {
-        (Split::Test, None) => cfg.train_points.unwrap_or(0),
-        _ => 0,
-    };
     let series = windowed.series;
     Ok(PointScores {
         channels: series.channels,
@@ -114,7 +115,15 @@ pub fn fit_point_detector(
     reduce: PointReduce,
     contamination: f64,
 ) -> Result<AnomalyDetector> {
-    let train = point_scores(run, cfg, Split::Train, reduce)?;
+    detector_of(
+        &point_scores(run, cfg, Split::Train, reduce)?,
+        contamination,
+    )
+}
+
+/// The detector whose threshold leaves `contamination` of the point scores of `train` (a
+/// run's training range) above it (0: the largest of them).
+pub fn detector_of(train: &PointScores, contamination: f64) -> Result<AnomalyDetector> {
     let scores: Vec<f64> = train
         .panels
         .iter()
