@@ -140,8 +140,17 @@ fn fit_windows(
     opts: &FitOptions,
 ) -> Result<Fitted> {
     let preprocessor = windowed.fit_preprocessor(cfg.data.scale);
-    let raw = crate::data::spec::restrict(&cfg.data, Split::Train, windowed.data)?;
-    fit_prepared(cfg, raw, None, opts, Some(preprocessor))
+    let raw = crate::data::spec::restrict(&cfg.data, Split::Train, windowed.data.clone())?;
+    let fitted = fit_prepared(cfg, raw, None, opts, Some(preprocessor))?;
+    if opts.writes_run() {
+        // Every front end reads the point threshold from the run, with or without the data.
+        let stored = crate::run::Run::open(&fitted.run_dir.path, &opts.device)
+            .and_then(|run| crate::eval::series::PointDetector::fit_and_store(&run, windowed));
+        if let Err(e) = stored {
+            tracing::warn!("no point threshold stored: {e}");
+        }
+    }
+    Ok(fitted)
 }
 
 /// Trains an autoencoder on `raw` (unprocessed samples) as `cfg` says, writing the run into

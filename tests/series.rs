@@ -561,3 +561,118 @@ fn gru_gradients_match_finite_differences() {
         "every layer of both cells, the code and the output"
     );
 }
+
+#[test]
+fn a_series_run_serves_point_scores_as_the_command_line_gives_them() {
+    use aekit::serve::ServeOptions;
+    use common::serving::{TestServer, agent, post, post_json};
+    let dir = common::tmp();
+    let data = spiked_series(dir.path());
+    let source = format!("csv:{}", data.display());
+    ok(
+        &[
+            "train",
+            "--data",
+            &source,
+            "--window",
+            "32",
+            "--stride",
+            "2",
+            "--time-column",
+            "t",
+            "--label-column",
+            "anomaly",
+            "--train-points",
+            "1000",
+            "--scale",
+            "standardize",
+            "--epochs",
+            "5",
+            "--quiet",
+            "--no-report",
+            "--out",
+            "run",
+        ],
+        dir.path(),
+    );
+    // Training stored the point detector: the CLI's default threshold is that one.
+    let stored: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("run/anomaly-points.json")).unwrap())
+            .unwrap();
+    assert_eq!(stored["reduce"], "mean");
+    let out = dir.path().join("points.csv");
+    let printed = ok(
+        &["score", "run", "--out", out.to_str().unwrap()],
+        dir.path(),
+    );
+    let threshold = stored["threshold"].as_f64().unwrap();
+    assert!(
+        printed.contains(&format!("threshold {threshold:.6}")),
+        "{printed}"
+    );
+    let text = std::fs::read_to_string(&out).unwrap();
+    let cli: Vec<f64> = text
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(2).unwrap().parse().unwrap())
+        .collect();
+    let values: Vec<Vec<f32>> = std::fs::read_to_string(&data)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| vec![l.split(',').nth(1).unwrap().parse().unwrap()])
+        .collect();
+
+    let server = TestServer::start(&[dir.path().join("run")], ServeOptions::default());
+    let a = agent();
+    let answer = post_json(
+        &a,
+        &server.url("/v1/runs/run/score-points"),
+        &serde_json::json!({ "x": values }),
+    );
+    assert_eq!(
+        answer.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&answer.body)
+    );
+    let json = answer.json();
+    let served: Vec<f64> = json["scores"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    assert_eq!(
+        served, cli,
+        "the server's point scores are the CLI's, bit for bit"
+    );
+    assert_eq!(json["threshold"].as_f64(), Some(threshold));
+    assert_eq!(json["anomalous"][1500], true);
+    assert_eq!(json["reconstruction"].as_array().unwrap().len(), 2000);
+
+    // A series of the wrong width, one shorter than a window, and a run without windows are
+    // refused with JSON errors.
+    for (body, expected) in [
+        (
+            serde_json::json!({ "x": [[1.0, 2.0], [3.0, 4.0]] }),
+            "1 values",
+        ),
+        (
+            serde_json::json!({ "x": [[1.0], [2.0]] }),
+            "fewer than --window 32",
+        ),
+    ] {
+        let answer = post_json(&a, &server.url("/v1/runs/run/score-points"), &body);
+        assert_eq!(answer.status, 400);
+        let message = answer.json()["error"].as_str().unwrap().to_string();
+        assert!(message.contains(expected), "{message}");
+    }
+    let answer = post(
+        &a,
+        &server.url("/v1/runs/run/score-points"),
+        "image/png",
+        b"x",
+    );
+    assert_eq!(answer.status, 400);
+}

@@ -172,7 +172,7 @@ fn score_points(
     }
     let detector = match args.threshold {
         Some(t) => AnomalyDetector::with_threshold(args.kind, t)?,
-        None => series::fit_point_detector(run, cfg, args.point_score, args.contamination)?,
+        None => series::PointDetector::for_data(run, cfg, args.point_score, args.contamination)?,
     };
     let points = series::point_scores(run, cfg, split, args.point_score)?;
     let is_anomaly = series::anomaly_rule(

@@ -107,6 +107,70 @@ pub fn score_windows(
     })
 }
 
+/// The point detector a series run stores where it is made (`anomaly-points.json`): how a
+/// point's score comes from its windows and the threshold fitted so on the training range,
+/// which the CLI, Python and the server read without the training data.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct PointDetector {
+    pub reduce: PointReduce,
+    #[serde(flatten)]
+    pub detector: AnomalyDetector,
+}
+
+impl PointDetector {
+    pub fn path(run: &Run) -> std::path::PathBuf {
+        run.dir.path.join("anomaly-points.json")
+    }
+
+    /// The detector stored with the run, if training stored one.
+    pub fn stored(run: &Run) -> Result<Option<Self>> {
+        let path = Self::path(run);
+        if !path.is_file() {
+            return Ok(None);
+        }
+        let stored: Self = serde_json::from_slice(&crate::io::read_file(&path)?)
+            .map_err(|e| Error::bad_file(&path, format!("not a point detector: {e}")))?;
+        if !stored.detector.threshold.is_finite() {
+            return Err(Error::bad_file(
+                &path,
+                "the threshold is not a finite number",
+            ));
+        }
+        Ok(Some(stored))
+    }
+
+    /// Fits the default detector (mean point scores, PyOD's contamination of 0.1) on the
+    /// training windows `train` and stores it with `run`.
+    pub fn fit_and_store(run: &Run, train: Windowed) -> Result<Self> {
+        let reduce = PointReduce::default();
+        let scores = score_windows(run, train, 0, reduce)?;
+        let stored = Self {
+            reduce,
+            detector: detector_of(&scores, crate::eval::anomaly::DEFAULT_CONTAMINATION)?,
+        };
+        crate::io::write_json(&Self::path(run), &stored)?;
+        Ok(stored)
+    }
+
+    /// The detector [`fit_point_detector`] would fit on `cfg`: the stored one where it was
+    /// fitted so on the run's own data, which saves a pass over the training range.
+    pub fn for_data(
+        run: &Run,
+        cfg: &DataConfig,
+        reduce: PointReduce,
+        contamination: f64,
+    ) -> Result<AnomalyDetector> {
+        if *cfg == run.config.data
+            && let Some(stored) = Self::stored(run)?
+            && stored.reduce == reduce
+            && stored.detector.contamination == Some(contamination)
+        {
+            return Ok(stored.detector);
+        }
+        fit_point_detector(run, cfg, reduce, contamination)
+    }
+}
+
 /// The point detector of a series run: the threshold leaves `contamination` of the training
 /// range's point scores above it (0: the largest of them, the keras.io recipe's threshold).
 pub fn fit_point_detector(

@@ -24,11 +24,12 @@ use super::body::{
 use super::runs::ServedRun;
 
 /// The operations `POST /v1/runs/{run}/{op}` takes.
-pub const OPERATIONS: [&str; 8] = [
+pub const OPERATIONS: [&str; 9] = [
     "encode",
     "decode",
     "reconstruct",
     "score",
+    "score-points",
     "sample",
     "blend",
     "traverse",
@@ -137,6 +138,7 @@ pub async fn operation(
         "decode" => decode(run, &body, answer).await,
         "reconstruct" => reconstruct(run, &headers, &body, answer).await,
         "score" => score(run, &headers, &body, answer).await,
+        "score-points" => score_points(run, &headers, &body, answer).await,
         "sample" => sample(run, &body, answer).await,
         "blend" => blend(run, &body, answer).await,
         "traverse" => traverse(run, &body, answer).await,
@@ -429,6 +431,80 @@ async fn score(
     );
     extra.insert("score".into(), json!("squared-error"));
     Ok(json_response(&[("errors", &errors)], extra))
+}
+
+/// A series run's scores of every point of one series given as `points × channels` (JSON
+/// `"x"`, f32 or NPY): each point's score as `aekit score` gives it with the run's stored
+/// point detector, the flags, and the series' reconstruction.
+async fn score_points(
+    run: &ServedRun,
+    headers: &HeaderMap,
+    body: &[u8],
+    answer: AnswerLimit,
+) -> ApiResult<Response> {
+    use crate::data::series::{PointReduce, Series};
+    let cfg = &run.run.config.data;
+    let (Some(window), Some([channels, _])) = (
+        cfg.window,
+        run.run.model.config().shared().input_shape.as_deref(),
+    ) else {
+        return Err(ApiError::bad(format!(
+            "run {} was not trained on a time series (no --window): score its samples with score",
+            run.name
+        )));
+    };
+    let channels = *channels;
+    let points = match BodyKind::of_content_type(headers)? {
+        BodyKind::Json => parse_rows(body, &[("x", channels)])?
+            .rows
+            .pop()
+            .flatten()
+            .ok_or_else(|| {
+                ApiError::bad(format!(
+                    "the JSON body needs \"x\": the series, rows of {channels} values (one per channel) in time order"
+                ))
+            })?,
+        BodyKind::F32 => matrix_from_f32(body, channels)?,
+        BodyKind::Npy => matrix_from_npy(body, channels)?,
+        BodyKind::Png => return Err(ApiError::bad("a series is not an image: send JSON, f32 or NPY")),
+    };
+    // The answer (a score, a flag and the reconstruction per point) and the windows the
+    // model reconstructs on the way, both bounded before any work.
+    json_answer(answer).check(points.rows, channels + 2)?;
+    let windows = points.rows.div_ceil(cfg.stride()) + 1;
+    answer.check(windows, window * channels)?;
+    let reduce = run
+        .points
+        .as_ref()
+        .map_or(PointReduce::default(), |p| p.reduce);
+    let windowed =
+        Series::one(points, None, "the request")?.split_windows(cfg, crate::data::Split::Test)?;
+    let x = run.preprocess(windowed.data.x.clone())?;
+    let recon = pass(run, Pass::Reconstruct, x.clone(), None).await?;
+    let errors = Matrix::new(
+        x.rows,
+        x.cols,
+        recon
+            .data
+            .iter()
+            .zip(&x.data)
+            .map(|(r, v)| (r - v) * (r - v))
+            .collect(),
+    )?;
+    let scores = windowed.point_scores(&errors, reduce).remove(0);
+    let reconstruction = windowed
+        .to_points(&run.to_raw(recon)?, PointReduce::Mean)
+        .remove(0);
+    let threshold = run.points.as_ref().map(|p| p.detector.threshold);
+    let mut extra = Map::new();
+    extra.insert("scores".into(), json!(scores));
+    extra.insert("threshold".into(), json!(threshold));
+    extra.insert(
+        "anomalous".into(),
+        json!(threshold.map(|t| scores.iter().map(|s| *s > t).collect::<Vec<bool>>())),
+    );
+    extra.insert("point_score".into(), json!(reduce));
+    Ok(json_response(&[("reconstruction", &reconstruction)], extra))
 }
 
 #[derive(Deserialize)]

@@ -141,6 +141,8 @@ pub struct ServedRun {
     pub batcher: Batcher,
     /// `None` when the run stored no threshold and its training data could not be read.
     pub detector: Option<AnomalyDetector>,
+    /// A series run's point detector, as training stored it (`score-points`).
+    pub points: Option<crate::eval::series::PointDetector>,
     pub map: CodeMap,
     /// `GET /v1/runs` entry, built once.
     pub info: Value,
@@ -204,6 +206,7 @@ impl ServedRun {
             Some(d) => Some(d),
             None => no_stored(&run, &name),
         };
+        let points = crate::eval::series::PointDetector::stored(&run)?;
         let eval = crate::eval::evaluate(&run, &data).ok();
         let classifier = crate::run::classifier::ClassifierRun::is_classifier(&run.dir.path)
             .then(|| crate::run::classifier::ClassifierRun::read_head(&run))
@@ -231,6 +234,7 @@ impl ServedRun {
             run,
             batcher,
             detector,
+            points,
             map,
             info,
             class_names,

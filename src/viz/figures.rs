@@ -482,7 +482,7 @@ fn series_figure(
 ) -> Result<(String, String, RgbImage)> {
     use crate::eval::series;
     let cfg = which.data.as_ref().unwrap_or(&run.config.data);
-    let detector = series::fit_point_detector(run, cfg, which.reduce, which.contamination)?;
+    let detector = series::PointDetector::for_data(run, cfg, which.reduce, which.contamination)?;
     let points = series::point_scores(run, cfg, which.split, which.reduce)?;
     let index = match &which.id {
         None => 0,
