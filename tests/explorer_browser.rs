@@ -483,3 +483,133 @@ async fn the_explorer_shows_what_the_api_computes() {
     screenshot(&c, "explorer-class.png").await;
     c.close().await.unwrap();
 }
+
+/// A time series run: the explorer draws its windows as lines over time, through the points
+/// the API decodes, where an image run shows an image.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_explorer_draws_a_series_run_as_lines() {
+    if !Path::new(CHROMEDRIVER).exists() || !Path::new(CHROMIUM).exists() {
+        eprintln!(
+            "SKIP: {CHROMIUM} and {CHROMEDRIVER} are needed (Debian: apt-get install chromium chromium-driver)"
+        );
+        return;
+    }
+    let dir = common::tmp();
+    let mut text = String::from("value\n");
+    for i in 0..600 {
+        text.push_str(&format!("{}\n", (i as f64 / 5.0).sin()));
+    }
+    let data = dir.path().join("sine.csv");
+    std::fs::write(&data, text).unwrap();
+    let source = format!("csv:{}", data.display());
+    let trained = Command::new(env!("CARGO_BIN_EXE_aekit"))
+        .args([
+            "train",
+            "--data",
+            &source,
+            "--window",
+            "40",
+            "--stride",
+            "4",
+            "--hidden",
+            "32",
+            "--latent",
+            "2",
+            "--epochs",
+            "5",
+            "--quiet",
+            "--no-report",
+            "--out",
+            "run",
+        ])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        trained.status.success(),
+        "{}",
+        String::from_utf8_lossy(&trained.stderr)
+    );
+    let server = TestServer::start(&[dir.path().join("run")], ServeOptions::default());
+    let a = agent();
+    let runs = get(&a, &server.url("/v1/runs")).json();
+    assert_eq!(
+        runs["runs"][0]["series"],
+        json!({"channels": 1, "window": 40})
+    );
+    let range: [f64; 2] = serde_json::from_value(runs["runs"][0]["value_range"].clone()).unwrap();
+
+    let (_driver, webdriver) = start_driver();
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        json!({
+            "binary": CHROMIUM,
+            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1400,1250", "--hide-scrollbars"],
+        }),
+    );
+    let c = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect(&webdriver)
+        .await
+        .expect("a WebDriver session");
+    c.goto(&server.url("/")).await.unwrap();
+    wait_for(
+        &c,
+        "the run to load",
+        "return (window.aekit && window.aekit.ready) || null",
+    )
+    .await;
+    // The decoded window as shown, and the canvas it was drawn on (its red channel).
+    let shown = wait_for(
+        &c,
+        "a decoded window",
+        &format!(
+            "const s = window.aekit.shown;
+             if (!s.code) return null;
+             return {{ code: s.code, levels: (() => {{ {} }})(), width: document.getElementById('decoded').width }};",
+            canvas_levels("decoded")
+        ),
+    )
+    .await;
+    assert_eq!(shown["width"], 240, "a line chart, not a 40 x 1 image");
+    let decoded = post_json(
+        &a,
+        &server.url("/v1/runs/run/decode"),
+        &json!({ "codes": [shown["code"].clone()] }),
+    )
+    .json();
+    let x = first_row(&decoded, "x");
+    assert_eq!(x.len(), 40);
+    let red = levels_of(&shown["levels"]);
+    // Every step's point (as the page places it) is drawn: a pixel within one of it is not
+    // white. The same window moved by a fifth of the value range misses most of the line.
+    let on_line = |values: &[f64]| {
+        expected_levels(values, range)
+            .iter()
+            .enumerate()
+            .filter(|&(t, level)| {
+                let px = (t as f64 * 239.0 / 39.0).round() as i64;
+                let py = (111.0 - *level as f64 / 255.0 * 110.0).round() as i64;
+                (-1..=1).any(|dy| {
+                    (-1..=1).any(|dx| {
+                        let (x, y) = ((px + dx).clamp(0, 239), (py + dy).clamp(0, 111));
+                        red[(y * 240 + x) as usize] < 200
+                    })
+                })
+            })
+            .count()
+    };
+    let drawn = on_line(&x);
+    assert!(
+        drawn >= 39,
+        "only {drawn} of the 40 decoded points lie on the line drawn"
+    );
+    let moved: Vec<f64> = x.iter().map(|v| v + 0.2 * (range[1] - range[0])).collect();
+    let by_chance = on_line(&moved);
+    assert!(
+        by_chance < 20,
+        "{by_chance} points of another line lie on it too"
+    );
+    screenshot(&c, "explorer-series.png").await;
+}

@@ -348,6 +348,11 @@ fn describe(
         "input_dim": model.input_dim(),
         "latent": model.latent_dim(),
         "image": image,
+        // Windows of a time series are drawn as lines over time, not as images or bars.
+        "series": run.config.data.window.and(match cfg.shared().input_shape.as_deref() {
+            Some(&[c, w]) => Some(json!({"channels": c, "window": w})),
+            _ => None,
+        }),
         "capabilities": model.capabilities(),
         "denoising": cfg.noise().is_some(),
         "scaling": run.preprocessor.scaling,

@@ -70,6 +70,7 @@ function level(v) {
 function drawSample(canvas, values, mapper) {
   const img = state.run.image;
   const ctx = canvas.getContext("2d");
+  if (state.run.series) return drawLines(canvas, values);
   if (!img) return drawBars(canvas, values);
   const { channels: c, height: h, width: w } = img;
   canvas.width = w; canvas.height = h;
@@ -83,6 +84,32 @@ function drawSample(canvas, values, mapper) {
     out.data.set([r, g, b, 255], 4 * p);
   }
   ctx.putImageData(out, 0, 0);
+}
+
+// Where step `t` of a window of `w` steps and value `v` fall on a 240 x 112 canvas: the
+// browser test recomputes these.
+function linePoint(t, w, v) {
+  return [w > 1 ? (t * 239) / (w - 1) : 0, 111 - (level(v) / 255) * 110];
+}
+
+const LINE_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd"];
+
+// A window of a time series: each channel a line over time, on the run's value range.
+function drawLines(canvas, values) {
+  const { channels: c, window: w } = state.run.series;
+  canvas.width = 240; canvas.height = 112;
+  const ctx = canvas.getContext("2d");
+  ctx.fillStyle = "#fff"; ctx.fillRect(0, 0, 240, 112);
+  ctx.lineWidth = 1.5;
+  for (let ch = 0; ch < c; ch++) {
+    ctx.strokeStyle = LINE_COLOURS[ch % LINE_COLOURS.length];
+    ctx.beginPath();
+    for (let t = 0; t < w; t++) {
+      const [x, y] = linePoint(t, w, values[ch * w + t]);
+      if (t === 0) ctx.moveTo(x, y); else ctx.lineTo(x, y);
+    }
+    ctx.stroke();
+  }
 }
 
 // Tabular samples: one bar per feature.
@@ -102,6 +129,7 @@ function drawBars(canvas, values) {
 function drawHeat(canvas, errors) {
   const max = Math.max(1e-12, ...errors);
   const img = state.run.image;
+  if (state.run.series) return drawStepErrors(canvas, errors, max);
   if (!img) return drawBars(canvas, errors);
   const { height: h, width: w, channels: c } = img;
   const plane = w * h;
@@ -115,6 +143,22 @@ function drawHeat(canvas, errors) {
     out.data.set([Math.round(255 * Math.min(1, 2 * t)), Math.round(255 * Math.max(0, 2 * t - 1)), 40, 255], 4 * p);
   }
   ctx.putImageData(out, 0, 0);
+}
+
+// A window's squared errors summed over channels, one red bar per time step.
+function drawStepErrors(canvas, errors, max) {
+  const { channels: c, window: w } = state.run.series;
+  canvas.width = 240; canvas.height = 112;
+  const ctx = canvas.getContext("2d");
+  ctx.fillStyle = "#fff"; ctx.fillRect(0, 0, 240, 112);
+  ctx.fillStyle = "#d62728";
+  const bw = 240 / w;
+  for (let t = 0; t < w; t++) {
+    let e = 0;
+    for (let ch = 0; ch < c; ch++) e += errors[ch * w + t];
+    const hgt = Math.sqrt(Math.min(1, e / (c * max))) * 110;
+    ctx.fillRect(t * bw, 111 - hgt, Math.max(1, bw - 1), hgt);
+  }
 }
 
 // ---- the code map ---------------------------------------------------------------------------
@@ -445,6 +489,8 @@ async function loadRun(name) {
   $("blend-latent-caption").textContent = prior ? "decode(slerp(h_a, h_b, t))" : "decode((1−t)·h_a + t·h_b)";
   $("blend-kind").textContent = prior ? "(spherical in code space)" : "";
   $("csv-box").hidden = !!state.run.image;
+  // A series' own input is a window of values, not a picture.
+  $("drop").hidden = !!state.run.series;
   $("denoise-box").hidden = true;
   buildClassPicker();
   const n = state.map.points.length - 1;
