@@ -141,8 +141,12 @@ fn axes<'a, 'b>(
     y_area: u32,
     light_grid: bool,
 ) -> Result<Chart<'a, 'b>> {
-    let mut chart = ChartBuilder::on(root)
-        .caption(&titles.title, ("sans-serif", 20))
+    let mut builder = ChartBuilder::on(root);
+    // A chart without a title (the lower panel of a figure) keeps no room for one.
+    if !titles.title.is_empty() {
+        builder.caption(&titles.title, ("sans-serif", 20));
+    }
+    let mut chart = builder
         .margin(12)
         .x_label_area_size(44)
         .y_label_area_size(y_area)
@@ -365,7 +369,7 @@ pub fn series(chart: &SeriesChart, size: (u32, u32)) -> Result<RgbImage> {
         Ok(())
     };
     canvas(size, |root| {
-        let (top, bottom) = root.split_vertically(size.1 * 62 / 100);
+        let (top, bottom) = root.split_vertically(size.1 * 66 / 100);
         let values = chart.values.data.iter().chain(&chart.reconstruction.data);
         let yr = padded_range(values.copied());
         let titles = Titles {
