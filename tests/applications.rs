@@ -251,7 +251,18 @@ fn one_class_autoencoder_detects_the_other_shapes() {
     let auc = roc_auc(&det.decision_function(&run, &test.x, None).unwrap(), &truth).unwrap();
     eprintln!("bars-only autoencoder: ROC AUC {auc:.4}");
     assert!(auc > 0.9, "{auc}");
-    assert!(AnomalyDetector::fit(&run, &train.x, None, ScoreKind::SquaredError, 0.0).is_err());
+    // Contamination 0 puts the threshold at the largest training score (nothing trained on is
+    // flagged: the keras.io recipe's threshold); outside [0, 0.5] is refused.
+    let strict = AnomalyDetector::fit(&run, &train.x, None, ScoreKind::SquaredError, 0.0).unwrap();
+    let train_scores = strict.decision_function(&run, &train.x, None).unwrap();
+    assert_eq!(
+        strict.threshold,
+        train_scores.iter().copied().fold(f64::MIN, f64::max)
+    );
+    assert!(!strict.label(&train_scores).contains(&true));
+    for bad in [-0.1, 0.6, f64::NAN] {
+        assert!(AnomalyDetector::fit(&run, &train.x, None, ScoreKind::SquaredError, bad).is_err());
+    }
     let err = AnomalyDetector::fit(&run, &train.x, None, ScoreKind::NegativeElbo, 0.1).unwrap_err();
     assert!(err.to_string().contains("needs a VAE"), "{err}");
     cfg.data.train_classes = Some(vec![9]);

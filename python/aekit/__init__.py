@@ -817,6 +817,13 @@ def _progress_bar(total):
     return tqdm(total=total, unit="epoch")
 
 
+def _check_contamination(contamination):
+    """Refused before training, as the core would refuse it after: 0 puts the threshold at the
+    largest training score (`aekit score --contamination 0`)."""
+    if not 0 <= contamination <= 0.5:
+        raise ValueError(f"contamination must lie in [0, 0.5], got {contamination}")
+
+
 class AnomalyDetector(AutoEncoder):
     """An autoencoder anomaly detector with PyOD's interface: `contamination`, `fit`,
     `decision_function` (squared reconstruction error, higher is more anomalous),
@@ -839,8 +846,7 @@ class AnomalyDetector(AutoEncoder):
     def fit(self, X, y=None):
         if _is_stream(X):
             raise ValueError("AnomalyDetector.fit scores its training rows again (decision_scores_): give X as an array or a table, not a stream of batches")
-        if not 0 < self.contamination <= 0.5:
-            raise ValueError(f"contamination must lie in (0, 0.5], got {self.contamination}")
+        _check_contamination(self.contamination)
         super().fit(X, y)
         self.decision_scores_ = self.decision_function(X)
         # NumPy's linear quantile, as PyOD.
@@ -927,8 +933,7 @@ class SeriesDetector(AnomalyDetector):
         return flags
 
     def fit(self, X, y=None):
-        if not 0 <= self.contamination <= 0.5:
-            raise ValueError(f"contamination must lie in [0, 0.5], got {self.contamination}")
+        _check_contamination(self.contamination)
         X = self._points(X)
         config = self._config()
         self._train(lambda out, on_epoch: _aekit.fit_series(config, X, None, out, on_epoch))

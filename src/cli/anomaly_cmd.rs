@@ -167,7 +167,7 @@ fn score_points(
     }
     if args.kind != ScoreKind::SquaredError || !args.keep_columns.is_empty() {
         return Err(aekit::Error::invalid(
-            "a time series run's point scores are squared errors (--score squared-error), written with the series and time of each point (no --keep-columns)",
+            "a time series run scores its points by their squared errors (--score squared-error; a negative ELBO or loss is a whole window's), written with the series and time of each point (no --keep-columns)",
         ));
     }
     let detector = match args.threshold {

@@ -18,7 +18,9 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::kernels::conv2d::{self as gemm_conv, ConvGeometry};
 use crate::model::layers::{Layers, LayersBuilder, bernoulli_mask};
-use crate::model::variant::{Resolved, Variant, VariantConfig};
+use crate::model::network::Network;
+use crate::model::objective::LossTerms;
+use crate::model::variant::{Batch, Resolved, StepContext, Variant, VariantConfig};
 use crate::model::{Activation, ModelConfig, SharedConfig, objective};
 
 fn default_filters() -> Vec<usize> {
@@ -32,6 +34,12 @@ fn default_stride() -> usize {
 }
 fn default_activation() -> Activation {
     Activation::Relu
+}
+fn default_beta() -> f64 {
+    1.0
+}
+fn is_one(v: &f64) -> bool {
+    *v == 1.0
 }
 
 /// Architecture of a 1-D convolutional autoencoder over time.
@@ -59,6 +67,15 @@ pub struct Conv1dConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[arg(long)]
     pub dropout: Option<f64>,
+    /// A variational (VAE) model: the last convolution gives a Gaussian posterior's mean, a
+    /// second one beside it its log-variance, trained on the negative ELBO (prior N(0, I)).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    #[arg(long, required = false, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub variational: bool,
+    /// Weight of the KL term of a variational model (beta-VAE when not 1).
+    #[serde(default = "default_beta", skip_serializing_if = "is_one")]
+    #[arg(long, required = false)]
+    pub beta: f64,
 }
 
 impl Default for Conv1dConfig {
@@ -69,6 +86,8 @@ impl Default for Conv1dConfig {
             stride: default_stride(),
             activation: default_activation(),
             dropout: None,
+            variational: false,
+            beta: default_beta(),
         }
     }
 }
@@ -140,7 +159,15 @@ impl VariantConfig for Conv1dConfig {
         if shared.input_shape.is_some() {
             window_shape(shared.input_shape.as_deref())?;
         }
-        Ok(())
+        crate::model::variant::check_weight("beta", self.beta)
+    }
+
+    fn capabilities(&self) -> crate::model::variant::Capabilities {
+        crate::model::variant::Capabilities {
+            prior: self.variational,
+            stochastic_encoder: self.variational,
+            ..Default::default()
+        }
     }
 
     fn latent(&self, shared: &SharedConfig) -> usize {
@@ -148,8 +175,13 @@ impl VariantConfig for Conv1dConfig {
         self.filters.last().expect("validated") * self.lengths(steps).last().expect("one")
     }
 
+    /// A variational model's code is its posterior mean, unbounded.
     fn code_activation(&self) -> Activation {
-        self.activation
+        if self.variational {
+            Activation::Linear
+        } else {
+            self.activation
+        }
     }
 
     /// "1x64-32x32-16x16-16x32-32x64-1x64 (kernel 7)"
@@ -198,6 +230,17 @@ impl VariantConfig for Conv1dConfig {
             encoder.push(g);
             c_in = f;
         }
+        if self.variational {
+            let g = encoder.last().expect("one layer");
+            let fan_in = g.channels_in * self.kernel;
+            layers.matrix(
+                "encoder.logvar.weight",
+                g.channels_out,
+                fan_in,
+                bound(fan_in, Activation::Linear),
+            )?;
+            layers.matrix("encoder.logvar.bias", 1, g.channels_out, 0.0)?;
+        }
         // The decoder undoes the encoder's layers in turn (its transposes, each from the
         // layer's output back to its input length), then a stride-1 convolution to the input's
         // channels gives the logits.
@@ -234,6 +277,7 @@ impl VariantConfig for Conv1dConfig {
             activation: self.activation,
             output_activation: input.output,
             dropout: self.dropout.unwrap_or(0.0) as f32,
+            variational: self.variational.then_some(self.beta),
         }))
     }
 }
@@ -247,6 +291,8 @@ struct Conv1d {
     activation: Activation,
     output_activation: Activation,
     dropout: f32,
+    /// The KL weight of a variational model.
+    variational: Option<f64>,
 }
 
 /// The weight `name` as a `[out, in, 1, kernel]` kernel (`[in, out, 1, kernel]` for a
@@ -298,28 +344,49 @@ impl Conv1d {
         h * mask.reshape(dims)
     }
 
-    fn encode_with(
-        &self,
-        layers: &Layers,
-        x: Tensor<2>,
-        mut rng: Option<&mut ChaCha8Rng>,
-    ) -> Tensor<2> {
+    /// The encoder up to the last layer's input (`[n, channels, 1, steps]`).
+    fn trunk(&self, layers: &Layers, x: Tensor<2>, mut rng: Option<&mut ChaCha8Rng>) -> Tensor<4> {
         let first = &self.encoder[0];
         let [n, _] = x.dims();
         let mut h = x.reshape([n, first.channels_in, 1, first.input[1]]);
         let last = self.encoder.len() - 1;
-        for (i, g) in self.encoder.iter().enumerate() {
+        for (i, g) in self.encoder[..last].iter().enumerate() {
             let k = kernel(
                 layers,
                 &format!("encoder.{i}"),
                 [g.channels_out, g.channels_in, 1, g.kernel[1]],
             );
             h = self.activation.apply(convolve(h, k, g));
-            if i < last {
-                h = self.drop(h, rng.as_deref_mut());
-            }
+            h = self.drop(h, rng.as_deref_mut());
         }
-        h.reshape([n, g_len(self.code_len())])
+        h
+    }
+
+    /// The last encoder layer's kernel `name` applied to the trunk's output, flattened.
+    fn head(&self, layers: &Layers, h: Tensor<4>, name: &str) -> Tensor<2> {
+        let g = self.encoder.last().expect("one layer");
+        let [n, ..] = h.dims();
+        let k = kernel(
+            layers,
+            name,
+            [g.channels_out, g.channels_in, 1, g.kernel[1]],
+        );
+        convolve(h, k, g).reshape([n, g_len(self.code_len())])
+    }
+
+    fn encode_with(
+        &self,
+        layers: &Layers,
+        x: Tensor<2>,
+        rng: Option<&mut ChaCha8Rng>,
+    ) -> Tensor<2> {
+        let h = self.trunk(layers, x, rng);
+        let code = self.head(layers, h, &format!("encoder.{}", self.encoder.len() - 1));
+        // A variational model's code is the posterior mean, left unbounded.
+        match self.variational {
+            Some(_) => code,
+            None => self.activation.apply(code),
+        }
     }
 
     fn decode_with(
@@ -385,5 +452,40 @@ impl Variant for Conv1d {
 
     fn output_activation(&self) -> Activation {
         self.output_activation
+    }
+
+    fn posterior(&self, layers: &Layers, x: Tensor<2>) -> Option<(Tensor<2>, Tensor<2>)> {
+        self.variational?;
+        let h = self.trunk(layers, x, None);
+        let mean = self.head(
+            layers,
+            h.clone(),
+            &format!("encoder.{}", self.encoder.len() - 1),
+        );
+        Some((mean, self.head(layers, h, "encoder.logvar")))
+    }
+
+    fn objective(&self, net: &Network, batch: Batch, cx: &mut StepContext) -> LossTerms {
+        let Some(beta) = self.variational else {
+            return objective::autoencoder(net, batch, cx);
+        };
+        // The posterior of the training step, with its dropout.
+        let h = self.trunk(&net.layers, batch.input.clone(), Some(&mut *cx.rng));
+        let mean = self.head(
+            &net.layers,
+            h.clone(),
+            &format!("encoder.{}", self.encoder.len() - 1),
+        );
+        let logvar = self.head(&net.layers, h, "encoder.logvar");
+        objective::negative_elbo(
+            net,
+            (mean, logvar),
+            batch.target,
+            cx,
+            objective::KlPressure {
+                weight: beta,
+                capacity: None,
+            },
+        )
     }
 }

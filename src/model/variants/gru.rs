@@ -17,7 +17,9 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::kernels::linear::linear;
 use crate::model::layers::{Layers, LayersBuilder};
-use crate::model::variant::{Resolved, Variant, VariantConfig};
+use crate::model::network::Network;
+use crate::model::objective::LossTerms;
+use crate::model::variant::{Batch, Resolved, StepContext, Variant, VariantConfig};
 use crate::model::{Activation, ModelConfig, SharedConfig, objective};
 
 fn default_units() -> usize {
@@ -28,6 +30,12 @@ fn default_latent() -> usize {
 }
 fn default_code_activation() -> Activation {
     Activation::Linear
+}
+fn default_beta() -> f64 {
+    1.0
+}
+fn is_one(v: &f64) -> bool {
+    *v == 1.0
 }
 
 /// Architecture of a recurrent autoencoder over time.
@@ -45,6 +53,15 @@ pub struct GruConfig {
     #[serde(default = "default_code_activation")]
     #[arg(long, required = false)]
     pub code_activation: Activation,
+    /// A variational (VAE) GRU autoencoder: the last state gives a Gaussian posterior's mean
+    /// and log-variance, trained on the negative ELBO (prior N(0, I): samples, KL, ELBO scores).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    #[arg(long, required = false, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub variational: bool,
+    /// Weight of the KL term of a variational model (beta-VAE when not 1).
+    #[serde(default = "default_beta", skip_serializing_if = "is_one")]
+    #[arg(long, required = false)]
+    pub beta: f64,
 }
 
 impl Default for GruConfig {
@@ -53,6 +70,8 @@ impl Default for GruConfig {
             units: default_units(),
             latent: default_latent(),
             code_activation: default_code_activation(),
+            variational: false,
+            beta: default_beta(),
         }
     }
 }
@@ -82,7 +101,21 @@ impl VariantConfig for GruConfig {
         if shared.input_shape.is_some() {
             window_shape(shared.input_shape.as_deref())?;
         }
+        crate::model::variant::check_weight("beta", self.beta)?;
+        if self.variational && self.code_activation != Activation::Linear {
+            return Err(Error::invalid(
+                "a variational GRU's code is a Gaussian's mean: --code-activation must be linear",
+            ));
+        }
         Ok(())
+    }
+
+    fn capabilities(&self) -> crate::model::variant::Capabilities {
+        crate::model::variant::Capabilities {
+            prior: self.variational,
+            stochastic_encoder: self.variational,
+            ..Default::default()
+        }
     }
 
     fn latent(&self, _shared: &SharedConfig) -> usize {
@@ -97,8 +130,13 @@ impl VariantConfig for GruConfig {
     fn describe(&self, shared: &SharedConfig) -> String {
         let shape = window_shape(shared.input_shape.as_deref())
             .map_or_else(|_| "windows".to_string(), |(c, w)| format!("{c}x{w}"));
+        let vae = if self.variational {
+            format!(", variational, beta {}", self.beta)
+        } else {
+            String::new()
+        };
         format!(
-            "GRU {u} over {shape} → {l} → GRU {u} → {shape}",
+            "GRU {u} over {shape} → {l} → GRU {u} → {shape}{vae}",
             u = self.units,
             l = self.latent
         )
@@ -110,6 +148,9 @@ impl VariantConfig for GruConfig {
         layers.linear("encoder.input", channels, 3 * u, Activation::Sigmoid)?;
         layers.linear("encoder.state", u, 3 * u, Activation::Sigmoid)?;
         layers.linear("encoder.code", u, l, self.code_activation)?;
+        if self.variational {
+            layers.linear("encoder.logvar", u, l, Activation::Linear)?;
+        }
         layers.linear("decoder.start", l, u, Activation::Tanh)?;
         layers.linear("decoder.input", l, 3 * u, Activation::Sigmoid)?;
         layers.linear("decoder.state", u, 3 * u, Activation::Sigmoid)?;
@@ -120,6 +161,7 @@ impl VariantConfig for GruConfig {
             units: u,
             code_activation: self.code_activation,
             output: input.output,
+            variational: self.variational.then_some(self.beta),
         }))
     }
 }
@@ -131,9 +173,29 @@ struct Gru {
     units: usize,
     code_activation: Activation,
     output: Activation,
+    /// The KL weight of a variational model.
+    variational: Option<f64>,
 }
 
 impl Gru {
+    /// The encoder GRU's last state.
+    fn last_state(&self, layers: &Layers, x: Tensor<2>) -> Tensor<2> {
+        let (c, w, u) = (self.channels, self.steps, self.units);
+        let [n, _] = x.dims();
+        // Every step's input projected at once: [n·steps, channels] rows, time-major.
+        let by_step = x.reshape([n, c, w]).swap_dims(1, 2).reshape([n * w, c]);
+        let gi = linear(layers.linear("encoder.input"), by_step).reshape([n, w, 3 * u]);
+        let mut h = Tensor::<2>::zeros([n, u], &gi.device());
+        for t in 0..w {
+            let step = gi
+                .clone()
+                .slice([0..n, t..t + 1, 0..3 * u])
+                .reshape([n, 3 * u]);
+            h = self.step(layers, "encoder", step, h);
+        }
+        h
+    }
+
     /// One GRU step from state `h` given the input's projection `gi` (`[n, 3·units]`).
     fn step(&self, layers: &Layers, cell: &str, gi: Tensor<2>, h: Tensor<2>) -> Tensor<2> {
         let u = self.units;
@@ -152,22 +214,39 @@ impl Variant for Gru {
         objective::autoencoder_rows_independent(config)
     }
 
+    /// The code; a variational model's posterior mean.
     fn encode(&self, layers: &Layers, x: Tensor<2>) -> Tensor<2> {
-        let (c, w, u) = (self.channels, self.steps, self.units);
-        let [n, _] = x.dims();
-        // Every step's input projected at once: [n·steps, channels] rows, time-major.
-        let by_step = x.reshape([n, c, w]).swap_dims(1, 2).reshape([n * w, c]);
-        let gi = linear(layers.linear("encoder.input"), by_step).reshape([n, w, 3 * u]);
-        let mut h = Tensor::<2>::zeros([n, u], &gi.device());
-        for t in 0..w {
-            let step = gi
-                .clone()
-                .slice([0..n, t..t + 1, 0..3 * u])
-                .reshape([n, 3 * u]);
-            h = self.step(layers, "encoder", step, h);
-        }
+        let h = self.last_state(layers, x);
         self.code_activation
             .apply(linear(layers.linear("encoder.code"), h))
+    }
+
+    fn posterior(&self, layers: &Layers, x: Tensor<2>) -> Option<(Tensor<2>, Tensor<2>)> {
+        self.variational?;
+        let h = self.last_state(layers, x);
+        Some((
+            linear(layers.linear("encoder.code"), h.clone()),
+            linear(layers.linear("encoder.logvar"), h),
+        ))
+    }
+
+    fn objective(&self, net: &Network, batch: Batch, cx: &mut StepContext) -> LossTerms {
+        let Some(beta) = self.variational else {
+            return objective::autoencoder(net, batch, cx);
+        };
+        let posterior = self
+            .posterior(&net.layers, batch.input.clone())
+            .expect("a variational model has a posterior");
+        objective::negative_elbo(
+            net,
+            posterior,
+            batch.target,
+            cx,
+            objective::KlPressure {
+                weight: beta,
+                capacity: None,
+            },
+        )
     }
 
     fn decode_logits(&self, layers: &Layers, z: Tensor<2>) -> Tensor<2> {
