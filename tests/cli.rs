@@ -999,7 +999,15 @@ fn a_crash_while_saving_resumes_bit_for_bit() {
     let args = |out: &str| {
         let mut a = vec!["train", "--data", "shapes", "--limit", "300", "--out", out];
         a.extend_from_slice(&["--hidden", "32", "--latent", "4", "--batch-size", "50"]);
-        a.extend_from_slice(&["--epochs", "3", "--quiet", "--no-report"]);
+        // A checkpoint at every epoch's end: the swaps counted below.
+        a.extend_from_slice(&[
+            "--epochs",
+            "3",
+            "--checkpoint-seconds",
+            "0",
+            "--quiet",
+            "--no-report",
+        ]);
         a.into_iter().map(String::from).collect::<Vec<_>>()
     };
     let whole = Command::new(env!("CARGO_BIN_EXE_aekit"))

@@ -555,3 +555,77 @@ fn init_from_starts_from_another_runs_weights_and_refuses_a_different_model() {
     assert!(err.to_string().contains("nothing-here"), "{err}");
     assert!(!refused.exists());
 }
+
+/// Checkpoints on a clock: short epochs within `checkpoint_seconds` of the last save write
+/// nothing, yet a session stopped mid-run writes the best weights and metrics it held before
+/// its checkpoint, and the last epoch always saves — the run ends bit for bit as one saved at
+/// every epoch.
+#[test]
+fn checkpoints_on_a_clock_resume_to_the_same_bytes() {
+    let dir = common::tmp();
+    let mut cfg = common::tiny_config();
+    cfg.train.epochs = 4;
+    let raw = aekit::data::load(&cfg.data, Split::Train).unwrap();
+    let mut every_epoch = cfg.clone();
+    every_epoch.train.checkpoint_seconds = 0.0;
+    let reference = dir.path().join("every-epoch");
+    fit(&every_epoch, &raw, &FitOptions::new(&reference)).unwrap();
+
+    // An hour between saves: after two and a half epochs nothing but the initial checkpoint
+    // would be on disk, so the interruption writes the two epochs' metrics and best weights.
+    let mut rarely = cfg.clone();
+    rarely.train.checkpoint_seconds = 3600.0;
+    let run = dir.path().join("rarely");
+    let mut opts = FitOptions::new(&run);
+    opts.stop_after_steps = Some(20);
+    assert!(fit(&rarely, &raw, &opts).is_err());
+    let metrics = RunDir::new(&run).metrics().unwrap();
+    assert_eq!(metrics.iter().map(|m| m.epoch).collect::<Vec<_>>(), [1, 2]);
+    let state: aekit::train::TrainState =
+        aekit::io::read_json(&run.join("checkpoint/state.json")).unwrap();
+    assert_eq!((state.epoch, state.global_step), (2, 20));
+    assert!(
+        run.join("model.safetensors").is_file(),
+        "the best weights so far"
+    );
+    let mut opts = FitOptions::new(&run);
+    opts.resume = true;
+    fit(&rarely, &raw, &opts).unwrap();
+    for file in [
+        "model.safetensors",
+        "metrics.jsonl",
+        "checkpoint/model.safetensors",
+    ] {
+        let read = |d: &Path| std::fs::read(d.join(file)).unwrap();
+        if file == "metrics.jsonl" {
+            // Lines hold each epoch's seconds: compare everything else.
+            let epochs = |d: &Path| {
+                RunDir::new(d)
+                    .metrics()
+                    .unwrap()
+                    .iter()
+                    .map(|m| {
+                        (
+                            m.epoch,
+                            m.train_loss.to_bits(),
+                            m.val_loss.map(f64::to_bits),
+                        )
+                    })
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(epochs(&reference), epochs(&run));
+        } else {
+            assert_eq!(read(&reference), read(&run), "{file}");
+        }
+    }
+    let mut negative = cfg.clone();
+    negative.train.checkpoint_seconds = -1.0;
+    let err = fit(&negative, &raw, &FitOptions::new(dir.path().join("bad")))
+        .err()
+        .expect("refused");
+    assert!(
+        err.to_string()
+            .contains("checkpoint_seconds must not be negative"),
+        "{err}"
+    );
+}

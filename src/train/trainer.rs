@@ -301,22 +301,64 @@ fn validation(
 }
 
 /// Keeps the best model: the lowest validation loss so far, or simply the latest without a
-/// validation set (`score` is then the training loss).
-fn keep_best(
-    score: f64,
-    model: &Autoencoder,
-    state: &mut TrainState,
-    store: &dyn Checkpoints,
-) -> Result<()> {
+/// validation set (`score` is then the training loss). It is written with the next save
+/// ([`Unsaved`]), so that the best weights on disk always go with the checkpoint's state.
+fn keep_best(score: f64, model: &Autoencoder, state: &mut TrainState, unsaved: &mut Unsaved) {
     if state.best_val.is_none_or(|b| score < b) {
         state.best_val = Some(score);
         state.best_epoch = Some(state.epoch + 1);
         state.bad_epochs = 0;
-        store.save_best(model)?;
+        unsaved.best = Some(model.clone());
     } else {
         state.bad_epochs += 1;
     }
-    Ok(())
+}
+
+/// What the loop has not written yet: the best weights since the last save, and when that
+/// save was. Epochs that end within `checkpoint_seconds` of it save nothing.
+struct Unsaved {
+    best: Option<Autoencoder>,
+    metrics: bool,
+    since: Instant,
+}
+
+impl Unsaved {
+    fn new() -> Self {
+        Self {
+            best: None,
+            metrics: false,
+            since: Instant::now(),
+        }
+    }
+
+    /// Writes the best weights and the metrics it holds: what goes to disk before a
+    /// checkpoint, in this order, so that a crash between the writes leaves a run that
+    /// resumes from the older checkpoint (which drops and writes again the newer lines).
+    fn write(&mut self, store: &dyn Checkpoints, history: &[EpochMetrics]) -> Result<()> {
+        if let Some(best) = self.best.take() {
+            store.save_best(&best)?;
+        }
+        if std::mem::take(&mut self.metrics) {
+            store.save_metrics(history)?;
+        }
+        Ok(())
+    }
+
+    /// The best weights, the metrics and the checkpoint, written now.
+    fn save(
+        &mut self,
+        store: &dyn Checkpoints,
+        history: &[EpochMetrics],
+        model: &Autoencoder,
+        optimizers: &Optimizers,
+        state: &TrainState,
+    ) -> Result<()> {
+        self.write(store, history)?;
+        crate::io::crash_point("epoch-end");
+        store.save_checkpoint(model, optimizers, state)?;
+        self.since = Instant::now();
+        Ok(())
+    }
 }
 
 /// Why training stops after the epoch just ended, if it does: early stopping, or the time
@@ -345,16 +387,20 @@ fn interruption(state: &TrainState, store: &dyn Checkpoints) -> Error {
     ))
 }
 
-/// Saves the checkpoint of a session that stops mid-epoch, then gives `why` it stopped (or why
-/// the checkpoint could not be saved).
+/// Saves the checkpoint of a session that stops mid-epoch (with the best weights and metrics
+/// not yet written), then gives `why` it stopped (or why the checkpoint could not be saved).
 fn save_and_stop(
     store: &dyn Checkpoints,
-    model: &Autoencoder,
-    optimizers: &Optimizers,
-    state: &TrainState,
+    unsaved: &mut Unsaved,
+    history: &[EpochMetrics],
+    checkpoint: (&Autoencoder, &Optimizers, &TrainState),
     why: Error,
 ) -> Error {
-    match store.save_checkpoint(model, optimizers, state) {
+    let (model, optimizers, state) = checkpoint;
+    let saved = unsaved
+        .write(store, history)
+        .and_then(|()| store.save_checkpoint(model, optimizers, state));
+    match saved {
         Ok(()) => why,
         Err(e) => e,
     }
@@ -383,6 +429,7 @@ pub fn run(
     let mut stop_reason = "completed".to_string();
     let mut net: Network = model.clone().into_net();
     let train_device = model.device().clone().autodiff();
+    let mut unsaved = Unsaved::new();
 
     while state.epoch < tc.epochs {
         let mut epoch_rows = s.rows.epoch(state.epoch, state.batch, tc.batch_size);
@@ -419,9 +466,9 @@ pub fn run(
                     state.train_seconds = time_before + started.elapsed().as_secs_f64();
                     return Err(save_and_stop(
                         store,
-                        &model.with_net(net),
-                        &optimizers,
-                        &state,
+                        &mut unsaved,
+                        &history,
+                        (&model.with_net(net), &optimizers, &state),
                         stop,
                     ));
                 }
@@ -447,7 +494,8 @@ pub fn run(
             let Some(value) = value else {
                 state.train_seconds = time_before + started.elapsed().as_secs_f64();
                 let stop = interruption(&state, store);
-                let stop = save_and_stop(store, &model.with_net(net), &optimizers, &state, stop);
+                let checkpoint = (&model.with_net(net), &optimizers, &state);
+                let stop = save_and_stop(store, &mut unsaved, &history, checkpoint, stop);
                 if let Some(ranks) = s.ranks {
                     // No rank leaves before rank 0 has saved: a rank that ends makes the
                     // launcher stop the rest.
@@ -500,21 +548,29 @@ pub fn run(
             ))
         ));
         history.push(metrics);
+        unsaved.metrics = true;
 
-        keep_best(val_loss.unwrap_or(train_loss), &model, &mut state, store)?;
+        keep_best(
+            val_loss.unwrap_or(train_loss),
+            &model,
+            &mut state,
+            &mut unsaved,
+        );
         state.epoch += 1;
         state.batch = 0;
         state.epoch_loss_sum = 0.0;
         state.epoch_samples = 0;
         state.train_seconds = time_before + started.elapsed().as_secs_f64();
-        // Metrics first: a crash between the two leaves an epoch's line that resuming from the
-        // older checkpoint drops and writes again, never a checkpoint whose line is lost.
-        store.save_metrics(&history)?;
-        crate::io::crash_point("epoch-end");
-        store.save_checkpoint(&model, &optimizers, &state)?;
+        let mut reason = stop_rule(tc, &state);
+        // The last epoch and a stop always save; others once `checkpoint_seconds` have passed.
+        let due = state.epoch >= tc.epochs
+            || reason.is_some()
+            || unsaved.since.elapsed().as_secs_f64() >= tc.checkpoint_seconds;
+        if due {
+            unsaved.save(store, &history, &model, &optimizers, &state)?;
+        }
         net = model.clone().into_net();
 
-        let mut reason = stop_rule(tc, &state);
         if let Some(ranks) = s.ranks {
             reason = ranks::epoch_end(ranks, &net, reason)?;
         }
