@@ -128,17 +128,18 @@ impl RunConfig {
     }
 
     /// The config a resumed run continues with: this (saved) one, where only the flags that
-    /// cannot change what was already trained may change it: `--epochs` and `--max-minutes`.
+    /// cannot change what was already trained may change it: `--epochs`, `--max-minutes` and
+    /// `--checkpoint-seconds`.
     /// Any other flag of the config is refused, so no setting is silently ignored.
     pub fn resume_with(mut self, flags: &clap::ArgMatches) -> Result<Self> {
         use clap::Args;
-        const MAY_CHANGE: [&str; 2] = ["epochs", "max_minutes"];
+        const MAY_CHANGE: [&str; 3] = ["epochs", "max_minutes", "checkpoint_seconds"];
         let mut given = crate::options::given(flags, crate::data::DataConfig::augment_args);
         given.extend(crate::model::given_model_flags(flags));
         given.extend(crate::options::given(flags, TrainConfig::augment_args));
         if let Some(id) = given.iter().find(|id| !MAY_CHANGE.contains(&id.as_str())) {
             return Err(Error::invalid(format!(
-                "--resume continues a run as configured: {} cannot change it (only --epochs and --max-minutes can)",
+                "--resume continues a run as configured: {} cannot change it (only --epochs, --max-minutes and --checkpoint-seconds can)",
                 crate::options::long_flag(&Self::flags(clap::Command::new("train")), id)
             )));
         }
