@@ -56,6 +56,25 @@ fn start_driver() -> (Driver, String) {
     (Driver(child), format!("http://127.0.0.1:{port}"))
 }
 
+/// chromedriver and a headless Chromium session on it (the driver ends when dropped).
+async fn browser() -> (Driver, Client) {
+    let (driver, webdriver) = start_driver();
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        json!({
+            "binary": CHROMIUM,
+            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1400,1250", "--hide-scrollbars"],
+        }),
+    );
+    let c = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect(&webdriver)
+        .await
+        .expect("a WebDriver session");
+    (driver, c)
+}
+
 /// Runs `script` until it returns something other than null (the page works asynchronously).
 async fn wait_for(c: &Client, what: &str, script: &str) -> Value {
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -169,20 +188,7 @@ async fn the_explorer_shows_what_the_api_computes() {
         post_json(&a, &server.url(&format!("/v1/runs/{name}/{op}")), &body).json()
     };
 
-    let (_driver, webdriver) = start_driver();
-    let mut caps = serde_json::Map::new();
-    caps.insert(
-        "goog:chromeOptions".into(),
-        json!({
-            "binary": CHROMIUM,
-            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1400,1250", "--hide-scrollbars"],
-        }),
-    );
-    let c = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-        .capabilities(caps)
-        .connect(&webdriver)
-        .await
-        .expect("a WebDriver session");
+    let (_driver, c) = browser().await;
     c.goto(&server.url("/")).await.unwrap();
     wait_for(
         &c,
@@ -539,20 +545,7 @@ async fn the_explorer_draws_a_series_run_as_lines() {
     );
     let range: [f64; 2] = serde_json::from_value(runs["runs"][0]["value_range"].clone()).unwrap();
 
-    let (_driver, webdriver) = start_driver();
-    let mut caps = serde_json::Map::new();
-    caps.insert(
-        "goog:chromeOptions".into(),
-        json!({
-            "binary": CHROMIUM,
-            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1400,1250", "--hide-scrollbars"],
-        }),
-    );
-    let c = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-        .capabilities(caps)
-        .connect(&webdriver)
-        .await
-        .expect("a WebDriver session");
+    let (_driver, c) = browser().await;
     c.goto(&server.url("/")).await.unwrap();
     wait_for(
         &c,

@@ -54,6 +54,30 @@ fn spiked_series(dir: &Path) -> std::path::PathBuf {
     path
 }
 
+/// Trains `run` in `dir` on the spiked series `source` (`csv:PATH`), its first 1,000 points the
+/// training range, standardised, with `extra` flags.
+fn train_spiked(dir: &Path, source: &str, run: &str, extra: &[&str]) {
+    let mut args = vec![
+        "train",
+        "--data",
+        source,
+        "--time-column",
+        "t",
+        "--label-column",
+        "anomaly",
+        "--train-points",
+        "1000",
+        "--scale",
+        "standardize",
+        "--quiet",
+        "--no-report",
+        "--out",
+        run,
+    ];
+    args.extend_from_slice(extra);
+    ok(&args, dir);
+}
+
 fn series_config(path: &Path, window: usize) -> DataConfig {
     DataConfig {
         window: Some(window),
@@ -124,31 +148,11 @@ fn a_spike_in_one_point_scores_highest_at_that_point() {
     let source = format!("csv:{}", data.display());
     for model in ["dense", "conv1d", "gru"] {
         let run = format!("run-{model}");
-        ok(
-            &[
-                "train",
-                "--data",
-                &source,
-                "--window",
-                "32",
-                "--time-column",
-                "t",
-                "--label-column",
-                "anomaly",
-                "--train-points",
-                "1000",
-                "--scale",
-                "standardize",
-                "--model",
-                model,
-                "--epochs",
-                "15",
-                "--quiet",
-                "--no-report",
-                "--out",
-                &run,
-            ],
+        train_spiked(
             dir.path(),
+            &source,
+            &run,
+            &["--window", "32", "--model", model, "--epochs", "15"],
         );
         for reduce in ["mean", "max"] {
             let out = dir.path().join(format!("{model}-{reduce}.csv"));
@@ -390,10 +394,65 @@ fn bad_series_inputs_are_refused_in_one_line() {
     }
 }
 
+/// Autodiff gradients of every parameter `checks` picks (a name to its PyTorch-layout
+/// gradient, or `None` to skip) against central finite differences, for a model of `cfg` on
+/// inputs `x` of `rows` rows; returns how many tensors were checked.
+fn check_gradients(
+    cfg: &aekit::ModelConfig,
+    rows: usize,
+    checks: impl Fn(
+        &str,
+        &aekit::model::layers::Layer,
+        &burn::optim::GradientsParams,
+    ) -> Option<Vec<f32>>,
+) -> usize {
+    use burn::optim::GradientsParams;
+    let dev = burn::tensor::Device::flex();
+    let m = aekit::Autoencoder::new(cfg, 3, &dev).unwrap();
+    let cols = m.input_dim();
+    let x = Matrix::new(
+        rows,
+        cols,
+        (0..rows * cols)
+            .map(|i| ((i * 37 % 23) as f32 / 23.0) - 0.5)
+            .collect(),
+    )
+    .unwrap();
+    let net = m.net().clone();
+    let grads = GradientsParams::from_grads(
+        common::objective(&net, cfg, &x, &dev.clone().autodiff()).backward(),
+        &net,
+    );
+    let mut checked = 0;
+    for name in net.layers.names().to_vec() {
+        let layer = net.layers.get(&name).unwrap();
+        let Some(g) = checks(&name, layer, &grads) else {
+            continue;
+        };
+        let n = g.len();
+        let exported = match layer {
+            aekit::model::layers::Layer::Linear(_) => format!("{name}.weight"),
+            _ => name.clone(),
+        };
+        common::check_against_finite_differences(
+            &m,
+            &exported,
+            &g,
+            (0..n).step_by((n / 5).max(1)),
+            |net| common::objective(net, cfg, &x, &dev).into_scalar::<f32>() as f64,
+        );
+        checked += 1;
+    }
+    checked
+}
+
+fn values_of(t: burn::tensor::Tensor<2>) -> Vec<f32> {
+    t.into_data().convert::<f32>().try_into_vec().unwrap()
+}
+
 #[test]
 fn conv1d_gradients_match_finite_differences() {
     use aekit::model::layers::Layer;
-    use burn::optim::GradientsParams;
     let mut arch = aekit::model::variants::conv1d::Conv1dConfig {
         filters: vec![3, 2],
         kernel: 3,
@@ -401,50 +460,20 @@ fn conv1d_gradients_match_finite_differences() {
         ..Default::default()
     };
     arch.stride = 2;
-    let mut cfg = aekit::ModelConfig::new(arch);
-    // Two channels of 9 steps: odd lengths exercise the `same` padding's extra end step.
-    cfg.resolve(&[2, 9], false).unwrap();
-    let dev = burn::tensor::Device::flex();
-    let m = aekit::Autoencoder::new(&cfg, 3, &dev).unwrap();
-    let x = Matrix::new(
-        4,
-        18,
-        (0..72)
-            .map(|i| ((i * 37 % 23) as f32 / 23.0) - 0.5)
-            .collect(),
-    )
-    .unwrap();
-    let net = m.net().clone();
-    let grads = GradientsParams::from_grads(
-        common::objective(&net, &cfg, &x, &dev.clone().autodiff()).backward(),
-        &net,
-    );
-    let mut checked = 0;
-    for name in net.layers.names().to_vec() {
-        let Some(Layer::Matrix(p)) = net.layers.get(&name) else {
-            continue;
-        };
-        if name.ends_with(".bias") && !name.starts_with("decoder.2") {
-            continue;
-        }
-        let g: Vec<f32> = grads
-            .get::<2>(p.id)
-            .unwrap()
-            .into_data()
-            .convert::<f32>()
-            .try_into_vec()
-            .unwrap();
-        let n = g.len();
-        common::check_against_finite_differences(
-            &m,
-            &name,
-            &g,
-            (0..n).step_by((n / 5).max(1)),
-            |net| common::objective(net, &cfg, &x, &dev).into_scalar::<f32>() as f64,
-        );
-        checked += 1;
+    for variational in [false, true] {
+        arch.vae.variational = variational;
+        let mut cfg = aekit::ModelConfig::new(arch.clone());
+        // Two channels of 9 steps: odd lengths exercise the `same` padding's extra end step.
+        cfg.resolve(&[2, 9], false).unwrap();
+        let checked = check_gradients(&cfg, 4, |name, layer, grads| match layer {
+            Layer::Matrix(p) if !name.ends_with(".bias") || name.starts_with("decoder.2") => {
+                Some(values_of(grads.get::<2>(p.id).unwrap()))
+            }
+            _ => None,
+        });
+        let expected = if variational { 7 } else { 6 };
+        assert_eq!(checked, expected, "every layer's weight was checked");
     }
-    assert!(checked >= 6, "every layer's weight was checked ({checked})");
 }
 
 #[test]
@@ -509,57 +538,23 @@ fn conv1d_trains_alike_on_aekits_kernels_and_burns() {
 #[test]
 fn gru_gradients_match_finite_differences() {
     use aekit::model::layers::Layer;
-    use burn::optim::GradientsParams;
-    let arch = aekit::model::variants::gru::GruConfig {
+    let mut arch = aekit::model::variants::gru::GruConfig {
         units: 3,
         latent: 2,
         ..Default::default()
     };
-    let mut cfg = aekit::ModelConfig::new(arch);
-    cfg.resolve(&[2, 5], false).unwrap();
-    let dev = burn::tensor::Device::flex();
-    let m = aekit::Autoencoder::new(&cfg, 4, &dev).unwrap();
-    let x = Matrix::new(
-        3,
-        10,
-        (0..30)
-            .map(|i| ((i * 29 % 17) as f32 / 17.0) - 0.5)
-            .collect(),
-    )
-    .unwrap();
-    let net = m.net().clone();
-    let grads = GradientsParams::from_grads(
-        common::objective(&net, &cfg, &x, &dev.clone().autodiff()).backward(),
-        &net,
-    );
-    let mut checked = 0;
-    for name in net.layers.names().to_vec() {
-        let Some(Layer::Linear(l)) = net.layers.get(&name) else {
-            continue;
-        };
-        let g: Vec<f32> = grads
-            .get::<2>(l.weight.id)
-            .unwrap()
-            // burn keeps a linear weight as [in, out]; the exported tensor is [out, in].
-            .transpose()
-            .into_data()
-            .convert::<f32>()
-            .try_into_vec()
-            .unwrap();
-        let n = g.len();
-        common::check_against_finite_differences(
-            &m,
-            &format!("{name}.weight"),
-            &g,
-            (0..n).step_by((n / 5).max(1)),
-            |net| common::objective(net, &cfg, &x, &dev).into_scalar::<f32>() as f64,
-        );
-        checked += 1;
+    for variational in [false, true] {
+        arch.vae.variational = variational;
+        let mut cfg = aekit::ModelConfig::new(arch.clone());
+        cfg.resolve(&[2, 5], false).unwrap();
+        // burn keeps a linear weight as [in, out]; the exported tensor is [out, in].
+        let checked = check_gradients(&cfg, 3, |_, layer, grads| match layer {
+            Layer::Linear(l) => Some(values_of(grads.get::<2>(l.weight.id).unwrap().transpose())),
+            _ => None,
+        });
+        // Both cells, the code and the output, and a variational model's log-variance.
+        assert_eq!(checked, if variational { 8 } else { 7 });
     }
-    assert_eq!(
-        checked, 7,
-        "every layer of both cells, the code and the output"
-    );
 }
 
 #[test]
@@ -569,31 +564,11 @@ fn a_series_run_serves_point_scores_as_the_command_line_gives_them() {
     let dir = common::tmp();
     let data = spiked_series(dir.path());
     let source = format!("csv:{}", data.display());
-    ok(
-        &[
-            "train",
-            "--data",
-            &source,
-            "--window",
-            "32",
-            "--stride",
-            "2",
-            "--time-column",
-            "t",
-            "--label-column",
-            "anomaly",
-            "--train-points",
-            "1000",
-            "--scale",
-            "standardize",
-            "--epochs",
-            "5",
-            "--quiet",
-            "--no-report",
-            "--out",
-            "run",
-        ],
+    train_spiked(
         dir.path(),
+        &source,
+        "run",
+        &["--window", "32", "--stride", "2", "--epochs", "5"],
     );
     // Training stored the point detector: the CLI's default threshold is that one.
     let stored: serde_json::Value =
@@ -683,32 +658,19 @@ fn variational_sequence_models_train_on_the_negative_elbo() {
     let data = spiked_series(dir.path());
     let source = format!("csv:{}", data.display());
     for (model, run) in [("conv1d", "vae-conv1d"), ("gru", "vae-gru")] {
-        ok(
+        train_spiked(
+            dir.path(),
+            &source,
+            run,
             &[
-                "train",
-                "--data",
-                &source,
                 "--window",
                 "32",
-                "--time-column",
-                "t",
-                "--label-column",
-                "anomaly",
-                "--train-points",
-                "1000",
-                "--scale",
-                "standardize",
                 "--model",
                 model,
                 "--variational",
                 "--epochs",
                 "12",
-                "--quiet",
-                "--no-report",
-                "--out",
-                run,
             ],
-            dir.path(),
         );
         // The objective is a negative ELBO: the validation loss is the reconstruction term
         // plus a KL term above zero.

@@ -74,6 +74,21 @@ pub fn scores_of_reconstructions(loss: ReconLoss, recon: &Matrix, x: &Matrix) ->
         .collect()
 }
 
+/// Each value's squared error, `(recon − x)²`, as a matrix of `x`'s shape: the per-feature
+/// errors the scores sum.
+pub fn squared_errors(recon: &Matrix, x: &Matrix) -> Matrix {
+    Matrix {
+        rows: x.rows,
+        cols: x.cols,
+        data: recon
+            .data
+            .iter()
+            .zip(&x.data)
+            .map(|(r, v)| (r - v) * (r - v))
+            .collect(),
+    }
+}
+
 /// The `q`-quantile of `values` with linear interpolation (NumPy's default, which PyOD uses
 /// for its threshold).
 pub fn quantile(values: &[f64], q: f64) -> f64 {

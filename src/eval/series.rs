@@ -11,7 +11,9 @@ use serde::Serialize;
 use crate::data::series::{PointReduce, Windowed, load_windows};
 use crate::data::{DataConfig, Matrix, Split};
 use crate::error::{Error, Result};
-use crate::eval::anomaly::{AnomalyDetector, ScoreKind, ScoreSummary, ScoresFormat};
+use crate::eval::anomaly::{
+    AnomalyDetector, ScoreKind, ScoreSummary, ScoresFormat, squared_errors,
+};
 use crate::run::Run;
 
 /// How far from a labelled anomaly the top-scored point of a series may lie and still find it:
@@ -73,17 +75,7 @@ pub fn score_windows(
 ) -> Result<PointScores> {
     let x = run.to_model_scale(&windowed.data.origin, windowed.data.x.clone())?;
     let recon = run.model.reconstruct(&x)?;
-    let errors = Matrix {
-        rows: x.rows,
-        cols: x.cols,
-        data: recon
-            .data
-            .iter()
-            .zip(&x.data)
-            .map(|(r, v)| (r - v) * (r - v))
-            .collect(),
-    };
-    let scores = windowed.point_scores(&errors, reduce);
+    let scores = windowed.point_scores(&squared_errors(&recon, &x), reduce);
     let recon = windowed.to_points(&run.to_raw(recon)?, PointReduce::Mean);
     let series = windowed.series;
     Ok(PointScores {

@@ -411,16 +411,7 @@ async fn score(
     let labels = request_labels(run, class_field(json.get("class"))?, None, x.rows)?;
     let recon = pass(run, Pass::Reconstruct, x.clone(), labels).await?;
     let scores = scores_of_reconstructions(ReconLoss::Mse, &recon, &x);
-    let errors = Matrix::new(
-        x.rows,
-        x.cols,
-        recon
-            .data
-            .iter()
-            .zip(&x.data)
-            .map(|(r, v)| (r - v) * (r - v))
-            .collect(),
-    )?;
+    let errors = crate::eval::anomaly::squared_errors(&recon, &x);
     let mut extra = Map::new();
     let threshold = run.detector.as_ref().map(|d| d.threshold);
     extra.insert("scores".into(), json!(scores));
@@ -481,16 +472,7 @@ async fn score_points(
         Series::one(points, None, "the request")?.split_windows(cfg, crate::data::Split::Test)?;
     let x = run.preprocess(windowed.data.x.clone())?;
     let recon = pass(run, Pass::Reconstruct, x.clone(), None).await?;
-    let errors = Matrix::new(
-        x.rows,
-        x.cols,
-        recon
-            .data
-            .iter()
-            .zip(&x.data)
-            .map(|(r, v)| (r - v) * (r - v))
-            .collect(),
-    )?;
+    let errors = crate::eval::anomaly::squared_errors(&recon, &x);
     let scores = windowed.point_scores(&errors, reduce).remove(0);
     let reconstruction = windowed
         .to_points(&run.to_raw(recon)?, PointReduce::Mean)

@@ -21,6 +21,7 @@ use crate::model::layers::{Layers, LayersBuilder, bernoulli_mask};
 use crate::model::network::Network;
 use crate::model::objective::LossTerms;
 use crate::model::variant::{Batch, Resolved, StepContext, Variant, VariantConfig};
+use crate::model::variants::windows::{self, Variational};
 use crate::model::{Activation, ModelConfig, SharedConfig, objective};
 
 fn default_filters() -> Vec<usize> {
@@ -34,12 +35,6 @@ fn default_stride() -> usize {
 }
 fn default_activation() -> Activation {
     Activation::Relu
-}
-fn default_beta() -> f64 {
-    1.0
-}
-fn is_one(v: &f64) -> bool {
-    *v == 1.0
 }
 
 /// Architecture of a 1-D convolutional autoencoder over time.
@@ -67,15 +62,11 @@ pub struct Conv1dConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[arg(long)]
     pub dropout: Option<f64>,
-    /// A variational (VAE) model: the last convolution gives a Gaussian posterior's mean, a
-    /// second one beside it its log-variance, trained on the negative ELBO (prior N(0, I)).
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    #[arg(long, required = false, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
-    pub variational: bool,
-    /// Weight of the KL term of a variational model (beta-VAE when not 1).
-    #[serde(default = "default_beta", skip_serializing_if = "is_one")]
-    #[arg(long, required = false)]
-    pub beta: f64,
+    /// The last convolution gives a Gaussian posterior's mean, a second one beside it
+    /// (`encoder.logvar`) its log-variance.
+    #[serde(flatten)]
+    #[command(flatten)]
+    pub vae: Variational,
 }
 
 impl Default for Conv1dConfig {
@@ -86,21 +77,13 @@ impl Default for Conv1dConfig {
             stride: default_stride(),
             activation: default_activation(),
             dropout: None,
-            variational: false,
-            beta: default_beta(),
+            vae: Variational::default(),
         }
     }
 }
 
-/// `[channels, steps]` of the samples, or why they are not windows of a series.
 fn window_shape(shape: Option<&[usize]>) -> Result<(usize, usize)> {
-    match shape {
-        Some(&[c, w]) => Ok((c, w)),
-        other => Err(Error::invalid(format!(
-            "conv1d convolves over time: its samples are windows of a series ([channels, window], from --window), not {}",
-            other.map_or("samples of unknown shape".to_string(), |s| format!("{s:?}"))
-        ))),
-    }
+    windows::window_shape("conv1d", "convolves over time", shape)
 }
 
 impl Conv1dConfig {
@@ -159,15 +142,11 @@ impl VariantConfig for Conv1dConfig {
         if shared.input_shape.is_some() {
             window_shape(shared.input_shape.as_deref())?;
         }
-        crate::model::variant::check_weight("beta", self.beta)
+        self.vae.validate()
     }
 
     fn capabilities(&self) -> crate::model::variant::Capabilities {
-        crate::model::variant::Capabilities {
-            prior: self.variational,
-            stochastic_encoder: self.variational,
-            ..Default::default()
-        }
+        self.vae.capabilities()
     }
 
     fn latent(&self, shared: &SharedConfig) -> usize {
@@ -177,7 +156,7 @@ impl VariantConfig for Conv1dConfig {
 
     /// A variational model's code is its posterior mean, unbounded.
     fn code_activation(&self) -> Activation {
-        if self.variational {
+        if self.vae.variational {
             Activation::Linear
         } else {
             self.activation
@@ -202,7 +181,12 @@ impl VariantConfig for Conv1dConfig {
             stages.push(format!("{}x{}", self.filters[i], lengths[i]));
         }
         stages.push(format!("{c}x{w}"));
-        format!("{} (kernel {})", stages.join("-"), self.kernel)
+        format!(
+            "{} (kernel {}){}",
+            stages.join("-"),
+            self.kernel,
+            self.vae.describe()
+        )
     }
 
     fn build(&self, input: &Resolved, layers: &mut LayersBuilder) -> Result<Arc<dyn Variant>> {
@@ -230,7 +214,7 @@ impl VariantConfig for Conv1dConfig {
             encoder.push(g);
             c_in = f;
         }
-        if self.variational {
+        if self.vae.variational {
             let g = encoder.last().expect("one layer");
             let fan_in = g.channels_in * self.kernel;
             layers.matrix(
@@ -277,7 +261,7 @@ impl VariantConfig for Conv1dConfig {
             activation: self.activation,
             output_activation: input.output,
             dropout: self.dropout.unwrap_or(0.0) as f32,
-            variational: self.variational.then_some(self.beta),
+            variational: self.vae.kl_weight(),
         }))
     }
 }
@@ -465,27 +449,13 @@ impl Variant for Conv1d {
         Some((mean, self.head(layers, h, "encoder.logvar")))
     }
 
+    /// The posterior of the training step, with its dropout.
     fn objective(&self, net: &Network, batch: Batch, cx: &mut StepContext) -> LossTerms {
-        let Some(beta) = self.variational else {
-            return objective::autoencoder(net, batch, cx);
-        };
-        // The posterior of the training step, with its dropout.
-        let h = self.trunk(&net.layers, batch.input.clone(), Some(&mut *cx.rng));
-        let mean = self.head(
-            &net.layers,
-            h.clone(),
-            &format!("encoder.{}", self.encoder.len() - 1),
-        );
-        let logvar = self.head(&net.layers, h, "encoder.logvar");
-        objective::negative_elbo(
-            net,
-            (mean, logvar),
-            batch.target,
-            cx,
-            objective::KlPressure {
-                weight: beta,
-                capacity: None,
-            },
-        )
+        windows::objective(net, batch, cx, self.variational, |x, rng| {
+            let h = self.trunk(&net.layers, x, Some(rng));
+            let last = format!("encoder.{}", self.encoder.len() - 1);
+            let mean = self.head(&net.layers, h.clone(), &last);
+            (mean, self.head(&net.layers, h, "encoder.logvar"))
+        })
     }
 }

@@ -20,6 +20,7 @@ use crate::model::layers::{Layers, LayersBuilder};
 use crate::model::network::Network;
 use crate::model::objective::LossTerms;
 use crate::model::variant::{Batch, Resolved, StepContext, Variant, VariantConfig};
+use crate::model::variants::windows::{self, Variational};
 use crate::model::{Activation, ModelConfig, SharedConfig, objective};
 
 fn default_units() -> usize {
@@ -30,12 +31,6 @@ fn default_latent() -> usize {
 }
 fn default_code_activation() -> Activation {
     Activation::Linear
-}
-fn default_beta() -> f64 {
-    1.0
-}
-fn is_one(v: &f64) -> bool {
-    *v == 1.0
 }
 
 /// Architecture of a recurrent autoencoder over time.
@@ -53,15 +48,11 @@ pub struct GruConfig {
     #[serde(default = "default_code_activation")]
     #[arg(long, required = false)]
     pub code_activation: Activation,
-    /// A variational (VAE) GRU autoencoder: the last state gives a Gaussian posterior's mean
-    /// and log-variance, trained on the negative ELBO (prior N(0, I): samples, KL, ELBO scores).
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    #[arg(long, required = false, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
-    pub variational: bool,
-    /// Weight of the KL term of a variational model (beta-VAE when not 1).
-    #[serde(default = "default_beta", skip_serializing_if = "is_one")]
-    #[arg(long, required = false)]
-    pub beta: f64,
+    /// The last state gives a Gaussian posterior's mean (`encoder.code`) and log-variance
+    /// (`encoder.logvar`).
+    #[serde(flatten)]
+    #[command(flatten)]
+    pub vae: Variational,
 }
 
 impl Default for GruConfig {
@@ -70,21 +61,13 @@ impl Default for GruConfig {
             units: default_units(),
             latent: default_latent(),
             code_activation: default_code_activation(),
-            variational: false,
-            beta: default_beta(),
+            vae: Variational::default(),
         }
     }
 }
 
-/// `[channels, steps]` of the samples, or why they are not windows of a series.
 fn window_shape(shape: Option<&[usize]>) -> Result<(usize, usize)> {
-    match shape {
-        Some(&[c, w]) => Ok((c, w)),
-        other => Err(Error::invalid(format!(
-            "gru reads a series step by step: its samples are windows of a series ([channels, window], from --window), not {}",
-            other.map_or("samples of unknown shape".to_string(), |s| format!("{s:?}"))
-        ))),
-    }
+    windows::window_shape("gru", "reads a series step by step", shape)
 }
 
 impl VariantConfig for GruConfig {
@@ -101,8 +84,8 @@ impl VariantConfig for GruConfig {
         if shared.input_shape.is_some() {
             window_shape(shared.input_shape.as_deref())?;
         }
-        crate::model::variant::check_weight("beta", self.beta)?;
-        if self.variational && self.code_activation != Activation::Linear {
+        self.vae.validate()?;
+        if self.vae.variational && self.code_activation != Activation::Linear {
             return Err(Error::invalid(
                 "a variational GRU's code is a Gaussian's mean: --code-activation must be linear",
             ));
@@ -111,11 +94,7 @@ impl VariantConfig for GruConfig {
     }
 
     fn capabilities(&self) -> crate::model::variant::Capabilities {
-        crate::model::variant::Capabilities {
-            prior: self.variational,
-            stochastic_encoder: self.variational,
-            ..Default::default()
-        }
+        self.vae.capabilities()
     }
 
     fn latent(&self, _shared: &SharedConfig) -> usize {
@@ -130,15 +109,11 @@ impl VariantConfig for GruConfig {
     fn describe(&self, shared: &SharedConfig) -> String {
         let shape = window_shape(shared.input_shape.as_deref())
             .map_or_else(|_| "windows".to_string(), |(c, w)| format!("{c}x{w}"));
-        let vae = if self.variational {
-            format!(", variational, beta {}", self.beta)
-        } else {
-            String::new()
-        };
         format!(
             "GRU {u} over {shape} → {l} → GRU {u} → {shape}{vae}",
             u = self.units,
-            l = self.latent
+            l = self.latent,
+            vae = self.vae.describe()
         )
     }
 
@@ -148,7 +123,7 @@ impl VariantConfig for GruConfig {
         layers.linear("encoder.input", channels, 3 * u, Activation::Sigmoid)?;
         layers.linear("encoder.state", u, 3 * u, Activation::Sigmoid)?;
         layers.linear("encoder.code", u, l, self.code_activation)?;
-        if self.variational {
+        if self.vae.variational {
             layers.linear("encoder.logvar", u, l, Activation::Linear)?;
         }
         layers.linear("decoder.start", l, u, Activation::Tanh)?;
@@ -161,7 +136,7 @@ impl VariantConfig for GruConfig {
             units: u,
             code_activation: self.code_activation,
             output: input.output,
-            variational: self.variational.then_some(self.beta),
+            variational: self.vae.kl_weight(),
         }))
     }
 }
@@ -231,22 +206,10 @@ impl Variant for Gru {
     }
 
     fn objective(&self, net: &Network, batch: Batch, cx: &mut StepContext) -> LossTerms {
-        let Some(beta) = self.variational else {
-            return objective::autoencoder(net, batch, cx);
-        };
-        let posterior = self
-            .posterior(&net.layers, batch.input.clone())
-            .expect("a variational model has a posterior");
-        objective::negative_elbo(
-            net,
-            posterior,
-            batch.target,
-            cx,
-            objective::KlPressure {
-                weight: beta,
-                capacity: None,
-            },
-        )
+        windows::objective(net, batch, cx, self.variational, |x, _| {
+            self.posterior(&net.layers, x)
+                .expect("a variational model has a posterior")
+        })
     }
 
     fn decode_logits(&self, layers: &Layers, z: Tensor<2>) -> Tensor<2> {

@@ -17,6 +17,7 @@ pub mod ssvae;
 pub mod vae;
 pub mod vqvae;
 pub mod wae;
+pub mod windows;
 
 use crate::model::variant::VariantEntry;
 
