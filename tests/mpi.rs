@@ -182,7 +182,8 @@ fn stop_rank_one_then_resume(signal: &str) -> Output {
     let launcher = mpirun().expect("mpirun");
     let tmp = common::tmp();
     let (whole, stopped) = (tmp.path().join("whole"), tmp.path().join("stopped"));
-    let epochs = ["--epochs", "40"];
+    // A checkpoint at every epoch's end, so that one is written before the signal.
+    let epochs = ["--epochs", "40", "--checkpoint-seconds", "0"];
     one_process(&epochs, &whole);
 
     let child = two_ranks(launcher, &epochs, &stopped)
