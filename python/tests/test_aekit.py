@@ -380,7 +380,10 @@ def test_every_built_in_variant_fits_from_python_as_the_cli_trains_it(shapes, tm
     binary = os.environ.get("AEKIT_BIN", os.path.join(ROOT, "target", "release", "aekit"))
     if not os.path.exists(binary):
         pytest.skip(f"{binary} not built (cargo build --release)")
-    assert sorted(PARITY) == sorted(aekit._aekit.model_kinds()), "a built-in variant without a parity case"
+    from test_series import SERIES_PARITY  # the variants over windows of a series
+
+    every = sorted([*PARITY, *SERIES_PARITY])
+    assert every == sorted(aekit._aekit.model_kinds()), "a built-in variant without a parity case"
     X, y = shapes
     images = X[:300].reshape(-1, 1, 28, 28)
     labels = y[:300]

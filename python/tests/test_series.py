@@ -74,3 +74,33 @@ def test_bad_series_are_refused():
     with pytest.raises(ValueError, match="point score 'median'"):
         aekit.SeriesDetector(window=4, epochs=1, point_score="median", model="dense").fit(
             np.arange(40, dtype=np.float32))
+
+
+# The variants that take only windows of a series, fitted from Python as the CLI trains them
+# (test_aekit.py's parity test covers the others on images).
+SERIES_PARITY = {
+    "conv1d": {"filters": "4,2", "variational": True},
+    "gru": {"units": 4},
+}
+
+
+@pytest.mark.parametrize("kind", sorted(SERIES_PARITY))
+def test_series_variants_fit_from_python_as_the_cli_trains_them(kind, tmp_path):
+    if not os.path.exists(BINARY):
+        pytest.skip(f"{BINARY} not built (cargo build --release)")
+    X = spiked(n=400, spike=300)
+    det = aekit.SeriesDetector(window=16, stride=2, model=kind, epochs=1, batch_size=50, seed=7,
+                               options=SERIES_PARITY[kind], run_dir=str(tmp_path / "py")).fit(X)
+    data = tmp_path / "series.csv"
+    with open(data, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["a", "b"])
+        w.writerows(X.tolist())
+    subprocess.run([BINARY, "train", "--data", f"csv:{data}", "--window", "16", "--stride", "2",
+                    "--scale", "standardize", *det._model_flags(), "--epochs", "1",
+                    "--batch-size", "50", "--seed", "7", "--lr", "0.001", "--quiet",
+                    "--no-report", "--out", str(tmp_path / "cli")],
+                   check=True, capture_output=True)
+    ours = (tmp_path / "py" / "model.safetensors").read_bytes()
+    theirs = (tmp_path / "cli" / "model.safetensors").read_bytes()
+    assert ours == theirs
