@@ -195,6 +195,15 @@ fn a_spike_in_one_point_scores_highest_at_that_point() {
             assert!(score(&rows[1200]) < score(&rows[1500]) / 20.0);
         }
     }
+    // The training split's windows cover the training range: its summary counts those points
+    // alone (the rest have no score: NaN in the output).
+    let summary: serde_json::Value = serde_json::from_str(&ok(
+        &["score", "run-dense", "--split", "train", "--json"],
+        dir.path(),
+    ))
+    .unwrap();
+    assert_eq!(summary["samples"], 1000);
+    assert_eq!(summary["anomalies"], 0);
     // The scaling was fitted on the training range's points only: the mean of the first
     // 1,000 values, not of all 2,000 (which the spike moves).
     let pre: serde_json::Value = serde_json::from_slice(

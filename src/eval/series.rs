@@ -205,12 +205,14 @@ pub struct SeriesSummary {
 }
 
 impl PointScores {
-    /// Every point's `(series index, point)` that the summary judges: the held-out ones.
+    /// Every point's `(series index, point)` that the summary judges: the held-out ones
+    /// that a window reached (the training split's windows stop at the training range).
     fn held_out(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
-        self.panels
-            .iter()
-            .enumerate()
-            .flat_map(|(k, p)| (p.training..p.scores.len()).map(move |i| (k, i)))
+        self.panels.iter().enumerate().flat_map(|(k, p)| {
+            (p.training..p.scores.len())
+                .filter(|&i| !p.scores[i].is_nan())
+                .map(move |i| (k, i))
+        })
     }
 
     /// Each point's flag under `detector`, series by series.
