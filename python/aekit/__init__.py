@@ -161,7 +161,12 @@ class Run:
         raw rows `X` (and classes `y`) where given, else of the run's own test data where the
         figure draws data; the learning curves, prior samples and a prior's 2-D manifold need
         none, so every figure works for a run fitted from arrays."""
-        X = None if X is None else _rows(X, "X")
+        if kind == "series" and X is not None:
+            # A series run draws a series: n_points values, or n_points x n_channels.
+            X = np.asarray(X, dtype=np.float32)
+            X = np.ascontiguousarray(X[:, None] if X.ndim == 1 else X)
+        else:
+            X = None if X is None else _rows(X, "X")
         return self._handle.figure(kind, X, _class_indices(y))
 
     def figure_image(self, kind="reconstructions", X=None, y=None):
@@ -960,3 +965,10 @@ class SeriesDetector(AnomalyDetector):
 
     def score_samples(self, X, y=None):
         return -self.decision_function(X)
+
+    def figure(self, X):
+        """The series figure of `X` as an RGB array: values and reconstruction above, point
+        scores below with the threshold the run stored (mean point scores, contamination 0.1),
+        flagged spans shaded."""
+        self._check_fitted()
+        return self.run_.figure("series", self._points(X))

@@ -669,6 +669,17 @@ impl RunHandle {
                     .collect();
                 PyValueError::new_err(format!("no figure {kind:?}; one of {}", names.join(", ")))
             })?;
+        // A series run's figure draws a series (`points × channels`), not samples.
+        if kind == aekit::viz::figures::FigureKind::Series {
+            let mut opts = aekit::viz::FigureOptions::default();
+            opts.series.points = x.as_ref().map(matrix).transpose()?;
+            let empty = dataset(Matrix::zeros(0, 0), None);
+            let fig =
+                aekit::viz::figures::figure(&self.run, &empty, kind, &opts).map_err(py_err)?;
+            let (w, h) = fig.image.dimensions();
+            return PyArray1::from_vec(py, fig.image.into_raw())
+                .reshape([h as usize, w as usize, 3]);
+        }
         let data = match &x {
             Some(x) => self.given_data(x, y.as_ref())?,
             None if kind.needs_data(&self.run.model) => {

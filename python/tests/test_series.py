@@ -39,6 +39,11 @@ def test_a_spike_scores_highest_at_its_point(model):
     assert np.array_equal(det.score_samples(X), -scores)
     with pytest.raises(ValueError, match="3 channels"):
         det.decision_function(np.zeros((100, 3), np.float32))
+    # The series figure of the given points: values above, scores below, the spike flagged.
+    img = det.figure(X)
+    assert img.shape == (620, 960, 3) and img.dtype == np.uint8
+    flagged_red = (img[:, :, 0] > 230) & (img[:, :, 1] < 225) & (img[:, :, 2] < 225)
+    assert flagged_red.sum() > 50
 
 
 def test_scores_equal_the_command_lines(tmp_path):

@@ -109,6 +109,7 @@ fn options_for(
         reduce: flags.point_score,
         contamination: flags.contamination,
         id: flags.series_id.clone(),
+        points: None,
     };
     Ok(FigureOptions {
         factors,

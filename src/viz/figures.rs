@@ -117,6 +117,9 @@ pub struct SeriesFigure {
     pub contamination: f64,
     /// Which series of a panel (default: the first).
     pub id: Option<String>,
+    /// A series held in memory (`points × channels`, raw) to draw instead of the data, with
+    /// the point threshold the run stored when it was trained.
+    pub points: Option<Matrix>,
 }
 
 impl Default for SeriesFigure {
@@ -127,6 +130,7 @@ impl Default for SeriesFigure {
             reduce: Default::default(),
             contamination: crate::eval::anomaly::DEFAULT_CONTAMINATION,
             id: None,
+            points: None,
         }
     }
 }
@@ -482,8 +486,28 @@ fn series_figure(
 ) -> Result<(String, String, RgbImage)> {
     use crate::eval::series;
     let cfg = which.data.as_ref().unwrap_or(&run.config.data);
-    let detector = series::PointDetector::for_data(run, cfg, which.reduce, which.contamination)?;
-    let points = series::point_scores(run, cfg, which.split, which.reduce)?;
+    let (detector, points) = match &which.points {
+        Some(values) => {
+            let stored = series::PointDetector::stored(run)?
+                .filter(|p| p.reduce == which.reduce)
+                .ok_or_else(|| {
+                    Error::invalid(format!(
+                        "{}: the run stored no point threshold for {} (draw the series from its data instead)",
+                        run.dir.path.display(),
+                        which.reduce.name()
+                    ))
+                })?;
+            let series =
+                crate::data::series::Series::one(values.clone(), None, "the series given")?;
+            let windows = series.split_windows(&run.config.data, crate::data::Split::Test)?;
+            let points = series::score_windows(run, windows, 0, which.reduce)?;
+            (stored.detector, points)
+        }
+        None => (
+            series::PointDetector::for_data(run, cfg, which.reduce, which.contamination)?,
+            series::point_scores(run, cfg, which.split, which.reduce)?,
+        ),
+    };
     let index = match &which.id {
         None => 0,
         Some(id) => points
