@@ -176,6 +176,15 @@ fn a_spike_in_one_point_scores_highest_at_that_point() {
                 .collect();
             assert_eq!(rows.len(), 2000, "one row per time point");
             assert_eq!(rows[1500][1], "2020-01-01T00:25:00");
+            assert_eq!(
+                text.lines().next().unwrap(),
+                "series,time,score,anomaly,label,training,value,value_reconstructed"
+            );
+            // The value as read, and a reconstruction that misses the spike by about its size.
+            let value: f64 = rows[1500][6].parse().unwrap();
+            let recon: f64 = rows[1500][7].parse().unwrap();
+            assert!((value - 3.0).abs() < 0.2, "{value}");
+            assert!((value - recon).abs() > 1.5, "{value} vs {recon}");
             let score = |r: &Vec<&str>| r[2].parse::<f64>().unwrap();
             let top = (0..rows.len())
                 .max_by(|&a, &b| score(&rows[a]).total_cmp(&score(&rows[b])))

@@ -265,7 +265,8 @@ impl PointScores {
         }
     }
 
-    /// Writes one row per point (`series,time,score,anomaly,label,training` in `.csv`; the
+    /// Writes one row per point (`series,time,score,anomaly,label,training` and each channel's
+    /// value and reconstruction in `.csv`; the
     /// summary and the points in `.json`; the scores alone in `.npy`), atomically.
     pub fn write(
         &self,
@@ -276,12 +277,23 @@ impl PointScores {
         let flagged = self.flagged(detector);
         match check_output(path)? {
             ScoresFormat::Csv => crate::io::write_atomic_with(path, |out| {
-                writeln!(out, "series,time,score,anomaly,label,training")?;
+                write!(out, "series,time,score,anomaly,label,training")?;
+                // Each channel's value and its reconstruction, so the series can be drawn
+                // from the file alone.
+                for c in &self.channels {
+                    write!(
+                        out,
+                        ",{},{}",
+                        csv_field(c),
+                        csv_field(&format!("{c}_reconstructed"))
+                    )?;
+                }
+                writeln!(out)?;
                 for (p, flags) in self.panels.iter().zip(&flagged) {
                     let id = csv_field(p.id.as_deref().unwrap_or(""));
                     for i in 0..p.scores.len() {
                         let label = p.labels.as_ref().map(|l| l[i].to_string());
-                        writeln!(
+                        write!(
                             out,
                             "{id},{},{},{},{},{}",
                             csv_field(&p.times[i]),
@@ -290,6 +302,10 @@ impl PointScores {
                             label.unwrap_or_default(),
                             u8::from(i < p.training)
                         )?;
+                        for (v, r) in p.values.row(i).iter().zip(p.reconstruction.row(i)) {
+                            write!(out, ",{v},{r}")?;
+                        }
+                        writeln!(out)?;
                     }
                 }
                 Ok(())
