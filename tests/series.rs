@@ -204,6 +204,28 @@ fn a_spike_in_one_point_scores_highest_at_that_point() {
             assert!(score(&rows[1200]) < score(&rows[1500]) / 20.0);
         }
     }
+    // Another file with other channels is refused naming them.
+    let other = dir.path().join("other.csv");
+    let mut text = String::from("t,value,extra\n");
+    for i in 0..100 {
+        text.push_str(&format!("{i},{},{}\n", i % 7, i % 3));
+    }
+    std::fs::write(&other, text).unwrap();
+    let out = aekit(
+        &[
+            "score",
+            "run-dense",
+            "--data",
+            &format!("csv:{}", other.display()),
+        ],
+        dir.path(),
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("the series has 2 channels (value, extra)"),
+        "{err}"
+    );
     // The training split's windows cover the training range: its summary counts those points
     // alone (the rest have no score: NaN in the output).
     let summary: serde_json::Value = serde_json::from_str(&ok(

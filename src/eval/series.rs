@@ -73,6 +73,18 @@ pub fn score_windows(
     training: usize,
     reduce: PointReduce,
 ) -> Result<PointScores> {
+    let channels = &windowed.series.channels;
+    if let Some(&[expected, _]) = run.model.config().shared().input_shape.as_deref()
+        && expected != channels.len()
+    {
+        return Err(Error::mismatch(format!(
+            "{}: the series has {} channels ({}), the model in {} takes {expected} per point (choose them with --columns, and name a label with --label-column)",
+            windowed.series.origin,
+            channels.len(),
+            channels.join(", "),
+            run.dir.path.display()
+        )));
+    }
     let x = run.to_model_scale(&windowed.data.origin, windowed.data.x.clone())?;
     let recon = run.model.reconstruct(&x)?;
     let scores = windowed.point_scores(&squared_errors(&recon, &x), reduce);
