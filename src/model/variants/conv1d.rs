@@ -52,7 +52,12 @@ pub struct Conv1dConfig {
     /// Stride of each encoder convolution (each halves the time steps at 2); `same` padding,
     /// so a layer keeps ⌈steps / stride⌉.
     #[serde(default = "default_stride")]
-    #[arg(long = "conv-stride", id = "conv_stride", required = false)]
+    #[arg(
+        long = "conv-stride",
+        id = "conv_stride",
+        value_name = "CONV_STRIDE",
+        required = false
+    )]
     pub stride: usize,
     /// Activation of every layer but the output.
     #[serde(default = "default_activation")]
