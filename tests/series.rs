@@ -146,7 +146,7 @@ fn a_spike_in_one_point_scores_highest_at_that_point() {
     let dir = common::tmp();
     let data = spiked_series(dir.path());
     let source = format!("csv:{}", data.display());
-    for model in ["dense", "conv1d", "gru"] {
+    for model in ["dense", "conv1d", "gru", "lstm"] {
         let run = format!("run-{model}");
         train_spiked(
             dir.path(),
@@ -576,24 +576,35 @@ fn conv1d_trains_alike_on_aekits_kernels_and_burns() {
 }
 
 #[test]
-fn gru_gradients_match_finite_differences() {
+fn recurrent_gradients_match_finite_differences() {
     use aekit::model::layers::Layer;
-    let mut arch = aekit::model::variants::gru::GruConfig {
+    use aekit::model::variants::{gru::GruConfig, lstm::LstmConfig};
+    let mut arch = GruConfig {
         units: 3,
         latent: 2,
         ..Default::default()
     };
-    for variational in [false, true] {
-        arch.vae.variational = variational;
-        let mut cfg = aekit::ModelConfig::new(arch.clone());
-        cfg.resolve(&[2, 5], false).unwrap();
-        // burn keeps a linear weight as [in, out]; the exported tensor is [out, in].
-        let checked = check_gradients(&cfg, 3, |_, layer, grads| match layer {
-            Layer::Linear(l) => Some(values_of(grads.get::<2>(l.weight.id).unwrap().transpose())),
-            _ => None,
-        });
-        // Both cells, the code and the output, and a variational model's log-variance.
-        assert_eq!(checked, if variational { 8 } else { 7 });
+    for lstm in [false, true] {
+        for variational in [false, true] {
+            arch.vae.variational = variational;
+            let mut cfg = if lstm {
+                aekit::ModelConfig::new(LstmConfig {
+                    recurrent: arch.clone(),
+                })
+            } else {
+                aekit::ModelConfig::new(arch.clone())
+            };
+            cfg.resolve(&[2, 5], false).unwrap();
+            // burn keeps a linear weight as [in, out]; the exported tensor is [out, in].
+            let checked = check_gradients(&cfg, 3, |_, layer, grads| match layer {
+                Layer::Linear(l) => {
+                    Some(values_of(grads.get::<2>(l.weight.id).unwrap().transpose()))
+                }
+                _ => None,
+            });
+            // Both cells, the code and the output, and a variational model's log-variance.
+            assert_eq!(checked, if variational { 8 } else { 7 }, "lstm {lstm}");
+        }
     }
 }
 
@@ -697,7 +708,11 @@ fn variational_sequence_models_train_on_the_negative_elbo() {
     let dir = common::tmp();
     let data = spiked_series(dir.path());
     let source = format!("csv:{}", data.display());
-    for (model, run) in [("conv1d", "vae-conv1d"), ("gru", "vae-gru")] {
+    for (model, run) in [
+        ("conv1d", "vae-conv1d"),
+        ("gru", "vae-gru"),
+        ("lstm", "vae-lstm"),
+    ] {
         train_spiked(
             dir.path(),
             &source,

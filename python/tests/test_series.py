@@ -23,7 +23,7 @@ def spiked(n=1600, spike=1200, seed=0):
     return np.column_stack([x, 10 * x + 5]).astype(np.float32)
 
 
-@pytest.mark.parametrize("model", ["dense", "conv1d", "gru"])
+@pytest.mark.parametrize("model", ["dense", "conv1d", "gru", "lstm"])
 def test_a_spike_scores_highest_at_its_point(model):
     X = spiked()
     det = aekit.SeriesDetector(window=32, train_points=800, model=model, epochs=8,
@@ -86,6 +86,7 @@ def test_bad_series_are_refused():
 SERIES_PARITY = {
     "conv1d": {"filters": "4,2", "variational": True},
     "gru": {"units": 4},
+    "lstm": {"units": 4, "variational": True},
 }
 
 

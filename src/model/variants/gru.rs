@@ -6,7 +6,8 @@
 //!
 //! The cells follow PyTorch's `nn.GRU`: `r = σ(W_ir x + b_ir + W_hr h + b_hr)`, `z` alike,
 //! `n = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn))`, `h' = (1 − z) ⊙ n + z ⊙ h`, the three gates'
-//! weights stacked `[r, z, n]` in one `[3·units, in]` matrix (`*.input`, `*.state`).
+//! weights stacked `[r, z, n]` in one `[3·units, in]` matrix (`*.input`, `*.state`). The LSTM
+//! variant (`lstm.rs`) runs the same network with PyTorch's `nn.LSTM` cells ([`Cell::Lstm`]).
 
 use std::sync::Arc;
 
@@ -70,27 +71,38 @@ fn window_shape(shape: Option<&[usize]>) -> Result<(usize, usize)> {
     windows::window_shape("gru", "reads a series step by step", shape)
 }
 
+/// The recurrent cell a network is made of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cell {
+    /// PyTorch's `nn.GRU`: gates `[r, z, n]`.
+    Gru,
+    /// PyTorch's `nn.LSTM`: gates `[i, f, g, o]`, `c' = f ⊙ c + i ⊙ g`, `h' = o ⊙ tanh(c')`.
+    Lstm,
+}
+
+impl Cell {
+    fn gates(self) -> usize {
+        match self {
+            Cell::Gru => 3,
+            Cell::Lstm => 4,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Cell::Gru => "GRU",
+            Cell::Lstm => "LSTM",
+        }
+    }
+}
+
 impl VariantConfig for GruConfig {
     fn kind(&self) -> &'static str {
         "gru"
     }
 
     fn validate(&self, shared: &SharedConfig) -> Result<()> {
-        if self.units == 0 || self.latent == 0 {
-            return Err(Error::invalid(
-                "--units and --latent of a GRU autoencoder must be at least 1",
-            ));
-        }
-        if shared.input_shape.is_some() {
-            window_shape(shared.input_shape.as_deref())?;
-        }
-        self.vae.validate()?;
-        if self.vae.variational && self.code_activation != Activation::Linear {
-            return Err(Error::invalid(
-                "a variational GRU's code is a Gaussian's mean: --code-activation must be linear",
-            ));
-        }
-        Ok(())
+        self.validate_cells(shared, Cell::Gru)
     }
 
     fn capabilities(&self) -> crate::model::variant::Capabilities {
@@ -107,30 +119,70 @@ impl VariantConfig for GruConfig {
 
     /// "GRU 64 over 1x64 → 16 → GRU 64 → 1x64"
     fn describe(&self, shared: &SharedConfig) -> String {
+        self.describe_cells(shared, Cell::Gru)
+    }
+
+    fn build(&self, input: &Resolved, layers: &mut LayersBuilder) -> Result<Arc<dyn Variant>> {
+        self.build_cells(input, layers, Cell::Gru)
+    }
+}
+
+impl GruConfig {
+    /// [`VariantConfig::validate`] for a network of `cell`s.
+    pub fn validate_cells(&self, shared: &SharedConfig, cell: Cell) -> Result<()> {
+        if self.units == 0 || self.latent == 0 {
+            return Err(Error::invalid(format!(
+                "--units and --latent of a {} autoencoder must be at least 1",
+                cell.name()
+            )));
+        }
+        if shared.input_shape.is_some() {
+            window_shape(shared.input_shape.as_deref())?;
+        }
+        self.vae.validate()?;
+        if self.vae.variational && self.code_activation != Activation::Linear {
+            return Err(Error::invalid(format!(
+                "a variational {}'s code is a Gaussian's mean: --code-activation must be linear",
+                cell.name()
+            )));
+        }
+        Ok(())
+    }
+
+    /// [`VariantConfig::describe`] for a network of `cell`s.
+    pub fn describe_cells(&self, shared: &SharedConfig, cell: Cell) -> String {
         let shape = window_shape(shared.input_shape.as_deref())
             .map_or_else(|_| "windows".to_string(), |(c, w)| format!("{c}x{w}"));
         format!(
-            "GRU {u} over {shape} → {l} → GRU {u} → {shape}{vae}",
+            "{name} {u} over {shape} → {l} → {name} {u} → {shape}{vae}",
+            name = cell.name(),
             u = self.units,
             l = self.latent,
             vae = self.vae.describe()
         )
     }
 
-    fn build(&self, input: &Resolved, layers: &mut LayersBuilder) -> Result<Arc<dyn Variant>> {
+    /// [`VariantConfig::build`] for a network of `cell`s.
+    pub fn build_cells(
+        &self,
+        input: &Resolved,
+        layers: &mut LayersBuilder,
+        cell: Cell,
+    ) -> Result<Arc<dyn Variant>> {
         let (channels, steps) = window_shape(Some(input.input_shape))?;
-        let (u, l) = (self.units, self.latent);
-        layers.linear("encoder.input", channels, 3 * u, Activation::Sigmoid)?;
-        layers.linear("encoder.state", u, 3 * u, Activation::Sigmoid)?;
+        let (u, l, g) = (self.units, self.latent, cell.gates());
+        layers.linear("encoder.input", channels, g * u, Activation::Sigmoid)?;
+        layers.linear("encoder.state", u, g * u, Activation::Sigmoid)?;
         layers.linear("encoder.code", u, l, self.code_activation)?;
         if self.vae.variational {
             layers.linear("encoder.logvar", u, l, Activation::Linear)?;
         }
         layers.linear("decoder.start", l, u, Activation::Tanh)?;
-        layers.linear("decoder.input", l, 3 * u, Activation::Sigmoid)?;
-        layers.linear("decoder.state", u, 3 * u, Activation::Sigmoid)?;
+        layers.linear("decoder.input", l, g * u, Activation::Sigmoid)?;
+        layers.linear("decoder.state", u, g * u, Activation::Sigmoid)?;
         layers.linear("decoder.output", u, channels, input.output)?;
         Ok(Arc::new(Gru {
+            cell,
             channels,
             steps,
             units: u,
@@ -141,8 +193,12 @@ impl VariantConfig for GruConfig {
     }
 }
 
+/// A state: `h`, and an LSTM's cell `c`.
+type State = (Tensor<2>, Option<Tensor<2>>);
+
 #[derive(Debug, Clone)]
 struct Gru {
+    cell: Cell,
     channels: usize,
     steps: usize,
     units: usize,
@@ -155,32 +211,48 @@ struct Gru {
 impl Gru {
     /// The encoder GRU's last state.
     fn last_state(&self, layers: &Layers, x: Tensor<2>) -> Tensor<2> {
-        let (c, w, u) = (self.channels, self.steps, self.units);
+        let (c, w, g) = (self.channels, self.steps, self.cell.gates() * self.units);
         let [n, _] = x.dims();
         // Every step's input projected at once: [n·steps, channels] rows, time-major.
         let by_step = x.reshape([n, c, w]).swap_dims(1, 2).reshape([n * w, c]);
-        let gi = linear(layers.linear("encoder.input"), by_step).reshape([n, w, 3 * u]);
-        let mut h = Tensor::<2>::zeros([n, u], &gi.device());
+        let gi = linear(layers.linear("encoder.input"), by_step).reshape([n, w, g]);
+        let mut state = self.start(Tensor::<2>::zeros([n, self.units], &gi.device()));
         for t in 0..w {
-            let step = gi
-                .clone()
-                .slice([0..n, t..t + 1, 0..3 * u])
-                .reshape([n, 3 * u]);
-            h = self.step(layers, "encoder", step, h);
+            let step = gi.clone().slice([0..n, t..t + 1, 0..g]).reshape([n, g]);
+            state = self.step(layers, "encoder", step, state);
         }
-        h
+        state.0
     }
 
-    /// One GRU step from state `h` given the input's projection `gi` (`[n, 3·units]`).
-    fn step(&self, layers: &Layers, cell: &str, gi: Tensor<2>, h: Tensor<2>) -> Tensor<2> {
+    /// The state that starts from `h` (an LSTM's cell at zero).
+    fn start(&self, h: Tensor<2>) -> State {
+        let c = (self.cell == Cell::Lstm).then(|| h.zeros_like());
+        (h, c)
+    }
+
+    /// One step of the `net` ("encoder" or "decoder") cells from `state`, given the input's
+    /// projection `gi` (`[n, gates·units]`).
+    fn step(&self, layers: &Layers, net: &str, gi: Tensor<2>, state: State) -> State {
         let u = self.units;
+        let (h, c) = state;
         let [n, _] = h.dims();
-        let gh = linear(layers.linear(&format!("{cell}.state")), h.clone());
+        let gh = linear(layers.linear(&format!("{net}.state")), h.clone());
         let gate = |t: &Tensor<2>, k: usize| t.clone().slice([0..n, k * u..(k + 1) * u]);
-        let r = sigmoid(gate(&gi, 0) + gate(&gh, 0));
-        let z = sigmoid(gate(&gi, 1) + gate(&gh, 1));
-        let candidate = (gate(&gi, 2) + r * gate(&gh, 2)).tanh();
-        candidate.clone() + z * (h - candidate)
+        match (self.cell, c) {
+            (Cell::Lstm, Some(c)) => {
+                let both = |k| gate(&gi, k) + gate(&gh, k);
+                let (i, f) = (sigmoid(both(0)), sigmoid(both(1)));
+                let (g, o) = (both(2).tanh(), sigmoid(both(3)));
+                let c = f * c + i * g;
+                (o * c.clone().tanh(), Some(c))
+            }
+            _ => {
+                let r = sigmoid(gate(&gi, 0) + gate(&gh, 0));
+                let z = sigmoid(gate(&gi, 1) + gate(&gh, 1));
+                let candidate = (gate(&gi, 2) + r * gate(&gh, 2)).tanh();
+                (candidate.clone() + z * (h - candidate), None)
+            }
+        }
     }
 }
 
@@ -215,12 +287,12 @@ impl Variant for Gru {
     fn decode_logits(&self, layers: &Layers, z: Tensor<2>) -> Tensor<2> {
         let (c, w, u) = (self.channels, self.steps, self.units);
         let [n, _] = z.dims();
-        let mut h = linear(layers.linear("decoder.start"), z.clone()).tanh();
+        let mut state = self.start(linear(layers.linear("decoder.start"), z.clone()).tanh());
         let gi = linear(layers.linear("decoder.input"), z);
         let mut states = Vec::with_capacity(w);
         for _ in 0..w {
-            h = self.step(layers, "decoder", gi.clone(), h);
-            states.push(h.clone());
+            state = self.step(layers, "decoder", gi.clone(), state);
+            states.push(state.0.clone());
         }
         let states = Tensor::cat(states, 1).reshape([n * w, u]);
         linear(layers.linear("decoder.output"), states)

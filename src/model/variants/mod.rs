@@ -12,6 +12,7 @@ pub mod factorvae;
 pub mod gru;
 pub mod infovae;
 pub mod iwae;
+pub mod lstm;
 pub mod rae;
 pub mod ssvae;
 pub mod vae;
@@ -38,6 +39,9 @@ pub fn built_in() -> Vec<VariantEntry> {
         ),
         VariantEntry::of::<gru::GruConfig>(
             "Recurrent (GRU) autoencoder over time, for windows of a series (--window): a GRU reads the window into a code, a second one writes it back",
+        ),
+        VariantEntry::of::<lstm::LstmConfig>(
+            "Recurrent (LSTM) autoencoder over time, for windows of a series (--window): the gru model with LSTM cells",
         ),
         VariantEntry::of::<iwae::IwaeConfig>(
             "Importance-weighted autoencoder: a VAE trained on the k-sample bound",
