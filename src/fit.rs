@@ -391,7 +391,7 @@ fn fit_table(cfg: &RunConfig, source: &StreamedSource, opts: &FitOptions) -> Res
         None => {
             let scanned = scan::scan(&table, &cfg.data.row_filter())?;
             let scaling = cfg.data.scale.resolve(scanned.index.value_kind);
-            let preprocessor = Preprocessor::from_stats(scaling, &scanned.stats);
+            let preprocessor = Preprocessor::from_stats(scaling, &scanned.stats)?;
             let range = preprocessor.range_of(&scanned.stats.min, &scanned.stats.max);
             (scanned.index, preprocessor, range)
         }

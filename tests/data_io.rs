@@ -426,3 +426,77 @@ fn atomic_writes_get_ordinary_file_permissions() {
     assert_eq!(mode(&atomic), mode(&plain));
     assert_eq!(std::fs::read(&atomic).unwrap(), b"y");
 }
+
+/// Robust scaling: each feature's median to 0 and its interquartile range (NumPy's linear
+/// quantiles) to 1, an outlier moving neither; a constant feature keeps scale 1; a streamed
+/// table, read in one pass, is refused by name before anything is read.
+#[test]
+fn robust_scaling_centres_medians_and_scales_quartile_ranges() {
+    // Column 0: 1 2 3 4 100 → median 3, quartiles 2 and 4; column 1 constant.
+    let x = Matrix::new(5, 2, vec![1., 7., 2., 7., 3., 7., 4., 7., 100., 7.]).unwrap();
+    let p = Preprocessor::fit_matrix(Scaling::Robust, &x);
+    assert_eq!(p.offset, vec![3.0, 7.0]);
+    assert_eq!(p.scale, vec![0.5, 1.0]);
+    let mut y = x.clone();
+    p.apply(&mut y).unwrap();
+    assert_eq!(y.row(4), &[48.5, 0.0]);
+    p.invert(&mut y).unwrap();
+    assert_eq!(y, x, "inverted back exactly");
+
+    let dir = common::tmp();
+    let csv = dir.path().join("t.csv");
+    std::fs::write(&csv, "a,b\n1,7\n2,7\n3,7\n4,7\n100,7\n").unwrap();
+    let run = dir.path().join("run");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_aekit"))
+        .args(["train", "--data", &format!("csv:{}", csv.display())])
+        .args([
+            "--scale",
+            "robust",
+            "--val-fraction",
+            "0",
+            "--hidden",
+            "4",
+            "--latent",
+            "2",
+        ])
+        .args(["--epochs", "1", "--quiet", "--no-report", "--out"])
+        .arg(&run)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let saved: Preprocessor = aekit::io::read_json(&run.join("preprocess.json")).unwrap();
+    assert_eq!(
+        saved, p,
+        "the run keeps the robust scaling it was trained with"
+    );
+    let streamed = std::process::Command::new(env!("CARGO_BIN_EXE_aekit"))
+        .args([
+            "train",
+            "--data",
+            &format!("csv:{}", csv.display()),
+            "--stream",
+        ])
+        .args([
+            "--scale",
+            "robust",
+            "--epochs",
+            "1",
+            "--quiet",
+            "--no-report",
+            "--out",
+        ])
+        .arg(dir.path().join("streamed"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&streamed.stderr);
+    assert_eq!(streamed.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("--scale robust needs the data in memory"),
+        "{err}"
+    );
+    assert!(!dir.path().join("streamed").exists());
+}

@@ -105,7 +105,7 @@ fn the_one_pass_fit_equals_the_in_memory_fit() {
     .unwrap();
     assert_eq!(scanned.index.rows, n);
     for scaling in [Scaling::Minmax, Scaling::Standardize] {
-        let streamed = Preprocessor::from_stats(scaling, &scanned.stats);
+        let streamed = Preprocessor::from_stats(scaling, &scanned.stats).unwrap();
         let in_memory = Preprocessor::fit_matrix(scaling, &whole.x);
         for (s, m) in streamed
             .offset
@@ -658,7 +658,7 @@ fn numpy_shards_stream_as_one_table_equal_to_the_arrays_read_whole() {
     assert_eq!(back.sample_shape, ds.sample_shape);
     // The one-pass fit is the in-memory one.
     let scanned = scan::scan(&table, &RowFilter::default()).unwrap();
-    let streamed = Preprocessor::from_stats(Scaling::Standardize, &scanned.stats);
+    let streamed = Preprocessor::from_stats(Scaling::Standardize, &scanned.stats).unwrap();
     let in_memory = Preprocessor::fit_matrix(Scaling::Standardize, &ds.x);
     for (s, m) in streamed.offset.iter().zip(&in_memory.offset) {
         assert!((s - m).abs() <= 1e-6 * m.abs().max(1.0), "{s} against {m}");

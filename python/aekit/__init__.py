@@ -444,7 +444,7 @@ class AutoEncoder(_CarriesDirectory, _TransformerMixin, _BaseEstimator):
     `code_l1` (sparse), `contractive`, `dropout` (dense models: on every hidden layer while
     training), `beta` (VAE), `epochs`, `batch_size` (None: aekit's default, as on the command
     line), `optimizer`, `lr`,
-    `scale` ("none", "standardize", "minmax", "unit"), `val_fraction`, `seed`, `device`
+    `scale` ("none", "standardize", "robust", "minmax", "unit"), `val_fraction`, `seed`, `device`
     ("cpu"), `verbose` (a tqdm bar when tqdm is installed), `callback` (called with each
     epoch's metrics as a dict), `run_dir` (where the run directory goes; a temporary one by
     default), `options` (any other setting of `aekit train`, by its flag's name with `_` for

@@ -19,6 +19,9 @@ pub enum Scaling {
     Minmax,
     /// Per-feature zero mean and unit variance, fitted on the training set.
     Standardize,
+    /// Per-feature median to 0 and interquartile range to 1, fitted on the training set: a
+    /// few extreme values (the anomalies themselves) move neither. Needs the data in memory.
+    Robust,
     /// Leave values as they are.
     None,
 }
@@ -98,14 +101,35 @@ impl Preprocessor {
                 }
                 Self::standardize(mean, var.iter().map(|v| v / n))
             }
+            Scaling::Robust => {
+                let mut column = Vec::with_capacity(x.rows);
+                let (mut median, mut scale) = (Vec::new(), Vec::new());
+                for j in 0..x.cols {
+                    column.clear();
+                    column.extend((0..x.rows).map(|i| x.row(i)[j] as f64));
+                    let q = |p| quantile(&column, p);
+                    let iqr = q(0.75) - q(0.25);
+                    median.push(q(0.5) as f32);
+                    scale.push(if iqr > 1e-12 { (1.0 / iqr) as f32 } else { 1.0 });
+                }
+                Self {
+                    scaling,
+                    offset: median,
+                    scale,
+                }
+            }
         }
     }
 
     /// Fits an already resolved `scaling` from statistics gathered in one streaming pass
     /// (a table too large to hold); equal to [`Self::fit_matrix`] on the same rows up to the
-    /// rounding of the one-pass variance.
-    pub fn from_stats(scaling: Scaling, stats: &crate::data::table::scan::ColumnStats) -> Self {
-        match scaling {
+    /// rounding of the one-pass variance. Robust scaling needs quantiles, which one pass does
+    /// not keep: refused.
+    pub fn from_stats(
+        scaling: Scaling,
+        stats: &crate::data::table::scan::ColumnStats,
+    ) -> Result<Self> {
+        Ok(match scaling {
             Scaling::None | Scaling::Auto | Scaling::Unit => {
                 Self::fit_matrix(scaling, &Matrix::zeros(0, stats.min.len()))
             }
@@ -113,7 +137,8 @@ impl Preprocessor {
             Scaling::Standardize => {
                 Self::standardize(stats.mean.clone(), stats.variance().into_iter())
             }
-        }
+            Scaling::Robust => return Err(robust_needs_memory()),
+        })
     }
 
     fn minmax(lo: Vec<f32>, hi: &[f32]) -> Self {
@@ -200,4 +225,25 @@ impl Preprocessor {
         self.apply(&mut out.x)?;
         Ok(out)
     }
+}
+
+/// Why robust scaling is refused for a streamed table: one pass keeps means and extremes, not
+/// the quartiles.
+pub(crate) fn robust_needs_memory() -> Error {
+    Error::invalid(
+        "--scale robust needs the data in memory (medians and quartiles), and a streamed table is read in one pass: use --scale standardize, or read a CSV or NPY file whole (without --stream)",
+    )
+}
+
+/// The `q`-quantile of `values` with linear interpolation (NumPy's default, which PyOD uses
+/// for its threshold).
+pub fn quantile(values: &[f64], q: f64) -> f64 {
+    let mut v: Vec<f64> = values.iter().copied().filter(|x| !x.is_nan()).collect();
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(f64::total_cmp);
+    let pos = q.clamp(0.0, 1.0) * (v.len() - 1) as f64;
+    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+    v[lo] + (v[hi] - v[lo]) * (pos - lo as f64)
 }

@@ -405,6 +405,9 @@ impl DataConfig {
         if let Some(t) = &self.test_source {
             DataSource::parse(t)?;
         }
+        if self.scale == Scaling::Robust && self.streamed_source()?.is_some() {
+            return Err(crate::data::preprocess::robust_needs_memory());
+        }
         if self.labels.is_some() && self.streamed_source()?.is_some() {
             return Err(Error::invalid(
                 "--labels names the labels of one .npy read whole; streamed shards carry theirs as the 'y' array of .npz archives",

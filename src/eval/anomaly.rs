@@ -89,18 +89,7 @@ pub fn squared_errors(recon: &Matrix, x: &Matrix) -> Matrix {
     }
 }
 
-/// The `q`-quantile of `values` with linear interpolation (NumPy's default, which PyOD uses
-/// for its threshold).
-pub fn quantile(values: &[f64], q: f64) -> f64 {
-    let mut v: Vec<f64> = values.iter().copied().filter(|x| !x.is_nan()).collect();
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    v.sort_by(f64::total_cmp);
-    let pos = q.clamp(0.0, 1.0) * (v.len() - 1) as f64;
-    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
-    v[lo] + (v[hi] - v[lo]) * (pos - lo as f64)
-}
+pub use crate::data::preprocess::quantile;
 
 /// PyOD's default share of anomalies in the training data.
 pub const DEFAULT_CONTAMINATION: f64 = 0.1;
