@@ -132,22 +132,7 @@ pub fn run(args: ScoreArgs, device: &burn::tensor::Device) -> Result<()> {
         summary.samples,
         args.kind.name()
     );
-    match detector.contamination {
-        Some(c) => println!(
-            "  threshold {:.6} (the {:.1}% quantile of the training scores)",
-            detector.threshold,
-            100.0 * (1.0 - c)
-        ),
-        None => println!("  threshold {:.6} (given)", detector.threshold),
-    }
-    println!("  flagged as anomalies: {}", summary.flagged);
-    if let (Some(n), Some(auc), Some(ap)) = (
-        summary.anomalies,
-        summary.roc_auc,
-        summary.average_precision,
-    ) {
-        println!("  true anomalies: {n}; ROC AUC {auc:.4}, average precision {ap:.4}");
-    }
+    print_judged(&detector, &summary, "the training scores");
     if let Some(out) = &args.out {
         println!("scores written to {}", out.display());
     }
@@ -175,12 +160,12 @@ fn score_points(
         None => series::PointDetector::for_data(run, cfg, args.point_score, args.contamination)?,
     };
     let points = series::point_scores(run, cfg, split, args.point_score)?;
-    let is_anomaly = series::anomaly_rule(
+    let truth = points.truth(
         args.anomaly_classes.as_deref(),
         args.normal_classes.as_deref(),
         run,
     );
-    let summary = points.summary(&detector, is_anomaly);
+    let summary = points.summary(&detector, truth.as_deref());
     if let Some(path) = &args.out {
         points.write(path, &summary, &detector)?;
     }
@@ -200,22 +185,7 @@ fn score_points(
         summary.series,
         args.point_score.name()
     );
-    match detector.contamination {
-        Some(0.0) => println!(
-            "  threshold {:.6} (the largest training point score)",
-            detector.threshold
-        ),
-        Some(c) => println!(
-            "  threshold {:.6} (the {:.1}% quantile of the training point scores)",
-            detector.threshold,
-            100.0 * (1.0 - c)
-        ),
-        None => println!("  threshold {:.6} (given)", detector.threshold),
-    }
-    println!("  flagged as anomalies: {}", p.flagged);
-    if let (Some(n), Some(auc), Some(ap)) = (p.anomalies, p.roc_auc, p.average_precision) {
-        println!("  true anomalies: {n}; ROC AUC {auc:.4}, average precision {ap:.4}");
-    }
+    print_judged(&detector, p, "the training point scores");
     if let (Some(hits), Some(of)) = (summary.top_point_hits, summary.series_with_anomalies) {
         println!(
             "  top-scored point within {} points of a labelled anomaly: {hits} of {of} series",
@@ -226,4 +196,22 @@ fn score_points(
         println!("point scores written to {}", out.display());
     }
     Ok(())
+}
+
+/// The lines every score summary prints under its heading: the threshold and where it comes
+/// from (`scores`: what it was fitted on), the flagged count, and the truth's figures.
+fn print_judged(detector: &AnomalyDetector, summary: &ScoreSummary, scores: &str) {
+    println!(
+        "  threshold {:.6} ({})",
+        detector.threshold,
+        detector.threshold_origin(scores)
+    );
+    println!("  flagged as anomalies: {}", summary.flagged);
+    if let (Some(n), Some(auc), Some(ap)) = (
+        summary.anomalies,
+        summary.roc_auc,
+        summary.average_precision,
+    ) {
+        println!("  true anomalies: {n}; ROC AUC {auc:.4}, average precision {ap:.4}");
+    }
 }

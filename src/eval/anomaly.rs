@@ -152,6 +152,16 @@ impl AnomalyDetector {
         Ok(Self::from_training_scores(kind, scores, contamination, 0))
     }
 
+    /// Where the threshold comes from, in words, `scores` naming what it was fitted on ("the
+    /// training scores"): the largest of them, a quantile of them, or given.
+    pub fn threshold_origin(&self, scores: &str) -> String {
+        match self.contamination {
+            Some(0.0) => format!("the largest of {scores}"),
+            Some(c) => format!("the {:.1}% quantile of {scores}", 100.0 * (1.0 - c)),
+            None => "given".to_string(),
+        }
+    }
+
     /// A detector with a given threshold.
     pub fn with_threshold(kind: ScoreKind, threshold: f64) -> Result<Self> {
         if !threshold.is_finite() {

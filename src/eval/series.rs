@@ -235,45 +235,64 @@ impl PointScores {
             .collect()
     }
 
-    /// The summary of the held-out points; `is_anomaly` says which labels are anomalies.
+    /// Which points are truly anomalous, series by series, by the rule every score of the
+    /// library follows ([`crate::eval::anomaly::truth`]: the `anomaly` classes, every class but
+    /// the `normal` ones, or label 1 of 0/1 labels); `None` where labels do not say.
+    pub fn truth(
+        &self,
+        anomaly: Option<&[u32]>,
+        normal: Option<&[u32]>,
+        run: &Run,
+    ) -> Option<Vec<Vec<bool>>> {
+        let labels = self
+            .panels
+            .iter()
+            .map(|p| p.labels.as_deref())
+            .collect::<Option<Vec<_>>>()?;
+        let flat = crate::eval::anomaly::truth(Some(&labels.concat()), anomaly, normal, run)?;
+        let mut rest = flat.as_slice();
+        Some(
+            labels
+                .iter()
+                .map(|l| {
+                    let (panel, after) = rest.split_at(l.len());
+                    rest = after;
+                    panel.to_vec()
+                })
+                .collect(),
+        )
+    }
+
+    /// The summary of the held-out points; `truth` (from [`Self::truth`]) says which are
+    /// anomalies.
     pub fn summary(
         &self,
         detector: &AnomalyDetector,
-        is_anomaly: impl Fn(u32) -> bool,
+        truth: Option<&[Vec<bool>]>,
     ) -> SeriesSummary {
         let scores: Vec<f64> = self
             .held_out()
             .map(|(k, i)| self.panels[k].scores[i])
             .collect();
         let flagged = detector.label(&scores);
-        let labelled = self.panels.iter().all(|p| p.labels.is_some());
-        let truth: Option<Vec<bool>> = labelled.then(|| {
-            self.held_out()
-                .map(|(k, i)| is_anomaly(self.panels[k].labels.as_ref().expect("labels")[i]))
-                .collect()
-        });
+        let held_out_truth: Option<Vec<bool>> =
+            truth.map(|t| self.held_out().map(|(k, i)| t[k][i]).collect());
         let (mut hits, mut with_anomalies) = (0, 0);
-        if labelled {
-            for p in &self.panels {
-                let labels = p.labels.as_ref().expect("labels");
-                let anomalies: Vec<usize> = (p.training..labels.len())
-                    .filter(|&i| is_anomaly(labels[i]))
-                    .collect();
-                let top = (p.training..p.scores.len())
-                    .filter(|&i| !p.scores[i].is_nan())
-                    .max_by(|&a, &b| p.scores[a].total_cmp(&p.scores[b]));
-                if let (false, Some(top)) = (anomalies.is_empty(), top) {
-                    with_anomalies += 1;
-                    hits +=
-                        usize::from(anomalies.iter().any(|&a| a.abs_diff(top) <= UCR_TOLERANCE));
-                }
+        for (p, t) in self.panels.iter().zip(truth.unwrap_or_default()) {
+            let anomalies: Vec<usize> = (p.training..t.len()).filter(|&i| t[i]).collect();
+            let top = (p.training..p.scores.len())
+                .filter(|&i| !p.scores[i].is_nan())
+                .max_by(|&a, &b| p.scores[a].total_cmp(&p.scores[b]));
+            if let (false, Some(top)) = (anomalies.is_empty(), top) {
+                with_anomalies += 1;
+                hits += usize::from(anomalies.iter().any(|&a| a.abs_diff(top) <= UCR_TOLERANCE));
             }
         }
         SeriesSummary {
-            points: ScoreSummary::new(detector, &scores, &flagged, truth.as_deref()),
+            points: ScoreSummary::new(detector, &scores, &flagged, held_out_truth.as_deref()),
             series: self.panels.len(),
-            top_point_hits: labelled.then_some(hits),
-            series_with_anomalies: labelled.then_some(with_anomalies),
+            top_point_hits: truth.is_some().then_some(hits),
+            series_with_anomalies: truth.is_some().then_some(with_anomalies),
         }
     }
 
@@ -379,21 +398,5 @@ fn csv_field(s: &str) -> String {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {
         s.to_string()
-    }
-}
-
-/// Which labels are anomalies: the `anomaly` classes, or every class but the `normal` ones (by
-/// default the run's training classes), or label 1 (of 0/1 labels, the usual marking of a
-/// series' anomalous points).
-pub fn anomaly_rule<'a>(
-    anomaly: Option<&'a [u32]>,
-    normal: Option<&'a [u32]>,
-    run: &'a Run,
-) -> impl Fn(u32) -> bool + 'a {
-    let normal = normal.or(run.config.data.train_classes.as_deref());
-    move |label| match (anomaly, normal) {
-        (Some(a), _) => a.contains(&label),
-        (None, Some(n)) => !n.contains(&label),
-        (None, None) => label >= 1,
     }
 }

@@ -518,10 +518,9 @@ fn series_figure(
     };
     let panel = &points.panels[index];
     let flagged = detector.label(&panel.scores);
-    let is_anomaly = series::anomaly_rule(None, None, run);
-    let anomalies = panel.labels.as_ref().map(|l| {
-        (0..l.len())
-            .filter(|&i| is_anomaly(l[i]))
+    let anomalies = points.truth(None, None, run).map(|t| {
+        (0..t[index].len())
+            .filter(|&i| t[index][i])
             .collect::<Vec<_>>()
     });
     let name = panel
@@ -547,11 +546,7 @@ fn series_figure(
         panel.times.last().map_or("", String::as_str),
         flagged.iter().filter(|f| **f).count(),
         detector.threshold,
-        match detector.contamination {
-            Some(0.0) => "the largest training point score".to_string(),
-            Some(c) => format!("{:.1}% quantile of the training points", 100.0 * (1.0 - c)),
-            None => "given".to_string(),
-        },
+        detector.threshold_origin("the training point scores"),
         match panel.training {
             0 => String::new(),
             t => format!("; the first {t} points (grey) are the training range"),
