@@ -111,41 +111,41 @@ pub fn train(cfg: &RunConfig, opts: &FitOptions) -> Result<Fitted> {
 /// of the training range (each point once, however many windows hold it).
 fn fit_series(cfg: &RunConfig, opts: &FitOptions) -> Result<Fitted> {
     cfg.validate()?;
-    let windowed = crate::data::series::load_windows(&cfg.data, Split::Train)?;
+    let series = crate::data::series::read(&cfg.data, cfg.data.split_source(Split::Train))?;
     if cfg.data.test_source.is_some() {
         let test = crate::data::load(&cfg.data, Split::Test)?;
-        if test.sample_shape != windowed.data.sample_shape {
+        if test.sample_shape[0] != series.channels.len() {
             return Err(Error::mismatch(format!(
                 "{}: the test series has {} channels, the training series {}",
-                test.origin, test.sample_shape[0], windowed.data.sample_shape[0]
+                test.origin,
+                test.sample_shape[0],
+                series.channels.len()
             )));
         }
     }
-    fit_windows(cfg, windowed, opts)
+    fit_series_data(cfg, series, opts)
 }
 
-/// Trains on a series held in memory (Python's arrays), cut as `cfg.data` says.
+/// Trains on a series (read from its file, or Python's arrays), cut as `cfg.data` says, then
+/// stores the point threshold of its training range with the run.
 pub fn fit_series_data(
     cfg: &RunConfig,
     series: crate::data::series::Series,
     opts: &FitOptions,
 ) -> Result<Fitted> {
     cfg.validate()?;
-    fit_windows(cfg, series.split_windows(&cfg.data, Split::Train)?, opts)
-}
-
-fn fit_windows(
-    cfg: &RunConfig,
-    windowed: crate::data::series::Windowed,
-    opts: &FitOptions,
-) -> Result<Fitted> {
+    // The windows are cut twice, for training and for the threshold, rather than held twice:
+    // overlapping windows take `window / stride` times the series' memory.
+    let windowed = series.clone().split_windows(&cfg.data, Split::Train)?;
     let preprocessor = windowed.fit_preprocessor(cfg.data.scale);
-    let raw = crate::data::spec::restrict(&cfg.data, Split::Train, windowed.data.clone())?;
+    let raw = crate::data::spec::restrict(&cfg.data, Split::Train, windowed.data)?;
     let fitted = fit_prepared(cfg, raw, None, opts, Some(preprocessor))?;
     if opts.writes_run() {
         // Every front end reads the point threshold from the run, with or without the data.
-        let stored = crate::run::Run::open(&fitted.run_dir.path, &opts.device)
-            .and_then(|run| crate::eval::series::PointDetector::fit_and_store(&run, windowed));
+        let stored = crate::run::Run::open(&fitted.run_dir.path, &opts.device).and_then(|run| {
+            let train = series.split_windows(&cfg.data, Split::Train)?;
+            crate::eval::series::PointDetector::fit_and_store(&run, train)
+        });
         if let Err(e) = stored {
             tracing::warn!("no point threshold stored: {e}");
         }

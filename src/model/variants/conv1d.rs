@@ -363,6 +363,20 @@ impl Conv1d {
         convolve(h, k, g).reshape([n, g_len(self.code_len())])
     }
 
+    /// The posterior's mean and log-variance (the last layer's kernel and the one beside
+    /// it on the same trunk); `rng` draws the trunk's dropout while training.
+    fn gaussian(
+        &self,
+        layers: &Layers,
+        x: Tensor<2>,
+        rng: Option<&mut ChaCha8Rng>,
+    ) -> (Tensor<2>, Tensor<2>) {
+        let h = self.trunk(layers, x, rng);
+        let last = format!("encoder.{}", self.encoder.len() - 1);
+        let mean = self.head(layers, h.clone(), &last);
+        (mean, self.head(layers, h, "encoder.logvar"))
+    }
+
     fn encode_with(
         &self,
         layers: &Layers,
@@ -445,22 +459,13 @@ impl Variant for Conv1d {
 
     fn posterior(&self, layers: &Layers, x: Tensor<2>) -> Option<(Tensor<2>, Tensor<2>)> {
         self.variational?;
-        let h = self.trunk(layers, x, None);
-        let mean = self.head(
-            layers,
-            h.clone(),
-            &format!("encoder.{}", self.encoder.len() - 1),
-        );
-        Some((mean, self.head(layers, h, "encoder.logvar")))
+        Some(self.gaussian(layers, x, None))
     }
 
     /// The posterior of the training step, with its dropout.
     fn objective(&self, net: &Network, batch: Batch, cx: &mut StepContext) -> LossTerms {
         windows::objective(net, batch, cx, self.variational, |x, rng| {
-            let h = self.trunk(&net.layers, x, Some(rng));
-            let last = format!("encoder.{}", self.encoder.len() - 1);
-            let mean = self.head(&net.layers, h.clone(), &last);
-            (mean, self.head(&net.layers, h, "encoder.logvar"))
+            self.gaussian(&net.layers, x, Some(rng))
         })
     }
 }
