@@ -80,6 +80,9 @@ pub struct Fitted {
 
 /// Loads the training data the config names and trains on it.
 pub fn train(cfg: &RunConfig, opts: &FitOptions) -> Result<Fitted> {
+    if let Some((path, format)) = crate::data::columns::typed_source(&cfg.data, &cfg.data.source)? {
+        return fit_typed(cfg, &path, format, opts);
+    }
     if let Some(source) = cfg.data.streamed_source()? {
         return fit_table(cfg, &source, opts);
     }
@@ -105,6 +108,47 @@ pub fn train(cfg: &RunConfig, opts: &FitOptions) -> Result<Fitted> {
         }
     }
     fit_data(cfg, raw, vocabulary.as_deref(), opts)
+}
+
+/// Trains on a typed table (numbers, booleans, categories, missing values): its columns are
+/// fitted on the training file, its numbers' scaling on the training rows.
+fn fit_typed(
+    cfg: &RunConfig,
+    path: &std::path::Path,
+    format: crate::data::table::TableFormat,
+    opts: &FitOptions,
+) -> Result<Fitted> {
+    cfg.validate()?;
+    let table = crate::data::columns::read(&cfg.data, path, format)?;
+    let mut notes = Vec::new();
+    let columns = crate::data::columns::TableColumns::fit(&table, &cfg.data, &mut notes)?;
+    let data = columns.dataset(&table, &mut notes)?;
+    drop(table);
+    let mut cfg = cfg.clone();
+    cfg.data.typed = true;
+    if cfg.data.test_source.is_some() {
+        crate::data::columns::load(&cfg.data, Split::Test, &columns, &mut notes)?;
+    }
+    for note in &notes {
+        tracing::warn!("{note}");
+    }
+    let data = crate::data::spec::restrict(&cfg.data, Split::Train, data)?;
+    fit_typed_data(&cfg, data, columns, opts)
+}
+
+/// Trains on a typed table's rows already encoded with `columns` (read from its file, or
+/// Python's frame).
+pub fn fit_typed_data(
+    cfg: &RunConfig,
+    data: Dataset,
+    columns: crate::data::columns::TableColumns,
+    opts: &FitOptions,
+) -> Result<Fitted> {
+    let mut cfg = cfg.clone();
+    cfg.data.typed = true;
+    cfg.model.set_columns(columns.output_columns())?;
+    let preprocessor = Preprocessor::fit_typed(cfg.data.scale, &data.x, columns);
+    fit_prepared(&cfg, data, None, opts, Some(preprocessor))
 }
 
 /// Trains on the windows of a time series: the scaling is fitted per channel on the points
@@ -187,7 +231,8 @@ fn fit_prepared(
 ) -> Result<Fitted> {
     let mut cfg = cfg.clone();
     cfg.validate()?;
-    data.validate()?;
+    let typed = preprocessor.as_ref().is_some_and(|p| p.columns.is_some());
+    data.validate_values(typed)?;
     let tc = cfg.train.clone();
 
     let preprocessor = preprocessor.unwrap_or_else(|| Preprocessor::fit(cfg.data.scale, &data));
@@ -246,7 +291,7 @@ fn fit_prepared(
             run,
             &x,
             data.labels.as_deref(),
-            ScoreKind::SquaredError,
+            ScoreKind::default_for(&cfg.model),
             DEFAULT_CONTAMINATION,
         )
     });

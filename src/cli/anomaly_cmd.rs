@@ -21,9 +21,10 @@ use super::args::RunData;
 pub struct ScoreArgs {
     #[command(flatten)]
     input: RunData,
-    /// What the score is.
-    #[arg(long = "score", value_enum, default_value_t = ScoreKind::SquaredError)]
-    kind: ScoreKind,
+    /// What the score is (default: loss for a typed table — each column by its own
+    /// likelihood —, squared-error otherwise).
+    #[arg(long = "score", value_enum)]
+    kind: Option<ScoreKind>,
     /// Fraction of the training data taken to be anomalous: the threshold is that quantile of
     /// the training scores (as PyOD); 0 puts it at the largest training score.
     #[arg(long, default_value_t = 0.1, conflicts_with = "threshold")]
@@ -54,6 +55,11 @@ pub struct ScoreArgs {
     /// (window: smoother, for anomalies that span many points).
     #[arg(long, value_enum, default_value_t)]
     point_score: PointReduce,
+    /// A typed table's K columns that contribute most to each row's score (their values,
+    /// reconstructions and shares; 0: every column), written with --out (.csv or .json) and
+    /// shown for the highest-scored rows.
+    #[arg(long, value_name = "K")]
+    explain: Option<usize>,
 }
 
 pub fn run(args: ScoreArgs, device: &burn::tensor::Device) -> Result<()> {
@@ -64,18 +70,27 @@ pub fn run(args: ScoreArgs, device: &burn::tensor::Device) -> Result<()> {
     let run = aekit::Run::open(&args.input.run_dir, device)?;
     let cfg = args.input.data_config(&run)?;
     let split: Split = args.input.split.into();
+    let kind = args
+        .kind
+        .unwrap_or_else(|| ScoreKind::default_for(run.model.config()));
     if run.config.data.is_series() {
-        return score_points(&args, &run, &cfg, split);
+        return score_points(&args, &run, &cfg, split, kind);
+    }
+    if run.preprocessor.columns.is_some() {
+        return score_table(&args, &run, &cfg, split, kind);
+    }
+    if args.explain.is_some() {
+        aekit::eval::columns::columns_of(&run)?;
     }
     let given = args
         .threshold
-        .map(|t| AnomalyDetector::with_threshold(args.kind, t))
+        .map(|t| AnomalyDetector::with_threshold(kind, t))
         .transpose()?;
     let (detector, summary, origin) =
         if streamed::applies(&cfg, split, args.out.as_deref(), &args.keep_columns)? {
             let detector = match given {
                 Some(d) => d,
-                None => AnomalyDetector::for_table(&run, &cfg, args.kind, args.contamination)?,
+                None => AnomalyDetector::for_table(&run, &cfg, kind, args.contamination)?,
             };
             let output = streamed::Output::Scores {
                 detector: &detector,
@@ -100,7 +115,7 @@ pub fn run(args: ScoreArgs, device: &burn::tensor::Device) -> Result<()> {
                         &run,
                         &train.x,
                         train.labels.as_deref(),
-                        args.kind,
+                        kind,
                         args.contamination,
                     )?
                 }
@@ -130,7 +145,7 @@ pub fn run(args: ScoreArgs, device: &burn::tensor::Device) -> Result<()> {
         "{} on {origin}: {} samples scored by {}",
         run.model.config().describe(),
         summary.samples,
-        args.kind.name()
+        kind.name()
     );
     print_judged(&detector, &summary, "the training scores");
     if let Some(out) = &args.out {
@@ -145,18 +160,19 @@ fn score_points(
     run: &aekit::Run,
     cfg: &aekit::data::DataConfig,
     split: Split,
+    kind: ScoreKind,
 ) -> Result<()> {
     use aekit::eval::series;
     if let Some(path) = &args.out {
         series::check_output(path)?;
     }
-    if args.kind != ScoreKind::SquaredError || !args.keep_columns.is_empty() {
+    if kind != ScoreKind::SquaredError || !args.keep_columns.is_empty() || args.explain.is_some() {
         return Err(aekit::Error::invalid(
             "a time series run scores its points by their squared errors (--score squared-error; a negative ELBO or loss is a whole window's), written with the series and time of each point (no --keep-columns)",
         ));
     }
     let detector = match args.threshold {
-        Some(t) => AnomalyDetector::with_threshold(args.kind, t)?,
+        Some(t) => AnomalyDetector::with_threshold(kind, t)?,
         None => series::PointDetector::for_data(run, cfg, args.point_score, args.contamination)?,
     };
     let points = series::point_scores(run, cfg, split, args.point_score)?;
@@ -194,6 +210,106 @@ fn score_points(
     }
     if let Some(out) = &args.out {
         println!("point scores written to {}", out.display());
+    }
+    Ok(())
+}
+
+/// Rows shown with their explanations after a typed table's summary.
+const EXPLAINED_ROWS_SHOWN: usize = 5;
+
+/// A typed table scored row by row, each score split by column.
+fn score_table(
+    args: &ScoreArgs,
+    run: &aekit::Run,
+    cfg: &aekit::data::DataConfig,
+    split: Split,
+    kind: ScoreKind,
+) -> Result<()> {
+    use aekit::eval::columns;
+    if !args.keep_columns.is_empty() {
+        return Err(aekit::Error::invalid(
+            "--keep-columns: a typed table's outputs carry its ignored columns already (--ignore-columns when training)",
+        ));
+    }
+    let mut notes = Vec::new();
+    let (data, carried) = columns::load_split(run, cfg, split, &mut notes)?;
+    let detector = match args.threshold {
+        Some(t) => AnomalyDetector::with_threshold(kind, t)?,
+        None => {
+            let (train, _) = columns::load_split(run, cfg, Split::Train, &mut Vec::new())?;
+            AnomalyDetector::fit(
+                run,
+                &train.x,
+                train.labels.as_deref(),
+                kind,
+                args.contamination,
+            )?
+        }
+    };
+    let scores = detector.decision_function(run, &data.x, data.labels.as_deref())?;
+    let flagged = detector.label(&scores);
+    let truth = truth(
+        data.labels.as_deref(),
+        args.anomaly_classes.as_deref(),
+        args.normal_classes.as_deref(),
+        run,
+    );
+    let summary = ScoreSummary::new(&detector, &scores, &flagged, truth.as_deref());
+    let explained = match args.explain {
+        Some(k) => Some(columns::explain(run, &data.x, k)?),
+        None => None,
+    };
+    if let Some(path) = &args.out {
+        match &explained {
+            Some(e) => columns::write_explained(path, &summary, &flagged, e, &carried)?,
+            None => write_scores(path, &summary, &scores, &flagged)?,
+        }
+    }
+    for note in &notes {
+        eprintln!("note: {note}");
+    }
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&summary).expect("summary serialises")
+        );
+        return Ok(());
+    }
+    println!(
+        "{} on {}: {} rows scored by {}",
+        run.model.config().describe(),
+        data.origin,
+        summary.samples,
+        kind.name()
+    );
+    print_judged(&detector, &summary, "the training scores");
+    if let Some(explained) = &explained {
+        let mut order: Vec<usize> = (0..scores.len()).collect();
+        order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
+        println!("  highest-scored rows, by the columns that contribute most:");
+        for &r in order.iter().take(EXPLAINED_ROWS_SHOWN) {
+            let parts: Vec<String> = explained[r]
+                .columns
+                .iter()
+                .map(|c| {
+                    format!(
+                        "{} {} (reconstructed {}) {:.3}",
+                        c.column,
+                        if c.value.is_empty() {
+                            "missing"
+                        } else {
+                            &c.value
+                        },
+                        c.reconstructed,
+                        c.share
+                    )
+                })
+                .collect();
+            println!("    row {r}: score {:.4}: {}", scores[r], parts.join("; "));
+        }
+    }
+    if let Some(out) = &args.out {
+        println!("scores written to {}", out.display());
     }
     Ok(())
 }

@@ -209,12 +209,15 @@ pub struct ReconstructArgs {
 }
 
 pub fn reconstruct(args: ReconstructArgs, device: &burn::tensor::Device) -> Result<()> {
-    if let Some(o) = args.out.as_ref().filter(|o| !streamed::is_parquet(o)) {
-        MatrixFormat::of(o)?;
-    }
     let run = aekit::Run::open(&args.input.run_dir, device)?;
     let cfg = args.input.data_config(&run)?;
     let split = args.input.split.into();
+    if run.preprocessor.columns.is_some() {
+        return reconstruct_table(&args, &run, &cfg, split);
+    }
+    if let Some(o) = args.out.as_ref().filter(|o| !streamed::is_parquet(o)) {
+        MatrixFormat::of(o)?;
+    }
     if let Some(o) = &args.out
         && streamed::applies(&cfg, split, Some(o), &args.keep_columns)?
     {
@@ -271,6 +274,43 @@ pub fn reconstruct(args: ReconstructArgs, device: &burn::tensor::Device) -> Resu
     if let Some(o) = &args.out {
         println!("{} reconstructions written to {}", recon.rows, o.display());
     }
+    Ok(())
+}
+
+/// A typed table's reconstructions in its own columns and types (a category's level, a
+/// boolean, a number in its units), its carried columns first.
+fn reconstruct_table(
+    args: &ReconstructArgs,
+    run: &aekit::Run,
+    cfg: &aekit::data::DataConfig,
+    split: aekit::data::Split,
+) -> Result<()> {
+    use aekit::data::columns;
+    let Some(out) = &args.out else {
+        return Err(aekit::Error::invalid(
+            "a typed table's reconstructions are rows of its columns: give --out ROWS.csv or .parquet",
+        ));
+    };
+    if args.png.is_some() || !args.keep_columns.is_empty() {
+        return Err(aekit::Error::invalid(
+            "a typed table has no image grid, and carries its ignored columns already: leave out --png and --keep-columns",
+        ));
+    }
+    let mut notes = Vec::new();
+    let (data, carried) = aekit::eval::columns::load_split(run, cfg, split, &mut notes)?;
+    let (rows, filled) = aekit::eval::columns::reconstructed_table(run, &data.x)?;
+    columns::write_table(out, &columns::beside(&carried, &rows)?)?;
+    for note in &notes {
+        eprintln!("note: {note}");
+    }
+    for (column, n) in &filled {
+        println!("imputed {n} missing value(s) of column '{column}'");
+    }
+    println!(
+        "{} reconstructions written to {}",
+        rows.num_rows(),
+        out.display()
+    );
     Ok(())
 }
 

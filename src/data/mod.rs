@@ -4,6 +4,7 @@
 //! the sample's natural shape kept beside it so that images can be drawn and reshaped.
 
 pub mod batch;
+pub mod columns;
 pub mod corrupt;
 pub mod csv;
 pub mod fetch;
@@ -202,10 +203,17 @@ impl Dataset {
 
     /// Checks the invariants every loader promises: not empty, finite, labels of the right count.
     pub fn validate(&self) -> Result<()> {
+        self.validate_values(false)
+    }
+
+    /// [`Self::validate`], with missing values (NaN) allowed where `missing_allowed` (a typed
+    /// table's); infinities never are.
+    pub fn validate_values(&self, missing_allowed: bool) -> Result<()> {
         if self.is_empty() || self.dim() == 0 {
             return Err(Error::bad_file(&self.origin, "dataset is empty"));
         }
-        if let Some(pos) = self.x.data.iter().position(|v| !v.is_finite()) {
+        let bad = |v: &f32| !(v.is_finite() || (missing_allowed && v.is_nan()));
+        if let Some(pos) = self.x.data.iter().position(bad) {
             return Err(Error::bad_file(
                 &self.origin,
                 format!(

@@ -48,6 +48,10 @@ pub struct Preprocessor {
     pub scaling: Scaling,
     pub offset: Vec<f32>,
     pub scale: Vec<f32>,
+    /// A typed table's columns (kinds, levels, weights), which turn its rows into the
+    /// features `offset` and `scale` then scale.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub columns: Option<crate::data::columns::TableColumns>,
 }
 
 impl Preprocessor {
@@ -56,6 +60,7 @@ impl Preprocessor {
             scaling: Scaling::None,
             offset: vec![0.0],
             scale: vec![1.0],
+            columns: None,
         }
     }
 
@@ -72,6 +77,7 @@ impl Preprocessor {
                 scaling,
                 offset: vec![0.0],
                 scale: vec![1.0 / 255.0],
+                columns: None,
             },
             Scaling::Minmax => {
                 let mut lo = vec![f32::INFINITY; x.cols];
@@ -116,8 +122,47 @@ impl Preprocessor {
                     scaling,
                     offset: median,
                     scale,
+                    columns: None,
                 }
             }
+        }
+    }
+
+    /// Fits `scaling` on the numeric features of a typed table's rows `x` (each over the
+    /// values it has: missing ones are NaN), leaving its 0/1 features (booleans, one-hots) as
+    /// they are; `auto` standardises. The columns go with it, replayed with the scaling.
+    pub fn fit_typed(
+        scaling: Scaling,
+        x: &Matrix,
+        columns: crate::data::columns::TableColumns,
+    ) -> Self {
+        let scaling = match scaling {
+            Scaling::Auto => Scaling::Standardize,
+            s => s,
+        };
+        let numeric = columns.numeric_features();
+        let (mut offset, mut scale) = (vec![0f32; x.cols], vec![1f32; x.cols]);
+        let mut values = Vec::with_capacity(x.rows);
+        for j in (0..x.cols).filter(|&j| numeric[j]) {
+            values.clear();
+            values.extend((0..x.rows).map(|i| x.row(i)[j]).filter(|v| !v.is_nan()));
+            if values.is_empty() {
+                continue;
+            }
+            let column = Matrix {
+                rows: values.len(),
+                cols: 1,
+                data: values.clone(),
+            };
+            let fitted = Self::fit_matrix(scaling, &column);
+            offset[j] = fitted.offset[0];
+            scale[j] = fitted.scale[0];
+        }
+        Self {
+            scaling,
+            offset,
+            scale,
+            columns: Some(columns),
         }
     }
 
@@ -151,6 +196,7 @@ impl Preprocessor {
             scaling: Scaling::Minmax,
             offset: lo,
             scale,
+            columns: None,
         }
     }
 
@@ -166,6 +212,7 @@ impl Preprocessor {
             scaling: Scaling::Standardize,
             offset: mean.into_iter().map(|m| m as f32).collect(),
             scale,
+            columns: None,
         }
     }
 

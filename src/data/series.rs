@@ -623,6 +623,7 @@ impl Windowed {
             scaling: per_channel.scaling,
             offset: spread(per_channel.offset),
             scale: spread(per_channel.scale),
+            columns: None,
         }
     }
 

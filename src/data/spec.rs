@@ -260,6 +260,36 @@ pub struct DataConfig {
     #[serde(default, skip_serializing_if = "is_default")]
     #[arg(long, value_enum, required = false, default_value_t)]
     pub unordered_time: crate::data::series::TimeOrder,
+    /// Columns of a table read as categories whatever their type (numbers that are codes);
+    /// string and dictionary columns always are. Makes the table a typed one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[arg(long, value_delimiter = ',')]
+    pub categorical: Option<Vec<String>>,
+    /// Columns of a typed table carried through to outputs instead of learned (ids; dates and
+    /// times always are).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[arg(long, value_delimiter = ',')]
+    pub ignore_columns: Option<Vec<String>>,
+    /// Each named column's weight in a typed table's loss and score, as COLUMN=WEIGHT (default
+    /// 1: a column counts once, however many levels it has).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[arg(long, value_delimiter = ',')]
+    pub column_weights: Option<Vec<String>>,
+    /// A typed table's missing values, always left out of the loss: mask (reconstructions are
+    /// the model's) or impute (reconstructions keep the given values and fill the missing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[arg(long, value_enum)]
+    pub missing: Option<crate::data::columns::Missing>,
+    /// Fewest training rows a category needs to be a level of its own; rarer ones share one
+    /// "(other)" level (default 5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[arg(long)]
+    pub min_category_count: Option<usize>,
+    /// Whether the run reads its table as a typed one (set when training finds it is: the
+    /// run's columns are in its preprocess.json).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    #[arg(skip)]
+    pub typed: bool,
 }
 
 impl Default for DataConfig {
@@ -290,6 +320,12 @@ impl Default for DataConfig {
             series_column: None,
             train_points: None,
             unordered_time: Default::default(),
+            categorical: None,
+            ignore_columns: None,
+            column_weights: None,
+            missing: None,
+            min_category_count: None,
+            typed: false,
         }
     }
 }
@@ -319,6 +355,8 @@ impl DataConfig {
                 time_column: self.time_column.take(),
                 series_column: self.series_column.take(),
                 unordered_time: self.unordered_time,
+                // A typed run reads another file with the columns it was fitted on.
+                typed: self.typed,
                 ..DataConfig::for_source(source)
             };
         }
@@ -354,7 +392,7 @@ impl DataConfig {
     /// The table one split reads, when it is a table: the test split reads `--test-data` where
     /// given, else the source itself (an image folder's `test/` where it has one).
     pub fn streamed_split(&self, split: Split) -> Result<Option<StreamedSource>> {
-        if self.is_series() {
+        if self.is_series() || self.is_typed() {
             return Ok(None);
         }
         let (spec, split) = match (split, &self.test_source) {
@@ -383,6 +421,7 @@ impl DataConfig {
             label: self.label_column.clone(),
             kept: kept.to_vec(),
             bad_images: self.bad_images,
+            carry_only: false,
         }
     }
 
@@ -397,6 +436,7 @@ impl DataConfig {
     pub fn validate(&self) -> Result<()> {
         DataSource::parse(&self.source)?;
         self.validate_series()?;
+        self.validate_typed()?;
         if self.shuffle_buffer == Some(0) {
             return Err(Error::invalid(
                 "--shuffle-buffer must hold at least one row",

@@ -30,6 +30,16 @@ pub enum ScoreKind {
 }
 
 impl ScoreKind {
+    /// The score a model's rows get unless told otherwise: a typed table's loss (each column
+    /// judged by its own likelihood), the squared error for every other model.
+    pub fn default_for(model: &crate::model::ModelConfig) -> Self {
+        if model.columns().is_some() {
+            ScoreKind::Loss
+        } else {
+            ScoreKind::SquaredError
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             ScoreKind::SquaredError => "squared-error",
@@ -58,11 +68,19 @@ pub fn scores(
         })?;
         return Ok(recon.iter().zip(&kl).map(|(r, k)| r + k).collect());
     }
+    let recon = run.model.reconstruct_given(x, labels)?;
+    if let Some(columns) = run.model.config().columns() {
+        return Ok((0..x.rows)
+            .map(|i| match kind {
+                ScoreKind::Loss => columns.score(recon.row(i), x.row(i)),
+                _ => columns.squared_error(recon.row(i), x.row(i)),
+            })
+            .collect());
+    }
     let loss = match kind {
         ScoreKind::Loss => run.model.config().loss(),
         _ => ReconLoss::Mse,
     };
-    let recon = run.model.reconstruct_given(x, labels)?;
     Ok(scores_of_reconstructions(loss, &recon, x))
 }
 

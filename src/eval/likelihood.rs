@@ -48,6 +48,11 @@ pub fn negative_log_likelihoods(
     if k == 0 {
         return Err(Error::invalid("--nll-samples must be at least 1"));
     }
+    if model.config().columns().is_some() {
+        return Err(Error::invalid(
+            "the importance-sampled likelihood is defined for one loss over every feature; a typed table's columns each have their own (score rows with aekit score instead)",
+        ));
+    }
     let loss = model.config().loss();
     let normaliser = loss.log_normaliser(x.cols);
     let rows_per_pass = (DECODER_ROWS_PER_PASS / k).clamp(1, 256);
@@ -71,7 +76,7 @@ pub fn negative_log_likelihoods(
                 posterior.clone(),
                 target.clone(),
                 condition.clone(),
-                loss,
+                loss.into(),
                 draws,
                 &mut rng,
             )

@@ -2,6 +2,7 @@
 
 pub mod anomaly;
 pub mod classify;
+pub mod columns;
 pub mod compare;
 pub mod disentanglement;
 pub mod frechet;
@@ -357,7 +358,7 @@ pub fn elbo_terms(
     }
     let mut rng = rng_for(seed, 93);
     let (mut recon, mut kl) = (Vec::with_capacity(x.rows), Vec::with_capacity(x.rows));
-    let loss = run.model.config().loss();
+    let loss = run.model.config().likelihood();
     let mut defined = true;
     run.model
         .for_each_batch(x, labels, 1024, |net, input, target| {

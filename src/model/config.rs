@@ -80,6 +80,11 @@ pub struct SharedConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[arg(long, num_args = 0..=1, default_missing_value = "true")]
     pub residual: Option<bool>,
+    /// A typed table's columns as groups of the outputs, each with its own loss (set from the
+    /// data when training; see [`crate::model::columns`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[arg(skip)]
+    pub columns: Option<crate::model::columns::OutputColumns>,
 }
 
 /// The model section of a run config. `kind` selects the variant.
@@ -436,6 +441,45 @@ impl ModelConfig {
 
     pub fn loss(&self) -> ReconLoss {
         self.shared.loss.unwrap_or(ReconLoss::Mse)
+    }
+
+    /// What the model's reconstructions are judged by: a typed table's per-column losses, or
+    /// [`Self::loss`] on every feature.
+    pub fn likelihood(&self) -> crate::model::loss::Likelihood<'_> {
+        match &self.shared.columns {
+            Some(columns) => crate::model::loss::Likelihood::Columns(columns),
+            None => self.loss().into(),
+        }
+    }
+
+    /// Makes the model reconstruct a typed table's `columns`, each with its own loss: the
+    /// outputs are the columns' logits (linear), judged per column; a loss or output unit
+    /// given for every feature, or a residual model, is refused.
+    pub fn set_columns(&mut self, columns: crate::model::columns::OutputColumns) -> Result<()> {
+        let shared = &mut self.shared;
+        if shared.loss.is_some_and(|l| l != ReconLoss::Mse)
+            || shared
+                .output_activation
+                .is_some_and(|a| a != Activation::Linear)
+        {
+            return Err(Error::invalid(
+                "a typed table's columns each have their own loss (squared error, or cross-entropy for booleans and categories): leave out --loss and --output-activation",
+            ));
+        }
+        if shared.residual == Some(true) {
+            return Err(Error::invalid(
+                "--residual adds the input to the output, which a typed table's categories do not allow",
+            ));
+        }
+        shared.loss = Some(ReconLoss::Mse);
+        shared.output_activation = Some(Activation::Linear);
+        shared.columns = Some(columns);
+        Ok(())
+    }
+
+    /// A typed table's column groups, when the model reconstructs one.
+    pub fn columns(&self) -> Option<&crate::model::columns::OutputColumns> {
+        self.shared.columns.as_ref()
     }
 
     pub fn noise(&self) -> Option<crate::data::Corruption> {

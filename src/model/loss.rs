@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::kernels::recon_loss::{LogitLoss, recon_rows};
 use crate::model::Activation;
+use crate::model::columns::OutputColumns;
 
 /// How far from 0 and 1 a probability is clamped where BCE is taken of an output already in
 /// (0, 1), so that its log stays finite; the ONNX score repeats it.
@@ -45,6 +46,20 @@ impl ReconLoss {
     }
 }
 
+/// What a reconstruction is judged by: one loss for every feature, or a typed table's loss per
+/// column ([`OutputColumns`]).
+#[derive(Debug, Clone, Copy)]
+pub enum Likelihood<'a> {
+    Elementwise(ReconLoss),
+    Columns(&'a OutputColumns),
+}
+
+impl From<ReconLoss> for Likelihood<'_> {
+    fn from(loss: ReconLoss) -> Self {
+        Likelihood::Elementwise(loss)
+    }
+}
+
 /// `softplus(z) - y*z`, the BCE of `sigmoid(z)` against `y`, written so that it never
 /// overflows: `max(z, 0) - y*z + log(1 + exp(-|z|))`. Valid for soft targets in [0, 1].
 pub fn bce_with_logits<const D: usize>(logits: Tensor<D>, target: Tensor<D>) -> Tensor<D> {
@@ -57,12 +72,16 @@ pub fn bce_with_logits<const D: usize>(logits: Tensor<D>, target: Tensor<D>) -> 
 /// on the CPU where `kernels::recon_loss` has one for this pair, else with tensor ops. `target`
 /// may hold fewer rows than `logits`, a number that divides theirs: logits row `i` is then
 /// compared with target row `i mod rows` (several draws stacked against one batch).
-pub fn per_sample(
-    loss: ReconLoss,
+pub fn per_sample<'a>(
+    likelihood: impl Into<Likelihood<'a>>,
     output: Activation,
     logits: Tensor<2>,
     target: Tensor<2>,
 ) -> Tensor<1> {
+    let loss = match likelihood.into() {
+        Likelihood::Elementwise(loss) => loss,
+        Likelihood::Columns(columns) => return columns.per_sample(logits, target),
+    };
     match recon_rows(logit_loss(loss, output), &logits, &target) {
         Some(rows) => rows,
         None => {

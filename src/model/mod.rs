@@ -12,6 +12,7 @@
 //! - [`safetensors`]: weights on disk.
 
 pub mod classifier;
+pub mod columns;
 pub mod config;
 pub mod discriminator;
 pub mod graph;
@@ -332,8 +333,14 @@ impl Autoencoder {
         self.check_inputs(x)?;
         let input = self.conditioned(x, labels)?;
         let net = self.net.valid();
-        for t in layers::tensor_batches(&input, rows, &self.device) {
-            let target = t.clone().narrow(1, 0, x.cols);
+        let missing = x.data.iter().any(|v| v.is_nan());
+        for (i, t) in layers::tensor_batches(&input, rows, &self.device).enumerate() {
+            let target = if missing {
+                let start = i * rows.max(1);
+                layers::target_tensor(x, start..(start + rows.max(1)).min(x.rows), &self.device)
+            } else {
+                t.clone().narrow(1, 0, x.cols)
+            };
             f(&net, t, target)?;
         }
         Ok(())
@@ -493,7 +500,17 @@ impl Autoencoder {
     pub fn decode_given(&self, z: &Matrix, labels: Option<&[u32]>) -> Result<Matrix> {
         self.check_width(z, self.latent_dim(), "codes")?;
         let z = self.conditioned(z, labels)?;
-        self.map_batches(&z, self.input_dim(), |n, t| n.decode(t))
+        let out = self.map_batches(&z, self.input_dim(), |n, t| n.decode(t))?;
+        Ok(self.typed_outputs(out))
+    }
+
+    /// A typed table's outputs as values of the data's scale (probabilities of its booleans and
+    /// categories); other models' outputs as they are.
+    fn typed_outputs(&self, mut out: Matrix) -> Matrix {
+        if let Some(columns) = self.config.columns() {
+            columns.activate(&mut out.data, out.cols);
+        }
+        out
     }
 
     /// `decode(encode(x))` in one pass.
@@ -506,7 +523,8 @@ impl Autoencoder {
         self.check_width(x, self.input_dim(), "inputs")?;
         let x = self.conditioned(x, labels)?;
         let residual = self.config.shared().residual == Some(true);
-        self.map_batches(&x, self.input_dim(), |n, t| n.restore(t, residual))
+        let out = self.map_batches(&x, self.input_dim(), |n, t| n.restore(t, residual))?;
+        Ok(self.typed_outputs(out))
     }
 
     /// Weights as named tensors in PyTorch layout (`encoder.0.weight` is `[out, in]`).

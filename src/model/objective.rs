@@ -6,8 +6,9 @@ use burn::tensor::{Tensor, TensorData};
 use rand_chacha::ChaCha8Rng;
 
 use crate::model::layers::{bernoulli_mask, normal_tensor};
+use crate::model::loss::Likelihood;
 use crate::model::variant::{Batch, StepContext};
-use crate::model::{ModelConfig, Network, ReconLoss, loss, penalty};
+use crate::model::{ModelConfig, Network, loss, penalty};
 
 /// Step of the central differences in the contractive estimate, on inputs of unit scale.
 const CONTRACTIVE_EPS: f64 = 1e-2;
@@ -60,9 +61,14 @@ pub fn autoencoder_with_code(
     if let Some(x) = input_for_skip {
         logits = logits + net.skip(x);
     }
-    let recon = loss::per_sample(cx.config.loss(), net.output_activation(), logits, target)
-        .mean()
-        .div_scalar(dim as f64);
+    let recon = loss::per_sample(
+        cx.config.likelihood(),
+        net.output_activation(),
+        logits,
+        target,
+    )
+    .mean()
+    .div_scalar(dim as f64);
     let mut total = recon.clone();
     if let Some(l) = shared.code_l1.filter(|&l| l > 0.0) {
         total = total + penalty::l1(code.clone()).mul_scalar(l);
@@ -114,8 +120,14 @@ pub fn negative_elbo_with_sample(
     pressure: KlPressure,
 ) -> (LossTerms, Tensor<2>) {
     let [_, dim] = target.dims();
-    let (recon, kl, z) =
-        sampled_elbo_terms(net, posterior, target, condition, cx.config.loss(), cx.rng);
+    let (recon, kl, z) = sampled_elbo_terms(
+        net,
+        posterior,
+        target,
+        condition,
+        cx.config.likelihood(),
+        cx.rng,
+    );
     let recon = recon.mean().div_scalar(dim as f64);
     let kl = kl.mean().div_scalar(dim as f64);
     let pull = match pressure.capacity {
@@ -156,7 +168,7 @@ pub fn importance_weights(
     (mu, logvar): (Tensor<2>, Tensor<2>),
     target: Tensor<2>,
     condition: Option<Tensor<2>>,
-    loss: ReconLoss,
+    loss: Likelihood<'_>,
     k: usize,
     rng: &mut ChaCha8Rng,
 ) -> ImportanceWeights {
@@ -192,7 +204,7 @@ pub fn elbo_terms(
     net: &Network,
     x: Tensor<2>,
     target: Tensor<2>,
-    loss: ReconLoss,
+    loss: Likelihood<'_>,
     rng: &mut ChaCha8Rng,
 ) -> Option<(Tensor<1>, Tensor<1>)> {
     let condition = net.condition_of(&x);
@@ -206,7 +218,7 @@ pub(crate) fn sampled_elbo_terms(
     (mu, logvar): (Tensor<2>, Tensor<2>),
     target: Tensor<2>,
     condition: Option<Tensor<2>>,
-    loss: ReconLoss,
+    loss: Likelihood<'_>,
     rng: &mut ChaCha8Rng,
 ) -> (Tensor<1>, Tensor<1>, Tensor<2>) {
     let [n, l] = mu.dims();

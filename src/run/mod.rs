@@ -64,6 +64,9 @@ impl Run {
         seed: u64,
     ) -> Result<crate::data::Dataset> {
         let cfg = source.unwrap_or(&self.config.data);
+        if self.preprocessor.columns.is_some() {
+            return self.load_data(source, split);
+        }
         let Some(table) = cfg.streamed_split(split)? else {
             return self.load_data(source, split);
         };
@@ -83,6 +86,18 @@ impl Run {
         split: crate::data::Split,
     ) -> Result<crate::data::Dataset> {
         let cfg = source.unwrap_or(&self.config.data);
+        if let Some(columns) = &self.preprocessor.columns {
+            let mut notes = Vec::new();
+            let typed = crate::data::DataConfig {
+                typed: true,
+                ..cfg.clone()
+            };
+            let raw = crate::data::columns::load(&typed, split, columns, &mut notes)?;
+            for note in notes {
+                tracing::warn!("{note}");
+            }
+            return self.prepare(raw);
+        }
         // Text runs count words against the vocabulary they were trained with.
         let path = self.dir.vocabulary_path();
         let vocabulary: Option<Vec<String>> = if path.is_file() {
@@ -96,7 +111,8 @@ impl Run {
     }
 
     /// Raw samples checked against the model and preprocessed as the run was trained.
-    fn prepare(&self, mut raw: crate::data::Dataset) -> Result<crate::data::Dataset> {
+    pub(crate) fn prepare(&self, mut raw: crate::data::Dataset) -> Result<crate::data::Dataset> {
+        raw.validate_values(self.preprocessor.columns.is_some())?;
         self.check_width(&raw.origin, raw.dim())?;
         self.prepare_rows(&mut raw.x, &mut eval_binarizer())?;
         Ok(raw)

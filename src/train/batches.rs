@@ -39,6 +39,9 @@ pub struct Batches<'a> {
     /// For a semi-supervised model: each row's class, given to the objective for the rows
     /// [`Self::rows_with_labelled`] names as labelled (the others' are hidden).
     pub supervision: Option<&'a [u32]>,
+    /// Whether some values are missing (NaN, a typed table's): inputs then get them filled
+    /// with 0 and targets keep them, for the loss to leave out.
+    pub missing: bool,
 }
 
 impl<'a> Batches<'a> {
@@ -52,6 +55,7 @@ impl<'a> Batches<'a> {
             binarize: false,
             condition: None,
             supervision: None,
+            missing: data.data.iter().any(|v| v.is_nan()),
         }
     }
 
@@ -161,7 +165,8 @@ impl<'a> Batches<'a> {
             Some(_) => (step.labels, None),
             None => (None, step.labels),
         };
-        if self.noise.is_none() && self.task.is_none() && self.condition.is_none() {
+        if self.noise.is_none() && self.task.is_none() && self.condition.is_none() && !self.missing
+        {
             let t = to_tensor(clean);
             return Batch {
                 input: t.clone(),
@@ -170,6 +175,9 @@ impl<'a> Batches<'a> {
             };
         }
         let mut input = clean.clone();
+        if self.missing {
+            crate::model::layers::fill_missing(&mut input);
+        }
         if let Some((task, shape)) = &self.task {
             task.degrade_all(&mut input, shape, self.range, &mut rng);
         }

@@ -438,6 +438,9 @@ pub struct ColumnChoice {
     pub kept: Vec<String>,
     /// What an image folder does with a file that does not decode.
     pub bad_images: image_folder::BadImages,
+    /// No feature rows: every column but the label is carried as read (a typed table, whose
+    /// columns [`crate::data::columns`] turns into features).
+    pub carry_only: bool,
 }
 
 impl Layout {
@@ -469,12 +472,22 @@ impl Layout {
                 },
             }),
         };
-        let kept: Vec<String> = choice
-            .kept
-            .iter()
-            .map(|k| by_name(k).map(|f| f.name().clone()))
-            .collect::<Result<_>>()?;
+        let kept: Vec<String> = if choice.carry_only {
+            schema
+                .fields()
+                .iter()
+                .map(|f| f.name().clone())
+                .filter(|name| Some(name) != label.as_ref())
+                .collect()
+        } else {
+            choice
+                .kept
+                .iter()
+                .map(|k| by_name(k).map(|f| f.name().clone()))
+                .collect::<Result<_>>()?
+        };
         let chosen: Vec<&Field> = match &choice.features {
+            _ if choice.carry_only => Vec::new(),
             Some(names) => names.iter().map(|n| by_name(n)).collect::<Result<_>>()?,
             None => schema
                 .fields()
@@ -496,7 +509,7 @@ impl Layout {
             features.push((field.name().clone(), width));
         }
         let width: usize = features.iter().map(|f| f.1).sum();
-        if width == 0 {
+        if width == 0 && !choice.carry_only {
             return Err(Error::bad_file(origin, "the table has no feature columns"));
         }
         let shape = match chosen.as_slice() {

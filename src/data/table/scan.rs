@@ -42,7 +42,8 @@ impl ColumnStats {
 
     /// Adds the rows of `x`.
     pub fn add(&mut self, x: &Matrix) {
-        if x.rows == 0 {
+        if x.rows == 0 || x.cols == 0 {
+            self.rows += x.rows;
             return;
         }
         let nb = x.rows as f64;

@@ -28,8 +28,9 @@ pub use init::{Init, ParamFactory, ParamIds, uniform};
 pub use spec::{LayerSpec, Pad, UpMode, infer_shapes, mirror, parse_layers};
 pub use stack::{Stack, StackActs, StackPlan, Weights};
 pub use tensors::{
-    Kernel, NamedTensor, bernoulli_mask, export_kernel, export_linear, import_kernel,
-    import_linear, normal_tensor, rows_tensor, tensor_batches, tensor_matrix, tensor_values,
+    Kernel, NamedTensor, bernoulli_mask, export_kernel, export_linear, fill_missing, import_kernel,
+    import_linear, normal_tensor, rows_tensor, target_tensor, tensor_batches, tensor_matrix,
+    tensor_values,
 };
 
 use crate::error::{Error, Result};

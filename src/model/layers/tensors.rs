@@ -71,14 +71,35 @@ pub fn tensor_batches<'a>(
         .map(move |start| rows_tensor(m, start..(start + size.max(1)).min(m.rows), device))
 }
 
-/// Rows `rows` of `m` as a `[rows, cols]` tensor.
+/// Rows `rows` of `m` as a `[rows, cols]` tensor, as a network reads them: missing values
+/// (NaN, a typed table's) filled with 0.
 pub fn rows_tensor(
+    m: &crate::data::Matrix,
+    rows: std::ops::Range<usize>,
+    device: &Device,
+) -> Tensor<2> {
+    let mut values = m.data[rows.start * m.cols..rows.end * m.cols].to_vec();
+    fill_missing(&mut values);
+    Tensor::<2>::from_data(TensorData::new(values, [rows.len(), m.cols]), device)
+}
+
+/// Rows `rows` of `m` as a `[rows, cols]` tensor with missing values kept (NaN): a target,
+/// whose missing values the loss leaves out.
+pub fn target_tensor(
     m: &crate::data::Matrix,
     rows: std::ops::Range<usize>,
     device: &Device,
 ) -> Tensor<2> {
     let values = m.data[rows.start * m.cols..rows.end * m.cols].to_vec();
     Tensor::<2>::from_data(TensorData::new(values, [rows.len(), m.cols]), device)
+}
+
+/// Missing values (NaN) set to 0: after a typed table's scaling, a numeric column's centre and
+/// a categorical column's "none of the levels".
+pub fn fill_missing(values: &mut [f32]) {
+    for v in values.iter_mut().filter(|v| v.is_nan()) {
+        *v = 0.0;
+    }
 }
 
 /// A `[rows, cols]` tensor of N(0, 1) draws from `rng`.

@@ -164,7 +164,7 @@ impl Variant for Iwae {
             posterior,
             batch.target,
             None,
-            cx.config.loss(),
+            cx.config.likelihood(),
             self.groups * self.samples,
             cx.rng,
         );

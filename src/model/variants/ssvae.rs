@@ -275,7 +275,7 @@ impl Variant for SsVae {
             posterior,
             Tensor::cat(parts_t, 0),
             Some(y),
-            cx.config.loss(),
+            cx.config.likelihood(),
             cx.rng,
         );
         let log_classes = (k as f64).ln();

@@ -358,7 +358,7 @@ impl Variant for VqVae {
         let (_, q) = self.quantise(&net.layers, v.clone());
         let straight_through = v.clone() + (q.clone() - v.clone()).detach();
         let logits = self.decode_logits(&net.layers, self.to_code(straight_through));
-        let recon = loss::per_sample(cx.config.loss(), self.output, logits, batch.target)
+        let recon = loss::per_sample(cx.config.likelihood(), self.output, logits, batch.target)
             .mean()
             .div_scalar(dim as f64);
         let sq_mean = |a: Tensor<2>| (a.clone() * a).mean();
