@@ -215,6 +215,12 @@ pub fn typed_source(cfg: &DataConfig, spec: &str) -> Result<Option<(PathBuf, Tab
     let typed = features
         .iter()
         .any(|f| !(f.data_type().is_numeric() || is_carried_type(f.data_type())));
+    if typed && cfg.stream {
+        return Err(Error::bad_file(
+            &path,
+            "its columns are not all numbers, so it is a typed table, which is read whole (its levels and scaling come from its rows): leave out --stream",
+        ));
+    }
     Ok(typed.then_some((path, format)))
 }
 
@@ -455,7 +461,7 @@ impl TableColumns {
                 .batch
                 .column_by_name(name)
                 .expect("the table holds every column but the label");
-            if column.null_count() == rows {
+            if column.logical_null_count() == rows {
                 return Err(Error::bad_file(
                     path,
                     format!(

@@ -1,0 +1,537 @@
+//! Typed tables: every column kind read from the schema and decoded back, the per-column
+//! losses against their closed forms, a masked value's zero gradient, training that learns a
+//! category, explanations, and the bad inputs (an unseen category, a column whose type changes,
+//! an all-missing column).
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use aekit::data::DataConfig;
+use aekit::data::columns::{self, ColumnKind, OTHER, TableColumns};
+use aekit::data::table::TableFormat;
+use aekit::model::columns::{OutputColumns, OutputGroup, OutputKind};
+use arrow::array::Array;
+use burn::tensor::{Device, Tensor, TensorData};
+
+fn aekit(args: &[&str], cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_aekit"))
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .unwrap()
+}
+
+fn ok(args: &[&str], cwd: &Path) -> String {
+    let out = aekit(args, cwd);
+    assert!(
+        out.status.success(),
+        "aekit {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn refused(args: &[&str], cwd: &Path) -> String {
+    let out = aekit(args, cwd);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "aekit {args:?} should fail with 2"
+    );
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+    err
+}
+
+/// 200 rows: `x` a number (every 10th missing), `sign` "neg"/"pos" as x's sign (a category the
+/// model can learn from x), `flag` a boolean equal to x > 1, `color` with a level seen twice
+/// ("purple"), `id` a distinct string per row, `day` a date (carried), `label` 0.
+fn mixed_table(dir: &Path) -> std::path::PathBuf {
+    let mut text = String::from("x,sign,flag,color,id,day,label\n");
+    let mut state = 7u64;
+    for i in 0..200 {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let x = ((state >> 33) as f64 / (1u64 << 31) as f64 - 0.5) * 6.0;
+        let color = match i {
+            5 | 6 => "purple",
+            _ if i % 3 == 0 => "red",
+            _ if i % 3 == 1 => "green",
+            _ => "blue",
+        };
+        let shown = if i % 10 == 3 {
+            String::new()
+        } else {
+            format!("{x:.3}")
+        };
+        text += &format!(
+            "{shown},{},{},{color},row{i},2024-01-{:02},0\n",
+            if x < 0.0 { "neg" } else { "pos" },
+            x > 1.0,
+            1 + i % 28
+        );
+    }
+    let path = dir.join("mixed.csv");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn config(path: &Path) -> DataConfig {
+    DataConfig {
+        label_column: Some("label".into()),
+        ..DataConfig::for_source(&format!("csv:{}", path.display()))
+    }
+}
+
+#[test]
+fn every_column_kind_is_read_from_the_schema_and_decoded_back_to_its_type() {
+    let dir = common::tmp();
+    let path = mixed_table(dir.path());
+    let cfg = config(&path);
+    let (found, format) = columns::typed_source(&cfg, &cfg.source).unwrap().unwrap();
+    assert_eq!(
+        (found.as_path(), format),
+        (path.as_path(), TableFormat::Csv)
+    );
+    let table = columns::read(&cfg, &path, format).unwrap();
+    let mut notes = Vec::new();
+    let fitted = TableColumns::fit(&table, &cfg, &mut notes).unwrap();
+    let kinds: Vec<(&str, &ColumnKind)> = fitted
+        .columns
+        .iter()
+        .map(|c| (c.name.as_str(), &c.kind))
+        .collect();
+    assert_eq!(kinds[0], ("x", &ColumnKind::Numeric));
+    assert_eq!(kinds[2], ("flag", &ColumnKind::Boolean));
+    let ColumnKind::Categorical { levels, pooled } = &fitted.columns[3].kind else {
+        panic!("color is categorical")
+    };
+    assert_eq!(levels, &["blue", "green", "red", OTHER]);
+    assert_eq!(pooled, &["purple"]);
+    // An id (a distinct string per row) and a date are carried, not learned.
+    assert_eq!(fitted.carried, ["id", "day"]);
+    assert!(notes.iter().any(|n| n.contains("'id'")), "{notes:?}");
+    assert!(notes.iter().any(|n| n.contains("pooled")), "{notes:?}");
+
+    let encoded = fitted.encode(&table.batch, &path).unwrap();
+    assert!(encoded.unseen.is_empty(), "pooled values are not unseen");
+    let x = &encoded.x;
+    assert_eq!(x.cols, 1 + 3 + 1 + 4);
+    assert!(x.row(3)[0].is_nan(), "a missing number is NaN");
+    assert_eq!(&x.row(5)[5..9], &[0.0, 0.0, 0.0, 1.0], "purple is pooled");
+    assert_eq!(&x.row(0)[5..9], &[0.0, 0.0, 1.0, 0.0], "red");
+
+    // Decoding the rows gives the table back: strings, booleans, numbers bit for bit, nulls.
+    let decoded = fitted.decode(x).unwrap();
+    let original = &table.batch;
+    for name in ["sign", "color"] {
+        let want = arrow::compute::cast(
+            original.column_by_name(name).unwrap(),
+            &arrow::datatypes::DataType::Utf8,
+        )
+        .unwrap();
+        let got = decoded.column_by_name(name).unwrap();
+        let (want, got) = (
+            want.as_any()
+                .downcast_ref::<arrow::array::StringArray>()
+                .unwrap(),
+            got.as_any()
+                .downcast_ref::<arrow::array::StringArray>()
+                .unwrap(),
+        );
+        for r in 0..200 {
+            let expected = if name == "color" && (r == 5 || r == 6) {
+                OTHER
+            } else {
+                want.value(r)
+            };
+            assert_eq!(got.value(r), expected, "{name} row {r}");
+        }
+    }
+    let flags = decoded.column_by_name("flag").unwrap();
+    let flags = flags
+        .as_any()
+        .downcast_ref::<arrow::array::BooleanArray>()
+        .unwrap();
+    let want_flags = original.column_by_name("flag").unwrap();
+    let want_flags = want_flags
+        .as_any()
+        .downcast_ref::<arrow::array::BooleanArray>()
+        .unwrap();
+    assert_eq!(flags, want_flags);
+    let xs = decoded.column_by_name("x").unwrap();
+    let xs = xs
+        .as_any()
+        .downcast_ref::<arrow::array::Float64Array>()
+        .unwrap();
+    let want_x = original.column_by_name("x").unwrap();
+    let want_x = want_x
+        .as_any()
+        .downcast_ref::<arrow::array::Float64Array>()
+        .unwrap();
+    for r in 0..200 {
+        assert_eq!(xs.is_null(r), want_x.is_null(r), "row {r}");
+        if !xs.is_null(r) {
+            assert_eq!(xs.value(r), want_x.value(r) as f32 as f64, "row {r}");
+        }
+    }
+}
+
+fn device() -> Device {
+    Device::flex()
+}
+
+/// A numeric column (output 0), a boolean (1) and a categorical of three levels (2..5).
+fn three_kinds() -> OutputColumns {
+    let group = |name: &str, kind, start, width, weight| OutputGroup {
+        name: name.into(),
+        kind,
+        start,
+        width,
+        weight,
+    };
+    OutputColumns {
+        groups: vec![
+            group("n", OutputKind::Numeric, 0, 1, 1.0),
+            group("b", OutputKind::Boolean, 1, 1, 2.0),
+            group("c", OutputKind::Categorical, 2, 3, 0.5),
+        ],
+    }
+}
+
+#[test]
+fn each_kind_loss_equals_its_closed_form_and_a_masked_value_has_zero_gradient() {
+    let columns = three_kinds();
+    let logits = [
+        0.3f32, -1.2, 0.5, 2.0, -0.7, /* row 2 */ 1.5, 0.8, -0.3, 0.1, 0.9,
+    ];
+    let nan = f32::NAN;
+    // Row 0 has every value; row 1 misses its number and its category.
+    let target = [1.0f32, 1.0, 0.0, 1.0, 0.0, nan, 0.0, nan, nan, nan];
+    let dev = device().autodiff();
+    let l = Tensor::<2>::from_data(TensorData::new(logits.to_vec(), [2, 5]), &dev).require_grad();
+    let t = Tensor::<2>::from_data(TensorData::new(target.to_vec(), [2, 5]), &dev);
+    let per_row = columns.per_sample(l.clone(), t);
+    let values: Vec<f32> = per_row
+        .clone()
+        .into_data()
+        .convert::<f32>()
+        .try_to_vec::<f32>()
+        .unwrap();
+
+    let softplus = |z: f64| (1.0 + z.exp()).ln();
+    let ce = |z: &[f32], k: usize| {
+        let lse = z.iter().map(|&v| (v as f64).exp()).sum::<f64>().ln();
+        lse - z[k] as f64
+    };
+    let row0 =
+        (0.3f64 - 1.0).powi(2) + 2.0 * (softplus(-1.2) - 1.0 * -1.2) + 0.5 * ce(&logits[2..5], 1);
+    let row1 = 2.0 * softplus(0.8);
+    assert!(
+        (values[0] as f64 - row0).abs() < 1e-5,
+        "{} vs {row0}",
+        values[0]
+    );
+    assert!(
+        (values[1] as f64 - row1).abs() < 1e-5,
+        "{} vs {row1}",
+        values[1]
+    );
+
+    let grads = per_row.sum().backward();
+    let g: Vec<f32> = l
+        .grad(&grads)
+        .unwrap()
+        .into_data()
+        .convert::<f32>()
+        .try_to_vec::<f32>()
+        .unwrap();
+    for (k, what) in [
+        (5, "the missing number"),
+        (7, "a missing category's level"),
+        (8, "one"),
+        (9, "another"),
+    ] {
+        assert_eq!(g[k], 0.0, "{what}: gradient {}", g[k]);
+    }
+    assert!(g[0] != 0.0 && g[1] != 0.0 && g[6] != 0.0, "{g:?}");
+    // The categorical gradient is weight × (softmax − one-hot).
+    let e: Vec<f64> = logits[2..5].iter().map(|&v| (v as f64).exp()).collect();
+    let sum: f64 = e.iter().sum();
+    for (i, k) in (2..5).enumerate() {
+        let want = 0.5 * (e[i] / sum - if i == 1 { 1.0 } else { 0.0 });
+        assert!(
+            (g[k] as f64 - want).abs() < 1e-5,
+            "level {i}: {} vs {want}",
+            g[k]
+        );
+    }
+
+    // The host score splits into the same terms (outputs activated first).
+    let mut activated = logits.to_vec();
+    columns.activate(&mut activated, 5);
+    let shares = columns.column_shares(&activated[..5], &target[..5]);
+    assert!(
+        (shares.iter().sum::<f64>() - row0).abs() < 1e-4,
+        "{shares:?} vs {row0}"
+    );
+    let shares = columns.column_shares(&activated[5..], &target[5..]);
+    assert_eq!(
+        (shares[0], shares[2]),
+        (0.0, 0.0),
+        "missing values score nothing"
+    );
+}
+
+#[test]
+fn a_typed_table_trains_learns_its_category_explains_its_scores_and_decodes_its_rows() {
+    let dir = common::tmp();
+    let path = mixed_table(dir.path());
+    let cwd = dir.path();
+    let data = format!("csv:{}", path.display());
+    ok(
+        &[
+            "train",
+            "--data",
+            &data,
+            "--label-column",
+            "label",
+            "--hidden",
+            "32",
+            "--latent",
+            "4",
+            "--epochs",
+            "150",
+            "--val-fraction",
+            "0",
+            "--seed",
+            "1",
+            "--out",
+            "run",
+        ],
+        cwd,
+    );
+    ok(&["reconstruct", "run", "--out", "rows.csv"], cwd);
+    let rows = std::fs::read_to_string(cwd.join("rows.csv")).unwrap();
+    let mut lines = rows.lines();
+    assert_eq!(lines.next().unwrap(), "id,day,x,sign,flag,color");
+    let original = std::fs::read_to_string(&path).unwrap();
+    let (mut right, mut total) = (0, 0);
+    for (got, want) in lines.zip(original.lines().skip(1)) {
+        let got: Vec<&str> = got.split(',').collect();
+        let want: Vec<&str> = want.split(',').collect();
+        assert_eq!(got[0], want[4], "the id is carried");
+        if !want[0].is_empty() {
+            total += 1;
+            right += usize::from(got[3] == want[1]);
+        }
+    }
+    // The sign is x's: a model that reads x gives it back (as a string) for nearly every row.
+    assert!(
+        right * 100 >= total * 95,
+        "sign reconstructed for {right} of {total} rows"
+    );
+
+    let out = ok(
+        &["score", "run", "--explain", "2", "--out", "scores.csv"],
+        cwd,
+    );
+    assert!(out.contains("by loss"), "{out}");
+    let scores = std::fs::read_to_string(cwd.join("scores.csv")).unwrap();
+    let header = scores.lines().next().unwrap();
+    assert_eq!(
+        header,
+        "index,score,anomaly,id,day,column_1,value_1,reconstructed_1,share_1,column_2,value_2,reconstructed_2,share_2"
+    );
+    for line in scores.lines().skip(1) {
+        let f: Vec<&str> = line.split(',').collect();
+        let score: f64 = f[1].parse().unwrap();
+        let (a, b): (f64, f64) = (f[8].parse().unwrap(), f[12].parse().unwrap());
+        assert!(a >= b && a + b <= score + 1e-9, "{line}");
+    }
+
+    // A file with a colour never seen and a colour pooled in training: read as '(other)', the
+    // unseen one reported, nothing refused.
+    let other = original.replacen(",red,row0,", ",teal,row0,", 1).replacen(
+        ",red,row3,",
+        ",purple,row3,",
+        1,
+    );
+    std::fs::write(cwd.join("other.csv"), other).unwrap();
+    let out = aekit(
+        &[
+            "score",
+            "run",
+            "--data",
+            "csv:other.csv",
+            "--label-column",
+            "label",
+        ],
+        cwd,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("column 'color': 1 value(s) never seen in training (e.g. 'teal')"),
+        "{err}"
+    );
+}
+
+#[test]
+fn bad_typed_tables_are_refused_in_one_line_naming_the_column() {
+    let dir = common::tmp();
+    let cwd = dir.path();
+    let path = mixed_table(cwd);
+    let text = std::fs::read_to_string(&path).unwrap();
+
+    // Every value of a column missing.
+    let empty: String = text
+        .lines()
+        .enumerate()
+        .map(|(i, l)| {
+            if i == 0 {
+                format!("{l},blank\n")
+            } else {
+                format!("{l},\n")
+            }
+        })
+        .collect();
+    std::fs::write(cwd.join("blank.csv"), empty).unwrap();
+    let err = refused(
+        &[
+            "train",
+            "--data",
+            "csv:blank.csv",
+            "--label-column",
+            "label",
+            "--epochs",
+            "1",
+            "--out",
+            "r1",
+        ],
+        cwd,
+    );
+    assert!(err.contains("column 'blank' has no values"), "{err}");
+    assert!(!cwd.join("r1").exists(), "nothing written");
+
+    // A weight for a column that is not a feature, a weight that is not a number.
+    let data = format!("csv:{}", path.display());
+    let err = refused(
+        &[
+            "train",
+            "--data",
+            &data,
+            "--label-column",
+            "label",
+            "--column-weights",
+            "nope=2",
+            "--out",
+            "r2",
+        ],
+        cwd,
+    );
+    assert!(err.contains("'nope'"), "{err}");
+    let err = refused(
+        &[
+            "train",
+            "--data",
+            &data,
+            "--label-column",
+            "label",
+            "--column-weights",
+            "x=much",
+            "--out",
+            "r2",
+        ],
+        cwd,
+    );
+    assert!(
+        err.contains("--column-weights") && err.contains("much"),
+        "{err}"
+    );
+
+    // A column whose type changes between the training file and the scored one.
+    ok(
+        &[
+            "train",
+            "--data",
+            &data,
+            "--label-column",
+            "label",
+            "--epochs",
+            "2",
+            "--out",
+            "run",
+        ],
+        cwd,
+    );
+    let changed = text
+        .replacen("x,sign", "x,sign", 1)
+        .replace(",neg,", ",1,")
+        .replace(",pos,", ",2,");
+    std::fs::write(cwd.join("changed.csv"), changed).unwrap();
+    let err = refused(
+        &[
+            "score",
+            "run",
+            "--data",
+            "csv:changed.csv",
+            "--label-column",
+            "label",
+        ],
+        cwd,
+    );
+    assert!(
+        err.contains("column 'sign' is Float64 here and was Utf8 in training"),
+        "{err}"
+    );
+
+    // A column the run learned is absent.
+    let dropped: String = text
+        .lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            format!("{},{}\n", f[0], f[2..].join(","))
+        })
+        .collect();
+    std::fs::write(cwd.join("dropped.csv"), dropped).unwrap();
+    let err = refused(
+        &[
+            "score",
+            "run",
+            "--data",
+            "csv:dropped.csv",
+            "--label-column",
+            "label",
+        ],
+        cwd,
+    );
+    assert!(
+        err.contains("column 'sign' (categorical in training) is missing"),
+        "{err}"
+    );
+
+    // Explanations are for typed tables; a typed table is read whole.
+    let err = refused(
+        &[
+            "train",
+            "--data",
+            &data,
+            "--label-column",
+            "label",
+            "--stream",
+            "--out",
+            "r3",
+        ],
+        cwd,
+    );
+    assert!(err.contains("--stream"), "{err}");
+}
