@@ -535,3 +535,107 @@ fn bad_typed_tables_are_refused_in_one_line_naming_the_column() {
     );
     assert!(err.contains("--stream"), "{err}");
 }
+
+#[test]
+fn the_server_scores_and_explains_json_rows_as_the_cli_does() {
+    use aekit::serve::ServeOptions;
+    use common::serving::{TestServer, agent, post_json};
+    let dir = common::tmp();
+    let cwd = dir.path();
+    let path = mixed_table(cwd);
+    let data = format!("csv:{}", path.display());
+    ok(
+        &[
+            "train",
+            "--data",
+            &data,
+            "--label-column",
+            "label",
+            "--epochs",
+            "20",
+            "--out",
+            "run",
+        ],
+        cwd,
+    );
+    ok(
+        &["score", "run", "--explain", "1", "--out", "scores.json"],
+        cwd,
+    );
+    let cli: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(cwd.join("scores.json")).unwrap()).unwrap();
+
+    let server = TestServer::start(&[cwd.join("run")], ServeOptions::default());
+    let a = agent();
+    // The first two rows of the table (row 0 with every value), then one with a missing number,
+    // an unseen colour and no flag at all.
+    let rows = serde_json::json!([
+        {"x": -2.062, "sign": "neg", "flag": false, "color": "red", "id": "row0"},
+        {"x": 0.5, "sign": "pos", "flag": false, "color": "teal"},
+    ]);
+    let answer = post_json(
+        &a,
+        &server.url("/v1/runs/run/score"),
+        &serde_json::json!({"rows": rows, "explain": 1}),
+    );
+    assert_eq!(
+        answer.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&answer.body)
+    );
+    let json = answer.json();
+    let scores = json["scores"].as_array().unwrap();
+    assert_eq!(scores.len(), 2);
+    assert_eq!(json["score"], "loss");
+    assert_eq!(json["unseen"][0]["column"], "color");
+    let explained = json["explain"][1]["columns"].as_array().unwrap();
+    assert_eq!(explained.len(), 1, "{json}");
+    assert!(explained[0]["value"].is_string(), "{json}");
+    // Row 0 as the CLI scored it (the table's own first row).
+    let first = std::fs::read_to_string(&path).unwrap();
+    let x0: f64 = first
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let rows = serde_json::json!([{"x": x0, "sign": if x0 < 0.0 {"neg"} else {"pos"}, "flag": x0 > 1.0, "color": "red"}]);
+    let answer = post_json(
+        &a,
+        &server.url("/v1/runs/run/score"),
+        &serde_json::json!({"rows": rows}),
+    );
+    let served = answer.json()["scores"][0].as_f64().unwrap();
+    let want = cli["rows"][0]["score"].as_f64().unwrap();
+    // The same row, the same model: equal but for the rounding of a batch of one against the
+    // CLI's batch of every row.
+    assert!(
+        (served - want).abs() < 1e-6 * want.abs().max(1.0),
+        "served {served}, CLI {want}"
+    );
+
+    for (body, expected) in [
+        (
+            serde_json::json!({"rows": [{"nope": 1}]}),
+            "'nope' is not a column",
+        ),
+        (
+            serde_json::json!({"rows": [{"x": "high"}]}),
+            "column 'x' takes a number",
+        ),
+        (serde_json::json!({"x": [[1.0]]}), "\"rows\""),
+        (
+            serde_json::json!({"rows": [{"x": 1.0}], "explain": "all"}),
+            "\"explain\"",
+        ),
+    ] {
+        let answer = post_json(&a, &server.url("/v1/runs/run/score"), &body);
+        assert_eq!(answer.status, 400, "{body}");
+        let message = answer.json()["error"].as_str().unwrap().to_string();
+        assert!(message.contains(expected), "{message}");
+    }
+}

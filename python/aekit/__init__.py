@@ -67,7 +67,7 @@ except ImportError:
     _check_array = None
 
 __all__ = ["AutoEncoder", "AutoEncoderClassifier", "AnomalyDetector", "BatchMapper", "Run",
-           "SeriesDetector", "datasets"]
+           "SeriesDetector", "TableDetector", "datasets"]
 __version__ = "0.1.0"
 
 
@@ -886,6 +886,94 @@ class AnomalyDetector(AutoEncoder):
     def fit_predict(self, X, y=None):
         return self.fit(X, y).labels_
 
+
+
+class TableDetector(AnomalyDetector):
+    """Anomaly detection on a typed table, as `aekit score` does on one: `X` is a pandas
+    DataFrame (pandas >= 2.2), a pyarrow or polars table — anything with `__arrow_c_stream__` —
+    whose columns are numbers, booleans, strings or categories, with missing values. Each
+    column is reconstructed by its own likelihood (squared error on the standardised number,
+    cross-entropy on a boolean or a category's levels), missing values left out of the loss;
+    `decision_function` is the sum of the columns' weighted losses, and
+    `score_samples(X, explain=True)` also says which columns make each row's score (`explain`
+    K: the K largest). Columns as the command line's flags: `categorical` (numbers read as
+    categories), `ignore_columns`, `column_weights` ({column: weight}), `missing`
+    ("mask" or "impute"), `min_category_count`. Values of a category never seen in fitting
+    are read as its "(other)" level; `unseen_` lists them after each call.
+    """
+
+    def __init__(self, contamination=0.1, categorical=None, ignore_columns=None,
+                 column_weights=None, missing=None, min_category_count=None, model="dense",
+                 hidden=(64,), latent=8, activation="relu", dropout=None, epochs=50,
+                 batch_size=None, optimizer="adam", lr=1e-3, scale="auto", val_fraction=0.1,
+                 seed=42, device="cpu", verbose=False, callback=None, run_dir=None,
+                 options=None):
+        super().__init__(contamination=contamination, model=model, hidden=hidden, latent=latent,
+                         activation=activation, dropout=dropout, epochs=epochs,
+                         batch_size=batch_size, optimizer=optimizer, lr=lr, scale=scale,
+                         val_fraction=val_fraction, seed=seed, device=device, verbose=verbose,
+                         callback=callback, run_dir=run_dir, options=options)
+        self.categorical = categorical
+        self.ignore_columns = ignore_columns
+        self.column_weights = column_weights
+        self.missing = missing
+        self.min_category_count = min_category_count
+
+    _MODEL_PARAMS = ("hidden", "latent", "activation", "dropout")
+
+    @staticmethod
+    def _table(X):
+        if not _is_table(X):
+            raise TypeError("TableDetector takes a table (a pandas DataFrame, a pyarrow or polars table), not an array: its columns' types say how each is read")
+        return X
+
+    def _data_flags(self):
+        flags = ["--data", "csv:the-table-given-to-fit.csv"]
+        if self.categorical:
+            flags += ["--categorical", ",".join(self.categorical)]
+        if self.ignore_columns:
+            flags += ["--ignore-columns", ",".join(self.ignore_columns)]
+        if self.column_weights:
+            flags += ["--column-weights", ",".join(f"{k}={float(v)}" for k, v in self.column_weights.items())]
+        if self.missing is not None:
+            flags += _flag("missing", self.missing)
+        if self.min_category_count is not None:
+            flags += _flag("min_category_count", int(self.min_category_count))
+        return flags
+
+    def fit(self, X, y=None):
+        _check_contamination(self.contamination)
+        X = self._table(X)
+        config = self._config()
+        notes = []
+        self._train(lambda out, on_epoch: notes.extend(_aekit.fit_table(config, X, out, on_epoch)))
+        self.fit_notes_ = notes
+        self.decision_scores_ = self.decision_function(X)
+        self.threshold_ = float(np.percentile(self.decision_scores_, 100 * (1 - self.contamination)))
+        self.labels_ = (self.decision_scores_ > self.threshold_).astype(int)
+        return self
+
+    def _set_fitted(self, out, history):
+        super()._set_fitted(out, history)
+        self.n_features_in_ = None  # a table's columns, not a width
+
+    def decision_function(self, X):
+        self._check_fitted()
+        scores, _, self.unseen_ = self.run_._handle.score_table(self._table(X), None)
+        return scores
+
+    def score_samples(self, X, y=None, explain=False):
+        """Minus each row's score (scikit-learn's sign: higher is more normal); with
+        `explain` (True: every column, K: the K largest) also each row's columns as
+        `{"column", "value", "reconstructed", "share"}` dicts, largest share first — the
+        shares of the score, which sum to it, as `aekit score --explain K` writes them."""
+        self._check_fitted()
+        k = None if explain is False else (0 if explain is True else int(explain))
+        scores, explained, self.unseen_ = self.run_._handle.score_table(self._table(X), k)
+        if k is None:
+            return -scores
+        keys = ("column", "value", "reconstructed", "share")
+        return -scores, [[dict(zip(keys, c)) for c in row] for row in explained]
 
 
 class SeriesDetector(AnomalyDetector):

@@ -82,3 +82,24 @@ pub fn matrix(
     }
     Matrix::new(rows, layout.width, data).map_err(py_err)
 }
+
+/// The Arrow object `obj` read whole as a typed table (every column; no labels), for the
+/// library's typed columns to fit or encode.
+pub fn typed_table(
+    obj: &Bound<'_, PyAny>,
+    name: &str,
+) -> PyResult<aekit::data::columns::TypedTable> {
+    let reader = import_stream(obj, name)?;
+    let schema = reader.schema();
+    let batches = reader
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| PyValueError::new_err(format!("{name}: {e}")))?;
+    let batch = arrow::compute::concat_batches(&schema, &batches)
+        .map_err(|e| PyValueError::new_err(format!("{name}: {e}")))?;
+    Ok(aekit::data::columns::TypedTable {
+        batch,
+        labels: None,
+        class_names: None,
+        path: Path::new(name).to_path_buf(),
+    })
+}

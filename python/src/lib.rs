@@ -156,6 +156,36 @@ fn fit_series(
     })
 }
 
+/// Trains the run in `out_dir` from `config` on the typed table `x` (an Arrow object: numbers,
+/// booleans, strings, missing values), its columns fitted as the command line fits a file's.
+/// Returns what the fit decided on its own (levels pooled, ids carried).
+#[pyfunction]
+#[pyo3(signature = (config, x, out_dir, on_epoch=None))]
+fn fit_table(
+    py: Python<'_>,
+    config: &str,
+    x: &Bound<'_, PyAny>,
+    out_dir: &str,
+    on_epoch: Option<Py<PyAny>>,
+) -> PyResult<Vec<String>> {
+    let cfg = aekit::RunConfig::from_toml(config, Path::new("the estimator's parameters"))
+        .map_err(py_err)?;
+    let table = arrow_bridge::typed_table(x, "X")?;
+    let mut notes = Vec::new();
+    let columns =
+        aekit::data::columns::TableColumns::fit(&table, &cfg.data, &mut notes).map_err(py_err)?;
+    let data = columns.dataset(&table, &mut notes).map_err(py_err)?;
+    drop(table);
+    train_in_background(py, out_dir, on_epoch, move |opts| {
+        aekit::fit::fit_typed_data(&cfg, data, columns, &opts).map(|_| ())
+    })?;
+    Ok(notes)
+}
+
+/// One column's part in a row's score, as Python sees it: `(column, value, reconstructed,
+/// share)`.
+type Share = (String, String, String, f64);
+
 /// Trains the run in `out_dir` from `config` on `batches`, an iterable of NumPy matrices or
 /// Arrow objects too large to hold together: they are written once, batch by batch, to a
 /// Parquet file beside the run (removed afterwards), which every epoch then streams through
@@ -591,6 +621,51 @@ impl RunHandle {
         Ok(PyArray1::from_vec(py, scores))
     }
 
+    /// A typed table's scores (the run's loss, each column by its own likelihood) for the
+    /// rows of the Arrow object `x`, with each row's `explain` largest columns' shares (0:
+    /// every column) when asked, and the categories never seen in training (read as
+    /// "(other)").
+    #[pyo3(signature = (x, explain=None))]
+    #[allow(clippy::type_complexity)]
+    fn score_table<'py>(
+        &self,
+        py: Python<'py>,
+        x: &Bound<'py, PyAny>,
+        explain: Option<usize>,
+    ) -> PyResult<(
+        Bound<'py, PyArray1<f64>>,
+        Option<Vec<Vec<Share>>>,
+        Vec<String>,
+    )> {
+        let columns = aekit::eval::columns::columns_of(&self.run).map_err(py_err)?;
+        let table = arrow_bridge::typed_table(x, "X")?;
+        let encoded = columns.encode(&table.batch, &table.path).map_err(py_err)?;
+        let notes = encoded.unseen.iter().map(|u| u.to_string()).collect();
+        let x = self.to_model_scale(encoded.x)?;
+        let kind = ScoreKind::default_for(self.run.model.config());
+        let (scores, explained) = py
+            .detach(|| -> aekit::Result<_> {
+                let scores = aekit::eval::anomaly::scores(&self.run, &x, None, kind, 0)?;
+                let explained = match explain {
+                    Some(k) => Some(aekit::eval::columns::explain(&self.run, &x, k)?),
+                    None => None,
+                };
+                Ok((scores, explained))
+            })
+            .map_err(py_err)?;
+        let explained = explained.map(|rows| {
+            rows.into_iter()
+                .map(|e| {
+                    e.columns
+                        .into_iter()
+                        .map(|c| (c.column, c.value, c.reconstructed, c.share))
+                        .collect()
+                })
+                .collect()
+        });
+        Ok((PyArray1::from_vec(py, scores), explained, notes))
+    }
+
     /// Prior samples; a conditional model's of class `label`, or of every class in turn.
     #[pyo3(signature = (n, seed, label=None))]
     fn sample<'py>(
@@ -862,6 +937,7 @@ fn _aekit(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(fit, m)?)?;
     m.add_function(wrap_pyfunction!(fit_batches, m)?)?;
     m.add_function(wrap_pyfunction!(fit_series, m)?)?;
+    m.add_function(wrap_pyfunction!(fit_table, m)?)?;
     m.add_function(wrap_pyfunction!(table_rows, m)?)?;
     m.add_function(wrap_pyfunction!(shapes, m)?)?;
     m.add_function(wrap_pyfunction!(load_idx, m)?)?;

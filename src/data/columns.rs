@@ -766,6 +766,87 @@ impl TableColumns {
             .map_err(|e| Error::invalid(format!("decoding rows: {e}")))
     }
 
+    /// Rows given as JSON objects (`{"column": value, ...}`, a request's) as a record batch of
+    /// the columns training read: numbers (or null) for a numeric column, true/false for a
+    /// boolean, strings for a categorical column of text (numbers for one of codes). A column
+    /// left out of an object is missing in that row; a key that is no column is refused.
+    pub fn batch_from_json(
+        &self,
+        rows: &[serde_json::Map<String, serde_json::Value>],
+    ) -> Result<RecordBatch> {
+        use serde_json::Value;
+        for (r, row) in rows.iter().enumerate() {
+            if let Some(key) = row
+                .keys()
+                .find(|k| !self.columns.iter().any(|c| &c.name == *k) && !self.carried.contains(k))
+            {
+                return Err(Error::invalid(format!(
+                    "row {r}: '{key}' is not a column of the run (columns: {})",
+                    self.columns
+                        .iter()
+                        .map(|c| c.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )));
+            }
+        }
+        let mut fields = Vec::new();
+        let mut arrays: Vec<ArrayRef> = Vec::new();
+        for c in &self.columns {
+            let name = &c.name;
+            let wrong = |r: usize, v: &Value, want: &str| {
+                Error::invalid(format!("row {r}: column '{name}' takes {want}, not {v}"))
+            };
+            let cells = rows.iter().map(|row| row.get(name).unwrap_or(&Value::Null));
+            let text_levels = c.arrow_type.contains("Utf8");
+            let (t, array): (DataType, ArrayRef) = match &c.kind {
+                ColumnKind::Boolean => (
+                    DataType::Boolean,
+                    Arc::new(
+                        cells
+                            .enumerate()
+                            .map(|(r, v)| match v {
+                                Value::Null => Ok(None),
+                                Value::Bool(b) => Ok(Some(*b)),
+                                v => Err(wrong(r, v, "true, false or null")),
+                            })
+                            .collect::<Result<BooleanArray>>()?,
+                    ),
+                ),
+                ColumnKind::Categorical { .. } if text_levels => (
+                    DataType::Utf8,
+                    Arc::new(
+                        cells
+                            .enumerate()
+                            .map(|(r, v)| match v {
+                                Value::Null => Ok(None),
+                                Value::String(s) => Ok(Some(s.clone())),
+                                v => Err(wrong(r, v, "a string or null")),
+                            })
+                            .collect::<Result<StringArray>>()?,
+                    ),
+                ),
+                _ => (
+                    DataType::Float64,
+                    Arc::new(
+                        cells
+                            .enumerate()
+                            .map(|(r, v)| match v {
+                                Value::Null => Ok(None),
+                                Value::Number(n) => Ok(n.as_f64()),
+                                v => Err(wrong(r, v, "a number or null")),
+                            })
+                            .collect::<Result<Float64Array>>()?,
+                    ),
+                ),
+            };
+            fields.push(Field::new(name, t, true));
+            arrays.push(array);
+        }
+        RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)
+            .map_err(|e| Error::invalid(format!("the rows: {e}")))
+    }
+
     /// One row's value of every column as text (in the model's features, own units; empty
     /// where missing): what explanations print.
     pub fn row_text(&self, row: &[f32]) -> Vec<String> {

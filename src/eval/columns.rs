@@ -66,13 +66,23 @@ pub fn load_split(
 /// Each row of `x` (the model's scale, as [`Run::load_data`] gives it) explained by its `k`
 /// largest columns' shares of the score (`k` 0: every column, in the table's order).
 pub fn explain(run: &Run, x: &Matrix, k: usize) -> Result<Vec<Explanation>> {
+    let recon = run.model.reconstruct(x)?;
+    explain_reconstructed(run, x, &recon, k)
+}
+
+/// [`explain`] with the reconstructions of `x` (the model's outputs) already made.
+pub fn explain_reconstructed(
+    run: &Run,
+    x: &Matrix,
+    recon: &Matrix,
+    k: usize,
+) -> Result<Vec<Explanation>> {
     let columns = columns_of(run)?;
     let output = run
         .model
         .config()
         .columns()
         .expect("a typed run's model has its columns");
-    let recon = run.model.reconstruct(x)?;
     let raw = run.to_raw(x.clone())?;
     let raw_recon = run.to_raw(recon.clone())?;
     let numeric: Vec<Option<usize>> = columns

@@ -405,6 +405,9 @@ async fn score(
     body: &[u8],
     answer: AnswerLimit,
 ) -> ApiResult<Response> {
+    if run.run.preprocessor.columns.is_some() {
+        return score_table(run, headers, body, answer).await;
+    }
     let (x, json) = samples(run, headers, body, "x")?;
     // Always JSON: the errors of every value, a score and a flag per row.
     json_answer(answer).check(x.rows, run.input_dim() + 2)?;
@@ -422,6 +425,88 @@ async fn score(
     );
     extra.insert("score".into(), json!("squared-error"));
     Ok(json_response(&[("errors", &errors)], extra))
+}
+
+/// A typed table run's scores of rows given as JSON objects (`{"rows": [{"column": value,
+/// ...}], "explain": K}`): each row's score (the run's loss), its flag under the stored
+/// threshold, and with `explain` its K largest columns' shares (0: every column); categories
+/// never seen in training are read as "(other)" and listed under `unseen`.
+async fn score_table(
+    run: &ServedRun,
+    headers: &HeaderMap,
+    body: &[u8],
+    answer: AnswerLimit,
+) -> ApiResult<Response> {
+    let columns = run
+        .run
+        .preprocessor
+        .columns
+        .as_ref()
+        .expect("a typed run has its columns");
+    if BodyKind::of_content_type(headers)? != BodyKind::Json {
+        return Err(ApiError::bad(
+            "a typed table's rows are JSON objects: {\"rows\": [{\"column\": value, ...}]}",
+        ));
+    }
+    let json: Value = parse_json(body)?;
+    let rows: Vec<Map<String, Value>> = match json.get("rows") {
+        Some(Value::Array(rows)) => rows
+            .iter()
+            .enumerate()
+            .map(|(r, row)| match row {
+                Value::Object(o) => Ok(o.clone()),
+                _ => Err(ApiError::bad(format!(
+                    "row {r} is not an object of column values"
+                ))),
+            })
+            .collect::<ApiResult<_>>()?,
+        _ => {
+            return Err(ApiError::bad(
+                "the JSON body needs \"rows\": a list of objects of column values",
+            ));
+        }
+    };
+    let explain = match json.get("explain") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(v.as_u64().map(|k| k as usize).ok_or_else(|| {
+            ApiError::bad("\"explain\" must be a number of columns (0: every column)")
+        })?),
+    };
+    let shown = match explain {
+        Some(0) => columns.columns.len(),
+        Some(k) => k.min(columns.columns.len()),
+        None => 0,
+    };
+    // A score and a flag per row, and four values per explaining column.
+    json_answer(answer).check(rows.len(), 2 + 4 * shown)?;
+    let batch = columns.batch_from_json(&rows)?;
+    let encoded = columns.encode(&batch, std::path::Path::new("the request"))?;
+    let x = run.preprocess(encoded.x)?;
+    let recon = pass(run, Pass::Reconstruct, x.clone(), None).await?;
+    let output = run
+        .run
+        .model
+        .config()
+        .columns()
+        .expect("a typed run's model has its columns");
+    let scores: Vec<f64> = (0..x.rows)
+        .map(|i| output.score(recon.row(i), x.row(i)))
+        .collect();
+    let threshold = run.detector.as_ref().map(|d| d.threshold);
+    let mut extra = Map::new();
+    extra.insert("scores".into(), json!(scores));
+    extra.insert("threshold".into(), json!(threshold));
+    extra.insert(
+        "anomalous".into(),
+        json!(threshold.map(|t| scores.iter().map(|s| *s > t).collect::<Vec<bool>>())),
+    );
+    extra.insert("score".into(), json!("loss"));
+    extra.insert("unseen".into(), json!(encoded.unseen));
+    if let Some(k) = explain {
+        let explained = crate::eval::columns::explain_reconstructed(&run.run, &x, &recon, k)?;
+        extra.insert("explain".into(), json!(explained));
+    }
+    Ok(json_response(&[], extra))
 }
 
 /// A series run's scores of every point of one series given as `points × channels` (JSON
