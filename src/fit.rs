@@ -146,7 +146,8 @@ pub fn fit_typed_data(
 ) -> Result<Fitted> {
     let mut cfg = cfg.clone();
     cfg.data.typed = true;
-    cfg.model.set_columns(columns.output_columns())?;
+    cfg.model
+        .set_columns(crate::model::columns::OutputColumns::of(&columns))?;
     let preprocessor = Preprocessor::fit_typed(cfg.data.scale, &data.x, columns);
     fit_prepared(&cfg, data, None, opts, Some(preprocessor))
 }

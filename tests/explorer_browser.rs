@@ -606,3 +606,124 @@ async fn the_explorer_draws_a_series_run_as_lines() {
     );
     screenshot(&c, "explorer-series.png").await;
 }
+
+/// A typed table run: the explorer shows the selected row as a table — each column's value, its
+/// reconstruction (a category as its string) and its share of the score, shaded by that share —
+/// the same as the API's explanation of the row.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_explorer_shows_a_typed_table_row_column_by_column() {
+    if !Path::new(CHROMEDRIVER).exists() || !Path::new(CHROMIUM).exists() {
+        eprintln!(
+            "SKIP: {CHROMIUM} and {CHROMEDRIVER} are needed (Debian: apt-get install chromium chromium-driver)"
+        );
+        return;
+    }
+    let dir = common::tmp();
+    let mut text = String::from("size,colour,member\n");
+    for i in 0..120 {
+        let colour = ["red", "green", "blue"][i % 3];
+        text.push_str(&format!(
+            "{},{colour},{}\n",
+            (i % 3) as f64 + 0.1 * (i % 7) as f64,
+            i % 2 == 0
+        ));
+    }
+    let data = dir.path().join("t.csv");
+    std::fs::write(&data, text).unwrap();
+    let source = format!("csv:{}", data.display());
+    let trained = Command::new(env!("CARGO_BIN_EXE_aekit"))
+        .args([
+            "train",
+            "--data",
+            &source,
+            "--hidden",
+            "16",
+            "--latent",
+            "2",
+            "--epochs",
+            "30",
+            "--quiet",
+            "--no-report",
+            "--out",
+            "run",
+        ])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        trained.status.success(),
+        "{}",
+        String::from_utf8_lossy(&trained.stderr)
+    );
+    let server = TestServer::start(&[dir.path().join("run")], ServeOptions::default());
+    let a = agent();
+    let runs = get(&a, &server.url("/v1/runs")).json();
+    assert_eq!(
+        runs["runs"][0]["table"]["columns"][1],
+        json!({"name": "colour", "kind": "categorical"})
+    );
+    let sample = get(&a, &server.url("/v1/runs/run/samples/0")).json();
+    let want = &sample["explain"];
+
+    let (_driver, c) = browser().await;
+    c.goto(&server.url("/")).await.unwrap();
+    wait_for(
+        &c,
+        "the run to load",
+        "return (window.aekit && window.aekit.ready) || null",
+    )
+    .await;
+    let shown = wait_for(
+        &c,
+        "the selected row's table",
+        "const t = window.aekit.table; if (!t) return null;
+         const rows = Array.from(document.querySelectorAll('#selected-table tr')).slice(1);
+         return { table: t, cells: rows.map((r) => Array.from(r.cells).map((c) => c.textContent)),
+                  shades: rows.map((r) => getComputedStyle(r).backgroundColor),
+                  pairHidden: document.getElementById('selected-pair').hidden };",
+    )
+    .await;
+    assert_eq!(shown["pairHidden"], true, "no pictures for a table");
+    let cells = shown["cells"].as_array().unwrap();
+    assert_eq!(cells.len(), 3, "one row per column");
+    for (k, column) in want["columns"].as_array().unwrap().iter().enumerate() {
+        assert_eq!(cells[k][0], column["column"]);
+        assert_eq!(
+            cells[k][2], column["reconstructed"],
+            "the reconstruction as the API gives it"
+        );
+    }
+    assert_eq!(cells[1][1], "red", "row 0's colour, as a string");
+    assert!(["red", "green", "blue"].contains(&cells[1][2].as_str().unwrap()));
+    // The column with the largest share is shaded the most.
+    let shares: Vec<f64> = want["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["share"].as_f64().unwrap())
+        .collect();
+    let top = (0..3)
+        .max_by(|&i, &j| shares[i].total_cmp(&shares[j]))
+        .unwrap();
+    let alpha = |s: &Value| -> f64 {
+        let s = s.as_str().unwrap();
+        s.trim_end_matches(')')
+            .rsplit(',')
+            .next()
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap_or(1.0)
+    };
+    let shades: Vec<f64> = shown["shades"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(alpha)
+        .collect();
+    assert!(
+        (shades[top] - 0.6).abs() < 0.01,
+        "{shades:?} for shares {shares:?}"
+    );
+    c.close().await.unwrap();
+}

@@ -516,7 +516,12 @@ fn bad_typed_tables_are_refused_in_one_line_naming_the_column() {
         "{err}"
     );
 
-    // Explanations are for typed tables; a typed table is read whole.
+    // Not exported to ONNX (its rows are not a matrix of numbers); nothing written.
+    let err = refused(&["export", "run", "--onnx", "m.onnx"], cwd);
+    assert!(err.contains("typed table") && err.contains("ONNX"), "{err}");
+    assert!(!cwd.join("m.onnx").exists());
+
+    // A typed table is read whole.
     let err = refused(
         &[
             "train",

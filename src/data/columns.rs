@@ -209,12 +209,17 @@ pub fn typed_source(cfg: &DataConfig, spec: &str) -> Result<Option<(PathBuf, Tab
     if cfg.is_typed() {
         return Ok(Some((path, format)));
     }
-    let table = Table::open(&path, format, &carry_all(cfg))?;
+    // A table that does not open is not typed here: the reader it goes to says why.
+    let Ok(table) = Table::open(&path, format, &carry_all(cfg)) else {
+        return Ok(None);
+    };
     let label = table.layout.label.clone();
     let features = feature_fields(&table.schema, cfg, label.as_deref(), &path)?;
+    // Strings, categories and booleans make a table typed; numbers, and lists or bytes of
+    // them (an image per row), are read as rows of numbers as before.
     let typed = features
         .iter()
-        .any(|f| !(f.data_type().is_numeric() || is_carried_type(f.data_type())));
+        .any(|f| is_text(f.data_type()) || *f.data_type() == DataType::Boolean);
     if typed && cfg.stream {
         return Err(Error::bad_file(
             &path,
@@ -589,28 +594,6 @@ impl TableColumns {
             ));
         }
         numeric
-    }
-
-    /// The model's view of the columns: each one's outputs, kind and weight.
-    pub fn output_columns(&self) -> crate::model::columns::OutputColumns {
-        use crate::model::columns::{OutputGroup, OutputKind};
-        let groups = self
-            .columns
-            .iter()
-            .zip(self.starts())
-            .map(|(c, start)| OutputGroup {
-                name: c.name.clone(),
-                kind: match c.kind {
-                    ColumnKind::Numeric => OutputKind::Numeric,
-                    ColumnKind::Boolean => OutputKind::Boolean,
-                    ColumnKind::Categorical { .. } => OutputKind::Categorical,
-                },
-                start,
-                width: c.width(),
-                weight: c.weight,
-            })
-            .collect();
-        crate::model::columns::OutputColumns { groups }
     }
 
     /// The rows of `batch` (read from `path`) as the model's features, in their own units.

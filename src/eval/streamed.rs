@@ -70,6 +70,15 @@ pub fn applies(
     out: Option<&Path>,
     kept: &[String],
 ) -> Result<bool> {
+    if cfg.is_typed() {
+        // A typed table is read whole, its rows encoded by the run's columns.
+        if out.is_some_and(is_parquet) || !kept.is_empty() {
+            return Err(Error::invalid(
+                "a typed table's codes are written as .npy or .csv (a table is read whole, and its carried columns go with scores and reconstructions): use another --out, without --keep-columns",
+            ));
+        }
+        return Ok(false);
+    }
     let streamed = out.is_some_and(is_parquet) || cfg.streamed_split(split)?.is_some();
     if !streamed && !kept.is_empty() {
         return Err(Error::invalid(

@@ -413,6 +413,14 @@ fn score_detector(run: &Run, given: Option<&AnomalyDetector>) -> Result<AnomalyD
 /// `run` as an ONNX model computing `part`; a score graph thresholds with `detector` (else the
 /// run's stored one).
 pub fn model(run: &Run, part: Part, detector: Option<&AnomalyDetector>) -> Result<ModelProto> {
+    if run.preprocessor.columns.is_some() {
+        // The graph takes rows of numbers; a typed table's rows are strings and booleans with
+        // missing values, and its outputs a softmax per column.
+        return Err(Error::invalid(format!(
+            "{}: a typed table's run (categories, booleans, missing values) is not exported to ONNX yet; score it with aekit score, the server or Python",
+            run.dir.path.display()
+        )));
+    }
     let graph: Graph = run.model.graph()?;
     let takes_rows = part != Part::Decoder;
     if takes_rows && run.config.data.binarize {

@@ -43,6 +43,28 @@ pub struct OutputColumns {
 }
 
 impl OutputColumns {
+    /// The model's view of a typed table's columns: each one's outputs, kind and weight.
+    pub fn of(table: &crate::data::columns::TableColumns) -> Self {
+        use crate::data::columns::ColumnKind;
+        let groups = table
+            .columns
+            .iter()
+            .zip(table.starts())
+            .map(|(c, start)| OutputGroup {
+                name: c.name.clone(),
+                kind: match c.kind {
+                    ColumnKind::Numeric => OutputKind::Numeric,
+                    ColumnKind::Boolean => OutputKind::Boolean,
+                    ColumnKind::Categorical { .. } => OutputKind::Categorical,
+                },
+                start,
+                width: c.width(),
+                weight: c.weight,
+            })
+            .collect();
+        Self { groups }
+    }
+
     pub fn width(&self) -> usize {
         self.groups.last().map_or(0, |g| g.start + g.width)
     }

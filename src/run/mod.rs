@@ -112,7 +112,6 @@ impl Run {
 
     /// Raw samples checked against the model and preprocessed as the run was trained.
     pub(crate) fn prepare(&self, mut raw: crate::data::Dataset) -> Result<crate::data::Dataset> {
-        raw.validate_values(self.preprocessor.columns.is_some())?;
         self.check_width(&raw.origin, raw.dim())?;
         self.prepare_rows(&mut raw.x, &mut eval_binarizer())?;
         Ok(raw)

@@ -99,6 +99,12 @@ pub async fn sample_at(
         json!(label.and_then(|l| map.class_names.as_ref()?.get(l as usize).cloned())),
     );
     let one = |m: &Matrix| Matrix::new(1, m.cols, m.row(i).to_vec());
+    if run.run.preprocessor.columns.is_some() {
+        // A typed table's row is shown column by column: its values, their reconstructions
+        // and their shares of its score, in the table's order.
+        let explained = crate::eval::columns::explain(&run.run, &one(&map.x)?, 0)?;
+        extra.insert("explain".into(), json!(explained[0]));
+    }
     Ok(json_response(
         &[
             ("x", &one(&map.raw)?),

@@ -353,6 +353,10 @@ fn describe(
             Some(&[c, w]) => Some(json!({"channels": c, "window": w})),
             _ => None,
         }),
+        // A typed table's rows are shown as tables, column by column.
+        "table": run.preprocessor.columns.as_ref().map(|c| json!({
+            "columns": c.columns.iter().map(|c| json!({"name": c.name, "kind": c.kind_name()})).collect::<Vec<_>>(),
+        })),
         "capabilities": model.capabilities(),
         "denoising": cfg.noise().is_some(),
         "scaling": run.preprocessor.scaling,

@@ -332,10 +332,39 @@ function setBaseCode(code, source) {
 async function select(index) {
   state.selected = index;
   const s = await call(runPath(`samples/${index}`));
+  if (state.run.table) return selectRow(index, s);
   const r = await call(runPath("reconstruct"), withClass({ x: s.x }, state.cls === null ? null : s.label ?? state.cls));
   drawSample($("selected-x"), s.x[0]);
   drawSample($("selected-recon"), r.x[0]);
   $("selected-caption").textContent = `#${index}${s.class !== null ? ` (${s.class})` : ""}`;
+  drawMap();
+}
+
+// A typed table's row: each column's value, its reconstruction and its share of the row's
+// score, the cell shaded by that share against the row's largest (the browser test reads
+// `window.aekit.table`).
+function selectRow(index, s) {
+  const { score, columns } = s.explain;
+  const most = Math.max(1e-12, ...columns.map((c) => c.share));
+  const table = $("selected-table");
+  table.textContent = "";
+  const head = table.insertRow();
+  for (const h of ["column", "value", "reconstructed", "share"]) {
+    const th = document.createElement("th");
+    th.textContent = h;
+    head.appendChild(th);
+  }
+  const shown = columns.map((c) => {
+    const tr = table.insertRow();
+    const strength = Math.min(1, c.share / most);
+    tr.style.background = `rgba(214, 39, 40, ${(0.6 * strength).toFixed(3)})`;
+    for (const v of [c.column, c.value === "" ? "(missing)" : c.value, c.reconstructed, c.share.toFixed(4)]) {
+      tr.insertCell().textContent = v;
+    }
+    return { ...c, strength };
+  });
+  $("selected-caption").textContent = `#${index}${s.class !== null ? ` (${s.class})` : ""}: score ${score.toFixed(4)}`;
+  window.aekit.table = { index, score, columns: shown };
   drawMap();
 }
 
@@ -488,7 +517,10 @@ async function loadRun(name) {
   $("prior-panel").hidden = !prior;
   $("blend-latent-caption").textContent = prior ? "decode(slerp(h_a, h_b, t))" : "decode((1−t)·h_a + t·h_b)";
   $("blend-kind").textContent = prior ? "(spherical in code space)" : "";
-  $("csv-box").hidden = !!state.run.image;
+  $("csv-box").hidden = !!state.run.image || !!state.run.table;
+  // A typed table's selected row is a table of its columns, not a picture.
+  $("selected-table").hidden = !state.run.table;
+  $("selected-pair").hidden = !!state.run.table;
   // A series' own input is a window of values, not a picture.
   $("drop").hidden = !!state.run.series;
   $("denoise-box").hidden = true;
