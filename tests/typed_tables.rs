@@ -641,3 +641,56 @@ fn the_server_scores_and_explains_json_rows_as_the_cli_does() {
         assert!(message.contains(expected), "{message}");
     }
 }
+
+#[test]
+fn missing_impute_keeps_the_given_values_and_fills_the_missing_ones() {
+    let dir = common::tmp();
+    let cwd = dir.path();
+    let path = mixed_table(cwd);
+    let data = format!("csv:{}", path.display());
+    ok(
+        &[
+            "train",
+            "--data",
+            &data,
+            "--label-column",
+            "label",
+            "--missing",
+            "impute",
+            "--epochs",
+            "20",
+            "--out",
+            "run",
+        ],
+        cwd,
+    );
+    let out = ok(&["reconstruct", "run", "--out", "rows.csv"], cwd);
+    // Every tenth x is missing: 20 of 200.
+    assert!(
+        out.contains("imputed 20 missing value(s) of column 'x'"),
+        "{out}"
+    );
+    let rows = std::fs::read_to_string(cwd.join("rows.csv")).unwrap();
+    let original = std::fs::read_to_string(&path).unwrap();
+    for (i, (got, want)) in rows
+        .lines()
+        .skip(1)
+        .zip(original.lines().skip(1))
+        .enumerate()
+    {
+        let got: Vec<&str> = got.split(',').collect();
+        let want: Vec<&str> = want.split(',').collect();
+        let x: f64 = got[2].parse().expect("every x is given or imputed");
+        if want[0].is_empty() {
+            assert!(x.is_finite(), "row {i}");
+        } else {
+            assert_eq!(
+                x,
+                want[0].parse::<f64>().unwrap() as f32 as f64,
+                "row {i}: a given value is kept"
+            );
+            // The given category is kept too (a model's guess would differ on some rows).
+            assert_eq!(got[3], want[1], "row {i}");
+        }
+    }
+}

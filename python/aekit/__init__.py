@@ -962,6 +962,18 @@ class TableDetector(AnomalyDetector):
         scores, _, self.unseen_ = self.run_._handle.score_table(self._table(X), None)
         return scores
 
+    def reconstruct(self, X, y=None):
+        """The rows of `X` as the model gives them back, in their columns' types: a pandas
+        DataFrame where pandas is installed, else a dict of lists (`aekit reconstruct`'s
+        rows). With `missing="impute"` the given values are kept and the missing filled."""
+        self._check_fitted()
+        columns = dict(self.run_._handle.reconstruct_table(self._table(X)))
+        try:
+            import pandas as pd
+        except ImportError:
+            return columns
+        return pd.DataFrame(columns)
+
     def score_samples(self, X, y=None, explain=False):
         """Minus each row's score (scikit-learn's sign: higher is more normal); with
         `explain` (True: every column, K: the K largest) also each row's columns as

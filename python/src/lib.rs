@@ -666,6 +666,60 @@ impl RunHandle {
         Ok((PyArray1::from_vec(py, scores), explained, notes))
     }
 
+    /// A typed table's reconstructions of the rows of the Arrow object `x`, decoded to its
+    /// columns' types (a category's level, a boolean, a number in its units; with
+    /// `missing="impute"` the given values kept and the missing ones filled): each column's
+    /// name and its values as a list (None where missing).
+    fn reconstruct_table<'py>(
+        &self,
+        py: Python<'py>,
+        x: &Bound<'py, PyAny>,
+    ) -> PyResult<Vec<(String, Bound<'py, PyAny>)>> {
+        use arrow::array::{Array, AsArray};
+        let columns = aekit::eval::columns::columns_of(&self.run).map_err(py_err)?;
+        let table = arrow_bridge::typed_table(x, "X")?;
+        let encoded = columns.encode(&table.batch, &table.path).map_err(py_err)?;
+        let (rows, _) = py
+            .detach(|| aekit::eval::columns::reconstructed_table(&self.run, &encoded.x))
+            .map_err(py_err)?;
+        let schema = rows.schema();
+        schema
+            .fields()
+            .iter()
+            .zip(rows.columns())
+            .map(|(field, column)| {
+                let n = column.len();
+                let values = match field.data_type() {
+                    arrow::datatypes::DataType::Float64 => {
+                        let a = column.as_primitive::<arrow::datatypes::Float64Type>();
+                        (0..n)
+                            .map(|i| a.is_valid(i).then(|| a.value(i)))
+                            .collect::<Vec<_>>()
+                            .into_pyobject(py)?
+                            .into_any()
+                    }
+                    arrow::datatypes::DataType::Boolean => {
+                        let a = column.as_boolean();
+                        (0..n)
+                            .map(|i| a.is_valid(i).then(|| a.value(i)))
+                            .collect::<Vec<_>>()
+                            .into_pyobject(py)?
+                            .into_any()
+                    }
+                    _ => {
+                        let a = column.as_string::<i32>();
+                        (0..n)
+                            .map(|i| a.is_valid(i).then(|| a.value(i).to_string()))
+                            .collect::<Vec<_>>()
+                            .into_pyobject(py)?
+                            .into_any()
+                    }
+                };
+                Ok((field.name().clone(), values))
+            })
+            .collect()
+    }
+
     /// Prior samples; a conditional model's of class `label`, or of every class in turn.
     #[pyo3(signature = (n, seed, label=None))]
     fn sample<'py>(

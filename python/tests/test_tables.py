@@ -58,3 +58,17 @@ def test_refuses_arrays_and_changed_types():
     changed = mixed(5).assign(sign=1.0)
     with pytest.raises(ValueError, match="column 'sign' is Float64 here and was"):
         det.decision_function(changed)
+
+
+def test_reconstructs_rows_in_their_types_and_imputes_the_missing():
+    frame = mixed()
+    det = aekit.TableDetector(hidden=(32,), latent=4, epochs=60, val_fraction=0.0, seed=1,
+                              missing="impute").fit(frame)
+    rows = det.reconstruct(frame)
+    assert list(rows.columns) == ["x", "sign", "flag", "color"]
+    assert rows["sign"].isin(["neg", "pos"]).all()
+    assert rows["flag"].dtype == bool
+    given = frame["x"].notna()
+    # Given values kept (as float32), missing ones filled.
+    assert np.array_equal(rows["x"][given].to_numpy(), frame["x"][given].to_numpy().astype(np.float32).astype(np.float64))
+    assert rows["x"].notna().all()

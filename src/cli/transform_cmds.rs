@@ -297,7 +297,7 @@ fn reconstruct_table(
         ));
     }
     let mut notes = Vec::new();
-    let (data, carried) = aekit::eval::columns::load_split(run, cfg, split, &mut notes)?;
+    let (data, carried) = aekit::eval::columns::load_split_raw(run, cfg, split, &mut notes)?;
     let (rows, filled) = aekit::eval::columns::reconstructed_table(run, &data.x)?;
     columns::write_table(out, &columns::beside(&carried, &rows)?)?;
     for note in &notes {

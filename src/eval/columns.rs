@@ -54,13 +54,23 @@ pub fn load_split(
     split: crate::data::Split,
     notes: &mut Vec<String>,
 ) -> Result<(crate::data::Dataset, RecordBatch)> {
+    let (raw, carried) = load_split_raw(run, cfg, split, notes)?;
+    Ok((run.prepare(raw)?, carried))
+}
+
+/// [`load_split`] in the table's own units (before the run's scaling).
+pub fn load_split_raw(
+    run: &Run,
+    cfg: &crate::data::DataConfig,
+    split: crate::data::Split,
+    notes: &mut Vec<String>,
+) -> Result<(crate::data::Dataset, RecordBatch)> {
     let columns = columns_of(run)?;
     let cfg = crate::data::DataConfig {
         typed: true,
         ..cfg.clone()
     };
-    let (raw, carried) = crate::data::columns::load_carrying(&cfg, split, columns, notes)?;
-    Ok((run.prepare(raw)?, carried))
+    crate::data::columns::load_carrying(&cfg, split, columns, notes)
 }
 
 /// Each row of `x` (the model's scale, as [`Run::load_data`] gives it) explained by its `k`
@@ -122,14 +132,15 @@ pub fn explain_reconstructed(
         .collect())
 }
 
-/// The reconstructions of `x` (model scale) as the table's columns and types; with
-/// `--missing impute`, the given values kept and only the missing filled (the count filled per
-/// column beside).
-pub fn reconstructed_table(run: &Run, x: &Matrix) -> Result<(RecordBatch, Vec<(String, usize)>)> {
+/// The reconstructions of the rows `raw` (the table's own units, NaN where missing) as the
+/// table's columns and types; with `--missing impute`, the given values kept as they are and
+/// only the missing filled (the count filled per column beside).
+pub fn reconstructed_table(run: &Run, raw: &Matrix) -> Result<(RecordBatch, Vec<(String, usize)>)> {
     let columns = columns_of(run)?;
-    let recon = run.to_raw(run.model.reconstruct(x)?)?;
+    let x = run.to_model_scale("the rows", raw.clone())?;
+    let recon = run.to_raw(run.model.reconstruct(&x)?)?;
     let (rows, filled) = match columns.missing {
-        Missing::Impute => columns.impute(&run.to_raw(x.clone())?, &recon),
+        Missing::Impute => columns.impute(raw, &recon),
         Missing::Mask => (recon, Vec::new()),
     };
     Ok((columns.decode(&rows)?, filled))
