@@ -4,28 +4,14 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 
 use aekit::data::series::{PointReduce, load_windows, window_starts};
 use aekit::data::{DataConfig, Matrix, Split};
 
-fn aekit(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_aekit"))
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .unwrap()
-}
+use common::run_aekit as aekit;
 
-fn ok(args: &[&str], cwd: &Path) -> String {
-    let out = aekit(args, cwd);
-    assert!(
-        out.status.success(),
-        "aekit {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+use common::aekit_stdout as ok;
 
 /// A sine of period 50 with a little noise, 2,000 points, and a spike of +3 at point 1,500
 /// labelled 1; times are ISO strings one second apart.

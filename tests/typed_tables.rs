@@ -6,7 +6,6 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Output};
 
 use aekit::data::DataConfig;
 use aekit::data::columns::{self, ColumnKind, OTHER, TableColumns};
@@ -15,23 +14,9 @@ use aekit::model::columns::{OutputColumns, OutputGroup, OutputKind};
 use arrow::array::Array;
 use burn::tensor::{Device, Tensor, TensorData};
 
-fn aekit(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_aekit"))
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .unwrap()
-}
+use common::run_aekit as aekit;
 
-fn ok(args: &[&str], cwd: &Path) -> String {
-    let out = aekit(args, cwd);
-    assert!(
-        out.status.success(),
-        "aekit {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+use common::aekit_stdout as ok;
 
 fn refused(args: &[&str], cwd: &Path) -> String {
     let out = aekit(args, cwd);

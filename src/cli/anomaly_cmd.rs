@@ -134,20 +134,15 @@ pub fn run(args: ScoreArgs, device: &burn::tensor::Device) -> Result<()> {
             }
             (detector, summary, data.origin)
         };
-    if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&summary).expect("summary serialises")
-        );
-        return Ok(());
-    }
-    println!(
+    let heading = format!(
         "{} on {origin}: {} samples scored by {}",
         run.model.config().describe(),
         summary.samples,
         kind.name()
     );
-    print_judged(&detector, &summary, "the training scores");
+    if !print_summary(args.json, &heading, &detector, &summary) {
+        return Ok(());
+    }
     if let Some(out) = &args.out {
         println!("scores written to {}", out.display());
     }
@@ -268,21 +263,16 @@ fn score_table(
     for note in &notes {
         eprintln!("note: {note}");
     }
-    if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&summary).expect("summary serialises")
-        );
-        return Ok(());
-    }
-    println!(
+    let heading = format!(
         "{} on {}: {} rows scored by {}",
         run.model.config().describe(),
         data.origin,
         summary.samples,
         kind.name()
     );
-    print_judged(&detector, &summary, "the training scores");
+    if !print_summary(args.json, &heading, &detector, &summary) {
+        return Ok(());
+    }
     if let Some(explained) = &explained {
         let mut order: Vec<usize> = (0..scores.len()).collect();
         order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
@@ -312,6 +302,26 @@ fn score_table(
         println!("scores written to {}", out.display());
     }
     Ok(())
+}
+
+/// The summary as JSON (`json`: returns false, nothing more to print), or `heading` and its
+/// judged lines (returns true).
+fn print_summary(
+    json: bool,
+    heading: &str,
+    detector: &AnomalyDetector,
+    summary: &ScoreSummary,
+) -> bool {
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(summary).expect("summary serialises")
+        );
+        return false;
+    }
+    println!("{heading}");
+    print_judged(detector, summary, "the training scores");
+    true
 }
 
 /// The lines every score summary prints under its heading: the threshold and where it comes

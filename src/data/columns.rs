@@ -316,20 +316,9 @@ fn feature_fields<'s>(
 ) -> Result<Vec<&'s Field>> {
     let ignored = cfg.ignore_columns.clone().unwrap_or_default();
     let named = |name: &String| -> Result<&'s Field> {
-        schema.field_with_name(name).map_err(|_| {
-            Error::bad_file(
-                path,
-                format!(
-                    "column '{name}' does not exist (columns: {})",
-                    schema
-                        .fields()
-                        .iter()
-                        .map(|f| f.name().as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            )
-        })
+        schema
+            .field_with_name(name)
+            .map_err(|_| crate::data::table::no_such_column(schema, name, path))
     };
     for name in ignored.iter().chain(cfg.categorical.iter().flatten()) {
         named(name)?;

@@ -421,14 +421,7 @@ async fn score(
     let recon = pass(run, Pass::Reconstruct, x.clone(), labels).await?;
     let scores = scores_of_reconstructions(ReconLoss::Mse, &recon, &x);
     let errors = crate::eval::anomaly::squared_errors(&recon, &x);
-    let mut extra = Map::new();
-    let threshold = run.detector.as_ref().map(|d| d.threshold);
-    extra.insert("scores".into(), json!(scores));
-    extra.insert("threshold".into(), json!(threshold));
-    extra.insert(
-        "anomalous".into(),
-        json!(threshold.map(|t| scores.iter().map(|s| *s > t).collect::<Vec<bool>>())),
-    );
+    let mut extra = judged(&scores, run.detector.as_ref().map(|d| d.threshold));
     extra.insert("score".into(), json!("squared-error"));
     Ok(json_response(&[("errors", &errors)], extra))
 }
@@ -498,14 +491,7 @@ async fn score_table(
     let scores: Vec<f64> = (0..x.rows)
         .map(|i| output.score(recon.row(i), x.row(i)))
         .collect();
-    let threshold = run.detector.as_ref().map(|d| d.threshold);
-    let mut extra = Map::new();
-    extra.insert("scores".into(), json!(scores));
-    extra.insert("threshold".into(), json!(threshold));
-    extra.insert(
-        "anomalous".into(),
-        json!(threshold.map(|t| scores.iter().map(|s| *s > t).collect::<Vec<bool>>())),
-    );
+    let mut extra = judged(&scores, run.detector.as_ref().map(|d| d.threshold));
     extra.insert("score".into(), json!("loss"));
     extra.insert("unseen".into(), json!(encoded.unseen));
     if let Some(k) = explain {
@@ -568,7 +554,14 @@ async fn score_points(
     let reconstruction = windowed
         .to_points(&run.to_raw(recon)?, PointReduce::Mean)
         .remove(0);
-    let threshold = run.points.as_ref().map(|p| p.detector.threshold);
+    let mut extra = judged(&scores, run.points.as_ref().map(|p| p.detector.threshold));
+    extra.insert("point_score".into(), json!(reduce));
+    Ok(json_response(&[("reconstruction", &reconstruction)], extra))
+}
+
+/// The fields every score answer has: the scores, the threshold stored with the run (null
+/// when none is) and each score's flag under it.
+fn judged(scores: &[f64], threshold: Option<f64>) -> Map<String, Value> {
     let mut extra = Map::new();
     extra.insert("scores".into(), json!(scores));
     extra.insert("threshold".into(), json!(threshold));
@@ -576,8 +569,7 @@ async fn score_points(
         "anomalous".into(),
         json!(threshold.map(|t| scores.iter().map(|s| *s > t).collect::<Vec<bool>>())),
     );
-    extra.insert("point_score".into(), json!(reduce));
-    Ok(json_response(&[("reconstruction", &reconstruction)], extra))
+    extra
 }
 
 #[derive(Deserialize)]

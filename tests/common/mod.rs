@@ -164,3 +164,23 @@ pub fn assert_same_run(a: &Path, b: &Path) {
         }
     }
 }
+
+/// `aekit ARGS` run in `cwd`, its output.
+pub fn run_aekit(args: &[&str], cwd: &Path) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_aekit"))
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .unwrap()
+}
+
+/// `aekit ARGS` run in `cwd`, which must succeed: its standard output.
+pub fn aekit_stdout(args: &[&str], cwd: &Path) -> String {
+    let out = run_aekit(args, cwd);
+    assert!(
+        out.status.success(),
+        "aekit {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}

@@ -427,6 +427,18 @@ fn feature_width(field: &Field) -> std::result::Result<usize, String> {
     }
 }
 
+/// A column `name` that `schema` (read from `origin`) lacks, named with the columns it has.
+pub(crate) fn no_such_column(schema: &Schema, name: &str, origin: &Path) -> Error {
+    let columns: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    Error::bad_file(
+        origin,
+        format!(
+            "column '{name}' does not exist (columns: {})",
+            columns.join(", ")
+        ),
+    )
+}
+
 /// How a table's columns are chosen.
 #[derive(Debug, Clone, Default)]
 pub struct ColumnChoice {
@@ -447,20 +459,9 @@ impl Layout {
     /// The layout `choice` makes of `schema` (read from `origin`).
     pub fn of(schema: &Schema, choice: &ColumnChoice, origin: &Path) -> Result<Self> {
         let by_name = |name: &str| -> Result<&Field> {
-            schema.field_with_name(name).map_err(|_| {
-                Error::bad_file(
-                    origin,
-                    format!(
-                        "column '{name}' does not exist (columns: {})",
-                        schema
-                            .fields()
-                            .iter()
-                            .map(|f| f.name().as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
-                )
-            })
+            schema
+                .field_with_name(name)
+                .map_err(|_| no_such_column(schema, name, origin))
         };
         let label = match choice.label.as_ref().or(schema.metadata().get(LABEL_KEY)) {
             None => None,
