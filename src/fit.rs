@@ -638,7 +638,7 @@ fn fit_rows(
         "training {} ({} parameters, {} loss) on {} samples, validating on {}; run directory {}{}",
         cfg.model.describe(),
         model.num_params(),
-        cfg.model.loss().name(),
+        cfg.model.loss_name(),
         rows.train_len(),
         rows.val_len(),
         run.path.display(),
@@ -681,7 +681,7 @@ fn fit_rows(
     let summary = Summary {
         model: cfg.model.describe(),
         parameters: outcome.model.num_params(),
-        loss: cfg.model.loss().name().into(),
+        loss: cfg.model.loss_name().into(),
         epochs_completed: outcome.state.epoch,
         best_epoch: outcome.state.best_epoch,
         best_val_loss: outcome.state.best_val,

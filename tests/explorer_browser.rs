@@ -725,5 +725,34 @@ async fn the_explorer_shows_a_typed_table_row_column_by_column() {
         (shades[top] - 0.6).abs() < 0.01,
         "{shades:?} for shares {shares:?}"
     );
+    // Your own row: the selected row as JSON, changed to a colour the model has not seen next
+    // to that size, scored and explained as the API does.
+    let prefilled = wait_for(
+        &c,
+        "the row's JSON",
+        "const v = document.getElementById('row-json').value; return v || null;",
+    )
+    .await;
+    let mut row: Value = serde_json::from_str(prefilled.as_str().unwrap()).unwrap();
+    assert_eq!(row["colour"], "red", "{row}");
+    row["colour"] = json!("blue");
+    c.execute(
+        "document.getElementById('row-json').value = arguments[0]; document.getElementById('row-score').click(); return null;",
+        vec![json!(row.to_string())],
+    )
+    .await
+    .unwrap();
+    let own = wait_for(&c, "the own row's score", "const o = window.aekit.ownRow; if (!o) return null; return { o, cells: Array.from(document.querySelectorAll('#own-table tr')).slice(1).map((r) => r.cells[1].textContent) };").await;
+    let api = post_json(
+        &a,
+        &server.url("/v1/runs/run/score"),
+        &json!({"rows": [row], "explain": 0}),
+    )
+    .json();
+    assert_eq!(
+        own["o"]["score"], api["scores"][0],
+        "the page's score is the API's"
+    );
+    assert_eq!(own["cells"][1], "blue", "{own}");
     c.close().await.unwrap();
 }

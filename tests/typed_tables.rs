@@ -605,6 +605,20 @@ fn the_server_scores_and_explains_json_rows_as_the_cli_does() {
         "served {served}, CLI {want}"
     );
 
+    // A category given as a number where the levels are text: read as its text (here unseen).
+    let answer = post_json(
+        &a,
+        &server.url("/v1/runs/run/score"),
+        &serde_json::json!({"rows": [{"x": 0.1, "sign": 7}]}),
+    );
+    assert_eq!(
+        answer.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&answer.body)
+    );
+    assert_eq!(answer.json()["unseen"][0]["examples"][0], "7");
+
     for (body, expected) in [
         (
             serde_json::json!({"rows": [{"nope": 1}]}),

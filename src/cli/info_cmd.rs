@@ -37,7 +37,7 @@ pub fn run(args: InfoArgs) -> Result<()> {
     println!("run          {}", dir.path.display());
     println!("model        {}", cfg.model.describe());
     println!("parameters   {}", model.num_params());
-    println!("loss         {}", cfg.model.loss().name());
+    println!("loss         {}", cfg.model.loss_name());
     println!(
         "data         {} (scale {:?})",
         cfg.data.source, cfg.data.scale

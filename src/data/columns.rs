@@ -406,16 +406,7 @@ fn category_strings(column: &ArrayRef, name: &str, path: &Path) -> Result<Vec<Op
             .map_err(|e| crate::data::table::arrow_error(path, &format!("column '{name}'"), e))?;
         let f = f.as_primitive::<arrow::datatypes::Float64Type>();
         return Ok((0..f.len())
-            .map(|i| {
-                f.is_valid(i).then(|| {
-                    let v = f.value(i);
-                    if v.fract() == 0.0 && v.abs() < 1e15 {
-                        format!("{}", v as i64)
-                    } else {
-                        v.to_string()
-                    }
-                })
-            })
+            .map(|i| f.is_valid(i).then(|| level_of_number(f.value(i))))
             .collect());
     }
     let s = arrow::compute::cast(column, &DataType::Utf8)
@@ -424,6 +415,16 @@ fn category_strings(column: &ArrayRef, name: &str, path: &Path) -> Result<Vec<Op
     Ok((0..s.len())
         .map(|i| s.is_valid(i).then(|| s.value(i).to_string()))
         .collect())
+}
+
+/// A number as a category's name: a whole number without a decimal point (`3`, not `3.0`,
+/// however the file stored it).
+fn level_of_number(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{}", v as i64)
+    } else {
+        v.to_string()
+    }
 }
 
 /// `--column-weights`, parsed.
@@ -785,6 +786,8 @@ impl TableColumns {
                             .collect::<Result<BooleanArray>>()?,
                     ),
                 ),
+                // A category may be given as its text or as a number, whichever the column's
+                // levels are.
                 ColumnKind::Categorical { .. } if text_levels => (
                     DataType::Utf8,
                     Arc::new(
@@ -793,9 +796,28 @@ impl TableColumns {
                             .map(|(r, v)| match v {
                                 Value::Null => Ok(None),
                                 Value::String(s) => Ok(Some(s.clone())),
+                                Value::Number(n) => Ok(n.as_f64().map(level_of_number)),
                                 v => Err(wrong(r, v, "a string or null")),
                             })
                             .collect::<Result<StringArray>>()?,
+                    ),
+                ),
+                ColumnKind::Categorical { .. } => (
+                    DataType::Float64,
+                    Arc::new(
+                        cells
+                            .enumerate()
+                            .map(|(r, v)| match v {
+                                Value::Null => Ok(None),
+                                Value::Number(n) => Ok(n.as_f64()),
+                                Value::String(s) => s
+                                    .trim()
+                                    .parse::<f64>()
+                                    .map(Some)
+                                    .map_err(|_| wrong(r, v, "a level's number or null")),
+                                v => Err(wrong(r, v, "a level's number or null")),
+                            })
+                            .collect::<Result<Float64Array>>()?,
                     ),
                 ),
                 _ => (

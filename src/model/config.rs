@@ -477,6 +477,15 @@ impl ModelConfig {
         Ok(())
     }
 
+    /// What the reconstructions are judged by, in words: the loss's name, or a typed table's
+    /// losses per column.
+    pub fn loss_name(&self) -> &'static str {
+        match self.columns() {
+            Some(_) => "per-column (squared error, cross-entropy)",
+            None => self.loss().name(),
+        }
+    }
+
     /// A typed table's column groups, when the model reconstructs one.
     pub fn columns(&self) -> Option<&crate::model::columns::OutputColumns> {
         self.shared.columns.as_ref()

@@ -94,7 +94,7 @@ pub fn render(run: &Run, data: &Dataset, opts: &FigureOptions) -> Result<String>
         "<p>{} &middot; {} parameters &middot; {} loss &middot; data {}</p>",
         escape(&cfg.describe()),
         run.model.num_params(),
-        cfg.loss().name(),
+        cfg.loss_name(),
         escape(&data.origin)
     );
 

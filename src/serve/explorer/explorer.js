@@ -345,8 +345,22 @@ async function select(index) {
 // `window.aekit.table`).
 function selectRow(index, s) {
   const { score, columns } = s.explain;
+  const shown = renderColumns($("selected-table"), columns);
+  $("selected-caption").textContent = `#${index}${s.class !== null ? ` (${s.class})` : ""}: score ${score.toFixed(4)}`;
+  window.aekit.table = { index, score, columns: shown };
+  // The row, as the server takes it, ready to be changed and scored under "your own input".
+  const kinds = Object.fromEntries(state.run.table.columns.map((c) => [c.name, c.kind]));
+  const row = Object.fromEntries(columns.map((c) => [c.column, c.value === "" ? null
+    : kinds[c.column] === "numeric" ? Number(c.value)
+    : kinds[c.column] === "boolean" ? c.value === "true" : c.value]));
+  $("row-json").value = JSON.stringify(row);
+  drawMap();
+}
+
+// A row's columns into `table`: value, reconstruction, share of the score, each row shaded by
+// its share against the largest.
+function renderColumns(table, columns) {
   const most = Math.max(1e-12, ...columns.map((c) => c.share));
-  const table = $("selected-table");
   table.textContent = "";
   const head = table.insertRow();
   for (const h of ["column", "value", "reconstructed", "share"]) {
@@ -363,9 +377,34 @@ function selectRow(index, s) {
     }
     return { ...c, strength };
   });
-  $("selected-caption").textContent = `#${index}${s.class !== null ? ` (${s.class})` : ""}: score ${score.toFixed(4)}`;
-  window.aekit.table = { index, score, columns: shown };
-  drawMap();
+  return shown;
+}
+
+// A typed table's own row (JSON, one object), scored and explained column by column.
+async function scoreRow() {
+  let row;
+  try { row = JSON.parse($("row-json").value); } catch (e) { throw new Error(`the row is not JSON: ${e.message}`); }
+  const s = await call(runPath("score"), { rows: [row], explain: 0 });
+  const score = s.scores[0];
+  const columns = renderColumns($("own-table"), s.explain[0].columns);
+  verdict(score, s.threshold);
+  window.aekit.ownRow = { score, threshold: s.threshold, columns, unseen: s.unseen };
+  if (s.unseen.length) status(s.unseen.map((u) => `${u.column}: ${u.examples.join(", ")} never seen in training`).join("; "));
+}
+
+// "score S against threshold T: anomalous|normal" under your own input.
+function verdict(score, threshold) {
+  const el = $("score-text");
+  el.textContent = "";
+  if (threshold === null) {
+    el.textContent = `score ${score.toFixed(4)} (no threshold stored with this run)`;
+    return;
+  }
+  const word = document.createElement("span");
+  const bad = score > threshold;
+  word.className = bad ? "bad" : "good";
+  word.textContent = bad ? "anomalous" : "normal";
+  el.append(`score ${score.toFixed(4)} against threshold ${threshold.toFixed(4)}: `, word);
 }
 
 // ---- blending -------------------------------------------------------------------------------
@@ -458,17 +497,7 @@ async function scoreInput(body, contentType) {
   drawSample($("own-recon"), r.x[0]);
   drawHeat($("own-heat"), errors);
   const score = s.scores[0];
-  const el = $("score-text");
-  el.textContent = "";
-  const verdict = document.createElement("span");
-  if (s.threshold === null) {
-    el.textContent = `score ${score.toFixed(4)} (no threshold stored with this run)`;
-  } else {
-    const bad = score > s.threshold;
-    verdict.className = bad ? "bad" : "good";
-    verdict.textContent = bad ? "anomalous" : "normal";
-    el.append(`score ${score.toFixed(4)} against threshold ${s.threshold.toFixed(4)}: `, verdict);
-  }
+  verdict(score, s.threshold);
   window.aekit.own = { score, threshold: s.threshold, code: e.codes[0], recon: r.x[0] };
   state.own = e.map[0];
   drawMap();
@@ -521,8 +550,11 @@ async function loadRun(name) {
   // A typed table's selected row is a table of its columns, not a picture.
   $("selected-table").hidden = !state.run.table;
   $("selected-pair").hidden = !!state.run.table;
-  // A series' own input is a window of values, not a picture.
-  $("drop").hidden = !!state.run.series;
+  // A series' own input is a window of values, a table's a row of its columns: not pictures.
+  $("drop").hidden = !!state.run.series || !!state.run.table;
+  $("row-box").hidden = !state.run.table;
+  $("own-table").hidden = !state.run.table;
+  $("own-pair").hidden = !!state.run.table;
   $("denoise-box").hidden = true;
   buildClassPicker();
   const n = state.map.points.length - 1;
@@ -619,6 +651,7 @@ async function main() {
     const file = ev.target.files[0];
     if (file) scoreFile(file).catch((e) => status(e.message, true));
   });
+  $("row-score").addEventListener("click", () => scoreRow().catch((e) => status(e.message, true)));
   $("csv-score").addEventListener("click", () => {
     const values = $("csv-row").value.split(/[,\s;]+/).filter((s) => s.length).map(Number);
     scoreInput({ x: [values] }).catch((e) => status(e.message, true));
