@@ -660,7 +660,7 @@ async fn the_explorer_shows_a_typed_table_row_column_by_column() {
     let runs = get(&a, &server.url("/v1/runs")).json();
     assert_eq!(
         runs["runs"][0]["table"]["columns"][1],
-        json!({"name": "colour", "kind": "categorical"})
+        json!({"name": "colour", "kind": "categorical", "start": 1, "levels": ["blue", "green", "red", "(other)"]})
     );
     let sample = get(&a, &server.url("/v1/runs/run/samples/0")).json();
     let want = &sample["explain"];
@@ -725,6 +725,24 @@ async fn the_explorer_shows_a_typed_table_row_column_by_column() {
         (shades[top] - 0.6).abs() < 0.01,
         "{shades:?} for shares {shares:?}"
     );
+    // The decoded point under the pointer is shown as the table's columns: the category the
+    // API's decoded features make most likely, as its level's name.
+    let decoded = wait_for(&c, "a decoded row", "const s = window.aekit.shown; const d = window.aekit.decodedRow; if (!s || !s.x || !d) return null; return { x: s.x, row: d };").await;
+    let colour = &runs["runs"][0]["table"]["columns"][1];
+    let start = colour["start"].as_u64().unwrap() as usize;
+    let levels = colour["levels"].as_array().unwrap();
+    let x: Vec<f64> = decoded["x"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    let best = (0..levels.len())
+        .max_by(|&i, &j| x[start + i].total_cmp(&x[start + j]))
+        .unwrap();
+    assert_eq!(decoded["row"]["colour"], levels[best], "{decoded}");
+    assert!(["true", "false"].contains(&decoded["row"]["member"].as_str().unwrap()));
+
     // Your own row: the selected row as JSON, changed to a colour the model has not seen next
     // to that size, scored and explained as the API does.
     let prefilled = wait_for(

@@ -354,8 +354,16 @@ fn describe(
             _ => None,
         }),
         // A typed table's rows are shown as tables, column by column.
-        "table": run.preprocessor.columns.as_ref().map(|c| json!({
-            "columns": c.columns.iter().map(|c| json!({"name": c.name, "kind": c.kind_name()})).collect::<Vec<_>>(),
+        // (each column's kind, where its features start and, for a category, its levels: what
+        // the page decodes a row of features with).
+        "table": run.preprocessor.columns.as_ref().map(|t| json!({
+            "columns": t.columns.iter().zip(t.starts()).map(|(c, start)| {
+                let levels = match &c.kind {
+                    crate::data::columns::ColumnKind::Categorical { levels, .. } => Some(levels),
+                    _ => None,
+                };
+                json!({"name": c.name, "kind": c.kind_name(), "start": start, "levels": levels})
+            }).collect::<Vec<_>>(),
         })),
         "capabilities": model.capabilities(),
         "denoising": cfg.noise().is_some(),

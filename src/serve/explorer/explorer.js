@@ -250,7 +250,7 @@ function nearestSample(pt, radiusPx) {
 // ---- decoding what is shown -----------------------------------------------------------------
 
 function show(x, code, source) {
-  drawSample($("decoded"), x);
+  if (state.run.table) showDecodedRow(x); else drawSample($("decoded"), x);
   state.shownCode = code;
   $("decoded-caption").textContent = `${source}\nz = (${code.map((v) => v.toFixed(3)).join(", ")})`;
   window.aekit.shown = { decoded: window.aekit.shown.decoded + 1, source, code, x };
@@ -378,6 +378,29 @@ function renderColumns(table, columns) {
     return { ...c, strength };
   });
   return shown;
+}
+
+// A typed table's features (as the API decodes them, in the table's units) as its columns: a
+// number, a boolean (probability ≥ ½), a category's most likely level.
+function decodeRow(x) {
+  return state.run.table.columns.map((c) => {
+    if (c.kind === "numeric") return [c.name, Number(x[c.start].toPrecision(6)).toString()];
+    if (c.kind === "boolean") return [c.name, String(x[c.start] >= 0.5)];
+    const p = x.slice(c.start, c.start + c.levels.length);
+    return [c.name, c.levels[p.indexOf(Math.max(...p))]];
+  });
+}
+
+function showDecodedRow(x) {
+  const table = $("decoded-table");
+  table.textContent = "";
+  const rows = decodeRow(x);
+  for (const [name, value] of rows) {
+    const tr = table.insertRow();
+    tr.insertCell().textContent = name;
+    tr.insertCell().textContent = value;
+  }
+  window.aekit.decodedRow = Object.fromEntries(rows);
 }
 
 // A typed table's own row (JSON, one object), scored and explained column by column.
@@ -555,6 +578,8 @@ async function loadRun(name) {
   $("row-box").hidden = !state.run.table;
   $("own-table").hidden = !state.run.table;
   $("own-pair").hidden = !!state.run.table;
+  $("decoded").hidden = !!state.run.table;
+  $("decoded-table").hidden = !state.run.table;
   $("denoise-box").hidden = true;
   buildClassPicker();
   const n = state.map.points.length - 1;
