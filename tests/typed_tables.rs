@@ -321,6 +321,18 @@ fn a_typed_table_trains_learns_its_category_explains_its_scores_and_decodes_its_
         "sign reconstructed for {right} of {total} rows"
     );
 
+    // The report has each column's quality; missing values are left out of its figures.
+    let report = std::fs::read_to_string(cwd.join("run/report.html")).unwrap();
+    assert!(
+        !report.contains("NaN"),
+        "missing values left out of the metrics"
+    );
+    assert!(
+        report.contains("<tr><td>x</td><td>numeric</td><td class=n>20</td>"),
+        "x's 20 missing values counted"
+    );
+    assert!(report.contains("<tr><td>sign</td><td>categorical</td><td class=n>0</td>"));
+
     let out = ok(
         &["score", "run", "--explain", "2", "--out", "scores.csv"],
         cwd,

@@ -132,6 +132,65 @@ pub fn explain_reconstructed(
         .collect())
 }
 
+/// How well a typed run reconstructs one column of a data set.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ColumnQuality {
+    pub column: String,
+    pub kind: &'static str,
+    /// Rows where the column is missing (left out of the figures below).
+    pub missing: usize,
+    /// A categorical or boolean column: the share of rows whose most likely reconstruction is
+    /// the value given.
+    pub accuracy: Option<f64>,
+    /// A numeric column: the root mean squared error in the column's own units.
+    pub rmse: Option<f64>,
+    /// The column's mean share of a row's score.
+    pub mean_share: f64,
+}
+
+/// Each column's reconstruction quality on the rows `x` (the model's scale): what the report
+/// shows of a typed run.
+pub fn column_quality(run: &Run, x: &Matrix) -> Result<Vec<ColumnQuality>> {
+    let columns = columns_of(run)?;
+    let explained = explain(run, x, 0)?;
+    let raw = run.to_raw(x.clone())?;
+    let raw_recon = run.to_raw(run.model.reconstruct(x)?)?;
+    Ok(columns
+        .columns
+        .iter()
+        .enumerate()
+        .map(|(j, c)| {
+            let given: Vec<&ColumnShare> = explained
+                .iter()
+                .map(|e| &e.columns[j])
+                .filter(|s| !s.value.is_empty())
+                .collect();
+            let n = given.len().max(1) as f64;
+            let numeric = c.kind == crate::data::columns::ColumnKind::Numeric;
+            let start = columns.starts()[j];
+            let rmse = numeric.then(|| {
+                let sse: f64 = (0..x.rows)
+                    .map(|i| (raw.row(i)[start] as f64, raw_recon.row(i)[start] as f64))
+                    .filter(|(v, _)| !v.is_nan())
+                    .map(|(v, r)| (v - r).powi(2))
+                    .sum();
+                (sse / n).sqrt()
+            });
+            let accuracy = (!numeric)
+                .then(|| given.iter().filter(|s| s.value == s.reconstructed).count() as f64 / n);
+            ColumnQuality {
+                column: c.name.clone(),
+                kind: c.kind_name(),
+                missing: x.rows - given.len(),
+                accuracy,
+                rmse,
+                mean_share: explained.iter().map(|e| e.columns[j].share).sum::<f64>()
+                    / x.rows.max(1) as f64,
+            }
+        })
+        .collect())
+}
+
 /// The reconstructions of the rows `raw` (the table's own units, NaN where missing) as the
 /// table's columns and types; with `--missing impute`, the given values kept as they are and
 /// only the missing filled (the count filled per column beside).

@@ -132,10 +132,12 @@ pub fn per_sample_tensor_ops(
 }
 
 /// The same losses on host slices (f64 accumulation), used by evaluation and as a reference.
+/// A missing target (NaN, a typed table's) is left out, as training leaves it out.
 pub fn per_sample_host(loss: ReconLoss, output: &[f32], target: &[f32]) -> f64 {
     output
         .iter()
         .zip(target)
+        .filter(|(_, t)| !t.is_nan())
         .map(|(&o, &t)| {
             let (o, t) = (o as f64, t as f64);
             match loss {

@@ -177,6 +177,27 @@ pub fn render(run: &Run, data: &Dataset, opts: &FigureOptions) -> Result<String>
         );
     }
 
+    if run.preprocessor.columns.is_some() {
+        let _ = writeln!(
+            w,
+            "<h3>Columns</h3>\n<table><tr><th>column</th><th>kind</th><th>missing</th><th>reconstructed right</th><th>RMSE (own units)</th><th>mean share of the score</th></tr>"
+        );
+        for q in crate::eval::columns::column_quality(run, &data.x)? {
+            let _ = writeln!(
+                w,
+                "<tr><td>{}</td><td>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{:.4}</td></tr>",
+                escape(&q.column),
+                q.kind,
+                q.missing,
+                q.accuracy
+                    .map_or("-".into(), |a| format!("{:.1}%", 100.0 * a)),
+                q.rmse.map_or("-".into(), |r| format!("{r:.4}")),
+                q.mean_share
+            );
+        }
+        let _ = writeln!(w, "</table>");
+    }
+
     let _ = writeln!(w, "<h2>Figures</h2>");
     for kind in FigureKind::ALL {
         if !applies(run, kind) {
