@@ -802,7 +802,8 @@ impl TableColumns {
                             .collect::<Result<StringArray>>()?,
                     ),
                 ),
-                ColumnKind::Categorical { .. } => (
+                // A number (or a category's code) may come as a JSON number or a string of one.
+                _ => (
                     DataType::Float64,
                     Arc::new(
                         cells
@@ -814,20 +815,7 @@ impl TableColumns {
                                     .trim()
                                     .parse::<f64>()
                                     .map(Some)
-                                    .map_err(|_| wrong(r, v, "a level's number or null")),
-                                v => Err(wrong(r, v, "a level's number or null")),
-                            })
-                            .collect::<Result<Float64Array>>()?,
-                    ),
-                ),
-                _ => (
-                    DataType::Float64,
-                    Arc::new(
-                        cells
-                            .enumerate()
-                            .map(|(r, v)| match v {
-                                Value::Null => Ok(None),
-                                Value::Number(n) => Ok(n.as_f64()),
+                                    .map_err(|_| wrong(r, v, "a number or null")),
                                 v => Err(wrong(r, v, "a number or null")),
                             })
                             .collect::<Result<Float64Array>>()?,
