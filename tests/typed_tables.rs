@@ -705,3 +705,108 @@ fn missing_impute_keeps_the_given_values_and_fills_the_missing_ones() {
         }
     }
 }
+
+/// A Parquet table partitioned in `key=value` folders, with an Arrow dictionary column, a
+/// boolean and numbers with nulls: read as a typed table across its files, the partition column
+/// carried when named, and a file whose dictionary column became plain numbers refused.
+#[test]
+fn a_partitioned_parquet_table_with_a_dictionary_column_is_typed() {
+    use arrow::array::{BooleanArray, DictionaryArray, Float64Array, RecordBatch};
+    use arrow::datatypes::Int32Type;
+    use std::sync::Arc;
+    let dir = common::tmp();
+    let cwd = dir.path();
+    let write = |path: &Path, batch: &RecordBatch| {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let mut w = parquet::arrow::ArrowWriter::try_new(
+            std::fs::File::create(path).unwrap(),
+            batch.schema(),
+            None,
+        )
+        .unwrap();
+        w.write(batch).unwrap();
+        w.close().unwrap();
+    };
+    let part = |offset: usize| {
+        let n = 60;
+        let shade: DictionaryArray<Int32Type> = (0..n)
+            .map(|i| ["light", "dark"][(i + offset) % 2])
+            .collect();
+        let size = Float64Array::from_iter((0..n).map(|i| {
+            (i % 9 != 4).then_some(
+                if (i + offset).is_multiple_of(2) {
+                    1.0
+                } else {
+                    5.0
+                } + 0.01 * i as f64,
+            )
+        }));
+        let big = BooleanArray::from_iter((0..n).map(|i| Some((i + offset) % 2 == 1)));
+        RecordBatch::try_from_iter([
+            ("shade", Arc::new(shade) as _),
+            ("size", Arc::new(size) as _),
+            ("big", Arc::new(big) as _),
+        ])
+        .unwrap()
+    };
+    write(&cwd.join("t/site=a/0.parquet"), &part(0));
+    write(&cwd.join("t/site=b/0.parquet"), &part(1));
+    ok(
+        &[
+            "train",
+            "--data",
+            "parquet:t",
+            "--ignore-columns",
+            "site",
+            "--epochs",
+            "60",
+            "--val-fraction",
+            "0",
+            "--out",
+            "run",
+        ],
+        cwd,
+    );
+    let pre: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(cwd.join("run/preprocess.json")).unwrap())
+            .unwrap();
+    let columns = &pre["columns"];
+    assert_eq!(columns["carried"], serde_json::json!(["site"]));
+    let kinds: Vec<(&str, &str)> = columns["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["name"].as_str().unwrap(), c["kind"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("shade", "categorical"),
+            ("size", "numeric"),
+            ("big", "boolean")
+        ]
+    );
+    ok(&["reconstruct", "run", "--out", "rows.csv"], cwd);
+    let rows = std::fs::read_to_string(cwd.join("rows.csv")).unwrap();
+    assert_eq!(rows.lines().next().unwrap(), "site,shade,size,big");
+    assert_eq!(rows.lines().count(), 121);
+    // The shade follows the size and the flag: the model gives it back on every row.
+    for (i, line) in rows.lines().skip(1).enumerate() {
+        let f: Vec<&str> = line.split(',').collect();
+        let want = if f[3] == "true" { "dark" } else { "light" };
+        assert_eq!(f[1], want, "row {i}: {line}");
+    }
+
+    // The same table with the shade stored as numbers: refused, naming the column.
+    let mut changed = part(0);
+    let codes = Float64Array::from_iter_values((0..60).map(|i| (i % 2) as f64));
+    changed = RecordBatch::try_from_iter([
+        ("shade", Arc::new(codes) as _),
+        ("size", changed.column(1).clone()),
+        ("big", changed.column(2).clone()),
+    ])
+    .unwrap();
+    write(&cwd.join("u/site=a/0.parquet"), &changed);
+    let err = refused(&["score", "run", "--data", "parquet:u"], cwd);
+    assert!(err.contains("column 'shade' is Float64 here"), "{err}");
+}
