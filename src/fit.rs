@@ -124,8 +124,6 @@ fn fit_typed(
     let columns = crate::data::columns::TableColumns::fit(&table, &cfg.data, &mut notes)?;
     let data = columns.dataset(&table, &mut notes)?;
     drop(table);
-    let mut cfg = cfg.clone();
-    cfg.data.typed = true;
     if cfg.data.test_source.is_some() {
         crate::data::columns::load(&cfg.data, Split::Test, &columns, &mut notes)?;
     }
@@ -133,7 +131,7 @@ fn fit_typed(
         tracing::warn!("{note}");
     }
     let data = crate::data::spec::restrict(&cfg.data, Split::Train, data)?;
-    fit_typed_data(&cfg, data, columns, opts)
+    fit_typed_data(cfg, data, columns, opts)
 }
 
 /// Trains on a typed table's rows already encoded with `columns` (read from its file, or

@@ -28,7 +28,7 @@ use arrow::array::{
 use arrow::datatypes::{DataType, Field, Schema};
 use serde::{Deserialize, Serialize};
 
-use crate::data::table::{ColumnChoice, Table, TableFormat, feed, scan};
+use crate::data::table::{ColumnChoice, Table, TableFormat, feed, is_text, scan};
 use crate::data::{DataConfig, DataSource, Dataset, Matrix, ValueKind};
 use crate::error::{Error, Result};
 
@@ -209,12 +209,15 @@ pub fn typed_source(cfg: &DataConfig, spec: &str) -> Result<Option<(PathBuf, Tab
     if cfg.is_typed() {
         return Ok(Some((path, format)));
     }
-    // A table that does not open is not typed here: the reader it goes to says why.
-    let Ok(table) = Table::open(&path, format, &carry_all(cfg)) else {
+    // The first file's types say (the table's files are checked against each other when it is
+    // read); a table that does not open is not typed here: the reader it goes to says why.
+    let Ok(schema) = crate::data::table::first_schema(&path, format) else {
         return Ok(None);
     };
-    let label = table.layout.label.clone();
-    let features = feature_fields(&table.schema, cfg, label.as_deref(), &path)?;
+    let Ok(layout) = crate::data::table::Layout::of(&schema, &carry_all(cfg), &path) else {
+        return Ok(None);
+    };
+    let features = feature_fields(&schema, cfg, layout.label.as_deref(), &path)?;
     // Strings, categories and booleans make a table typed; numbers, and lists or bytes of
     // them (an image per row), are read as rows of numbers as before.
     let typed = features
@@ -296,14 +299,6 @@ fn carry_all(cfg: &DataConfig) -> ColumnChoice {
 /// Dates, times and durations: carried through, not learned.
 fn is_carried_type(t: &DataType) -> bool {
     t.is_temporal() || matches!(t, DataType::Duration(_) | DataType::Interval(_))
-}
-
-fn is_text(t: &DataType) -> bool {
-    match t {
-        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => true,
-        DataType::Dictionary(_, v) => is_text(v),
-        _ => false,
-    }
 }
 
 /// The schema's candidate feature columns: `--columns`, or every column but the label and
@@ -558,20 +553,6 @@ impl TableColumns {
                 Some(start)
             })
             .collect()
-    }
-
-    /// Each feature's name: a column's, or `column=level` for a category's one-hot.
-    pub fn feature_names(&self) -> Vec<String> {
-        let mut names = Vec::with_capacity(self.width());
-        for c in &self.columns {
-            match &c.kind {
-                ColumnKind::Categorical { levels, .. } => {
-                    names.extend(levels.iter().map(|l| format!("{}={l}", c.name)))
-                }
-                _ => names.push(c.name.clone()),
-            }
-        }
-        names
     }
 
     /// Which features are numbers (scaled by the run's preprocessing); the others are 0/1.
@@ -871,23 +852,6 @@ impl TableColumns {
         (out, filled)
     }
 
-    /// Refuses a table given where the run's columns are expected that is another table's
-    /// layout (its width): the one check a matrix from outside can be given.
-    pub fn check_width(&self, origin: &str, width: usize) -> Result<()> {
-        if width != self.width() {
-            return Err(Error::mismatch(format!(
-                "{origin}: rows have {width} values, the run's typed columns {} features ({}): give the table's columns, not a matrix",
-                self.width(),
-                self.columns
-                    .iter()
-                    .map(|c| c.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )));
-        }
-        Ok(())
-    }
-
     /// The dataset of `table`'s rows (with its labels), unseen categories reported in `notes`.
     pub fn dataset(&self, table: &TypedTable, notes: &mut Vec<String>) -> Result<Dataset> {
         let encoded = self.encode(&table.batch, &table.path)?;
@@ -958,22 +922,19 @@ pub fn write_table(path: &Path, batch: &RecordBatch) -> Result<()> {
     }
     let mut outputs = crate::io::OutputSet::default();
     outputs.write(path, |staged| {
-        let file = std::fs::File::create(staged).map_err(|e| Error::io(staged, e))?;
-        let io = |e: arrow::error::ArrowError| Error::bad_file(path, e.to_string());
-        if ext == "csv" {
-            let mut w = arrow::csv::WriterBuilder::new()
-                .with_header(true)
-                .build(std::io::BufWriter::new(file));
-            w.write(batch).map_err(io)?;
-        } else {
-            let mut w = parquet::arrow::ArrowWriter::try_new(file, batch.schema(), None)
-                .map_err(|e| Error::bad_file(path, e.to_string()))?;
-            w.write(batch)
-                .map_err(|e| Error::bad_file(path, e.to_string()))?;
-            w.close()
-                .map_err(|e| Error::bad_file(path, e.to_string()))?;
+        if ext == "parquet" {
+            let mut out = crate::data::table::write::ParquetOutput::create(staged);
+            out.write(Some(batch), &[], None)?;
+            return out.finish().map(|_| ());
         }
-        Ok(())
+        use std::io::Write;
+        let file = std::fs::File::create(staged).map_err(|e| Error::io(staged, e))?;
+        let mut w = arrow::csv::WriterBuilder::new()
+            .with_header(true)
+            .build(std::io::BufWriter::new(file));
+        w.write(batch)
+            .map_err(|e| Error::bad_file(path, e.to_string()))?;
+        w.into_inner().flush().map_err(|e| Error::io(staged, e))
     })?;
     outputs.commit()
 }

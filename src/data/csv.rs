@@ -150,6 +150,16 @@ fn encode_labels(raw: &[String]) -> (Vec<u32>, Option<Vec<String>>) {
 }
 
 /// Writes a matrix as CSV with a header `prefix0,prefix1,...` and an optional label column.
+/// A CSV field, quoted where it holds a comma, a quote or a line break (text written beside
+/// numbers: names, series ids, category levels).
+pub fn field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
 pub fn write(path: &Path, m: &Matrix, prefix: &str, labels: Option<&[u32]>) -> Result<()> {
     crate::io::write_atomic_with(path, |w| {
         write_header(w, m.cols, prefix, labels.is_some())?;

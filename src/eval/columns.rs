@@ -65,12 +65,7 @@ pub fn load_split_raw(
     split: crate::data::Split,
     notes: &mut Vec<String>,
 ) -> Result<(crate::data::Dataset, RecordBatch)> {
-    let columns = columns_of(run)?;
-    let cfg = crate::data::DataConfig {
-        typed: true,
-        ..cfg.clone()
-    };
-    crate::data::columns::load_carrying(&cfg, split, columns, notes)
+    crate::data::columns::load_carrying(cfg, split, columns_of(run)?, notes)
 }
 
 /// Each row of `x` (the model's scale, as [`Run::load_data`] gives it) explained by its `k`
@@ -153,8 +148,6 @@ pub struct ColumnQuality {
 pub fn column_quality(run: &Run, x: &Matrix) -> Result<Vec<ColumnQuality>> {
     let columns = columns_of(run)?;
     let explained = explain(run, x, 0)?;
-    let raw = run.to_raw(x.clone())?;
-    let raw_recon = run.to_raw(run.model.reconstruct(x)?)?;
     Ok(columns
         .columns
         .iter()
@@ -166,17 +159,13 @@ pub fn column_quality(run: &Run, x: &Matrix) -> Result<Vec<ColumnQuality>> {
                 .filter(|s| !s.value.is_empty())
                 .collect();
             let n = given.len().max(1) as f64;
-            let numeric = c.kind == crate::data::columns::ColumnKind::Numeric;
-            let start = columns.starts()[j];
-            let rmse = numeric.then(|| {
-                let sse: f64 = (0..x.rows)
-                    .map(|i| (raw.row(i)[start] as f64, raw_recon.row(i)[start] as f64))
-                    .filter(|(v, _)| !v.is_nan())
-                    .map(|(v, r)| (v - r).powi(2))
-                    .sum();
+            // A numeric column's explanations carry its squared errors in its own units.
+            let rmse = (c.kind == crate::data::columns::ColumnKind::Numeric).then(|| {
+                let sse: f64 = given.iter().filter_map(|s| s.squared_error).sum();
                 (sse / n).sqrt()
             });
-            let accuracy = (!numeric)
+            let accuracy = rmse
+                .is_none()
                 .then(|| given.iter().filter(|s| s.value == s.reconstructed).count() as f64 / n);
             ColumnQuality {
                 column: c.name.clone(),
@@ -257,7 +246,7 @@ pub fn write_explained(
                         .schema()
                         .fields()
                         .iter()
-                        .map(|f| csv_field(f.name())),
+                        .map(|f| crate::data::csv::field(f.name())),
                 );
                 for i in 1..=k {
                     for part in ["column", "value", "reconstructed", "share"] {
@@ -271,11 +260,11 @@ pub fn write_explained(
                         e.score.to_string(),
                         u8::from(*flag).to_string(),
                     ];
-                    line.extend(carried_text.iter().map(|c| csv_field(&c[r])));
+                    line.extend(carried_text.iter().map(|c| crate::data::csv::field(&c[r])));
                     for c in &e.columns {
-                        line.push(csv_field(&c.column));
-                        line.push(csv_field(&c.value));
-                        line.push(csv_field(&c.reconstructed));
+                        line.push(crate::data::csv::field(&c.column));
+                        line.push(crate::data::csv::field(&c.value));
+                        line.push(crate::data::csv::field(&c.reconstructed));
                         line.push(c.share.to_string());
                     }
                     writeln!(w, "{}", line.join(",")).map_err(io)?;
@@ -306,13 +295,4 @@ fn carried_strings(batch: &RecordBatch) -> Result<Vec<Vec<String>>> {
             Ok((0..a.len()).map(|i| f.value(i).to_string()).collect())
         })
         .collect()
-}
-
-/// A CSV field, quoted where it holds a comma, a quote or a line break.
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
-    }
 }

@@ -315,19 +315,19 @@ impl PointScores {
                     write!(
                         out,
                         ",{},{}",
-                        csv_field(c),
-                        csv_field(&format!("{c}_reconstructed"))
+                        crate::data::csv::field(c),
+                        crate::data::csv::field(&format!("{c}_reconstructed"))
                     )?;
                 }
                 writeln!(out)?;
                 for (p, flags) in self.panels.iter().zip(&flagged) {
-                    let id = csv_field(p.id.as_deref().unwrap_or(""));
+                    let id = crate::data::csv::field(p.id.as_deref().unwrap_or(""));
                     for i in 0..p.scores.len() {
                         let label = p.labels.as_ref().map(|l| l[i].to_string());
                         write!(
                             out,
                             "{id},{},{},{},{},{}",
-                            csv_field(&p.times[i]),
+                            crate::data::csv::field(&p.times[i]),
                             p.scores[i],
                             u8::from(flags[i]),
                             label.unwrap_or_default(),
@@ -390,13 +390,4 @@ impl PointScores {
 /// `.npy`.
 pub fn check_output(path: &Path) -> Result<ScoresFormat> {
     ScoresFormat::of(path)
-}
-
-/// A CSV field, quoted where it holds a comma, a quote or a line break.
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
-    }
 }

@@ -88,11 +88,7 @@ impl Run {
         let cfg = source.unwrap_or(&self.config.data);
         if let Some(columns) = &self.preprocessor.columns {
             let mut notes = Vec::new();
-            let typed = crate::data::DataConfig {
-                typed: true,
-                ..cfg.clone()
-            };
-            let raw = crate::data::columns::load(&typed, split, columns, &mut notes)?;
+            let raw = crate::data::columns::load(cfg, split, columns, &mut notes)?;
             for note in notes {
                 tracing::warn!("{note}");
             }

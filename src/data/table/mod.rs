@@ -303,6 +303,19 @@ fn file_meta(path: &Path, format: TableFormat) -> Result<FileMeta> {
     })
 }
 
+/// The schema of the first file of the table `spec` names, with its partition columns: its
+/// columns' types, read without opening every file (as [`Table::open`] does).
+pub(crate) fn first_schema(spec: &Path, format: TableFormat) -> Result<SchemaRef> {
+    if format == TableFormat::Images {
+        return Err(Error::invalid(
+            "an image folder's schema comes from its images",
+        ));
+    }
+    let files = list_files(spec, format)?;
+    let meta = file_meta(&files[0].path, format)?;
+    Ok(with_partition_fields(&files[0], &meta.schema))
+}
+
 /// `base` (a file's own schema) with the file's partition columns appended.
 fn with_partition_fields(file: &TableFile, base: &SchemaRef) -> SchemaRef {
     if file.partitions.is_empty() {
@@ -741,18 +754,17 @@ impl Layout {
 }
 
 /// A label column's values as strings, when it holds strings (plain or dictionary-encoded).
-pub(crate) fn label_strings(column: &ArrayRef) -> Option<StringArray> {
-    let is_text = match column.data_type() {
+/// Whether a column of type `t` holds text: strings, or a dictionary of them.
+pub(crate) fn is_text(t: &DataType) -> bool {
+    match t {
         DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => true,
-        DataType::Dictionary(_, v) => {
-            matches!(
-                **v,
-                DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
-            )
-        }
+        DataType::Dictionary(_, v) => is_text(v),
         _ => false,
-    };
-    if !is_text {
+    }
+}
+
+pub(crate) fn label_strings(column: &ArrayRef) -> Option<StringArray> {
+    if !is_text(column.data_type()) {
         return None;
     }
     arrow::compute::cast(column, &DataType::Utf8)

@@ -78,8 +78,10 @@ pub fn rows_tensor(
     rows: std::ops::Range<usize>,
     device: &Device,
 ) -> Tensor<2> {
-    let mut values = m.data[rows.start * m.cols..rows.end * m.cols].to_vec();
-    fill_missing(&mut values);
+    let values: Vec<f32> = m.data[rows.start * m.cols..rows.end * m.cols]
+        .iter()
+        .map(|&v| missing_as_zero(v))
+        .collect();
     Tensor::<2>::from_data(TensorData::new(values, [rows.len(), m.cols]), device)
 }
 
@@ -97,9 +99,15 @@ pub fn target_tensor(
 /// Missing values (NaN) set to 0: after a typed table's scaling, a numeric column's centre and
 /// a categorical column's "none of the levels".
 pub fn fill_missing(values: &mut [f32]) {
-    for v in values.iter_mut().filter(|v| v.is_nan()) {
-        *v = 0.0;
+    for v in values.iter_mut() {
+        *v = missing_as_zero(*v);
     }
+}
+
+/// A value as the encoder reads it: a missing one (NaN) as 0.
+#[inline]
+fn missing_as_zero(v: f32) -> f32 {
+    if v.is_nan() { 0.0 } else { v }
 }
 
 /// A `[rows, cols]` tensor of N(0, 1) draws from `rng`.
