@@ -19,10 +19,7 @@ fn spiked_series(dir: &Path) -> std::path::PathBuf {
     let mut text = String::from("t,value,anomaly\n");
     let mut state = 12345u64;
     for i in 0..2000 {
-        state = state
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        let noise = ((state >> 33) as f64 / (1u64 << 31) as f64 - 0.5) * 0.1;
+        let noise = (common::uniform(&mut state) - 0.5) * 0.1;
         let mut v = (2.0 * std::f64::consts::PI * i as f64 / 50.0).sin() + noise;
         let label = u8::from(i == 1500);
         if i == 1500 {

@@ -38,10 +38,7 @@ fn mixed_table(dir: &Path) -> std::path::PathBuf {
     let mut text = String::from("x,sign,flag,color,id,day,label\n");
     let mut state = 7u64;
     for i in 0..200 {
-        state = state
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        let x = ((state >> 33) as f64 / (1u64 << 31) as f64 - 0.5) * 6.0;
+        let x = (common::uniform(&mut state) - 0.5) * 6.0;
         let color = match i {
             5 | 6 => "purple",
             _ if i % 3 == 0 => "red",

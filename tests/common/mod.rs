@@ -165,6 +165,15 @@ pub fn assert_same_run(a: &Path, b: &Path) {
     }
 }
 
+/// The next draw in [0, 1) of a small seeded generator (Knuth's MMIX LCG, its top 31 bits):
+/// test data that needs no crate and repeats on every machine.
+pub fn uniform(state: &mut u64) -> f64 {
+    *state = state
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    (*state >> 33) as f64 / (1u64 << 31) as f64
+}
+
 /// `aekit ARGS` run in `cwd`, its output.
 pub fn run_aekit(args: &[&str], cwd: &Path) -> std::process::Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_aekit"))
