@@ -341,12 +341,34 @@ fn a_typed_table_trains_learns_its_category_explains_its_scores_and_decodes_its_
         header,
         "index,score,anomaly,id,day,column_1,value_1,reconstructed_1,share_1,column_2,value_2,reconstructed_2,share_2"
     );
+    let mut top: Option<(f64, String, String)> = None;
     for line in scores.lines().skip(1) {
         let f: Vec<&str> = line.split(',').collect();
         let score: f64 = f[1].parse().unwrap();
         let (a, b): (f64, f64) = (f[8].parse().unwrap(), f[12].parse().unwrap());
         assert!(a >= b && a + b <= score + 1e-9, "{line}");
+        if top.as_ref().is_none_or(|t| score > t.0) {
+            top = Some((score, f[0].to_string(), f[5].to_string()));
+        }
     }
+
+    // The columns figure names the same highest-scored row and its largest column as the
+    // scores do, and the report carries it.
+    let (_, row, column) = top.unwrap();
+    let out = ok(&["plot", "run", "columns", "--out", "columns.png"], cwd);
+    assert!(
+        out.contains(&format!("row {row} scores highest"))
+            && out.contains(&format!("of it from '{column}'")),
+        "row {row}, column {column}: {out}"
+    );
+    let png = image::open(cwd.join("columns.png")).unwrap();
+    assert!(
+        png.width() >= 960 && png.height() > 560,
+        "{}x{}",
+        png.width(),
+        png.height()
+    );
+    assert!(report.contains("<figure id=\"columns\">"));
 
     // A file with a colour never seen and a colour pooled in training: read as '(other)', the
     // unseen one reported, nothing refused.

@@ -974,6 +974,14 @@ class TableDetector(AnomalyDetector):
             return columns
         return pd.DataFrame(columns)
 
+    def figure(self, X=None, kind="columns"):
+        """One of the run's figures as an RGB array, drawn from the rows of the table `X`:
+        "columns" shows each column's mean share of the scores and the highest-scored rows as
+        a heat map of their columns' shares; "codes" the 2-D code map; "curves" the learning
+        curves (no `X` needed)."""
+        self._check_fitted()
+        return self.run_._handle.table_figure(kind, None if X is None else self._table(X))
+
     def score_samples(self, X, y=None, explain=False):
         """Minus each row's score (scikit-learn's sign: higher is more normal); with
         `explain` (True: every column, K: the K largest) also each row's columns as

@@ -365,6 +365,33 @@ impl RunHandle {
     }
 
     /// Raw rows, checked against the run's width, preprocessed as training saw them.
+    /// What figure `kind` draws when no rows are given: the run's own test data, or none
+    /// where the figure needs none (learning curves, prior samples).
+    fn own_data(&self, kind: aekit::viz::figures::FigureKind) -> PyResult<Dataset> {
+        if !kind.needs_data(&self.run.model) {
+            return Ok(dataset(
+                Matrix::new(0, self.run.model.input_dim(), Vec::new()).map_err(py_err)?,
+                None,
+            ));
+        }
+        self.run.load_data(None, Split::Test).map_err(|e| {
+            PyValueError::new_err(format!(
+                "the {} figure draws samples of the data: pass X ({e})",
+                kind.name()
+            ))
+        })
+    }
+
+    /// The rows of the Arrow table `x` read by a typed run's columns, in the table's units,
+    /// with the notes on values never seen in training.
+    fn typed_rows(&self, x: &Bound<'_, PyAny>) -> PyResult<(Matrix, Vec<String>)> {
+        let columns = aekit::eval::columns::columns_of(&self.run).map_err(py_err)?;
+        let table = arrow_bridge::typed_table(x, "X")?;
+        let encoded = columns.encode(&table.batch, &table.path).map_err(py_err)?;
+        let notes = encoded.unseen.iter().map(|u| u.to_string()).collect();
+        Ok((encoded.x, notes))
+    }
+
     fn to_model_scale(&self, m: Matrix) -> PyResult<Matrix> {
         self.run.to_model_scale("X", m).map_err(py_err)
     }
@@ -637,11 +664,8 @@ impl RunHandle {
         Option<Vec<Vec<Share>>>,
         Vec<String>,
     )> {
-        let columns = aekit::eval::columns::columns_of(&self.run).map_err(py_err)?;
-        let table = arrow_bridge::typed_table(x, "X")?;
-        let encoded = columns.encode(&table.batch, &table.path).map_err(py_err)?;
-        let notes = encoded.unseen.iter().map(|u| u.to_string()).collect();
-        let x = self.to_model_scale(encoded.x)?;
+        let (raw, notes) = self.typed_rows(x)?;
+        let x = self.to_model_scale(raw)?;
         let kind = ScoreKind::default_for(self.run.model.config());
         let (scores, explained) = py
             .detach(|| -> aekit::Result<_> {
@@ -676,11 +700,9 @@ impl RunHandle {
         x: &Bound<'py, PyAny>,
     ) -> PyResult<Vec<(String, Bound<'py, PyAny>)>> {
         use arrow::array::{Array, AsArray};
-        let columns = aekit::eval::columns::columns_of(&self.run).map_err(py_err)?;
-        let table = arrow_bridge::typed_table(x, "X")?;
-        let encoded = columns.encode(&table.batch, &table.path).map_err(py_err)?;
+        let (raw, _) = self.typed_rows(x)?;
         let (rows, _) = py
-            .detach(|| aekit::eval::columns::reconstructed_table(&self.run, &encoded.x))
+            .detach(|| aekit::eval::columns::reconstructed_table(&self.run, &raw))
             .map_err(py_err)?;
         let schema = rows.schema();
         schema
@@ -788,16 +810,7 @@ impl RunHandle {
         x: Option<PyReadonlyArray2<'py, f32>>,
         y: Option<PyReadonlyArray1<'py, i64>>,
     ) -> PyResult<Bound<'py, numpy::PyArray3<u8>>> {
-        let kind = aekit::viz::figures::FigureKind::ALL
-            .into_iter()
-            .find(|k| k.name() == kind)
-            .ok_or_else(|| {
-                let names: Vec<&str> = aekit::viz::figures::FigureKind::ALL
-                    .iter()
-                    .map(|k| k.name())
-                    .collect();
-                PyValueError::new_err(format!("no figure {kind:?}; one of {}", names.join(", ")))
-            })?;
+        let kind = figure_kind(kind)?;
         // A series run's figure draws a series (`points × channels`), not samples.
         if kind == aekit::viz::figures::FigureKind::Series {
             let mut opts = aekit::viz::FigureOptions::default();
@@ -805,30 +818,57 @@ impl RunHandle {
             let empty = dataset(Matrix::zeros(0, 0), None);
             let fig =
                 aekit::viz::figures::figure(&self.run, &empty, kind, &opts).map_err(py_err)?;
-            let (w, h) = fig.image.dimensions();
-            return PyArray1::from_vec(py, fig.image.into_raw())
-                .reshape([h as usize, w as usize, 3]);
+            return image_array(py, fig);
         }
         let data = match &x {
             Some(x) => self.given_data(x, y.as_ref())?,
-            None if kind.needs_data(&self.run.model) => {
-                self.run.load_data(None, Split::Test).map_err(|e| {
-                    PyValueError::new_err(format!(
-                        "the {} figure draws samples of the data: pass X ({e})",
-                        kind.name()
-                    ))
-                })?
-            }
-            None => dataset(
-                Matrix::new(0, self.run.model.input_dim(), Vec::new()).map_err(py_err)?,
-                None,
-            ),
+            None => self.own_data(kind)?,
         };
         let fig = aekit::viz::figures::figure(&self.run, &data, kind, &Default::default())
             .map_err(py_err)?;
-        let (w, h) = fig.image.dimensions();
-        PyArray1::from_vec(py, fig.image.into_raw()).reshape([h as usize, w as usize, 3])
+        image_array(py, fig)
     }
+
+    /// Figure `kind` of a typed run on the rows of the Arrow table `x` (without it, of the
+    /// run's own test split).
+    #[pyo3(signature = (kind, x=None))]
+    fn table_figure<'py>(
+        &self,
+        py: Python<'py>,
+        kind: &str,
+        x: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, numpy::PyArray3<u8>>> {
+        let kind = figure_kind(kind)?;
+        let data = match x {
+            Some(x) => dataset(self.to_model_scale(self.typed_rows(x)?.0)?, None),
+            None => self.own_data(kind)?,
+        };
+        let fig = py
+            .detach(|| aekit::viz::figures::figure(&self.run, &data, kind, &Default::default()))
+            .map_err(py_err)?;
+        image_array(py, fig)
+    }
+}
+
+/// The figure named `kind`, or an error listing the names.
+fn figure_kind(kind: &str) -> PyResult<aekit::viz::figures::FigureKind> {
+    use aekit::viz::figures::FigureKind;
+    FigureKind::ALL
+        .into_iter()
+        .find(|k| k.name() == kind)
+        .ok_or_else(|| {
+            let names: Vec<&str> = FigureKind::ALL.iter().map(|k| k.name()).collect();
+            PyValueError::new_err(format!("no figure {kind:?}; one of {}", names.join(", ")))
+        })
+}
+
+/// A figure's image as an RGB array of shape (H, W, 3).
+fn image_array<'py>(
+    py: Python<'py>,
+    figure: aekit::viz::figures::Figure,
+) -> PyResult<Bound<'py, numpy::PyArray3<u8>>> {
+    let (w, h) = figure.image.dimensions();
+    PyArray1::from_vec(py, figure.image.into_raw()).reshape([h as usize, w as usize, 3])
 }
 
 /// `(X, y)`: `n` of the built-in shapes as raw bytes (0-255) in f32, and their classes.

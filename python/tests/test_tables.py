@@ -41,6 +41,15 @@ def test_fits_scores_and_explains_a_typed_frame():
     every = det.score_samples(odd, explain=True)[1][0]
     assert [c["column"] for c in every] != [] and abs(sum(c["share"] for c in every) + scores[0]) < 1e-9
 
+    # The columns figure: the flagged rows' bars in the figures' red; curves need no rows; the
+    # columns figure of a table fitted from memory needs its rows given.
+    image = det.figure(pd.concat([frame, odd], ignore_index=True))
+    assert image.dtype == np.uint8 and image.shape[1] >= 960 and image.shape[2] == 3
+    assert (image == np.array([214, 39, 40], dtype=np.uint8)).all(axis=2).sum() > 100
+    assert det.figure(kind="curves").shape[2] == 3
+    with pytest.raises(ValueError, match="pass X"):
+        det.figure()
+
 
 def test_unseen_categories_are_read_as_other_and_reported():
     det = aekit.TableDetector(hidden=(16,), latent=2, epochs=2, seed=0).fit(mixed())

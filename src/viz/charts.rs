@@ -450,3 +450,234 @@ pub fn series(chart: &SeriesChart, size: (u32, u32)) -> Result<RgbImage> {
         Ok(())
     })
 }
+
+/// What the columns chart draws of a typed table's scores.
+pub struct ColumnsChart<'a> {
+    pub title: String,
+    pub columns: &'a [String],
+    /// Each column's mean share of a row's score over every row.
+    pub mean_share: Vec<f64>,
+    /// The same over the flagged rows (none flagged: `None`).
+    pub flagged_share: Option<Vec<f64>>,
+    /// The rows drawn as a heat map, highest score first.
+    pub rows: Vec<ColumnsRow>,
+}
+
+/// One row of the columns chart's heat map.
+pub struct ColumnsRow {
+    pub label: String,
+    /// Per column: the row's value as text and the column's share of the row's score.
+    pub cells: Vec<(String, f64)>,
+    pub flagged: bool,
+}
+
+/// The colour of a heat-map cell whose column makes `fraction` of its row's score: white at
+/// 0, the figures' red at 1.
+pub fn share_color(fraction: f64) -> RGBColor {
+    let f = fraction.clamp(0.0, 1.0);
+    let mix = |to: u8| (255.0 - f * (255.0 - to as f64)).round() as u8;
+    RGBColor(mix(214), mix(39), mix(40))
+}
+
+/// Pixel layout of the columns chart's heat map on a canvas of `size`.
+#[derive(Debug, Clone, Copy)]
+pub struct HeatLayout {
+    pub left: i32,
+    pub top: i32,
+    pub cell_w: i32,
+    pub cell_h: i32,
+}
+
+impl HeatLayout {
+    const LABELS: i32 = 150;
+    const HEADER: i32 = 22;
+    const CELL_H: i32 = 20;
+
+    pub fn of(size: (u32, u32), columns: usize) -> Self {
+        let bars = (size.1 as i32) * 2 / 5;
+        Self {
+            left: Self::LABELS,
+            top: bars + Self::HEADER + 8,
+            cell_w: ((size.0 as i32 - Self::LABELS - 12) / columns.max(1) as i32).max(8),
+            cell_h: Self::CELL_H,
+        }
+    }
+
+    /// The top-left pixel of cell (`row`, `column`).
+    pub fn cell(&self, row: usize, column: usize) -> (i32, i32) {
+        (
+            self.left + column as i32 * self.cell_w,
+            self.top + row as i32 * self.cell_h,
+        )
+    }
+
+    /// The canvas height that holds `rows` rows below the bars of a canvas `height` high.
+    pub fn height(height: u32, rows: usize) -> u32 {
+        let bars = height * 2 / 5;
+        bars + (Self::HEADER + 8 + Self::CELL_H * rows as i32 + 10) as u32
+    }
+}
+
+/// Text cut to `width` pixels at about 7 pixels a character, an ellipsis marking the cut.
+fn fit_text(text: &str, width: i32) -> String {
+    let most = (width / 7).max(1) as usize;
+    if text.chars().count() <= most {
+        return text.to_string();
+    }
+    let mut cut: String = text.chars().take(most.saturating_sub(1)).collect();
+    cut.push('…');
+    cut
+}
+
+/// A typed table's columns: above, each column's mean share of a row's score (grey: every
+/// row; red: the flagged rows); below, the highest-scored rows as a heat map, each cell the
+/// row's value shaded by the column's share of that row's score.
+pub fn columns(chart: &ColumnsChart, size: (u32, u32)) -> Result<RgbImage> {
+    let n = chart.columns.len();
+    let height = HeatLayout::height(size.1, chart.rows.len());
+    canvas((size.0, height), |root| {
+        let (top, _) = root.split_vertically(size.1 * 2 / 5);
+        let most = chart
+            .mean_share
+            .iter()
+            .chain(chart.flagged_share.iter().flatten())
+            .fold(0.0f64, |a, &b| a.max(b));
+        let xr = -0.5f32..n as f32 - 0.5;
+        let yr = 0f32..(most.max(1e-6) * 1.1) as f32;
+        let mut c = ChartBuilder::on(&top)
+            .caption(&chart.title, ("sans-serif", 20))
+            .margin(12)
+            .x_label_area_size(30)
+            .y_label_area_size(60)
+            .build_cartesian_2d(xr, yr)
+            .map_err(draw_err)?;
+        let names = chart.columns;
+        let label_width = (size.0 as i32 - 72) / n.max(1) as i32;
+        c.configure_mesh()
+            .disable_x_mesh()
+            .x_labels(n.max(2))
+            .x_label_formatter(&|x| {
+                let i = x.round();
+                if (x - i).abs() > 1e-3 || i < 0.0 {
+                    return String::new();
+                }
+                names
+                    .get(i as usize)
+                    .map_or_else(String::new, |s| fit_text(s, label_width))
+            })
+            .y_desc("mean share of the score")
+            .label_style(("sans-serif", 13))
+            .axis_desc_style(("sans-serif", 15))
+            .light_line_style(WHITE.mix(0.0))
+            .draw()
+            .map_err(draw_err)?;
+        let grey = RGBColor(127, 127, 127);
+        let red = RGBColor(214, 39, 40);
+        let width = if chart.flagged_share.is_some() {
+            0.4
+        } else {
+            0.8
+        };
+        c.draw_series(chart.mean_share.iter().enumerate().map(|(j, &s)| {
+            let x = j as f32 - 0.4;
+            Rectangle::new([(x, 0.0), (x + width, s as f32)], grey.filled())
+        }))
+        .map_err(draw_err)?
+        .label("every row")
+        .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], grey.filled()));
+        if let Some(flagged) = &chart.flagged_share {
+            c.draw_series(flagged.iter().enumerate().map(|(j, &s)| {
+                let x = j as f32;
+                Rectangle::new([(x, 0.0), (x + 0.4, s as f32)], red.filled())
+            }))
+            .map_err(draw_err)?
+            .label("flagged rows")
+            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], red.filled()));
+        }
+        legend(&mut c)?;
+
+        let layout = HeatLayout::of(size, n);
+        let font = ("sans-serif", 13).into_font();
+        let header = layout.top - HeatLayout::HEADER;
+        for (j, name) in chart.columns.iter().enumerate() {
+            let (x, _) = layout.cell(0, j);
+            root.draw(&Text::new(
+                fit_text(name, layout.cell_w - 4),
+                (x + 3, header + 4),
+                font.clone(),
+            ))
+            .map_err(draw_err)?;
+        }
+        for (i, row) in chart.rows.iter().enumerate() {
+            let (_, y) = layout.cell(i, 0);
+            let label_color = if row.flagged { red } else { BLACK };
+            root.draw(&Text::new(
+                fit_text(&row.label, HeatLayout::LABELS - 8),
+                (6, y + 3),
+                font.clone().color(&label_color),
+            ))
+            .map_err(draw_err)?;
+            for (j, (value, fraction)) in row.cells.iter().enumerate() {
+                let (x, y) = layout.cell(i, j);
+                root.draw(&Rectangle::new(
+                    [(x, y), (x + layout.cell_w - 1, y + layout.cell_h - 1)],
+                    share_color(*fraction).filled(),
+                ))
+                .map_err(draw_err)?;
+                let ink = if *fraction > 0.6 { WHITE } else { BLACK };
+                root.draw(&Text::new(
+                    fit_text(value, layout.cell_w - 6),
+                    (x + 3, y + 3),
+                    font.clone().color(&ink),
+                ))
+                .map_err(draw_err)?;
+            }
+        }
+        Ok(())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_heat_map_cell_is_shaded_by_its_columns_share_of_the_rows_score() {
+        assert_eq!(share_color(0.0), WHITE);
+        assert_eq!(share_color(1.0), RGBColor(214, 39, 40));
+        assert_eq!(share_color(2.0), share_color(1.0), "clamped");
+        let names = ["a".to_string(), "b".to_string(), "c".to_string()];
+        let fractions = [[0.7, 0.2, 0.1], [0.0, 0.25, 0.75]];
+        let chart = ColumnsChart {
+            title: "t".into(),
+            columns: &names,
+            mean_share: vec![1.0, 2.0, 3.0],
+            flagged_share: Some(vec![2.0, 1.0, 0.5]),
+            rows: fractions
+                .iter()
+                .enumerate()
+                .map(|(i, f)| ColumnsRow {
+                    label: format!("row {i}"),
+                    cells: f.iter().map(|&v| ("value".to_string(), v)).collect(),
+                    flagged: i == 0,
+                })
+                .collect(),
+        };
+        let size = (960, 560);
+        let image = columns(&chart, size).unwrap();
+        assert_eq!(image.height(), HeatLayout::height(size.1, 2));
+        let layout = HeatLayout::of(size, names.len());
+        for (i, row) in fractions.iter().enumerate() {
+            for (j, &f) in row.iter().enumerate() {
+                // A pixel of the cell's margin, left of where its text starts.
+                let (x, y) = layout.cell(i, j);
+                let RGBColor(r, g, b) = share_color(f);
+                assert_eq!(
+                    image.get_pixel(x as u32 + 1, y as u32 + 1).0,
+                    [r, g, b],
+                    "cell ({i}, {j})"
+                );
+            }
+        }
+    }
+}

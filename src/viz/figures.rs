@@ -32,12 +32,16 @@ pub enum FigureKind {
     /// A time series run's series, its reconstruction and its point scores with the
     /// threshold, flagged spans shaded.
     Series,
+    /// A typed table's columns: each column's mean share of the rows' scores, and the
+    /// highest-scored rows as a heat map of their columns' shares.
+    Columns,
 }
 
 impl FigureKind {
-    pub const ALL: [FigureKind; 8] = [
+    pub const ALL: [FigureKind; 9] = [
         FigureKind::Curves,
         FigureKind::Series,
+        FigureKind::Columns,
         FigureKind::Reconstructions,
         FigureKind::Codes,
         FigureKind::Manifold,
@@ -67,6 +71,7 @@ impl FigureKind {
             FigureKind::Samples => "samples",
             FigureKind::Curves => "curves",
             FigureKind::Series => "series",
+            FigureKind::Columns => "columns",
         }
     }
 }
@@ -236,6 +241,10 @@ pub fn figure(run: &Run, data: &Dataset, kind: FigureKind, opts: &FigureOptions)
         FigureKind::Series => {
             let (title, caption, image) = series_figure(run, &opts.series, opts.chart_size)?;
             Ok(make(&title, caption, image))
+        }
+        FigureKind::Columns => {
+            let (caption, image) = columns_figure(run, data, opts.chart_size)?;
+            Ok(make("Columns", caption, image))
         }
         FigureKind::Reconstructions => {
             let mut grid = grid_for(run)?;
@@ -471,11 +480,99 @@ pub fn applies(run: &Run, kind: FigureKind) -> bool {
     match kind {
         FigureKind::Curves => true,
         FigureKind::Series => run.config.data.is_series(),
+        FigureKind::Columns => run.preprocessor.columns.is_some(),
         FigureKind::Codes => run.model.latent_dim() >= 2,
         FigureKind::Manifold => images && run.model.latent_dim() >= 2,
         FigureKind::Samples => images && run.model.capabilities().prior,
         FigureKind::Reconstructions | FigureKind::Blend | FigureKind::Traverse => images,
     }
+}
+
+/// Rows the columns figure draws as its heat map, the highest-scored first.
+pub const COLUMNS_FIGURE_ROWS: usize = 20;
+
+/// The columns figure of a typed run on the rows of `data`: `(caption, image)`. Rows are
+/// flagged by the detector stored with the run when it judges the same score.
+fn columns_figure(run: &Run, data: &Dataset, (w, h): (u32, u32)) -> Result<(String, RgbImage)> {
+    use crate::eval::anomaly::{AnomalyDetector, ScoreKind};
+    let columns = crate::eval::columns::columns_of(run)?;
+    let explained = crate::eval::columns::explain(run, &data.x, 0)?;
+    let detector = AnomalyDetector::stored(run)?
+        .filter(|d| d.kind == ScoreKind::default_for(run.model.config()));
+    let flagged: Vec<bool> = explained
+        .iter()
+        .map(|e| detector.as_ref().is_some_and(|d| e.score > d.threshold))
+        .collect();
+    let names: Vec<String> = columns.columns.iter().map(|c| c.name.clone()).collect();
+    let mean_over = |keep: &dyn Fn(usize) -> bool| -> Vec<f64> {
+        let rows: Vec<usize> = (0..explained.len()).filter(|&i| keep(i)).collect();
+        (0..names.len())
+            .map(|j| {
+                rows.iter()
+                    .map(|&i| explained[i].columns[j].share)
+                    .sum::<f64>()
+                    / rows.len().max(1) as f64
+            })
+            .collect()
+    };
+    let n_flagged = flagged.iter().filter(|f| **f).count();
+    let mut order: Vec<usize> = (0..explained.len()).collect();
+    order.sort_by(|&a, &b| explained[b].score.total_cmp(&explained[a].score));
+    order.truncate(COLUMNS_FIGURE_ROWS);
+    let fraction = |share: f64, score: f64| if score > 0.0 { share / score } else { 0.0 };
+    let rows = order
+        .iter()
+        .map(|&i| charts::ColumnsRow {
+            label: format!("row {i}: {:.3}", explained[i].score),
+            cells: explained[i]
+                .columns
+                .iter()
+                .map(|c| (c.value.clone(), fraction(c.share, explained[i].score)))
+                .collect(),
+            flagged: flagged[i],
+        })
+        .collect();
+    let chart = charts::ColumnsChart {
+        title: "Each column's share of the rows' scores".into(),
+        columns: &names,
+        mean_share: mean_over(&|_| true),
+        flagged_share: (n_flagged > 0).then(|| mean_over(&|i| flagged[i])),
+        rows,
+    };
+    let image = charts::columns(&chart, (w.max(960), h))?;
+    let top = order.first().map_or_else(String::new, |&i| {
+        let e = &explained[i];
+        let most = e
+            .columns
+            .iter()
+            .max_by(|a, b| a.share.total_cmp(&b.share))
+            .expect("a typed table has columns");
+        format!(
+            "; row {i} scores highest ({:.3}), {:.0}% of it from '{}' ({}, reconstructed {})",
+            e.score,
+            100.0 * fraction(most.share, e.score),
+            most.column,
+            if most.value.is_empty() {
+                "missing"
+            } else {
+                &most.value
+            },
+            most.reconstructed
+        )
+    });
+    let bars = match (&detector, n_flagged) {
+        (Some(d), 1..) => format!(
+            "each column's mean share over every row (grey) and over the {n_flagged} rows above the threshold {:.4} (red)",
+            d.threshold
+        ),
+        _ => "each column's mean share over every row".to_string(),
+    };
+    let caption = format!(
+        "Bars: {bars}. Below, the {} highest-scored of {} rows (flagged ones' labels red), each cell the row's value shaded by its column's share of the row's score{top}.",
+        order.len(),
+        explained.len()
+    );
+    Ok((caption, image))
 }
 
 /// The series figure: `(title, caption, image)`.
