@@ -195,7 +195,10 @@ class Run:
         inside: `part` "encoder" (raw rows `x` to `code`), "decoder" (`z` to `output` in the
         raw scale), "reconstruct" (`x` to `reconstruction`, the default) or "score" (`x` to `score`,
         `feature_errors` and `anomaly`, thresholded at `threshold` or the stored threshold).
-        A conditional model also takes the classes `y`. Returns `path`."""
+        A conditional model also takes the classes `y`. A typed table's rows are its columns'
+        features (the model's metadata "aekit.columns" says where each column lies and how it
+        is encoded) and its score graph gives `column_scores`, each column's share, in place
+        of `feature_errors`. Returns `path`."""
         self._handle.to_onnx(os.fspath(path), part, threshold, score, force)
         return os.fspath(path)
 

@@ -506,7 +506,7 @@ impl RunHandle {
         };
         let kind = match score {
             Some(name) => parse_name("score", name).map_err(py_err)?,
-            None => ScoreKind::default(),
+            None => ScoreKind::default_for(self.run.model.config()),
         };
         let detector = threshold
             .map(|t| AnomalyDetector::with_threshold(kind, t))

@@ -145,3 +145,62 @@ def test_refusals_name_the_problem_and_leave_nothing(data, tmp_path):
     path = est.to_onnx(tmp_path / "est.onnx", part="score", threshold=0.5)
     s = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
     _close(s.run(["score"], {"x": X.astype(np.float32)})[0], est.run_.score_samples(X), "estimator score")
+
+
+def _typed_rows(frame, columns):
+    """A table's rows as a typed run's graph takes them, made from the model's metadata alone:
+    numbers in their units, booleans 0/1, a category's one-hot (an unknown value: the last
+    level, "(other)"), NaN for every feature of a missing value."""
+    width = sum(c["width"] for c in columns)
+    x = np.zeros((len(frame), width), np.float32)
+    for c in columns:
+        values, start = frame[c["name"]], c["start"]
+        if c["kind"] == "categorical":
+            levels = c["levels"]
+            for i, v in enumerate(values):
+                if v is None or (isinstance(v, float) and np.isnan(v)):
+                    x[i, start:start + c["width"]] = np.nan
+                else:
+                    at = levels.index(str(v)) if str(v) in levels else len(levels) - 1
+                    x[i, start + at] = 1.0
+        else:
+            x[:, start] = values.to_numpy(dtype=np.float64, na_value=np.nan)
+    return x
+
+
+def test_a_typed_table_scores_and_reconstructs_in_onnx_runtime_as_in_aekit(tmp_path):
+    pd = pytest.importorskip("pandas")
+    pytest.importorskip("pyarrow")
+    rng = np.random.default_rng(0)
+    v = rng.normal(0, 1, 300)
+    frame = pd.DataFrame({"v": v, "sign": np.where(v < 0, "neg", "pos"), "flag": v > 1,
+                          "color": rng.choice(["red", "green", "blue"], 300)})
+    frame.loc[::10, "v"] = np.nan
+    frame.loc[5::25, "color"] = None
+    det = aekit.TableDetector(hidden=(16,), latent=3, epochs=20, val_fraction=0.0, seed=1).fit(frame)
+    score_path = det.to_onnx(tmp_path / "score.onnx", "score")
+    model = onnx.load(score_path)
+    onnx.checker.check_model(model)
+    meta = {p.key: p.value for p in model.metadata_props}
+    columns = json.loads(meta["aekit.columns"])["columns"]
+    x = _typed_rows(frame, columns)
+    assert np.isnan(x).any(), "missing values reach the graph as NaN"
+    score, shares, anomaly = ort.InferenceSession(score_path).run(None, {"x": x})
+    _close(score, det.decision_function(frame), "typed score")
+    _, explained = det.score_samples(frame, explain=True)
+    order = [c["name"] for c in columns]
+    expected = np.array([[next(c["share"] for c in row if c["column"] == name) for name in order]
+                         for row in explained])
+    _close(shares, expected, "typed column shares")
+    assert (anomaly == (score > float(meta["aekit.threshold"]))).all()
+
+    rec_path = det.to_onnx(tmp_path / "rec.onnx", "reconstruct")
+    (rec,) = ort.InferenceSession(rec_path).run(None, {"x": x})
+    decoded = det.reconstruct(frame)
+    by_name = {c["name"]: c for c in columns}
+    _close(rec[:, by_name["v"]["start"]], decoded["v"].to_numpy(np.float64), "typed numbers")
+    colour = by_name["color"]
+    probs = rec[:, colour["start"]:colour["start"] + colour["width"]]
+    assert np.allclose(probs.sum(axis=1), 1, atol=1e-5)
+    assert [colour["levels"][i] for i in probs.argmax(axis=1)] == list(decoded["color"])
+    assert list(rec[:, by_name["flag"]["start"]] >= 0.5) == list(decoded["flag"])

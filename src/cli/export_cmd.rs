@@ -22,9 +22,10 @@ pub struct ExportArgs {
     /// For --part score: the threshold (default: the one stored when the run was trained).
     #[arg(long)]
     threshold: Option<f64>,
-    /// For --part score with --threshold: what the score is.
-    #[arg(long = "score", value_enum, default_value_t, requires = "threshold")]
-    kind: ScoreKind,
+    /// For --part score with --threshold: what the score is (default: the loss for a typed
+    /// table, squared error for every other run).
+    #[arg(long = "score", value_enum, requires = "threshold")]
+    kind: Option<ScoreKind>,
     /// Replace an existing file.
     #[arg(long)]
     force: bool,
@@ -34,7 +35,12 @@ pub fn run(args: ExportArgs, device: &burn::tensor::Device) -> Result<()> {
     let run = aekit::Run::open(&args.run_dir, device)?;
     let detector = args
         .threshold
-        .map(|t| AnomalyDetector::with_threshold(args.kind, t))
+        .map(|t| {
+            let kind = args
+                .kind
+                .unwrap_or_else(|| ScoreKind::default_for(run.model.config()));
+            AnomalyDetector::with_threshold(kind, t)
+        })
         .transpose()?;
     run.export_onnx(&args.onnx, args.part, detector.as_ref(), args.force)?;
     println!(

@@ -19,12 +19,15 @@ use protobuf::{EnumOrUnknown, MessageField};
 
 use crate::error::{Error, Result};
 use crate::eval::anomaly::{AnomalyDetector, ScoreKind};
+use crate::model::columns::{OutputColumns, OutputKind};
 use crate::model::graph::{Graph, Node, ResizeMode};
 use crate::model::{Activation, NamedTensor, ReconLoss};
 use crate::run::Run;
 
 /// The operator set the graphs use: one every current ONNX Runtime runs.
 pub const OPSET: i64 = 17;
+/// How a typed table's row becomes the graph's input `x`, for its metadata.
+pub const TYPED_ROWS: &str = "each column's features from its start: a number in its own units, a boolean 0 or 1, a category's one-hot over its levels (a value not among them: the last level, '(other)'); NaN for every feature of a missing value";
 /// The IR version of opset 17.
 const IR_VERSION: i64 = 8;
 
@@ -41,7 +44,8 @@ pub enum Part {
     #[default]
     Reconstruct,
     /// Raw rows `x` → `score` per row, `feature_errors` per feature (in the model's scale,
-    /// summed into the score) and `anomaly` (score above the threshold).
+    /// summed into the score; a typed table's loss: `column_scores`, each column's share) and
+    /// `anomaly` (score above the threshold).
     Score,
 }
 
@@ -230,6 +234,96 @@ impl Builder {
         }
     }
 
+    /// Columns `start..start + width` of a `[rows, cols]` value.
+    fn columns(&mut self, x: &str, start: usize, width: usize) -> String {
+        let from = self.int64s("from", vec![start as i64]);
+        let to = self.int64s("to", vec![(start + width) as i64]);
+        let axis = self.int64s("axis", vec![1]);
+        self.op("Slice", &[x, &from, &to, &axis], vec![])
+    }
+
+    fn concat_columns(&mut self, parts: &[String]) -> String {
+        let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
+        self.op("Concat", &parts, vec![int("axis", 1)])
+    }
+
+    /// Binary cross-entropy of probabilities `p` (clamped as aekit clamps them) against
+    /// targets `t`, element by element.
+    fn bce(&mut self, p: &str, t: &str) -> String {
+        let c = crate::model::loss::BCE_CLAMP;
+        let (lo, hi) = (
+            self.scalar("lo", c as f32),
+            self.scalar("hi", (1.0 - c) as f32),
+        );
+        let p = self.op("Clip", &[p, &lo, &hi], vec![]);
+        let one = self.scalar("one", 1.0);
+        let q = self.op("Sub", &[&one, &p], vec![]);
+        let (lp, lq) = (self.op("Log", &[&p], vec![]), self.op("Log", &[&q], vec![]));
+        let t_not = self.op("Sub", &[&one, t], vec![]);
+        let a = self.op("Mul", &[t, &lp], vec![]);
+        let b = self.op("Mul", &[&t_not, &lq], vec![]);
+        let sum = self.op("Add", &[&a, &b], vec![]);
+        self.op("Neg", &[&sum], vec![])
+    }
+
+    /// A typed table's outputs as aekit activates them: numbers as they are, a boolean's
+    /// sigmoid, a softmax over each categorical column's levels.
+    fn typed_activation(&mut self, logits: &str, columns: &OutputColumns) -> String {
+        let parts: Vec<String> = columns
+            .groups
+            .iter()
+            .map(|g| {
+                let l = self.columns(logits, g.start, g.width);
+                match g.kind {
+                    OutputKind::Numeric => l,
+                    OutputKind::Boolean => self.op("Sigmoid", &[&l], vec![]),
+                    OutputKind::Categorical => self.op("Softmax", &[&l], vec![int("axis", 1)]),
+                }
+            })
+            .collect();
+        self.concat_columns(&parts)
+    }
+
+    /// Each column's weighted loss `[rows, columns]` — the shares of the score — of the
+    /// activated outputs `out` against the rows `target` in the model's scale (NaN where
+    /// missing: that column's share is 0), as [`OutputColumns::column_shares`] computes them.
+    fn typed_shares(&mut self, out: &str, target: &str, columns: &OutputColumns) -> String {
+        let missing = self.op("IsNaN", &[target], vec![]);
+        let zero = self.scalar("zero", 0.0);
+        let t = self.op("Where", &[&missing, &zero, target], vec![]);
+        let given = self.op("Not", &[&missing], vec![]);
+        let present = self.op("Cast", &[&given], vec![int("to", DataType::FLOAT as i64)]);
+        let parts: Vec<String> = columns
+            .groups
+            .iter()
+            .map(|g| {
+                let o = self.columns(out, g.start, g.width);
+                let tg = self.columns(&t, g.start, g.width);
+                let loss = match g.kind {
+                    OutputKind::Numeric => {
+                        let d = self.op("Sub", &[&o, &tg], vec![]);
+                        self.op("Mul", &[&d, &d], vec![])
+                    }
+                    OutputKind::Boolean => self.bce(&o, &tg),
+                    OutputKind::Categorical => {
+                        let both = self.op("Mul", &[&o, &tg], vec![]);
+                        let axis = self.int64s("axis", vec![1]);
+                        let p = self.op("ReduceSum", &[&both, &axis], vec![int("keepdims", 1)]);
+                        let lo = self.scalar("lo", crate::model::loss::BCE_CLAMP as f32);
+                        let p = self.op("Max", &[&p, &lo], vec![]);
+                        let log = self.op("Log", &[&p], vec![]);
+                        self.op("Neg", &[&log], vec![])
+                    }
+                };
+                let keep = self.columns(&present, g.start, 1);
+                let kept = self.op("Mul", &[&loss, &keep], vec![]);
+                let weight = self.scalar("weight", g.weight);
+                self.op("Mul", &[&kept, &weight], vec![])
+            })
+            .collect();
+        self.concat_columns(&parts)
+    }
+
     /// A convolution `op` (`Conv`, `ConvTranspose`) of `x` by the run's tensors `(weight,
     /// bias)`, square strides, `pads` `[top, left, bottom, right]`, and `extra` attributes.
     fn convolution(
@@ -410,18 +504,21 @@ fn score_detector(run: &Run, given: Option<&AnomalyDetector>) -> Result<AnomalyD
     }
 }
 
+/// What a score graph sums into a row's score.
+#[derive(Clone, Copy)]
+enum ScoreLoss {
+    /// A loss per feature (`feature_errors`).
+    Features(ReconLoss),
+    /// A typed table's weighted loss per column (`column_scores`).
+    Typed,
+}
+
 /// `run` as an ONNX model computing `part`; a score graph thresholds with `detector` (else the
 /// run's stored one).
 pub fn model(run: &Run, part: Part, detector: Option<&AnomalyDetector>) -> Result<ModelProto> {
-    if run.preprocessor.columns.is_some() {
-        // The graph takes rows of numbers; a typed table's rows are strings and booleans with
-        // missing values, and its outputs a softmax per column.
-        return Err(Error::invalid(format!(
-            "{}: a typed table's run (categories, booleans, missing values) is not exported to ONNX yet; score it with aekit score, the server or Python",
-            run.dir.path.display()
-        )));
-    }
     let graph: Graph = run.model.graph()?;
+    // A typed table's outputs are logits per column, each activated by its own likelihood.
+    let typed = run.model.config().columns().cloned();
     let takes_rows = part != Part::Decoder;
     if takes_rows && run.config.data.binarize {
         return Err(Error::invalid(format!(
@@ -441,8 +538,9 @@ pub fn model(run: &Run, part: Part, detector: Option<&AnomalyDetector>) -> Resul
                  export the squared-error or loss score",
             ));
         }
-        Some(ScoreKind::Loss) => Some(run.model.config().loss()),
-        Some(ScoreKind::SquaredError) => Some(ReconLoss::Mse),
+        Some(ScoreKind::Loss) if run.model.config().columns().is_some() => Some(ScoreLoss::Typed),
+        Some(ScoreKind::Loss) => Some(ScoreLoss::Features(run.model.config().loss())),
+        Some(ScoreKind::SquaredError) => Some(ScoreLoss::Features(ReconLoss::Mse)),
         None => None,
     };
     let mut b = Builder::new(run.model.export());
@@ -467,8 +565,17 @@ pub fn model(run: &Run, part: Part, detector: Option<&AnomalyDetector>) -> Resul
         inputs.push(value_info("x", DataType::FLOAT, &[None, Some(width)]));
         let centred = b.op("Sub", &["x", &offset], vec![]);
         let prepared = b.op("Mul", &[&centred, &scale], vec![]);
-        let code = b.path(&graph.encoder, prepared.clone(), y, &mut indices)?;
-        (code, Some(prepared))
+        // A typed row's missing values (NaN) reach the encoder as 0, as in aekit.
+        let fed = match typed {
+            Some(_) => {
+                let missing = b.op("IsNaN", &[&prepared], vec![]);
+                let zero = b.scalar("zero", 0.0);
+                b.op("Where", &[&missing, &zero, &prepared], vec![])
+            }
+            None => prepared.clone(),
+        };
+        let code = b.path(&graph.encoder, fed.clone(), y, &mut indices)?;
+        (code, Some((prepared, fed)))
     } else {
         inputs.push(value_info(
             "z",
@@ -494,7 +601,7 @@ pub fn model(run: &Run, part: Part, detector: Option<&AnomalyDetector>) -> Resul
     } else {
         let logits = b.path(&graph.decoder, code, y, &mut None)?;
         let logits = match (&prepared, graph.residual) {
-            (Some(x), true) => {
+            (Some((_, x)), true) => {
                 let skip = if graph.output_activation == Activation::Sigmoid {
                     let c = graph.skip_clamp;
                     let (lo, hi) = (b.scalar("lo", c as f32), b.scalar("hi", (1.0 - c) as f32));
@@ -510,28 +617,40 @@ pub fn model(run: &Run, part: Part, detector: Option<&AnomalyDetector>) -> Resul
             }
             _ => logits,
         };
-        let out = b.activation(&logits, graph.output_activation);
+        let out = match &typed {
+            Some(columns) => b.typed_activation(&logits, columns),
+            None => b.activation(&logits, graph.output_activation),
+        };
         match (part, &prepared, score_loss) {
-            (Part::Score, Some(x), Some(loss)) => {
-                let d = b.op("Sub", &[&out, x], vec![]);
-                let errors = match loss {
-                    ReconLoss::Mse => b.op("Mul", &[&d, &d], vec![]),
-                    ReconLoss::L1 => b.op("Abs", &[&d], vec![]),
-                    ReconLoss::Bce => {
-                        let c = crate::model::loss::BCE_CLAMP;
-                        let (lo, hi) = (b.scalar("lo", c as f32), b.scalar("hi", (1.0 - c) as f32));
-                        let p = b.op("Clip", &[&out, &lo, &hi], vec![]);
-                        let one = b.scalar("one", 1.0);
-                        let q = b.op("Sub", &[&one, &p], vec![]);
-                        let (lp, lq) = (b.op("Log", &[&p], vec![]), b.op("Log", &[&q], vec![]));
-                        let t_not = b.op("Sub", &[&one, x], vec![]);
-                        let a = b.op("Mul", &[x, &lp], vec![]);
-                        let c = b.op("Mul", &[&t_not, &lq], vec![]);
-                        let sum = b.op("Add", &[&a, &c], vec![]);
-                        b.op("Neg", &[&sum], vec![])
+            (Part::Score, Some((x, _)), Some(loss)) => {
+                // Per column for a typed table's loss (its shares), else per feature.
+                let (errors, name, errors_width) = match (&typed, loss) {
+                    (Some(columns), ScoreLoss::Typed) => (
+                        b.typed_shares(&out, x, columns),
+                        "column_scores",
+                        columns.groups.len(),
+                    ),
+                    (_, ScoreLoss::Features(loss)) => {
+                        let d = b.op("Sub", &[&out, x], vec![]);
+                        let errors = match loss {
+                            ReconLoss::Mse => b.op("Mul", &[&d, &d], vec![]),
+                            ReconLoss::L1 => b.op("Abs", &[&d], vec![]),
+                            ReconLoss::Bce => b.bce(&out, x),
+                        };
+                        // A typed row's missing values are left out of its squared error.
+                        let errors = match &typed {
+                            Some(_) => {
+                                let missing = b.op("IsNaN", &[x], vec![]);
+                                let zero = b.scalar("zero", 0.0);
+                                b.op("Where", &[&missing, &zero, &errors], vec![])
+                            }
+                            None => errors,
+                        };
+                        (errors, "feature_errors", width)
                     }
+                    (None, ScoreLoss::Typed) => unreachable!("a typed score needs typed columns"),
                 };
-                b.op_into("Identity", &[&errors], vec![], "feature_errors");
+                b.op_into("Identity", &[&errors], vec![], name);
                 let axis = b.int64s("axis", vec![1]);
                 b.op_into(
                     "ReduceSum",
@@ -544,9 +663,9 @@ pub fn model(run: &Run, part: Part, detector: Option<&AnomalyDetector>) -> Resul
                 b.op_into("Greater", &["score", &threshold], vec![], "anomaly");
                 outputs.push(value_info("score", DataType::FLOAT, &[None]));
                 outputs.push(value_info(
-                    "feature_errors",
+                    name,
                     DataType::FLOAT,
-                    &[None, Some(width)],
+                    &[None, Some(errors_width)],
                 ));
                 outputs.push(value_info("anomaly", DataType::BOOL, &[None]));
             }
@@ -584,6 +703,24 @@ pub fn model(run: &Run, part: Part, detector: Option<&AnomalyDetector>) -> Resul
             .to_string(),
         ),
     ];
+    if let Some(columns) = &run.preprocessor.columns {
+        // What a caller needs to make the graph's rows from a table, and to read its outputs.
+        let starts: Vec<usize> = columns.starts();
+        metadata.push((
+            "aekit.columns",
+            serde_json::json!({
+                "columns": columns.columns.iter().zip(starts).map(|(c, start)| {
+                    let mut entry = serde_json::to_value(c).expect("a column serialises");
+                    entry["start"] = serde_json::json!(start);
+                    entry["width"] = serde_json::json!(c.width());
+                    entry
+                }).collect::<Vec<_>>(),
+                "carried": columns.carried,
+                "rows": TYPED_ROWS,
+            })
+            .to_string(),
+        ));
+    }
     if let Ok(summary) = run.dir.summary() {
         metadata.push(("aekit.training", serde_json::json!(summary).to_string()));
     }
