@@ -668,13 +668,8 @@ impl RunHandle {
         let x = self.to_model_scale(raw)?;
         let kind = ScoreKind::default_for(self.run.model.config());
         let (scores, explained) = py
-            .detach(|| -> aekit::Result<_> {
-                let scores = aekit::eval::anomaly::scores(&self.run, &x, None, kind, 0)?;
-                let explained = match explain {
-                    Some(k) => Some(aekit::eval::columns::explain(&self.run, &x, k)?),
-                    None => None,
-                };
-                Ok((scores, explained))
+            .detach(|| {
+                aekit::eval::columns::scores_explained(&self.run, (kind, 0), &x, None, explain)
             })
             .map_err(py_err)?;
         let explained = explained.map(|rows| {

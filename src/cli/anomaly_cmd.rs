@@ -241,7 +241,13 @@ fn score_table(
             )?
         }
     };
-    let scores = detector.decision_function(run, &data.x, data.labels.as_deref())?;
+    let (scores, explained) = columns::scores_explained(
+        run,
+        (detector.kind, detector.seed),
+        &data.x,
+        data.labels.as_deref(),
+        args.explain,
+    )?;
     let flagged = detector.label(&scores);
     let truth = truth(
         data.labels.as_deref(),
@@ -250,10 +256,6 @@ fn score_table(
         run,
     );
     let summary = ScoreSummary::new(&detector, &scores, &flagged, truth.as_deref());
-    let explained = match args.explain {
-        Some(k) => Some(columns::explain(run, &data.x, k)?),
-        None => None,
-    };
     if let Some(path) = &args.out {
         match &explained {
             Some(e) => columns::write_explained(path, &summary, &flagged, e, &carried)?,

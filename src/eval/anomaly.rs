@@ -69,19 +69,30 @@ pub fn scores(
         return Ok(recon.iter().zip(&kl).map(|(r, k)| r + k).collect());
     }
     let recon = run.model.reconstruct_given(x, labels)?;
+    Ok(scores_of_run_reconstructions(run, kind, &recon, x))
+}
+
+/// The scores of [`scores`] by `kind` (a squared error or the loss, not the negative ELBO,
+/// which samples) from the reconstructions `recon` of the rows `x` already made.
+pub fn scores_of_run_reconstructions(
+    run: &Run,
+    kind: ScoreKind,
+    recon: &Matrix,
+    x: &Matrix,
+) -> Vec<f64> {
     if let Some(columns) = run.model.config().columns() {
-        return Ok((0..x.rows)
+        return (0..x.rows)
             .map(|i| match kind {
                 ScoreKind::Loss => columns.score(recon.row(i), x.row(i)),
                 _ => columns.squared_error(recon.row(i), x.row(i)),
             })
-            .collect());
+            .collect();
     }
     let loss = match kind {
         ScoreKind::Loss => run.model.config().loss(),
         _ => ReconLoss::Mse,
     };
-    Ok(scores_of_reconstructions(loss, &recon, x))
+    scores_of_reconstructions(loss, recon, x)
 }
 
 /// Per-sample `loss` between reconstructions and inputs (both in the model's scale): the

@@ -75,6 +75,31 @@ pub fn explain(run: &Run, x: &Matrix, k: usize) -> Result<Vec<Explanation>> {
     explain_reconstructed(run, x, &recon, k)
 }
 
+/// A typed run's scores of the rows `x` (classes `labels`) by `kind` (as
+/// [`crate::eval::anomaly::scores`] gives them, `seed` for a sampled score) and, with
+/// `explain` `Some(k)`, each row explained by its `k` largest columns — from one
+/// reconstruction.
+pub fn scores_explained(
+    run: &Run,
+    (kind, seed): (crate::eval::anomaly::ScoreKind, u64),
+    x: &Matrix,
+    labels: Option<&[u32]>,
+    explain: Option<usize>,
+) -> Result<(Vec<f64>, Option<Vec<Explanation>>)> {
+    use crate::eval::anomaly::{ScoreKind, scores, scores_of_run_reconstructions};
+    let Some(k) = explain else {
+        return Ok((scores(run, x, labels, kind, seed)?, None));
+    };
+    let recon = run.model.reconstruct_given(x, labels)?;
+    let explained = explain_reconstructed(run, x, &recon, k)?;
+    let scores = match kind {
+        ScoreKind::Loss => explained.iter().map(|e| e.score).collect(),
+        ScoreKind::SquaredError => scores_of_run_reconstructions(run, kind, &recon, x),
+        ScoreKind::NegativeElbo => scores(run, x, labels, kind, seed)?,
+    };
+    Ok((scores, Some(explained)))
+}
+
 /// [`explain`] with the reconstructions of `x` (the model's outputs) already made.
 pub fn explain_reconstructed(
     run: &Run,
