@@ -398,6 +398,48 @@ fn dropout_drops_a_fraction_p_and_keeps_the_expectation() {
     assert!(err.contains("dropout must lie in [0, 1)"), "{err}");
 }
 
+/// Code dropout drops whole code units (each of a training code is 0 or the inference code's
+/// value times 1/(1-p), about p of them 0), keeps the expectation, and leaves inference alone.
+#[test]
+fn code_dropout_drops_code_units_and_keeps_the_expectation() {
+    let mut rng = aekit::data::batch::rng_for(0, 0);
+    let mut dense = DenseConfig::new(vec![16], 6);
+    dense.code_dropout = Some(0.5);
+    let mut cfg = ModelConfig::new(dense);
+    cfg.resolve(&[5], true).unwrap();
+    let m = Autoencoder::new(&cfg, 7, &device()).unwrap();
+    let net = m.net();
+    let x = Tensor::<2>::from_data(
+        TensorData::new((0..20).map(|i| (i as f32 * 0.37).sin()).collect(), [4, 5]),
+        &device(),
+    );
+    let exact = vals(net.encode(x.clone()));
+    let (mut zeros, mut total) = (0, 0);
+    for _ in 0..50 {
+        for (t, e) in vals(net.encode_training(x.clone(), &mut rng))
+            .iter()
+            .zip(&exact)
+        {
+            assert!(
+                *t == 0.0 || (t - 2.0 * e).abs() <= 1e-6 * e.abs().max(1.0),
+                "{t} against {e}"
+            );
+            zeros += usize::from(*t == 0.0);
+            total += 1;
+        }
+    }
+    let dropped = zeros as f64 / total as f64;
+    assert!((dropped - 0.5).abs() < 0.05, "dropped {dropped}");
+    let codes = mean_of_draws(|| vals(net.encode_training(x.clone(), &mut rng)));
+    assert_close_in_scale(&codes, &exact);
+
+    let mut dense = DenseConfig::new(vec![8], 2);
+    dense.code_dropout = Some(-0.1);
+    let mut cfg = ModelConfig::new(dense);
+    let err = cfg.resolve(&[5], true).unwrap_err().to_string();
+    assert!(err.contains("code_dropout must lie in [0, 1)"), "{err}");
+}
+
 fn mean_of_draws(mut draw: impl FnMut() -> Vec<f32>) -> Vec<f64> {
     const DRAWS: usize = 4000;
     let mut mean = draw().into_iter().map(f64::from).collect::<Vec<_>>();

@@ -59,6 +59,12 @@ pub struct DenseConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[arg(long)]
     pub dropout: Option<f64>,
+    /// Dropout on the code while training (after its activation), as PyOD's AutoEncoder
+    /// drops code units too: a code as wide as a narrow table's rows cannot then pass them
+    /// through unchanged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[arg(long)]
+    pub code_dropout: Option<f64>,
 }
 
 impl Default for DenseConfig {
@@ -78,6 +84,7 @@ impl DenseConfig {
             decoder_hidden: None,
             decoder_activations: None,
             dropout: None,
+            code_dropout: None,
         }
     }
 
@@ -112,12 +119,17 @@ impl VariantConfig for DenseConfig {
         if self.hidden.contains(&0) || self.decoder_widths().contains(&0) {
             return Err(Error::invalid("hidden layer widths must be at least 1"));
         }
-        if let Some(p) = self.dropout
-            && !(0.0..1.0).contains(&p)
-        {
-            return Err(Error::invalid(format!(
-                "dropout must lie in [0, 1), got {p}"
-            )));
+        for (name, p) in [
+            ("dropout", self.dropout),
+            ("code_dropout", self.code_dropout),
+        ] {
+            if let Some(p) = p
+                && !(0.0..1.0).contains(&p)
+            {
+                return Err(Error::invalid(format!(
+                    "{name} must lie in [0, 1), got {p}"
+                )));
+            }
         }
         if self.encoder_acts().len() != self.hidden.len() {
             return Err(Error::invalid(format!(
@@ -201,22 +213,23 @@ impl DenseConfig {
                 layers.linear(format!("{group}.{i}"), w[0], w[1], a)?;
             }
         }
-        let dropout = self.dropout.unwrap_or(0.0) as f32;
         Ok(Dense {
             encoder,
             decoder,
-            dropout,
+            dropout: self.dropout.unwrap_or(0.0) as f32,
+            code_dropout: self.code_dropout.unwrap_or(0.0) as f32,
         })
     }
 }
 
 /// Activations after each layer, code and output included, and the training-time dropout of
-/// the hidden layers.
+/// the hidden layers and of the code.
 #[derive(Debug, Clone)]
 pub struct Dense {
     pub encoder: Vec<Activation>,
     pub decoder: Vec<Activation>,
     pub dropout: f32,
+    pub code_dropout: f32,
 }
 
 impl Dense {
@@ -256,10 +269,10 @@ impl Dense {
         h
     }
 
-    /// Inverted dropout: what the next layer sees has the expectation it has at inference.
-    fn drop(&self, h: Tensor<2>, rng: &mut ChaCha8Rng) -> Tensor<2> {
+    /// Inverted dropout of probability `p`: what the next layer sees has the expectation it
+    /// has at inference.
+    fn drop(h: Tensor<2>, p: f32, rng: &mut ChaCha8Rng) -> Tensor<2> {
         let [n, d] = h.dims();
-        let p = self.dropout;
         let mask = bernoulli_mask(n, d, p, 1.0 / (1.0 - p), rng, &h.device());
         h * mask
     }
@@ -279,10 +292,15 @@ impl Variant for Dense {
     }
 
     fn encode_training(&self, layers: &Layers, x: Tensor<2>, rng: &mut ChaCha8Rng) -> Tensor<2> {
-        if self.dropout == 0.0 {
-            return self.encode(layers, x);
+        let code = if self.dropout == 0.0 {
+            self.encode(layers, x)
+        } else {
+            self.encode_with(layers, x, |h| Self::drop(h, self.dropout, rng))
+        };
+        if self.code_dropout == 0.0 {
+            return code;
         }
-        self.encode_with(layers, x, |h| self.drop(h, rng))
+        Self::drop(code, self.code_dropout, rng)
     }
 
     fn decode_logits_training(
@@ -294,7 +312,7 @@ impl Variant for Dense {
         if self.dropout == 0.0 {
             return self.decode_logits(layers, z);
         }
-        self.decode_logits_with(layers, z, |h| self.drop(h, rng))
+        self.decode_logits_with(layers, z, |h| Self::drop(h, self.dropout, rng))
     }
 
     fn output_activation(&self) -> Activation {
