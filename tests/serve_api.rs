@@ -604,27 +604,34 @@ fn a_full_queue_answers_503_and_shutdown_lets_requests_in_progress_finish() {
     let body = Arc::new(f32_bytes(&raw));
     let url = f.server.url("/v1/runs/shapes-vae/reconstruct");
     let clients = 16;
-    let barrier = Arc::new(Barrier::new(clients));
-    let handles: Vec<_> = (0..clients)
-        .map(|_| {
-            let (url, barrier, body) = (url.clone(), barrier.clone(), body.clone());
-            std::thread::spawn(move || {
-                let a = agent();
-                barrier.wait();
-                let ans = post(&a, &url, "application/octet-stream", &body);
-                (ans.status, ans.header("retry-after").map(str::to_string))
+    // Whether the queue is found full depends on how the threads are scheduled: a burst on a
+    // loaded machine can be served one request at a time. Up to five bursts, until one sees it.
+    let mut results: Vec<(u16, Option<String>)> = Vec::new();
+    for _ in 0..5 {
+        let barrier = Arc::new(Barrier::new(clients));
+        let handles: Vec<_> = (0..clients)
+            .map(|_| {
+                let (url, barrier, body) = (url.clone(), barrier.clone(), body.clone());
+                std::thread::spawn(move || {
+                    let a = agent();
+                    barrier.wait();
+                    let ans = post(&a, &url, "application/octet-stream", &body);
+                    (ans.status, ans.header("retry-after").map(str::to_string))
+                })
             })
-        })
-        .collect();
-    let results: Vec<(u16, Option<String>)> =
-        handles.into_iter().map(|h| h.join().unwrap()).collect();
+            .collect();
+        results.extend(handles.into_iter().map(|h| h.join().unwrap()));
+        if results.iter().any(|(s, _)| *s == 503) {
+            break;
+        }
+    }
     assert!(
         results.iter().all(|(s, _)| *s == 200 || *s == 503),
         "{results:?}"
     );
     assert!(
         results.iter().any(|(s, _)| *s == 503),
-        "16 requests into a queue of 1: {results:?}"
+        "bursts of 16 requests into a queue of 1: {results:?}"
     );
     assert!(results.iter().any(|(s, _)| *s == 200));
     assert!(
