@@ -168,7 +168,8 @@ def _typed_rows(frame, columns):
     return x
 
 
-def test_a_typed_table_scores_and_reconstructs_in_onnx_runtime_as_in_aekit(tmp_path):
+@pytest.mark.parametrize("model", ["dense", "vae"])
+def test_a_typed_table_scores_and_reconstructs_in_onnx_runtime_as_in_aekit(tmp_path, model):
     pd = pytest.importorskip("pandas")
     pytest.importorskip("pyarrow")
     rng = np.random.default_rng(0)
@@ -177,16 +178,17 @@ def test_a_typed_table_scores_and_reconstructs_in_onnx_runtime_as_in_aekit(tmp_p
                           "color": rng.choice(["red", "green", "blue"], 300)})
     frame.loc[::10, "v"] = np.nan
     frame.loc[5::25, "color"] = None
-    det = aekit.TableDetector(hidden=(16,), latent=3, epochs=20, val_fraction=0.0, seed=1).fit(frame)
+    det = aekit.TableDetector(model=model, hidden=(16,), latent=3, epochs=20, val_fraction=0.0,
+                              seed=1).fit(frame)
     score_path = det.to_onnx(tmp_path / "score.onnx", "score")
-    model = onnx.load(score_path)
-    onnx.checker.check_model(model)
-    meta = {p.key: p.value for p in model.metadata_props}
+    graph = onnx.load(score_path)
+    onnx.checker.check_model(graph)
+    meta = {p.key: p.value for p in graph.metadata_props}
     columns = json.loads(meta["aekit.columns"])["columns"]
     x = _typed_rows(frame, columns)
     assert np.isnan(x).any(), "missing values reach the graph as NaN"
     score, shares, anomaly = ort.InferenceSession(score_path).run(None, {"x": x})
-    _close(score, det.decision_function(frame), "typed score")
+    _close(score, det.decision_function(frame), f"typed {model} score")
     _, explained = det.score_samples(frame, explain=True)
     order = [c["name"] for c in columns]
     expected = np.array([[next(c["share"] for c in row if c["column"] == name) for name in order]
