@@ -826,10 +826,9 @@ def _progress_bar(total):
 
 
 def _check_contamination(contamination):
-    """Refused before training, as the core would refuse it after: 0 puts the threshold at the
-    largest training score (`aekit score --contamination 0`)."""
-    if not 0 <= contamination <= 0.5:
-        raise ValueError(f"contamination must lie in [0, 0.5], got {contamination}")
+    """Refused before training by the core's rule: 0 puts the threshold at the largest
+    training score (`aekit score --contamination 0`)."""
+    _aekit.check_contamination(float(contamination))
 
 
 class AnomalyDetector(AutoEncoder):
@@ -857,8 +856,8 @@ class AnomalyDetector(AutoEncoder):
         _check_contamination(self.contamination)
         super().fit(X, y)
         self.decision_scores_ = self.decision_function(X)
-        # NumPy's linear quantile, as PyOD.
-        self.threshold_ = float(np.percentile(self.decision_scores_, 100 * (1 - self.contamination)))
+        self.threshold_ = _aekit.threshold_of(np.asarray(self.decision_scores_, dtype=np.float64),
+                                              float(self.contamination))
         self.labels_ = (self.decision_scores_ > self.threshold_).astype(int)
         return self
 
@@ -952,7 +951,8 @@ class TableDetector(AnomalyDetector):
         self._train(lambda out, on_epoch: notes.extend(_aekit.fit_table(config, X, out, on_epoch)))
         self.fit_notes_ = notes
         self.decision_scores_ = self.decision_function(X)
-        self.threshold_ = float(np.percentile(self.decision_scores_, 100 * (1 - self.contamination)))
+        self.threshold_ = _aekit.threshold_of(np.asarray(self.decision_scores_, dtype=np.float64),
+                                              float(self.contamination))
         self.labels_ = (self.decision_scores_ > self.threshold_).astype(int)
         return self
 

@@ -866,6 +866,20 @@ fn image_array<'py>(
     PyArray1::from_vec(py, figure.image.into_raw()).reshape([h as usize, w as usize, 3])
 }
 
+/// The threshold that leaves `contamination` of the training `scores` above it: the core's
+/// rule, for the estimators' `threshold_`.
+#[pyfunction]
+fn threshold_of(scores: PyReadonlyArray1<'_, f64>, contamination: f64) -> PyResult<f64> {
+    let scores: Vec<f64> = scores.as_array().iter().copied().collect();
+    aekit::eval::anomaly::threshold_of(&scores, contamination).map_err(py_err)
+}
+
+/// Refuses a contamination the core would refuse (outside [0, 0.5]), before training.
+#[pyfunction]
+fn check_contamination(contamination: f64) -> PyResult<()> {
+    aekit::eval::anomaly::check_contamination(contamination).map_err(py_err)
+}
+
 /// `(X, y)`: `n` of the built-in shapes as raw bytes (0-255) in f32, and their classes.
 /// Fine-tunes the encoder of the run in `run_dir` into a classifier run at `out_dir`, on the
 /// raw rows `x` whose `y` marks each row's class index or −1 (unlabelled, scikit-learn's
@@ -1024,6 +1038,8 @@ fn _aekit(m: &Bound<'_, PyModule>) -> PyResult<()> {
     )?;
     m.add("DEFAULT_DELTAS", aekit::explore::DEFAULT_DELTAS.to_vec())?;
     m.add_function(wrap_pyfunction!(fit, m)?)?;
+    m.add_function(wrap_pyfunction!(threshold_of, m)?)?;
+    m.add_function(wrap_pyfunction!(check_contamination, m)?)?;
     m.add_function(wrap_pyfunction!(fit_batches, m)?)?;
     m.add_function(wrap_pyfunction!(fit_series, m)?)?;
     m.add_function(wrap_pyfunction!(fit_table, m)?)?;

@@ -96,6 +96,12 @@ def test_pyod_interface_matches_the_cli_scores(shapes, tmp_path):
     assert det.decision_scores_.shape == (600,)
     assert det.labels_.sum() == pytest.approx(60, abs=2)
     assert np.array_equal(det.predict(X), det.labels_)
+    # The core's threshold rule: NumPy's (PyOD's) linear quantile; 0 is the largest score; a
+    # contamination outside [0, 0.5] refused before training.
+    assert det.threshold_ == pytest.approx(np.percentile(det.decision_scores_, 90), rel=1e-12)
+    assert aekit._aekit.threshold_of(det.decision_scores_.astype(np.float64), 0.0) == det.decision_scores_.max()
+    with pytest.raises(ValueError, match=r"contamination must lie in \[0, 0.5\], got 0.7"):
+        aekit.AnomalyDetector(contamination=0.7, epochs=1).fit(X)
     for method in ("linear", "unify"):
         p = det.predict_proba(X, method=method)
         assert p.shape == (600, 2) and np.allclose(p.sum(axis=1), 1) and (p >= 0).all()

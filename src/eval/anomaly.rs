@@ -123,7 +123,7 @@ pub use crate::data::preprocess::quantile;
 /// PyOD's default share of anomalies in the training data.
 pub const DEFAULT_CONTAMINATION: f64 = 0.1;
 
-fn check_contamination(contamination: f64) -> Result<()> {
+pub fn check_contamination(contamination: f64) -> Result<()> {
     // 0 is the largest training score: nothing the model was trained on is flagged.
     if !(0.0..=0.5).contains(&contamination) {
         return Err(Error::invalid(format!(
@@ -131,6 +131,18 @@ fn check_contamination(contamination: f64) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// The threshold that leaves `contamination` of `scores` (a model's scores of its training
+/// rows) above it: their linear `1 − contamination` quantile, as NumPy's and PyOD's; 0 puts it
+/// at the largest of them.
+pub fn threshold_of(scores: &[f64], contamination: f64) -> Result<f64> {
+    check_contamination(contamination)?;
+    Ok(threshold_at(scores, contamination))
+}
+
+fn threshold_at(scores: &[f64], contamination: f64) -> f64 {
+    quantile(scores, 1.0 - contamination)
 }
 
 /// A fitted detector: scores above `threshold` are anomalies.
@@ -159,7 +171,8 @@ impl AnomalyDetector {
         Ok(Self::from_training_scores(kind, &s, contamination, seed))
     }
 
-    /// The detector whose threshold leaves `contamination` of the training `scores` above it.
+    /// The detector whose threshold leaves `contamination` of the training `scores` above it
+    /// ([`threshold_of`]).
     fn from_training_scores(
         kind: ScoreKind,
         scores: &[f64],
@@ -168,7 +181,7 @@ impl AnomalyDetector {
     ) -> Self {
         Self {
             kind,
-            threshold: quantile(scores, 1.0 - contamination),
+            threshold: threshold_at(scores, contamination),
             contamination: Some(contamination),
             seed,
         }
