@@ -579,6 +579,26 @@ fn bad_typed_tables_are_refused_in_one_line_naming_the_column() {
         cwd,
     );
     assert!(err.contains("--stream"), "{err}");
+
+    // A run on rows of numbers has no columns to split its scores by: every view that splits
+    // them refuses it by name.
+    ok(
+        &[
+            "train", "--data", "shapes", "--hidden", "8", "--latent", "2", "--epochs", "1",
+            "--out", "plain",
+        ],
+        cwd,
+    );
+    for args in [
+        &["plot", "plain", "columns"][..],
+        &["score", "plain", "--explain", "2"][..],
+    ] {
+        let err = refused(args, cwd);
+        assert!(
+            err.contains("plain") && err.contains("need a run trained on a typed table"),
+            "{err}"
+        );
+    }
 }
 
 #[test]

@@ -38,7 +38,7 @@ pub struct Explanation {
 pub fn columns_of(run: &Run) -> Result<&TableColumns> {
     run.preprocessor.columns.as_ref().ok_or_else(|| {
         Error::invalid(format!(
-            "{}: explanations split a typed table's score by column, and this run is not a typed table (its data: {})",
+            "{}: scores split by column (--explain, the columns figure, a table's rows) need a run trained on a typed table; this run's data is {}",
             run.dir.path.display(),
             run.config.data.source
         ))
