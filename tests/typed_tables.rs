@@ -18,6 +18,14 @@ use common::run_aekit as aekit;
 
 use common::aekit_stdout as ok;
 
+/// `aekit train` on the table `data` with its label column and `extra` flags, into `out`.
+fn train_args<'a>(data: &'a str, extra: &[&'a str], out: &'a str) -> Vec<&'a str> {
+    let mut args = vec!["train", "--data", data, "--label-column", "label"];
+    args.extend_from_slice(extra);
+    args.extend(["--out", out]);
+    args
+}
+
 fn refused(args: &[&str], cwd: &Path) -> String {
     let out = aekit(args, cwd);
     assert_eq!(
@@ -276,25 +284,22 @@ fn a_typed_table_trains_learns_its_category_explains_its_scores_and_decodes_its_
     let cwd = dir.path();
     let data = format!("csv:{}", path.display());
     ok(
-        &[
-            "train",
-            "--data",
+        &train_args(
             &data,
-            "--label-column",
-            "label",
-            "--hidden",
-            "32",
-            "--latent",
-            "4",
-            "--epochs",
-            "150",
-            "--val-fraction",
-            "0",
-            "--seed",
-            "1",
-            "--out",
+            &[
+                "--hidden",
+                "32",
+                "--latent",
+                "4",
+                "--epochs",
+                "150",
+                "--val-fraction",
+                "0",
+                "--seed",
+                "1",
+            ],
             "run",
-        ],
+        ),
         cwd,
     );
     ok(&["reconstruct", "run", "--out", "rows.csv"], cwd);
@@ -453,52 +458,19 @@ fn bad_typed_tables_are_refused_in_one_line_naming_the_column() {
         })
         .collect();
     std::fs::write(cwd.join("blank.csv"), empty).unwrap();
-    let err = refused(
-        &[
-            "train",
-            "--data",
-            "csv:blank.csv",
-            "--label-column",
-            "label",
-            "--epochs",
-            "1",
-            "--out",
-            "r1",
-        ],
-        cwd,
-    );
+    let err = refused(&train_args("csv:blank.csv", &["--epochs", "1"], "r1"), cwd);
     assert!(err.contains("column 'blank' has no values"), "{err}");
     assert!(!cwd.join("r1").exists(), "nothing written");
 
     // A weight for a column that is not a feature, a weight that is not a number.
     let data = format!("csv:{}", path.display());
     let err = refused(
-        &[
-            "train",
-            "--data",
-            &data,
-            "--label-column",
-            "label",
-            "--column-weights",
-            "nope=2",
-            "--out",
-            "r2",
-        ],
+        &train_args(&data, &["--column-weights", "nope=2"], "r2"),
         cwd,
     );
     assert!(err.contains("'nope'"), "{err}");
     let err = refused(
-        &[
-            "train",
-            "--data",
-            &data,
-            "--label-column",
-            "label",
-            "--column-weights",
-            "x=much",
-            "--out",
-            "r2",
-        ],
+        &train_args(&data, &["--column-weights", "x=much"], "r2"),
         cwd,
     );
     assert!(
@@ -507,20 +479,7 @@ fn bad_typed_tables_are_refused_in_one_line_naming_the_column() {
     );
 
     // A column whose type changes between the training file and the scored one.
-    ok(
-        &[
-            "train",
-            "--data",
-            &data,
-            "--label-column",
-            "label",
-            "--epochs",
-            "2",
-            "--out",
-            "run",
-        ],
-        cwd,
-    );
+    ok(&train_args(&data, &["--epochs", "2"], "run"), cwd);
     let changed = text.replace(",neg,", ",1,").replace(",pos,", ",2,");
     std::fs::write(cwd.join("changed.csv"), changed).unwrap();
     let err = refused(
@@ -565,19 +524,7 @@ fn bad_typed_tables_are_refused_in_one_line_naming_the_column() {
     );
 
     // A typed table is read whole.
-    let err = refused(
-        &[
-            "train",
-            "--data",
-            &data,
-            "--label-column",
-            "label",
-            "--stream",
-            "--out",
-            "r3",
-        ],
-        cwd,
-    );
+    let err = refused(&train_args(&data, &["--stream"], "r3"), cwd);
     assert!(err.contains("--stream"), "{err}");
 
     // A run on rows of numbers has no columns to split its scores by: every view that splits
@@ -609,20 +556,7 @@ fn the_server_scores_and_explains_json_rows_as_the_cli_does() {
     let cwd = dir.path();
     let path = mixed_table(cwd);
     let data = format!("csv:{}", path.display());
-    ok(
-        &[
-            "train",
-            "--data",
-            &data,
-            "--label-column",
-            "label",
-            "--epochs",
-            "20",
-            "--out",
-            "run",
-        ],
-        cwd,
-    );
+    ok(&train_args(&data, &["--epochs", "20"], "run"), cwd);
     ok(
         &["score", "run", "--explain", "1", "--out", "scores.json"],
         cwd,
@@ -726,19 +660,7 @@ fn missing_impute_keeps_the_given_values_and_fills_the_missing_ones() {
     let path = mixed_table(cwd);
     let data = format!("csv:{}", path.display());
     ok(
-        &[
-            "train",
-            "--data",
-            &data,
-            "--label-column",
-            "label",
-            "--missing",
-            "impute",
-            "--epochs",
-            "20",
-            "--out",
-            "run",
-        ],
+        &train_args(&data, &["--missing", "impute", "--epochs", "20"], "run"),
         cwd,
     );
     let out = ok(&["reconstruct", "run", "--out", "rows.csv"], cwd);
