@@ -126,6 +126,12 @@ pub struct Answer {
 }
 
 impl Answer {
+    /// The JSON of an answer that must be 200 OK (the body shown where it is not).
+    pub fn ok_json(&self) -> serde_json::Value {
+        assert_eq!(self.status, 200, "{}", String::from_utf8_lossy(&self.body));
+        self.json()
+    }
+
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_slice(&self.body).unwrap_or_else(|e| {
             panic!(
@@ -259,13 +265,7 @@ pub fn assert_predicts(
         &server.url(&format!("/v1/runs/{run}/predict")),
         &body,
     );
-    assert_eq!(
-        answer.status,
-        200,
-        "{}",
-        String::from_utf8_lossy(&answer.body)
-    );
-    let json = answer.json();
+    let json = answer.ok_json();
     assert_eq!(
         rows(&json, "probabilities"),
         matrix_rows(want),
