@@ -285,13 +285,19 @@ impl Builder {
     }
 
     /// Each column's weighted loss `[rows, columns]` — the shares of the score — of the
-    /// activated outputs `out` against the rows `target` in the model's scale (NaN where
-    /// missing: that column's share is 0), as [`OutputColumns::column_shares`] computes them.
-    fn typed_shares(&mut self, out: &str, target: &str, columns: &OutputColumns) -> String {
-        let missing = self.op("IsNaN", &[target], vec![]);
+    /// activated outputs `out` against the rows `target` in the model's scale (`missing`
+    /// where they are NaN: that column's share is 0), as [`OutputColumns::column_shares`]
+    /// computes them.
+    fn typed_shares(
+        &mut self,
+        out: &str,
+        target: &str,
+        missing: &str,
+        columns: &OutputColumns,
+    ) -> String {
         let zero = self.scalar("zero", 0.0);
-        let t = self.op("Where", &[&missing, &zero, target], vec![]);
-        let given = self.op("Not", &[&missing], vec![]);
+        let t = self.op("Where", &[missing, &zero, target], vec![]);
+        let given = self.op("Not", &[missing], vec![]);
         let present = self.op("Cast", &[&given], vec![int("to", DataType::FLOAT as i64)]);
         let parts: Vec<String> = columns
             .groups
@@ -505,12 +511,19 @@ fn score_detector(run: &Run, given: Option<&AnomalyDetector>) -> Result<AnomalyD
 }
 
 /// What a score graph sums into a row's score.
-#[derive(Clone, Copy)]
 enum ScoreLoss {
     /// A loss per feature (`feature_errors`).
     Features(ReconLoss),
     /// A typed table's weighted loss per column (`column_scores`).
-    Typed,
+    Typed(OutputColumns),
+}
+
+/// A graph's rows in the model's scale: as given (`prepared`), as the encoder takes them
+/// (`fed`), and where they are missing (NaN), for a typed table's.
+struct PreparedRows {
+    prepared: String,
+    fed: String,
+    missing: Option<String>,
 }
 
 /// `run` as an ONNX model computing `part`; a score graph thresholds with `detector` (else the
@@ -538,8 +551,10 @@ pub fn model(run: &Run, part: Part, detector: Option<&AnomalyDetector>) -> Resul
                  export the squared-error or loss score",
             ));
         }
-        Some(ScoreKind::Loss) if run.model.config().columns().is_some() => Some(ScoreLoss::Typed),
-        Some(ScoreKind::Loss) => Some(ScoreLoss::Features(run.model.config().loss())),
+        Some(ScoreKind::Loss) => Some(match &typed {
+            Some(columns) => ScoreLoss::Typed(columns.clone()),
+            None => ScoreLoss::Features(run.model.config().loss()),
+        }),
         Some(ScoreKind::SquaredError) => Some(ScoreLoss::Features(ReconLoss::Mse)),
         None => None,
     };
@@ -566,16 +581,23 @@ pub fn model(run: &Run, part: Part, detector: Option<&AnomalyDetector>) -> Resul
         let centred = b.op("Sub", &["x", &offset], vec![]);
         let prepared = b.op("Mul", &[&centred, &scale], vec![]);
         // A typed row's missing values (NaN) reach the encoder as 0, as in aekit.
-        let fed = match typed {
-            Some(_) => {
-                let missing = b.op("IsNaN", &[&prepared], vec![]);
+        let missing = typed.as_ref().map(|_| b.op("IsNaN", &[&prepared], vec![]));
+        let fed = match &missing {
+            Some(missing) => {
                 let zero = b.scalar("zero", 0.0);
-                b.op("Where", &[&missing, &zero, &prepared], vec![])
+                b.op("Where", &[missing, &zero, &prepared], vec![])
             }
             None => prepared.clone(),
         };
         let code = b.path(&graph.encoder, fed.clone(), y, &mut indices)?;
-        (code, Some((prepared, fed)))
+        (
+            code,
+            Some(PreparedRows {
+                prepared,
+                fed,
+                missing,
+            }),
+        )
     } else {
         inputs.push(value_info(
             "z",
@@ -601,7 +623,7 @@ pub fn model(run: &Run, part: Part, detector: Option<&AnomalyDetector>) -> Resul
     } else {
         let logits = b.path(&graph.decoder, code, y, &mut None)?;
         let logits = match (&prepared, graph.residual) {
-            (Some((_, x)), true) => {
+            (Some(PreparedRows { fed: x, .. }), true) => {
                 let skip = if graph.output_activation == Activation::Sigmoid {
                     let c = graph.skip_clamp;
                     let (lo, hi) = (b.scalar("lo", c as f32), b.scalar("hi", (1.0 - c) as f32));
@@ -621,16 +643,29 @@ pub fn model(run: &Run, part: Part, detector: Option<&AnomalyDetector>) -> Resul
             Some(columns) => b.typed_activation(&logits, columns),
             None => b.activation(&logits, graph.output_activation),
         };
-        match (part, &prepared, score_loss) {
-            (Part::Score, Some((x, _)), Some(loss)) => {
+        match (part, &prepared, &score_loss) {
+            (
+                Part::Score,
+                Some(PreparedRows {
+                    prepared: x,
+                    missing,
+                    ..
+                }),
+                Some(loss),
+            ) => {
                 // Per column for a typed table's loss (its shares), else per feature.
-                let (errors, name, errors_width) = match (&typed, loss) {
-                    (Some(columns), ScoreLoss::Typed) => (
-                        b.typed_shares(&out, x, columns),
+                let (errors, name, errors_width) = match loss {
+                    ScoreLoss::Typed(columns) => (
+                        b.typed_shares(
+                            &out,
+                            x,
+                            missing.as_deref().expect("a typed table's rows"),
+                            columns,
+                        ),
                         "column_scores",
                         columns.groups.len(),
                     ),
-                    (_, ScoreLoss::Features(loss)) => {
+                    ScoreLoss::Features(loss) => {
                         let d = b.op("Sub", &[&out, x], vec![]);
                         let errors = match loss {
                             ReconLoss::Mse => b.op("Mul", &[&d, &d], vec![]),
@@ -638,17 +673,15 @@ pub fn model(run: &Run, part: Part, detector: Option<&AnomalyDetector>) -> Resul
                             ReconLoss::Bce => b.bce(&out, x),
                         };
                         // A typed row's missing values are left out of its squared error.
-                        let errors = match &typed {
-                            Some(_) => {
-                                let missing = b.op("IsNaN", &[x], vec![]);
+                        let errors = match missing {
+                            Some(missing) => {
                                 let zero = b.scalar("zero", 0.0);
-                                b.op("Where", &[&missing, &zero, &errors], vec![])
+                                b.op("Where", &[missing, &zero, &errors], vec![])
                             }
                             None => errors,
                         };
                         (errors, "feature_errors", width)
                     }
-                    (None, ScoreLoss::Typed) => unreachable!("a typed score needs typed columns"),
                 };
                 b.op_into("Identity", &[&errors], vec![], name);
                 let axis = b.int64s("axis", vec![1]);
