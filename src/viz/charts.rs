@@ -493,11 +493,15 @@ impl HeatLayout {
     const HEADER: i32 = 22;
     const CELL_H: i32 = 20;
 
+    /// The height of the bar chart above the heat map, on a canvas `height` high.
+    fn bars(height: u32) -> u32 {
+        height * 2 / 5
+    }
+
     pub fn of(size: (u32, u32), columns: usize) -> Self {
-        let bars = (size.1 as i32) * 2 / 5;
         Self {
             left: Self::LABELS,
-            top: bars + Self::HEADER + 8,
+            top: Self::bars(size.1) as i32 + Self::HEADER + 8,
             cell_w: ((size.0 as i32 - Self::LABELS - 12) / columns.max(1) as i32).max(8),
             cell_h: Self::CELL_H,
         }
@@ -513,8 +517,7 @@ impl HeatLayout {
 
     /// The canvas height that holds `rows` rows below the bars of a canvas `height` high.
     pub fn height(height: u32, rows: usize) -> u32 {
-        let bars = height * 2 / 5;
-        bars + (Self::HEADER + 8 + Self::CELL_H * rows as i32 + 10) as u32
+        Self::bars(height) + (Self::HEADER + 8 + Self::CELL_H * rows as i32 + 10) as u32
     }
 }
 
@@ -536,7 +539,7 @@ pub fn columns(chart: &ColumnsChart, size: (u32, u32)) -> Result<RgbImage> {
     let n = chart.columns.len();
     let height = HeatLayout::height(size.1, chart.rows.len());
     canvas((size.0, height), |root| {
-        let (top, _) = root.split_vertically(size.1 * 2 / 5);
+        let (top, _) = root.split_vertically(HeatLayout::bars(size.1));
         let most = chart
             .mean_share
             .iter()
