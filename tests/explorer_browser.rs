@@ -508,8 +508,8 @@ async fn the_explorer_draws_a_series_run_as_lines() {
     let data = dir.path().join("sine.csv");
     std::fs::write(&data, text).unwrap();
     let source = format!("csv:{}", data.display());
-    let trained = Command::new(env!("CARGO_BIN_EXE_aekit"))
-        .args([
+    common::aekit_stdout(
+        &[
             "train",
             "--data",
             &source,
@@ -527,14 +527,8 @@ async fn the_explorer_draws_a_series_run_as_lines() {
             "--no-report",
             "--out",
             "run",
-        ])
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
-    assert!(
-        trained.status.success(),
-        "{}",
-        String::from_utf8_lossy(&trained.stderr)
+        ],
+        dir.path(),
     );
     let server = TestServer::start(&[dir.path().join("run")], ServeOptions::default());
     let a = agent();
@@ -631,8 +625,8 @@ async fn the_explorer_shows_a_typed_table_row_column_by_column() {
     let data = dir.path().join("t.csv");
     std::fs::write(&data, text).unwrap();
     let source = format!("csv:{}", data.display());
-    let trained = Command::new(env!("CARGO_BIN_EXE_aekit"))
-        .args([
+    common::aekit_stdout(
+        &[
             "train",
             "--data",
             &source,
@@ -646,14 +640,8 @@ async fn the_explorer_shows_a_typed_table_row_column_by_column() {
             "--no-report",
             "--out",
             "run",
-        ])
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
-    assert!(
-        trained.status.success(),
-        "{}",
-        String::from_utf8_lossy(&trained.stderr)
+        ],
+        dir.path(),
     );
     let server = TestServer::start(&[dir.path().join("run")], ServeOptions::default());
     let a = agent();
