@@ -164,12 +164,20 @@ fn extra_runs() -> Vec<PathBuf> {
         .unwrap_or_default()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_explorer_shows_what_the_api_computes() {
-    if !Path::new(CHROMEDRIVER).exists() || !Path::new(CHROMIUM).exists() {
+/// Whether Chromium and its driver are installed; says the test is skipped where they are not.
+fn browser_present() -> bool {
+    let present = Path::new(CHROMEDRIVER).exists() && Path::new(CHROMIUM).exists();
+    if !present {
         eprintln!(
             "SKIP: {CHROMIUM} and {CHROMEDRIVER} are needed (Debian: apt-get install chromium chromium-driver)"
         );
+    }
+    present
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_explorer_shows_what_the_api_computes() {
+    if !browser_present() {
         return;
     }
     let dir = common::tmp();
@@ -494,10 +502,7 @@ async fn the_explorer_shows_what_the_api_computes() {
 /// the API decodes, where an image run shows an image.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_explorer_draws_a_series_run_as_lines() {
-    if !Path::new(CHROMEDRIVER).exists() || !Path::new(CHROMIUM).exists() {
-        eprintln!(
-            "SKIP: {CHROMIUM} and {CHROMEDRIVER} are needed (Debian: apt-get install chromium chromium-driver)"
-        );
+    if !browser_present() {
         return;
     }
     let dir = common::tmp();
@@ -606,10 +611,7 @@ async fn the_explorer_draws_a_series_run_as_lines() {
 /// the same as the API's explanation of the row.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_explorer_shows_a_typed_table_row_column_by_column() {
-    if !Path::new(CHROMEDRIVER).exists() || !Path::new(CHROMIUM).exists() {
-        eprintln!(
-            "SKIP: {CHROMIUM} and {CHROMEDRIVER} are needed (Debian: apt-get install chromium chromium-driver)"
-        );
+    if !browser_present() {
         return;
     }
     let dir = common::tmp();
